@@ -1,0 +1,166 @@
+/**
+ * The storage contract of Cipher Nexus. Every method is async so that the embedded SQLite adapter
+ * and a PostgreSQL adapter can stand behind the same interface. JSON-valued fields are stored as
+ * JSON text; weights are stored as raw little-endian float32 bytes.
+ */
+
+export type NodeStatus = 'online' | 'busy' | 'offline';
+
+/** Resources a compute node reports with each heartbeat. */
+export interface ResourceMetrics {
+  cpuCores: number;
+  memoryMb: number;
+  gpuCount?: number;
+  /** Fraction of CPU in use, 0..1. */
+  cpuLoad?: number;
+  /** Fraction of memory in use, 0..1. */
+  memoryLoad?: number;
+  bandwidthMbps?: number;
+}
+
+export interface NodeRecord {
+  id: string;
+  status: NodeStatus;
+  resources: ResourceMetrics;
+  /** Free-form labels (organisation, region, data set names). */
+  labels: Record<string, string>;
+  registeredAt: number;
+  lastHeartbeat: number;
+}
+
+export type TaskStatus = 'pending' | 'assigned' | 'completed' | 'failed';
+
+/** What a task needs from the node that runs it. */
+export interface ResourceRequirements {
+  cpuCores?: number;
+  memoryMb?: number;
+  gpuCount?: number;
+}
+
+export interface TaskRecord {
+  id: string;
+  type: string;
+  priority: number;
+  requirements: ResourceRequirements;
+  status: TaskStatus;
+  nodeId: string | null;
+  attempts: number;
+  maxAttempts: number;
+  payload: unknown;
+  result: unknown;
+  error: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type JobStatus = 'running' | 'completed' | 'failed';
+
+export interface JobRecord {
+  id: string;
+  name: string;
+  config: unknown;
+  status: JobStatus;
+  modelId: string | null;
+  report: unknown;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export interface ModelRecord {
+  id: string;
+  name: string;
+  architecture: unknown;
+  hyperparameters: Record<string, unknown>;
+  latestVersion: number;
+  createdAt: number;
+}
+
+export interface ModelVersionRecord {
+  modelId: string;
+  version: number;
+  sha256: string;
+  parentVersion: number | null;
+  weights: Float32Array;
+  metrics: Record<string, number>;
+  roundId: string | null;
+  createdAt: number;
+}
+
+export type RoundStatus = 'open' | 'aggregating' | 'finalized' | 'failed';
+
+export interface RoundRecord {
+  id: string;
+  jobId: string;
+  modelId: string;
+  number: number;
+  status: RoundStatus;
+  participants: string[];
+  quorum: number;
+  deadline: number;
+  baseVersion: number;
+  resultVersion: number | null;
+  metrics: Record<string, number>;
+  startedAt: number;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface UpdateRecord {
+  roundId: string;
+  clientId: string;
+  numExamples: number;
+  sha256: string;
+  metrics: Record<string, number>;
+  receivedAt: number;
+}
+
+export interface NodeRepository {
+  upsert(node: NodeRecord): Promise<void>;
+  get(id: string): Promise<NodeRecord | undefined>;
+  list(): Promise<NodeRecord[]>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface TaskRepository {
+  upsert(task: TaskRecord): Promise<void>;
+  get(id: string): Promise<TaskRecord | undefined>;
+  list(filter?: { status?: TaskStatus; nodeId?: string }): Promise<TaskRecord[]>;
+}
+
+export interface JobRepository {
+  upsert(job: JobRecord): Promise<void>;
+  get(id: string): Promise<JobRecord | undefined>;
+  list(): Promise<JobRecord[]>;
+}
+
+export interface ModelRepository {
+  insertModel(model: ModelRecord): Promise<void>;
+  getModel(id: string): Promise<ModelRecord | undefined>;
+  listModels(): Promise<ModelRecord[]>;
+  /** Stores a version and moves the model's `latestVersion` to it. */
+  insertVersion(version: ModelVersionRecord): Promise<void>;
+  getVersion(modelId: string, version: number): Promise<ModelVersionRecord | undefined>;
+  /** Versions without their weights, oldest first. */
+  listVersions(modelId: string): Promise<Omit<ModelVersionRecord, 'weights'>[]>;
+}
+
+export interface RoundRepository {
+  upsert(round: RoundRecord): Promise<void>;
+  get(id: string): Promise<RoundRecord | undefined>;
+  list(filter?: { jobId?: string }): Promise<RoundRecord[]>;
+  /** Records an accepted update; a second update from the same client in a round is refused by the store. */
+  insertUpdate(update: UpdateRecord): Promise<void>;
+  listUpdates(roundId: string): Promise<UpdateRecord[]>;
+}
+
+/** The storage a Cipher Nexus process uses; open one with `openStorage`. */
+export interface Storage {
+  readonly nodes: NodeRepository;
+  readonly tasks: TaskRepository;
+  readonly jobs: JobRepository;
+  readonly models: ModelRepository;
+  readonly rounds: RoundRepository;
+  /** Runs `fn` atomically: everything it wrote is kept, or nothing is. Calls are serialised. */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
