@@ -29,17 +29,17 @@ describe('loadCsvDataset', () => {
     const path = write('iris.csv', 'a,b,c,species\r\n1,2,3,virginica\r\n4,5,6,setosa\r\n\r\n7,8,9,versicolor\r\n');
     const res = await loadCsvDataset(path, { labelColumn: 'species', features: ['c', 'a'] });
     expect(res.columns).toEqual(['a', 'b', 'c', 'species']);
-    expect(res.labelNames).toEqual(['setosa', 'versicolor', 'virginica']);
+    expect(res.labels).toEqual(['setosa', 'versicolor', 'virginica']);
     expect(Array.from(res.dataset.labels)).toEqual([2, 0, 1]);
     expect(Array.from(res.dataset.features)).toEqual([3, 1, 6, 4, 9, 7]);
-    const test = parseCsvDataset('a,b,c,species\n0,0,0,versicolor\n', { labelColumn: 'species', labels: res.labelNames });
+    const test = parseCsvDataset('a,b,c,species\n0,0,0,versicolor\n', { labelColumn: 'species', labels: res.labels });
     expect(test.dataset.numClasses).toBe(3);
     expect(Array.from(test.dataset.labels)).toEqual([1]);
   });
 
   it('handles quoted cells and other delimiters', () => {
     const res = parseCsvDataset('x;"label;name"\n1.5;"a ""b"""\n2;c\n', { labelColumn: 'label;name', delimiter: ';' });
-    expect(res.labelNames).toEqual(['a "b"', 'c']);
+    expect(res.labels).toEqual(['a "b"', 'c']);
     expect(Array.from(res.dataset.features)).toEqual([1.5, 2]);
   });
 
@@ -49,7 +49,7 @@ describe('loadCsvDataset', () => {
     const train = parseCsvDataset('0,5,1\n10,5,0\n', { labelColumn: 2, scale: { kind: 'minmax' } });
     expect(Array.from(train.dataset.features)).toEqual([0, 0, 1, 0]);
     expect(Array.from(train.stats!.max)).toEqual([10, 5]);
-    const test = parseCsvDataset('5,7,1\n', { labelColumn: 2, scale: { kind: 'minmax', stats: train.stats } });
+    const test = parseCsvDataset('5,7,1\n', { labelColumn: 2, scale: { kind: 'minmax' }, stats: train.stats });
     expect(Array.from(test.dataset.features)).toEqual([0.5, 0]);
   });
 

@@ -9,7 +9,7 @@ export interface MinMaxStats {
 }
 
 /** How feature values are rescaled after parsing. */
-export type CsvScale = { kind: 'none' } | { kind: 'divide'; by: number } | { kind: 'minmax'; stats?: MinMaxStats };
+export type CsvScale = { kind: 'none' } | { kind: 'divide'; by: number } | { kind: 'minmax' };
 
 /** A column by header name or by 0-based position. */
 export type CsvColumn = string | number;
@@ -22,6 +22,8 @@ export interface LoadCsvOptions {
   header?: boolean | 'auto';
   delimiter?: string;
   scale?: CsvScale;
+  /** Min-max statistics of the training file; computed on this file when absent. */
+  stats?: MinMaxStats;
   /** Label names in class order; by default numeric labels are used as-is and text labels are sorted. */
   labels?: string[];
   /** Overrides max(label) + 1 or labels.length, e.g. when a test file lacks the last class. */
@@ -34,7 +36,7 @@ export interface LoadCsvResult {
   /** Column names (from the header, or "0", "1", … without one). */
   columns: string[];
   /** Label names in class order when labels were text; pass them as `labels` when loading the test file. */
-  labelNames?: string[];
+  labels?: string[];
   /** The min-max statistics applied, when scale.kind is 'minmax'. */
   stats?: MinMaxStats;
 }
@@ -99,7 +101,7 @@ export function parseCsvDataset(text: string, options: LoadCsvOptions, source = 
   }
 
   const { labels, labelNames, numClasses } = encodeLabels(rawLabels, body, options, source, columns[labelIndex]);
-  const stats = applyScale(features, numFeatures, options.scale ?? { kind: 'none' });
+  const stats = applyScale(features, numFeatures, options.scale ?? { kind: 'none' }, options.stats);
   const featureShape = options.featureShape ?? [numFeatures];
   if (shapeSize(featureShape) !== numFeatures) {
     throw new InvalidInputError(
@@ -108,7 +110,7 @@ export function parseCsvDataset(text: string, options: LoadCsvOptions, source = 
     );
   }
   const dataset: Dataset = { features, labels, numExamples: body.length, numFeatures, numClasses, featureShape: [...featureShape] };
-  return { dataset, columns, labelNames, stats };
+  return { dataset, columns, labels: labelNames, stats };
 }
 
 interface Row {
@@ -220,14 +222,14 @@ function isClassIndex(v: string): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 0x7fffffff;
 }
 
-function applyScale(features: Float32Array, numFeatures: number, scale: CsvScale): MinMaxStats | undefined {
+function applyScale(features: Float32Array, numFeatures: number, scale: CsvScale, given?: MinMaxStats): MinMaxStats | undefined {
   if (scale.kind === 'none') return undefined;
   if (scale.kind === 'divide') {
     if (!(scale.by !== 0 && Number.isFinite(scale.by))) throw new InvalidInputError('DATA_SCALE_INVALID', `cannot divide features by ${scale.by}`);
     for (let i = 0; i < features.length; i++) features[i] /= scale.by;
     return undefined;
   }
-  const stats = scale.stats ?? minMax(features, numFeatures);
+  const stats = given ?? minMax(features, numFeatures);
   if (stats.min.length !== numFeatures || stats.max.length !== numFeatures) {
     throw new InvalidInputError('DATA_SCALE_INVALID', `min-max stats cover ${stats.min.length} features but the file has ${numFeatures}`);
   }
