@@ -1,0 +1,152 @@
+import type { Database } from 'better-sqlite3';
+import { StateError } from '../errors.js';
+
+/** One numbered schema change; versions start at 1 and increase by one. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The schema, as an append-only list: never edit a released migration, add a new one.
+ * Upserts elsewhere use ON CONFLICT DO UPDATE rather than INSERT OR REPLACE because REPLACE
+ * deletes the row first, which would cascade into the rows that reference it.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL CHECK (status IN ('online', 'busy', 'offline')),
+        resources TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        registered_at INTEGER NOT NULL,
+        last_heartbeat INTEGER NOT NULL
+      );
+
+      CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        priority REAL NOT NULL,
+        requirements TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'assigned', 'completed', 'failed')),
+        node_id TEXT,
+        attempts INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        payload TEXT,
+        result TEXT,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX tasks_status ON tasks (status);
+      CREATE INDEX tasks_node ON tasks (node_id);
+
+      CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        architecture TEXT,
+        hyperparameters TEXT NOT NULL,
+        latest_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE model_versions (
+        model_id TEXT NOT NULL REFERENCES models (id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        parent_version INTEGER,
+        weights BLOB NOT NULL,
+        metrics TEXT NOT NULL,
+        round_id TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (model_id, version)
+      );
+
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        config TEXT,
+        status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+        model_id TEXT,
+        report TEXT,
+        created_at INTEGER NOT NULL,
+        finished_at INTEGER
+      );
+
+      CREATE TABLE rounds (
+        id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL REFERENCES models (id),
+        number INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'aggregating', 'finalized', 'failed')),
+        participants TEXT NOT NULL,
+        quorum INTEGER NOT NULL,
+        deadline INTEGER NOT NULL,
+        base_version INTEGER NOT NULL,
+        result_version INTEGER,
+        metrics TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        error TEXT
+      );
+      CREATE INDEX rounds_job ON rounds (job_id, number);
+
+      CREATE TABLE updates (
+        round_id TEXT NOT NULL REFERENCES rounds (id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        num_examples INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        metrics TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        UNIQUE (round_id, client_id)
+      );
+    `,
+  },
+];
+
+/**
+ * Brings `db` up to the newest migration in `migrations`, all pending ones in one transaction,
+ * and returns the versions it applied (empty when the schema was already current).
+ */
+export function applyMigrations(db: Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new StateError(
+        'STORAGE_MIGRATIONS_INVALID',
+        `migration '${migration.name}' has version ${migration.version}, expected ${index + 1}; versions must be 1, 2, 3, ... in order`,
+      );
+    }
+  });
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  const apply = db.transaction((): number[] => {
+    // Read inside the transaction so two processes opening the same file cannot both apply a step.
+    const row = db.prepare('SELECT MAX(version) AS current FROM schema_migrations').get() as {
+      current: number | null;
+    };
+    const current = row.current ?? 0;
+    if (current > migrations.length) {
+      throw new StateError(
+        'STORAGE_SCHEMA_TOO_NEW',
+        `database schema is at version ${current} but this Cipher Nexus knows only up to ${migrations.length}; upgrade Cipher Nexus or use another database file`,
+        { current, known: migrations.length },
+      );
+    }
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    const applied: number[] = [];
+    for (const migration of migrations.slice(current)) {
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, Date.now());
+      applied.push(migration.version);
+    }
+    return applied;
+  });
+  return apply.immediate();
+}

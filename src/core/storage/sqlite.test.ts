@@ -1,0 +1,369 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CipherNexusError, NotFoundError } from '../errors.js';
+import { openStorage } from './index.js';
+import { applyMigrations, MIGRATIONS, type Migration } from './migrations.js';
+import type { JobRecord, ModelRecord, NodeRecord, RoundRecord, Storage, TaskRecord } from './repository.js';
+import { SqliteStorage } from './sqlite.js';
+
+let dir: string;
+let storage: Storage;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cn-storage-'));
+  storage = openStorage({ path: ':memory:' });
+});
+
+afterEach(async () => {
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const node = (id: string): NodeRecord => ({
+  id,
+  status: 'online',
+  resources: { cpuCores: 8, memoryMb: 16384, gpuCount: 1, cpuLoad: 0.25, bandwidthMbps: 100 },
+  labels: { org: 'hospital-a', region: 'eu' },
+  registeredAt: 1_700_000_000_000,
+  lastHeartbeat: 1_700_000_000_500,
+});
+
+const task = (id: string, overrides: Partial<TaskRecord> = {}): TaskRecord => ({
+  id,
+  type: 'train',
+  priority: 2.5,
+  requirements: { cpuCores: 2, memoryMb: 512 },
+  status: 'pending',
+  nodeId: null,
+  attempts: 0,
+  maxAttempts: 3,
+  payload: { round: 4, clients: ['a', 'b'], nested: { nil: null } },
+  result: undefined,
+  error: null,
+  createdAt: 10,
+  updatedAt: 10,
+  ...overrides,
+});
+
+const job = (id: string): JobRecord => ({
+  id,
+  name: 'optdigits-fedavg',
+  config: { rounds: 5, strategy: 'fedavg' },
+  status: 'running',
+  modelId: null,
+  report: null,
+  createdAt: 100,
+  finishedAt: null,
+});
+
+const model = (id: string): ModelRecord => ({
+  id,
+  name: 'mlp',
+  architecture: { layers: [64, 64, 10] },
+  hyperparameters: { lr: 0.01, optimizer: 'sgd' },
+  latestVersion: 0,
+  createdAt: 50,
+});
+
+const round = (id: string, jobId: string, modelId: string, number: number): RoundRecord => ({
+  id,
+  jobId,
+  modelId,
+  number,
+  status: 'open',
+  participants: ['c1', 'c2', 'c3'],
+  quorum: 2,
+  deadline: 9_999,
+  baseVersion: 1,
+  resultVersion: null,
+  metrics: { loss: 0.75 },
+  startedAt: 200,
+  finishedAt: null,
+  error: null,
+});
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<CipherNexusError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CipherNexusError);
+  expect((error as CipherNexusError).code).toBe(code);
+  return error as CipherNexusError;
+}
+
+describe('SqliteStorage records', () => {
+  it('round-trips nodes, and upsert replaces instead of duplicating', async () => {
+    await storage.nodes.upsert(node('n1'));
+    await storage.nodes.upsert(node('n2'));
+    expect(await storage.nodes.get('n1')).toEqual(node('n1'));
+    const moved = { ...node('n1'), status: 'offline' as const, resources: { cpuCores: 4, memoryMb: 1024 } };
+    await storage.nodes.upsert(moved);
+    expect(await storage.nodes.get('n1')).toEqual(moved);
+    expect((await storage.nodes.list()).map((n) => n.id)).toEqual(['n1', 'n2']);
+    expect(await storage.nodes.delete('n1')).toBe(true);
+    expect(await storage.nodes.delete('n1')).toBe(false);
+    expect(await storage.nodes.get('n1')).toBeUndefined();
+  });
+
+  it('round-trips tasks, keeping null apart from undefined, and filters by status and node', async () => {
+    await storage.tasks.upsert(task('t1'));
+    await storage.tasks.upsert(task('t2', { status: 'assigned', nodeId: 'n1', result: null, createdAt: 11 }));
+    await storage.tasks.upsert(task('t3', { status: 'failed', nodeId: 'n2', error: 'out of memory', createdAt: 12 }));
+    expect(await storage.tasks.get('t1')).toEqual(task('t1'));
+    const t2 = await storage.tasks.get('t2');
+    expect(t2?.result).toBeNull();
+    expect((await storage.tasks.get('t1'))?.result).toBeUndefined();
+    expect((await storage.tasks.list()).map((t) => t.id)).toEqual(['t1', 't2', 't3']);
+    expect((await storage.tasks.list({ status: 'assigned' })).map((t) => t.id)).toEqual(['t2']);
+    expect((await storage.tasks.list({ nodeId: 'n2' })).map((t) => t.id)).toEqual(['t3']);
+    expect(await storage.tasks.list({ status: 'pending', nodeId: 'n2' })).toEqual([]);
+  });
+
+  it('round-trips jobs', async () => {
+    await storage.jobs.upsert(job('j1'));
+    expect(await storage.jobs.get('j1')).toEqual(job('j1'));
+    const done = { ...job('j1'), status: 'completed' as const, report: { accuracy: 0.93 }, finishedAt: 900, modelId: 'm1' };
+    await storage.jobs.upsert(done);
+    expect(await storage.jobs.list()).toEqual([done]);
+    expect(await storage.jobs.get('nope')).toBeUndefined();
+  });
+
+  it('round-trips models and versions, moving latestVersion forward', async () => {
+    await storage.models.insertModel(model('m1'));
+    expect(await storage.models.getModel('m1')).toEqual(model('m1'));
+    await expectCode(storage.models.insertModel(model('m1')), 'MODEL_DUPLICATE');
+
+    const weights = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 1e3);
+    const v1 = { modelId: 'm1', version: 1, sha256: 'aa', parentVersion: null as number | null, weights, metrics: { acc: 0.5 }, roundId: null as string | null, createdAt: 60 };
+    const v2 = { ...v1, version: 2, sha256: 'bb', parentVersion: 1, roundId: 'r1', weights: weights.map((w) => -w) };
+    await storage.models.insertVersion(v1);
+    await storage.models.insertVersion(v2);
+    expect((await storage.models.getModel('m1'))?.latestVersion).toBe(2);
+    expect(await storage.models.getVersion('m1', 2)).toEqual(v2);
+    const withoutWeights = (v: typeof v1): Omit<typeof v1, 'weights'> => ({
+      modelId: v.modelId,
+      version: v.version,
+      sha256: v.sha256,
+      parentVersion: v.parentVersion,
+      metrics: v.metrics,
+      roundId: v.roundId,
+      createdAt: v.createdAt,
+    });
+    expect(await storage.models.listVersions('m1')).toEqual([withoutWeights(v1), withoutWeights(v2)]);
+    expect(await storage.models.listModels()).toEqual([{ ...model('m1'), latestVersion: 2 }]);
+
+    await expectCode(storage.models.insertVersion(v1), 'MODEL_VERSION_DUPLICATE');
+    await expect(storage.models.insertVersion({ ...v1, modelId: 'ghost' })).rejects.toBeInstanceOf(NotFoundError);
+    expect(await storage.models.getVersion('m1', 3)).toBeUndefined();
+  });
+
+  it('stores weights byte for byte, from a view at an odd offset, including NaN payloads and -0', async () => {
+    await storage.models.insertModel(model('m1'));
+    const backing = new ArrayBuffer(4 * 40);
+    // A view that does not start at its buffer's beginning, as a slice of a larger tensor would.
+    const weights = new Float32Array(backing, 4 * 3, 33);
+    const bits = new Uint32Array(backing, 4 * 3, 33);
+    for (let i = 0; i < weights.length; i++) weights[i] = (i - 16) / 7;
+    weights[0] = -0;
+    weights[1] = Infinity;
+    weights[2] = 1.4e-45;
+    bits[3] = 0x7fc0_1234; // a NaN with a payload that float arithmetic would not preserve
+    new Float32Array(backing, 0, 3).fill(99); // neighbours outside the view must not leak in
+
+    await storage.models.insertVersion({ modelId: 'm1', version: 1, sha256: 'x', parentVersion: null, weights, metrics: {}, roundId: null, createdAt: 1 });
+    const back = (await storage.models.getVersion('m1', 1))?.weights;
+    expect(back).toBeInstanceOf(Float32Array);
+    expect(back?.length).toBe(33);
+    expect(back?.byteOffset).toBe(0);
+    expect(Buffer.from(back!.buffer, back!.byteOffset, back!.byteLength)).toEqual(
+      Buffer.from(backing, weights.byteOffset, weights.byteLength),
+    );
+    expect(Object.is(back![0], -0)).toBe(true);
+  });
+
+  it('round-trips rounds and updates, and refuses rounds whose job or model is missing', async () => {
+    await storage.jobs.upsert(job('j1'));
+    await storage.models.insertModel(model('m1'));
+    await storage.rounds.upsert(round('r2', 'j1', 'm1', 2));
+    await storage.rounds.upsert(round('r1', 'j1', 'm1', 1));
+    expect(await storage.rounds.get('r1')).toEqual(round('r1', 'j1', 'm1', 1));
+    const closed = { ...round('r1', 'j1', 'm1', 1), status: 'finalized' as const, resultVersion: 2, finishedAt: 300 };
+    await storage.rounds.upsert(closed);
+    expect((await storage.rounds.list({ jobId: 'j1' })).map((r) => r.id)).toEqual(['r1', 'r2']);
+    expect(await storage.rounds.get('r1')).toEqual(closed);
+    expect(await storage.rounds.list({ jobId: 'j2' })).toEqual([]);
+
+    const error = await expectCode(storage.rounds.upsert(round('r3', 'j9', 'm1', 3)), 'JOB_NOT_FOUND');
+    expect(error.message).toContain("'j9'");
+    await expectCode(storage.rounds.upsert(round('r3', 'j1', 'm9', 3)), 'MODEL_NOT_FOUND');
+
+    const u1 = { roundId: 'r1', clientId: 'c1', numExamples: 120, sha256: 'ff', metrics: { loss: 0.4 }, receivedAt: 250 };
+    const u2 = { ...u1, clientId: 'c2', numExamples: 80, receivedAt: 251 };
+    await storage.rounds.insertUpdate(u1);
+    await storage.rounds.insertUpdate(u2);
+    expect(await storage.rounds.listUpdates('r1')).toEqual([u1, u2]);
+    expect(await storage.rounds.listUpdates('r2')).toEqual([]);
+    await expectCode(storage.rounds.insertUpdate({ ...u1, roundId: 'r404' }), 'ROUND_NOT_FOUND');
+  });
+
+  it('refuses a second update from the same client in a round, keeping the first', async () => {
+    await storage.jobs.upsert(job('j1'));
+    await storage.models.insertModel(model('m1'));
+    await storage.rounds.upsert(round('r1', 'j1', 'm1', 1));
+    const first = { roundId: 'r1', clientId: 'c1', numExamples: 10, sha256: 'first', metrics: {}, receivedAt: 1 };
+    await storage.rounds.insertUpdate(first);
+    const error = await expectCode(storage.rounds.insertUpdate({ ...first, sha256: 'second' }), 'UPDATE_DUPLICATE');
+    expect(error.message).toContain("'c1'");
+    expect(await storage.rounds.listUpdates('r1')).toEqual([first]);
+  });
+});
+
+describe('SqliteStorage transactions', () => {
+  it('leaves the database unchanged when fn throws', async () => {
+    await storage.nodes.upsert(node('kept'));
+    await expect(
+      storage.transaction(async () => {
+        await storage.nodes.upsert(node('n1'));
+        await storage.tasks.upsert(task('t1'));
+        await storage.nodes.delete('kept');
+        expect(await storage.nodes.get('n1')).toBeDefined(); // visible inside the transaction
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    expect((await storage.nodes.list()).map((n) => n.id)).toEqual(['kept']);
+    expect(await storage.tasks.list()).toEqual([]);
+  });
+
+  it('keeps everything written when fn returns, and returns its value', async () => {
+    const value = await storage.transaction(async () => {
+      await storage.nodes.upsert(node('n1'));
+      await storage.tasks.upsert(task('t1'));
+      return 42;
+    });
+    expect(value).toBe(42);
+    expect(await storage.nodes.get('n1')).toEqual(node('n1'));
+    expect(await storage.tasks.get('t1')).toEqual(task('t1'));
+  });
+
+  it('serialises concurrent transactions and keeps outside writes out of a failing one', async () => {
+    const order: string[] = [];
+    const failing = storage.transaction(async () => {
+      order.push('a:start');
+      await storage.nodes.upsert(node('a'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      order.push('a:end');
+      throw new Error('a fails');
+    });
+    // Issued while `failing` is open: it must wait, not land inside that transaction and be rolled back.
+    const outside = storage.nodes.upsert(node('outside'));
+    const second = storage.transaction(async () => {
+      order.push('b:start');
+      await storage.nodes.upsert(node('b'));
+      order.push('b:end');
+    });
+    await expect(failing).rejects.toThrow('a fails');
+    await Promise.all([outside, second]);
+    expect(order).toEqual(['a:start', 'a:end', 'b:start', 'b:end']);
+    expect((await storage.nodes.list()).map((n) => n.id).sort()).toEqual(['b', 'outside']);
+  });
+
+  it('runs a nested transaction inline, rolling back only the inner part when it throws and is caught', async () => {
+    await storage.transaction(async () => {
+      await storage.nodes.upsert(node('outer'));
+      await storage.transaction(async () => {
+        await storage.nodes.upsert(node('inner-kept'));
+      });
+      await storage
+        .transaction(async () => {
+          await storage.nodes.upsert(node('inner-dropped'));
+          throw new Error('inner fails');
+        })
+        .catch(() => undefined);
+    });
+    expect((await storage.nodes.list()).map((n) => n.id).sort()).toEqual(['inner-kept', 'outer']);
+  });
+
+  it('rolls back nested work too when the outer transaction throws', async () => {
+    await expect(
+      storage.transaction(async () => {
+        await storage.transaction(async () => storage.nodes.upsert(node('inner')));
+        throw new Error('outer fails');
+      }),
+    ).rejects.toThrow('outer fails');
+    expect(await storage.nodes.list()).toEqual([]);
+  });
+
+  it('rejects calls after close with STORAGE_CLOSED', async () => {
+    const own = openStorage({ path: ':memory:' });
+    await own.close();
+    await expectCode(own.nodes.list(), 'STORAGE_CLOSED');
+    await expectCode(own.transaction(async () => 1), 'STORAGE_CLOSED');
+    await own.close();
+  });
+});
+
+describe('SqliteStorage files and migrations', () => {
+  it('creates missing parent directories, uses WAL and keeps data across re-opens', async () => {
+    const path = join(dir, 'nested', 'deeper', 'cn.db');
+    const first = new SqliteStorage({ path });
+    expect(first.appliedMigrations).toEqual(MIGRATIONS.map((m) => m.version));
+    await first.nodes.upsert(node('n1'));
+    await first.close();
+
+    const second = new SqliteStorage({ path });
+    expect(second.appliedMigrations).toEqual([]);
+    expect(await second.nodes.get('n1')).toEqual(node('n1'));
+    await second.close();
+
+    const raw = new Database(path, { readonly: true });
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').all()).toEqual(
+      MIGRATIONS.map((m) => ({ version: m.version })),
+    );
+    raw.close();
+  });
+
+  it('applies only the migrations a re-opened database has not seen', async () => {
+    const path = join(dir, 'grow.db');
+    const extra: Migration = { version: MIGRATIONS.length + 1, name: 'node notes', sql: 'ALTER TABLE nodes ADD COLUMN notes TEXT' };
+    const first = new SqliteStorage({ path });
+    await first.nodes.upsert(node('n1'));
+    await first.close();
+
+    const grown = new SqliteStorage({ path, migrations: [...MIGRATIONS, extra] });
+    expect(grown.appliedMigrations).toEqual([extra.version]);
+    expect(await grown.nodes.get('n1')).toEqual(node('n1'));
+    await grown.close();
+
+    const again = new SqliteStorage({ path, migrations: [...MIGRATIONS, extra] });
+    expect(again.appliedMigrations).toEqual([]);
+    await again.close();
+  });
+
+  it('refuses to open a database whose schema is newer than this code', async () => {
+    const path = join(dir, 'future.db');
+    const extra: Migration = { version: MIGRATIONS.length + 1, name: 'future', sql: 'CREATE TABLE future (x)' };
+    await new SqliteStorage({ path, migrations: [...MIGRATIONS, extra] }).close();
+    expect(() => new SqliteStorage({ path })).toThrow(expect.objectContaining({ code: 'STORAGE_SCHEMA_TOO_NEW' }));
+  });
+
+  it('applies nothing when one migration of a batch fails', () => {
+    const db = new Database(':memory:');
+    const broken: Migration[] = [...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE oops (' }];
+    expect(() => applyMigrations(db, broken)).toThrow();
+    expect(db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 0 });
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'nodes'").get()).toBeUndefined();
+    db.close();
+  });
+
+  it('rejects a migration list that is not numbered 1, 2, 3, ...', () => {
+    const db = new Database(':memory:');
+    const gap: Migration[] = [MIGRATIONS[0], { version: 3, name: 'skipped two', sql: '' }];
+    expect(() => applyMigrations(db, gap)).toThrow(expect.objectContaining({ code: 'STORAGE_MIGRATIONS_INVALID' }));
+    db.close();
+  });
+});
