@@ -1,0 +1,161 @@
+import { z } from 'zod';
+import { InvalidInputError, StateError } from '../core/errors.js';
+import type { ClientUpdate } from './strategies/index.js';
+
+/** Stable codes of the reasons a {@link ValidationResult} can list. */
+export type ValidationIssueCode =
+  | 'UPDATE_LENGTH'
+  | 'UPDATE_NON_FINITE'
+  | 'UPDATE_NORM'
+  | 'UPDATE_DISTANCE'
+  | 'METRIC_NON_FINITE'
+  | 'METRIC_RANGE'
+  | 'METRIC_ACCURACY'
+  | 'METRIC_LOSS';
+
+/** One reason a model or its metrics were rejected. */
+export interface ValidationIssue {
+  code: ValidationIssueCode;
+  message: string;
+  /** The measured value that broke the rule, when it is a number. */
+  value?: number;
+  /** The bound it broke. */
+  limit?: number;
+}
+
+/** `valid` is true exactly when `reasons` is empty. */
+export interface ValidationResult {
+  valid: boolean;
+  reasons: ValidationIssue[];
+}
+
+/** Evaluation metrics of a model, as a client or the coordinator reports them. */
+export interface ModelMetrics {
+  /** Fraction correct, 0..1. */
+  accuracy: number;
+  loss: number;
+}
+
+/** Options of {@link ModelValidator}. */
+export const ModelValidatorOptionsSchema = z.object({
+  /** Number of weights every model of this job has. */
+  expectedLength: z.number().int().positive(),
+  /** Upper bound on ||w||₂ of a submitted model. */
+  maxNorm: z.number().finite().positive().optional(),
+  /** Upper bound on ||w − w_global||₂: how far one round of local training may move the model. */
+  maxUpdateNorm: z.number().finite().positive().optional(),
+  thresholds: z
+    .object({
+      minAccuracy: z.number().min(0).max(1).optional(),
+      maxLoss: z.number().finite().nonnegative().optional(),
+    })
+    .optional(),
+});
+export type ModelValidatorOptions = z.infer<typeof ModelValidatorOptionsSchema>;
+
+/**
+ * Checks client updates before aggregation and evaluation metrics before a model is published.
+ * Pure: no state, no tensors; every check runs in one pass over the weights.
+ */
+export class ModelValidator {
+  readonly options: Readonly<ModelValidatorOptions>;
+
+  constructor(options: ModelValidatorOptions) {
+    const parsed = ModelValidatorOptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new InvalidInputError(
+        'VALIDATOR_OPTIONS_INVALID',
+        `model validator options are invalid (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); expectedLength must be a positive integer and bounds positive`,
+        parsed.error.issues,
+      );
+    }
+    this.options = parsed.data;
+  }
+
+  /** Rejects a client model of the wrong length, with NaN/±Infinity, or too large or too far from `global`. */
+  validateUpdate(global: Float32Array, update: Pick<ClientUpdate, 'clientId' | 'weights'>): ValidationResult {
+    const { expectedLength, maxNorm, maxUpdateNorm } = this.options;
+    if (global.length !== expectedLength) {
+      throw new StateError(
+        'VALIDATOR_GLOBAL_LENGTH',
+        `the global model has ${global.length} weights but this validator expects ${expectedLength}; build the validator from the job's model`,
+        { expected: expectedLength, actual: global.length },
+      );
+    }
+    const who = `client '${update.clientId}'`;
+    const w = update.weights;
+    if (w.length !== expectedLength) {
+      return result([
+        issue('UPDATE_LENGTH', `${who} sent ${w.length} weights, expected ${expectedLength}`, w.length, expectedLength),
+      ]);
+    }
+
+    let nonFinite = 0;
+    let firstBad = -1;
+    let normSq = 0;
+    let distSq = 0;
+    for (let i = 0; i < w.length; i++) {
+      const x = w[i];
+      if (!Number.isFinite(x)) {
+        if (firstBad < 0) firstBad = i;
+        nonFinite++;
+        continue;
+      }
+      normSq += x * x;
+      const d = x - global[i];
+      distSq += d * d;
+    }
+    if (nonFinite > 0) {
+      // Norms over NaN say nothing, and one NaN poisons the whole aggregate: report only this.
+      return result([
+        issue('UPDATE_NON_FINITE', `${who} sent ${nonFinite} non-finite weights (first at index ${firstBad}); its local training diverged`, nonFinite),
+      ]);
+    }
+
+    const reasons: ValidationIssue[] = [];
+    const norm = Math.sqrt(normSq);
+    if (maxNorm !== undefined && norm > maxNorm) {
+      reasons.push(issue('UPDATE_NORM', `${who} sent a model with ||w|| = ${norm.toPrecision(6)} above the limit ${maxNorm}`, norm, maxNorm));
+    }
+    const distance = Math.sqrt(distSq);
+    if (maxUpdateNorm !== undefined && distance > maxUpdateNorm) {
+      reasons.push(
+        issue(
+          'UPDATE_DISTANCE',
+          `${who} moved the model by ||w − global|| = ${distance.toPrecision(6)}, above the limit ${maxUpdateNorm}; a poisoned or diverged update is likely`,
+          distance,
+          maxUpdateNorm,
+        ),
+      );
+    }
+    return result(reasons);
+  }
+
+  /** Checks evaluation metrics against the configured accuracy floor and loss ceiling. */
+  checkMetrics(metrics: ModelMetrics): ValidationResult {
+    const { minAccuracy, maxLoss } = this.options.thresholds ?? {};
+    const reasons: ValidationIssue[] = [];
+    const { accuracy, loss } = metrics;
+    if (!Number.isFinite(accuracy)) {
+      reasons.push(issue('METRIC_NON_FINITE', `accuracy is ${accuracy}; evaluation failed`, accuracy));
+    } else if (accuracy < 0 || accuracy > 1) {
+      reasons.push(issue('METRIC_RANGE', `accuracy ${accuracy} is outside 0..1; report it as a fraction, not a percentage`, accuracy));
+    } else if (minAccuracy !== undefined && accuracy < minAccuracy) {
+      reasons.push(issue('METRIC_ACCURACY', `accuracy ${accuracy} is below the required ${minAccuracy}`, accuracy, minAccuracy));
+    }
+    if (!Number.isFinite(loss)) {
+      reasons.push(issue('METRIC_NON_FINITE', `loss is ${loss}; training diverged`, loss));
+    } else if (maxLoss !== undefined && loss > maxLoss) {
+      reasons.push(issue('METRIC_LOSS', `loss ${loss} is above the allowed ${maxLoss}`, loss, maxLoss));
+    }
+    return result(reasons);
+  }
+}
+
+function issue(code: ValidationIssueCode, message: string, value?: number, limit?: number): ValidationIssue {
+  return limit === undefined ? { code, message, value } : { code, message, value, limit };
+}
+
+function result(reasons: ValidationIssue[]): ValidationResult {
+  return { valid: reasons.length === 0, reasons };
+}
