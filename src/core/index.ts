@@ -1,0 +1,6 @@
+export { CipherNexusError, InvalidInputError, NotFoundError, StateError } from './errors.js';
+export { Rng } from './rng.js';
+export { Mutex } from './mutex.js';
+export { PriorityQueue, type Comparator } from './priority-queue.js';
+export { formatZodIssue, loadConfigFile, parseWithSchema, type ParseOptions, type ZodIssueContext } from './config.js';
+export * from './storage/index.js';
