@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { StateError } from '../core/errors.js';
+import { registerMissingWasmKernels } from './wasm-kernels.js';
 
 let ready: Promise<void> | undefined;
 
@@ -11,6 +12,7 @@ let ready: Promise<void> | undefined;
  */
 export function initBackend(): Promise<void> {
   ready ??= (async () => {
+    registerMissingWasmKernels();
     const ok = await tf.setBackend('wasm');
     if (!ok) throw new StateError('ML_BACKEND_UNAVAILABLE', 'the TF.js wasm backend failed to initialise; check that @tensorflow/tfjs-backend-wasm is installed');
     await tf.ready();
