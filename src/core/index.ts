@@ -4,3 +4,12 @@ export { Mutex } from './mutex.js';
 export { PriorityQueue, type Comparator } from './priority-queue.js';
 export { formatZodIssue, loadConfigFile, parseWithSchema, type ParseOptions, type ZodIssueContext } from './config.js';
 export * from './storage/index.js';
+export {
+  ResourceMetricsSchema,
+  ResourceRequirementsSchema,
+  describeShortfall,
+  findShortfall,
+  sumRequirements,
+  type ResourceShortfall,
+} from './resources.js';
+export { NodeManager, type NodeManagerEvents, type NodeManagerOptions, type NodeRegistration } from './node-manager.js';
