@@ -13,3 +13,11 @@ export {
   type ResourceShortfall,
 } from './resources.js';
 export { NodeManager, type NodeManagerEvents, type NodeManagerOptions, type NodeRegistration } from './node-manager.js';
+export {
+  TaskScheduler,
+  type Assignment,
+  type TaskResult,
+  type TaskSchedulerEvents,
+  type TaskSchedulerOptions,
+  type TaskSpec,
+} from './task-scheduler.js';
