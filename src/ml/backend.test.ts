@@ -10,4 +10,10 @@ describe('initBackend', () => {
     const sum = tf.tidy(() => tf.sum(tf.tensor1d([1, 2, 3])).dataSync()[0]);
     expect(sum).toBe(6);
   });
+
+  it('never initialises the pure-JS CPU backend', async () => {
+    await initBackend();
+    tf.tidy(() => tf.matMul(tf.ones([2, 2]), tf.ones([2, 2])));
+    expect(Object.keys(tf.engine().registry)).toEqual(['wasm']);
+  });
 });

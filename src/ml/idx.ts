@@ -141,6 +141,9 @@ export const MNIST_FILES = {
 
 export type MnistFile = keyof typeof MNIST_FILES;
 
+/** A public mirror of yann.lecun.com/exdb/mnist/ (the one TensorFlow Datasets downloads from). */
+export const MNIST_MIRROR = 'https://storage.googleapis.com/cvdf-datasets/mnist/';
+
 /** Decompressed sizes of the published MNIST files: 16-byte header + 60,000 or 10,000 28x28 images, 8-byte header + labels. */
 export const MNIST_BYTES: Record<MnistFile, number> = {
   trainImages: 47_040_016,
@@ -152,8 +155,8 @@ export const MNIST_BYTES: Record<MnistFile, number> = {
 export interface FetchMnistOptions {
   /** Directory where the decompressed files are kept; a later call reads them from here. */
   cacheDir: string;
-  /** URL prefix that serves `<name>.gz`, e.g. a mirror of yann.lecun.com/exdb/mnist/. */
-  baseUrl: string;
+  /** URL prefix that serves `<name>.gz`; MNIST_MIRROR by default. */
+  baseUrl?: string;
   fetchImpl?: typeof fetch;
   /** Expected decompressed sizes; MNIST_BYTES by default. */
   expectedBytes?: Record<MnistFile, number>;
@@ -184,7 +187,8 @@ async function cachedBytes(path: string, size: number): Promise<Uint8Array | und
 }
 
 async function download(key: MnistFile, path: string, size: number, options: FetchMnistOptions): Promise<Uint8Array> {
-  const url = new URL(`${MNIST_FILES[key]}.gz`, options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`).toString();
+  const base = options.baseUrl ?? MNIST_MIRROR;
+  const url = new URL(`${MNIST_FILES[key]}.gz`, base.endsWith('/') ? base : `${base}/`).toString();
   const response = await (options.fetchImpl ?? fetch)(url);
   if (!response.ok) {
     throw new InvalidInputError('DATA_DOWNLOAD_FAILED', `GET ${url} answered ${response.status}; check baseUrl or place the files in the cache directory`, { url });

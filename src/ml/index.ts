@@ -6,6 +6,7 @@ export {
   loadIdxDataset,
   MNIST_BYTES,
   MNIST_FILES,
+  MNIST_MIRROR,
   parseIdx,
   type FetchMnistOptions,
   type IdxData,

@@ -78,7 +78,7 @@ export class LocalModel {
 
   /** Logits for a batch shaped [batch, ...inputShape]; the caller owns (and disposes) the result. */
   logits(x: tf.Tensor): tf.Tensor2D {
-    return this.net.apply(x, { training: true }) as tf.Tensor2D;
+    return this.net.apply(x) as tf.Tensor2D;
   }
 
   /** The trainable variables, for an optimizer's varList. */
