@@ -10,6 +10,8 @@ export interface Migration {
 
 /**
  * The schema, as an append-only list: never edit a released migration, add a new one.
+ * Foreign keys cover what the storage contract implies (a version needs its model, a round its
+ * model, an update its round); a round's job is not enforced, so rounds can run without a job record.
  * Upserts elsewhere use ON CONFLICT DO UPDATE rather than INSERT OR REPLACE because REPLACE
  * deletes the row first, which would cascade into the rows that reference it.
  */
@@ -79,7 +81,7 @@ export const MIGRATIONS: readonly Migration[] = [
 
       CREATE TABLE rounds (
         id TEXT PRIMARY KEY,
-        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        job_id TEXT NOT NULL,
         model_id TEXT NOT NULL REFERENCES models (id),
         number INTEGER NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('open', 'aggregating', 'finalized', 'failed')),

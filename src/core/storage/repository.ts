@@ -137,7 +137,10 @@ export interface ModelRepository {
   insertModel(model: ModelRecord): Promise<void>;
   getModel(id: string): Promise<ModelRecord | undefined>;
   listModels(): Promise<ModelRecord[]>;
-  /** Stores a version and moves the model's `latestVersion` to it. */
+  /**
+   * Stores a version and moves the model's `latestVersion` to it. The model must exist
+   * (MODEL_NOT_FOUND); a version number is stored once (MODEL_VERSION_DUPLICATE).
+   */
   insertVersion(version: ModelVersionRecord): Promise<void>;
   getVersion(modelId: string, version: number): Promise<ModelVersionRecord | undefined>;
   /** Versions without their weights, oldest first. */
@@ -145,10 +148,14 @@ export interface ModelRepository {
 }
 
 export interface RoundRepository {
+  /** Creates or replaces a round; its model must exist (MODEL_NOT_FOUND), its job need not. */
   upsert(round: RoundRecord): Promise<void>;
   get(id: string): Promise<RoundRecord | undefined>;
   list(filter?: { jobId?: string }): Promise<RoundRecord[]>;
-  /** Records an accepted update; a second update from the same client in a round is refused by the store. */
+  /**
+   * Records an accepted update; the round must exist (ROUND_NOT_FOUND), and a second update from the
+   * same client in a round is refused by the store (UPDATE_DUPLICATE).
+   */
   insertUpdate(update: UpdateRecord): Promise<void>;
   listUpdates(roundId: string): Promise<UpdateRecord[]>;
 }

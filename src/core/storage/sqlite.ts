@@ -544,8 +544,7 @@ export class SqliteStorage implements Storage {
       upsert: (round) =>
         this.run((db) =>
           db.transaction(() => {
-            // Checked here, not left to the foreign keys, so the error can say which reference is missing.
-            if (!db.prepare('SELECT 1 FROM jobs WHERE id = ?').get(round.jobId)) throw new NotFoundError('job', round.jobId);
+            // Checked here, not left to the foreign key, so the error can name the missing model.
             if (!db.prepare('SELECT 1 FROM models WHERE id = ?').get(round.modelId)) {
               throw new NotFoundError('model', round.modelId);
             }
