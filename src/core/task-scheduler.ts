@@ -177,7 +177,7 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     });
   }
 
-  /** Records a failed attempt: back to the queue while attempts remain, otherwise failed for good. */
+  /** Records a failed attempt: re-queued (behind equal-priority tasks) while attempts remain, else failed for good. */
   async failTask(taskId: string, error: string | Error): Promise<TaskRecord> {
     const id = parseWithSchema(taskId, TaskIdSchema, 'task id');
     const reason = typeof error === 'string' ? error : error.message;
