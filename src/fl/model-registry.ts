@@ -99,7 +99,7 @@ export class ModelRegistry extends EventEmitter {
         createdAt: this.now(),
       };
       await this.storage.models.insertVersion(record);
-      const { weights: _omitted, ...info } = record;
+      const { weights: _weights, ...info } = record;
       this.emit('model:updated', info);
       return info;
     });

@@ -1,0 +1,31 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { benchFl } from './fl.js';
+
+/** What one benchmark produces: rows for bench/results/<name>.json and a table for the terminal. */
+export interface BenchResult {
+  name: string;
+  description: string;
+  rows: Record<string, unknown>[];
+  table: string;
+}
+
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl };
+
+const only = process.argv.slice(2);
+const unknown = only.filter((n) => !(n in benches));
+if (unknown.length > 0) {
+  process.stderr.write(`error: unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(benches).join(', ')}\n`);
+  process.exit(2);
+}
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+for (const [name, run] of Object.entries(benches)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  const result = await run();
+  const machine = { node: process.version, cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown' };
+  writeFileSync(
+    new URL(`./results/${name}.json`, import.meta.url),
+    `${JSON.stringify({ name, description: result.description, date: new Date().toISOString(), machine, rows: result.rows }, null, 2)}\n`,
+  );
+  process.stdout.write(`\n## ${name}: ${result.description}\n${result.table}\n(bench/results/${name}.json)\n`);
+}

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+const main = join(root, 'src', 'cli', 'main.ts');
+const optdigits = join(root, 'data', 'optdigits');
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+function cli(args: string[], cwd: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', tsx, main, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CIPHER_NEXUS_DEBUG: '' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectCleanUsageError(r: { code: number; stderr: string }, pattern: RegExp): void {
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+const fileHash = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+describe('cipher-nexus CLI', () => {
+  let dir: string;
+  let db: string;
+  let jobReport: { model: { id: string }; jobId: string };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cn-cli-'));
+    db = join(dir, 'state.db');
+    const config = [
+      'name: cli-test',
+      'seed: 3',
+      'data:',
+      `  train: ${join(optdigits, 'optdigits.tra')}`,
+      `  test: ${join(optdigits, 'optdigits.tes')}`,
+      '  labelColumn: 64',
+      '  header: false',
+      '  scale: { kind: divide, by: 16 }',
+      'clients: 3',
+      'rounds: 2',
+      'execution: { mode: in-process }',
+    ].join('\n');
+    writeFileSync(join(dir, 'job.yaml'), config);
+    const r = cli(['--db', db, 'train', '--config', 'job.yaml', '--report', 'out/report.json'], dir);
+    expect(r.stderr).toBe(r.code === 0 ? r.stderr : '');
+    expect(r.code).toBe(0);
+    jobReport = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints help with every command', () => {
+    const r = cli(['--help'], dir);
+    expect(r.code).toBe(0);
+    for (const c of ['demo', 'train', 'models', 'rounds']) expect(r.stdout).toContain(c);
+  });
+
+  it('trains from a YAML config and writes a complete report', () => {
+    const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(['config', 'rounds', 'final', 'model', 'seconds', 'participants']));
+    expect(report.rounds).toHaveLength(2);
+    expect(Object.keys(report.rounds[0])).toEqual(expect.arrayContaining(['round', 'accuracy', 'loss', 'participants', 'seconds']));
+    expect(report.model.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(report.final.accuracy).toBeGreaterThan(0.5);
+  });
+
+  it('lists models and rounds as JSON', () => {
+    const models = JSON.parse(cli(['--db', db, 'models', 'list', '--json'], dir).stdout);
+    expect(models.map((m: { id: string }) => m.id)).toContain(jobReport.model.id);
+    const shown = JSON.parse(cli(['--db', db, 'models', 'show', jobReport.model.id, '--json'], dir).stdout);
+    expect(shown.versions.map((v: { version: number }) => v.version)).toEqual([1, 2, 3]);
+    const rounds = JSON.parse(cli(['--db', db, 'rounds', 'list', '--job', jobReport.jobId, '--json'], dir).stdout);
+    expect(rounds.map((r: { number: number; status: string }) => [r.number, r.status])).toEqual([
+      [1, 'finalized'],
+      [2, 'finalized'],
+    ]);
+  });
+
+  it('refuses a malformed config with one line naming the field, and leaves the database as it was', () => {
+    const before = fileHash(db);
+    writeFileSync(join(dir, 'bad.yaml'), readFileSync(join(dir, 'job.yaml'), 'utf8').replace('rounds: 2', 'rounds: -3'));
+    expectCleanUsageError(cli(['--db', db, 'train', '--config', 'bad.yaml'], dir), /rounds/);
+    writeFileSync(join(dir, 'broken.yaml'), 'data: [unclosed');
+    expectCleanUsageError(cli(['--db', db, 'train', '--config', 'broken.yaml'], dir), /broken\.yaml/);
+    expect(fileHash(db)).toBe(before);
+  });
+
+  it('refuses a missing data file and an impossible model, naming each', () => {
+    const base = readFileSync(join(dir, 'job.yaml'), 'utf8');
+    writeFileSync(join(dir, 'missing.yaml'), base.replace(join(optdigits, 'optdigits.tes'), 'nowhere/test.csv'));
+    expectCleanUsageError(cli(['--db', join(dir, 'fresh.db'), 'train', '--config', 'missing.yaml'], dir), /nowhere\/test\.csv/);
+    writeFileSync(
+      join(dir, 'cnn.yaml'),
+      `${base.replace('  scale:', '  featureShape: [8, 8, 1]\n  scale:')}\nmodel: { type: cnn, conv: [{ filters: 4, kernelSize: 9 }] }\n`,
+    );
+    expectCleanUsageError(cli(['--db', join(dir, 'fresh.db'), 'train', '--config', 'cnn.yaml'], dir), /kernel|size/i);
+    expect(existsSync(join(dir, 'fresh.db'))).toBe(false);
+  });
+
+  it('refuses bad flags and unknown ids with exit code 2', () => {
+    expectCleanUsageError(cli(['demo', '--clients', 'abc'], dir), /--clients/);
+    expectCleanUsageError(cli(['--db', db, 'models', 'show', 'model-missing'], dir), /model-missing/);
+    expectCleanUsageError(cli(['train', '--config', 'nope.yaml'], dir), /nope\.yaml/);
+  });
+});

@@ -1,0 +1,157 @@
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { openStorage, type Storage } from '../core/index.js';
+import {
+  ModelRegistry,
+  demoConfig,
+  formatRoundTable,
+  prepareJob,
+  loadJobConfig,
+  runJob,
+  type JobReport,
+} from '../fl/index.js';
+import { printJson, writeJsonFile } from './output.js';
+import { progressObserver } from './progress.js';
+
+/** Where the CLI keeps its database unless told otherwise. */
+export const DEFAULT_DB = '.cipher-nexus/cipher-nexus.db';
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${name} must be a positive integer, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+      throw new InvalidArgumentError(`${name} must be a non-negative integer, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+interface GlobalOptions {
+  db: string;
+}
+
+async function withStorage<T>(program: Command, fn: (storage: Storage) => Promise<T>): Promise<T> {
+  const { db } = program.opts<GlobalOptions>();
+  const storage = await openStorage({ path: db });
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+interface RunOptions {
+  report?: string;
+  json?: boolean;
+}
+
+async function runAndReport(program: Command, input: unknown, options: RunOptions): Promise<void> {
+  // Everything the user gave is checked and loaded before the database is opened, so bad input
+  // leaves no trace in it.
+  const prepared = await prepareJob(input);
+  const progress = options.json ? undefined : progressObserver();
+  const report: JobReport = await withStorage(program, (storage) => runJob(prepared, storage, progress));
+  progress?.stop();
+  const reportPath = resolve(options.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
+  writeJsonFile(reportPath, report);
+  if (options.json) {
+    printJson(report);
+    return;
+  }
+  process.stdout.write(`\n${formatRoundTable(report)}\nreport written to ${reportPath}\n`);
+}
+
+/** Builds the `cipher-nexus` command line. */
+export function buildProgram(): Command {
+  const program = new Command('cipher-nexus')
+    .description('Privacy-preserving federated learning: train one model across organisations without sharing raw data.')
+    .addOption(new Option('--db <path>', 'SQLite database file').default(process.env.CIPHER_NEXUS_DB ?? DEFAULT_DB))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('demo')
+    .description('train an MLP on UCI optical digits with simulated clients split non-IID (Dirichlet 0.5)')
+    .option('--clients <n>', 'number of simulated clients', positiveInt('--clients'), 10)
+    .option('--rounds <n>', 'number of federated rounds', positiveInt('--rounds'), 20)
+    .option('--seed <n>', 'seed of partitioning, initialisation, selection and shuffling', nonNegativeInt('--seed'), 42)
+    .option('--workers <n>', 'worker threads for client training', positiveInt('--workers'))
+    .option('--in-process', 'train every client in the main thread instead of worker threads')
+    .option('--report <file>', 'where to write the JSON report')
+    .option('--json', 'print the report as JSON instead of a table')
+    .action(async (opts: { clients: number; rounds: number; seed: number; workers?: number; inProcess?: boolean } & RunOptions) => {
+      const config = demoConfig({ clients: opts.clients, rounds: opts.rounds, seed: opts.seed });
+      config.execution = { mode: opts.inProcess ? 'in-process' : 'workers', workers: opts.workers };
+      await runAndReport(program, config, opts);
+    });
+
+  program
+    .command('train')
+    .description('run a federated training job described by a YAML or JSON config on your own CSV data')
+    .requiredOption('--config <file>', 'job config (.yaml, .yml or .json)')
+    .option('--report <file>', 'where to write the JSON report')
+    .option('--json', 'print the report as JSON instead of a table')
+    .action(async (opts: { config: string } & RunOptions) => {
+      await runAndReport(program, loadJobConfig(opts.config), opts);
+    });
+
+  const models = program.command('models').description('inspect the model registry');
+  models
+    .command('list')
+    .description('list registered models')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const list = await withStorage(program, (storage) => new ModelRegistry(storage).listModels());
+      if (opts.json) return printJson(list.map(({ id, name, latestVersion, createdAt }) => ({ id, name, latestVersion, createdAt: new Date(createdAt).toISOString() })));
+      if (list.length === 0) return void process.stdout.write('no models yet: run `cipher-nexus demo` to train one\n');
+      for (const m of list) process.stdout.write(`${m.id}  ${m.name}  v${m.latestVersion}  ${new Date(m.createdAt).toISOString()}\n`);
+    });
+  models
+    .command('show')
+    .description('show a model and its version lineage')
+    .argument('<id>', 'model id (from `models list`)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const { model, versions } = await withStorage(program, async (storage) => {
+        const registry = new ModelRegistry(storage);
+        return { model: await registry.getModel(id), versions: await registry.lineage(id) };
+      });
+      if (opts.json) return printJson({ ...model, versions });
+      process.stdout.write(`${model.id}  ${model.name}\narchitecture ${JSON.stringify(model.architecture)}\n`);
+      process.stdout.write('version  parent  sha256                                                            accuracy\n');
+      for (const v of versions) {
+        const acc = v.metrics.accuracy === undefined ? '-' : v.metrics.accuracy.toFixed(4);
+        process.stdout.write(`${String(v.version).padStart(7)}  ${String(v.parentVersion ?? '-').padStart(6)}  ${v.sha256}  ${acc}\n`);
+      }
+    });
+
+  const rounds = program.command('rounds').description('inspect training rounds');
+  rounds
+    .command('list')
+    .description('list rounds, newest job first')
+    .option('--job <id>', 'only this job')
+    .option('--json', 'print JSON')
+    .action(async (opts: { job?: string; json?: boolean }) => {
+      const list = await withStorage(program, (storage) => storage.rounds.list(opts.job ? { jobId: opts.job } : undefined));
+      if (opts.json) return printJson(list);
+      if (list.length === 0) return void process.stdout.write('no rounds yet: run `cipher-nexus demo` first\n');
+      process.stdout.write('job                                       round  status     clients  accuracy    loss\n');
+      for (const r of list) {
+        const acc = r.metrics.accuracy === undefined ? '-' : r.metrics.accuracy.toFixed(4);
+        const loss = r.metrics.loss === undefined ? '-' : r.metrics.loss.toFixed(4);
+        process.stdout.write(`${r.jobId.padEnd(40)}  ${String(r.number).padStart(5)}  ${r.status.padEnd(9)}  ${String(r.participants.length).padStart(7)}  ${acc.padStart(8)}  ${loss.padStart(6)}\n`);
+      }
+    });
+
+  return program;
+}

@@ -1,0 +1,277 @@
+import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { InvalidInputError } from '../core/errors.js';
+import { NodeManager, Rng, TaskScheduler, parseWithSchema, type Storage } from '../core/index.js';
+import {
+  LocalModel,
+  checkSpecAgainstDataset,
+  classCounts,
+  evaluate,
+  initBackend,
+  loadCsvDataset,
+  partitionDirichlet,
+  partitionIid,
+  partitionShards,
+  subset,
+  validateModelSpec,
+  type Dataset,
+  type ModelSpec,
+} from '../ml/index.js';
+import type { ClientTask, LocalTrainingPlan } from './client-training.js';
+import { selectClients } from './client-selection.js';
+import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
+import { ModelRegistry } from './model-registry.js';
+import { ModelValidator } from './model-validator.js';
+import type { JobReport, ParticipantReport, RoundReport } from './report.js';
+import { createClientRunner } from './simulation.js';
+import { createStrategy } from './strategies/index.js';
+import { TrainingManager } from './training-manager.js';
+
+/** A job's data and model, loaded and checked before anything is written to storage. */
+export interface PreparedJob {
+  config: JobConfig;
+  spec: ModelSpec;
+  train: Dataset;
+  test: Dataset;
+  clients: Map<string, Dataset>;
+}
+
+/** Progress callbacks of a running job. */
+export interface JobObserver {
+  onStart?(info: { jobId: string; rounds: number; clients: number }): void;
+  onRound?(round: RoundReport): void;
+}
+
+/** Validates a job config and loads and splits its data; throws InvalidInputError on bad input. */
+export async function prepareJob(input: JobConfigInput | unknown): Promise<PreparedJob> {
+  const config = parseWithSchema(input, JobConfigSchema, 'config');
+  const data = config.data;
+  const loadOptions = {
+    labelColumn: data.labelColumn,
+    features: data.features,
+    header: data.header,
+    delimiter: data.delimiter,
+    featureShape: data.featureShape,
+  };
+  const train = await loadCsvDataset(data.train, { ...loadOptions, scale: data.scale });
+  const test = await loadCsvDataset(data.test, {
+    ...loadOptions,
+    scale: data.scale,
+    stats: train.stats,
+    labels: train.labels,
+  });
+  if (test.dataset.numFeatures !== train.dataset.numFeatures) {
+    throw new InvalidInputError(
+      'DATA_SHAPE_MISMATCH',
+      `the test file has ${test.dataset.numFeatures} features and the training file ${train.dataset.numFeatures}; they must match`,
+    );
+  }
+  const spec = modelSpecFor(config, train.dataset);
+  if (config.clients * 1 > train.dataset.numExamples) {
+    throw new InvalidInputError(
+      'CONFIG_INVALID',
+      `config field 'clients': ${config.clients} clients cannot share ${train.dataset.numExamples} training examples`,
+    );
+  }
+  const parts = partitionFor(config, train.dataset, jobStreams(config.seed).partition);
+  const clients = new Map<string, Dataset>();
+  const width = String(config.clients - 1).length;
+  parts.forEach((indices, i) => clients.set(`client-${String(i).padStart(Math.max(2, width), '0')}`, subset(train.dataset, indices)));
+  return { config, spec, train: train.dataset, test: test.dataset, clients };
+}
+
+/** The independent random streams of a job, all derived from its one seed so that a seed replays the job. */
+export function jobStreams(seed: number): { partition: Rng; selection: Rng; training: Rng; initSeed: number } {
+  const root = new Rng(seed);
+  return { partition: root.fork(), selection: root.fork(), training: root.fork(), initSeed: root.nextUint32() };
+}
+
+function modelSpecFor(config: JobConfig, train: Dataset): ModelSpec {
+  const base = { inputShape: train.featureShape, numClasses: train.numClasses };
+  const spec = validateModelSpec(
+    config.model.type === 'mlp'
+      ? { type: 'mlp', ...base, hidden: config.model.hidden, activation: config.model.activation }
+      : { type: 'cnn', ...base, conv: config.model.conv, dense: config.model.dense },
+  );
+  checkSpecAgainstDataset(spec, train);
+  return spec;
+}
+
+function partitionFor(config: JobConfig, train: Dataset, rng: Rng): number[][] {
+  const p = config.partition;
+  switch (p.kind) {
+    case 'iid':
+      return partitionIid(train.numExamples, config.clients, rng);
+    case 'dirichlet':
+      return partitionDirichlet(train.labels, config.clients, p.alpha, rng, { minPerClient: p.minPerClient });
+    case 'shards':
+      return partitionShards(train.labels, config.clients, p.shardsPerClient, rng);
+  }
+}
+
+/**
+ * Runs a federated training job in simulation: registers the clients as compute nodes, then for
+ * each round selects participants, schedules their local training as tasks, collects their updates
+ * through the training manager, aggregates with the job's strategy and evaluates on held-out data.
+ */
+export async function runJob(prepared: PreparedJob, storage: Storage, observer: JobObserver = {}): Promise<JobReport> {
+  const started = performance.now();
+  const { config, spec, test, clients } = prepared;
+  await initBackend();
+  const streams = jobStreams(config.seed);
+  const selectionRng = streams.selection;
+  const trainingRng = streams.training;
+  const initial = await LocalModel.create(spec, { seed: streams.initSeed });
+  const evaluator = initial;
+  const registry = new ModelRegistry(storage);
+  const nodes = new NodeManager(storage);
+  const scheduler = new TaskScheduler(storage, nodes);
+  const strategy = createStrategy(config.strategy);
+  const validator = new ModelValidator({ expectedLength: initial.numParams, thresholds: config.validation });
+  const manager = new TrainingManager(storage, registry, strategy, { validator });
+  const jobId = `job-${randomUUID()}`;
+  const workers = config.execution.mode === 'workers' ? Math.min(config.execution.workers ?? availableParallelism(), clients.size) : 1;
+
+  const modelId = await storage.transaction(async () => {
+    await storage.jobs.upsert(jobRecord(jobId, config, 'running', null, null));
+    const id = await registry.registerModel({
+      name: config.name,
+      architecture: spec,
+      hyperparameters: { ...config.training, strategy: config.strategy },
+      initialWeights: initial.getWeights(),
+    });
+    await storage.jobs.upsert(jobRecord(jobId, config, 'running', id, null));
+    for (const [clientId, data] of clients) {
+      await nodes.registerNode({
+        id: clientId,
+        status: 'online',
+        resources: { cpuCores: 1, memoryMb: 512 },
+        labels: { simulated: 'true', job: jobId, examples: String(data.numExamples) },
+      });
+    }
+    return id;
+  });
+  observer.onStart?.({ jobId, rounds: config.rounds, clients: clients.size });
+
+  const runner = await createClientRunner(spec, clients, { mode: config.execution.mode, workers });
+  const setupSeconds = (performance.now() - started) / 1000;
+  const rounds: RoundReport[] = [];
+  let latest = { version: 1, sha256: '', weights: initial.getWeights() };
+  try {
+    for (let r = 1; r <= config.rounds; r++) {
+      const roundStart = performance.now();
+      const candidates = await nodes.listNodes();
+      const participants = selectClients(
+        candidates.filter((n) => n.labels.job === jobId),
+        { ...config.selection, requirements: { cpuCores: 1 } },
+        selectionRng,
+      );
+      const quorum = Math.max(1, Math.ceil(config.round.quorum * participants.length));
+      const roundId = await manager.startRound(modelId, {
+        jobId,
+        participants,
+        quorum,
+        deadlineMs: config.round.deadlineSeconds * 1000,
+      });
+      const plan: LocalTrainingPlan = { ...config.training, proximalMu: strategy.configureFit(r).proximalMu };
+      const tasks: ClientTask[] = participants.map((clientId) => ({
+        clientId,
+        round: r,
+        globalWeights: latest.weights,
+        plan,
+        seed: trainingRng.nextUint32(),
+      }));
+      const taskIds = new Map<string, string>();
+      for (const task of tasks) {
+        const taskId = `${roundId}/${task.clientId}`;
+        await scheduler.scheduleTask({ id: taskId, type: 'train', priority: 0, requirements: { cpuCores: 1 }, payload: { jobId, roundId, clientId: task.clientId } });
+        await scheduler.assignTask(task.clientId, taskId);
+        taskIds.set(task.clientId, taskId);
+      }
+      const trainStart = performance.now();
+      const results = await runner.run(tasks);
+      const trainSeconds = (performance.now() - trainStart) / 1000;
+      for (const result of results) {
+        await manager.submitUpdate(roundId, {
+          clientId: result.clientId,
+          weights: result.weights,
+          numExamples: result.numExamples,
+          metrics: { loss: result.loss, seconds: result.seconds },
+        });
+        await scheduler.completeTask(taskIds.get(result.clientId) as string, { loss: result.loss, numExamples: result.numExamples });
+      }
+      const trainLoss = weightedMean(results.map((x) => [x.loss, x.numExamples]));
+      const finalized = await manager.finalizeRound(roundId, { trainLoss });
+      const evalStart = performance.now();
+      evaluator.setWeights(finalized.weights);
+      const metrics = await evaluate(evaluator, test, { batchSize: 512 });
+      const evaluateSeconds = (performance.now() - evalStart) / 1000;
+      await manager.recordMetrics(roundId, { accuracy: metrics.accuracy, loss: metrics.loss });
+      latest = { version: finalized.version.version, sha256: finalized.version.sha256, weights: finalized.weights };
+      const report: RoundReport = {
+        round: r,
+        accuracy: metrics.accuracy,
+        loss: metrics.loss,
+        participants,
+        seconds: (performance.now() - roundStart) / 1000,
+        trainSeconds,
+        aggregateSeconds: finalized.aggregateSeconds,
+        evaluateSeconds,
+        trainLoss,
+        modelVersion: finalized.version.version,
+      };
+      rounds.push(report);
+      observer.onRound?.(report);
+    }
+  } catch (error) {
+    await storage.jobs.upsert(jobRecord(jobId, config, 'failed', modelId, { error: (error as Error).message }));
+    throw error;
+  } finally {
+    await runner.close();
+    evaluator.dispose();
+    for (const clientId of clients.keys()) await nodes.unregisterNode(clientId);
+  }
+
+  const last = rounds[rounds.length - 1];
+  const final = { accuracy: last.accuracy, loss: last.loss };
+  const passedValidation = await registry.validateModel(modelId, final, config.validation);
+  const participants: ParticipantReport[] = [...clients].map(([id, data]) => ({
+    id,
+    numExamples: data.numExamples,
+    classCounts: Array.from(classCounts(data)),
+  }));
+  const sum = (key: 'trainSeconds' | 'aggregateSeconds' | 'evaluateSeconds'): number => rounds.reduce((s, x) => s + x[key], 0);
+  const report: JobReport = {
+    jobId,
+    name: config.name,
+    startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
+    config,
+    execution: { mode: config.execution.mode, workers },
+    participants,
+    rounds,
+    final: { ...final, passedValidation },
+    model: { id: modelId, version: latest.version, sha256: latest.sha256, numParams: latest.weights.length },
+    timings: { setupSeconds, trainSeconds: sum('trainSeconds'), aggregateSeconds: sum('aggregateSeconds'), evaluateSeconds: sum('evaluateSeconds') },
+    seconds: (performance.now() - started) / 1000,
+  };
+  await storage.jobs.upsert(jobRecord(jobId, config, 'completed', modelId, report));
+  return report;
+}
+
+function jobRecord(id: string, config: JobConfig, status: 'running' | 'completed' | 'failed', modelId: string | null, report: unknown) {
+  return {
+    id,
+    name: config.name,
+    config,
+    status,
+    modelId,
+    report,
+    createdAt: Date.now(),
+    finishedAt: status === 'running' ? null : Date.now(),
+  };
+}
+
+function weightedMean(pairs: [number, number][]): number {
+  const total = pairs.reduce((s, [, w]) => s + w, 0);
+  return pairs.reduce((s, [v, w]) => s + v * w, 0) / total;
+}

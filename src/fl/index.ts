@@ -1,0 +1,23 @@
+export { ModelRegistry, weightsSha256, type MetricThresholds, type ModelConfig, type ModelVersionInfo } from './model-registry.js';
+export {
+  TrainingManager,
+  RoundError,
+  UpdateRejectedError,
+  type RoundResult,
+  type StartRoundOptions,
+} from './training-manager.js';
+export * from './strategies/index.js';
+export * from './client-selection.js';
+export * from './model-validator.js';
+export { createClientRunner, SimulationError, type ClientRunner } from './simulation.js';
+export { runClientTask, type ClientResult, type ClientTask, type LocalTrainingPlan } from './client-training.js';
+export {
+  JobConfigSchema,
+  PACKAGE_DATA_DIR,
+  demoConfig,
+  loadJobConfig,
+  type JobConfig,
+  type JobConfigInput,
+} from './job-config.js';
+export { jobStreams, prepareJob, runJob, type JobObserver, type PreparedJob } from './federated-job.js';
+export { formatRoundTable, type JobReport, type ParticipantReport, type RoundReport } from './report.js';
