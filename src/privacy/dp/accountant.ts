@@ -1,0 +1,318 @@
+import { z } from 'zod';
+import { InvalidInputError, parseWithSchema } from '../../core/index.js';
+import { logAdd, logErfc, logSub } from './log-math.js';
+
+/**
+ * Rényi DP accountant (Mironov 2017) for the Poisson-subsampled Gaussian mechanism (Mironov, Talwar
+ * & Zhang 2019), the plain Gaussian and the Laplace mechanism, with conversion to (epsilon, delta).
+ */
+
+/** How an RDP curve becomes an (epsilon, delta) guarantee: Mironov 2017 Prop. 3, or Balle et al. 2020 Thm 21. */
+export type Conversion = 'classic' | 'improved';
+
+/** The conversion used when none is named: Balle et al. 2020, never looser than the classic one. */
+export const DEFAULT_CONVERSION: Conversion = 'improved';
+
+/**
+ * Orders of TensorFlow Privacy's `compute_dp_sgd_privacy`: [1.25 .. 4.5] + range(5, 64) + [128, 256, 512]
+ * (so 5..63 inclusive); the fractional ones below 5 matter for large epsilon.
+ */
+export const DEFAULT_ORDERS: readonly number[] = Object.freeze([
+  1.25, 1.5, 1.75, 2, 2.25, 2.5, 3, 3.5, 4, 4.5,
+  ...Array.from({ length: 59 }, (_, i) => i + 5),
+  128, 256, 512,
+]);
+
+/** `steps` rounds of the Gaussian mechanism on a Poisson sample of rate `samplingRate`, noise std = noiseMultiplier x L2 sensitivity. */
+export interface SampledGaussianEvent {
+  kind: 'sampled-gaussian';
+  samplingRate: number;
+  noiseMultiplier: number;
+  steps: number;
+}
+
+/** `steps` rounds of the Gaussian mechanism on the full data set (sampling rate 1). */
+export interface GaussianEvent {
+  kind: 'gaussian';
+  noiseMultiplier: number;
+  steps: number;
+}
+
+/** `steps` rounds of the Laplace mechanism; `scale` is the Laplace scale b divided by the L1 sensitivity (1/epsilon for pure DP). */
+export interface LaplaceEvent {
+  kind: 'laplace';
+  scale: number;
+  steps: number;
+}
+
+/** One privacy-relevant operation the accountant can compose. */
+export type PrivacyEvent = SampledGaussianEvent | GaussianEvent | LaplaceEvent;
+
+/** An (epsilon, delta) guarantee and the RDP order that gave it. */
+export interface EpsilonResult {
+  epsilon: number;
+  /** The order alpha at which the conversion was tightest (the first order when every order gives infinity). */
+  order: number;
+}
+
+/** Options of `getEpsilon`. */
+export interface EpsilonOptions {
+  /** Defaults to 'improved' (Balle et al. 2020). */
+  conversion?: Conversion;
+}
+
+const samplingRate = z.number().min(0).max(1);
+const noiseMultiplier = z.number().min(0).finite();
+const steps = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const delta = z.number().gt(0).lt(1);
+const conversion = z.enum(['classic', 'improved']);
+
+const EventSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('sampled-gaussian'), samplingRate, noiseMultiplier, steps }).strict(),
+  z.object({ kind: z.literal('gaussian'), noiseMultiplier, steps }).strict(),
+  z.object({ kind: z.literal('laplace'), scale: z.number().min(0).finite(), steps }).strict(),
+]);
+
+const OrdersSchema = z.array(z.number().gt(1).finite()).min(1);
+
+/**
+ * log(A_alpha) for integer alpha by the exact binomial expansion (Mironov, Talwar & Zhang 2019 §3.3, Eq. for integer alpha):
+ * A_alpha = sum_{i=0}^{alpha} C(alpha, i) (1-q)^(alpha-i) q^i exp((i^2 - i) / (2 sigma^2)).
+ */
+function logAInt(q: number, sigma: number, alpha: number): number {
+  const logQ = Math.log(q);
+  const log1mQ = Math.log1p(-q);
+  let logBinom = 0;
+  let logA = -Infinity;
+  for (let i = 0; i <= alpha; i++) {
+    if (i > 0) logBinom += Math.log(alpha - i + 1) - Math.log(i);
+    logA = logAdd(logA, logBinom + i * logQ + (alpha - i) * log1mQ + (i * i - i) / (2 * sigma * sigma));
+  }
+  return logA;
+}
+
+// The fractional series stops once both new terms are below e^-30 of the unit scale, as dp-accounting does.
+const FRACTIONAL_CUTOFF = -30;
+const FRACTIONAL_MAX_TERMS = 100_000;
+
+/**
+ * log(A_alpha) for fractional alpha (Mironov, Talwar & Zhang 2019 §3.3): the integral is split at
+ * z0 = sigma^2 log(1/q - 1) + 1/2 and each half expanded as a binomial series in the generalised
+ * coefficient C(alpha, i), whose sign alternates once i > alpha; each term carries a Gaussian tail erfc.
+ */
+function logAFrac(q: number, sigma: number, alpha: number): number {
+  const logQ = Math.log(q);
+  const log1mQ = Math.log1p(-q);
+  const z0 = sigma * sigma * Math.log(1 / q - 1) + 0.5;
+  const sqrt2Sigma = Math.SQRT2 * sigma;
+  let logA0 = -Infinity;
+  let logA1 = -Infinity;
+  let logAbsBinom = 0;
+  let positive = true;
+  for (let i = 0; i < FRACTIONAL_MAX_TERMS; i++) {
+    if (i > 0) {
+      // C(alpha, i) = C(alpha, i-1) (alpha - i + 1) / i, tracked as sign and log magnitude.
+      const factor = (alpha - i + 1) / i;
+      if (factor < 0) positive = !positive;
+      logAbsBinom += Math.log(Math.abs(factor));
+    }
+    const j = alpha - i;
+    const logT0 = logAbsBinom + i * logQ + j * log1mQ;
+    const logT1 = logAbsBinom + j * logQ + i * log1mQ;
+    const logE0 = Math.log(0.5) + logErfc((i - z0) / sqrt2Sigma);
+    const logE1 = Math.log(0.5) + logErfc((z0 - j) / sqrt2Sigma);
+    const logS0 = logT0 + (i * i - i) / (2 * sigma * sigma) + logE0;
+    const logS1 = logT1 + (j * j - j) / (2 * sigma * sigma) + logE1;
+    if (positive) {
+      logA0 = logAdd(logA0, logS0);
+      logA1 = logAdd(logA1, logS1);
+    } else {
+      logA0 = logSub(logA0, logS0);
+      logA1 = logSub(logA1, logS1);
+    }
+    if (Math.max(logS0, logS1) < FRACTIONAL_CUTOFF) break;
+  }
+  return logAdd(logA0, logA1);
+}
+
+/** RDP of one step of the Poisson-subsampled Gaussian mechanism at one order (Mironov, Talwar & Zhang 2019 §3). */
+function sampledGaussianRdp(q: number, sigma: number, alpha: number): number {
+  if (q === 0) return 0;
+  if (sigma === 0) return Infinity;
+  // Without sampling this is the Gaussian mechanism: alpha / (2 sigma^2) (Mironov 2017 Table II).
+  if (q === 1) return alpha / (2 * sigma * sigma);
+  const logA = Number.isInteger(alpha) ? logAInt(q, sigma, alpha) : logAFrac(q, sigma, alpha);
+  return logA / (alpha - 1);
+}
+
+/**
+ * RDP of one step of the Laplace mechanism with scale b / sensitivity = `scale` (Mironov 2017 Table II, alpha > 1):
+ * 1/(alpha-1) log( alpha/(2alpha-1) e^((alpha-1)/b) + (alpha-1)/(2alpha-1) e^(-alpha/b) ).
+ */
+function laplaceRdp(scale: number, alpha: number): number {
+  if (scale === 0) return Infinity;
+  const a = Math.log(alpha / (2 * alpha - 1)) + (alpha - 1) / scale;
+  const b = Math.log((alpha - 1) / (2 * alpha - 1)) - alpha / scale;
+  return logAdd(a, b) / (alpha - 1);
+}
+
+function eventRdp(event: PrivacyEvent, alpha: number): number {
+  switch (event.kind) {
+    case 'sampled-gaussian':
+      return sampledGaussianRdp(event.samplingRate, event.noiseMultiplier, alpha);
+    case 'gaussian':
+      return sampledGaussianRdp(1, event.noiseMultiplier, alpha);
+    case 'laplace':
+      return laplaceRdp(event.scale, alpha);
+  }
+}
+
+function curve(event: PrivacyEvent, orders: readonly number[]): Float64Array {
+  const out = new Float64Array(orders.length);
+  // Zero steps spend nothing, even for a mechanism with no noise (avoids 0 x Infinity).
+  if (event.steps === 0) return out;
+  for (let k = 0; k < orders.length; k++) out[k] = event.steps * eventRdp(event, orders[k]);
+  return out;
+}
+
+/**
+ * epsilon at one order. 'classic': rdp - log(delta)/(alpha-1) (Mironov 2017 Prop. 3).
+ * 'improved': rdp + log1p(-1/alpha) - (log(delta) + log(alpha))/(alpha-1) (Balle et al. 2020 Thm 21),
+ * or 0 when delta already covers the total variation bound sqrt(1 - e^-rdp) >= TV that RDP at
+ * alpha >= 1 implies through KL (Bretagnolle-Huber), as dp-accounting's `_compute_epsilon` does.
+ */
+function epsilonAtOrder(rdp: number, alpha: number, targetDelta: number, kind: Conversion): number {
+  const logDelta = Math.log(targetDelta);
+  if (kind === 'classic') return rdp - logDelta / (alpha - 1);
+  if (targetDelta * targetDelta + Math.expm1(-rdp) > 0) return 0;
+  return rdp + Math.log1p(-1 / alpha) - (logDelta + Math.log(alpha)) / (alpha - 1);
+}
+
+/** The smallest epsilon over all orders of an RDP curve at the given delta; 'improved' (Balle et al. 2020) unless told otherwise, floored at 0. */
+export function epsilonFromRdp(orders: readonly number[], rdp: ArrayLike<number>, targetDelta: number, kind: Conversion = DEFAULT_CONVERSION): EpsilonResult {
+  parseWithSchema([...orders], OrdersSchema, 'rdp orders', { code: 'DP_INPUT_INVALID' });
+  parseWithSchema(targetDelta, delta, 'delta', { code: 'DP_INPUT_INVALID' });
+  parseWithSchema(kind, conversion, 'conversion', { code: 'DP_INPUT_INVALID' });
+  if (rdp.length !== orders.length) {
+    throw new InvalidInputError('DP_INPUT_INVALID', `rdp has ${rdp.length} values but there are ${orders.length} orders; give one value per order`);
+  }
+  return bestEpsilon(orders, rdp, targetDelta, kind);
+}
+
+function bestEpsilon(orders: readonly number[], rdp: ArrayLike<number>, targetDelta: number, kind: Conversion): EpsilonResult {
+  let best: EpsilonResult = { epsilon: Infinity, order: orders[0] };
+  for (let k = 0; k < orders.length; k++) {
+    const epsilon = epsilonAtOrder(rdp[k], orders[k], targetDelta, kind);
+    if (epsilon < best.epsilon) best = { epsilon, order: orders[k] };
+  }
+  // A negative value only says the bound is loose; no mechanism is better than 0-DP.
+  return { epsilon: Math.max(0, best.epsilon), order: best.order };
+}
+
+/** Composes heterogeneous privacy events by adding their RDP order by order (Mironov 2017 Prop. 1) and converts the total to (epsilon, delta). */
+export class RdpAccountant {
+  readonly orders: readonly number[];
+  private readonly total: Float64Array;
+
+  /** An empty ledger over the given orders (default: TensorFlow Privacy's DEFAULT_ORDERS). */
+  constructor(orders: readonly number[] = DEFAULT_ORDERS) {
+    this.orders = Object.freeze(parseWithSchema([...orders], OrdersSchema, 'rdp orders', { code: 'DP_INPUT_INVALID' }));
+    this.total = new Float64Array(this.orders.length);
+  }
+
+  /** Adds an event's RDP to the running total; returns this for chaining. */
+  compose(event: PrivacyEvent): this {
+    const parsed = parseWithSchema(event, EventSchema, 'dp event', { code: 'DP_INPUT_INVALID' });
+    const added = curve(parsed, this.orders);
+    for (let k = 0; k < added.length; k++) this.total[k] += added[k];
+    return this;
+  }
+
+  /** A copy of the accumulated RDP, one value per order. */
+  rdp(): Float64Array {
+    return this.total.slice();
+  }
+
+  /** The accumulated spend as (epsilon, delta) at the given delta; conversion defaults to 'improved' (Balle et al. 2020 Thm 21). */
+  getEpsilon(targetDelta: number, options: EpsilonOptions = {}): EpsilonResult {
+    parseWithSchema(targetDelta, delta, 'delta', { code: 'DP_INPUT_INVALID' });
+    const kind = parseWithSchema(options.conversion ?? DEFAULT_CONVERSION, conversion, 'conversion', { code: 'DP_INPUT_INVALID' });
+    return bestEpsilon(this.orders, this.total, targetDelta, kind);
+  }
+}
+
+function checkAccountingInput(q: number, targetDelta: number, stepCount: number, kind: Conversion): void {
+  parseWithSchema(q, samplingRate, 'sampling rate', { code: 'DP_INPUT_INVALID' });
+  parseWithSchema(stepCount, steps, 'steps', { code: 'DP_INPUT_INVALID' });
+  parseWithSchema(targetDelta, delta, 'delta', { code: 'DP_INPUT_INVALID' });
+  parseWithSchema(kind, conversion, 'conversion', { code: 'DP_INPUT_INVALID' });
+}
+
+/** epsilon of `steps` DP-SGD steps (sampling rate q, noise multiplier sigma) at delta over DEFAULT_ORDERS; conversion defaults to 'improved'. */
+export function computeEpsilon(q: number, sigma: number, stepCount: number, targetDelta: number, kind: Conversion = DEFAULT_CONVERSION): EpsilonResult {
+  checkAccountingInput(q, targetDelta, stepCount, kind);
+  parseWithSchema(sigma, noiseMultiplier, 'noise multiplier', { code: 'DP_INPUT_INVALID' });
+  return epsilonOf(q, sigma, stepCount, targetDelta, kind);
+}
+
+function epsilonOf(q: number, sigma: number, stepCount: number, targetDelta: number, kind: Conversion): EpsilonResult {
+  const rdp = curve({ kind: 'sampled-gaussian', samplingRate: q, noiseMultiplier: sigma, steps: stepCount }, DEFAULT_ORDERS);
+  return bestEpsilon(DEFAULT_ORDERS, rdp, targetDelta, kind);
+}
+
+/** Parameters of `noiseMultiplierFor`. */
+export interface NoiseMultiplierParameters {
+  targetEpsilon: number;
+  samplingRate: number;
+  steps: number;
+  delta: number;
+  /** Defaults to 'improved' (Balle et al. 2020). */
+  conversion?: Conversion;
+}
+
+/** The noise multiplier found and the epsilon it achieves (never above the target). */
+export interface NoiseMultiplierResult extends EpsilonResult {
+  noiseMultiplier: number;
+}
+
+// Beyond this noise multiplier the default orders cannot lower epsilon meaningfully: the
+// conversion's -log(delta)/(alpha-1) term dominates.
+const MAX_NOISE_MULTIPLIER = 1e4;
+const RELATIVE_TOLERANCE = 1e-7;
+
+/** The smallest noise multiplier (to 1e-7 relative) whose epsilon after `steps` steps is at most the target, by bisection (epsilon falls as noise grows). */
+export function noiseMultiplierFor(parameters: NoiseMultiplierParameters): NoiseMultiplierResult {
+  const { targetEpsilon, samplingRate: q, steps: stepCount, delta: targetDelta } = parameters;
+  const kind = parameters.conversion ?? DEFAULT_CONVERSION;
+  checkAccountingInput(q, targetDelta, stepCount, kind);
+  parseWithSchema(targetEpsilon, z.number().gt(0).finite(), 'target epsilon', { code: 'DP_INPUT_INVALID' });
+  const at = (sigma: number): EpsilonResult => epsilonOf(q, sigma, stepCount, targetDelta, kind);
+  // Nothing is released: no noise is needed.
+  if (q === 0 || stepCount === 0) return { noiseMultiplier: 0, ...at(0) };
+
+  let hi = 1;
+  let atHi = at(hi);
+  while (atHi.epsilon > targetEpsilon) {
+    if (hi >= MAX_NOISE_MULTIPLIER) {
+      throw new InvalidInputError(
+        'DP_TARGET_UNREACHABLE',
+        `target epsilon ${targetEpsilon} cannot be reached at delta ${targetDelta} with ${kind} conversion: even noise multiplier ${MAX_NOISE_MULTIPLIER} gives epsilon ${atHi.epsilon.toPrecision(4)}; raise the target epsilon or delta`,
+        { targetEpsilon, delta: targetDelta, bestEpsilon: atHi.epsilon },
+      );
+    }
+    hi *= 2;
+    atHi = at(hi);
+  }
+  let lo = hi === 1 ? 0 : hi / 2;
+  while (hi - lo > RELATIVE_TOLERANCE * hi) {
+    const mid = (lo + hi) / 2;
+    const atMid = at(mid);
+    if (atMid.epsilon <= targetEpsilon) {
+      hi = mid;
+      atHi = atMid;
+    } else {
+      lo = mid;
+    }
+  }
+  return { noiseMultiplier: hi, ...atHi };
+}
