@@ -81,9 +81,9 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('train an MLP on UCI optical digits with simulated clients split non-IID (Dirichlet 0.5)')
+    .description('train an MLP on UCI optical digits with simulated clients whose data is split non-IID (Dirichlet 0.5)')
     .option('--clients <n>', 'number of simulated clients', positiveInt('--clients'), 10)
-    .option('--rounds <n>', 'number of federated rounds', positiveInt('--rounds'), 20)
+    .option('--rounds <n>', 'number of federated rounds', positiveInt('--rounds'), 30)
     .option('--seed <n>', 'seed of partitioning, initialisation, selection and shuffling', nonNegativeInt('--seed'), 42)
     .option('--workers <n>', 'worker threads for client training', positiveInt('--workers'))
     .option('--in-process', 'train every client in the main thread instead of worker threads')

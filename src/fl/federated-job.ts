@@ -17,7 +17,7 @@ import {
   type Dataset,
   type ModelSpec,
 } from '../ml/index.js';
-import type { ClientTask, LocalTrainingPlan } from './client-training.js';
+import type { ClientResult, ClientTask, LocalTrainingPlan } from './client-training.js';
 import { selectClients } from './client-selection.js';
 import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
 import { ModelRegistry } from './model-registry.js';
@@ -189,7 +189,13 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         taskIds.set(task.clientId, taskId);
       }
       const trainStart = performance.now();
-      const results = await runner.run(tasks);
+      let results: ClientResult[];
+      try {
+        results = await runner.run(tasks);
+      } catch (error) {
+        for (const taskId of taskIds.values()) await scheduler.failTask(taskId, (error as Error).message);
+        throw error;
+      }
       const trainSeconds = (performance.now() - trainStart) / 1000;
       for (const result of results) {
         await manager.submitUpdate(roundId, {

@@ -122,9 +122,9 @@ export function demoConfig(overrides: { clients?: number; rounds?: number; seed?
       scale: { kind: 'divide', by: 16 },
     },
     clients: overrides.clients ?? 10,
-    rounds: overrides.rounds ?? 20,
+    rounds: overrides.rounds ?? 30,
     partition: { kind: 'dirichlet', alpha: 0.5, minPerClient: 10 },
-    model: { type: 'mlp', hidden: [64], activation: 'relu' },
+    model: { type: 'mlp', hidden: [128, 64], activation: 'relu' },
     training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: 'adam' },
     strategy: { name: 'fedavg' },
   };
