@@ -1,0 +1,50 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseWithSchema } from '../core/index.js';
+import { JobConfigSchema, demoConfig, loadJobConfig } from './job-config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cn-jobcfg-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('job config', () => {
+  it('fills defaults for everything but the data', () => {
+    const config = parseWithSchema({ data: { train: 'a.csv', test: 'b.csv', labelColumn: 'y' } }, JobConfigSchema, 'config');
+    expect(config).toMatchObject({
+      clients: 10,
+      partition: { kind: 'dirichlet', alpha: 0.5 },
+      strategy: { name: 'fedavg' },
+      execution: { mode: 'workers' },
+      data: { header: 'auto', scale: { kind: 'minmax' } },
+    });
+  });
+
+  it('accepts the demo config and lets flags override it', () => {
+    const config = parseWithSchema(demoConfig({ clients: 4, rounds: 3, seed: 9 }), JobConfigSchema, 'config');
+    expect(config).toMatchObject({ clients: 4, rounds: 3, seed: 9, model: { type: 'mlp' } });
+  });
+
+  it('names the field that is wrong', () => {
+    const bad = (patch: object) => () => parseWithSchema({ ...demoConfig(), ...patch }, JobConfigSchema, 'config');
+    expect(bad({ rounds: 0 })).toThrow(/rounds/);
+    expect(bad({ partition: { kind: 'dirichlet', alpha: -1 } })).toThrow(/partition\.alpha/);
+    expect(bad({ strategy: { name: 'fedmagic' } })).toThrow(/strategy/);
+    expect(bad({ unknownField: 1 })).toThrow(/unknownField/);
+  });
+
+  it('resolves data paths against the config file and leaves absolute ones alone', () => {
+    const path = join(dir, 'job.yaml');
+    writeFileSync(path, 'data:\n  train: sub/train.csv\n  test: /abs/test.csv\n  labelColumn: 0\n');
+    const raw = loadJobConfig(path) as { data: { train: string; test: string } };
+    expect(raw.data.train).toBe(join(dir, 'sub', 'train.csv'));
+    expect(raw.data.test).toBe('/abs/test.csv');
+  });
+
+  it('reads JSON too and reports a missing file by path', () => {
+    const path = join(dir, 'job.json');
+    writeFileSync(path, JSON.stringify({ rounds: 2 }));
+    expect(loadJobConfig(path)).toEqual({ rounds: 2 });
+    expect(() => loadJobConfig(join(dir, 'absent.yaml'))).toThrow(/absent\.yaml/);
+  });
+});

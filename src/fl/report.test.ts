@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { parseWithSchema } from '../core/index.js';
+import { JobConfigSchema, demoConfig } from './job-config.js';
+import { formatRoundTable, type JobReport, type RoundReport } from './report.js';
+
+const round = (n: number, accuracy: number): RoundReport => ({
+  round: n,
+  accuracy,
+  loss: 1 / n,
+  participants: ['client-00', 'client-01', 'client-02'],
+  seconds: 0.25 * n,
+  trainSeconds: 0.2,
+  aggregateSeconds: 0.001,
+  evaluateSeconds: 0.01,
+  trainLoss: 0.5,
+  modelVersion: n + 1,
+});
+
+describe('formatRoundTable', () => {
+  it('prints one row per round and a footer with the final model', () => {
+    const report: JobReport = {
+      jobId: 'job-1',
+      name: 'demo',
+      startedAt: new Date(0).toISOString(),
+      config: parseWithSchema(demoConfig(), JobConfigSchema, 'config'),
+      execution: { mode: 'in-process', workers: 1 },
+      participants: [],
+      rounds: [round(1, 0.5), round(2, 0.91234)],
+      final: { accuracy: 0.91234, loss: 0.5, passedValidation: true },
+      model: { id: 'model-x', version: 3, sha256: 'ab'.repeat(32), numParams: 10 },
+      timings: { setupSeconds: 0, trainSeconds: 0, aggregateSeconds: 0, evaluateSeconds: 0 },
+      seconds: 1.5,
+    };
+    const lines = formatRoundTable(report).split('\n');
+    expect(lines[0]).toMatch(/round\s+accuracy\s+loss\s+clients\s+seconds/);
+    expect(lines[1].trim().split(/\s+/)).toEqual(['1', '0.5000', '1.0000', '3', '0.25']);
+    expect(lines[2].trim().split(/\s+/)).toEqual(['2', '0.9123', '0.5000', '3', '0.50']);
+    expect(lines.join('\n')).toContain(`model-x v3 sha256 ${'ab'.repeat(32)}`);
+  });
+});
