@@ -108,9 +108,11 @@ describe('RdpAccountant', () => {
     rdpOf(1, 2).forEach((value, k) => expect(value).toBeCloseTo((3 * orders[k]) / 8, 12));
     expect(rdpOf(0.5, 0)).toEqual([Infinity, Infinity, Infinity]);
     expect(computeEpsilon(0.5, 0, 10, 1e-5).epsilon).toBe(Infinity);
-    // Nothing spent is (0, delta)-DP under the improved conversion (its KL shortcut, as dp-accounting).
-    expect(computeEpsilon(0.5, 0, 0, 1e-5).epsilon).toBe(0);
-    expect(computeEpsilon(0, 1, 100, 1e-5).epsilon).toBe(0);
+    // Nothing spent is 0-DP under either conversion.
+    for (const conversion of ['classic', 'improved'] as const) {
+      expect(computeEpsilon(0.5, 0, 0, 1e-5, conversion).epsilon).toBe(0);
+      expect(computeEpsilon(0, 1, 100, 1e-5, conversion).epsilon).toBe(0);
+    }
   });
 
   it('adds RDP of heterogeneous events order by order', () => {

@@ -182,6 +182,8 @@ function curve(event: PrivacyEvent, orders: readonly number[]): Float64Array {
  * alpha >= 1 implies through KL (Bretagnolle-Huber), as dp-accounting's `_compute_epsilon` does.
  */
 function epsilonAtOrder(rdp: number, alpha: number, targetDelta: number, kind: Conversion): number {
+  // Zero divergence means the output distributions are equal: nothing was spent under either conversion.
+  if (rdp === 0) return 0;
   const logDelta = Math.log(targetDelta);
   if (kind === 'classic') return rdp - logDelta / (alpha - 1);
   if (targetDelta * targetDelta + Math.expm1(-rdp) > 0) return 0;
