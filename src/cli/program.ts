@@ -10,6 +10,7 @@ import {
   runJob,
   type JobReport,
 } from '../fl/index.js';
+import { registerDpCommand } from './dp-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
 
@@ -76,7 +77,6 @@ export function buildProgram(): Command {
   const program = new Command('cipher-nexus')
     .description('Privacy-preserving federated learning: train one model across organisations without sharing raw data.')
     .addOption(new Option('--db <path>', 'SQLite database file').default(process.env.CIPHER_NEXUS_DB ?? DEFAULT_DB))
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
   program
@@ -152,6 +152,8 @@ export function buildProgram(): Command {
         process.stdout.write(`${r.jobId.padEnd(40)}  ${String(r.number).padStart(5)}  ${r.status.padEnd(9)}  ${String(r.participants.length).padStart(7)}  ${acc.padStart(8)}  ${loss.padStart(6)}\n`);
       }
     });
+
+  registerDpCommand(program);
 
   return program;
 }
