@@ -12,6 +12,7 @@ export { FedProx, FedProxOptionsSchema } from './fedprox.js';
 export type { FedProxOptions } from './fedprox.js';
 export { FedAdam, FedOpt, FedOptOptionsSchema, FedYogi } from './fedopt.js';
 export type { FedOptOptions } from './fedopt.js';
+export { DpFixedClipping, type DpFixedClippingOptions } from './dp-fixed-clipping.js';
 
 /** A job configuration's choice of aggregation strategy, discriminated on `name`. */
 export const StrategyConfigSchema = z.discriminatedUnion('name', [
