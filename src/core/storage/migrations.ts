@@ -108,6 +108,41 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'privacy budgets and charges',
+    // A charge keeps its own per-order RDP (JSON arrays, null standing for Infinity) rather than only
+    // an epsilon: RDP composes by addition (Mironov 2017 Prop. 1), epsilons do not.
+    sql: `
+      CREATE TABLE privacy_budgets (
+        scope_kind TEXT NOT NULL CHECK (scope_kind IN ('dataset', 'participant')),
+        scope_id TEXT NOT NULL,
+        epsilon REAL NOT NULL CHECK (epsilon > 0),
+        delta REAL NOT NULL CHECK (delta > 0 AND delta < 1),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (scope_kind, scope_id)
+      );
+
+      CREATE TABLE privacy_charges (
+        id TEXT PRIMARY KEY,
+        scope_kind TEXT NOT NULL,
+        scope_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        round INTEGER NOT NULL CHECK (round >= 0),
+        events TEXT NOT NULL,
+        orders TEXT NOT NULL,
+        rdp TEXT NOT NULL,
+        epsilon_after REAL NOT NULL,
+        delta REAL NOT NULL,
+        conversion TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        FOREIGN KEY (scope_kind, scope_id) REFERENCES privacy_budgets (scope_kind, scope_id),
+        UNIQUE (scope_kind, scope_id, job_id, round)
+      );
+      CREATE INDEX privacy_charges_scope ON privacy_charges (scope_kind, scope_id, created_at);
+    `,
+  },
 ];
 
 /**

@@ -160,6 +160,61 @@ export interface RoundRepository {
   listUpdates(roundId: string): Promise<UpdateRecord[]>;
 }
 
+/** What a privacy budget covers: one data set, or one participant across every job it joins. */
+export type PrivacyScopeKind = 'dataset' | 'participant';
+
+export interface PrivacyScope {
+  kind: PrivacyScopeKind;
+  id: string;
+}
+
+/** The (epsilon, delta) a scope may spend over its lifetime. */
+export interface PrivacyBudgetRecord {
+  scope: PrivacyScope;
+  /** Greater than 0. */
+  epsilon: number;
+  /** In (0, 1). */
+  delta: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One round's privacy cost charged to one scope, kept as Renyi DP so that charges compose exactly. */
+export interface PrivacyChargeRecord {
+  id: string;
+  scope: PrivacyScope;
+  jobId: string;
+  /** Round number within the job, >= 0. */
+  round: number;
+  /** The accountant events of this charge, as JSON-safe values. */
+  events: unknown[];
+  /** The RDP orders `rdp` is given at. */
+  orders: number[];
+  /** RDP of this charge alone, one value per order; may hold Infinity. */
+  rdp: number[];
+  /** The scope's total epsilon right after this charge, at `delta` under `conversion`. */
+  epsilonAfter: number;
+  delta: number;
+  /** How RDP was converted to (epsilon, delta), e.g. 'improved'. */
+  conversion: string;
+  createdAt: number;
+}
+
+export interface PrivacyRepository {
+  /** Creates or replaces a scope's budget; a replaced budget keeps its `createdAt`. */
+  setBudget(budget: PrivacyBudgetRecord): Promise<void>;
+  getBudget(scope: PrivacyScope): Promise<PrivacyBudgetRecord | undefined>;
+  /** Every budget, ordered by scope kind then id. */
+  listBudgets(): Promise<PrivacyBudgetRecord[]>;
+  /**
+   * Records a charge; its scope must have a budget (PRIVACY_BUDGET_NOT_FOUND), and a scope is
+   * charged once per job and round (PRIVACY_CHARGE_DUPLICATE).
+   */
+  insertCharge(charge: PrivacyChargeRecord): Promise<void>;
+  /** A scope's charges, oldest first. */
+  listCharges(scope: PrivacyScope): Promise<PrivacyChargeRecord[]>;
+}
+
 /** The storage a Cipher Nexus process uses; open one with `openStorage`. */
 export interface Storage {
   readonly nodes: NodeRepository;
@@ -167,6 +222,7 @@ export interface Storage {
   readonly jobs: JobRepository;
   readonly models: ModelRepository;
   readonly rounds: RoundRepository;
+  readonly privacy: PrivacyRepository;
   /** Runs `fn` atomically: everything it wrote is kept, or nothing is. Calls are serialised. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

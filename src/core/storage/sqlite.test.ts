@@ -6,7 +6,16 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CipherNexusError, NotFoundError } from '../errors.js';
 import { openStorage } from './index.js';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.js';
-import type { JobRecord, ModelRecord, NodeRecord, RoundRecord, Storage, TaskRecord } from './repository.js';
+import type {
+  JobRecord,
+  ModelRecord,
+  NodeRecord,
+  PrivacyBudgetRecord,
+  PrivacyChargeRecord,
+  RoundRecord,
+  Storage,
+  TaskRecord,
+} from './repository.js';
 import { SqliteStorage } from './sqlite.js';
 
 let dir: string;
@@ -367,5 +376,58 @@ describe('SqliteStorage files and migrations', () => {
     const gap: Migration[] = [MIGRATIONS[0], { version: 3, name: 'skipped two', sql: '' }];
     expect(() => applyMigrations(db, gap)).toThrow(expect.objectContaining({ code: 'STORAGE_MIGRATIONS_INVALID' }));
     db.close();
+  });
+});
+
+describe('SqliteStorage privacy budgets and charges', () => {
+  const mnist = { kind: 'dataset' as const, id: 'mnist' };
+  const budget = (epsilon: number, at: number): PrivacyBudgetRecord => ({ scope: mnist, epsilon, delta: 1e-5, createdAt: at, updatedAt: at });
+  const charge = (id: string, round: number, overrides: Partial<PrivacyChargeRecord> = {}): PrivacyChargeRecord => ({
+    id,
+    scope: mnist,
+    jobId: 'j1',
+    round,
+    events: [{ kind: 'gaussian', noiseMultiplier: 1.5, steps: 1 }],
+    orders: [1.5, 2, 64],
+    rdp: [0.25, 1 / 3, Infinity],
+    epsilonAfter: 1.2345678901234567,
+    delta: 1e-5,
+    conversion: 'improved',
+    createdAt: 500 + round,
+    ...overrides,
+  });
+
+  it('sets, replaces (keeping createdAt) and lists budgets', async () => {
+    await storage.privacy.setBudget(budget(3, 10));
+    await storage.privacy.setBudget({ scope: { kind: 'participant', id: 'clinic-a' }, epsilon: 8, delta: 1e-6, createdAt: 11, updatedAt: 11 });
+    await storage.privacy.setBudget(budget(4, 20));
+    expect(await storage.privacy.getBudget(mnist)).toEqual({ ...budget(4, 20), createdAt: 10 });
+    expect(await storage.privacy.getBudget({ kind: 'participant', id: 'mnist' })).toBeUndefined();
+    expect((await storage.privacy.listBudgets()).map((b) => `${b.scope.kind}:${b.scope.id}`)).toEqual(['dataset:mnist', 'participant:clinic-a']);
+  });
+
+  it('refuses budgets outside epsilon > 0 and delta in (0, 1) at the schema level', async () => {
+    await expect(storage.privacy.setBudget(budget(0, 1))).rejects.toThrow(/CHECK constraint/);
+    await expect(storage.privacy.setBudget({ ...budget(1, 1), delta: 1 })).rejects.toThrow(/CHECK constraint/);
+    expect(await storage.privacy.listBudgets()).toEqual([]);
+  });
+
+  it('round-trips charges oldest first, keeping Infinity in the RDP curve and exact doubles', async () => {
+    await storage.privacy.setBudget(budget(3, 10));
+    await storage.privacy.insertCharge(charge('c2', 2));
+    await storage.privacy.insertCharge(charge('c1', 1, { createdAt: 500 + 2 }));
+    expect(await storage.privacy.listCharges(mnist)).toEqual([charge('c2', 2), charge('c1', 1, { createdAt: 502 })]);
+    expect(await storage.privacy.listCharges({ kind: 'participant', id: 'mnist' })).toEqual([]);
+  });
+
+  it('refuses a charge without a budget and a second charge of the same job round', async () => {
+    const missing = await expectCode(storage.privacy.insertCharge(charge('c1', 1)), 'PRIVACY_BUDGET_NOT_FOUND');
+    expect(missing).toBeInstanceOf(NotFoundError);
+    await storage.privacy.setBudget(budget(3, 10));
+    await storage.privacy.insertCharge(charge('c1', 1));
+    const duplicate = await expectCode(storage.privacy.insertCharge(charge('c2', 1)), 'PRIVACY_CHARGE_DUPLICATE');
+    expect(duplicate.message).toMatch(/round 1 of job 'j1' is already charged to dataset 'mnist'/);
+    await storage.privacy.insertCharge(charge('c3', 1, { jobId: 'j2' }));
+    expect((await storage.privacy.listCharges(mnist)).map((c) => c.id)).toEqual(['c1', 'c3']);
   });
 });

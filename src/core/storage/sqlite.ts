@@ -14,6 +14,10 @@ import type {
   ModelVersionRecord,
   NodeRecord,
   NodeRepository,
+  PrivacyBudgetRecord,
+  PrivacyChargeRecord,
+  PrivacyRepository,
+  PrivacyScope,
   RoundRecord,
   RoundRepository,
   Storage,
@@ -245,6 +249,57 @@ const updateFromRow = (row: UpdateRow): UpdateRecord => ({
   receivedAt: row.received_at,
 });
 
+interface PrivacyBudgetRow {
+  scope_kind: PrivacyScope['kind'];
+  scope_id: string;
+  epsilon: number;
+  delta: number;
+  created_at: number;
+  updated_at: number;
+}
+
+interface PrivacyChargeRow {
+  id: string;
+  scope_kind: PrivacyScope['kind'];
+  scope_id: string;
+  job_id: string;
+  round: number;
+  events: string;
+  orders: string;
+  rdp: string;
+  epsilon_after: number;
+  delta: number;
+  conversion: string;
+  created_at: number;
+}
+
+const privacyBudgetFromRow = (row: PrivacyBudgetRow): PrivacyBudgetRecord => ({
+  scope: { kind: row.scope_kind, id: row.scope_id },
+  epsilon: row.epsilon,
+  delta: row.delta,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** JSON has no Infinity, and an RDP curve can be infinite at high orders: null stands for it. */
+const encodeRdp = (rdp: readonly number[]): string => JSON.stringify(rdp.map((value) => (value === Infinity ? null : value)));
+
+const decodeRdp = (text: string): number[] => (JSON.parse(text) as (number | null)[]).map((value) => value ?? Infinity);
+
+const privacyChargeFromRow = (row: PrivacyChargeRow): PrivacyChargeRecord => ({
+  id: row.id,
+  scope: { kind: row.scope_kind, id: row.scope_id },
+  jobId: row.job_id,
+  round: row.round,
+  events: JSON.parse(row.events),
+  orders: JSON.parse(row.orders),
+  rdp: decodeRdp(row.rdp),
+  epsilonAfter: row.epsilon_after,
+  delta: row.delta,
+  conversion: row.conversion,
+  createdAt: row.created_at,
+});
+
 /** The embedded store: one better-sqlite3 connection in WAL mode, schema migrated at open. */
 export class SqliteStorage implements Storage {
   readonly nodes: NodeRepository;
@@ -252,6 +307,7 @@ export class SqliteStorage implements Storage {
   readonly jobs: JobRepository;
   readonly models: ModelRepository;
   readonly rounds: RoundRepository;
+  readonly privacy: PrivacyRepository;
   /** Schema versions applied when this storage was opened (empty if the file was current). */
   readonly appliedMigrations: readonly number[];
 
@@ -279,6 +335,7 @@ export class SqliteStorage implements Storage {
     this.jobs = this.jobRepository();
     this.models = this.modelRepository();
     this.rounds = this.roundRepository();
+    this.privacy = this.privacyRepository();
   }
 
   /** Runs `fn` atomically; nested calls from inside `fn` become savepoints instead of waiting. */
@@ -621,6 +678,85 @@ export class SqliteStorage implements Storage {
           (db.prepare('SELECT * FROM updates WHERE round_id = ? ORDER BY received_at, rowid').all(roundId) as UpdateRow[]).map(
             updateFromRow,
           ),
+        ),
+    };
+  }
+
+  private privacyRepository(): PrivacyRepository {
+    return {
+      setBudget: (budget) =>
+        this.run((db) => {
+          db.prepare(
+            `INSERT INTO privacy_budgets (scope_kind, scope_id, epsilon, delta, created_at, updated_at)
+             VALUES (@kind, @id, @epsilon, @delta, @createdAt, @updatedAt)
+             ON CONFLICT (scope_kind, scope_id) DO UPDATE SET epsilon = excluded.epsilon, delta = excluded.delta,
+               updated_at = excluded.updated_at`,
+          ).run({
+            kind: budget.scope.kind,
+            id: budget.scope.id,
+            epsilon: budget.epsilon,
+            delta: budget.delta,
+            createdAt: budget.createdAt,
+            updatedAt: budget.updatedAt,
+          });
+        }),
+      getBudget: (scope) =>
+        this.run((db) => {
+          const row = db
+            .prepare('SELECT * FROM privacy_budgets WHERE scope_kind = ? AND scope_id = ?')
+            .get(scope.kind, scope.id) as PrivacyBudgetRow | undefined;
+          return row && privacyBudgetFromRow(row);
+        }),
+      listBudgets: () =>
+        this.run((db) =>
+          (db.prepare('SELECT * FROM privacy_budgets ORDER BY scope_kind, scope_id').all() as PrivacyBudgetRow[]).map(
+            privacyBudgetFromRow,
+          ),
+        ),
+      insertCharge: (charge) =>
+        this.run((db) => {
+          const { kind, id } = charge.scope;
+          if (!db.prepare('SELECT 1 FROM privacy_budgets WHERE scope_kind = ? AND scope_id = ?').get(kind, id)) {
+            throw new NotFoundError('privacy_budget', `${kind}:${id}`);
+          }
+          try {
+            db.prepare(
+              `INSERT INTO privacy_charges (id, scope_kind, scope_id, job_id, round, events, orders, rdp,
+                 epsilon_after, delta, conversion, created_at)
+               VALUES (@id, @kind, @scopeId, @jobId, @round, @events, @orders, @rdp,
+                 @epsilonAfter, @delta, @conversion, @createdAt)`,
+            ).run({
+              id: charge.id,
+              kind,
+              scopeId: id,
+              jobId: charge.jobId,
+              round: charge.round,
+              events: JSON.stringify(charge.events),
+              orders: JSON.stringify(charge.orders),
+              rdp: encodeRdp(charge.rdp),
+              epsilonAfter: charge.epsilonAfter,
+              delta: charge.delta,
+              conversion: charge.conversion,
+              createdAt: charge.createdAt,
+            });
+          } catch (error) {
+            if (isSqliteError(error, 'SQLITE_CONSTRAINT_UNIQUE')) {
+              throw new StateError(
+                'PRIVACY_CHARGE_DUPLICATE',
+                `round ${charge.round} of job '${charge.jobId}' is already charged to ${kind} '${id}'; a re-run releases again, so charge it under a new round number`,
+                { scope: charge.scope, jobId: charge.jobId, round: charge.round },
+              );
+            }
+            throw error;
+          }
+        }),
+      listCharges: (scope) =>
+        this.run((db) =>
+          (
+            db
+              .prepare('SELECT * FROM privacy_charges WHERE scope_kind = ? AND scope_id = ? ORDER BY created_at, rowid')
+              .all(scope.kind, scope.id) as PrivacyChargeRow[]
+          ).map(privacyChargeFromRow),
         ),
     };
   }
