@@ -29,3 +29,19 @@ export {
   type NumericVector,
 } from './mechanisms.js';
 export { DifferentialPrivacy, type DPConfig, type Operation, type PrivacySpend } from './differential-privacy.js';
+export {
+  DpBudgetExceededError,
+  DpBudgetNotFoundError,
+  PrivacyLedger,
+  type BudgetOverrun,
+  type ChargeParameters,
+  type ChargePreview,
+  type ChargeReceipt,
+  type LedgerEntry,
+  type PrivacyBudget,
+  type PrivacyLedgerOptions,
+  type PrivacyScope,
+  type PrivacyScopeKind,
+  type PrivacySpent,
+  type ScopeEvents,
+} from './ledger.js';
