@@ -30,3 +30,14 @@ export {
 export { initBackend } from './backend.js';
 export { LocalModel, type CreateModelOptions, type LayerShape } from './model.js';
 export { evaluate, train, TrainOptionsSchema, type EvaluateOptions, type EvaluateResult, type TrainOptions, type TrainResult } from './trainer.js';
+export {
+  clippedGradientSum,
+  DpSgdOptionsSchema,
+  perExampleSquaredNorms,
+  privatiseGradientSum,
+  trainDpSgd,
+  type ClippedGradientSum,
+  type DpSgdOptions,
+  type DpSgdResult,
+  type PrivatiseParameters,
+} from './dp-sgd.js';
