@@ -177,6 +177,19 @@ describe('trainDpSgd', () => {
     }
   });
 
+  it('samples from node:crypto and draws secure noise when given neither a seed nor a noise source', async () => {
+    const data = first(100);
+    const run = async (): Promise<Float32Array> => {
+      const model = await LocalModel.create(mlp, { seed: 1 });
+      const result = await trainDpSgd(model, data, { ...noisy, epochs: 1, seed: undefined });
+      expect(result.loss).toBeGreaterThan(0);
+      const w = model.getWeights();
+      model.dispose();
+      return w;
+    };
+    expect(await run()).not.toEqual(await run());
+  });
+
   it('still adds noise on a step that samples no example', async () => {
     const model = await LocalModel.create(mlp, { seed: 1 });
     const start = model.getWeights();

@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { InvalidInputError, StateError } from '../core/errors.js';
@@ -36,8 +37,8 @@ export const DpSgdOptionsSchema = z
     /** Momentum coefficient of the 'momentum' optimizer; 0.9 by default. */
     momentum: z.number().min(0).lt(1).optional(),
     /**
-     * Seed of the Poisson sampling. Amplification by subsampling assumes the adversary does not know
-     * which examples a step used: omit it outside tests so the seed is drawn from node:crypto.
+     * FOR TESTS: seed of the Poisson sampling. Amplification by subsampling assumes the adversary does
+     * not know which examples a step used; without a seed the sampling draws from node:crypto.
      */
     seed: z.number().int().optional(),
     /** Where the Gaussian noise comes from; a SecureNoiseSource by default. */
@@ -307,7 +308,8 @@ export async function trainDpSgd(model: LocalModel, dataset: Dataset, options: D
   const q = opts.samplingRate;
   const stepsPerEpoch = Math.max(1, Math.round(1 / q));
   const steps = opts.steps ?? (opts.epochs as number) * stepsPerEpoch;
-  const rng = opts.seed === undefined ? new Rng() : new Rng(opts.seed);
+  const fillWords = wordSource(opts.seed);
+  const words = new Uint32Array(n);
   const noise = opts.noise ?? new SecureNoiseSource();
   const layers = layersOf(model);
   const vars = model.variables();
@@ -319,7 +321,8 @@ export async function trainDpSgd(model: LocalModel, dataset: Dataset, options: D
   let lossCount = 0;
   try {
     for (let step = 0; step < steps; step++) {
-      const batch = poissonSample(n, q, rng);
+      fillWords(words);
+      const batch = poissonSample(words, q);
       let clipped: tf.Tensor[];
       if (batch.length === 0) {
         // An empty batch still releases noise: skipping it would reveal that no example was drawn.
@@ -338,6 +341,7 @@ export async function trainDpSgd(model: LocalModel, dataset: Dataset, options: D
       }
       const update = privatiseGradientSum(clipped, privatise, noise);
       tf.dispose(clipped);
+      // Alg. 1 "descent", with the optimizer of plain training (Adam and momentum only post-process the noisy gradient).
       optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: update[i] })));
       tf.dispose(update);
     }
@@ -361,10 +365,21 @@ export async function trainDpSgd(model: LocalModel, dataset: Dataset, options: D
  * Mironov, Talwar & Zhang 2019 ("Renyi Differential Privacy of the Sampled Gaussian Mechanism", §3)
  * assumes exactly this, not shuffled fixed-size batches.
  */
-function poissonSample(n: number, q: number, rng: Rng): Int32Array {
+function poissonSample(words: Uint32Array, q: number): Int32Array {
+  // Example i is in the batch when its uniform word / 2^32 < q; q = 1 takes every example.
+  const threshold = q * 2 ** 32;
   const picked: number[] = [];
-  for (let i = 0; i < n; i++) if (rng.next() < q) picked.push(i);
+  for (let i = 0; i < words.length; i++) if (words[i] < threshold) picked.push(i);
   return Int32Array.from(picked);
+}
+
+/** Uniform 32-bit words for the sampling: node:crypto, or the seeded core Rng when a test gives a seed. */
+function wordSource(seed: number | undefined): (out: Uint32Array) => void {
+  if (seed === undefined) return (out) => void randomFillSync(out);
+  const rng = new Rng(seed);
+  return (out) => {
+    for (let i = 0; i < out.length; i++) out[i] = rng.nextUint32();
+  };
 }
 
 function parseOptions(options: DpSgdOptions): DpSgdOptions {
