@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { openStorage, type Storage } from '../core/index.js';
@@ -10,6 +11,7 @@ import {
   runJob,
   type JobReport,
 } from '../fl/index.js';
+import { registerBudgetCommand } from './budget-command.js';
 import { registerDpCommand } from './dp-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
@@ -88,9 +90,13 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'worker threads for client training', positiveInt('--workers'))
     .option('--in-process', 'train every client in the main thread instead of worker threads')
     .option('--report <file>', 'where to write the JSON report')
+    .option('--dp', 'train with sample-level differential privacy (DP-SGD) and report epsilon')
     .option('--json', 'print the report as JSON instead of a table')
-    .action(async (opts: { clients: number; rounds: number; seed: number; workers?: number; inProcess?: boolean } & RunOptions) => {
-      const config = demoConfig({ clients: opts.clients, rounds: opts.rounds, seed: opts.seed });
+    .action(async (opts: { clients: number; rounds: number; seed: number; workers?: number; inProcess?: boolean; dp?: boolean } & RunOptions) => {
+      const config = demoConfig({ clients: opts.clients, rounds: opts.rounds, seed: opts.seed, dp: opts.dp });
+      // Each demo run is its own simulated federation, so it gets its own ledger scope; a real job
+      // (train --config) charges the data set's persistent scope and stops when it is spent.
+      if (config.privacy?.dp) config.privacy.dp.dataset = `optdigits-demo-${randomUUID().slice(0, 8)}`;
       config.execution = { mode: opts.inProcess ? 'in-process' : 'workers', workers: opts.workers };
       await runAndReport(program, config, opts);
     });
@@ -154,6 +160,7 @@ export function buildProgram(): Command {
     });
 
   registerDpCommand(program);
+  registerBudgetCommand(program, async () => openStorage({ path: program.opts<GlobalOptions>().db }));
 
   return program;
 }

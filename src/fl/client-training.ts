@@ -1,5 +1,7 @@
 import type { Dataset, ModelSpec } from '../ml/index.js';
-import { LocalModel, train } from '../ml/index.js';
+import { LocalModel, train, trainDpSgd } from '../ml/index.js';
+import { clipL2, SecureNoiseSource, SeededNoiseSource, type NoiseSource } from '../privacy/dp/index.js';
+import type { ClientPrivacy } from './privacy-plan.js';
 
 /** The local training a client does in one round, as the coordinator asks for it. */
 export interface LocalTrainingPlan {
@@ -19,6 +21,8 @@ export interface ClientTask {
   plan: LocalTrainingPlan;
   /** Seed of the client's shuffling this round, derived from the job seed. */
   seed: number;
+  /** Differential privacy the client applies itself (DP-SGD or local DP), if any. */
+  privacy?: ClientPrivacy;
 }
 
 /** What a client sends back after local training. */
@@ -36,23 +40,57 @@ export interface ClientResult {
  */
 export async function runClientTask(model: LocalModel, data: Dataset, task: ClientTask): Promise<ClientResult> {
   model.setWeights(task.globalWeights);
-  const summary = await train(model, data, {
-    epochs: task.plan.epochs,
-    batchSize: task.plan.batchSize,
-    learningRate: task.plan.learningRate,
-    optimizer: task.plan.optimizer,
-    momentum: task.plan.momentum,
-    proximalMu: task.plan.proximalMu,
-    globalWeights: task.plan.proximalMu > 0 ? task.globalWeights : undefined,
-    seed: task.seed,
-  });
+  const { plan, privacy } = task;
+  const optimizer = { learningRate: plan.learningRate, optimizer: plan.optimizer, momentum: plan.momentum };
+  const summary =
+    privacy?.mode === 'sample'
+      ? await trainDpSgd(model, data, {
+          ...optimizer,
+          samplingRate: privacy.samplingRate as number,
+          steps: privacy.steps,
+          l2NormClip: privacy.clipNorm,
+          noiseMultiplier: privacy.noiseMultiplier,
+          noise: noiseSourceFor(privacy, task.seed),
+          // Amplification by subsampling needs the batches to be secret: only the insecure test mode replays them.
+          seed: privacy.noise === 'seeded-insecure' ? task.seed : undefined,
+        })
+      : await train(model, data, {
+          ...optimizer,
+          epochs: plan.epochs,
+          batchSize: plan.batchSize,
+          seed: task.seed,
+          proximalMu: plan.proximalMu,
+          globalWeights: plan.proximalMu > 0 ? task.globalWeights : undefined,
+        });
+  const trained = model.getWeights();
+  const weights = privacy?.mode === 'local' ? localDpUpdate(task.globalWeights, trained, privacy, noiseSourceFor(privacy, task.seed)) : trained;
   return {
     clientId: task.clientId,
-    weights: model.getWeights(),
+    weights,
     numExamples: summary.numExamples,
     loss: summary.loss,
     seconds: summary.seconds,
   };
+}
+
+function noiseSourceFor(privacy: ClientPrivacy, seed: number): NoiseSource {
+  return privacy.noise === 'seeded-insecure' ? new SeededNoiseSource(seed ^ 0x5eed) : new SecureNoiseSource();
+}
+
+/**
+ * Local DP: the client clips its model delta to L2 norm C and adds N(0, (zC)^2) per coordinate
+ * before the update leaves the node, so nothing downstream (coordinator included) sees it un-noised.
+ */
+export function localDpUpdate(global: Float32Array, trained: Float32Array, privacy: Pick<ClientPrivacy, 'clipNorm' | 'noiseMultiplier'>, noise: NoiseSource): Float32Array {
+  const delta = new Float64Array(global.length);
+  for (let k = 0; k < delta.length; k++) delta[k] = trained[k] - global[k];
+  const clipped = clipL2(delta, privacy.clipNorm);
+  const draws = noise.gaussian(delta.length, privacy.noiseMultiplier * privacy.clipNorm);
+  const out = new Float32Array(global.length);
+  for (let k = 0; k < out.length; k++) out[k] = global[k] + clipped[k] + draws[k];
+  delta.fill(0);
+  clipped.fill(0);
+  return out;
 }
 
 /** Builds the reusable model a client runner trains on. */

@@ -1,6 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { InvalidInputError } from '../core/errors.js';
+import { CipherNexusError, InvalidInputError } from '../core/errors.js';
+import { SecureNoiseSource, SeededNoiseSource } from '../privacy/dp/index.js';
 import { NodeManager, Rng, TaskScheduler, parseWithSchema, type Storage } from '../core/index.js';
 import {
   LocalModel,
@@ -22,9 +25,10 @@ import { selectClients } from './client-selection.js';
 import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
 import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
-import type { JobReport, ParticipantReport, RoundReport } from './report.js';
+import { JobPrivacy, type RoundCharge } from './privacy-plan.js';
+import type { JobReport, JobStop, ParticipantReport, RoundReport } from './report.js';
 import { createClientRunner } from './simulation.js';
-import { createStrategy } from './strategies/index.js';
+import { DpFixedClipping, createStrategy } from './strategies/index.js';
 import { TrainingManager } from './training-manager.js';
 
 /** A job's data and model, loaded and checked before anything is written to storage. */
@@ -34,12 +38,16 @@ export interface PreparedJob {
   train: Dataset;
   test: Dataset;
   clients: Map<string, Dataset>;
+  /** The training data's ledger name: the configured one, or the file's name and content hash. */
+  datasetId: string;
 }
 
 /** Progress callbacks of a running job. */
 export interface JobObserver {
   onStart?(info: { jobId: string; rounds: number; clients: number }): void;
   onRound?(round: RoundReport): void;
+  /** The job stopped before its last round (its privacy budget would have been exceeded). */
+  onStop?(stop: JobStop): void;
 }
 
 /** Validates a job config and loads and splits its data; throws InvalidInputError on bad input. */
@@ -77,7 +85,8 @@ export async function prepareJob(input: JobConfigInput | unknown): Promise<Prepa
   const clients = new Map<string, Dataset>();
   const width = String(config.clients - 1).length;
   parts.forEach((indices, i) => clients.set(`client-${String(i).padStart(Math.max(2, width), '0')}`, subset(train.dataset, indices)));
-  return { config, spec, train: train.dataset, test: test.dataset, clients };
+  const datasetId = config.privacy.dp?.dataset ?? `${basename(data.train)}@${createHash('sha256').update(readFileSync(data.train)).digest('hex').slice(0, 16)}`;
+  return { config, spec, train: train.dataset, test: test.dataset, clients, datasetId };
 }
 
 /** The independent random streams of a job, all derived from its one seed so that a seed replays the job. */
@@ -126,7 +135,17 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
   const registry = new ModelRegistry(storage);
   const nodes = new NodeManager(storage);
   const scheduler = new TaskScheduler(storage, nodes);
-  const strategy = createStrategy(config.strategy);
+  const dp = config.privacy.dp;
+  const baseStrategy = createStrategy(config.strategy);
+  // Client-level DP lives on the server: the wrapper clips and noises before the strategy sees anything.
+  const strategy =
+    dp?.mode === 'client'
+      ? new DpFixedClipping(baseStrategy, {
+          clipNorm: dp.clipNorm,
+          noiseMultiplier: dp.noiseMultiplier,
+          noise: dp.noise === 'seeded-insecure' ? new SeededNoiseSource(streams.initSeed ^ 0x5eed) : new SecureNoiseSource(),
+        })
+      : baseStrategy;
   const validator = new ModelValidator({ expectedLength: initial.numParams, thresholds: config.validation });
   const manager = new TrainingManager(storage, registry, strategy, { validator });
   const jobId = `job-${randomUUID()}`;
@@ -151,12 +170,21 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     }
     return id;
   });
+  const privacy = dp
+    ? await JobPrivacy.open(storage, dp, {
+        jobId,
+        datasetId: prepared.datasetId,
+        federation: new Map([...clients].map(([id, data]) => [id, data.numExamples])),
+        training: config.training,
+      })
+    : undefined;
   observer.onStart?.({ jobId, rounds: config.rounds, clients: clients.size });
 
   const runner = await createClientRunner(spec, clients, { mode: config.execution.mode, workers });
   const setupSeconds = (performance.now() - started) / 1000;
   const rounds: RoundReport[] = [];
   let latest = { version: 1, sha256: '', weights: initial.getWeights() };
+  let stopped: JobStop | undefined;
   try {
     for (let r = 1; r <= config.rounds; r++) {
       const roundStart = performance.now();
@@ -166,6 +194,17 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         { ...config.selection, requirements: { cpuCores: 1 } },
         selectionRng,
       );
+      let charge: RoundCharge | undefined;
+      if (privacy) {
+        try {
+          charge = await privacy.chargeRound(r, participants);
+        } catch (error) {
+          if (!(error instanceof CipherNexusError) || error.code !== 'DP_BUDGET_EXCEEDED') throw error;
+          stopped = { afterRound: r - 1, code: error.code, reason: error.message };
+          observer.onStop?.(stopped);
+          break;
+        }
+      }
       const quorum = Math.max(1, Math.ceil(config.round.quorum * participants.length));
       const roundId = await manager.startRound(modelId, {
         jobId,
@@ -180,6 +219,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         globalWeights: latest.weights,
         plan,
         seed: trainingRng.nextUint32(),
+        privacy: charge?.cost.clientPlans.get(clientId),
       }));
       const taskIds = new Map<string, string>();
       for (const task of tasks) {
@@ -225,6 +265,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         evaluateSeconds,
         trainLoss,
         modelVersion: finalized.version.version,
+        ...(charge ? { epsilon: charge.epsilon, epsilonRound: charge.epsilonRound } : {}),
       };
       rounds.push(report);
       observer.onRound?.(report);
@@ -238,8 +279,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     for (const clientId of clients.keys()) await nodes.unregisterNode(clientId);
   }
 
-  const last = rounds[rounds.length - 1];
-  const final = { accuracy: last.accuracy, loss: last.loss };
+  const final = rounds.length > 0 ? { accuracy: rounds[rounds.length - 1].accuracy, loss: rounds[rounds.length - 1].loss } : await evaluateInitial(spec, latest.weights, test);
   const passedValidation = await registry.validateModel(modelId, final, config.validation);
   const participants: ParticipantReport[] = [...clients].map(([id, data]) => ({
     id,
@@ -259,9 +299,36 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     model: { id: modelId, version: latest.version, sha256: latest.sha256, numParams: latest.weights.length },
     timings: { setupSeconds, trainSeconds: sum('trainSeconds'), aggregateSeconds: sum('aggregateSeconds'), evaluateSeconds: sum('evaluateSeconds') },
     seconds: (performance.now() - started) / 1000,
+    ...(dp && privacy
+      ? {
+          privacy: {
+            mode: dp.mode,
+            noiseMultiplier: dp.noiseMultiplier,
+            clipNorm: dp.clipNorm,
+            delta: dp.delta,
+            conversion: dp.conversion,
+            noise: dp.noise,
+            budget: dp.budget.epsilon,
+            epsilon: privacy.spent(),
+            dataset: prepared.datasetId,
+          },
+        }
+      : {}),
+    ...(stopped ? { stopped } : {}),
   };
   await storage.jobs.upsert(jobRecord(jobId, config, 'completed', modelId, report));
   return report;
+}
+
+async function evaluateInitial(spec: ModelSpec, weights: Float32Array, test: Dataset): Promise<{ accuracy: number; loss: number }> {
+  const model = await LocalModel.create(spec, { seed: 0 });
+  try {
+    model.setWeights(weights);
+    const { accuracy, loss } = await evaluate(model, test, { batchSize: 512 });
+    return { accuracy, loss };
+  } finally {
+    model.dispose();
+  }
 }
 
 function jobRecord(id: string, config: JobConfig, status: 'running' | 'completed' | 'failed', modelId: string | null, report: unknown) {

@@ -20,4 +20,17 @@ export {
   type JobConfigInput,
 } from './job-config.js';
 export { jobStreams, prepareJob, runJob, type JobObserver, type PreparedJob } from './federated-job.js';
-export { formatRoundTable, type JobReport, type ParticipantReport, type RoundReport } from './report.js';
+export { formatRoundTable, type JobReport, type JobStop, type ParticipantReport, type PrivacyReport, type RoundReport } from './report.js';
+export {
+  DpConfigSchema,
+  JobBudgetExceededError,
+  JobPrivacy,
+  JobPrivacyAccount,
+  dpSgdSchedule,
+  roundPrivacyCost,
+  type ClientPrivacy,
+  type DpConfig,
+  type RoundCharge,
+  type RoundPrivacyCost,
+} from './privacy-plan.js';
+export { localDpUpdate } from './client-training.js';

@@ -16,6 +16,30 @@ export interface RoundReport {
   /** Mean local training loss over the participants, weighted by examples. */
   trainLoss: number;
   modelVersion: number;
+  /** With differential privacy: the job's epsilon after this round, and what this round added. */
+  epsilon?: number;
+  epsilonRound?: number;
+}
+
+/** Why a job ended before its last round. */
+export interface JobStop {
+  afterRound: number;
+  code: string;
+  reason: string;
+}
+
+/** The privacy a job applied and what it spent (epsilon at `delta`, RDP accounting). */
+export interface PrivacyReport {
+  mode: 'sample' | 'client' | 'local';
+  noiseMultiplier: number;
+  clipNorm: number;
+  delta: number;
+  conversion: 'classic' | 'improved';
+  noise: 'secure' | 'seeded-insecure';
+  budget: number;
+  epsilon: number;
+  /** Ledger name of the data set charged. */
+  dataset: string;
 }
 
 /** A participant's share of the data. */
@@ -39,16 +63,23 @@ export interface JobReport {
   timings: { setupSeconds: number; trainSeconds: number; aggregateSeconds: number; evaluateSeconds: number };
   /** Wall time of the job. */
   seconds: number;
+  privacy?: PrivacyReport;
+  stopped?: JobStop;
 }
 
 /** A short fixed-width table of rounds for a terminal. */
 export function formatRoundTable(report: JobReport): string {
-  const header = 'round  accuracy    loss  clients  seconds';
+  const dp = report.privacy;
+  const header = `round  accuracy    loss  clients  seconds${dp ? '  epsilon' : ''}`;
   const lines = report.rounds.map(
     (r) =>
-      `${String(r.round).padStart(5)}  ${r.accuracy.toFixed(4).padStart(8)}  ${r.loss.toFixed(4).padStart(6)}  ${String(r.participants.length).padStart(7)}  ${r.seconds.toFixed(2).padStart(7)}`,
+      `${String(r.round).padStart(5)}  ${r.accuracy.toFixed(4).padStart(8)}  ${r.loss.toFixed(4).padStart(6)}  ${String(r.participants.length).padStart(7)}  ${r.seconds.toFixed(2).padStart(7)}${dp ? `  ${(r.epsilon ?? 0).toFixed(3).padStart(7)}` : ''}`,
   );
   const footer = [
+    ...(dp
+      ? [`privacy: ${dp.mode}-level DP, noise multiplier ${dp.noiseMultiplier}, clip ${dp.clipNorm}; epsilon ${dp.epsilon.toFixed(3)} of ${dp.budget} spent at delta ${dp.delta} (${dp.conversion} RDP conversion)${dp.noise === 'seeded-insecure' ? '; SEEDED NOISE: NOT PRIVATE' : ''}`]
+      : []),
+    ...(report.stopped ? [`stopped after round ${report.stopped.afterRound}: ${report.stopped.reason}`] : []),
     `final accuracy ${report.final.accuracy.toFixed(4)}, loss ${report.final.loss.toFixed(4)} on ${report.config.data.test}`,
     `model ${report.model.id} v${report.model.version} sha256 ${report.model.sha256}`,
     `${report.rounds.length} rounds, ${report.participants.length} clients (${report.execution.mode}), ${report.seconds.toFixed(1)} s`,

@@ -405,5 +405,5 @@ function createOptimizer(opts: DpSgdOptions): tf.Optimizer {
 /** TF.js 4.22's MomentumOptimizer.dispose skips SGDOptimizer.dispose and leaks its learning-rate scalar. */
 function disposeOptimizer(optimizer: tf.Optimizer): void {
   optimizer.dispose();
-  if (optimizer instanceof tf.MomentumOptimizer) tf.SGDOptimizer.prototype.dispose.call(optimizer);
+  if (optimizer.getClassName() === 'Momentum') tf.SGDOptimizer.prototype.dispose.call(optimizer);
 }
