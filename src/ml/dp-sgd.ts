@@ -7,6 +7,7 @@ import { SecureNoiseSource, type NoiseSource } from '../privacy/dp/index.js';
 import { checkSpecAgainstDataset } from './model-spec.js';
 import type { Dataset } from './dataset.js';
 import type { LocalModel } from './model.js';
+import { createOptimizer, disposeOptimizer } from './optimizer.js';
 
 /**
  * Sample-level DP-SGD (Abadi et al. 2016, "Deep Learning with Differential Privacy", Algorithm 1)
@@ -391,19 +392,4 @@ function parseOptions(options: DpSgdOptions): DpSgdOptions {
   return parsed.data;
 }
 
-function createOptimizer(opts: DpSgdOptions): tf.Optimizer {
-  switch (opts.optimizer) {
-    case 'sgd':
-      return tf.train.sgd(opts.learningRate);
-    case 'adam':
-      return tf.train.adam(opts.learningRate);
-    case 'momentum':
-      return tf.train.momentum(opts.learningRate, opts.momentum ?? 0.9);
-  }
-}
 
-/** TF.js 4.22's MomentumOptimizer.dispose skips SGDOptimizer.dispose and leaks its learning-rate scalar. */
-function disposeOptimizer(optimizer: tf.Optimizer): void {
-  optimizer.dispose();
-  if (optimizer.getClassName() === 'Momentum') tf.SGDOptimizer.prototype.dispose.call(optimizer);
-}

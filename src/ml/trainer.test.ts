@@ -54,6 +54,7 @@ describe('train and evaluate', () => {
     const before = tf.memory().numTensors;
     await train(model, data, { ...base, epochs: 2, optimizer: 'adam' });
     await train(model, data, { ...base, optimizer: 'sgd', proximalMu: 0.1, globalWeights: model.getWeights() });
+    await train(model, data, { ...base, optimizer: 'momentum', momentum: 0.9 });
     await evaluate(model, data, { batchSize: 33 });
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();

@@ -4,6 +4,7 @@ import { InvalidInputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { shapeSize, type Dataset } from './dataset.js';
 import type { LocalModel } from './model.js';
+import { createOptimizer, disposeOptimizer } from './optimizer.js';
 
 /** Local training hyper-parameters; globalWeights is needed only when proximalMu > 0. */
 export const TrainOptionsSchema = z
@@ -92,7 +93,7 @@ export async function train(model: LocalModel, dataset: Dataset, options: TrainO
     }
   } finally {
     tf.dispose([xAll, yAll, ...globals]);
-    optimizer.dispose();
+    disposeOptimizer(optimizer);
   }
   return { loss: lossSum / n, numExamples: n, steps, seconds: (performance.now() - started) / 1000 };
 }
@@ -145,16 +146,6 @@ function checkFits(model: LocalModel, dataset: Dataset): void {
   if (dataset.numExamples === 0) throw new InvalidInputError('DATA_EMPTY', 'cannot train on an empty dataset');
 }
 
-function createOptimizer(opts: TrainOptions): tf.Optimizer {
-  switch (opts.optimizer) {
-    case 'sgd':
-      return tf.train.sgd(opts.learningRate);
-    case 'adam':
-      return tf.train.adam(opts.learningRate);
-    case 'momentum':
-      return tf.train.momentum(opts.learningRate, opts.momentum ?? 0.9);
-  }
-}
 
 /** FedProx proximal term (mu / 2) * ||w - w_global||^2 (Li et al. 2020, "Federated Optimization in Heterogeneous Networks", eq. 2). */
 function proximalTerm(vars: tf.Variable[], globals: tf.Tensor[], mu: number): tf.Scalar {
