@@ -2,19 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { openStorage, type Storage } from '../core/index.js';
-import {
-  ModelRegistry,
-  demoConfig,
-  formatRoundTable,
-  prepareJob,
-  loadJobConfig,
-  runJob,
-  type JobReport,
-} from '../fl/index.js';
+import type { JobReport } from '../fl/index.js';
 import { registerBudgetCommand } from './budget-command.js';
 import { registerDpCommand } from './dp-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
+
+// The federated-learning layer loads TF.js; commands that do not train (dp, budget, help) should
+// not pay for it, so it is imported when a command needs it.
+const loadFl = (): Promise<typeof import('../fl/index.js')> => import('../fl/index.js');
 
 /** Where the CLI keeps its database unless told otherwise. */
 export const DEFAULT_DB = '.cipher-nexus/cipher-nexus.db';
@@ -61,6 +57,7 @@ interface RunOptions {
 async function runAndReport(program: Command, input: unknown, options: RunOptions): Promise<void> {
   // Everything the user gave is checked and loaded before the database is opened, so bad input
   // leaves no trace in it.
+  const { prepareJob, runJob, formatRoundTable } = await loadFl();
   const prepared = await prepareJob(input);
   const progress = options.json ? undefined : progressObserver();
   const report: JobReport = await withStorage(program, (storage) => runJob(prepared, storage, progress));
@@ -93,6 +90,7 @@ export function buildProgram(): Command {
     .option('--dp', 'train with sample-level differential privacy (DP-SGD) and report epsilon')
     .option('--json', 'print the report as JSON instead of a table')
     .action(async (opts: { clients: number; rounds: number; seed: number; workers?: number; inProcess?: boolean; dp?: boolean } & RunOptions) => {
+      const { demoConfig } = await loadFl();
       const config = demoConfig({ clients: opts.clients, rounds: opts.rounds, seed: opts.seed, dp: opts.dp });
       // Each demo run is its own simulated federation, so it gets its own ledger scope; a real job
       // (train --config) charges the data set's persistent scope and stops when it is spent.
@@ -108,6 +106,7 @@ export function buildProgram(): Command {
     .option('--report <file>', 'where to write the JSON report')
     .option('--json', 'print the report as JSON instead of a table')
     .action(async (opts: { config: string } & RunOptions) => {
+      const { loadJobConfig } = await loadFl();
       await runAndReport(program, loadJobConfig(opts.config), opts);
     });
 
@@ -117,6 +116,7 @@ export function buildProgram(): Command {
     .description('list registered models')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { ModelRegistry } = await loadFl();
       const list = await withStorage(program, (storage) => new ModelRegistry(storage).listModels());
       if (opts.json) return printJson(list.map(({ id, name, latestVersion, createdAt }) => ({ id, name, latestVersion, createdAt: new Date(createdAt).toISOString() })));
       if (list.length === 0) return void process.stdout.write('no models yet: run `cipher-nexus demo` to train one\n');
@@ -128,6 +128,7 @@ export function buildProgram(): Command {
     .argument('<id>', 'model id (from `models list`)')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
+      const { ModelRegistry } = await loadFl();
       const { model, versions } = await withStorage(program, async (storage) => {
         const registry = new ModelRegistry(storage);
         return { model: await registry.getModel(id), versions: await registry.lineage(id) };
