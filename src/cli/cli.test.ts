@@ -107,4 +107,33 @@ describe('cipher-nexus CLI', () => {
     expectCleanUsageError(cli(['--db', db, 'models', 'show', 'model-missing'], dir), /model-missing/);
     expectCleanUsageError(cli(['train', '--config', 'nope.yaml'], dir), /nope\.yaml/);
   });
+
+  it('computes epsilon and noise from the command line, refusing out-of-range flags with exit 2', () => {
+    const ok = cli(['dp', 'epsilon', '--sampling-rate', String(256 / 60000), '--noise-multiplier', '1.1', '--steps', '14062', '--delta', '1e-5', '--conversion', 'classic', '--json'], dir);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ conversion: 'classic' });
+    expect(Math.abs(JSON.parse(ok.stdout).epsilon - 3.01) / 3.01).toBeLessThan(0.01);
+    const noise = JSON.parse(cli(['dp', 'noise', '--target-epsilon', '3', '--sampling-rate', '0.01', '--steps', '1000', '--delta', '1e-5', '--json'], dir).stdout);
+    expect(noise.epsilon).toBeLessThanOrEqual(3.0001);
+    for (const bad of [
+      ['--sampling-rate', '1.5', '--noise-multiplier', '1', '--steps', '10', '--delta', '1e-5'],
+      ['--sampling-rate', '0.1', '--noise-multiplier', '0', '--steps', '10', '--delta', '1e-5'],
+      ['--sampling-rate', '0.1', '--noise-multiplier', '1', '--steps', '2.5', '--delta', '1e-5'],
+      ['--sampling-rate', '0.1', '--noise-multiplier', '1', '--steps', '10', '--delta', '1'],
+    ]) {
+      const r = cli(['dp', 'epsilon', ...bad], dir);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('sets and shows privacy budgets, and leaves the ledger as it was on bad input', () => {
+    expect(cli(['--db', db, 'budget', 'set', '--dataset', 'hospital-a', '--epsilon', '4', '--delta', '1e-5'], dir).code).toBe(0);
+    const before = fileHash(db);
+    expectCleanUsageError(cli(['--db', db, 'budget', 'set', '--dataset', 'hospital-a', '--epsilon', '-1', '--delta', '1e-5'], dir), /epsilon/);
+    expectCleanUsageError(cli(['--db', db, 'budget', 'show', '--dataset', 'nobody'], dir), /nobody/);
+    expect(fileHash(db)).toBe(before);
+    const shown = JSON.parse(cli(['--db', db, 'budget', 'show', '--dataset', 'hospital-a', '--json'], dir).stdout);
+    expect(JSON.stringify(shown)).toContain('hospital-a');
+  });
 });
