@@ -1,4 +1,4 @@
-import { AggregationError, type ClientUpdate, type FitInstructions, type Strategy } from './strategy.js';
+import { checkUpdates, type ClientUpdate, type FitInstructions, type Strategy } from './strategy.js';
 
 /**
  * Sample-weighted mean of the client models, Σ n_k w_k / Σ n_k (McMahan et al. 2017, Algorithm 1,
@@ -6,34 +6,7 @@ import { AggregationError, type ClientUpdate, type FitInstructions, type Strateg
  * `global`, non-positive example counts and a client that reports twice.
  */
 export function weightedAverage(global: Float32Array, updates: readonly ClientUpdate[]): Float32Array {
-  if (updates.length === 0) {
-    throw new AggregationError('AGGREGATION_EMPTY', 'no client updates to aggregate; wait for the quorum before aggregating');
-  }
-  const seen = new Set<string>();
-  for (const u of updates) {
-    if (seen.has(u.clientId)) {
-      throw new AggregationError(
-        'AGGREGATION_DUPLICATE',
-        `client '${u.clientId}' sent more than one update this round; keep one update per client`,
-        { clientId: u.clientId },
-      );
-    }
-    seen.add(u.clientId);
-    if (u.weights.length !== global.length) {
-      throw new AggregationError(
-        'AGGREGATION_SHAPE',
-        `client '${u.clientId}' sent ${u.weights.length} weights but the global model has ${global.length}; it trained a different architecture`,
-        { clientId: u.clientId, expected: global.length, actual: u.weights.length },
-      );
-    }
-    if (!Number.isFinite(u.numExamples) || u.numExamples <= 0) {
-      throw new AggregationError(
-        'AGGREGATION_WEIGHT',
-        `client '${u.clientId}' reported numExamples = ${u.numExamples}; an update must come from at least one example`,
-        { clientId: u.clientId, numExamples: u.numExamples },
-      );
-    }
-  }
+  checkUpdates(global, updates);
 
   // Floating-point addition is not associative: summing in clientId order makes the aggregate
   // bit-identical whatever order the updates arrived in over the network.

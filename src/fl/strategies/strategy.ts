@@ -30,13 +30,49 @@ export type AggregationErrorCode =
   | 'AGGREGATION_EMPTY'
   | 'AGGREGATION_SHAPE'
   | 'AGGREGATION_WEIGHT'
-  | 'AGGREGATION_DUPLICATE';
+  | 'AGGREGATION_DUPLICATE'
+  | 'AGGREGATION_TOO_FEW';
 
-/** A round's updates cannot be aggregated (none, mismatched lengths, bad example counts, a client twice). */
+/** A round's updates cannot be aggregated (none, mismatched lengths, bad example counts, a client twice, too few for a robust rule). */
 export class AggregationError extends CipherNexusError {
   declare readonly code: AggregationErrorCode;
 
   constructor(code: AggregationErrorCode, message: string, details?: unknown) {
     super(code, message, details);
+  }
+}
+
+/**
+ * Throws {@link AggregationError} unless `updates` is non-empty, every update has `global`'s length,
+ * a positive finite example count, and no client appears twice.
+ */
+export function checkUpdates(global: Float32Array, updates: readonly ClientUpdate[]): void {
+  if (updates.length === 0) {
+    throw new AggregationError('AGGREGATION_EMPTY', 'no client updates to aggregate; wait for the quorum before aggregating');
+  }
+  const seen = new Set<string>();
+  for (const u of updates) {
+    if (seen.has(u.clientId)) {
+      throw new AggregationError(
+        'AGGREGATION_DUPLICATE',
+        `client '${u.clientId}' sent more than one update this round; keep one update per client`,
+        { clientId: u.clientId },
+      );
+    }
+    seen.add(u.clientId);
+    if (u.weights.length !== global.length) {
+      throw new AggregationError(
+        'AGGREGATION_SHAPE',
+        `client '${u.clientId}' sent ${u.weights.length} weights but the global model has ${global.length}; it trained a different architecture`,
+        { clientId: u.clientId, expected: global.length, actual: u.weights.length },
+      );
+    }
+    if (!Number.isFinite(u.numExamples) || u.numExamples <= 0) {
+      throw new AggregationError(
+        'AGGREGATION_WEIGHT',
+        `client '${u.clientId}' reported numExamples = ${u.numExamples}; an update must come from at least one example`,
+        { clientId: u.clientId, numExamples: u.numExamples },
+      );
+    }
   }
 }
