@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
+import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
 
 /** What one benchmark produces: rows for bench/results/<name>.json and a table for the terminal. */
@@ -10,7 +11,7 @@ export interface BenchResult {
   table: string;
 }
 
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));
