@@ -1,0 +1,50 @@
+import { createCipheriv, hkdfSync } from 'node:crypto';
+import { endianness } from 'node:os';
+import { SecAggError } from './errors.js';
+
+/**
+ * The mask generator PRG of Bonawitz et al. 2017 §3.4: AES-128 in counter mode over a zero IV, its
+ * keystream read as 32-bit words. Each key is derived once per round and purpose by HKDF-SHA256, so a
+ * (key, IV) pair never encrypts twice. The keystream is produced in large blocks, never word by word.
+ */
+
+// Masks are read and written as native Uint32Array views of byte buffers; the wire format is little-endian.
+if (endianness() !== 'LE') throw new SecAggError('SECAGG_UNSUPPORTED_HOST', 'secure aggregation needs a little-endian host');
+
+/** Words of keystream produced per cipher call: 256 KiB, large enough that OpenSSL runs at full speed. */
+export const PRG_BLOCK_WORDS = 1 << 16;
+const ZERO_BLOCK = new Uint8Array(PRG_BLOCK_WORDS * 4);
+const ZERO_IV = new Uint8Array(16);
+
+/** What a PRG key masks: a client's self mask b_u or a pairwise mask s_uv (Bonawitz et al. 2017 §4, double masking). */
+export type MaskPurpose = 'self-mask' | 'pairwise-mask';
+
+/** The 16-byte AES key of a mask: HKDF-SHA256(seed, salt = round context, info = purpose). */
+export function deriveMaskKey(seed: Uint8Array, context: Uint8Array, purpose: MaskPurpose): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', seed, context, `cipher-nexus/secagg/v1/${purpose}`, 16));
+}
+
+/** Adds (`sign` 1) or subtracts (`sign` -1) PRG(key) to `target` in Z_(2^32), word by word. */
+export function applyMask(target: Uint32Array, key: Uint8Array, sign: 1 | -1): void {
+  const cipher = createCipheriv('aes-128-ctr', key, ZERO_IV);
+  // Int32 views keep the additions in V8's integer fast path; `| 0` wraps them mod 2^32.
+  const out = new Int32Array(target.buffer, target.byteOffset, target.length);
+  for (let start = 0; start < out.length; start += PRG_BLOCK_WORDS) {
+    const words = Math.min(PRG_BLOCK_WORDS, out.length - start);
+    const bytes = cipher.update(ZERO_BLOCK.subarray(0, words * 4));
+    const stream =
+      bytes.byteOffset % 4 === 0 ? new Int32Array(bytes.buffer, bytes.byteOffset, words) : new Int32Array(new Uint8Array(bytes).buffer);
+    if (sign === 1) for (let i = 0; i < words; i++) out[start + i] = (out[start + i] + stream[i]) | 0;
+    else for (let i = 0; i < words; i++) out[start + i] = (out[start + i] - stream[i]) | 0;
+    // The keystream is the mask itself: wipe it before the buffer goes back to the allocator.
+    bytes.fill(0);
+  }
+  cipher.final();
+}
+
+/** PRG(key) expanded to `length` words, for tests and for callers that need the mask itself. */
+export function expandMask(key: Uint8Array, length: number): Uint32Array {
+  const mask = new Uint32Array(length);
+  applyMask(mask, key, 1);
+  return mask;
+}
