@@ -284,7 +284,7 @@ export function openKeysAtRest(bytes: Uint8Array, passphrase: string): Participa
   const key = scryptKey(passphrase, Buffer.from(file.kdf.salt, 'base64'), file.kdf.log2N, file.kdf.r, file.kdf.p);
   try {
     const box = { iv: Buffer.from(file.iv, 'base64'), tag: Buffer.from(file.tag, 'base64'), ciphertext: Buffer.from(file.secretKey, 'base64') };
-    const secretKey = open(key, box, associatedData(info, 'rest'), `wrong passphrase for the key ${info.keyId} of job ${info.jobId}`);
+    const secretKey = open(key, box, associatedData(info, 'rest'), `wrong passphrase for the key ${info.keyId} of job ${info.jobId}, or the key file was altered`);
     return { kind: 'participant', ...info, secretKey };
   } finally {
     key.fill(0);
