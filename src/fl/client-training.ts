@@ -1,6 +1,7 @@
 import type { Dataset, ModelSpec } from '../ml/index.js';
 import { LocalModel, train, trainDpSgd } from '../ml/index.js';
 import { clipL2, SecureNoiseSource, SeededNoiseSource, type NoiseSource } from '../privacy/dp/index.js';
+import { attackedWeights, flipLabels, type ClientAttack } from './attacks.js';
 import type { ClientPrivacy } from './privacy-plan.js';
 
 /** The local training a client does in one round, as the coordinator asks for it. */
@@ -23,6 +24,8 @@ export interface ClientTask {
   seed: number;
   /** Differential privacy the client applies itself (DP-SGD or local DP), if any. */
   privacy?: ClientPrivacy;
+  /** Simulation only: the attack this client runs, when the job marks it malicious. */
+  attack?: ClientAttack;
 }
 
 /** What a client sends back after local training. */
@@ -38,9 +41,10 @@ export interface ClientResult {
  * Trains one client's task on a model object that is reused across tasks; the model's own
  * weights are overwritten by the task's global weights first, so reuse cannot leak state.
  */
-export async function runClientTask(model: LocalModel, data: Dataset, task: ClientTask): Promise<ClientResult> {
+export async function runClientTask(model: LocalModel, honestData: Dataset, task: ClientTask): Promise<ClientResult> {
   model.setWeights(task.globalWeights);
-  const { plan, privacy } = task;
+  const { plan, privacy, attack } = task;
+  const data = attack?.kind === 'label-flip' ? flipLabels(honestData) : honestData;
   const optimizer = { learningRate: plan.learningRate, optimizer: plan.optimizer, momentum: plan.momentum };
   const summary =
     privacy?.mode === 'sample'
@@ -63,7 +67,9 @@ export async function runClientTask(model: LocalModel, data: Dataset, task: Clie
           globalWeights: plan.proximalMu > 0 ? task.globalWeights : undefined,
         });
   const trained = model.getWeights();
-  const weights = privacy?.mode === 'local' ? localDpUpdate(task.globalWeights, trained, privacy, noiseSourceFor(privacy, task.seed)) : trained;
+  const honest = privacy?.mode === 'local' ? localDpUpdate(task.globalWeights, trained, privacy, noiseSourceFor(privacy, task.seed)) : trained;
+  // The attack replaces what leaves the node, after the honest pipeline (local DP included).
+  const weights = attack ? attackedWeights(task.globalWeights, honest, attack, task.seed) : honest;
   return {
     clientId: task.clientId,
     weights,

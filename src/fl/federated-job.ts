@@ -20,11 +20,13 @@ import {
   type Dataset,
   type ModelSpec,
 } from '../ml/index.js';
+import { attackOf, chooseAdversaries, type ClientAttack } from './attacks.js';
 import type { ClientResult, ClientTask, LocalTrainingPlan } from './client-training.js';
 import { selectClients } from './client-selection.js';
 import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
 import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
+import { detectPoisoning } from './poisoning-detector.js';
 import { JobPrivacy, type RoundCharge } from './privacy-plan.js';
 import type { JobReport, JobStop, ParticipantReport, RoundReport } from './report.js';
 import { createClientRunner } from './simulation.js';
@@ -40,6 +42,8 @@ export interface PreparedJob {
   clients: Map<string, Dataset>;
   /** The training data's ledger name: the configured one, or the file's name and content hash. */
   datasetId: string;
+  /** Simulation only: the malicious clients and their attack; empty unless the config has `adversaries`. */
+  adversaries: ReadonlyMap<string, ClientAttack>;
 }
 
 /** Progress callbacks of a running job. */
@@ -85,14 +89,24 @@ export async function prepareJob(input: JobConfigInput | unknown): Promise<Prepa
   const clients = new Map<string, Dataset>();
   const width = String(config.clients - 1).length;
   parts.forEach((indices, i) => clients.set(`client-${String(i).padStart(Math.max(2, width), '0')}`, subset(train.dataset, indices)));
+  const adversaries = new Map<string, ClientAttack>();
+  if (config.adversaries) {
+    const attack = attackOf(config.adversaries);
+    for (const id of chooseAdversaries([...clients.keys()], config.adversaries, jobStreams(config.seed).adversaries)) adversaries.set(id, attack);
+  }
   const datasetId = config.privacy.dp?.dataset ?? `${basename(data.train)}@${createHash('sha256').update(readFileSync(data.train)).digest('hex').slice(0, 16)}`;
-  return { config, spec, train: train.dataset, test: test.dataset, clients, datasetId };
+  return { config, spec, train: train.dataset, test: test.dataset, clients, datasetId, adversaries };
 }
 
 /** The independent random streams of a job, all derived from its one seed so that a seed replays the job. */
-export function jobStreams(seed: number): { partition: Rng; selection: Rng; training: Rng; initSeed: number } {
+export function jobStreams(seed: number): { partition: Rng; selection: Rng; training: Rng; initSeed: number; adversaries: Rng } {
   const root = new Rng(seed);
-  return { partition: root.fork(), selection: root.fork(), training: root.fork(), initSeed: root.nextUint32() };
+  // Drawn in this order so that adding a stream at the end leaves the earlier ones as they were.
+  const partition = root.fork();
+  const selection = root.fork();
+  const training = root.fork();
+  const initSeed = root.nextUint32();
+  return { partition, selection, training, initSeed, adversaries: root.fork() };
 }
 
 function modelSpecFor(config: JobConfig, train: Dataset): ModelSpec {
@@ -220,6 +234,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         plan,
         seed: trainingRng.nextUint32(),
         privacy: charge?.cost.clientPlans.get(clientId),
+        attack: prepared.adversaries.get(clientId),
       }));
       const taskIds = new Map<string, string>();
       for (const task of tasks) {
@@ -247,12 +262,17 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         await scheduler.completeTask(taskIds.get(result.clientId) as string, { loss: result.loss, numExamples: result.numExamples });
       }
       const trainLoss = weightedMean(results.map((x) => [x.loss, x.numExamples]));
+      const { enabled: detect, ...detectorOptions } = config.detection;
+      const flagged = detect ? detectPoisoning(latest.weights, results, detectorOptions) : undefined;
       const finalized = await manager.finalizeRound(roundId, { trainLoss });
       const evalStart = performance.now();
       evaluator.setWeights(finalized.weights);
       const metrics = await evaluate(evaluator, test, { batchSize: 512 });
       const evaluateSeconds = (performance.now() - evalStart) / 1000;
-      await manager.recordMetrics(roundId, { accuracy: metrics.accuracy, loss: metrics.loss });
+      // Flags go to the round's stored metrics, one key per client and reason; the hash-chained audit
+      // trail that DESIGN.md promises arrives with the coordinator server and will take them from here.
+      const flagMetrics = flagged ? Object.fromEntries([['flagged', new Set(flagged.map((f) => f.clientId)).size], ...flagged.map((f) => [`flagged:${f.clientId}:${f.reason}`, f.score])]) : {};
+      await manager.recordMetrics(roundId, { accuracy: metrics.accuracy, loss: metrics.loss, ...flagMetrics });
       latest = { version: finalized.version.version, sha256: finalized.version.sha256, weights: finalized.weights };
       const report: RoundReport = {
         round: r,
@@ -266,6 +286,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         trainLoss,
         modelVersion: finalized.version.version,
         ...(charge ? { epsilon: charge.epsilon, epsilonRound: charge.epsilonRound } : {}),
+        ...(flagged ? { flagged } : {}),
       };
       rounds.push(report);
       observer.onRound?.(report);
@@ -315,6 +336,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         }
       : {}),
     ...(stopped ? { stopped } : {}),
+    ...(config.adversaries ? { adversaries: { simulated: true as const, clients: [...prepared.adversaries.keys()], ...attackOf(config.adversaries) } } : {}),
   };
   await storage.jobs.upsert(jobRecord(jobId, config, 'completed', modelId, report));
   return report;

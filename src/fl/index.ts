@@ -34,3 +34,15 @@ export {
   type RoundPrivacyCost,
 } from './privacy-plan.js';
 export { localDpUpdate } from './client-training.js';
+export {
+  AdversaryConfigSchema,
+  DEFAULT_NOISE_STD,
+  DEFAULT_SCALE_FACTOR,
+  attackOf,
+  attackedWeights,
+  chooseAdversaries,
+  flipLabels,
+  type AdversaryConfig,
+  type ClientAttack,
+} from './attacks.js';
+export { PoisoningDetectorOptionsSchema, detectPoisoning, type FlaggedClient, type PoisoningDetectorOptions } from './poisoning-detector.js';

@@ -25,6 +25,16 @@ describe('job config', () => {
     expect(config).toMatchObject({ clients: 4, rounds: 3, seed: 9, model: { type: 'mlp' } });
   });
 
+  it('runs the poisoning detector by default and reads a simulated attack', () => {
+    const config = parseWithSchema({ ...demoConfig(), adversaries: { clients: 3, kind: 'scale' } }, JobConfigSchema, 'config');
+    expect(config.detection).toEqual({ enabled: true, minCosine: 0, maxNormZ: 3.5 });
+    expect(config.adversaries).toEqual({ clients: 3, kind: 'scale' });
+    const bad = (patch: object) => () => parseWithSchema({ ...demoConfig(), ...patch }, JobConfigSchema, 'config');
+    expect(bad({ adversaries: { clients: 2, kind: 'label-flip', factor: 3 } })).toThrow(/adversaries\.factor/);
+    expect(bad({ adversaries: { clients: [], kind: 'noise' } })).toThrow(/adversaries\.clients/);
+    expect(bad({ detection: { minCosine: 2 } })).toThrow(/detection\.minCosine/);
+  });
+
   it('names the field that is wrong', () => {
     const bad = (patch: object) => () => parseWithSchema({ ...demoConfig(), ...patch }, JobConfigSchema, 'config');
     expect(bad({ rounds: 0 })).toThrow(/rounds/);

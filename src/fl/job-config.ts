@@ -2,6 +2,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { loadConfigFile } from '../core/index.js';
+import { AdversaryConfigSchema } from './attacks.js';
+import { PoisoningDetectorOptionsSchema } from './poisoning-detector.js';
 import { DpConfigSchema } from './privacy-plan.js';
 import { StrategyConfigSchema } from './strategies/index.js';
 
@@ -98,6 +100,10 @@ export const JobConfigSchema = z
       .strict()
       .default({}),
     privacy: z.object({ dp: DpConfigSchema.optional() }).strict().default({}),
+    /** The poisoning detector run on every round's updates; it flags clients and never changes the aggregate. */
+    detection: PoisoningDetectorOptionsSchema.extend({ enabled: z.boolean().default(true) }).strict().default({}),
+    /** Simulation only: malicious clients, for testing robust aggregation. */
+    adversaries: AdversaryConfigSchema.optional(),
     validation: z
       .object({ minAccuracy: z.number().min(0).max(1).optional(), maxLoss: z.number().positive().optional() })
       .strict()

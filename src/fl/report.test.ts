@@ -36,5 +36,33 @@ describe('formatRoundTable', () => {
     expect(lines[1].trim().split(/\s+/)).toEqual(['1', '0.5000', '1.0000', '3', '0.25']);
     expect(lines[2].trim().split(/\s+/)).toEqual(['2', '0.9123', '0.5000', '3', '0.50']);
     expect(lines.join('\n')).toContain(`model-x v3 sha256 ${'ab'.repeat(32)}`);
+    expect(lines.join('\n')).not.toMatch(/flagged|ATTACK/);
+  });
+
+  it('adds a flagged column and names a simulated attack', () => {
+    const flagged = [
+      { clientId: 'client-01', reason: 'norm' as const, score: 40 },
+      { clientId: 'client-01', reason: 'cosine' as const, score: -0.2 },
+      { clientId: 'client-02', reason: 'norm' as const, score: 9 },
+    ];
+    const report: JobReport = {
+      jobId: 'job-2',
+      name: 'attacked',
+      startedAt: new Date(0).toISOString(),
+      config: parseWithSchema(demoConfig(), JobConfigSchema, 'config'),
+      execution: { mode: 'in-process', workers: 1 },
+      participants: [],
+      rounds: [{ ...round(1, 0.5), flagged }, { ...round(2, 0.6), flagged: [] }],
+      final: { accuracy: 0.6, loss: 0.5, passedValidation: true },
+      model: { id: 'model-y', version: 3, sha256: 'cd'.repeat(32), numParams: 10 },
+      timings: { setupSeconds: 0, trainSeconds: 0, aggregateSeconds: 0, evaluateSeconds: 0 },
+      seconds: 1,
+      adversaries: { simulated: true, clients: ['client-01', 'client-02'], kind: 'scale', factor: 10 },
+    };
+    const lines = formatRoundTable(report).split('\n');
+    expect(lines[0]).toMatch(/seconds\s+flagged$/);
+    expect(lines[1].trim().split(/\s+/).at(-1)).toBe('2');
+    expect(lines[2].trim().split(/\s+/).at(-1)).toBe('0');
+    expect(lines).toContain("SIMULATED ATTACK: client-01, client-02 ran 'scale' (factor 10)");
   });
 });

@@ -1,4 +1,6 @@
+import type { ClientAttack } from './attacks.js';
 import type { JobConfig } from './job-config.js';
+import type { FlaggedClient } from './poisoning-detector.js';
 
 /** One round as the report shows it. */
 export interface RoundReport {
@@ -19,6 +21,8 @@ export interface RoundReport {
   /** With differential privacy: the job's epsilon after this round, and what this round added. */
   epsilon?: number;
   epsilonRound?: number;
+  /** With the poisoning detector on (the default): the clients it flagged this round. */
+  flagged?: FlaggedClient[];
 }
 
 /** Why a job ended before its last round. */
@@ -65,17 +69,23 @@ export interface JobReport {
   seconds: number;
   privacy?: PrivacyReport;
   stopped?: JobStop;
+  /** Simulation only: the clients that ran an attack, and which. */
+  adversaries?: ClientAttack & { simulated: true; clients: string[] };
 }
 
 /** A short fixed-width table of rounds for a terminal. */
 export function formatRoundTable(report: JobReport): string {
   const dp = report.privacy;
-  const header = `round  accuracy    loss  clients  seconds${dp ? '  epsilon' : ''}`;
+  const anyFlagged = report.rounds.some((r) => (r.flagged ?? []).length > 0);
+  const flaggedIn = (r: RoundReport): number => new Set((r.flagged ?? []).map((f) => f.clientId)).size;
+  const header = `round  accuracy    loss  clients  seconds${dp ? '  epsilon' : ''}${anyFlagged ? '  flagged' : ''}`;
   const lines = report.rounds.map(
     (r) =>
-      `${String(r.round).padStart(5)}  ${r.accuracy.toFixed(4).padStart(8)}  ${r.loss.toFixed(4).padStart(6)}  ${String(r.participants.length).padStart(7)}  ${r.seconds.toFixed(2).padStart(7)}${dp ? `  ${(r.epsilon ?? 0).toFixed(3).padStart(7)}` : ''}`,
+      `${String(r.round).padStart(5)}  ${r.accuracy.toFixed(4).padStart(8)}  ${r.loss.toFixed(4).padStart(6)}  ${String(r.participants.length).padStart(7)}  ${r.seconds.toFixed(2).padStart(7)}${dp ? `  ${(r.epsilon ?? 0).toFixed(3).padStart(7)}` : ''}${anyFlagged ? `  ${String(flaggedIn(r)).padStart(7)}` : ''}`,
   );
+  const adv = report.adversaries;
   const footer = [
+    ...(adv ? [`SIMULATED ATTACK: ${adv.clients.join(', ')} ran '${adv.kind}'${adv.kind === 'label-flip' ? '' : ` (factor ${adv.factor})`}`] : []),
     ...(dp
       ? [`privacy: ${dp.mode}-level DP, noise multiplier ${dp.noiseMultiplier}, clip ${dp.clipNorm}; epsilon ${dp.epsilon.toFixed(3)} of ${dp.budget} spent at delta ${dp.delta} (${dp.conversion} RDP conversion)${dp.noise === 'seeded-insecure' ? '; SEEDED NOISE: NOT PRIVATE' : ''}`]
       : []),
