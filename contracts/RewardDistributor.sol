@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ParameterRegistry} from "./ParameterRegistry.sol";
+
+/**
+ * @title RewardDistributor
+ * @notice Pays each training round's rewards from a funded pool. The coordinator posts one Merkle
+ * root per round with the round's total (constant gas, whatever the number of participants);
+ * each participant (or anyone on its behalf) claims its amount with a proof. Unclaimed rewards
+ * return to the pool when the claim window has passed.
+ * @dev Leaves are OpenZeppelin StandardMerkleTree leaves of type (address, uint256):
+ * keccak256(bytes.concat(keccak256(abi.encode(account, amount)))). The double hash keeps a leaf
+ * from being read as an inner node (second pre-image). Claimed flags are one bit per account and
+ * round, 256 rounds to a word, so a returning participant's claim rewrites a warm, non-zero word.
+ */
+contract RewardDistributor is AccessControl {
+    using SafeERC20 for IERC20;
+
+    /// @notice May post round roots (the coordinator).
+    bytes32 public constant POSTER_ROLE = keccak256("POSTER_ROLE");
+
+    /// @notice One round: its root, its total, what has been claimed, when claims close, whether swept.
+    struct Round {
+        bytes32 root;
+        uint96 total;
+        uint96 claimed;
+        uint40 expiresAt;
+        bool swept;
+    }
+
+    /// @notice The reward token.
+    IERC20 public immutable token;
+    /// @notice Where the reward per round and the claim window are read.
+    ParameterRegistry public immutable registry;
+    /// @notice Funded tokens not yet promised to any round.
+    uint256 public available;
+
+    mapping(uint64 round => Round) private _rounds;
+    mapping(address account => mapping(uint256 word => uint256 bits)) private _claimed;
+
+    /// @notice `funder` added `amount` to the pool.
+    event Funded(address indexed funder, uint256 amount);
+    /// @notice Governance took `amount` out of the unpromised pool to `to`.
+    event PoolWithdrawn(address indexed to, uint256 amount);
+    /// @notice The root of `round` was posted: `total` claimable until `expiresAt`.
+    event RootPosted(uint64 indexed round, bytes32 root, uint256 total, uint40 expiresAt);
+    /// @notice `account` received `amount` for `round`.
+    event Claimed(uint64 indexed round, address indexed account, uint256 amount);
+    /// @notice `amount` unclaimed in `round` returned to the pool.
+    event Swept(uint64 indexed round, uint256 amount);
+
+    /// @notice An amount of zero was given.
+    error ZeroAmount();
+    /// @notice The zero address was given.
+    error ZeroAddress();
+    /// @notice The root is zero.
+    error EmptyRoot();
+    /// @notice `round` already has a root.
+    error RoundAlreadyPosted(uint64 round);
+    /// @notice `round` has no root.
+    error RoundNotPosted(uint64 round);
+    /// @notice `total` is more than the registry's reward per round, `limit`.
+    error RewardExceedsLimit(uint256 total, uint256 limit);
+    /// @notice The pool holds `available` unpromised tokens, less than `requested`.
+    error InsufficientPool(uint256 available, uint256 requested);
+    /// @notice `account` already claimed `round`.
+    error AlreadyClaimed(uint64 round, address account);
+    /// @notice The proof does not lead from (account, amount) to the round's root.
+    error InvalidProof();
+    /// @notice Claims of `round` closed at `expiresAt`.
+    error ClaimWindowClosed(uint64 round, uint40 expiresAt);
+    /// @notice Claims of `round` stay open until `expiresAt`.
+    error ClaimWindowOpen(uint64 round, uint40 expiresAt);
+    /// @notice `round` was already swept.
+    error AlreadySwept(uint64 round);
+    /// @notice The claims of `round` would exceed its posted total (a malformed tree).
+    error RoundOverclaimed(uint64 round);
+    /// @notice An amount does not fit in 96 bits.
+    error AmountTooLarge(uint256 amount);
+
+    /**
+     * @param token_ the reward token
+     * @param registry_ the parameter registry (reward per round, claim window)
+     * @param admin DEFAULT_ADMIN_ROLE (the governance timelock)
+     * @param poster POSTER_ROLE (the coordinator)
+     */
+    constructor(IERC20 token_, ParameterRegistry registry_, address admin, address poster) {
+        if (address(token_) == address(0) || address(registry_) == address(0) || admin == address(0) || poster == address(0)) {
+            revert ZeroAddress();
+        }
+        token = token_;
+        registry = registry_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(POSTER_ROLE, poster);
+    }
+
+    /// @notice Adds `amount` of the caller's tokens to the pool (approve this contract first).
+    function fund(uint256 amount) external {
+        if (amount == 0) revert ZeroAmount();
+        available += amount;
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        emit Funded(msg.sender, amount);
+    }
+
+    /// @notice Takes `amount` of unpromised tokens out of the pool to `to`. Only DEFAULT_ADMIN_ROLE.
+    function withdrawPool(address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (to == address(0)) revert ZeroAddress();
+        if (amount > available) revert InsufficientPool(available, amount);
+        available -= amount;
+        token.safeTransfer(to, amount);
+        emit PoolWithdrawn(to, amount);
+    }
+
+    /**
+     * @notice Posts the reward root of `round`, promising `total` from the pool until the claim
+     * window ends. Only POSTER_ROLE; once per round; `total` at most the registry's reward per round.
+     */
+    function postRoot(uint64 round, bytes32 root, uint256 total) external onlyRole(POSTER_ROLE) {
+        if (root == bytes32(0)) revert EmptyRoot();
+        if (total == 0) revert ZeroAmount();
+        Round storage r = _rounds[round];
+        if (r.root != bytes32(0)) revert RoundAlreadyPosted(round);
+        uint256 limit = registry.rewardPerRound();
+        if (total > limit) revert RewardExceedsLimit(total, limit);
+        if (total > type(uint96).max) revert AmountTooLarge(total);
+        uint256 pool = available;
+        if (total > pool) revert InsufficientPool(pool, total);
+        available = pool - total;
+        uint40 expiresAt = uint40(block.timestamp + registry.claimWindow());
+        r.root = root;
+        r.total = uint96(total);
+        r.expiresAt = expiresAt;
+        emit RootPosted(round, root, total, expiresAt);
+    }
+
+    /// @notice Pays `account` its `amount` for `round`, proven by `proof`; anyone may submit it, the tokens go to `account`.
+    function claim(uint64 round, address account, uint256 amount, bytes32[] calldata proof) external {
+        Round storage r = _rounds[round];
+        bytes32 root = r.root;
+        if (root == bytes32(0)) revert RoundNotPosted(round);
+        uint40 expiresAt = r.expiresAt;
+        if (block.timestamp >= expiresAt) revert ClaimWindowClosed(round, expiresAt);
+        uint256 word = round >> 8;
+        uint256 bit = 1 << (round & 0xff);
+        uint256 bits = _claimed[account][word];
+        if (bits & bit != 0) revert AlreadyClaimed(round, account);
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, amount))));
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof();
+        uint256 claimed = uint256(r.claimed) + amount;
+        if (claimed > r.total) revert RoundOverclaimed(round);
+        r.claimed = uint96(claimed);
+        _claimed[account][word] = bits | bit;
+        token.safeTransfer(account, amount);
+        emit Claimed(round, account, amount);
+    }
+
+    /// @notice Returns what `round` left unclaimed to the pool, once its claim window has passed; anyone may call it.
+    function sweep(uint64 round) external returns (uint256 amount) {
+        Round storage r = _rounds[round];
+        if (r.root == bytes32(0)) revert RoundNotPosted(round);
+        if (block.timestamp < r.expiresAt) revert ClaimWindowOpen(round, r.expiresAt);
+        if (r.swept) revert AlreadySwept(round);
+        r.swept = true;
+        amount = uint256(r.total) - r.claimed;
+        available += amount;
+        emit Swept(round, amount);
+    }
+
+    /// @notice Whether `account` has claimed `round`.
+    function isClaimed(uint64 round, address account) external view returns (bool) {
+        return _claimed[account][round >> 8] & (1 << (round & 0xff)) != 0;
+    }
+
+    /// @notice The state of `round` (a zero root when it was never posted).
+    function roundOf(uint64 round) external view returns (Round memory) {
+        return _rounds[round];
+    }
+}
