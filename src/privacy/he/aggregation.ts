@@ -1,11 +1,17 @@
 import { InvalidInputError } from '../../core/index.js';
 import type { EncryptedData } from './encrypted-data.js';
-import type { HomomorphicEncryption } from './homomorphic-encryption.js';
-import { sumLevel } from './params.js';
+import type { EncryptOptions, HomomorphicEncryption } from './homomorphic-encryption.js';
+import { sumLevel, type EncryptionParams } from './params.js';
 
 /** Anything that can add encrypted vectors: an in-process instance or a worker pool. */
 export interface EncryptedSummer {
   sum(list: readonly EncryptedData[]): Promise<EncryptedData>;
+}
+
+/** Anything that can encrypt a client's update: an in-process instance or a worker pool. */
+export interface UpdateEncryptor {
+  readonly params: EncryptionParams;
+  encrypt(values: Float64Array, options: EncryptOptions): Promise<EncryptedData>;
 }
 
 function checkWeight(weight: number, what: string): void {
@@ -19,7 +25,7 @@ function checkWeight(weight: number, what: string): void {
  * client's sample weight in plaintext, where it is exact and free, then encrypts at the sum level, the smallest
  * ciphertext that still holds the round's sum.
  */
-export async function encryptUpdate(he: HomomorphicEncryption, update: Float32Array, weight: number): Promise<EncryptedData> {
+export async function encryptUpdate(he: UpdateEncryptor, update: Float32Array, weight: number): Promise<EncryptedData> {
   checkWeight(weight, 'the client weight');
   const scaled = new Float64Array(update.length);
   for (let i = 0; i < update.length; i++) scaled[i] = update[i] * weight;

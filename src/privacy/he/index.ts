@@ -1,4 +1,4 @@
-export { aggregateEncrypted, decryptAggregate, encryptUpdate, type EncryptedSummer } from './aggregation.js';
+export { aggregateEncrypted, decryptAggregate, encryptUpdate, type EncryptedSummer, type UpdateEncryptor } from './aggregation.js';
 export { decodeEncryptedData, encodeEncryptedData, encodedSize, type EncryptedData } from './encrypted-data.js';
 export { HeCiphertextError, HeKeyError, HeMismatchError, HeOperationError, HeParamsError } from './errors.js';
 export { HomomorphicEncryption, type EncryptOptions, type NumericInput } from './homomorphic-encryption.js';
@@ -33,3 +33,4 @@ export {
   type EncryptionParams,
   type PresetName,
 } from './params.js';
+export { HeWorkerPool } from './worker-pool.js';
