@@ -1,0 +1,168 @@
+import { keccak256, parseUnits, toBytes, zeroAddress, type Abi, type Address, type Hex, type LocalAccount } from 'viem';
+import { InvalidInputError } from '../core/errors.js';
+import {
+  nexusGovernorAbi,
+  nexusGovernorBytecode,
+  nexusTimelockAbi,
+  nexusTimelockBytecode,
+  nexusTokenAbi,
+  nexusTokenBytecode,
+  parameterRegistryAbi,
+  parameterRegistryBytecode,
+  reputationAbi,
+  reputationBytecode,
+  rewardDistributorAbi,
+  rewardDistributorBytecode,
+  stakingAbi,
+  stakingBytecode,
+} from './artifacts/index.js';
+import type { ChainConnection } from './connection.js';
+import { confirm, write } from './transact.js';
+import { toChainError } from './errors.js';
+
+/** Token amounts in whole NXS: the token has 18 decimals. */
+export const nxs = (amount: number | string): bigint => parseUnits(String(amount), 18);
+
+/** The governed protocol parameters (ParameterRegistry), token amounts in base units. */
+export interface ProtocolParameters {
+  rewardPerRound: bigint;
+  minimumStake: bigint;
+  slashFractionBps: bigint;
+  /** Default differential-privacy budget of a job, epsilon times 1,000. */
+  defaultPrivacyBudgetMilli: bigint;
+  /** Seconds. */
+  unstakeCooldown: bigint;
+  /** Seconds. */
+  claimWindow: bigint;
+  reputationDecayBps: bigint;
+}
+
+export const DEFAULT_PARAMETERS: ProtocolParameters = {
+  rewardPerRound: nxs(1_000),
+  minimumStake: nxs(100),
+  slashFractionBps: 1_000n,
+  defaultPrivacyBudgetMilli: 8_000n,
+  unstakeCooldown: 7n * 86_400n,
+  claimWindow: 30n * 86_400n,
+  reputationDecayBps: 9_500n,
+};
+
+/** Governor and timelock settings; voting is counted in blocks, the timelock in seconds. */
+export interface GovernanceSettings {
+  votingDelayBlocks: number;
+  votingPeriodBlocks: number;
+  proposalThreshold: bigint;
+  quorumPercent: number;
+  timelockDelaySeconds: number;
+}
+
+/** One day of voting delay, one week of voting (12 s blocks), 4% quorum, two days of timelock. */
+export const DEFAULT_GOVERNANCE: GovernanceSettings = {
+  votingDelayBlocks: 7_200,
+  votingPeriodBlocks: 50_400,
+  proposalThreshold: 0n,
+  quorumPercent: 4,
+  timelockDelaySeconds: 2 * 86_400,
+};
+
+export interface DeployOptions {
+  /** Signs the deployment and receives the launch roles (minting is renounced at the end); the connection's first account unless given. */
+  deployer?: LocalAccount;
+  /** Holds SLASHER, UPDATER and POSTER roles, and PAUSER and COMPLIANCE on the token; the deployer unless given. */
+  coordinator?: Address;
+  /** Receives slashed stake; the timelock unless given. */
+  treasury?: Address;
+  /** Supply cap in base units; 1 billion NXS unless given. */
+  cap?: bigint;
+  /** Initial balances minted at launch. */
+  allocations?: readonly { account: Address; amount: bigint }[];
+  /** Tokens minted into the RewardDistributor's pool at launch; 1 million NXS unless given. */
+  rewardPool?: bigint;
+  parameters?: Partial<ProtocolParameters>;
+  governance?: Partial<GovernanceSettings>;
+}
+
+/** Where the suite lives on a chain; save it to reconnect later. */
+export interface NexusDeployment {
+  chainId: number;
+  /** Block of the first deployment transaction, where event scans start. */
+  fromBlock: bigint;
+  token: Address;
+  timelock: Address;
+  governor: Address;
+  registry: Address;
+  staking: Address;
+  reputation: Address;
+  distributor: Address;
+}
+
+const role = (name: string): Hex => keccak256(toBytes(name));
+const DEFAULT_ADMIN_ROLE = `0x${'0'.repeat(64)}` as Hex;
+
+async function deployOne(conn: ChainConnection, deployer: LocalAccount, name: string, abi: Abi, bytecode: Hex, args: readonly unknown[]): Promise<Address> {
+  let hash: Hex;
+  try {
+    hash = await conn.walletFor(deployer).deployContract({ abi, bytecode, args } as never);
+  } catch (error) {
+    throw toChainError(`deploying ${name}`, error);
+  }
+  const { receipt } = await confirm(conn, `deploying ${name}`, hash);
+  if (!receipt.contractAddress) throw toChainError(`deploying ${name}`, new Error('no contract address in the receipt'));
+  return receipt.contractAddress;
+}
+
+/**
+ * Deploys the whole suite and wires its roles: the timelock administers everything and owns the
+ * registry, the governor is the timelock's only proposer and canceller, anyone may execute, the
+ * coordinator may slash, post rewards and record reputation, and the deployer keeps no minting
+ * right once the launch allocations and the reward pool are minted.
+ */
+export async function deployNexus(conn: ChainConnection, options: DeployOptions = {}): Promise<NexusDeployment> {
+  const deployer = options.deployer ?? conn.accounts[0];
+  const coordinator = options.coordinator ?? deployer.address;
+  const parameters = { ...DEFAULT_PARAMETERS, ...options.parameters };
+  const gov = { ...DEFAULT_GOVERNANCE, ...options.governance };
+  const cap = options.cap ?? nxs(1_000_000_000);
+  const rewardPool = options.rewardPool ?? nxs(1_000_000);
+  const minted = (options.allocations ?? []).reduce((sum, a) => sum + a.amount, rewardPool);
+  if (minted > cap) throw new InvalidInputError('CHAIN_DEPLOY_OVER_CAP', `the allocations and reward pool (${minted}) exceed the cap (${cap})`);
+
+  const fromBlock = await conn.publicClient.getBlockNumber();
+  const timelock = await deployOne(conn, deployer, 'NexusTimelock', nexusTimelockAbi, nexusTimelockBytecode, [
+    BigInt(gov.timelockDelaySeconds),
+    [],
+    [zeroAddress],
+    deployer.address,
+  ]);
+  const treasury = options.treasury ?? timelock;
+  const token = await deployOne(conn, deployer, 'NexusToken', nexusTokenAbi, nexusTokenBytecode, [timelock, deployer.address, coordinator, cap]);
+  const registry = await deployOne(conn, deployer, 'ParameterRegistry', parameterRegistryAbi, parameterRegistryBytecode, [timelock, parameters]);
+  const governor = await deployOne(conn, deployer, 'NexusGovernor', nexusGovernorAbi, nexusGovernorBytecode, [
+    token,
+    timelock,
+    gov.votingDelayBlocks,
+    gov.votingPeriodBlocks,
+    gov.proposalThreshold,
+    BigInt(gov.quorumPercent),
+  ]);
+  const staking = await deployOne(conn, deployer, 'Staking', stakingAbi, stakingBytecode, [token, registry, timelock, treasury, coordinator]);
+  const reputation = await deployOne(conn, deployer, 'Reputation', reputationAbi, reputationBytecode, [registry, timelock, coordinator]);
+  const distributor = await deployOne(conn, deployer, 'RewardDistributor', rewardDistributorAbi, rewardDistributorBytecode, [token, registry, timelock, coordinator]);
+
+  const tl = { address: timelock, abi: nexusTimelockAbi } as const;
+  await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), governor] });
+  await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('CANCELLER_ROLE'), governor] });
+  await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'renounceRole', args: [DEFAULT_ADMIN_ROLE, deployer.address] });
+
+  const tk = { address: token, abi: nexusTokenAbi } as const;
+  for (const { account, amount } of options.allocations ?? []) {
+    await write(conn, deployer, { ...tk, action: 'minting launch allocations', functionName: 'mint', args: [account, amount] });
+  }
+  if (rewardPool > 0n) {
+    await write(conn, deployer, { ...tk, action: 'minting the reward pool', functionName: 'mint', args: [deployer.address, rewardPool] });
+    await write(conn, deployer, { ...tk, action: 'funding the reward pool', functionName: 'approve', args: [distributor, rewardPool] });
+    await write(conn, deployer, { address: distributor, abi: rewardDistributorAbi, action: 'funding the reward pool', functionName: 'fund', args: [rewardPool] });
+  }
+  await write(conn, deployer, { ...tk, action: 'handing minting to governance', functionName: 'renounceRole', args: [role('MINTER_ROLE'), deployer.address] });
+  return { chainId: conn.chain.id, fromBlock, token, timelock, governor, registry, staking, reputation, distributor };
+}

@@ -1,0 +1,78 @@
+import type { Hex } from 'viem';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parameterRegistryAbi } from './artifacts/index.js';
+import { DEFAULT_GOVERNANCE, nxs } from './deploy.js';
+import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
+import { write } from './transact.js';
+
+let n: EmbeddedNexus;
+let clean: Hex;
+
+beforeAll(async () => {
+  // The default settings: 1 day voting delay, 1 week voting (in blocks), 4% quorum, 2-day timelock.
+  n = await startEmbeddedNexus({ accounts: 4, allocation: nxs(100_000) });
+  for (const p of n.participants) await p.delegate();
+  clean = await n.conn.snapshot();
+});
+beforeEach(async () => {
+  await n.conn.revert(clean);
+  clean = await n.conn.snapshot();
+});
+
+describe('NexusGovernor and the timelock', () => {
+  it('count votes only while a proposal is active, once per account; a tie is defeated and cannot be queued', async () => {
+    const [alice, bob, carol] = n.participants;
+    const { proposalId } = await alice.gov.proposeParameterChange('rewardPerRound', nxs(2_500), 'Raise the reward per round to 2,500 NXS');
+    expect((await alice.gov.status(proposalId)).state).toBe('Pending');
+    await expect(alice.gov.castVote(proposalId, 'for')).rejects.toMatchObject({ errorName: 'GovernorUnexpectedProposalState' });
+
+    expect(await alice.gov.fastForward(proposalId)).toBe('Active');
+    await alice.gov.castVote(proposalId, 'for');
+    await bob.gov.castVote(proposalId, 'against', 'too generous');
+    await carol.gov.castVote(proposalId, 'abstain');
+    await expect(alice.gov.castVote(proposalId, 'for')).rejects.toMatchObject({ errorName: 'GovernorAlreadyCastVote', args: [alice.account] });
+    await expect(alice.gov.queue(proposalId)).rejects.toMatchObject({ errorName: 'GovernorUnexpectedProposalState' });
+
+    expect(await alice.gov.fastForward(proposalId)).toBe('Defeated');
+    await expect(alice.gov.queue(proposalId)).rejects.toMatchObject({ errorName: 'GovernorUnexpectedProposalState' });
+  });
+
+  it('change the reward per round: a passed proposal waits out the timelock, executes, and the next round pays the new amount', async () => {
+    const [alice, bob] = n.participants;
+    const next = [{ account: alice.account, amount: nxs(2_000) }, { account: bob.account, amount: nxs(500) }];
+    await expect(n.coordinator.postRewardRoot(1n, next)).rejects.toMatchObject({ errorName: 'RewardExceedsLimit', args: [nxs(2_500), nxs(1_000)] });
+
+    const { proposalId } = await bob.gov.proposeParameterChange('rewardPerRound', nxs(2_500));
+    await bob.gov.fastForward(proposalId);
+    await alice.gov.castVote(proposalId, 'for');
+    await bob.gov.castVote(proposalId, 'for');
+    const voting = await bob.gov.status(proposalId);
+    expect(voting).toMatchObject({ state: 'Active', forVotes: nxs(200_000), againstVotes: 0n, quorum: nxs((3 * 100_000 + 100_000 + 1_000_000) * 0.04) });
+    expect(voting.deadline - voting.snapshot).toBe(BigInt(DEFAULT_GOVERNANCE.votingPeriodBlocks));
+
+    expect(await bob.gov.fastForward(proposalId)).toBe('Succeeded');
+    await bob.gov.queue(proposalId);
+    const queued = await bob.gov.status(proposalId);
+    expect(queued.state).toBe('Queued');
+    expect(queued.eta).toBe((await n.conn.publicClient.getBlock()).timestamp + BigInt(DEFAULT_GOVERNANCE.timelockDelaySeconds));
+    await expect(bob.gov.execute(proposalId)).rejects.toMatchObject({ errorName: 'TimelockUnexpectedOperationState' });
+
+    expect(await bob.gov.fastForward(proposalId)).toBe('Queued');
+    await n.coordinator.gov.execute(proposalId);
+    expect((await bob.gov.status(proposalId)).state).toBe('Executed');
+    expect((await n.coordinator.parameters()).rewardPerRound).toBe(nxs(2_500));
+
+    const posted = await n.coordinator.postRewardRoot(1n, next);
+    await alice.claimFromTree(1n, posted.tree);
+    expect(await alice.balanceOf()).toBe(nxs(102_000));
+  });
+
+  it('keep the registry and admin roles out of everyone else\'s reach', async () => {
+    await expect(
+      write(n.conn, n.conn.accounts[0], { address: n.deployment.registry, abi: parameterRegistryAbi, action: 'set', functionName: 'setRewardPerRound', args: [1n] }),
+    ).rejects.toMatchObject({ errorName: 'OwnableUnauthorizedAccount' });
+    await expect(n.coordinator.gov.queue(123n)).rejects.toMatchObject({ code: 'PROPOSAL_NOT_FOUND' });
+    await expect(n.coordinator.gov.propose([], 'nothing')).rejects.toMatchObject({ code: 'GOV_EMPTY_PROPOSAL' });
+    await expect(n.coordinator.gov.fastForward(123n)).rejects.toMatchObject({ code: 'PROPOSAL_NOT_FOUND' });
+  });
+});

@@ -1,0 +1,34 @@
+/**
+ * The chain layer: the NXS token economy and governance contracts (contracts/), deployed and used
+ * from TypeScript through viem, on the in-process EVM by default or any JSON-RPC endpoint.
+ */
+export { NexusClient, REPUTATION_ONE, evidenceHash, type PostedRewardRound, type ReputationRecord, type RewardRoundInfo, type StakeInfo } from './client.js';
+export { DEV_MNEMONIC, devPrivateKeys, openChain, type ChainConfig, type ChainConnection } from './connection.js';
+export {
+  DEFAULT_GOVERNANCE,
+  DEFAULT_PARAMETERS,
+  deployNexus,
+  nxs,
+  type DeployOptions,
+  type GovernanceSettings,
+  type NexusDeployment,
+  type ProtocolParameters,
+} from './deploy.js';
+export { startEmbeddedNexus, type EmbeddedNexus, type EmbeddedNexusOptions } from './dev.js';
+export { EmbeddedChainError, createEmbeddedProvider, type EmbeddedChainOptions, type Eip1193Provider } from './edr-provider.js';
+export { serveJsonRpc, type RpcServer } from './rpc-server.js';
+export { ChainCallError, ChainRevertError } from './errors.js';
+export {
+  NexusGovernance,
+  PARAMETER_NAMES,
+  PROPOSAL_STATES,
+  VOTE_SUPPORT,
+  type CreatedProposal,
+  type ParameterName,
+  type ProposalAction,
+  type ProposalState,
+  type ProposalStatus,
+  type VoteSupport,
+} from './governance.js';
+export { REWARD_LEAF_ENCODING, buildRewardTree, loadRewardTree, type RewardEntry, type RewardTree, type RewardTreeDump } from './merkle.js';
+export type { TxResult } from './transact.js';

@@ -1,0 +1,96 @@
+import type { Hex } from 'viem';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { rewardDistributorAbi } from './artifacts/index.js';
+import { nxs } from './deploy.js';
+import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
+import { buildRewardTree } from './merkle.js';
+import { write } from './transact.js';
+
+let n: EmbeddedNexus;
+let clean: Hex;
+
+beforeAll(async () => {
+  // Reward per round 1,000 NXS, claim window 30 days, pool 1,000,000 NXS (the defaults).
+  n = await startEmbeddedNexus({ accounts: 5 });
+  clean = await n.conn.snapshot();
+});
+beforeEach(async () => {
+  await n.conn.revert(clean);
+  clean = await n.conn.snapshot();
+});
+
+const distributor = (who: number, functionName: string, args: readonly unknown[]) =>
+  write(n.conn, n.conn.accounts[who], { address: n.deployment.distributor, abi: rewardDistributorAbi, action: functionName, functionName, args } as never);
+const entries = () => n.participants.map((p, i) => ({ account: p.account, amount: nxs(100 + i) }));
+
+describe('RewardDistributor', () => {
+  it('pays every participant its amount once from a posted root', async () => {
+    const posted = await n.coordinator.postRewardRoot(1n, entries());
+    const info = await n.coordinator.rewardRound(1n);
+    expect(info).toMatchObject({ root: posted.tree.root, total: nxs(406), claimed: 0n, swept: false });
+    expect(await n.coordinator.rewardPoolAvailable()).toBe(nxs(1_000_000 - 406));
+    for (const [i, p] of n.participants.entries()) {
+      await p.claimFromTree(1n, posted.tree.dump());
+      expect(await p.balanceOf()).toBe(nxs(10_000 + 100 + i));
+      expect(await p.isClaimed(1n, p.account)).toBe(true);
+    }
+    expect((await n.coordinator.rewardRound(1n)).claimed).toBe(nxs(406));
+    const [alice] = n.participants;
+    await expect(alice.claimFromTree(1n, posted.tree)).rejects.toMatchObject({ errorName: 'AlreadyClaimed', args: [1n, alice.account] });
+  });
+
+  it('lets anyone submit a claim but pays the account in the leaf', async () => {
+    const posted = await n.coordinator.postRewardRoot(2n, entries());
+    const [alice, bob] = n.participants;
+    await bob.claimFromTree(2n, posted.tree, alice.account);
+    expect(await alice.balanceOf()).toBe(nxs(10_100));
+    expect(await bob.balanceOf()).toBe(nxs(10_000));
+  });
+
+  it('rejects wrong proofs, wrong amounts and unposted rounds', async () => {
+    const posted = await n.coordinator.postRewardRoot(3n, entries());
+    const [alice, bob] = n.participants;
+    const proof = posted.tree.proofOf(alice.account)!;
+    await expect(alice.claim(3n, alice.account, proof.amount + 1n, proof.proof)).rejects.toMatchObject({ errorName: 'InvalidProof' });
+    await expect(alice.claim(3n, bob.account, proof.amount, proof.proof)).rejects.toMatchObject({ errorName: 'InvalidProof' });
+    await expect(alice.claim(4n, alice.account, proof.amount, proof.proof)).rejects.toMatchObject({ errorName: 'RoundNotPosted', args: [4n] });
+    await expect(alice.claimFromTree(3n, buildRewardTree([{ account: bob.account, amount: 1n }]))).rejects.toMatchObject({ code: 'REWARD_NOT_IN_TREE' });
+  });
+
+  it('posts each round once, within the reward per round and the pool, only as POSTER_ROLE', async () => {
+    await n.coordinator.postRewardRoot(1n, entries());
+    await expect(n.coordinator.postRewardRoot(1n, entries())).rejects.toMatchObject({ errorName: 'RoundAlreadyPosted', args: [1n] });
+    const [alice] = n.participants;
+    await expect(n.coordinator.postRewardRoot(2n, [{ account: alice.account, amount: nxs(1_001) }])).rejects.toMatchObject({
+      errorName: 'RewardExceedsLimit',
+      args: [nxs(1_001), nxs(1_000)],
+    });
+    await expect(alice.postRewardRoot(2n, entries())).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
+    await expect(distributor(0, 'postRoot', [2n, `0x${'0'.repeat(64)}`, 1n])).rejects.toMatchObject({ errorName: 'EmptyRoot' });
+    await expect(distributor(0, 'postRoot', [2n, `0x${'1'.repeat(64)}`, 0n])).rejects.toMatchObject({ errorName: 'ZeroAmount' });
+    await expect(distributor(0, 'fund', [0n])).rejects.toMatchObject({ errorName: 'ZeroAmount' });
+    await expect(distributor(0, 'withdrawPool', [alice.account, 1n])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
+  });
+
+  it('refuses a round the pool cannot cover', async () => {
+    const small = await startEmbeddedNexus({ accounts: 2, rewardPool: nxs(50) });
+    await expect(small.coordinator.postRewardRoot(1n, [{ account: small.addresses[1], amount: nxs(51) }])).rejects.toMatchObject({
+      errorName: 'InsufficientPool',
+      args: [nxs(50), nxs(51)],
+    });
+  });
+
+  it('closes claims at expiry and sweeps what is left back to the pool, once', async () => {
+    const posted = await n.coordinator.postRewardRoot(1n, entries());
+    const [alice, bob] = n.participants;
+    await alice.claimFromTree(1n, posted.tree);
+    await expect(n.coordinator.sweep(1n)).rejects.toMatchObject({ errorName: 'ClaimWindowOpen' });
+    await n.conn.increaseTime(30 * 86_400);
+    await expect(bob.claimFromTree(1n, posted.tree)).rejects.toMatchObject({ errorName: 'ClaimWindowClosed' });
+    await bob.sweep(1n);
+    expect(await n.coordinator.rewardPoolAvailable()).toBe(nxs(1_000_000 - 100));
+    expect(await n.coordinator.rewardRound(1n)).toMatchObject({ swept: true, claimed: nxs(100) });
+    await expect(bob.sweep(1n)).rejects.toMatchObject({ errorName: 'AlreadySwept', args: [1n] });
+    await expect(bob.sweep(9n)).rejects.toMatchObject({ errorName: 'RoundNotPosted', args: [9n] });
+  });
+});

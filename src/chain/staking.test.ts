@@ -1,0 +1,79 @@
+import { keccak256, toBytes, type Hex } from 'viem';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { stakingAbi } from './artifacts/index.js';
+import { evidenceHash } from './client.js';
+import { nxs } from './deploy.js';
+import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
+import { write } from './transact.js';
+
+let n: EmbeddedNexus;
+let clean: Hex;
+
+beforeAll(async () => {
+  // Minimum stake 100 NXS, 10% slash, 7-day cool-down (the defaults).
+  n = await startEmbeddedNexus({ accounts: 4 });
+  clean = await n.conn.snapshot();
+});
+beforeEach(async () => {
+  await n.conn.revert(clean);
+  clean = await n.conn.snapshot();
+});
+
+const staking = (who: number, functionName: string, args: readonly unknown[]) =>
+  write(n.conn, n.conn.accounts[who], { address: n.deployment.staking, abi: stakingAbi, action: functionName, functionName, args } as never);
+
+describe('Staking', () => {
+  it('makes an account eligible once its active stake reaches the minimum', async () => {
+    const [alice] = n.participants;
+    expect(await n.coordinator.isEligible(alice.account)).toBe(false);
+    await alice.stake(nxs(60));
+    expect(await n.coordinator.isEligible(alice.account)).toBe(false);
+    await alice.stake(nxs(40));
+    expect(await n.coordinator.isEligible(alice.account)).toBe(true);
+    expect(await alice.stakeOf()).toEqual({ active: nxs(100), pending: 0n, readyAt: 0n });
+    expect(await alice.balanceOf()).toBe(nxs(9_900));
+    await expect(alice.stake(0n)).rejects.toMatchObject({ code: 'CHAIN_BAD_AMOUNT' });
+    await expect(staking(1, 'stake', [0n])).rejects.toMatchObject({ errorName: 'ZeroAmount' });
+    await expect(staking(1, 'stake', [nxs(1)])).rejects.toMatchObject({ errorName: 'ERC20InsufficientAllowance' });
+  });
+
+  it('unstakes in two steps: request, then withdraw after the cool-down', async () => {
+    const [alice] = n.participants;
+    await alice.stake(nxs(150));
+    await expect(alice.requestUnstake(nxs(151))).rejects.toMatchObject({ errorName: 'InsufficientStake', args: [alice.account, nxs(150), nxs(151)] });
+    await expect(alice.withdraw()).rejects.toMatchObject({ errorName: 'NoPendingUnstake' });
+    await expect(staking(1, 'requestUnstake', [0n])).rejects.toMatchObject({ errorName: 'ZeroAmount' });
+    await alice.requestUnstake(nxs(100));
+    const { active, pending, readyAt } = await alice.stakeOf();
+    expect([active, pending]).toEqual([nxs(50), nxs(100)]);
+    expect(await n.coordinator.isEligible(alice.account)).toBe(false);
+    await expect(alice.withdraw()).rejects.toMatchObject({ errorName: 'CooldownNotOver', args: [readyAt] });
+    await n.conn.increaseTime(7 * 86_400);
+    await alice.withdraw();
+    expect(await alice.stakeOf()).toEqual({ active: nxs(50), pending: 0n, readyAt: 0n });
+    expect(await alice.balanceOf()).toBe(nxs(9_950));
+  });
+
+  it('slashes the registry fraction of active and cooling-down stake to the treasury, once per evidence', async () => {
+    const [alice] = n.participants;
+    await alice.stake(nxs(200));
+    await alice.requestUnstake(nxs(190));
+    const evidence = 'round 7: update flagged by the poisoning detector';
+    const tx = await n.coordinator.slash(alice.account, evidence);
+    expect(tx.receipt.logs.length).toBeGreaterThan(0);
+    // 10% of 200: 10 from active, then 10 from the cool-down.
+    expect(await alice.stakeOf()).toMatchObject({ active: 0n, pending: nxs(180) });
+    expect(await n.coordinator.balanceOf(n.deployment.timelock)).toBe(nxs(20));
+    expect(await n.conn.publicClient.readContract({ address: n.deployment.staking, abi: stakingAbi, functionName: 'evidenceUsed', args: [evidenceHash(evidence)] })).toBe(true);
+    await expect(n.coordinator.slash(alice.account, evidence)).rejects.toMatchObject({ errorName: 'EvidenceAlreadyUsed', args: [keccak256(toBytes(evidence))] });
+  });
+
+  it('lets only the slasher or governance slash, and only existing stake', async () => {
+    const [alice, bob] = n.participants;
+    await alice.stake(nxs(100));
+    await expect(bob.slash(alice.account, 'grudge')).rejects.toMatchObject({ errorName: 'NotSlasher', args: [bob.account] });
+    await expect(n.coordinator.slash(bob.account, 'no stake')).rejects.toMatchObject({ errorName: 'NothingToSlash', args: [bob.account] });
+    await expect(staking(0, 'slashAmount', [alice.account, nxs(1), evidenceHash('x')])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
+    await expect(staking(0, 'setTreasury', [alice.account])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
+  });
+});
