@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CipherNexusError, InvalidInputError, NotFoundError, StateError } from '../core/errors.js';
 import type { RoundRecord, RoundStatus, Storage } from '../core/storage/repository.js';
@@ -11,6 +11,20 @@ export class UpdateRejectedError extends CipherNexusError {}
 
 /** A round that cannot be finalised (quorum not met, wrong state). */
 export class RoundError extends CipherNexusError {}
+
+/** An update whose content the coordinator cannot read: ciphertext or masked bytes. */
+export interface ProtectedUpdate {
+  clientId: string;
+  numExamples: number;
+  payload: Uint8Array;
+  metrics?: Record<string, number>;
+}
+
+type PendingUpdate = ClientUpdate | ProtectedUpdate;
+
+function isProtected(update: PendingUpdate): update is ProtectedUpdate {
+  return 'payload' in update;
+}
 
 /** How a round is opened. */
 export interface StartRoundOptions {
@@ -43,7 +57,7 @@ const TRANSITIONS: Record<RoundStatus, RoundStatus[]> = {
  * update once before the deadline, and aggregates the accepted updates into the model's next version.
  */
 export class TrainingManager extends EventEmitter {
-  private readonly pending = new Map<string, ClientUpdate[]>();
+  private readonly pending = new Map<string, PendingUpdate[]>();
 
   constructor(
     private readonly storage: Storage,
@@ -106,24 +120,7 @@ export class TrainingManager extends EventEmitter {
 
   /** Accepts one participant's update for an open round, or throws UpdateRejectedError saying why. */
   async submitUpdate(roundId: string, update: ClientUpdate): Promise<void> {
-    const round = await this.requireRound(roundId);
-    try {
-      if (round.status !== 'open') {
-        throw new UpdateRejectedError('UPDATE_ROUND_CLOSED', `round ${round.number} is ${round.status}; updates are accepted only while it is open`);
-      }
-      if (this.now() > round.deadline) {
-        throw new UpdateRejectedError('UPDATE_LATE', `update from '${update.clientId}' arrived after round ${round.number}'s deadline`);
-      }
-      if (!round.participants.includes(update.clientId)) {
-        throw new UpdateRejectedError('UPDATE_NOT_PARTICIPANT', `'${update.clientId}' was not selected for round ${round.number}`);
-      }
-      const buffered = this.pendingOf(round);
-      if (buffered.some((u) => u.clientId === update.clientId)) {
-        throw new UpdateRejectedError('UPDATE_DUPLICATE', `'${update.clientId}' already submitted an update for round ${round.number}`);
-      }
-      if (!(update.numExamples > 0) || !Number.isInteger(update.numExamples)) {
-        throw new UpdateRejectedError('UPDATE_INVALID', `update from '${update.clientId}' must report a positive integer number of examples, got ${update.numExamples}`);
-      }
+    await this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, async (round) => {
       if (this.options.validator) {
         const base = await this.registry.getVersion(round.modelId, round.baseVersion);
         const verdict = this.options.validator.validateUpdate(base.weights, update);
@@ -131,18 +128,52 @@ export class TrainingManager extends EventEmitter {
           throw new UpdateRejectedError('UPDATE_INVALID', `update from '${update.clientId}' failed validation: ${verdict.reasons.map((r) => r.message).join('; ')}`);
         }
       }
-      await this.storage.rounds.insertUpdate({
-        roundId,
-        clientId: update.clientId,
-        numExamples: update.numExamples,
-        sha256: weightsSha256(update.weights),
-        metrics: update.metrics ?? {},
-        receivedAt: this.now(),
-      });
-      buffered.push(update);
-      this.emit('update:accepted', { roundId, clientId: update.clientId });
+      return { sha256: weightsSha256(update.weights), entry: update };
+    });
+  }
+
+  /**
+   * Accepts a protected update: the coordinator holds only its bytes (a CKKS ciphertext or a
+   * masked vector), so its content cannot be validated here; the same admission rules apply.
+   */
+  async submitProtectedUpdate(roundId: string, update: ProtectedUpdate): Promise<void> {
+    await this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, async () => ({
+      sha256: createHash('sha256').update(update.payload).digest('hex'),
+      entry: update,
+    }));
+  }
+
+  private async admit(
+    roundId: string,
+    clientId: string,
+    numExamples: number,
+    metrics: Record<string, number>,
+    check: (round: RoundRecord) => Promise<{ sha256: string; entry: PendingUpdate }>,
+  ): Promise<void> {
+    const round = await this.requireRound(roundId);
+    try {
+      if (round.status !== 'open') {
+        throw new UpdateRejectedError('UPDATE_ROUND_CLOSED', `round ${round.number} is ${round.status}; updates are accepted only while it is open`);
+      }
+      if (this.now() > round.deadline) {
+        throw new UpdateRejectedError('UPDATE_LATE', `update from '${clientId}' arrived after round ${round.number}'s deadline`);
+      }
+      if (!round.participants.includes(clientId)) {
+        throw new UpdateRejectedError('UPDATE_NOT_PARTICIPANT', `'${clientId}' was not selected for round ${round.number}`);
+      }
+      const buffered = this.pendingOf(round);
+      if (buffered.some((u) => u.clientId === clientId)) {
+        throw new UpdateRejectedError('UPDATE_DUPLICATE', `'${clientId}' already submitted an update for round ${round.number}`);
+      }
+      if (!(numExamples > 0) || !Number.isInteger(numExamples)) {
+        throw new UpdateRejectedError('UPDATE_INVALID', `update from '${clientId}' must report a positive integer number of examples, got ${numExamples}`);
+      }
+      const { sha256, entry } = await check(round);
+      await this.storage.rounds.insertUpdate({ roundId, clientId, numExamples, sha256, metrics, receivedAt: this.now() });
+      buffered.push(entry);
+      this.emit('update:accepted', { roundId, clientId });
     } catch (error) {
-      this.emit('update:rejected', { roundId, clientId: update.clientId, error });
+      this.emit('update:rejected', { roundId, clientId, error });
       throw error;
     }
   }
@@ -155,6 +186,39 @@ export class TrainingManager extends EventEmitter {
 
   /** Aggregates the accepted updates into the model's next version and closes the round. */
   async finalizeRound(roundId: string, metrics: Record<string, number> = {}): Promise<RoundResult> {
+    return this.finalize(roundId, metrics, async (global, updates, round) => {
+      if (updates.some(isProtected)) {
+        throw new RoundError('ROUND_PROTECTED', `round ${round} holds protected updates; finalise it with finalizeProtectedRound`);
+      }
+      return this.strategy.aggregate(global, updates as ClientUpdate[], round);
+    });
+  }
+
+  /**
+   * Closes a round of protected updates: `combine` turns their bytes into the sample-weighted mean
+   * of the clients' weights (by secure aggregation, or by decryption at a participant), and the
+   * strategy applies that mean as one update, so server optimisers still work.
+   */
+  async finalizeProtectedRound(
+    roundId: string,
+    combine: (updates: readonly ProtectedUpdate[]) => Promise<Float32Array>,
+    metrics: Record<string, number> = {},
+  ): Promise<RoundResult> {
+    return this.finalize(roundId, metrics, async (global, updates, round) => {
+      if (!updates.every(isProtected)) {
+        throw new RoundError('ROUND_NOT_PROTECTED', `round ${round} holds plain updates; finalise it with finalizeRound`);
+      }
+      const mean = await combine(updates);
+      const total = updates.reduce((sum, u) => sum + u.numExamples, 0);
+      return this.strategy.aggregate(global, [{ clientId: 'aggregate', weights: mean, numExamples: total }], round);
+    });
+  }
+
+  private async finalize(
+    roundId: string,
+    metrics: Record<string, number>,
+    aggregate: (global: Float32Array, ordered: PendingUpdate[], round: number) => Promise<Float32Array>,
+  ): Promise<RoundResult> {
     const round = await this.requireRound(roundId);
     const updates = this.pendingOf(round);
     if (updates.length < round.quorum) {
@@ -173,7 +237,7 @@ export class TrainingManager extends EventEmitter {
     const ordered = [...updates].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
     let weights: Float32Array;
     try {
-      weights = this.strategy.aggregate(base.weights, ordered, round.number);
+      weights = await aggregate(base.weights, ordered, round.number);
     } catch (error) {
       await this.transition(aggregating, 'failed', { error: String((error as Error).message), finishedAt: this.now() });
       this.pending.delete(roundId);
@@ -207,7 +271,7 @@ export class TrainingManager extends EventEmitter {
     return this.requireRound(roundId);
   }
 
-  private pendingOf(round: RoundRecord): ClientUpdate[] {
+  private pendingOf(round: RoundRecord): PendingUpdate[] {
     const buffered = this.pending.get(round.id);
     if (!buffered) {
       throw new StateError('ROUND_NOT_ACTIVE', `round ${round.number} (${round.id}) is not active in this coordinator`);
