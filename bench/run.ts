@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
+import { benchHe } from './he.js';
 
 /** What one benchmark produces: rows for bench/results/<name>.json and a table for the terminal. */
 export interface BenchResult {
@@ -11,7 +12,7 @@ export interface BenchResult {
   table: string;
 }
 
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, he: benchHe };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));
