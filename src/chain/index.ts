@@ -32,3 +32,6 @@ export {
 } from './governance.js';
 export { REWARD_LEAF_ENCODING, buildRewardTree, loadRewardTree, type RewardEntry, type RewardTree, type RewardTreeDump } from './merkle.js';
 export type { TxResult } from './transact.js';
+
+/** The client the CLI and the coordinator hold: NexusClient under the name the surfaces use. */
+export type { NexusClient as ChainClient } from './client.js';

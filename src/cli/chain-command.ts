@@ -1,0 +1,204 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { formatUnits, getAddress, isAddress, isHex, parseUnits, type Address, type Hex } from 'viem';
+import { InvalidInputError } from '../core/errors.js';
+import { PARAMETER_NAMES, VOTE_SUPPORT, type ChainClient, type ParameterName, type RewardTreeDump, type TxResult, type VoteSupport } from '../chain/index.js';
+import { printJson } from './output.js';
+
+/** Parameters given in NXS on the command line (converted to base units); the others are plain integers. */
+const TOKEN_PARAMETERS: readonly ParameterName[] = ['rewardPerRound', 'minimumStake'];
+
+const fmt = (units: bigint): string => `${formatUnits(units, 18)} NXS`;
+const jsonSafe = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+
+function amountArg(what: string, value: string): bigint {
+  if (!/^\d+(\.\d{1,18})?$/.test(value.trim())) throw new InvalidInputError('CLI_BAD_AMOUNT', `${what} must be a number of NXS like 12 or 0.5, got '${value}'`);
+  const units = parseUnits(value.trim(), 18);
+  if (units === 0n) throw new InvalidInputError('CLI_BAD_AMOUNT', `${what} must be more than 0, got '${value}'`);
+  return units;
+}
+
+function addressArg(what: string, value: string): Address {
+  if (!isAddress(value)) throw new InvalidInputError('CLI_BAD_ADDRESS', `${what} must be a 0x-prefixed 20-byte address, got '${value}'`);
+  return getAddress(value);
+}
+
+function integerArg(what: string, value: string): bigint {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidInputError('CLI_BAD_INTEGER', `${what} must be a non-negative integer, got '${value}'`);
+  return BigInt(value.trim());
+}
+
+function txLine(what: string, tx: TxResult): string {
+  return `${what} (tx ${tx.hash}, ${tx.gasUsed} gas)\n`;
+}
+
+/** `name=value` of `gov propose --set`: the parameter and its value in base units. */
+function parameterChange(spec: string): { name: ParameterName; value: bigint } {
+  const [name, raw, ...rest] = spec.split('=');
+  if (raw === undefined || rest.length > 0) throw new InvalidInputError('CLI_BAD_PARAMETER', `--set takes NAME=VALUE, got '${spec}'`);
+  if (!(PARAMETER_NAMES as string[]).includes(name)) {
+    throw new InvalidInputError('CLI_BAD_PARAMETER', `unknown parameter '${name}'; one of ${PARAMETER_NAMES.join(', ')}`);
+  }
+  const parameter = name as ParameterName;
+  return { name: parameter, value: TOKEN_PARAMETERS.includes(parameter) ? amountArg(`--set ${name}`, raw) : integerArg(`--set ${name}`, raw) };
+}
+
+function readTree(path: string): RewardTreeDump {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new InvalidInputError('CLI_TREE_UNREADABLE', `cannot read the reward tree file '${path}'`);
+  }
+  try {
+    return JSON.parse(text) as RewardTreeDump;
+  } catch {
+    throw new InvalidInputError('CLI_TREE_UNREADABLE', `'${path}' is not JSON; give the tree the coordinator published for the round`);
+  }
+}
+
+/**
+ * Adds `token balance|transfer`, `stake`, `unstake`, `rewards claim` and
+ * `gov propose|vote|queue|execute|status` to the program; `open` gives the chain client (its
+ * signer is the acting account) each command uses.
+ */
+export function registerChainCommands(program: Command, open: () => Promise<ChainClient>): void {
+  const token = program.command('token').description('the NXS token: balances and transfers');
+  token
+    .command('balance')
+    .description("an account's NXS balance and stake (the signer's unless given)")
+    .argument('[account]', 'address')
+    .option('--json', 'print JSON')
+    .action(async (account: string | undefined, opts: { json?: boolean }) => {
+      const who = account === undefined ? undefined : addressArg('the account', account);
+      const client = await open();
+      const address = who ?? client.account;
+      const balance = await client.balanceOf(address);
+      const stake = await client.stakeOf(address);
+      if (opts.json) return printJson(jsonSafe({ account: address, balance, stake }));
+      process.stdout.write(`${address}: ${fmt(balance)}; staked ${fmt(stake.active)}${stake.pending > 0n ? `, ${fmt(stake.pending)} cooling down` : ''}\n`);
+    });
+  token
+    .command('transfer')
+    .description('send NXS from the signer')
+    .argument('<to>', 'recipient address')
+    .argument('<amount>', 'NXS, e.g. 12.5')
+    .action(async (to: string, amount: string) => {
+      const recipient = addressArg('the recipient', to);
+      const units = amountArg('the amount', amount);
+      const tx = await (await open()).transfer(recipient, units);
+      process.stdout.write(txLine(`sent ${fmt(units)} to ${recipient}`, tx));
+    });
+
+  program
+    .command('stake')
+    .description('stake NXS to become eligible for training and data sales')
+    .argument('<amount>', 'NXS, e.g. 100')
+    .action(async (amount: string) => {
+      const units = amountArg('the stake', amount);
+      const client = await open();
+      const tx = await client.stake(units);
+      const eligible = await client.isEligible(client.account);
+      process.stdout.write(txLine(`staked ${fmt(units)}; ${eligible ? 'eligible' : 'not yet eligible (below the minimum stake)'}`, tx));
+    });
+  program
+    .command('unstake')
+    .description('start the cool-down of staked NXS, or withdraw what finished it')
+    .argument('[amount]', 'NXS to start cooling down')
+    .option('--withdraw', 'withdraw the stake whose cool-down has ended')
+    .action(async (amount: string | undefined, opts: { withdraw?: boolean }) => {
+      if ((amount === undefined) === !opts.withdraw) throw new InvalidInputError('CLI_UNSTAKE_USAGE', 'give an amount to start the cool-down, or --withdraw to collect, not both');
+      if (opts.withdraw) {
+        const client = await open();
+        const { pending } = await client.stakeOf();
+        const tx = await client.withdraw();
+        process.stdout.write(txLine(`withdrew ${fmt(pending)}`, tx));
+        return;
+      }
+      const units = amountArg('the amount', amount as string);
+      const client = await open();
+      const tx = await client.requestUnstake(units);
+      const { readyAt } = await client.stakeOf();
+      process.stdout.write(txLine(`${fmt(units)} cooling down until ${new Date(Number(readyAt) * 1000).toISOString()}`, tx));
+    });
+
+  const rewards = program.command('rewards').description('training rewards paid by Merkle proof');
+  rewards
+    .command('claim')
+    .description("claim a round's reward with the tree the coordinator published, or an explicit amount and proof")
+    .requiredOption('--round <n>', 'round number')
+    .option('--tree <file>', 'the round tree JSON (StandardMerkleTree dump)')
+    .option('--amount <nxs>', 'amount in the leaf in NXS (up to 18 decimals), with --proof')
+    .option('--proof <hashes>', 'comma-separated 0x hashes, with --amount')
+    .option('--account <address>', 'whose reward (the signer unless given; the tokens go to that account)')
+    .action(async (opts: { round: string; tree?: string; amount?: string; proof?: string; account?: string }) => {
+      const round = integerArg('--round', opts.round);
+      const account = opts.account === undefined ? undefined : addressArg('--account', opts.account);
+      if ((opts.tree === undefined) === (opts.amount === undefined)) throw new InvalidInputError('CLI_CLAIM_USAGE', 'give --tree FILE, or --amount and --proof');
+      if (opts.tree !== undefined) {
+        const dump = readTree(opts.tree);
+        const tx = await (await open()).claimFromTree(round, dump, account);
+        process.stdout.write(txLine(`claimed round ${round}`, tx));
+        return;
+      }
+      const units = amountArg('--amount', opts.amount as string);
+      const proof = (opts.proof ?? '').split(',').filter((p) => p !== '');
+      if (!proof.every((p) => isHex(p) && p.length === 66)) throw new InvalidInputError('CLI_BAD_PROOF', '--proof must be comma-separated 32-byte 0x hashes');
+      const client = await open();
+      const tx = await client.claim(round, account ?? client.account, units, proof as Hex[]);
+      process.stdout.write(txLine(`claimed ${fmt(units)} for round ${round}`, tx));
+    });
+
+  const gov = program.command('gov').description('governance: proposals voted with NXS, executed by the timelock');
+  gov
+    .command('propose')
+    .description('propose a change of a protocol parameter')
+    .requiredOption('--set <name=value>', `one of ${PARAMETER_NAMES.join(', ')}; rewardPerRound and minimumStake in NXS`)
+    .option('--description <text>', 'what the proposal does and why')
+    .action(async (opts: { set: string; description?: string }) => {
+      const { name, value } = parameterChange(opts.set);
+      const created = await (await open()).gov.proposeParameterChange(name, value, opts.description);
+      process.stdout.write(txLine(`proposal ${created.proposalId}`, created));
+    });
+  gov
+    .command('vote')
+    .description('vote on an active proposal with your delegated votes')
+    .argument('<proposal>', 'proposal id')
+    .argument('<support>', 'for, against or abstain')
+    .option('--reason <text>', 'recorded with the vote')
+    .action(async (proposal: string, support: string, opts: { reason?: string }) => {
+      const id = integerArg('the proposal id', proposal);
+      if (!(support in VOTE_SUPPORT)) throw new InvalidInputError('CLI_BAD_SUPPORT', `a vote is for, against or abstain, got '${support}'`);
+      const tx = await (await open()).gov.castVote(id, support as VoteSupport, opts.reason);
+      process.stdout.write(txLine(`voted ${support} on ${id}`, tx));
+    });
+  for (const [name, description] of [
+    ['queue', 'queue a succeeded proposal in the timelock'],
+    ['execute', 'execute a queued proposal after the timelock delay'],
+  ] as const) {
+    gov
+      .command(name)
+      .description(description)
+      .argument('<proposal>', 'proposal id')
+      .action(async (proposal: string) => {
+        const id = integerArg('the proposal id', proposal);
+        const client = await open();
+        const tx = name === 'queue' ? await client.gov.queue(id) : await client.gov.execute(id);
+        process.stdout.write(txLine(`${name === 'queue' ? 'queued' : 'executed'} ${id}`, tx));
+      });
+  }
+  gov
+    .command('status')
+    .description("a proposal's state, votes, quorum and timing")
+    .argument('<proposal>', 'proposal id')
+    .option('--json', 'print JSON')
+    .action(async (proposal: string, opts: { json?: boolean }) => {
+      const s = await (await open()).gov.status(integerArg('the proposal id', proposal));
+      if (opts.json) return printJson(jsonSafe(s));
+      process.stdout.write(
+        `${s.proposalId}: ${s.state} — ${s.description}\n` +
+          `  for ${fmt(s.forVotes)}, against ${fmt(s.againstVotes)}, abstain ${fmt(s.abstainVotes)}; quorum ${fmt(s.quorum)}\n` +
+          `  voting blocks ${s.snapshot + 1n}..${s.deadline}${s.eta > 0n ? `; executable after ${new Date(Number(s.eta) * 1000).toISOString()}` : ''}\n`,
+      );
+    });
+}
