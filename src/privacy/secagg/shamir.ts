@@ -1,69 +1,53 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { SecAggError } from './errors.js';
 
 /**
- * Shamir t-of-m secret sharing over the prime field GF(2^130 - 5) (Shamir 1979; Bonawitz et al. 2017 §3.1).
- * A secret is cut into 16-byte chunks, each of which is a field element since 2^128 < p; every chunk
- * gets its own random polynomial of degree t - 1, and a share is the chunks' evaluations at one point x.
+ * Shamir t-of-m secret sharing over the prime field GF(65537) (Shamir 1979; Bonawitz et al. 2017 §3.1).
+ * A secret is cut into 2-byte chunks, each a field element since 2^16 < p = 2^16 + 1 (the Fermat prime
+ * F4); every chunk gets its own independent random polynomial of degree t - 1, so any t - 1 shares are
+ * independent of the whole secret. Products stay below 2^34, exact in doubles: no BigInt on the hot path.
+ * A share is the chunks' evaluations at the holder's point x, 3 bytes each.
  */
 
-/** The field modulus, the Poly1305 prime 2^130 - 5: the smallest well-known prime above 2^128. */
-export const FIELD_PRIME = (1n << 130n) - 5n;
+/** The field modulus, the Fermat prime 2^16 + 1. */
+export const FIELD_PRIME = 65537;
 /** Bytes of one secret chunk. */
-export const CHUNK_BYTES = 16;
-/** Bytes of one field element in a share (130 bits, big-endian). */
-export const ELEMENT_BYTES = 17;
+export const CHUNK_BYTES = 2;
+/** Bytes of one field element in a share (17 bits, big-endian). */
+export const ELEMENT_BYTES = 3;
 
-/** One share: the evaluation point x (the holder's 1-based index) and the encoded evaluations. */
+/** One share: the evaluation point x (the holder's 1-based index, below p) and the encoded evaluations. */
 export interface Share {
   x: number;
   y: Uint8Array;
 }
 
-function toBigInt(bytes: Uint8Array, start: number, length: number): bigint {
-  let value = 0n;
-  for (let i = start; i < start + length; i++) value = (value << 8n) | BigInt(bytes[i]);
-  return value;
-}
+const P = FIELD_PRIME;
+// Rejection bound making `word % P` uniform for uint32 words.
+const UNIFORM_LIMIT = Math.floor(0x100000000 / P) * P;
 
-function writeBigInt(value: bigint, out: Uint8Array, start: number, length: number): void {
-  let v = value;
-  for (let i = start + length - 1; i >= start; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
+/** a^-1 mod p (Fermat: a^(p-2)). */
+function inverse(a: number): number {
+  let result = 1;
+  let base = a % P;
+  for (let e = P - 2; e > 0; e = Math.floor(e / 2)) {
+    if (e & 1) result = (result * base) % P;
+    base = (base * base) % P;
   }
+  return result;
 }
 
-/** A uniform field element by rejection sampling 130-bit strings. */
-function randomElement(): bigint {
-  const buffer = randomBytes(ELEMENT_BYTES);
-  try {
-    for (;;) {
-      buffer[0] &= 0x03;
-      const value = toBigInt(buffer, 0, ELEMENT_BYTES);
-      if (value < FIELD_PRIME) return value;
-      randomBytes(ELEMENT_BYTES).copy(buffer);
-    }
-  } finally {
-    buffer.fill(0);
+/** `count` uniform field elements from node:crypto. */
+function randomElements(count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  const words = new Uint32Array(count + 16);
+  let filled = 0;
+  while (filled < count) {
+    randomFillSync(words);
+    for (let i = 0; i < words.length && filled < count; i++) if (words[i] < UNIFORM_LIMIT) out[filled++] = words[i] % P;
   }
-}
-
-function mod(a: bigint): bigint {
-  const r = a % FIELD_PRIME;
-  return r < 0n ? r + FIELD_PRIME : r;
-}
-
-/** a^-1 mod p by the extended Euclidean algorithm. */
-function inverse(a: bigint): bigint {
-  let [r0, r1] = [mod(a), FIELD_PRIME];
-  let [s0, s1] = [1n, 0n];
-  while (r1 !== 0n) {
-    const q = r0 / r1;
-    [r0, r1] = [r1, r0 - q * r1];
-    [s0, s1] = [s1, s0 - q * s1];
-  }
-  return mod(s0);
+  words.fill(0);
+  return out;
 }
 
 function checkPoints(xs: readonly number[], threshold: number): void {
@@ -72,14 +56,24 @@ function checkPoints(xs: readonly number[], threshold: number): void {
   }
   const seen = new Set<number>();
   for (const x of xs) {
-    if (!Number.isInteger(x) || x < 1 || x > 0xffff || seen.has(x)) {
-      throw new SecAggError('SECAGG_SHAMIR_INVALID', `share points must be distinct integers from 1 to 65535, got ${x}`);
+    if (!Number.isInteger(x) || x < 1 || x >= P || seen.has(x)) {
+      throw new SecAggError('SECAGG_SHAMIR_INVALID', `share points must be distinct integers from 1 to ${P - 1}, got ${x}`);
     }
     seen.add(x);
   }
 }
 
-/** Splits `secret` (a multiple of 16 bytes) into one share per point in `xs`, any `threshold` of which reconstruct it. */
+function readElement(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset] << 16) | (bytes[offset + 1] << 8) | bytes[offset + 2];
+}
+
+function writeElement(value: number, bytes: Uint8Array, offset: number): void {
+  bytes[offset] = value >>> 16;
+  bytes[offset + 1] = (value >>> 8) & 0xff;
+  bytes[offset + 2] = value & 0xff;
+}
+
+/** Splits `secret` (an even number of bytes) into one share per point in `xs`, any `threshold` of which rebuild it. */
 export function splitSecret(secret: Uint8Array, threshold: number, xs: readonly number[]): Share[] {
   checkPoints(xs, threshold);
   if (secret.length === 0 || secret.length % CHUNK_BYTES !== 0) {
@@ -87,23 +81,24 @@ export function splitSecret(secret: Uint8Array, threshold: number, xs: readonly 
   }
   const chunks = secret.length / CHUNK_BYTES;
   const shares = xs.map((x) => ({ x, y: new Uint8Array(chunks * ELEMENT_BYTES) }));
+  // Coefficients a_1 .. a_{t-1} of every chunk's polynomial, wiped below.
+  const coefficients = randomElements(chunks * (threshold - 1));
   for (let c = 0; c < chunks; c++) {
-    // f(X) = secret_c + a_1 X + ... + a_{t-1} X^{t-1}; the share of x is f(x) (Shamir 1979).
-    const coefficients = [toBigInt(secret, c * CHUNK_BYTES, CHUNK_BYTES)];
-    for (let k = 1; k < threshold; k++) coefficients.push(randomElement());
+    const constant = (secret[c * CHUNK_BYTES] << 8) | secret[c * CHUNK_BYTES + 1];
+    const base = c * (threshold - 1);
     for (const share of shares) {
-      const x = BigInt(share.x);
-      let value = 0n;
-      for (let k = coefficients.length - 1; k >= 0; k--) value = mod(value * x + coefficients[k]);
-      writeBigInt(value, share.y, c * ELEMENT_BYTES, ELEMENT_BYTES);
+      // Horner: f(x) = s + a_1 x + ... + a_{t-1} x^{t-1} (Shamir 1979).
+      let value = 0;
+      for (let k = threshold - 2; k >= 0; k--) value = (value * share.x + coefficients[base + k]) % P;
+      value = (value * share.x + constant) % P;
+      writeElement(value, share.y, c * ELEMENT_BYTES);
     }
-    // BigInts are immutable and cannot be wiped; dropping the only references is all JavaScript allows.
-    coefficients.length = 0;
   }
+  coefficients.fill(0);
   return shares;
 }
 
-/** Reconstructs the secret by Lagrange interpolation at 0 from the first `threshold` of `shares`; fewer is an error. */
+/** Rebuilds the secret by Lagrange interpolation at 0 from the first `threshold` of `shares`; fewer is an error. */
 export function combineShares(shares: readonly Share[], threshold: number): Uint8Array {
   if (shares.length < threshold) {
     throw new SecAggError('SECAGG_SHAMIR_TOO_FEW', `reconstruction needs ${threshold} shares, got ${shares.length}`, {
@@ -126,30 +121,31 @@ export function interpolateAtZero(shares: readonly Share[]): Uint8Array {
   }
   // Lagrange basis at 0: l_i(0) = prod_{j != i} x_j / (x_j - x_i).
   const basis = shares.map((si, i) => {
-    let numerator = 1n;
-    let denominator = 1n;
+    let numerator = 1;
+    let denominator = 1;
     shares.forEach((sj, j) => {
       if (j === i) return;
-      numerator = mod(numerator * BigInt(sj.x));
-      denominator = mod(denominator * BigInt(sj.x - si.x));
+      numerator = (numerator * sj.x) % P;
+      denominator = (denominator * (sj.x - si.x + P)) % P;
     });
-    return mod(numerator * inverse(denominator));
+    return (numerator * inverse(denominator)) % P;
   });
   const chunks = length / ELEMENT_BYTES;
   const secret = new Uint8Array(chunks * CHUNK_BYTES);
   for (let c = 0; c < chunks; c++) {
-    let value = 0n;
+    let value = 0;
     shares.forEach((s, i) => {
-      const y = toBigInt(s.y, c * ELEMENT_BYTES, ELEMENT_BYTES);
-      if (y >= FIELD_PRIME) throw new SecAggError('SECAGG_SHAMIR_INVALID', `share of point ${s.x} is not a field element`);
-      value = mod(value + y * basis[i]);
+      const y = readElement(s.y, c * ELEMENT_BYTES);
+      if (y >= P) throw new SecAggError('SECAGG_SHAMIR_INVALID', `the share of point ${s.x} is not a field element`);
+      value = (value + y * basis[i]) % P;
     });
-    // A value of 2^128 or more cannot come from a 16-byte chunk: the shares are inconsistent or too few.
-    if (value >> 128n !== 0n) {
+    // 2^16 is a field element but no 2-byte chunk: the shares are inconsistent or too few.
+    if (value === 0x10000) {
       secret.fill(0);
       throw new SecAggError('SECAGG_SHARES_INCONSISTENT', 'the shares do not lie on one polynomial of a shared secret; one of them is corrupt');
     }
-    writeBigInt(value, secret, c * CHUNK_BYTES, CHUNK_BYTES);
+    secret[c * CHUNK_BYTES] = value >>> 8;
+    secret[c * CHUNK_BYTES + 1] = value & 0xff;
   }
   return secret;
 }

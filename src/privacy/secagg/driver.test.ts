@@ -1,0 +1,126 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../core/index.js';
+import { runSecureAggregation, type DropoutStage } from './driver.js';
+import { quantisationStep } from './quantise.js';
+
+const STAGES: DropoutStage[] = ['afterAdvertiseKeys', 'afterShareKeys', 'afterMaskedInput', 'afterConsistencyCheck'];
+
+function randomWords(rng: Rng, n: number, d: number): Uint32Array[] {
+  return Array.from({ length: n }, () => Uint32Array.from({ length: d }, () => rng.nextUint32()));
+}
+
+/** Σ of the summands' inputs in Z_(2^32), computed in the clear. */
+function plainSum(inputs: readonly Uint32Array[], summands: readonly string[], d: number): Uint32Array {
+  const sum = new Uint32Array(d);
+  for (const id of summands) inputs[Number(id.slice(1))].forEach((x, i) => (sum[i] += x));
+  return sum;
+}
+
+/** Degree for n clients so that 30% drop-outs leave every neighbourhood a majority (deterministic seeds below). */
+const degreeFor = (n: number, rate: number): number | undefined => (rate === 0.3 && n === 100 ? 40 : undefined);
+
+describe('runSecureAggregation: the secure sum is the plain sum', () => {
+  const cases: { n: number; rate: number; stage?: DropoutStage }[] = [];
+  for (const n of [3, 10, 100]) {
+    cases.push({ n, rate: 0 });
+    for (const rate of [0.1, 0.3]) for (const stage of STAGES) if (Math.round(rate * n) > 0) cases.push({ n, rate, stage });
+  }
+
+  it.each(cases)('n = $n, $rate drop-outs $stage: exact in Z_2^32', ({ n, rate, stage }) => {
+    const d = 33;
+    const inputs = randomWords(new Rng(n * 7 + rate * 100), n, d);
+    const result = runSecureAggregation({
+      inputs,
+      degree: degreeFor(n, rate),
+      dropouts: stage ? { [stage]: rate } : {},
+      seed: n,
+      graphSeed: new Uint8Array(32).fill(n),
+    });
+    const dropped = Math.round(rate * n);
+    const expectedSummands = stage === 'afterAdvertiseKeys' || stage === 'afterShareKeys' ? n - dropped : n;
+    expect(result.summands).toHaveLength(expectedSummands);
+    expect(result.clientAborts).toEqual([]);
+    expect(result.quantisedSum).toEqual(plainSum(inputs, result.summands, d));
+  });
+
+  it('dequantised float sum is within the quantisation error of the plain sum (n = 10, 10% drop after shares)', () => {
+    const rng = new Rng(3);
+    const d = 257;
+    const inputs = Array.from({ length: 10 }, () => Float32Array.from({ length: d }, () => rng.normal() * 0.4));
+    const clip = 1;
+    const result = runSecureAggregation({ inputs, clip, dropouts: { afterShareKeys: 0.1 } });
+    const step = quantisationStep({ clip, maxSummands: 10 });
+    for (let i = 0; i < d; i++) {
+      const exact = result.summands.reduce((s, id) => s + Math.max(-clip, Math.min(clip, inputs[Number(id.slice(1))][i])), 0);
+      expect(Math.abs(result.sum[i] - exact)).toBeLessThan(result.summands.length * step);
+    }
+  });
+
+  it('10% drop-outs at every stage at once (n = 10)', () => {
+    const inputs = randomWords(new Rng(5), 10, 16);
+    const dropouts = Object.fromEntries(STAGES.map((s) => [s, 0.1]));
+    const result = runSecureAggregation({ inputs, dropouts, seed: 5 });
+    expect(result.sets.unmasked).toHaveLength(6);
+    expect(result.summands).toHaveLength(8);
+    expect(result.quantisedSum).toEqual(plainSum(inputs, result.summands, 16));
+  });
+
+  it('property: any drop-out pattern gives the exact sum of U3, or aborts below the threshold', () => {
+    const pattern = fc.integer({ min: 3, max: 7 }).chain((n) =>
+      fc.record({
+        n: fc.constant(n),
+        words: fc.array(fc.uint32Array({ minLength: 5, maxLength: 5 }), { minLength: n, maxLength: n }),
+        drops: fc.array(fc.constantFrom<DropoutStage | 'none'>('none', 'none', 'none', ...STAGES), { minLength: n, maxLength: n }),
+        degree: fc.integer({ min: 2, max: 6 }),
+      }),
+    );
+    fc.assert(
+      fc.property(pattern, ({ words, drops, degree }) => {
+        const dropouts: Partial<Record<DropoutStage, string[]>> = {};
+        drops.forEach((stage, i) => {
+          if (stage !== 'none') (dropouts[stage] ??= []).push(`c${i}`);
+        });
+        let result;
+        try {
+          result = runSecureAggregation({ inputs: words, degree, dropouts });
+        } catch (error) {
+          expect(error).toMatchObject({ code: 'SECAGG_BELOW_THRESHOLD' });
+          return;
+        }
+        const gone = new Set([...(dropouts.afterAdvertiseKeys ?? []), ...(dropouts.afterShareKeys ?? [])]);
+        expect(result.summands.every((id) => !gone.has(id))).toBe(true);
+        expect(result.quantisedSum).toEqual(plainSum(words, result.summands, 5));
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe('runSecureAggregation: aborts below the threshold', () => {
+  it('says which stage and how many were needed and present', () => {
+    const inputs = randomWords(new Rng(1), 10, 4);
+    const run = () => runSecureAggregation({ inputs, degree: 9, threshold: 6, dropouts: { afterMaskedInput: 5 / 10 } });
+    expect(run).toThrow(expect.objectContaining({ code: 'SECAGG_BELOW_THRESHOLD', details: expect.objectContaining({ stage: 'consistencyCheck', needed: 6, present: 5 }) }));
+    expect(run).toThrow(/stage 'consistencyCheck'.*needs 6 but only 5 remain/);
+  });
+
+  it('aborts at share keys when too few clients are left to hold shares', () => {
+    const inputs = randomWords(new Rng(2), 5, 4);
+    expect(() => runSecureAggregation({ inputs, threshold: 4, dropouts: { afterAdvertiseKeys: ['c0', 'c1'] } })).toThrow(
+      expect.objectContaining({ code: 'SECAGG_BELOW_THRESHOLD' }),
+    );
+  });
+});
+
+describe('runSecureAggregation: costs', () => {
+  it('counts every serialised byte: a client sends little more than its 4-byte words', () => {
+    const d = 20_000;
+    const inputs = randomWords(new Rng(4), 10, d);
+    const { costs } = runSecureAggregation({ inputs });
+    expect(costs.bytesPerClient).toBeGreaterThan(4 * d);
+    expect(costs.bytesPerClient).toBeLessThan(1.2 * 4 * d);
+    expect(costs.clientMs).toBeGreaterThan(0);
+    expect(costs.serverMs).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { ClientSecAgg } from './client.js';
+import { createRoundConfig, type RoundConfig } from './config.js';
+import { generateIdentity } from './keys.js';
+import { decodeMaskedInput, decodeMessage, encodeMaskedInput, encodeMessage } from './messages.js';
+import { quantise } from './quantise.js';
+import { ServerSecAgg } from './server.js';
+
+/** A round of n clients driven by hand, so that tests can play a lying server or a forger. */
+function setup(n: number, vectorLength = 8, config?: Partial<Parameters<typeof createRoundConfig>[0]>) {
+  const ids = Array.from({ length: n }, (_, i) => `c${i}`);
+  const roundConfig: RoundConfig = createRoundConfig({ participants: ids, vectorLength, clip: 1, ...config });
+  const identities = new Map(ids.map((id) => [id, generateIdentity()]));
+  const identityKeys = new Map([...identities].map(([id, pair]) => [id, pair.publicKey]));
+  const clients = new Map(ids.map((id) => [id, new ClientSecAgg({ id, config: roundConfig, identity: identities.get(id)!.privateKey, identityKeys })]));
+  const server = new ServerSecAgg({ config: roundConfig, identityKeys });
+  const inputs = new Map<string, Uint32Array>(ids.map((id, i) => [id, new Uint32Array(vectorLength).fill(i + 1)]));
+  return { ids, roundConfig, identities, identityKeys, clients, server, inputs };
+}
+
+type Round = ReturnType<typeof setup>;
+
+/** Rounds 0-2 with everyone present; returns the survivor messages. */
+function throughMaskedInput({ ids, clients, server, inputs }: Round): Map<string, Uint8Array> {
+  for (const id of ids) server.receiveAdvertiseKeys(clients.get(id)!.advertiseKeys());
+  const keys = server.closeAdvertiseKeys();
+  for (const id of ids) server.receiveShareKeys(clients.get(id)!.shareKeys(keys.get(id)!));
+  const shares = server.closeShareKeys();
+  for (const id of ids) server.receiveMaskedInput(clients.get(id)!.maskedInput(shares.get(id)!, inputs.get(id)!));
+  return server.closeMaskedInputCollection();
+}
+
+describe('consistency check against a lying server (Bonawitz et al. 2017 round 3)', () => {
+  it('a client shown a different survivor set is caught by the others, who refuse to unmask', () => {
+    const round = setup(5);
+    const survivors = throughMaskedInput(round);
+    const truth = decodeMessage('survivors', survivors.get('c0')!);
+    // The server tells c4 that c3 dropped, hoping to get c3's key shares from c4 and b-shares from the rest.
+    const lie = encodeMessage('survivors', { round: truth.round, survivors: truth.survivors.filter((id) => id !== 'c3') });
+    const signatures = round.ids.filter((id) => id !== 'c3').map((id) => {
+      const message = id === 'c4' ? lie : survivors.get(id)!;
+      const { signature } = decodeMessage('consistencySignature', round.clients.get(id)!.consistencyCheck(message));
+      return { id, signature };
+    });
+    // An honest server would refuse c4's signature; a lying one forwards everything.
+    const proof = encodeMessage('consistencyProof', { round: truth.round, signatures });
+    for (const id of ['c0', 'c1', 'c2', 'c4']) {
+      expect(() => round.clients.get(id)!.unmask(proof)).toThrow(expect.objectContaining({ code: 'SECAGG_INCONSISTENT_VIEW' }));
+    }
+  });
+
+  it('a client refuses a survivor set that leaves itself out or repeats a client', () => {
+    const round = setup(4);
+    const survivors = throughMaskedInput(round);
+    const truth = decodeMessage('survivors', survivors.get('c0')!);
+    const without = encodeMessage('survivors', { round: truth.round, survivors: ['c1', 'c2', 'c3'] });
+    expect(() => round.clients.get('c0')!.consistencyCheck(without)).toThrow(expect.objectContaining({ code: 'SECAGG_INCONSISTENT_VIEW' }));
+    const twice = encodeMessage('survivors', { round: truth.round, survivors: ['c1', 'c1', 'c2', 'c3'] });
+    expect(() => round.clients.get('c1')!.consistencyCheck(twice)).toThrow(expect.objectContaining({ code: 'SECAGG_INCONSISTENT_VIEW' }));
+  });
+
+  it('the honest server refuses a consistency signature over another set', () => {
+    const round = setup(4);
+    const survivors = throughMaskedInput(round);
+    const truth = decodeMessage('survivors', survivors.get('c0')!);
+    const lie = encodeMessage('survivors', { round: truth.round, survivors: ['c0', 'c1', 'c2'] });
+    const forged = round.clients.get('c0')!.consistencyCheck(lie);
+    expect(() => round.server.receiveConsistencySignature(forged)).toThrow(expect.objectContaining({ code: 'SECAGG_BAD_SIGNATURE' }));
+  });
+});
+
+describe('forged, tampered, replayed and malformed messages', () => {
+  it('a tampered or misrouted share does not decrypt, and the client refuses it', () => {
+    const round = setup(4);
+    for (const id of round.ids) round.server.receiveAdvertiseKeys(round.clients.get(id)!.advertiseKeys());
+    const keys = round.server.closeAdvertiseKeys();
+    for (const id of round.ids) round.server.receiveShareKeys(round.clients.get(id)!.shareKeys(keys.get(id)!));
+    const shares = round.server.closeShareKeys();
+    const forC0 = decodeMessage('forwardedShares', shares.get('c0')!);
+    const flipped = forC0.shares.map((s, i) => (i === 0 ? { ...s, ciphertext: s.ciphertext.map((b, j) => (j === 5 ? b ^ 1 : b)) } : s));
+    const tampered = encodeMessage('forwardedShares', { round: forC0.round, shares: flipped });
+    expect(() => round.clients.get('c0')!.maskedInput(tampered, round.inputs.get('c0')!)).toThrow(
+      expect.objectContaining({ code: 'SECAGG_DECRYPTION_FAILED' }),
+    );
+    // c1's ciphertexts relabelled as coming from c2: the associated data no longer matches.
+    const forC3 = decodeMessage('forwardedShares', shares.get('c3')!);
+    const relabelled = forC3.shares.map((s) => (s.sender === 'c1' ? { ...s, sender: 'c2' } : s.sender === 'c2' ? { ...s, sender: 'c1' } : s));
+    const misrouted = encodeMessage('forwardedShares', { round: forC3.round, shares: relabelled });
+    expect(() => round.clients.get('c3')!.maskedInput(misrouted, round.inputs.get('c3')!)).toThrow(
+      expect.objectContaining({ code: 'SECAGG_DECRYPTION_FAILED' }),
+    );
+  });
+
+  it('a server substituting a neighbour key is caught by its signature', () => {
+    const round = setup(3);
+    for (const id of round.ids) round.server.receiveAdvertiseKeys(round.clients.get(id)!.advertiseKeys());
+    const keys = decodeMessage('neighbourKeys', round.server.closeAdvertiseKeys().get('c0')!);
+    const mine = generateIdentity();
+    const swapped = encodeMessage('neighbourKeys', { round: keys.round, keys: keys.keys.map((k, i) => (i === 0 ? { ...k, maskKey: mine.publicKey } : k)) });
+    expect(() => round.clients.get('c0')!.shareKeys(swapped)).toThrow(expect.objectContaining({ code: 'SECAGG_BAD_SIGNATURE' }));
+  });
+
+  it('the server refuses bad messages with a reason and the round still completes', () => {
+    const round = setup(4);
+    const other = setup(4);
+    const { clients, server, ids, inputs } = round;
+    const advertised = ids.map((id) => clients.get(id)!.advertiseKeys());
+    // Signed by someone else's identity: a client impersonating c1.
+    const bundle = decodeMessage('advertiseKeys', advertised[1]);
+    const forged = encodeMessage('advertiseKeys', { ...bundle, signature: decodeMessage('advertiseKeys', advertised[2]).signature });
+    expect(() => server.receiveAdvertiseKeys(forged)).toThrow(expect.objectContaining({ code: 'SECAGG_BAD_SIGNATURE' }));
+    // A message from another round (replay).
+    expect(() => server.receiveAdvertiseKeys(other.clients.get('c0')!.advertiseKeys())).toThrow(expect.objectContaining({ code: 'SECAGG_WRONG_ROUND' }));
+    // Garbage and truncated bytes.
+    expect(() => server.receiveAdvertiseKeys(new Uint8Array([1, 2, 3]))).toThrow(expect.objectContaining({ code: 'SECAGG_BAD_MESSAGE' }));
+    expect(() => server.receiveAdvertiseKeys(advertised[0].subarray(0, advertised[0].length - 3))).toThrow(/malformed/);
+    for (const message of advertised) server.receiveAdvertiseKeys(message);
+    expect(() => server.receiveAdvertiseKeys(advertised[0])).toThrow(expect.objectContaining({ code: 'SECAGG_DUPLICATE' }));
+    const keys = server.closeAdvertiseKeys();
+    for (const id of ids) server.receiveShareKeys(clients.get(id)!.shareKeys(keys.get(id)!));
+    const shares = server.closeShareKeys();
+    const masked = ids.map((id) => clients.get(id)!.maskedInput(shares.get(id)!, inputs.get(id)!));
+    // A wrong vector length, however well-formed.
+    const { header, vector } = decodeMaskedInput(masked[0]);
+    const short = encodeMaskedInput({ ...header, length: vector.length - 1 }, vector.subarray(1));
+    expect(() => server.receiveMaskedInput(short)).toThrow(expect.objectContaining({ code: 'SECAGG_BAD_MESSAGE' }));
+    expect(() => server.receiveMaskedInput(masked[0].subarray(0, masked[0].length - 4))).toThrow(/announces 8 words/);
+    for (const message of masked) server.receiveMaskedInput(message);
+    const survivors = server.closeMaskedInputCollection();
+    for (const id of ids) server.receiveConsistencySignature(clients.get(id)!.consistencyCheck(survivors.get(id)!));
+    const proof = server.closeConsistencyCheck();
+    for (const id of ids) server.receiveUnmaskShares(clients.get(id)!.unmask(proof.get(id)!));
+    expect([...server.finish().quantisedSum]).toEqual(new Array(8).fill(1 + 2 + 3 + 4));
+  });
+});
+
+/** Pearson's chi-square statistic of counts against a uniform expectation. */
+function chiSquare(counts: readonly number[], total: number): number {
+  const expected = total / counts.length;
+  return counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
+}
+
+describe('what the server holds', () => {
+  it('a single masked vector is indistinguishable from uniform in Z_2^32, even for an all-zero input', () => {
+    const d = 1 << 17;
+    const round = setup(3, d);
+    for (const id of round.ids) round.inputs.set(id, quantise(new Float32Array(d), round.roundConfig.quantisation));
+    for (const id of round.ids) round.server.receiveAdvertiseKeys(round.clients.get(id)!.advertiseKeys());
+    const keys = round.server.closeAdvertiseKeys();
+    for (const id of round.ids) round.server.receiveShareKeys(round.clients.get(id)!.shareKeys(keys.get(id)!));
+    const shares = round.server.closeShareKeys();
+    const { vector } = decodeMaskedInput(round.clients.get('c0')!.maskedInput(shares.get('c0')!, round.inputs.get('c0')!));
+    const top = new Array(256).fill(0);
+    const bits = new Array(32).fill(0);
+    for (const word of vector) {
+      top[word >>> 24]++;
+      for (let b = 0; b < 32; b++) bits[b] += (word >>> b) & 1;
+    }
+    // Chi-square with 255 degrees of freedom: p = 1e-6 is near 370; the plain quantised input scores about 3e7.
+    expect(chiSquare(top, d)).toBeLessThan(370);
+    const plainTop = new Array(256).fill(0);
+    for (const word of round.inputs.get('c0')!) plainTop[word >>> 24]++;
+    expect(chiSquare(plainTop, d)).toBeGreaterThan(1e6);
+    // Every bit is 1 half of the time, within 5 standard deviations.
+    for (const count of bits) expect(Math.abs(count - d / 2)).toBeLessThan(5 * Math.sqrt(d / 4));
+  });
+
+  it('the server API takes and returns serialised bytes only', () => {
+    const round = setup(3);
+    const methods = Object.getOwnPropertyNames(ServerSecAgg.prototype).filter((m) => m.startsWith('receive'));
+    expect(methods).toHaveLength(5);
+    for (const m of methods) expect((ServerSecAgg.prototype as unknown as Record<string, (x: unknown) => unknown>)[m].length).toBe(1);
+    for (const id of round.ids) round.server.receiveAdvertiseKeys(round.clients.get(id)!.advertiseKeys());
+    for (const message of round.server.closeAdvertiseKeys().values()) expect(message).toBeInstanceOf(Uint8Array);
+  });
+});
