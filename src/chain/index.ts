@@ -31,6 +31,7 @@ export {
   type VoteSupport,
 } from './governance.js';
 export { REWARD_LEAF_ENCODING, buildRewardTree, loadRewardTree, type RewardEntry, type RewardTree, type RewardTreeDump } from './merkle.js';
+export { participantStanding, settleRound, splitReward, type RoundOutcome, type RoundSettlement } from './settlement.js';
 export type { TxResult } from './transact.js';
 
 /** The client the CLI and the coordinator hold: NexusClient under the name the surfaces use. */
