@@ -27,7 +27,7 @@ describe('job config', () => {
 
   it('runs the poisoning detector by default and reads a simulated attack', () => {
     const config = parseWithSchema({ ...demoConfig(), adversaries: { clients: 3, kind: 'scale' } }, JobConfigSchema, 'config');
-    expect(config.detection).toEqual({ enabled: true, minCosine: 0, maxNormZ: 3.5 });
+    expect(config.detection).toEqual({ enabled: true, minCosine: 0, maxZ: 3.5 });
     expect(config.adversaries).toEqual({ clients: 3, kind: 'scale' });
     const bad = (patch: object) => () => parseWithSchema({ ...demoConfig(), ...patch }, JobConfigSchema, 'config');
     expect(bad({ adversaries: { clients: 2, kind: 'label-flip', factor: 3 } })).toThrow(/adversaries\.factor/);

@@ -23,6 +23,14 @@ describe('detectPoisoning', () => {
     }
   });
 
+  it('flags nobody when every update is noise-dominated, as under local DP', () => {
+    const rng = new Rng(8);
+    const d = 5000;
+    const global = new Float32Array(d);
+    const updates = Array.from({ length: 10 }, (_, i) => ({ clientId: `c${i}`, weights: Float32Array.from(global, () => rng.normal()), numExamples: 10 }));
+    expect(detectPoisoning(global, updates)).toEqual([]);
+  });
+
   it('flags scaled updates by their norm and sign-flipped ones by their direction', () => {
     const { global, updates } = round(4);
     const scaled = { ...updates[0], clientId: 'x-scale', weights: Float32Array.from(global, (g, k) => g + 10 * (updates[0].weights[k] - g)) };
@@ -39,12 +47,12 @@ describe('detectPoisoning', () => {
     const noise = ['x1', 'x2'].map((clientId) => ({ clientId, weights: Float32Array.from(global, (g) => g + 2 * rng.normal()), numExamples: 10 }));
     const flagged = new Set(detectPoisoning(global, [...updates, ...noise]).map((f) => f.clientId));
     expect(flagged).toEqual(new Set(['x1', 'x2']));
-    expect(detectPoisoning(global, [...updates, ...noise], { maxNormZ: 1e6, minCosine: -1 })).toEqual([]);
+    expect(detectPoisoning(global, [...updates, ...noise], { maxZ: 1e6, minCosine: -1 })).toEqual([]);
   });
 
   it('needs three updates and valid options', () => {
     const { global, updates } = round(6);
     expect(detectPoisoning(global, updates.slice(0, 2))).toEqual([]);
-    expect(() => detectPoisoning(global, updates, { maxNormZ: -1 })).toThrow(/maxNormZ/);
+    expect(() => detectPoisoning(global, updates, { maxZ: -1 })).toThrow(/maxZ/);
   });
 });

@@ -5,10 +5,10 @@ import { checkUpdates, type ClientUpdate } from './strategies/index.js';
 /** Options of {@link detectPoisoning}. */
 export const PoisoningDetectorOptionsSchema = z
   .object({
-    /** Flag a client whose median cosine similarity to the other clients' deltas is below this. */
+    /** A client's median cosine similarity to the other clients' deltas must be below this to be flagged. */
     minCosine: z.number().min(-1).max(1).default(0),
-    /** Flag a client whose delta norm has a modified z-score above this (Iglewicz & Hoaglin 1993 suggest 3.5). */
-    maxNormZ: z.number().positive().default(3.5),
+    /** Modified z-score beyond which a statistic is an outlier (Iglewicz & Hoaglin 1993 suggest 3.5). */
+    maxZ: z.number().positive().default(3.5),
   })
   .strict();
 export type PoisoningDetectorOptions = z.input<typeof PoisoningDetectorOptionsSchema>;
@@ -24,10 +24,11 @@ export interface FlaggedClient {
 
 /**
  * Flags clients whose model delta Δ_k = w_k − w_global is an outlier against the other updates of the
- * round, with two robust statistics so that a minority of attackers cannot hide by shifting them:
- * the median over j ≠ k of cos(Δ_k, Δ_j) (the pairwise-cosine view of FoolsGold, Fung et al. 2020, and
- * FLAME, Nguyen et al. 2022), and the modified z-score 0.6745 (||Δ_k|| − median) / MAD of the norms
- * (Iglewicz & Hoaglin 1993), with the MAD floored at 10% of the median norm. Needs three updates to compare; returns [] for fewer. Flags only: what a
+ * round, with robust statistics so that a minority of attackers cannot hide by shifting them:
+ * 'cosine' when c_k, the median over j ≠ k of cos(Δ_k, Δ_j) (the pairwise-cosine view of FoolsGold,
+ * Fung et al. 2020, and FLAME, Nguyen et al. 2022), is below `minCosine` and a low outlier among the
+ * round's c (modified z-score below −maxZ); 'norm' when ||Δ_k|| has a modified z-score above `maxZ`
+ * (Iglewicz & Hoaglin 1993). Needs three updates to compare; returns [] for fewer. Flags only: what a
  * flag costs the client (exclusion, slashing) is the caller's decision.
  */
 export function detectPoisoning(global: Float32Array, updates: readonly ClientUpdate[], options: PoisoningDetectorOptions = {}): FlaggedClient[] {
@@ -35,7 +36,7 @@ export function detectPoisoning(global: Float32Array, updates: readonly ClientUp
   if (!parsed.success) {
     throw new InvalidInputError('DETECTOR_OPTIONS_INVALID', `poisoning detector options are invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
-  const { minCosine, maxNormZ } = parsed.data;
+  const { minCosine, maxZ } = parsed.data;
   checkUpdates(global, updates);
   const n = updates.length;
   if (n < 3) return [];
@@ -54,20 +55,26 @@ export function detectPoisoning(global: Float32Array, updates: readonly ClientUp
       cos[j * n + i] = c;
     }
   }
-  const normMedian = median(norms);
-  // When honest norms agree closely the MAD is tiny and the z-score flags harmless differences (or
-  // divides by zero); with the MAD floored at 10% of the median, a norm must also exceed the median
-  // by more than half (3.5 · 0.1 / 0.6745 ≈ 0.52 at the default threshold) to count as an outlier.
-  const mad = Math.max(median(norms.map((x) => Math.abs(x - normMedian))), 0.1 * normMedian, Number.MIN_VALUE);
+  const cosines = ordered.map((_, i) => median(Array.from(cos.subarray(i * n, (i + 1) * n)).filter((_, j) => j !== i)));
+  // When the values agree closely the MAD is tiny and the z-score flags harmless differences (or
+  // divides by zero). Floors: 10% of the median norm, so a norm must exceed the median by more than
+  // half (3.5 · 0.1 / 0.6745 ≈ 0.52 at the default threshold); 0.01 for cosines, so noise-dominated
+  // updates (local DP), whose cosines all sit near 0, are not flagged for tiny differences.
+  const normZ = modifiedZ(norms, 0.1 * median(norms));
+  const cosineZ = modifiedZ(cosines, 0.01);
   const flagged: FlaggedClient[] = [];
   ordered.forEach((u, i) => {
-    const others = Array.from(cos.subarray(i * n, (i + 1) * n)).filter((_, j) => j !== i);
-    const cosine = median(others);
-    if (cosine < minCosine) flagged.push({ clientId: u.clientId, reason: 'cosine', score: cosine });
-    const z = (0.6745 * (norms[i] - normMedian)) / mad;
-    if (z > maxNormZ) flagged.push({ clientId: u.clientId, reason: 'norm', score: z });
+    if (cosines[i] < minCosine && cosineZ[i] < -maxZ) flagged.push({ clientId: u.clientId, reason: 'cosine', score: cosines[i] });
+    if (normZ[i] > maxZ) flagged.push({ clientId: u.clientId, reason: 'norm', score: normZ[i] });
   });
   return flagged;
+}
+
+/** 0.6745 (x − median) / MAD for each value (Iglewicz & Hoaglin 1993), the MAD floored at `madFloor`. */
+function modifiedZ(values: readonly number[], madFloor: number): number[] {
+  const m = median(values);
+  const mad = Math.max(median(values.map((x) => Math.abs(x - m))), madFloor, Number.MIN_VALUE);
+  return values.map((x) => (0.6745 * (x - m)) / mad);
 }
 
 function dot(a: Float64Array, b: Float64Array): number {
