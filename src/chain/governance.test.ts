@@ -1,6 +1,7 @@
-import type { Hex } from 'viem';
+import { encodeFunctionData, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parameterRegistryAbi } from './artifacts/index.js';
+import { parameterRegistryAbi, rewardDistributorAbi, stakingAbi } from './artifacts/index.js';
+import { evidenceHash } from './client.js';
 import { DEFAULT_GOVERNANCE, nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
 import { write } from './transact.js';
@@ -65,6 +66,30 @@ describe('NexusGovernor and the timelock', () => {
     const posted = await n.coordinator.postRewardRoot(1n, next);
     await alice.claimFromTree(1n, posted.tree);
     expect(await alice.balanceOf()).toBe(nxs(102_000));
+  });
+
+  it('slash an exact amount, move the treasury and withdraw from the reward pool, all in one proposal', async () => {
+    const [alice, bob, carol] = n.participants;
+    await carol.stake(nxs(1_000));
+    const actions = [
+      { target: n.deployment.staking, data: encodeFunctionData({ abi: stakingAbi, functionName: 'slashAmount', args: [carol.account, nxs(300), evidenceHash('vote 1')] }) },
+      { target: n.deployment.staking, data: encodeFunctionData({ abi: stakingAbi, functionName: 'setTreasury', args: [bob.account] }) },
+      { target: n.deployment.staking, data: encodeFunctionData({ abi: stakingAbi, functionName: 'slash', args: [carol.account, evidenceHash('vote 2')] }) },
+      { target: n.deployment.distributor, data: encodeFunctionData({ abi: rewardDistributorAbi, functionName: 'withdrawPool', args: [alice.account, nxs(5_000)] }) },
+    ];
+    const { proposalId } = await alice.gov.propose(actions, 'Slash carol, move the treasury to bob, pay alice from the pool');
+    await alice.gov.fastForward(proposalId);
+    await alice.gov.castVote(proposalId, 'for');
+    await alice.gov.fastForward(proposalId);
+    await alice.gov.queue(proposalId);
+    await alice.gov.fastForward(proposalId);
+    await alice.gov.execute(proposalId);
+    // 300 to the timelock; then 10% of the remaining 700 to bob, the new treasury.
+    expect(await carol.stakeOf()).toMatchObject({ active: nxs(630) });
+    expect(await n.coordinator.balanceOf(n.deployment.timelock)).toBe(nxs(300));
+    expect(await bob.balanceOf()).toBe(nxs(100_070));
+    expect(await alice.balanceOf()).toBe(nxs(105_000));
+    expect(await n.coordinator.rewardPoolAvailable()).toBe(nxs(995_000));
   });
 
   it('keep the registry and admin roles out of everyone else\'s reach', async () => {

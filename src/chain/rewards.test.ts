@@ -1,8 +1,9 @@
-import type { Hex } from 'viem';
+import { zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { rewardDistributorAbi } from './artifacts/index.js';
+import { rewardDistributorAbi, rewardDistributorBytecode } from './artifacts/index.js';
 import { nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
+import { toChainError } from './errors.js';
 import { buildRewardTree } from './merkle.js';
 import { write } from './transact.js';
 
@@ -72,12 +73,30 @@ describe('RewardDistributor', () => {
     await expect(distributor(0, 'withdrawPool', [alice.account, 1n])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
   });
 
-  it('refuses a round the pool cannot cover', async () => {
-    const small = await startEmbeddedNexus({ accounts: 2, rewardPool: nxs(50) });
+  it('refuses a round the pool cannot cover, or whose total does not fit in 96 bits', async () => {
+    const small = await startEmbeddedNexus({ accounts: 2, rewardPool: nxs(50), parameters: { rewardPerRound: 2n ** 100n } });
     await expect(small.coordinator.postRewardRoot(1n, [{ account: small.addresses[1], amount: nxs(51) }])).rejects.toMatchObject({
       errorName: 'InsufficientPool',
       args: [nxs(50), nxs(51)],
     });
+    await expect(small.coordinator.postRewardRoot(1n, [{ account: small.addresses[1], amount: 2n ** 96n }])).rejects.toMatchObject({ errorName: 'AmountTooLarge' });
+  });
+
+  it('never pays a round more than its posted total, whatever the tree says', async () => {
+    const [alice, bob] = n.participants;
+    const tree = buildRewardTree([{ account: alice.account, amount: nxs(60) }, { account: bob.account, amount: nxs(60) }]);
+    await distributor(0, 'postRoot', [1n, tree.root, nxs(100)]);
+    await alice.claimFromTree(1n, tree);
+    await expect(bob.claimFromTree(1n, tree)).rejects.toMatchObject({ errorName: 'RoundOverclaimed', args: [1n] });
+  });
+
+  it('refuses a zero address at deployment', async () => {
+    const hash = n.conn.walletFor(n.conn.accounts[0]).deployContract({
+      abi: rewardDistributorAbi,
+      bytecode: rewardDistributorBytecode,
+      args: [n.deployment.token, n.deployment.registry, n.deployment.timelock, zeroAddress],
+    });
+    await expect(hash.catch((e: unknown) => Promise.reject(toChainError('deploy', e)))).rejects.toMatchObject({ errorName: 'ZeroAddress' });
   });
 
   it('closes claims at expiry and sweeps what is left back to the pool, once', async () => {

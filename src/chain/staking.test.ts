@@ -1,9 +1,10 @@
-import { keccak256, toBytes, type Hex } from 'viem';
+import { keccak256, toBytes, zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { stakingAbi } from './artifacts/index.js';
+import { stakingAbi, stakingBytecode } from './artifacts/index.js';
 import { evidenceHash } from './client.js';
 import { nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
+import { toChainError } from './errors.js';
 import { write } from './transact.js';
 
 let n: EmbeddedNexus;
@@ -75,5 +76,14 @@ describe('Staking', () => {
     await expect(n.coordinator.slash(bob.account, 'no stake')).rejects.toMatchObject({ errorName: 'NothingToSlash', args: [bob.account] });
     await expect(staking(0, 'slashAmount', [alice.account, nxs(1), evidenceHash('x')])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
     await expect(staking(0, 'setTreasury', [alice.account])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
+  });
+
+  it('refuses stakes beyond 128 bits and zero addresses at deployment', async () => {
+    const huge = await startEmbeddedNexus({ accounts: 2, cap: 2n ** 131n, allocation: 2n ** 129n, rewardPool: 0n });
+    await expect(huge.participants[0].stake(2n ** 128n)).rejects.toMatchObject({ errorName: 'StakeTooLarge', args: [2n ** 128n] });
+    const deploying = n.conn
+      .walletFor(n.conn.accounts[0])
+      .deployContract({ abi: stakingAbi, bytecode: stakingBytecode, args: [n.deployment.token, n.deployment.registry, n.deployment.timelock, zeroAddress, n.addresses[0]] });
+    await expect(deploying.catch((e: unknown) => Promise.reject(toChainError('deploy', e)))).rejects.toMatchObject({ errorName: 'ZeroAddress' });
   });
 });

@@ -1,8 +1,9 @@
-import { parseSignature, type Hex } from 'viem';
+import { parseSignature, zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { nexusTokenAbi, nexusTokenBytecode } from './artifacts/index.js';
 import { deployNexus, nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
+import { toChainError } from './errors.js';
 import { write } from './transact.js';
 
 let n: EmbeddedNexus;
@@ -61,6 +62,8 @@ describe('NexusToken', () => {
     await mint(nxs(100));
     await expect(mint(1n)).rejects.toMatchObject({ errorName: 'ERC20ExceededCap', args: [nxs(100) + 1n, nxs(100)] });
     await expect(deployNexus(n.conn, { cap: nxs(100), rewardPool: nxs(101) })).rejects.toMatchObject({ code: 'CHAIN_DEPLOY_OVER_CAP' });
+    const zero = n.conn.walletFor(minter).deployContract({ abi: nexusTokenAbi, bytecode: nexusTokenBytecode, args: [zeroAddress, minter.address, minter.address, 1n] });
+    await expect(zero.catch((e: unknown) => Promise.reject(toChainError('deploy', e)))).rejects.toMatchObject({ errorName: 'ZeroAddress' });
   });
 
   it('pauses every transfer with PAUSER_ROLE and only with it', async () => {
