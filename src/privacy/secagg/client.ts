@@ -210,7 +210,8 @@ export class ClientSecAgg {
           throw new SecAggAbortError('SECAGG_INCONSISTENT_VIEW', `the server lists '${v}' as a survivor but never forwarded its shares`);
         }
       }
-      if (set.size < this.plan.threshold) throw new SecAggBelowThresholdError('consistencyCheck', this.plan.threshold, set.size, 'the survivor set');
+      // Signing U3 lets the sum be released: refuse below the floor, which the DP noise calibration relies on.
+      if (set.size < this.plan.minSummands) throw new SecAggBelowThresholdError('consistencyCheck', this.plan.minSummands, set.size, 'the survivor set');
       this.survivors = [...message.survivors].sort((a, b) => this.plan.indexOf(a) - this.plan.indexOf(b));
       const signature = signTranscript(this.identity, survivorTranscript(this.plan.context, this.survivors));
       return encodeMessage('consistencySignature', { round: this.plan.round, sender: this.id, signature });

@@ -34,6 +34,12 @@ export const RoundConfigSchema = z
     graphSeed: base64Bytes(32),
     vectorLength: z.number().int().min(1).max(2 ** 28),
     quantisation: QuantisationSchema,
+    /**
+     * Fewest inputs the sum may hold, checked by the server and by every client before it signs U3.
+     * With distributed DP noise each client adds N(0, σ²S²/minSummands), so a released sum always
+     * carries at least σ²S² of noise variance (see README). Defaults to the threshold.
+     */
+    minSummands: z.number().int().min(1),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -48,6 +54,9 @@ export const RoundConfigSchema = z
         path: ['threshold'],
         message: `expected an integer from ${least} to ${shares} (a majority of the ${shares} shares of each client), got ${config.threshold}`,
       });
+    }
+    if (config.minSummands > n) {
+      ctx.addIssue({ code: 'custom', path: ['minSummands'], message: `expected at most the ${n} participants, got ${config.minSummands}` });
     }
     if (config.quantisation.maxSummands < n) {
       ctx.addIssue({
@@ -68,6 +77,7 @@ export interface CreateRoundConfigParameters {
   threshold?: number;
   degree?: number;
   maxSummands?: number;
+  minSummands?: number;
   roundId?: string;
   graphSeed?: Uint8Array;
 }
@@ -77,14 +87,16 @@ export function createRoundConfig(parameters: CreateRoundConfigParameters): Roun
   const n = parameters.participants.length;
   const degree = parameters.degree ?? defaultDegree(n);
   const shares = effectiveDegree(Math.max(n, 2), degree) + 1;
+  const threshold = parameters.threshold ?? Math.floor(shares / 2) + 1;
   return parseRoundConfig({
     roundId: parameters.roundId ?? randomUUID(),
     participants: [...parameters.participants],
-    threshold: parameters.threshold ?? Math.floor(shares / 2) + 1,
+    threshold,
     degree,
     graphSeed: Buffer.from(parameters.graphSeed ?? randomBytes(32)).toString('base64'),
     vectorLength: parameters.vectorLength,
     quantisation: { clip: parameters.clip, maxSummands: parameters.maxSummands ?? n },
+    minSummands: parameters.minSummands ?? threshold,
   } satisfies RoundConfig);
 }
 
@@ -101,6 +113,8 @@ export class RoundPlan {
   /** The context in hex, as messages carry it. */
   readonly round: string;
   readonly threshold: number;
+  /** Fewest inputs the released sum may hold: the threshold or the DP floor, whichever is larger. */
+  readonly minSummands: number;
   readonly quantisation: QuantisationParams;
   private readonly index: Map<string, number>;
   private readonly graph: number[][];
@@ -108,10 +122,21 @@ export class RoundPlan {
   constructor(config: RoundConfig) {
     this.config = parseRoundConfig(config);
     const c = this.config;
-    const canonical = JSON.stringify([c.roundId, c.participants, c.threshold, c.degree, c.graphSeed, c.vectorLength, c.quantisation.clip, c.quantisation.maxSummands]);
+    const canonical = JSON.stringify([
+      c.roundId,
+      c.participants,
+      c.threshold,
+      c.degree,
+      c.graphSeed,
+      c.vectorLength,
+      c.quantisation.clip,
+      c.quantisation.maxSummands,
+      c.minSummands,
+    ]);
     this.context = transcriptHash('round-context', canonical);
     this.round = Buffer.from(this.context).toString('hex');
     this.threshold = c.threshold;
+    this.minSummands = Math.max(c.threshold, c.minSummands);
     this.quantisation = c.quantisation;
     this.index = new Map(c.participants.map((id, i) => [id, i]));
     this.graph = maskingGraph(c.participants.length, c.degree, Buffer.from(c.graphSeed, 'base64'));

@@ -105,6 +105,13 @@ describe('runSecureAggregation: aborts below the threshold', () => {
     expect(run).toThrow(/stage 'consistencyCheck'.*needs 6 but only 5 remain/);
   });
 
+  it('refuses to release a sum of fewer inputs than the DP floor minSummands', () => {
+    const inputs = randomWords(new Rng(3), 10, 4);
+    expect(() => runSecureAggregation({ inputs, minSummands: 9, dropouts: { afterShareKeys: ['c3', 'c4'] } })).toThrow(
+      expect.objectContaining({ code: 'SECAGG_BELOW_THRESHOLD', details: expect.objectContaining({ stage: 'maskedInputCollection', needed: 9, present: 8 }) }),
+    );
+  });
+
   it('aborts at share keys when too few clients are left to hold shares', () => {
     const inputs = randomWords(new Rng(2), 5, 4);
     expect(() => runSecureAggregation({ inputs, threshold: 4, dropouts: { afterAdvertiseKeys: ['c0', 'c1'] } })).toThrow(

@@ -29,6 +29,8 @@ export interface RunSecureAggregationParameters {
   threshold?: number;
   /** Masking-graph degree k; default 2 ceil(log2 n). */
   degree?: number;
+  /** Fewest inputs the sum may hold (the DP noise floor); default the threshold. */
+  minSummands?: number;
   /** Clients that vanish after each round: explicit ids, or a fraction of all n drawn from the still-live clients. */
   dropouts?: Partial<Record<DropoutStage, readonly string[] | number>>;
   /** Seed of the draw of fraction drop-outs (simulation only). */
@@ -84,6 +86,7 @@ export function runSecureAggregation(parameters: RunSecureAggregationParameters)
     clip: parameters.clip ?? 1,
     threshold: parameters.threshold,
     degree: parameters.degree,
+    minSummands: parameters.minSummands,
     graphSeed: parameters.graphSeed,
   });
   // Registration happens before any round: not counted in the costs.
@@ -126,15 +129,24 @@ export function runSecureAggregation(parameters: RunSecureAggregationParameters)
     for (const [id, bytes] of replies) if (live.has(id)) serverBytesSent += bytes.length;
     return replies;
   };
-  /** Every live client that got a server message answers it; its reply goes straight to the server. */
-  const round = (inbox: Map<string, Uint8Array>, step: (client: ClientSecAgg, message: Uint8Array) => Uint8Array, receive: (bytes: Uint8Array) => void): void => {
+  /**
+   * Every live client that got a server message answers it; its reply goes straight to the server.
+   * The update is fetched before the client's clock starts: producing it is training, not protocol.
+   */
+  const round = (
+    inbox: Map<string, Uint8Array>,
+    step: (client: ClientSecAgg, message: Uint8Array, input: SecAggInput | undefined) => Uint8Array,
+    receive: (bytes: Uint8Array) => void,
+    withInput = false,
+  ): void => {
     for (const id of [...live]) {
       const message = inbox.get(id);
       if (message === undefined) {
         live.delete(id);
         continue;
       }
-      const reply = clientStep(id, (client) => step(client, message));
+      const input = withInput ? source.get(id) : undefined;
+      const reply = clientStep(id, (client) => step(client, message, input));
       if (reply) serverStep(() => receive(reply));
     }
   };
@@ -151,7 +163,7 @@ export function runSecureAggregation(parameters: RunSecureAggregationParameters)
   drop('afterShareKeys');
   const forwarded = deliver(serverStep(() => server.closeShareKeys()));
   // Round 2 MaskedInputCollection.
-  round(forwarded, (client, message) => client.maskedInput(message, source.get(client.id)), (bytes) => server.receiveMaskedInput(bytes));
+  round(forwarded, (client, message, input) => client.maskedInput(message, input!), (bytes) => server.receiveMaskedInput(bytes), true);
   drop('afterMaskedInput');
   const survivors = deliver(serverStep(() => server.closeMaskedInputCollection()));
   // Round 3 ConsistencyCheck.

@@ -59,6 +59,14 @@ describe('consistency check against a lying server (Bonawitz et al. 2017 round 3
     expect(() => round.clients.get('c1')!.consistencyCheck(twice)).toThrow(expect.objectContaining({ code: 'SECAGG_INCONSISTENT_VIEW' }));
   });
 
+  it('a client will not sign a survivor set smaller than the DP floor minSummands', () => {
+    const round = setup(4, 8, { minSummands: 4 });
+    const survivors = throughMaskedInput(round);
+    const truth = decodeMessage('survivors', survivors.get('c0')!);
+    const small = encodeMessage('survivors', { round: truth.round, survivors: ['c0', 'c1', 'c2'] });
+    expect(() => round.clients.get('c0')!.consistencyCheck(small)).toThrow(expect.objectContaining({ code: 'SECAGG_BELOW_THRESHOLD' }));
+  });
+
   it('the honest server refuses a consistency signature over another set', () => {
     const round = setup(4);
     const survivors = throughMaskedInput(round);

@@ -168,7 +168,7 @@ export class ServerSecAgg {
   closeMaskedInputCollection(): Map<string, Uint8Array> {
     this.expect(2);
     this.survivors = this.inOrder(this.masked);
-    this.requireCount(2, this.survivors.length, 'the clients that sent masked inputs');
+    this.requireCount(2, this.survivors.length, 'the clients that sent masked inputs', this.plan.minSummands);
     this.requireHolders(2, this.neededSecrets(), this.masked);
     this.stage = 3;
     const message = encodeMessage('survivors', { round: this.plan.round, survivors: this.survivors });
@@ -316,8 +316,8 @@ export class ServerSecAgg {
     }
   }
 
-  private requireCount(stage: number, present: number, what: string): void {
-    if (present < this.plan.threshold) this.abort(new SecAggBelowThresholdError(STAGES[stage], this.plan.threshold, present, what));
+  private requireCount(stage: number, present: number, what: string, needed = this.plan.threshold): void {
+    if (present < needed) this.abort(new SecAggBelowThresholdError(STAGES[stage], needed, present, what));
   }
 
   private checkSender(round: string, sender: string, allowed: (id: string) => boolean, duplicate: boolean): string {
