@@ -29,6 +29,7 @@ import { ModelValidator } from './model-validator.js';
 import { detectPoisoning } from './poisoning-detector.js';
 import { JobPrivacy, type RoundCharge } from './privacy-plan.js';
 import type { JobReport, JobStop, ParticipantReport, RoundReport } from './report.js';
+import { CkksRound, PlainRound, type RoundProtection } from './round-protection.js';
 import { createClientRunner } from './simulation.js';
 import { DpFixedClipping, createStrategy } from './strategies/index.js';
 import { TrainingManager } from './training-manager.js';
@@ -194,6 +195,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     : undefined;
   observer.onStart?.({ jobId, rounds: config.rounds, clients: clients.size });
 
+  const protection: RoundProtection = config.privacy.he ? await CkksRound.create(jobId, config.privacy.heParams) : new PlainRound();
   const runner = await createClientRunner(spec, clients, { mode: config.execution.mode, workers });
   const setupSeconds = (performance.now() - started) / 1000;
   const rounds: RoundReport[] = [];
@@ -252,19 +254,14 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         throw error;
       }
       const trainSeconds = (performance.now() - trainStart) / 1000;
-      for (const result of results) {
-        await manager.submitUpdate(roundId, {
-          clientId: result.clientId,
-          weights: result.weights,
-          numExamples: result.numExamples,
-          metrics: { loss: result.loss, seconds: result.seconds },
-        });
-        await scheduler.completeTask(taskIds.get(result.clientId) as string, { loss: result.loss, numExamples: result.numExamples });
-      }
       const trainLoss = weightedMean(results.map((x) => [x.loss, x.numExamples]));
       const { enabled: detect, ...detectorOptions } = config.detection;
-      const flagged = detect ? detectPoisoning(latest.weights, results, detectorOptions) : undefined;
-      const finalized = await manager.finalizeRound(roundId, { trainLoss });
+      // The detector reads individual updates, which a protected round does not show the coordinator.
+      const flagged = detect && protection.individualUpdatesVisible ? detectPoisoning(latest.weights, results, detectorOptions) : undefined;
+      const { finalized, bytesPerClient, clientSeconds } = await protection.collect(manager, roundId, results, { trainLoss });
+      for (const result of results) {
+        await scheduler.completeTask(taskIds.get(result.clientId) as string, { loss: result.loss, numExamples: result.numExamples });
+      }
       const evalStart = performance.now();
       evaluator.setWeights(finalized.weights);
       const metrics = await evaluate(evaluator, test, { batchSize: 512 });
@@ -285,6 +282,8 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         evaluateSeconds,
         trainLoss,
         modelVersion: finalized.version.version,
+        bytesPerClient,
+        ...(protection.kind !== 'none' ? { protectSeconds: clientSeconds } : {}),
         ...(charge ? { epsilon: charge.epsilon, epsilonRound: charge.epsilonRound } : {}),
         ...(flagged ? { flagged } : {}),
       };
@@ -296,6 +295,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     throw error;
   } finally {
     await runner.close();
+    protection.close();
     evaluator.dispose();
     for (const clientId of clients.keys()) await nodes.unregisterNode(clientId);
   }
@@ -314,6 +314,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
     config,
     execution: { mode: config.execution.mode, workers },
+    protection: protection.kind,
     participants,
     rounds,
     final: { ...final, passedValidation },

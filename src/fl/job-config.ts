@@ -99,7 +99,16 @@ export const JobConfigSchema = z
       })
       .strict()
       .default({}),
-    privacy: z.object({ dp: DpConfigSchema.optional() }).strict().default({}),
+    privacy: z
+      .object({
+        dp: DpConfigSchema.optional(),
+        /** Encrypted aggregation: clients send CKKS ciphertexts that the coordinator adds without a secret key. */
+        he: z.literal('ckks').optional(),
+        /** CKKS parameter preset (all meet the HE Standard's 128-bit table). */
+        heParams: z.enum(['n8192', 'n16384']).default('n8192'),
+      })
+      .strict()
+      .default({}),
     /** The poisoning detector run on every round's updates; it flags clients and never changes the aggregate. */
     detection: PoisoningDetectorOptionsSchema.extend({ enabled: z.boolean().default(true) }).strict().default({}),
     /** Simulation only: malicious clients, for testing robust aggregation. */
@@ -109,7 +118,28 @@ export const JobConfigSchema = z
       .strict()
       .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // Protected updates cannot be read one by one, so rules that inspect individual updates cannot run on them.
+    if (!config.privacy.he) return;
+    if (INDIVIDUAL_UPDATE_RULES.has(config.strategy.name)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['strategy', 'name'],
+        message: `'${config.strategy.name}' needs each client's update and cannot run with privacy.he; use fedavg, fedprox, fedadam or fedyogi`,
+      });
+    }
+    if (config.privacy.dp?.mode === 'client') {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['privacy', 'dp', 'mode'],
+        message: "client-level DP clips each update on the coordinator, which cannot see them under privacy.he; use mode 'local' or 'sample'",
+      });
+    }
+  });
+
+/** Strategies that need every client's update in the clear. */
+const INDIVIDUAL_UPDATE_RULES = new Set(['krum', 'median', 'trimmed-mean', 'norm-bounding']);
 
 export type JobConfigInput = z.input<typeof JobConfigSchema>;
 export type JobConfig = z.output<typeof JobConfigSchema>;
@@ -118,7 +148,7 @@ export type JobConfig = z.output<typeof JobConfigSchema>;
 export const PACKAGE_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
 
 /** The demo job: 10 clients on UCI optical digits, split non-IID (Dirichlet alpha 0.5). */
-export function demoConfig(overrides: { clients?: number; rounds?: number; seed?: number; dp?: boolean } = {}): JobConfigInput {
+export function demoConfig(overrides: { clients?: number; rounds?: number; seed?: number; dp?: boolean; he?: boolean } = {}): JobConfigInput {
   const base: JobConfigInput = {
     name: 'optdigits-demo',
     seed: overrides.seed ?? 42,
@@ -136,8 +166,8 @@ export function demoConfig(overrides: { clients?: number; rounds?: number; seed?
     training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: 'adam' },
     strategy: { name: 'fedavg' },
   };
-  if (!overrides.dp) return base;
-  return { ...base, ...DEMO_DP };
+  const withDp = overrides.dp ? { ...base, ...DEMO_DP } : base;
+  return overrides.he ? { ...withDp, privacy: { ...withDp.privacy, he: 'ckks' } } : withDp;
 }
 
 /**

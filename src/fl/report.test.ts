@@ -14,6 +14,7 @@ const round = (n: number, accuracy: number): RoundReport => ({
   evaluateSeconds: 0.01,
   trainLoss: 0.5,
   modelVersion: n + 1,
+  bytesPerClient: 400,
 });
 
 describe('formatRoundTable', () => {
@@ -24,6 +25,7 @@ describe('formatRoundTable', () => {
       startedAt: new Date(0).toISOString(),
       config: parseWithSchema(demoConfig(), JobConfigSchema, 'config'),
       execution: { mode: 'in-process', workers: 1 },
+      protection: 'none',
       participants: [],
       rounds: [round(1, 0.5), round(2, 0.91234)],
       final: { accuracy: 0.91234, loss: 0.5, passedValidation: true },
@@ -51,6 +53,7 @@ describe('formatRoundTable', () => {
       startedAt: new Date(0).toISOString(),
       config: parseWithSchema(demoConfig(), JobConfigSchema, 'config'),
       execution: { mode: 'in-process', workers: 1 },
+      protection: 'none',
       participants: [],
       rounds: [{ ...round(1, 0.5), flagged }, { ...round(2, 0.6), flagged: [] }],
       final: { accuracy: 0.6, loss: 0.5, passedValidation: true },

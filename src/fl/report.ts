@@ -18,6 +18,10 @@ export interface RoundReport {
   /** Mean local training loss over the participants, weighted by examples. */
   trainLoss: number;
   modelVersion: number;
+  /** Bytes each client sent for its update this round (float32, or ciphertext). */
+  bytesPerClient: number;
+  /** With encrypted aggregation: seconds the clients spent encrypting, summed. */
+  protectSeconds?: number;
   /** With differential privacy: the job's epsilon after this round, and what this round added. */
   epsilon?: number;
   epsilonRound?: number;
@@ -60,6 +64,8 @@ export interface JobReport {
   startedAt: string;
   config: JobConfig;
   execution: { mode: 'in-process' | 'workers'; workers: number };
+  /** How updates travelled: plain float32, or CKKS ciphertexts summed without a secret key. */
+  protection: 'none' | 'ckks';
   participants: ParticipantReport[];
   rounds: RoundReport[];
   final: { accuracy: number; loss: number; passedValidation: boolean };
@@ -93,6 +99,7 @@ export function formatRoundTable(report: JobReport): string {
     `final accuracy ${report.final.accuracy.toFixed(4)}, loss ${report.final.loss.toFixed(4)} on ${report.config.data.test}`,
     `model ${report.model.id} v${report.model.version} sha256 ${report.model.sha256}`,
     `${report.rounds.length} rounds, ${report.participants.length} clients (${report.execution.mode}), ${report.seconds.toFixed(1)} s`,
+    ...(report.protection === 'ckks' ? [`updates travelled as CKKS ciphertexts (${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator held no secret key`] : []),
   ];
   return [header, ...lines, '', ...footer].join('\n');
 }
