@@ -20,13 +20,17 @@ const MAX_HEADER_BYTES = 1 << 22;
 /** Bytes of one Shamir share of a 32-byte secret (b_u or s_u^SK): 16 field elements. */
 export const SHARE_BYTES = (32 / CHUNK_BYTES) * ELEMENT_BYTES;
 
+/** Canonical base64 of `min` to `max` bytes, decoded: one decode and one re-encode, no regular expression. */
 const bytes = (min: number, max = min) =>
-  z
-    .string()
-    .max(Math.ceil(max / 3) * 4)
-    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64')
-    .transform((s): Uint8Array => new Uint8Array(Buffer.from(s, 'base64')))
-    .refine((b) => b.length >= min && b.length <= max, min === max ? `${min} bytes` : `${min} to ${max} bytes`);
+  z.string().transform((s, ctx): Uint8Array => {
+    const decoded = s.length <= Math.ceil(max / 3) * 4 ? Buffer.from(s, 'base64') : undefined;
+    // Buffer.from skips characters outside the alphabet; re-encoding catches them and any non-canonical padding.
+    if (!decoded || decoded.length < min || decoded.length > max || decoded.toString('base64') !== s) {
+      ctx.addIssue({ code: 'custom', message: min === max ? `expected ${min} bytes in base64` : `expected ${min} to ${max} bytes in base64` });
+      return z.NEVER;
+    }
+    return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.length);
+  });
 const round = z.string().regex(/^[0-9a-f]{64}$/, 'a 64-digit hex round context');
 const idList = z.array(ClientIdSchema).max(65535);
 
