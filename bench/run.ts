@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
+import { benchChain } from './chain.js';
 import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
 import { benchHe } from './he.js';
@@ -12,7 +13,7 @@ export interface BenchResult {
   table: string;
 }
 
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, he: benchHe };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, he: benchHe, chain: benchChain };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));
