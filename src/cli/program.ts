@@ -89,10 +89,11 @@ export function buildProgram(): Command {
     .option('--report <file>', 'where to write the JSON report')
     .option('--dp', 'train with sample-level differential privacy (DP-SGD) and report epsilon')
     .option('--he', 'aggregate CKKS-encrypted updates: the coordinator adds ciphertexts and never holds a secret key')
+    .option('--secagg', 'secure aggregation (SecAgg+): the coordinator learns only the sum of the masked updates')
     .option('--json', 'print the report as JSON instead of a table')
-    .action(async (opts: { clients: number; rounds: number; seed: number; workers?: number; inProcess?: boolean; dp?: boolean; he?: boolean } & RunOptions) => {
+    .action(async (opts: { clients: number; rounds: number; seed: number; workers?: number; inProcess?: boolean; dp?: boolean; he?: boolean; secagg?: boolean } & RunOptions) => {
       const { demoConfig } = await loadFl();
-      const config = demoConfig({ clients: opts.clients, rounds: opts.rounds, seed: opts.seed, dp: opts.dp, he: opts.he });
+      const config = demoConfig({ clients: opts.clients, rounds: opts.rounds, seed: opts.seed, dp: opts.dp, he: opts.he, secagg: opts.secagg });
       // Each demo run is its own simulated federation, so it gets its own ledger scope; a real job
       // (train --config) charges the data set's persistent scope and stops when it is spent.
       if (config.privacy?.dp) config.privacy.dp.dataset = `optdigits-demo-${randomUUID().slice(0, 8)}`;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
-import { SecureNoiseSource, SeededNoiseSource } from '../privacy/dp/index.js';
+import { SecureNoiseSource, SeededNoiseSource, type NoiseSource } from '../privacy/dp/index.js';
 import { NodeManager, Rng, TaskScheduler, parseWithSchema, type Storage } from '../core/index.js';
 import {
   LocalModel,
@@ -29,7 +29,7 @@ import { ModelValidator } from './model-validator.js';
 import { detectPoisoning } from './poisoning-detector.js';
 import { JobPrivacy, type RoundCharge } from './privacy-plan.js';
 import type { JobReport, JobStop, ParticipantReport, RoundReport } from './report.js';
-import { CkksRound, PlainRound, type RoundProtection } from './round-protection.js';
+import { CkksRound, PlainRound, SecAggRound, type RoundProtection } from './round-protection.js';
 import { createClientRunner } from './simulation.js';
 import { DpFixedClipping, createStrategy } from './strategies/index.js';
 import { TrainingManager } from './training-manager.js';
@@ -153,12 +153,14 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
   const dp = config.privacy.dp;
   const baseStrategy = createStrategy(config.strategy);
   // Client-level DP lives on the server: the wrapper clips and noises before the strategy sees anything.
+  const dpNoise = (): NoiseSource => (dp?.noise === 'seeded-insecure' ? new SeededNoiseSource(streams.initSeed ^ 0x5eed) : new SecureNoiseSource());
+  // Under secure aggregation the clients clip and noise (see SecAggRound); the coordinator cannot.
   const strategy =
-    dp?.mode === 'client'
+    dp?.mode === 'client' && !config.privacy.secagg
       ? new DpFixedClipping(baseStrategy, {
           clipNorm: dp.clipNorm,
           noiseMultiplier: dp.noiseMultiplier,
-          noise: dp.noise === 'seeded-insecure' ? new SeededNoiseSource(streams.initSeed ^ 0x5eed) : new SecureNoiseSource(),
+          noise: dpNoise(),
         })
       : baseStrategy;
   const validator = new ModelValidator({ expectedLength: initial.numParams, thresholds: config.validation });
@@ -195,7 +197,14 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     : undefined;
   observer.onStart?.({ jobId, rounds: config.rounds, clients: clients.size });
 
-  const protection: RoundProtection = config.privacy.he ? await CkksRound.create(jobId, config.privacy.heParams) : new PlainRound();
+  const protection: RoundProtection = config.privacy.he
+    ? await CkksRound.create(jobId, config.privacy.heParams)
+    : config.privacy.secagg
+      ? new SecAggRound({
+          clip: config.privacy.secagg.clip,
+          dp: dp?.mode === 'client' ? { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: dpNoise() } : undefined,
+        })
+      : new PlainRound();
   const runner = await createClientRunner(spec, clients, { mode: config.execution.mode, workers });
   const setupSeconds = (performance.now() - started) / 1000;
   const rounds: RoundReport[] = [];
@@ -258,7 +267,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       const { enabled: detect, ...detectorOptions } = config.detection;
       // The detector reads individual updates, which a protected round does not show the coordinator.
       const flagged = detect && protection.individualUpdatesVisible ? detectPoisoning(latest.weights, results, detectorOptions) : undefined;
-      const { finalized, bytesPerClient, clientSeconds } = await protection.collect(manager, roundId, results, { trainLoss });
+      const { finalized, bytesPerClient, clientSeconds } = await protection.collect(manager, roundId, results, { trainLoss }, latest.weights);
       for (const result of results) {
         await scheduler.completeTask(taskIds.get(result.clientId) as string, { loss: result.loss, numExamples: result.numExamples });
       }

@@ -106,6 +106,11 @@ export const JobConfigSchema = z
         he: z.literal('ckks').optional(),
         /** CKKS parameter preset (all meet the HE Standard's 128-bit table). */
         heParams: z.enum(['n8192', 'n16384']).default('n8192'),
+        /** Secure aggregation (SecAgg+): the coordinator learns only the sum; `clip` bounds each coordinate of a contribution. */
+        secagg: z
+          .union([z.literal(true), z.object({ clip: z.number().positive().default(1) }).strict()])
+          .transform((v) => (v === true ? { clip: 1 } : v))
+          .optional(),
       })
       .strict()
       .default({}),
@@ -121,15 +126,20 @@ export const JobConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     // Protected updates cannot be read one by one, so rules that inspect individual updates cannot run on them.
-    if (!config.privacy.he) return;
+    const mode = config.privacy.he ? 'privacy.he' : config.privacy.secagg ? 'privacy.secagg' : undefined;
+    if (!mode) return;
+    if (config.privacy.he && config.privacy.secagg) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['privacy', 'secagg'], message: 'choose one of privacy.he and privacy.secagg' });
+    }
     if (INDIVIDUAL_UPDATE_RULES.has(config.strategy.name)) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['strategy', 'name'],
-        message: `'${config.strategy.name}' needs each client's update and cannot run with privacy.he; use fedavg, fedprox, fedadam or fedyogi`,
+        message: `'${config.strategy.name}' needs each client's update and cannot run with ${mode}; use fedavg, fedprox, fedadam or fedyogi`,
       });
     }
-    if (config.privacy.dp?.mode === 'client') {
+    // Under secure aggregation the clients clip and add the noise themselves; CKKS has no such step.
+    if (config.privacy.he && config.privacy.dp?.mode === 'client') {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['privacy', 'dp', 'mode'],
@@ -148,7 +158,7 @@ export type JobConfig = z.output<typeof JobConfigSchema>;
 export const PACKAGE_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
 
 /** The demo job: 10 clients on UCI optical digits, split non-IID (Dirichlet alpha 0.5). */
-export function demoConfig(overrides: { clients?: number; rounds?: number; seed?: number; dp?: boolean; he?: boolean } = {}): JobConfigInput {
+export function demoConfig(overrides: { clients?: number; rounds?: number; seed?: number; dp?: boolean; he?: boolean; secagg?: boolean } = {}): JobConfigInput {
   const base: JobConfigInput = {
     name: 'optdigits-demo',
     seed: overrides.seed ?? 42,
@@ -167,7 +177,8 @@ export function demoConfig(overrides: { clients?: number; rounds?: number; seed?
     strategy: { name: 'fedavg' },
   };
   const withDp = overrides.dp ? { ...base, ...DEMO_DP } : base;
-  return overrides.he ? { ...withDp, privacy: { ...withDp.privacy, he: 'ckks' } } : withDp;
+  if (overrides.he) return { ...withDp, privacy: { ...withDp.privacy, he: 'ckks' } };
+  return overrides.secagg ? { ...withDp, privacy: { ...withDp.privacy, secagg: true } } : withDp;
 }
 
 /**

@@ -65,7 +65,7 @@ export interface JobReport {
   config: JobConfig;
   execution: { mode: 'in-process' | 'workers'; workers: number };
   /** How updates travelled: plain float32, or CKKS ciphertexts summed without a secret key. */
-  protection: 'none' | 'ckks';
+  protection: 'none' | 'ckks' | 'secagg';
   participants: ParticipantReport[];
   rounds: RoundReport[];
   final: { accuracy: number; loss: number; passedValidation: boolean };
@@ -100,6 +100,7 @@ export function formatRoundTable(report: JobReport): string {
     `model ${report.model.id} v${report.model.version} sha256 ${report.model.sha256}`,
     `${report.rounds.length} rounds, ${report.participants.length} clients (${report.execution.mode}), ${report.seconds.toFixed(1)} s`,
     ...(report.protection === 'ckks' ? [`updates travelled as CKKS ciphertexts (${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator held no secret key`] : []),
+    ...(report.protection === 'secagg' ? [`updates were securely aggregated (SecAgg+, ${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator saw only masked vectors and the sum`] : []),
   ];
   return [header, ...lines, '', ...footer].join('\n');
 }
