@@ -3,8 +3,8 @@ import { Rng } from '../src/core/index.js';
 import { runSecureAggregation, type SecAggInputSource } from '../src/privacy/secagg/index.js';
 import type { BenchResult } from './run.js';
 
-const CLIENTS = [10, 100, 500];
-const DIMENSIONS = [10_000, 100_000, 1_000_000];
+const CLIENTS = process.env.SA_N ? [Number(process.env.SA_N)] : [10, 100, 500];
+const DIMENSIONS = process.env.SA_D ? [Number(process.env.SA_D)] : [10_000, 100_000, 1_000_000];
 const DROPOUT = 0.1;
 
 /**

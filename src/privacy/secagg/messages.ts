@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { formatZodIssue } from '../../core/index.js';
 import { ClientIdSchema } from './config.js';
 import { SecAggMessageRejectedError } from './errors.js';
 import { KEY_BYTES, SIGNATURE_BYTES } from './keys.js';
@@ -7,15 +6,14 @@ import { CHUNK_BYTES, ELEMENT_BYTES } from './shamir.js';
 
 /**
  * The wire format of the protocol's nine messages (Bonawitz et al. 2017 Fig. 4; Bell et al. 2020 §3).
- * Envelope: byte 0 version (1), byte 1 kind, bytes 2-3 zero, bytes 4-7 the JSON header's length
- * (uint32 LE), the UTF-8 JSON header, zero padding to a multiple of 4 bytes, then for a masked input
- * only the vector as uint32 little-endian words. Every header is parsed by its zod schema before use.
+ * The zod schemas below state each message's fields and give the TypeScript types; on the wire a
+ * message is a compact binary layout (see LAYOUTS) parsed with explicit length and range checks.
  */
 
-const VERSION = 1;
+const VERSION = 2;
 const HEADER_OFFSET = 8;
-/** Largest JSON header accepted (a round of 65,535 clients' survivor list fits). */
-const MAX_HEADER_BYTES = 1 << 22;
+/** Largest body accepted (a round of 65,535 clients' survivor list fits). */
+const MAX_BODY_BYTES = 1 << 23;
 
 /** Bytes of one Shamir share of a 32-byte secret (b_u or s_u^SK): 16 field elements. */
 export const SHARE_BYTES = (32 / CHUNK_BYTES) * ELEMENT_BYTES;
@@ -93,21 +91,263 @@ export interface MaskedInputMessage {
   vector: Uint32Array;
 }
 
-function toJson(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
-  if (Array.isArray(value)) return value.map(toJson);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJson(v)]));
-  return value;
+/*
+ * Binary layout (version 2). Envelope: byte 0 version, byte 1 kind, bytes 2-3 zero, bytes 4-7 the body's
+ * length (uint32 LE), the body, zero padding to a multiple of 4 bytes, then for a masked input only the
+ * vector as uint32 little-endian words. The body is the message's fields in schema order:
+ * - round: the 32 raw bytes of the round context (64 hex digits in the parsed message);
+ * - a client id: one length byte (1 to 64), then that many bytes of [A-Za-z0-9._:-];
+ * - a byte field: exactly its fixed length, no prefix;
+ * - a list: uint16 LE count, then the records, each its fields in order;
+ * - an integer: uint32 LE.
+ * Every field is length- and range-checked as it is read, and the body must be consumed exactly:
+ * the same rules the zod schemas state, without JSON, base64 or a generic validator on the hot path.
+ */
+
+type Field =
+  | { name: string; type: 'round' }
+  | { name: string; type: 'id' }
+  | { name: string; type: 'bytes'; length: number }
+  | { name: string; type: 'u32'; min: number; max: number }
+  | { name: string; type: 'ids' }
+  | { name: string; type: 'list'; fields: Field[] };
+
+const roundField: Field = { name: 'round', type: 'round' };
+const id = (name: string): Field => ({ name, type: 'id' });
+const fixed = (name: string, length: number): Field => ({ name, type: 'bytes', length });
+const list = (name: string, ...fields: Field[]): Field => ({ name, type: 'list', fields });
+const bundleFields = [fixed('encryptionKey', KEY_BYTES), fixed('maskKey', KEY_BYTES), fixed('selfMaskCommitment', 32), fixed('signature', SIGNATURE_BYTES)];
+const SEALED_BYTES = 2 * SHARE_BYTES + 16;
+
+const LAYOUTS: Record<MessageKind, Field[]> = {
+  advertiseKeys: [roundField, id('sender'), ...bundleFields],
+  neighbourKeys: [roundField, list('keys', id('id'), ...bundleFields)],
+  shareKeys: [roundField, id('sender'), list('shares', id('receiver'), fixed('nonce', 12), fixed('ciphertext', SEALED_BYTES))],
+  forwardedShares: [roundField, list('shares', id('sender'), fixed('nonce', 12), fixed('ciphertext', SEALED_BYTES))],
+  maskedInput: [roundField, id('sender'), { name: 'length', type: 'u32', min: 1, max: 2 ** 28 }],
+  survivors: [roundField, { name: 'survivors', type: 'ids' }],
+  consistencySignature: [roundField, id('sender'), fixed('signature', SIGNATURE_BYTES)],
+  consistencyProof: [roundField, list('signatures', id('id'), fixed('signature', SIGNATURE_BYTES))],
+  unmaskShares: [roundField, id('sender'), list('selfMaskShares', id('owner'), fixed('share', SHARE_BYTES)), list('keyShares', id('owner'), fixed('share', SHARE_BYTES))],
+};
+
+const MAX_LIST = 65535;
+const MAX_ID = 64;
+
+/** Which bytes a client id may hold: [A-Za-z0-9._:-] (ClientIdSchema). */
+const ID_BYTE = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-') ID_BYTE[c.charCodeAt(0)] = 1;
+
+function reject(reason: string, details?: unknown): never {
+  throw new SecAggMessageRejectedError('SECAGG_BAD_MESSAGE', `malformed secure-aggregation message: ${reason}`, details);
 }
 
-function envelope(kind: MessageKind, header: unknown, payload?: Uint32Array): Uint8Array {
-  const json = Buffer.from(JSON.stringify(toJson(header)), 'utf8');
-  const payloadOffset = HEADER_OFFSET + Math.ceil(json.length / 4) * 4;
+function badValue(what: string, field: string): never {
+  reject(`field '${field}' of the message: ${what}`);
+}
+
+/** Bytes of `value` laid out by `fields`, checking what the layout can carry. */
+function bodySize(fields: readonly Field[], value: Record<string, unknown>): number {
+  let size = 0;
+  for (const field of fields) {
+    const v = value[field.name];
+    switch (field.type) {
+      case 'round':
+        size += 32;
+        break;
+      case 'id':
+        size += 1 + Buffer.byteLength(v as string, 'latin1');
+        break;
+      case 'bytes':
+        size += field.length;
+        break;
+      case 'u32':
+        size += 4;
+        break;
+      case 'ids':
+        size += 2;
+        for (const x of v as string[]) size += 1 + (x as string).length;
+        break;
+      case 'list':
+        size += 2;
+        for (const record of v as Record<string, unknown>[]) size += bodySize(field.fields, record);
+        break;
+    }
+  }
+  return size;
+}
+
+class Writer {
+  offset: number;
+  constructor(
+    readonly out: Uint8Array,
+    readonly view: DataView,
+    start: number,
+  ) {
+    this.offset = start;
+  }
+
+  id(value: string, field: string): void {
+    if (typeof value !== 'string' || value.length < 1 || value.length > MAX_ID) badValue('a client id of 1 to 64 characters', field);
+    this.out[this.offset++] = value.length;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c > 255 || ID_BYTE[c] !== 1) badValue('letters, digits and . _ : - (1 to 64 characters)', field);
+      this.out[this.offset++] = c;
+    }
+  }
+
+  count(n: number, field: string): void {
+    if (n > MAX_LIST) badValue(`at most ${MAX_LIST} entries`, field);
+    this.view.setUint16(this.offset, n, true);
+    this.offset += 2;
+  }
+
+  write(fields: readonly Field[], value: Record<string, unknown>): void {
+    for (const field of fields) {
+      const v = value[field.name];
+      switch (field.type) {
+        case 'round': {
+          const hex = v as string;
+          if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) badValue('a 64-digit hex round context', field.name);
+          this.out.set(Buffer.from(hex, 'hex'), this.offset);
+          this.offset += 32;
+          break;
+        }
+        case 'id':
+          this.id(v as string, field.name);
+          break;
+        case 'bytes': {
+          const bytes = v as Uint8Array;
+          if (!(bytes instanceof Uint8Array) || bytes.length !== field.length) badValue(`expected ${field.length} bytes`, field.name);
+          this.out.set(bytes, this.offset);
+          this.offset += field.length;
+          break;
+        }
+        case 'u32': {
+          const n = v as number;
+          if (!Number.isInteger(n) || n < field.min || n > field.max) badValue(`an integer from ${field.min} to ${field.max}`, field.name);
+          this.view.setUint32(this.offset, n, true);
+          this.offset += 4;
+          break;
+        }
+        case 'ids': {
+          const ids = v as string[];
+          this.count(ids.length, field.name);
+          for (const x of ids) this.id(x, field.name);
+          break;
+        }
+        case 'list': {
+          const records = v as Record<string, unknown>[];
+          this.count(records.length, field.name);
+          for (const record of records) this.write(field.fields, record);
+          break;
+        }
+      }
+    }
+  }
+}
+
+class Reader {
+  offset: number;
+  constructor(
+    readonly data: Uint8Array,
+    readonly view: DataView,
+    start: number,
+    readonly end: number,
+  ) {
+    this.offset = start;
+  }
+
+  need(n: number, field: string): void {
+    if (this.offset + n > this.end) reject(`the body ends inside field '${field}'`);
+  }
+
+  id(field: string): string {
+    this.need(1, field);
+    const length = this.data[this.offset++];
+    if (length < 1 || length > MAX_ID) badValue('a client id of 1 to 64 characters', field);
+    this.need(length, field);
+    let s = '';
+    for (let i = 0; i < length; i++) {
+      const c = this.data[this.offset + i];
+      if (ID_BYTE[c] !== 1) badValue('letters, digits and . _ : - (1 to 64 characters)', field);
+      s += String.fromCharCode(c);
+    }
+    this.offset += length;
+    return s;
+  }
+
+  count(field: string): number {
+    this.need(2, field);
+    const n = this.view.getUint16(this.offset, true);
+    this.offset += 2;
+    return n;
+  }
+
+  read(fields: readonly Field[]): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const field of fields) {
+      switch (field.type) {
+        case 'round':
+          this.need(32, field.name);
+          out[field.name] = Buffer.from(this.data.buffer, this.data.byteOffset + this.offset, 32).toString('hex');
+          this.offset += 32;
+          break;
+        case 'id':
+          out[field.name] = this.id(field.name);
+          break;
+        case 'bytes':
+          this.need(field.length, field.name);
+          // A copy: the receiver may keep or wipe it without touching the caller's buffer.
+          out[field.name] = this.data.slice(this.offset, this.offset + field.length);
+          this.offset += field.length;
+          break;
+        case 'u32': {
+          this.need(4, field.name);
+          const n = this.view.getUint32(this.offset, true);
+          this.offset += 4;
+          if (n < field.min || n > field.max) badValue(`an integer from ${field.min} to ${field.max}, got ${n}`, field.name);
+          out[field.name] = n;
+          break;
+        }
+        case 'ids': {
+          const n = this.count(field.name);
+          const ids: string[] = new Array<string>(n);
+          for (let i = 0; i < n; i++) ids[i] = this.id(field.name);
+          out[field.name] = ids;
+          break;
+        }
+        case 'list': {
+          const n = this.count(field.name);
+          // Every record takes at least one byte per field: a count beyond what is left is refused before allocating.
+          if (n * field.fields.length > this.end - this.offset) reject(`field '${field.name}' announces ${n} entries, more than the body holds`);
+          const records: Record<string, unknown>[] = new Array<Record<string, unknown>>(n);
+          for (let i = 0; i < n; i++) records[i] = this.read(field.fields);
+          out[field.name] = records;
+          break;
+        }
+      }
+    }
+    return out;
+  }
+}
+
+function envelope(kind: MessageKind, message: object, payload?: Uint32Array): Uint8Array {
+  const fields = LAYOUTS[kind];
+  if (message === null || typeof message !== 'object') badValue('an object', kind);
+  const record = message as Record<string, unknown>;
+  for (const key of Object.keys(record)) if (!fields.some((f) => f.name === key)) badValue(`unknown field '${key}'`, kind);
+  const size = bodySize(fields, record);
+  const payloadOffset = HEADER_OFFSET + Math.ceil(size / 4) * 4;
   const out = new Uint8Array(payloadOffset + (payload ? payload.byteLength : 0));
+  const view = new DataView(out.buffer);
   out[0] = VERSION;
   out[1] = KINDS.indexOf(kind);
-  new DataView(out.buffer).setUint32(4, json.length, true);
-  out.set(json, HEADER_OFFSET);
+  view.setUint32(4, size, true);
+  const writer = new Writer(out, view, HEADER_OFFSET);
+  writer.write(fields, record);
+  if (writer.offset !== HEADER_OFFSET + size) badValue('a client id outside [A-Za-z0-9._:-]', kind);
   if (payload) out.set(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), payloadOffset);
   return out;
 }
@@ -122,44 +362,34 @@ export function encodeMaskedInput(header: Message<'maskedInput'>, vector: Uint32
   return envelope('maskedInput', header, vector);
 }
 
-function reject(reason: string, details?: unknown): never {
-  throw new SecAggMessageRejectedError('SECAGG_BAD_MESSAGE', `malformed secure-aggregation message: ${reason}`, details);
-}
-
-function readHeader(data: Uint8Array, kind: MessageKind): { header: unknown; payloadOffset: number } {
+function readBody<K extends MessageKind>(data: Uint8Array, kind: K): { message: Message<K>; payloadOffset: number } {
   if (!(data instanceof Uint8Array) || data.length < HEADER_OFFSET) reject(`expected at least ${HEADER_OFFSET} bytes`);
   if (data[0] !== VERSION) reject(`unknown version ${data[0]}, expected ${VERSION}`);
   const got = KINDS[data[1]];
   if (got !== kind) reject(`expected a '${kind}' message, got '${got ?? `kind ${data[1]}`}'`);
-  const length = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(4, true);
-  if (length > MAX_HEADER_BYTES || HEADER_OFFSET + length > data.length) reject(`header length ${length} does not fit in ${data.length} bytes`);
-  let header: unknown;
-  try {
-    header = JSON.parse(Buffer.from(data.buffer, data.byteOffset + HEADER_OFFSET, length).toString('utf8'));
-  } catch {
-    reject('the header is not JSON');
-  }
-  return { header, payloadOffset: HEADER_OFFSET + Math.ceil(length / 4) * 4 };
-}
-
-function validate<K extends MessageKind>(kind: K, header: unknown): Message<K> {
-  const schema = MessageSchemas[kind] as unknown as z.ZodType<Message<K>, z.ZodTypeDef, unknown>;
-  const result = schema.safeParse(header);
-  if (!result.success) reject(formatZodIssue(result.error.issues[0], { what: `'${kind}' message`, input: header, schema }));
-  return result.data;
+  if (data[2] !== 0 || data[3] !== 0) reject('reserved bytes 2-3 are not zero');
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const length = view.getUint32(4, true);
+  if (length > MAX_BODY_BYTES || HEADER_OFFSET + length > data.length) reject(`body length ${length} does not fit in ${data.length} bytes`);
+  const reader = new Reader(data, view, HEADER_OFFSET, HEADER_OFFSET + length);
+  const message = reader.read(LAYOUTS[kind]) as Message<K>;
+  if (reader.offset !== HEADER_OFFSET + length) reject(`${HEADER_OFFSET + length - reader.offset} unexpected bytes at the end of the '${kind}' body`);
+  const payloadOffset = HEADER_OFFSET + Math.ceil(length / 4) * 4;
+  if (payloadOffset > data.length) reject(`the padding after the body is missing`);
+  for (let i = HEADER_OFFSET + length; i < payloadOffset; i++) if (data[i] !== 0) reject('the padding after the body is not zero');
+  return { message, payloadOffset };
 }
 
 /** Parses and validates a message of `kind`; anything else is refused with SECAGG_BAD_MESSAGE. */
 export function decodeMessage<K extends Exclude<MessageKind, 'maskedInput'>>(kind: K, data: Uint8Array): Message<K> {
-  const { header, payloadOffset } = readHeader(data, kind);
-  if (payloadOffset !== data.length) reject(`${data.length - payloadOffset} unexpected bytes after the header`);
-  return validate(kind, header);
+  const { message, payloadOffset } = readBody(data, kind);
+  if (payloadOffset !== data.length) reject(`${data.length - payloadOffset} unexpected bytes after the body`);
+  return message;
 }
 
 /** Parses a masked input; the vector is a view of `data` when aligned, else a copy. */
 export function decodeMaskedInput(data: Uint8Array): MaskedInputMessage {
-  const { header: raw, payloadOffset } = readHeader(data, 'maskedInput');
-  const header = validate('maskedInput', raw);
+  const { message: header, payloadOffset } = readBody(data, 'maskedInput');
   if (data.length - payloadOffset !== header.length * 4) {
     reject(`the header announces ${header.length} words but ${(data.length - payloadOffset) / 4} follow`, { sender: header.sender });
   }
