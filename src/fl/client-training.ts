@@ -1,7 +1,9 @@
 import type { Dataset, ModelSpec } from '../ml/index.js';
 import { LocalModel, train, trainDpSgd } from '../ml/index.js';
 import { clipL2, SecureNoiseSource, SeededNoiseSource, type NoiseSource } from '../privacy/dp/index.js';
+import { Rng } from '../core/rng.js';
 import { attackedWeights, flipLabels, type ClientAttack } from './attacks.js';
+import { UpdateCompressor, decompress, type ParsedCompressionConfig } from './compression.js';
 import type { ClientPrivacy } from './privacy-plan.js';
 
 /** The local training a client does in one round, as the coordinator asks for it. */
@@ -26,15 +28,22 @@ export interface ClientTask {
   privacy?: ClientPrivacy;
   /** Simulation only: the attack this client runs, when the job marks it malicious. */
   attack?: ClientAttack;
+  /** How the client compresses its delta, and the error-feedback residual it kept from its last round. */
+  compression?: ParsedCompressionConfig;
+  residual?: Float32Array;
 }
 
 /** What a client sends back after local training. */
 export interface ClientResult {
   clientId: string;
+  /** The client's new weights; empty when the update travels compressed. */
   weights: Float32Array;
   numExamples: number;
   loss: number;
   seconds: number;
+  /** The compressed delta that leaves the node, and the residual the client keeps for next round. */
+  compressed?: Uint8Array;
+  residual?: Float32Array;
 }
 
 /**
@@ -70,13 +79,22 @@ export async function runClientTask(model: LocalModel, honestData: Dataset, task
   const honest = privacy?.mode === 'local' ? localDpUpdate(task.globalWeights, trained, privacy, noiseSourceFor(privacy, task.seed)) : trained;
   // The attack replaces what leaves the node, after the honest pipeline (local DP included).
   const weights = attack ? attackedWeights(task.globalWeights, honest, attack, task.seed) : honest;
-  return {
-    clientId: task.clientId,
-    weights,
-    numExamples: summary.numExamples,
-    loss: summary.loss,
-    seconds: summary.seconds,
-  };
+  const result = { clientId: task.clientId, numExamples: summary.numExamples, loss: summary.loss, seconds: summary.seconds };
+  if (!task.compression || task.compression.kind === 'none') return { ...result, weights };
+  const delta = new Float32Array(weights.length);
+  for (let k = 0; k < delta.length; k++) delta[k] = weights[k] - task.globalWeights[k];
+  const compressor = new UpdateCompressor(task.compression, task.residual);
+  const compressed = compressor.compress(delta, new Rng(task.seed ^ 0xc0de));
+  return { ...result, weights: new Float32Array(0), compressed, residual: compressor.residual() };
+}
+
+/** Coordinator side of compression: the client's weights rebuilt from its compressed delta. */
+export function decodeCompressed(result: ClientResult, global: Float32Array): ClientResult {
+  if (!result.compressed) return result;
+  const delta = decompress(result.compressed, { expectedLength: global.length });
+  const weights = new Float32Array(global.length);
+  for (let k = 0; k < weights.length; k++) weights[k] = global[k] + delta[k];
+  return { ...result, weights };
 }
 
 function noiseSourceFor(privacy: ClientPrivacy, seed: number): NoiseSource {

@@ -21,7 +21,7 @@ import {
   type ModelSpec,
 } from '../ml/index.js';
 import { attackOf, chooseAdversaries, type ClientAttack } from './attacks.js';
-import type { ClientResult, ClientTask, LocalTrainingPlan } from './client-training.js';
+import { decodeCompressed, type ClientResult, type ClientTask, type LocalTrainingPlan } from './client-training.js';
 import { selectClients } from './client-selection.js';
 import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
 import { ModelRegistry } from './model-registry.js';
@@ -210,6 +210,8 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
   const rounds: RoundReport[] = [];
   let latest = { version: 1, sha256: '', weights: initial.getWeights() };
   let stopped: JobStop | undefined;
+  // Simulation of each client's own memory: its error-feedback residual between rounds.
+  const residuals = new Map<string, Float32Array>();
   try {
     for (let r = 1; r <= config.rounds; r++) {
       const roundStart = performance.now();
@@ -246,6 +248,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         seed: trainingRng.nextUint32(),
         privacy: charge?.cost.clientPlans.get(clientId),
         attack: prepared.adversaries.get(clientId),
+        ...(config.compression.kind !== 'none' ? { compression: config.compression, residual: residuals.get(clientId) } : {}),
       }));
       const taskIds = new Map<string, string>();
       for (const task of tasks) {
@@ -257,7 +260,11 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       const trainStart = performance.now();
       let results: ClientResult[];
       try {
-        results = await runner.run(tasks);
+        // Compressed updates are rebuilt on the coordinator; each client keeps its own residual.
+        results = (await runner.run(tasks)).map((result) => {
+          if (result.residual) residuals.set(result.clientId, result.residual);
+          return decodeCompressed(result, latest.weights);
+        });
       } catch (error) {
         for (const taskId of taskIds.values()) await scheduler.failTask(taskId, (error as Error).message);
         throw error;

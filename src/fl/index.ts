@@ -33,7 +33,10 @@ export {
   type RoundCharge,
   type RoundPrivacyCost,
 } from './privacy-plan.js';
-export { localDpUpdate } from './client-training.js';
+export { localDpUpdate, decodeCompressed } from './client-training.js';
+export * from './compression.js';
+export { CkksRound, PlainRound, SecAggRound, type ProtectedRoundOutcome, type RoundProtection } from './round-protection.js';
+export { HeCoordinator, HeParticipants } from './he-round.js';
 export {
   AdversaryConfigSchema,
   DEFAULT_NOISE_STD,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { loadConfigFile } from '../core/index.js';
 import { AdversaryConfigSchema } from './attacks.js';
 import { PoisoningDetectorOptionsSchema } from './poisoning-detector.js';
+import { CompressionConfigSchema } from './compression.js';
 import { DpConfigSchema } from './privacy-plan.js';
 import { StrategyConfigSchema } from './strategies/index.js';
 
@@ -114,6 +115,8 @@ export const JobConfigSchema = z
       })
       .strict()
       .default({}),
+    /** How clients compress their deltas on the wire (plain rounds only). */
+    compression: CompressionConfigSchema.default({ kind: 'none' }),
     /** The poisoning detector run on every round's updates; it flags clients and never changes the aggregate. */
     detection: PoisoningDetectorOptionsSchema.extend({ enabled: z.boolean().default(true) }).strict().default({}),
     /** Simulation only: malicious clients, for testing robust aggregation. */
@@ -128,6 +131,9 @@ export const JobConfigSchema = z
     // Protected updates cannot be read one by one, so rules that inspect individual updates cannot run on them.
     const mode = config.privacy.he ? 'privacy.he' : config.privacy.secagg ? 'privacy.secagg' : undefined;
     if (!mode) return;
+    if (config.compression.kind !== 'none') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['compression', 'kind'], message: `compression applies to plain updates and cannot be combined with ${mode}` });
+    }
     if (config.privacy.he && config.privacy.secagg) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['privacy', 'secagg'], message: 'choose one of privacy.he and privacy.secagg' });
     }

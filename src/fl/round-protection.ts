@@ -40,7 +40,9 @@ export class PlainRound implements RoundProtection {
       });
     }
     const finalized = await manager.finalizeRound(roundId, metrics);
-    return { finalized, bytesPerClient: results.length ? results[0].weights.byteLength : 0, clientSeconds: 0 };
+    // A compressed update's wire size is its compressed bytes; otherwise the float32 weights.
+    const bytes = results.reduce((sum, r) => sum + (r.compressed?.byteLength ?? r.weights.byteLength), 0);
+    return { finalized, bytesPerClient: results.length ? bytes / results.length : 0, clientSeconds: 0 };
   }
 
   close(): void {}
