@@ -3,7 +3,7 @@ import { RoundPlan, type RoundConfig } from './config.js';
 import { SecAggAbortError, SecAggBelowThresholdError, SecAggError, SecAggMessageRejectedError, type SecAggStage } from './errors.js';
 import { agree, agreementKeyPair, verifyTranscript } from './keys.js';
 import { decodeMaskedInput, decodeMessage, encodeMessage, type Message } from './messages.js';
-import { applyMask, deriveMaskKey } from './prg.js';
+import { addWords, applyMasks, deriveMaskKey } from './prg.js';
 import { dequantiseSum } from './quantise.js';
 import { combineShares, type Share } from './shamir.js';
 
@@ -58,6 +58,8 @@ export class ServerSecAgg {
   private readonly masked = new Set<string>();
   private accumulator: Uint32Array | undefined;
   private survivors: string[] = [];
+  /** The signed bytes of U3, built once for all consistency signatures. */
+  private survivorsSigned: Uint8Array = new Uint8Array(0);
   private readonly signatures = new Map<string, Uint8Array>();
   private readonly revealed = new Map<string, { selfMask: Map<string, Uint8Array>; maskKey: Map<string, Uint8Array> }>();
 
@@ -158,8 +160,7 @@ export class ServerSecAgg {
       throw new SecAggMessageRejectedError('SECAGG_BAD_MESSAGE', `the masked input of '${sender}' has ${vector.length} values, the round expects ${this.plan.config.vectorLength}; refused`, { sender });
     }
     const sum = new Int32Array(this.accumulator!.buffer);
-    const add = new Int32Array(vector.buffer, vector.byteOffset, vector.length);
-    for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] + add[i]) | 0;
+    addWords(sum, new Int32Array(vector.buffer, vector.byteOffset, vector.length), sum.length);
     this.masked.add(sender);
     return sender;
   }
@@ -170,6 +171,7 @@ export class ServerSecAgg {
     this.survivors = this.inOrder(this.masked);
     this.requireCount(2, this.survivors.length, 'the clients that sent masked inputs', this.plan.minSummands);
     this.requireHolders(2, this.neededSecrets(), this.masked);
+    this.survivorsSigned = survivorTranscript(this.plan.context, this.survivors);
     this.stage = 3;
     const message = encodeMessage('survivors', { round: this.plan.round, survivors: this.survivors });
     return new Map(this.survivors.map((u) => [u, message]));
@@ -180,7 +182,7 @@ export class ServerSecAgg {
     this.expect(3);
     const message = decodeMessage('consistencySignature', data);
     const sender = this.checkSender(message.round, message.sender, (id) => this.masked.has(id), this.signatures.has(message.sender));
-    if (!verifyTranscript(this.identityKeys.get(sender)!, survivorTranscript(this.plan.context, this.survivors), message.signature)) {
+    if (!verifyTranscript(this.identityKeys.get(sender)!, this.survivorsSigned, message.signature)) {
       throw new SecAggMessageRejectedError('SECAGG_BAD_SIGNATURE', `the consistency signature of '${sender}' does not verify over the survivor set; refused`, { sender });
     }
     this.signatures.set(sender, message.signature);
@@ -241,30 +243,39 @@ export class ServerSecAgg {
     this.requireCount(4, u5.length, 'the clients that sent unmasking shares');
     this.requireHolders(4, this.neededSecrets(), new Set(u5));
     const sum = this.accumulator!;
-    for (const v of this.neededSecrets()) {
-      if (this.masked.has(v)) {
-        const seed = this.reconstruct(v, u5, 'selfMask');
-        const matches = Buffer.from(selfMaskCommitment(this.plan.context, v, seed)).equals(this.bundles.get(v)!.selfMaskCommitment);
-        if (!matches) this.fail('SECAGG_RECONSTRUCTION_FAILED', `the rebuilt self-mask seed of '${v}' does not match its commitment: a share was corrupt`);
-        const key = deriveMaskKey(seed, this.plan.context, 'self-mask');
-        applyMask(sum, key, -1);
-        wipe(seed, key);
-      } else {
-        const secretKey = this.reconstruct(v, u5, 'maskKey');
-        const pair = agreementKeyPair(secretKey);
-        if (!Buffer.from(pair.publicKey).equals(this.bundles.get(v)!.maskKey)) {
-          this.fail('SECAGG_RECONSTRUCTION_FAILED', `the rebuilt mask key of '${v}' does not match its public key: a share was corrupt`);
+    // Rebuild and check every secret first, then remove all masks in one blocked pass over the sum.
+    const masks: { key: Uint8Array; sign: 1 | -1 }[] = [];
+    try {
+      for (const v of this.neededSecrets()) {
+        if (this.masked.has(v)) {
+          const seed = this.reconstruct(v, u5, 'selfMask');
+          const matches = Buffer.from(selfMaskCommitment(this.plan.context, v, seed)).equals(this.bundles.get(v)!.selfMaskCommitment);
+          if (!matches) {
+            seed.fill(0);
+            this.fail('SECAGG_RECONSTRUCTION_FAILED', `the rebuilt self-mask seed of '${v}' does not match its commitment: a share was corrupt`);
+          }
+          masks.push({ key: deriveMaskKey(seed, this.plan.context, 'self-mask'), sign: -1 });
+          seed.fill(0);
+        } else {
+          const secretKey = this.reconstruct(v, u5, 'maskKey');
+          const pair = agreementKeyPair(secretKey);
+          if (!Buffer.from(pair.publicKey).equals(this.bundles.get(v)!.maskKey)) {
+            secretKey.fill(0);
+            this.fail('SECAGG_RECONSTRUCTION_FAILED', `the rebuilt mask key of '${v}' does not match its public key: a share was corrupt`);
+          }
+          for (const u of this.plan.neighbours(v)) {
+            if (!this.masked.has(u)) continue;
+            const shared = agree(pair, this.bundles.get(u)!.maskKey);
+            // u added Δ_uv PRG(s_uv); remove it.
+            masks.push({ key: deriveMaskKey(shared, this.plan.context, 'pairwise-mask'), sign: this.plan.pairSign(u, v) === 1 ? -1 : 1 });
+            shared.fill(0);
+          }
+          secretKey.fill(0);
         }
-        for (const u of this.plan.neighbours(v)) {
-          if (!this.masked.has(u)) continue;
-          const shared = agree(pair, this.bundles.get(u)!.maskKey);
-          const key = deriveMaskKey(shared, this.plan.context, 'pairwise-mask');
-          // u added Δ_uv PRG(s_uv); remove it.
-          applyMask(sum, key, this.plan.pairSign(u, v) === 1 ? -1 : 1);
-          wipe(shared, key);
-        }
-        secretKey.fill(0);
       }
+      applyMasks(sum, masks);
+    } finally {
+      for (const { key } of masks) key.fill(0);
     }
     this.stage = 5;
     const summands = this.survivors;
@@ -359,8 +370,4 @@ export class ServerSecAgg {
 
 function sameSet(got: ReadonlyMap<string, unknown>, expected: readonly string[], listed: number): boolean {
   return listed === expected.length && got.size === expected.length && expected.every((v) => got.has(v));
-}
-
-function wipe(...buffers: Uint8Array[]): void {
-  for (const buffer of buffers) buffer.fill(0);
 }
