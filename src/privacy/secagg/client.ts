@@ -2,7 +2,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { SecAggAbortError, SecAggBelowThresholdError, SecAggError, SecAggMessageRejectedError, type SecAggStage } from './errors.js';
 import { generateAgreementKeyPair, agree, signTranscript, verifyTranscript, type AgreementKeyPair } from './keys.js';
 import { RoundPlan, type RoundConfig } from './config.js';
-import { decodeMessage, encodeMaskedInput, encodeMessage, SHARE_BYTES } from './messages.js';
+import { decodeMessage, encodeMessage, maskedInputEnvelope, SHARE_BYTES } from './messages.js';
 import { applyMask, deriveMaskKey } from './prg.js';
 import { quantise } from './quantise.js';
 import { openShare, sealShare, shareEncryptionKey } from './share-cipher.js';
@@ -174,7 +174,9 @@ export class ClientSecAgg {
       encryption.secretKey.fill(0);
       this.encryption = undefined;
 
-      const masked = input instanceof Uint32Array ? input.slice() : quantise(input, this.plan.quantisation);
+      const { bytes, vector: masked } = maskedInputEnvelope({ round: this.plan.round, sender: this.id, length: input.length });
+      if (input instanceof Uint32Array) masked.set(input);
+      else quantise(input, this.plan.quantisation, masked);
       const seed = this.secret(this.selfMaskSeed);
       const selfKey = deriveMaskKey(seed, this.plan.context, 'self-mask');
       applyMask(masked, selfKey, 1);
@@ -191,7 +193,7 @@ export class ClientSecAgg {
       mask.secretKey.fill(0);
       this.mask = undefined;
       this.selfMaskSeed = undefined;
-      return encodeMaskedInput({ round: this.plan.round, sender: this.id, length: masked.length }, masked);
+      return bytes;
     });
   }
 

@@ -333,14 +333,14 @@ class Reader {
   }
 }
 
-function envelope(kind: MessageKind, message: object, payload?: Uint32Array): Uint8Array {
+function envelope(kind: MessageKind, message: object, payload?: Uint32Array, payloadWords = payload ? payload.length : 0): Uint8Array {
   const fields = LAYOUTS[kind];
   if (message === null || typeof message !== 'object') badValue('an object', kind);
   const record = message as Record<string, unknown>;
   for (const key of Object.keys(record)) if (!fields.some((f) => f.name === key)) badValue(`unknown field '${key}'`, kind);
   const size = bodySize(fields, record);
   const payloadOffset = HEADER_OFFSET + Math.ceil(size / 4) * 4;
-  const out = new Uint8Array(payloadOffset + (payload ? payload.byteLength : 0));
+  const out = new Uint8Array(payloadOffset + payloadWords * 4);
   const view = new DataView(out.buffer);
   out[0] = VERSION;
   out[1] = KINDS.indexOf(kind);
@@ -355,6 +355,15 @@ function envelope(kind: MessageKind, message: object, payload?: Uint32Array): Ui
 /** Serialises a message of `kind`. */
 export function encodeMessage<K extends Exclude<MessageKind, 'maskedInput'>>(kind: K, message: Message<K>): Uint8Array {
   return envelope(kind, message);
+}
+
+/**
+ * A masked-input message with its vector still to be written: `vector` is a view of `bytes`, so a
+ * client can quantise and mask in place and send `bytes` without another copy of the vector.
+ */
+export function maskedInputEnvelope(header: Message<'maskedInput'>): { bytes: Uint8Array; vector: Uint32Array } {
+  const bytes = envelope('maskedInput', header, new Uint32Array(0), header.length);
+  return { bytes, vector: new Uint32Array(bytes.buffer, bytes.byteOffset + bytes.length - header.length * 4, header.length) };
 }
 
 /** Serialises a masked input: header and vector (uint32 LE words). */

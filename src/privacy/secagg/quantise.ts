@@ -35,11 +35,12 @@ export function quantisationStep(params: QuantisationParams): number {
 const ROUNDING_CHUNK = 1 << 16;
 
 /** Clips, scales and stochastically rounds `input` into [0, L] (node:crypto supplies the rounding coins). */
-export function quantise(input: Float32Array, params: QuantisationParams): Uint32Array {
+export function quantise(input: Float32Array, params: QuantisationParams, into?: Uint32Array): Uint32Array {
   const { clip } = parseWithSchema(params, QuantisationSchema, 'quantisation', { code: 'SECAGG_CONFIG_INVALID' });
   const levels = quantisationLevels(params);
   const scale = levels / (2 * clip);
-  const out = new Uint32Array(input.length);
+  if (into && into.length !== input.length) throw new RangeError(`quantise: the output has ${into.length} words, the input ${input.length}`);
+  const out = into ?? new Uint32Array(input.length);
   const coins = new Uint32Array(Math.min(ROUNDING_CHUNK, input.length));
   for (let start = 0; start < input.length; start += coins.length) {
     const count = Math.min(coins.length, input.length - start);

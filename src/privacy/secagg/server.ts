@@ -203,8 +203,8 @@ export class ServerSecAgg {
     return new Map(
       u4.map((u) => {
         const owners = this.plan.holders(u).filter((v) => this.shared.has(v));
-        const relevant = new Set(owners.flatMap((v) => this.plan.holders(v)));
-        const signatures = u4.filter((id) => relevant.has(id)).map((id) => ({ id, signature: this.signatures.get(id)! }));
+        const relevant = new Set(owners.flatMap((v) => this.plan.holders(v)).filter((id) => this.signatures.has(id)));
+        const signatures = this.inOrder(relevant).map((id) => ({ id, signature: this.signatures.get(id)! }));
         return [u, encodeMessage('consistencyProof', { round: this.plan.round, signatures })];
       }),
     );
@@ -241,14 +241,16 @@ export class ServerSecAgg {
     this.expect(4);
     const u5 = this.inOrder(this.revealed.keys());
     this.requireCount(4, u5.length, 'the clients that sent unmasking shares');
-    this.requireHolders(4, this.neededSecrets(), new Set(u5));
+    const alive = new Set(u5);
+    const needed = this.neededSecrets();
+    this.requireHolders(4, needed, alive);
     const sum = this.accumulator!;
     // Rebuild and check every secret first, then remove all masks in one blocked pass over the sum.
     const masks: { key: Uint8Array; sign: 1 | -1 }[] = [];
     try {
-      for (const v of this.neededSecrets()) {
+      for (const v of needed) {
         if (this.masked.has(v)) {
-          const seed = this.reconstruct(v, u5, 'selfMask');
+          const seed = this.reconstruct(v, alive, 'selfMask');
           const matches = Buffer.from(selfMaskCommitment(this.plan.context, v, seed)).equals(this.bundles.get(v)!.selfMaskCommitment);
           if (!matches) {
             seed.fill(0);
@@ -257,7 +259,7 @@ export class ServerSecAgg {
           masks.push({ key: deriveMaskKey(seed, this.plan.context, 'self-mask'), sign: -1 });
           seed.fill(0);
         } else {
-          const secretKey = this.reconstruct(v, u5, 'maskKey');
+          const secretKey = this.reconstruct(v, alive, 'maskKey');
           const pair = agreementKeyPair(secretKey);
           if (!Buffer.from(pair.publicKey).equals(this.bundles.get(v)!.maskKey)) {
             secretKey.fill(0);
@@ -303,10 +305,11 @@ export class ServerSecAgg {
     return this.plan.holders(owner).filter((h) => alive.has(h)).length;
   }
 
-  private reconstruct(owner: string, holders: readonly string[], kind: 'selfMask' | 'maskKey'): Uint8Array {
+  private reconstruct(owner: string, live: ReadonlySet<string>, kind: 'selfMask' | 'maskKey'): Uint8Array {
+    // Only owner's share holders (k + 1 of them) can have its shares: walk those, in participant order, not all of U5.
     const shares: Share[] = [];
-    for (const holder of holders) {
-      const share = this.revealed.get(holder)![kind].get(owner);
+    for (const holder of this.inOrder(this.plan.holders(owner))) {
+      const share = live.has(holder) ? this.revealed.get(holder)?.[kind].get(owner) : undefined;
       if (share) shares.push({ x: this.plan.pointOf(holder), y: share });
     }
     try {
