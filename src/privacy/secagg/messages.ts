@@ -177,6 +177,16 @@ function bodySize(fields: readonly Field[], value: Record<string, unknown>): num
   return size;
 }
 
+/** The last round context written, as bytes: a party writes the same one for every message of a round. */
+let lastRound: { hex: string; bytes: Uint8Array } | undefined;
+
+function roundBytes(hex: string): Uint8Array {
+  if (lastRound?.hex === hex) return lastRound.bytes;
+  if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) badValue('a 64-digit hex round context', 'round');
+  lastRound = { hex, bytes: new Uint8Array(Buffer.from(hex, 'hex')) };
+  return lastRound.bytes;
+}
+
 class Writer {
   offset: number;
   constructor(
@@ -207,13 +217,10 @@ class Writer {
     for (const field of fields) {
       const v = value[field.name];
       switch (field.type) {
-        case 'round': {
-          const hex = v as string;
-          if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) badValue('a 64-digit hex round context', field.name);
-          this.out.set(Buffer.from(hex, 'hex'), this.offset);
+        case 'round':
+          this.out.set(roundBytes(v as string), this.offset);
           this.offset += 32;
           break;
-        }
         case 'id':
           this.id(v as string, field.name);
           break;
@@ -364,6 +371,37 @@ export function encodeMessage<K extends Exclude<MessageKind, 'maskedInput'>>(kin
 export function maskedInputEnvelope(header: Message<'maskedInput'>): { bytes: Uint8Array; vector: Uint32Array } {
   const bytes = envelope('maskedInput', header, new Uint32Array(0), header.length);
   return { bytes, vector: new Uint32Array(bytes.buffer, bytes.byteOffset + bytes.length - header.length * 4, header.length) };
+}
+
+/** One `consistencyProof` entry (id, signature) laid out once, for a server that sends it to many clients. */
+export function encodeSignatureEntry(id: string, signature: Uint8Array): Uint8Array {
+  const fields = (LAYOUTS.consistencyProof[1] as Extract<Field, { type: 'list' }>).fields;
+  const record = { id, signature };
+  const out = new Uint8Array(bodySize(fields, record));
+  const writer = new Writer(out, new DataView(out.buffer), 0);
+  writer.write(fields, record);
+  return out;
+}
+
+/** A `consistencyProof` message from entries made by encodeSignatureEntry: the same bytes as encodeMessage gives. */
+export function encodeConsistencyProof(round: string, entries: readonly Uint8Array[]): Uint8Array {
+  if (entries.length > MAX_LIST) badValue(`at most ${MAX_LIST} entries`, 'signatures');
+  let size = 32 + 2;
+  for (const entry of entries) size += entry.length;
+  const out = new Uint8Array(HEADER_OFFSET + Math.ceil(size / 4) * 4);
+  const view = new DataView(out.buffer);
+  out[0] = VERSION;
+  out[1] = KINDS.indexOf('consistencyProof');
+  view.setUint32(4, size, true);
+  const writer = new Writer(out, view, HEADER_OFFSET);
+  writer.write([roundField], { round });
+  view.setUint16(writer.offset, entries.length, true);
+  let offset = writer.offset + 2;
+  for (const entry of entries) {
+    out.set(entry, offset);
+    offset += entry.length;
+  }
+  return out;
 }
 
 /** Serialises a masked input: header and vector (uint32 LE words). */

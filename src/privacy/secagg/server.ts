@@ -2,7 +2,7 @@ import { keyBundleTranscript, selfMaskCommitment, survivorTranscript } from './c
 import { RoundPlan, type RoundConfig } from './config.js';
 import { SecAggAbortError, SecAggBelowThresholdError, SecAggError, SecAggMessageRejectedError, type SecAggStage } from './errors.js';
 import { agree, agreementKeyPair, verifyTranscript } from './keys.js';
-import { decodeMaskedInput, decodeMessage, encodeMessage, type Message } from './messages.js';
+import { decodeMaskedInput, decodeMessage, encodeConsistencyProof, encodeMessage, encodeSignatureEntry, type Message } from './messages.js';
 import { addWords, applyMasks, deriveMaskKey } from './prg.js';
 import { dequantiseSum } from './quantise.js';
 import { combineShares, type Share } from './shamir.js';
@@ -200,12 +200,22 @@ export class ServerSecAgg {
     this.requireCount(3, u4.length, 'the clients that signed the survivor set');
     this.requireHolders(3, this.neededSecrets(), new Set(u4));
     this.stage = 4;
+    // Each signature goes to some k^2 clients: lay out its entry once.
+    const entries = new Map(u4.map((id) => [id, encodeSignatureEntry(id, this.signatures.get(id)!)]));
+    const holders = new Map<string, string[]>();
+    const holdersOf = (v: string): string[] => {
+      let list = holders.get(v);
+      if (!list) holders.set(v, (list = this.plan.holders(v)));
+      return list;
+    };
     return new Map(
       u4.map((u) => {
-        const owners = this.plan.holders(u).filter((v) => this.shared.has(v));
-        const relevant = new Set(owners.flatMap((v) => this.plan.holders(v)).filter((id) => this.signatures.has(id)));
-        const signatures = this.inOrder(relevant).map((id) => ({ id, signature: this.signatures.get(id)! }));
-        return [u, encodeMessage('consistencyProof', { round: this.plan.round, signatures })];
+        const relevant = new Set<string>();
+        for (const v of holdersOf(u)) {
+          if (!this.shared.has(v)) continue;
+          for (const id of holdersOf(v)) if (entries.has(id)) relevant.add(id);
+        }
+        return [u, encodeConsistencyProof(this.plan.round, this.inOrder(relevant).map((id) => entries.get(id)!))];
       }),
     );
   }
