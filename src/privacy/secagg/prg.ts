@@ -16,7 +16,7 @@ if (endianness() !== 'LE') throw new SecAggError('SECAGG_UNSUPPORTED_HOST', 'sec
  * and small enough to stay under glibc's mmap threshold (128 KiB), above which every output buffer
  * would be fresh pages from the kernel — measured here as 5-20x slower.
  */
-export const PRG_BLOCK_WORDS = Number(process.env.PRG_BW ?? 1 << 14);
+export const PRG_BLOCK_WORDS = 1 << 14;
 const ZERO_BLOCK = new Uint8Array(PRG_BLOCK_WORDS * 4);
 const ZERO_IV = new Uint8Array(16);
 
