@@ -18,7 +18,7 @@ const MAX_BODY_BYTES = 1 << 23;
 /** Bytes of one Shamir share of a 32-byte secret (b_u or s_u^SK): 16 field elements. */
 export const SHARE_BYTES = (32 / CHUNK_BYTES) * ELEMENT_BYTES;
 
-/** Canonical base64 of `min` to `max` bytes, decoded: one decode and one re-encode, no regular expression. */
+/** In the schemas' JSON form (logs, tools): canonical base64 of `min` to `max` bytes, decoded; the wire carries raw bytes. */
 const bytes = (min: number, max = min) =>
   z.string().transform((s, ctx): Uint8Array => {
     const decoded = s.length <= Math.ceil(max / 3) * 4 ? Buffer.from(s, 'base64') : undefined;

@@ -255,7 +255,7 @@ export class ServerSecAgg {
     const needed = this.neededSecrets();
     this.requireHolders(4, needed, alive);
     const sum = this.accumulator!;
-    // Rebuild and check every secret first, then remove all masks in one blocked pass over the sum.
+    // Rebuild and check every secret before the sum is touched, then remove all the masks.
     const masks: { key: Uint8Array; sign: 1 | -1 }[] = [];
     try {
       for (const v of needed) {
