@@ -44,6 +44,7 @@ describe('federated job end to end', () => {
     expect(rounds[4].metrics.accuracy).toBeCloseTo(report.final.accuracy, 10);
     const job = await storage.jobs.get(report.jobId);
     expect(job?.status).toBe('completed');
+    expect(job?.createdAt).toBeLessThan(job?.finishedAt as number);
     expect(await storage.nodes.list()).toHaveLength(0);
     const tasks = await storage.tasks.list();
     expect(tasks).toHaveLength(20);

@@ -166,17 +166,18 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
   const validator = new ModelValidator({ expectedLength: initial.numParams, thresholds: config.validation });
   const manager = new TrainingManager(storage, registry, strategy, { validator });
   const jobId = `job-${randomUUID()}`;
+  const createdAt = Date.now();
   const workers = config.execution.mode === 'workers' ? Math.min(config.execution.workers ?? availableParallelism(), clients.size) : 1;
 
   const modelId = await storage.transaction(async () => {
-    await storage.jobs.upsert(jobRecord(jobId, config, 'running', null, null));
+    await storage.jobs.upsert(jobRecord(jobId, config, createdAt, 'running', null, null));
     const id = await registry.registerModel({
       name: config.name,
       architecture: spec,
       hyperparameters: { ...config.training, strategy: config.strategy },
       initialWeights: initial.getWeights(),
     });
-    await storage.jobs.upsert(jobRecord(jobId, config, 'running', id, null));
+    await storage.jobs.upsert(jobRecord(jobId, config, createdAt, 'running', id, null));
     for (const [clientId, data] of clients) {
       await nodes.registerNode({
         id: clientId,
@@ -307,7 +308,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       observer.onRound?.(report);
     }
   } catch (error) {
-    await storage.jobs.upsert(jobRecord(jobId, config, 'failed', modelId, { error: (error as Error).message }));
+    await storage.jobs.upsert(jobRecord(jobId, config, createdAt, 'failed', modelId, { error: (error as Error).message }));
     throw error;
   } finally {
     await runner.close();
@@ -355,7 +356,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     ...(stopped ? { stopped } : {}),
     ...(config.adversaries ? { adversaries: { simulated: true as const, clients: [...prepared.adversaries.keys()], ...attackOf(config.adversaries) } } : {}),
   };
-  await storage.jobs.upsert(jobRecord(jobId, config, 'completed', modelId, report));
+  await storage.jobs.upsert(jobRecord(jobId, config, createdAt, 'completed', modelId, report));
   return report;
 }
 
@@ -370,7 +371,7 @@ async function evaluateInitial(spec: ModelSpec, weights: Float32Array, test: Dat
   }
 }
 
-function jobRecord(id: string, config: JobConfig, status: 'running' | 'completed' | 'failed', modelId: string | null, report: unknown) {
+function jobRecord(id: string, config: JobConfig, createdAt: number, status: 'running' | 'completed' | 'failed', modelId: string | null, report: unknown) {
   return {
     id,
     name: config.name,
@@ -378,7 +379,7 @@ function jobRecord(id: string, config: JobConfig, status: 'running' | 'completed
     status,
     modelId,
     report,
-    createdAt: Date.now(),
+    createdAt,
     finishedAt: status === 'running' ? null : Date.now(),
   };
 }
