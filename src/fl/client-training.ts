@@ -1,10 +1,10 @@
 import type { Dataset, ModelSpec } from '../ml/index.js';
 import { LocalModel, train, trainDpSgd } from '../ml/index.js';
-import { clipL2, SecureNoiseSource, SeededNoiseSource, type NoiseSource } from '../privacy/dp/index.js';
+import { clipL2, type NoiseSource } from '../privacy/dp/index.js';
 import { Rng } from '../core/rng.js';
 import { attackedWeights, flipLabels, type ClientAttack } from './attacks.js';
 import { UpdateCompressor, decompress, type ParsedCompressionConfig } from './compression.js';
-import type { ClientPrivacy } from './privacy-plan.js';
+import { noiseSourceFor, type ClientPrivacy } from './privacy-plan.js';
 
 /** The local training a client does in one round, as the coordinator asks for it. */
 export interface LocalTrainingPlan {
@@ -63,7 +63,7 @@ export async function runClientTask(model: LocalModel, honestData: Dataset, task
           steps: privacy.steps,
           l2NormClip: privacy.clipNorm,
           noiseMultiplier: privacy.noiseMultiplier,
-          noise: noiseSourceFor(privacy, task.seed),
+          noise: noiseSourceFor(privacy.noise, task.seed),
           // Amplification by subsampling needs the batches to be secret: only the insecure test mode replays them.
           seed: privacy.noise === 'seeded-insecure' ? task.seed : undefined,
         })
@@ -76,7 +76,7 @@ export async function runClientTask(model: LocalModel, honestData: Dataset, task
           globalWeights: plan.proximalMu > 0 ? task.globalWeights : undefined,
         });
   const trained = model.getWeights();
-  const honest = privacy?.mode === 'local' ? localDpUpdate(task.globalWeights, trained, privacy, noiseSourceFor(privacy, task.seed)) : trained;
+  const honest = privacy?.mode === 'local' ? localDpUpdate(task.globalWeights, trained, privacy, noiseSourceFor(privacy.noise, task.seed)) : trained;
   // The attack replaces what leaves the node, after the honest pipeline (local DP included).
   const weights = attack ? attackedWeights(task.globalWeights, honest, attack, task.seed) : honest;
   const result = { clientId: task.clientId, numExamples: summary.numExamples, loss: summary.loss, seconds: summary.seconds };
@@ -97,9 +97,6 @@ export function decodeCompressed(result: ClientResult, global: Float32Array): Cl
   return { ...result, weights };
 }
 
-function noiseSourceFor(privacy: ClientPrivacy, seed: number): NoiseSource {
-  return privacy.noise === 'seeded-insecure' ? new SeededNoiseSource(seed ^ 0x5eed) : new SecureNoiseSource();
-}
 
 /**
  * Local DP: the client clips its model delta to L2 norm C and adds N(0, (zC)^2) per coordinate

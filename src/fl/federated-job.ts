@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
-import { SecureNoiseSource, SeededNoiseSource, type NoiseSource } from '../privacy/dp/index.js';
+import type { NoiseSource } from '../privacy/dp/index.js';
 import { NodeManager, Rng, TaskScheduler, parseWithSchema, type Storage } from '../core/index.js';
 import {
   LocalModel,
@@ -27,7 +27,7 @@ import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-conf
 import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
 import { detectPoisoning } from './poisoning-detector.js';
-import { JobPrivacy, type RoundCharge } from './privacy-plan.js';
+import { JobPrivacy, noiseSourceFor, type RoundCharge } from './privacy-plan.js';
 import type { JobReport, JobStop, ParticipantReport, RoundReport } from './report.js';
 import { CkksRound, PlainRound, SecAggRound, type RoundProtection } from './round-protection.js';
 import { createClientRunner } from './simulation.js';
@@ -153,7 +153,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
   const dp = config.privacy.dp;
   const baseStrategy = createStrategy(config.strategy);
   // Client-level DP lives on the server: the wrapper clips and noises before the strategy sees anything.
-  const dpNoise = (): NoiseSource => (dp?.noise === 'seeded-insecure' ? new SeededNoiseSource(streams.initSeed ^ 0x5eed) : new SecureNoiseSource());
+  const dpNoise = (): NoiseSource => noiseSourceFor(dp?.noise ?? 'secure', streams.initSeed);
   // Under secure aggregation the clients clip and noise (see SecAggRound); the coordinator cannot.
   const strategy =
     dp?.mode === 'client' && !config.privacy.secagg

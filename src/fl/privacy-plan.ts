@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CipherNexusError, type PrivacyScope, type Storage } from '../core/index.js';
-import { computeEpsilon, PrivacyLedger, RdpAccountant, type Conversion, type PrivacyEvent } from '../privacy/dp/index.js';
+import { computeEpsilon, PrivacyLedger, RdpAccountant, SecureNoiseSource, SeededNoiseSource, type Conversion, type NoiseSource, type PrivacyEvent } from '../privacy/dp/index.js';
 
 /**
  * A job's differential-privacy plan. One of three places for the noise:
@@ -29,6 +29,11 @@ export const DpConfigSchema = z
   .strict();
 
 export type DpConfig = z.output<typeof DpConfigSchema>;
+
+/** The noise a DP plan asks for: crypto noise, or (tests only) a stream replayed from `seed`. */
+export function noiseSourceFor(noise: DpConfig['noise'], seed: number): NoiseSource {
+  return noise === 'seeded-insecure' ? new SeededNoiseSource(seed ^ 0x5eed) : new SecureNoiseSource();
+}
 
 /** What a client must do for DP in one round (sample-level and local modes). */
 export interface ClientPrivacy {
