@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../core/index.js';
 import { ModelRegistry } from './model-registry.js';
@@ -93,5 +96,90 @@ describe('TrainingManager', () => {
     for (const u of [...updates].reverse()) await manager.submitUpdate(r2, u);
     const backward = await manager.finalizeRound(r2);
     expect(backward.version.sha256).toBe(forward.version.sha256);
+  });
+
+  it('recognises a resubmission of the same bytes as a duplicate and counts it once', async () => {
+    const roundId = await open();
+    const update = { clientId: 'a', weights: new Float32Array([1, 2]), numExamples: 2 };
+    expect(await manager.submitUpdate(roundId, update)).toBe('accepted');
+    expect(await manager.submitUpdate(roundId, { ...update, weights: new Float32Array([1, 2]) })).toBe('duplicate');
+    await manager.submitUpdate(roundId, { clientId: 'b', weights: new Float32Array([3, 4]), numExamples: 2 });
+    const result = await manager.finalizeRound(roundId);
+    expect(result.round.metrics.updates).toBe(2);
+    // After the round closed, the same bytes are still acknowledged, different bytes refused.
+    expect(await manager.submitUpdate(roundId, update)).toBe('duplicate');
+    await expect(manager.submitUpdate(roundId, { ...update, weights: new Float32Array([9, 9]) })).rejects.toMatchObject({ code: 'UPDATE_DUPLICATE' });
+  });
+});
+
+describe('TrainingManager streaming and resume', () => {
+  const updates = Array.from({ length: 6 }, (_, k) => ({
+    clientId: `c${k}`,
+    weights: Float32Array.from({ length: 5 }, (_, i) => Math.sin(k * 7 + i) * 3),
+    numExamples: 10 + k * 3,
+  }));
+
+  async function setup(options: { streaming?: boolean; durable?: boolean }, storage?: Storage) {
+    const store = storage ?? (await openStorage({ path: ':memory:' }));
+    const registry = new ModelRegistry(store);
+    const manager = new TrainingManager(store, registry, new FedAvg(), options);
+    return { store, registry, manager };
+  }
+
+  it('folding updates as they arrive gives the buffered aggregate to float32 precision', async () => {
+    const buffered = await setup({});
+    const streamed = await setup({ streaming: true });
+    const results: Float32Array[] = [];
+    for (const { registry, manager, store } of [buffered, streamed]) {
+      const modelId = await registry.registerModel({ name: 'm', architecture: {}, initialWeights: new Float32Array(5) });
+      const roundId = await manager.startRound(modelId, { jobId: 'j', participants: updates.map((u) => u.clientId), quorum: 6, deadlineMs: 60_000 });
+      for (const u of updates) await manager.submitUpdate(roundId, u);
+      results.push((await manager.finalizeRound(roundId)).weights);
+      await store.close();
+    }
+    for (let i = 0; i < 5; i++) expect(results[1][i]).toBeCloseTo(results[0][i], 6);
+  });
+
+  it('a coordinator restarted mid-round reloads the accepted updates: none lost, none counted twice', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-resume-'));
+    const path = join(dir, 'db.sqlite');
+    try {
+      const first = await setup({ streaming: true, durable: true }, openStorage({ path }));
+      const modelId = await first.registry.registerModel({ name: 'm', architecture: {}, initialWeights: new Float32Array(5) });
+      const roundId = await first.manager.startRound(modelId, { jobId: 'j', participants: updates.map((u) => u.clientId), quorum: 6, deadlineMs: 60_000 });
+      for (const u of updates.slice(0, 4)) await first.manager.submitUpdate(roundId, u);
+      await first.store.close();
+
+      const second = await setup({ streaming: true, durable: true }, openStorage({ path }));
+      await expect(second.manager.submitUpdate(roundId, updates[4])).rejects.toMatchObject({ code: 'ROUND_NOT_ACTIVE' });
+      await second.manager.resumeRound(roundId);
+      // A client that had been accepted before the crash sends again: acknowledged, not recounted.
+      expect(await second.manager.submitUpdate(roundId, updates[1])).toBe('duplicate');
+      for (const u of updates.slice(4)) expect(await second.manager.submitUpdate(roundId, u)).toBe('accepted');
+      const resumed = await second.manager.finalizeRound(roundId);
+      expect(resumed.round.metrics.updates).toBe(6);
+      expect(await second.store.rounds.getUpdatePayload(roundId, 'c0')).toBeUndefined();
+      await second.store.close();
+
+      const clean = await setup({ streaming: true });
+      const cleanModel = await clean.registry.registerModel({ name: 'm', architecture: {}, initialWeights: new Float32Array(5) });
+      const cleanRound = await clean.manager.startRound(cleanModel, { jobId: 'j', participants: updates.map((u) => u.clientId), quorum: 6, deadlineMs: 60_000 });
+      for (const u of updates) await clean.manager.submitUpdate(cleanRound, u);
+      const expected = await clean.manager.finalizeRound(cleanRound);
+      expect(resumed.version.sha256).toBe(expected.version.sha256);
+      await clean.store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to resume a round whose updates were not kept', async () => {
+    const { registry, manager, store } = await setup({ streaming: true });
+    const modelId = await registry.registerModel({ name: 'm', architecture: {}, initialWeights: new Float32Array(5) });
+    const roundId = await manager.startRound(modelId, { jobId: 'j', participants: ['c0', 'c1'], quorum: 1, deadlineMs: 60_000 });
+    await manager.submitUpdate(roundId, updates[0]);
+    const other = new TrainingManager(store, registry, new FedAvg(), { streaming: true });
+    await expect(other.resumeRound(roundId)).rejects.toMatchObject({ code: 'ROUND_NOT_RESUMABLE' });
+    await store.close();
   });
 });

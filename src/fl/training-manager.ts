@@ -26,6 +26,32 @@ function isProtected(update: PendingUpdate): update is ProtectedUpdate {
   return 'payload' in update;
 }
 
+/** What submitting an update did: counted it, or recognised a resubmission of the same bytes. */
+export type SubmitOutcome = 'accepted' | 'duplicate';
+
+/** How the manager keeps a round's updates. */
+export interface TrainingManagerOptions {
+  validator?: ModelValidator;
+  now?: () => number;
+  /**
+   * Fold plain updates into a running sample-weighted sum as they arrive, when the strategy is
+   * linear, so memory grows with the model and not with the number of clients.
+   */
+  streaming?: boolean;
+  /** Store every accepted update's bytes until its round is finalised, so a restarted coordinator can resume the round. */
+  durable?: boolean;
+}
+
+/** An open round's accepted updates: kept one by one, or folded into a running sum. */
+interface RoundBuffer {
+  /** Each accepted client's update digest, so a resubmission of the same bytes is recognised. */
+  readonly accepted: Map<string, string>;
+  readonly entries: PendingUpdate[];
+  sum: Float64Array | null;
+  total: number;
+  base: Float32Array | null;
+}
+
 /** How a round is opened. */
 export interface StartRoundOptions {
   jobId: string;
@@ -57,15 +83,19 @@ const TRANSITIONS: Record<RoundStatus, RoundStatus[]> = {
  * update once before the deadline, and aggregates the accepted updates into the model's next version.
  */
 export class TrainingManager extends EventEmitter {
-  private readonly pending = new Map<string, PendingUpdate[]>();
+  private readonly pending = new Map<string, RoundBuffer>();
 
   constructor(
     private readonly storage: Storage,
     private readonly registry: ModelRegistry,
     private readonly strategy: Strategy,
-    private readonly options: { validator?: ModelValidator; now?: () => number } = {},
+    private readonly options: TrainingManagerOptions = {},
   ) {
     super();
+  }
+
+  private get folds(): boolean {
+    return this.options.streaming === true && this.strategy.linear === true;
   }
 
   private now(): number {
@@ -112,23 +142,29 @@ export class TrainingManager extends EventEmitter {
         error: null,
       };
       await this.storage.rounds.upsert(round);
-      this.pending.set(round.id, []);
+      this.pending.set(round.id, emptyBuffer());
       this.emit('round:started', round);
       return round.id;
     });
   }
 
-  /** Accepts one participant's update for an open round, or throws UpdateRejectedError saying why. */
-  async submitUpdate(roundId: string, update: ClientUpdate): Promise<void> {
-    await this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, async (round) => {
+  /**
+   * Accepts one participant's update for an open round, or throws UpdateRejectedError saying why;
+   * the same bytes sent again are recognised ('duplicate') and not counted twice.
+   */
+  async submitUpdate(roundId: string, update: ClientUpdate): Promise<SubmitOutcome> {
+    return this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, weightsSha256(update.weights), async (round, buffer) => {
+      if (buffer.sum && update.weights.length !== buffer.sum.length) {
+        throw new UpdateRejectedError('UPDATE_INVALID', `update from '${update.clientId}' has ${update.weights.length} weights; the model has ${buffer.sum.length}`);
+      }
       if (this.options.validator) {
-        const base = await this.registry.getVersion(round.modelId, round.baseVersion);
-        const verdict = this.options.validator.validateUpdate(base.weights, update);
+        buffer.base ??= (await this.registry.getVersion(round.modelId, round.baseVersion)).weights;
+        const verdict = this.options.validator.validateUpdate(buffer.base, update);
         if (!verdict.valid) {
           throw new UpdateRejectedError('UPDATE_INVALID', `update from '${update.clientId}' failed validation: ${verdict.reasons.map((r) => r.message).join('; ')}`);
         }
       }
-      return { sha256: weightsSha256(update.weights), entry: update };
+      return { entry: update, payload: new Uint8Array(update.weights.buffer, update.weights.byteOffset, update.weights.byteLength) };
     });
   }
 
@@ -136,11 +172,9 @@ export class TrainingManager extends EventEmitter {
    * Accepts a protected update: the coordinator holds only its bytes (a CKKS ciphertext or a
    * masked vector), so its content cannot be validated here; the same admission rules apply.
    */
-  async submitProtectedUpdate(roundId: string, update: ProtectedUpdate): Promise<void> {
-    await this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, async () => ({
-      sha256: createHash('sha256').update(update.payload).digest('hex'),
-      entry: update,
-    }));
+  async submitProtectedUpdate(roundId: string, update: ProtectedUpdate): Promise<SubmitOutcome> {
+    const sha256 = createHash('sha256').update(update.payload).digest('hex');
+    return this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, sha256, async () => ({ entry: update, payload: update.payload }));
   }
 
   private async admit(
@@ -148,10 +182,19 @@ export class TrainingManager extends EventEmitter {
     clientId: string,
     numExamples: number,
     metrics: Record<string, number>,
-    check: (round: RoundRecord) => Promise<{ sha256: string; entry: PendingUpdate }>,
-  ): Promise<void> {
+    sha256: string,
+    check: (round: RoundRecord, buffer: RoundBuffer) => Promise<{ entry: PendingUpdate; payload: Uint8Array }>,
+  ): Promise<SubmitOutcome> {
     const round = await this.requireRound(roundId);
     try {
+      const previous = await this.acceptedDigest(round, clientId);
+      if (previous !== undefined) {
+        if (previous === sha256) {
+          this.emit('update:duplicate', { roundId, clientId });
+          return 'duplicate';
+        }
+        throw new UpdateRejectedError('UPDATE_DUPLICATE', `'${clientId}' already submitted a different update for round ${round.number}`);
+      }
       if (round.status !== 'open') {
         throw new UpdateRejectedError('UPDATE_ROUND_CLOSED', `round ${round.number} is ${round.status}; updates are accepted only while it is open`);
       }
@@ -161,27 +204,88 @@ export class TrainingManager extends EventEmitter {
       if (!round.participants.includes(clientId)) {
         throw new UpdateRejectedError('UPDATE_NOT_PARTICIPANT', `'${clientId}' was not selected for round ${round.number}`);
       }
-      const buffered = this.pendingOf(round);
-      if (buffered.some((u) => u.clientId === clientId)) {
-        throw new UpdateRejectedError('UPDATE_DUPLICATE', `'${clientId}' already submitted an update for round ${round.number}`);
-      }
+      const buffer = this.pendingOf(round);
       if (!(numExamples > 0) || !Number.isInteger(numExamples)) {
         throw new UpdateRejectedError('UPDATE_INVALID', `update from '${clientId}' must report a positive integer number of examples, got ${numExamples}`);
       }
-      const { sha256, entry } = await check(round);
-      await this.storage.rounds.insertUpdate({ roundId, clientId, numExamples, sha256, metrics, receivedAt: this.now() });
-      buffered.push(entry);
+      const { entry, payload } = await check(round, buffer);
+      // Validation awaited: the same client may have been accepted meanwhile, so decide again.
+      if (buffer.accepted.has(clientId)) return this.admit(roundId, clientId, numExamples, metrics, sha256, check);
+      buffer.accepted.set(clientId, sha256);
+      try {
+        await this.storage.rounds.insertUpdate({
+          roundId,
+          clientId,
+          numExamples,
+          sha256,
+          metrics,
+          receivedAt: this.now(),
+          ...(this.options.durable ? { payload } : {}),
+        });
+      } catch (error) {
+        buffer.accepted.delete(clientId);
+        throw error;
+      }
+      this.fold(buffer, entry);
       this.emit('update:accepted', { roundId, clientId });
+      return 'accepted';
     } catch (error) {
       this.emit('update:rejected', { roundId, clientId, error });
       throw error;
     }
   }
 
+  /** The digest of the client's accepted update in this round, if it has one. */
+  private async acceptedDigest(round: RoundRecord, clientId: string): Promise<string | undefined> {
+    const buffer = this.pending.get(round.id);
+    if (buffer) return buffer.accepted.get(clientId);
+    // The round is no longer held here (finalised, or another coordinator's): the store knows.
+    return (await this.storage.rounds.listUpdates(round.id)).find((u) => u.clientId === clientId)?.sha256;
+  }
+
+  private fold(buffer: RoundBuffer, entry: PendingUpdate): void {
+    if (!this.folds || isProtected(entry)) {
+      buffer.entries.push(entry);
+      return;
+    }
+    const sum = (buffer.sum ??= new Float64Array(entry.weights.length));
+    const n = entry.numExamples;
+    const w = entry.weights;
+    for (let i = 0; i < sum.length; i++) sum[i] += n * w[i];
+    buffer.total += n;
+  }
+
+  /**
+   * Takes up a round that a previous coordinator process left open (or mid-aggregation): reloads its
+   * accepted updates from storage, so none is lost and none counted twice. Needs `durable` updates.
+   */
+  async resumeRound(roundId: string, kind: 'plain' | 'protected' = 'plain'): Promise<RoundRecord> {
+    const round = await this.requireRound(roundId);
+    if (round.status !== 'open' && round.status !== 'aggregating') {
+      throw new StateError('ROUND_NOT_RESUMABLE', `round ${round.number} is ${round.status}; only an open or aggregating round can be resumed`);
+    }
+    const buffer = emptyBuffer();
+    for (const update of await this.storage.rounds.listUpdates(roundId)) {
+      const bytes = await this.storage.rounds.getUpdatePayload(roundId, update.clientId);
+      if (!bytes) {
+        throw new StateError('ROUND_NOT_RESUMABLE', `round ${round.number} has no stored bytes for '${update.clientId}'s update; it was run without durable updates`);
+      }
+      buffer.accepted.set(update.clientId, update.sha256);
+      const entry: PendingUpdate =
+        kind === 'protected'
+          ? { clientId: update.clientId, numExamples: update.numExamples, payload: bytes, metrics: update.metrics }
+          : { clientId: update.clientId, numExamples: update.numExamples, weights: floatsOf(bytes), metrics: update.metrics };
+      this.fold(buffer, entry);
+    }
+    this.pending.set(roundId, buffer);
+    this.emit('round:resumed', round);
+    return round;
+  }
+
   /** True when every participant of the round has submitted. */
   async isComplete(roundId: string): Promise<boolean> {
     const round = await this.requireRound(roundId);
-    return this.pendingOf(round).length === round.participants.length;
+    return this.pendingOf(round).accepted.size === round.participants.length;
   }
 
   /** Aggregates the accepted updates into the model's next version and closes the round. */
@@ -191,6 +295,11 @@ export class TrainingManager extends EventEmitter {
         throw new RoundError('ROUND_PROTECTED', `round ${round} holds protected updates; finalise it with finalizeProtectedRound`);
       }
       return this.strategy.aggregate(global, updates as ClientUpdate[], round);
+    }, (global, buffer, round) => {
+      const sum = buffer.sum as Float64Array;
+      const mean = new Float32Array(sum.length);
+      for (let i = 0; i < mean.length; i++) mean[i] = sum[i] / buffer.total;
+      return this.strategy.aggregate(global, [{ clientId: 'aggregate', weights: mean, numExamples: buffer.total }], round);
     });
   }
 
@@ -218,26 +327,32 @@ export class TrainingManager extends EventEmitter {
     roundId: string,
     metrics: Record<string, number>,
     aggregate: (global: Float32Array, ordered: PendingUpdate[], round: number) => Promise<Float32Array>,
+    aggregateFolded?: (global: Float32Array, buffer: RoundBuffer, round: number) => Float32Array,
   ): Promise<RoundResult> {
     const round = await this.requireRound(roundId);
-    const updates = this.pendingOf(round);
-    if (updates.length < round.quorum) {
+    const buffer = this.pendingOf(round);
+    const count = buffer.accepted.size;
+    if (count < round.quorum) {
       const failed = await this.transition(round, 'failed', {
-        error: `quorum not met: ${updates.length} of ${round.quorum} required updates`,
+        error: `quorum not met: ${count} of ${round.quorum} required updates`,
         finishedAt: this.now(),
       });
       this.pending.delete(roundId);
       this.emit('round:failed', failed);
-      throw new RoundError('ROUND_QUORUM_NOT_MET', `round ${round.number} received ${updates.length} updates, ${round.quorum} are required`);
+      throw new RoundError('ROUND_QUORUM_NOT_MET', `round ${round.number} received ${count} updates, ${round.quorum} are required`);
     }
-    const aggregating = await this.transition(round, 'aggregating', {});
+    // A resumed round may already be aggregating: its previous coordinator died before storing the result.
+    const aggregating = round.status === 'aggregating' ? round : await this.transition(round, 'aggregating', {});
     const started = performance.now();
     const base = await this.registry.getVersion(round.modelId, round.baseVersion);
     // Aggregate in client-id order so the result does not depend on arrival order.
-    const ordered = [...updates].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+    const ordered = [...buffer.entries].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
     let weights: Float32Array;
     try {
-      weights = await aggregate(base.weights, ordered, round.number);
+      if (buffer.sum && ordered.length > 0) {
+        throw new RoundError('ROUND_MIXED', `round ${round.number} mixes folded plain updates with protected ones; a round carries one kind`);
+      }
+      weights = buffer.sum && aggregateFolded ? aggregateFolded(base.weights, buffer, round.number) : await aggregate(base.weights, ordered, round.number);
     } catch (error) {
       await this.transition(aggregating, 'failed', { error: String((error as Error).message), finishedAt: this.now() });
       this.pending.delete(roundId);
@@ -248,9 +363,10 @@ export class TrainingManager extends EventEmitter {
       const version = await this.registry.updateModel(round.modelId, weights, { roundId, metrics });
       const finalized = await this.transition(aggregating, 'finalized', {
         resultVersion: version.version,
-        metrics: { ...metrics, updates: ordered.length },
+        metrics: { ...metrics, updates: count },
         finishedAt: this.now(),
       });
+      if (this.options.durable) await this.storage.rounds.clearUpdatePayloads(roundId);
       return { round: finalized, version, weights, aggregateSeconds };
     });
     this.pending.delete(roundId);
@@ -271,7 +387,7 @@ export class TrainingManager extends EventEmitter {
     return this.requireRound(roundId);
   }
 
-  private pendingOf(round: RoundRecord): PendingUpdate[] {
+  private pendingOf(round: RoundRecord): RoundBuffer {
     const buffered = this.pending.get(round.id);
     if (!buffered) {
       throw new StateError('ROUND_NOT_ACTIVE', `round ${round.number} (${round.id}) is not active in this coordinator`);
@@ -293,4 +409,15 @@ export class TrainingManager extends EventEmitter {
     if (!round) throw new NotFoundError('round', roundId);
     return round;
   }
+}
+
+function emptyBuffer(): RoundBuffer {
+  return { accepted: new Map(), entries: [], sum: null, total: 0, base: null };
+}
+
+/** A stored update's bytes as float32 weights (copied: the store's buffer may not be 4-byte aligned). */
+function floatsOf(bytes: Uint8Array): Float32Array {
+  if (bytes.byteLength % 4 !== 0) throw new StateError('ROUND_NOT_RESUMABLE', `a stored update has ${bytes.byteLength} bytes, not a whole number of float32 weights`);
+  const copy = new Uint8Array(bytes);
+  return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
 }

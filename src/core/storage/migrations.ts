@@ -143,6 +143,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX privacy_charges_scope ON privacy_charges (scope_kind, scope_id, created_at);
     `,
   },
+  {
+    version: 3,
+    name: 'update payloads',
+    // Accepted updates' bytes survive a coordinator crash until their round is finalised; a separate
+    // nullable column so listing a round's updates never reads them.
+    sql: `ALTER TABLE updates ADD COLUMN payload BLOB;`,
+  },
 ];
 
 /**

@@ -112,6 +112,11 @@ export interface UpdateRecord {
   sha256: string;
   metrics: Record<string, number>;
   receivedAt: number;
+  /**
+   * The update's bytes, kept until the round is finalised so that a coordinator restarted mid-round
+   * can rebuild its aggregate; never returned by listUpdates (read one at a time with getUpdatePayload).
+   */
+  payload?: Uint8Array;
 }
 
 export interface NodeRepository {
@@ -157,7 +162,12 @@ export interface RoundRepository {
    * same client in a round is refused by the store (UPDATE_DUPLICATE).
    */
   insertUpdate(update: UpdateRecord): Promise<void>;
+  /** A round's accepted updates in arrival order, without their payloads. */
   listUpdates(roundId: string): Promise<UpdateRecord[]>;
+  /** One accepted update's stored bytes, or undefined when none were kept (or they were cleared). */
+  getUpdatePayload(roundId: string, clientId: string): Promise<Uint8Array | undefined>;
+  /** Drops a round's stored update bytes once its aggregate is safely stored; returns how many were dropped. */
+  clearUpdatePayloads(roundId: string): Promise<number>;
 }
 
 /** What a privacy budget covers: one data set, or one participant across every job it joins. */

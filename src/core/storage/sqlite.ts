@@ -652,8 +652,8 @@ export class SqliteStorage implements Storage {
           }
           try {
             db.prepare(
-              `INSERT INTO updates (round_id, client_id, num_examples, sha256, metrics, received_at)
-               VALUES (@roundId, @clientId, @numExamples, @sha256, @metrics, @receivedAt)`,
+              `INSERT INTO updates (round_id, client_id, num_examples, sha256, metrics, received_at, payload)
+               VALUES (@roundId, @clientId, @numExamples, @sha256, @metrics, @receivedAt, @payload)`,
             ).run({
               roundId: update.roundId,
               clientId: update.clientId,
@@ -661,6 +661,7 @@ export class SqliteStorage implements Storage {
               sha256: update.sha256,
               metrics: JSON.stringify(update.metrics),
               receivedAt: update.receivedAt,
+              payload: update.payload ? Buffer.from(update.payload.buffer, update.payload.byteOffset, update.payload.byteLength) : null,
             });
           } catch (error) {
             if (isSqliteError(error, 'SQLITE_CONSTRAINT_UNIQUE')) {
@@ -675,10 +676,21 @@ export class SqliteStorage implements Storage {
         }),
       listUpdates: (roundId) =>
         this.run((db) =>
-          (db.prepare('SELECT * FROM updates WHERE round_id = ? ORDER BY received_at, rowid').all(roundId) as UpdateRow[]).map(
-            updateFromRow,
-          ),
+          (
+            db
+              .prepare('SELECT round_id, client_id, num_examples, sha256, metrics, received_at FROM updates WHERE round_id = ? ORDER BY received_at, rowid')
+              .all(roundId) as UpdateRow[]
+          ).map(updateFromRow),
         ),
+      getUpdatePayload: (roundId, clientId) =>
+        this.run((db) => {
+          const row = db.prepare('SELECT payload FROM updates WHERE round_id = ? AND client_id = ?').get(roundId, clientId) as
+            | { payload: Buffer | null }
+            | undefined;
+          return row?.payload ? new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength) : undefined;
+        }),
+      clearUpdatePayloads: (roundId) =>
+        this.run((db) => db.prepare('UPDATE updates SET payload = NULL WHERE round_id = ? AND payload IS NOT NULL').run(roundId).changes),
     };
   }
 

@@ -29,6 +29,7 @@ export function weightedAverage(global: Float32Array, updates: readonly ClientUp
 /** Federated Averaging (McMahan et al. 2017): the next global model is the sample-weighted mean of the client models. */
 export class FedAvg implements Strategy {
   readonly name: string = 'fedavg';
+  readonly linear = true;
 
   /** FedAvg clients run plain local SGD. */
   configureFit(_round: number): FitInstructions {

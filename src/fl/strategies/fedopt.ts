@@ -28,6 +28,7 @@ type ResolvedFedOptOptions = z.output<typeof FedOptOptionsSchema>;
  */
 export abstract class FedOpt implements Strategy {
   abstract readonly name: string;
+  readonly linear = true;
   readonly options: Readonly<ResolvedFedOptOptions>;
   private m: Float64Array | null = null;
   private v: Float64Array | null = null;

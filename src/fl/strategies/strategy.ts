@@ -19,6 +19,11 @@ export interface FitInstructions {
 /** A server-side aggregation rule: one per file, all behind this interface (the Flower layout). */
 export interface Strategy {
   readonly name: string;
+  /**
+   * True when `aggregate` depends on the updates only through their sample-weighted mean, so a
+   * coordinator may fold updates into a running sum as they arrive instead of holding them all.
+   */
+  readonly linear?: boolean;
   /** Local-training instructions for round `round`. */
   configureFit(round: number): FitInstructions;
   /** The next global model from the current one and this round's client updates. */
