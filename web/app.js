@@ -1,0 +1,501 @@
+/* global document, fetch, WebSocket, URL, location, setTimeout, clearTimeout, setInterval, clearInterval, console */
+// The operator dashboard. State is filled from the read-only JSON API, then kept current from the
+// /api/live WebSocket; while the socket is down the page polls the API every 2 s and keeps trying
+// to reconnect. Everything shown is written with textContent, never parsed as HTML.
+
+const POLL_MS = 2000;
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 15000;
+// Round events carry no update counts or timestamps; the stored rounds fill them in shortly after.
+const DETAIL_REFRESH_MS = 300;
+const SECURITY_KEEP = 500;
+// A node that has not sent a heartbeat for this long is shown as stale even before the coordinator marks it offline.
+const STALE_HEARTBEAT_MS = 60000;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+const state = {
+  /** @type {Map<string, object>} job summaries by id */
+  jobs: new Map(),
+  selectedJobId: null,
+  // Until the operator picks a job, the dashboard follows the newest one.
+  followNewest: true,
+  /** @type {Map<number, object>} rounds of the selected job by number */
+  rounds: new Map(),
+  /** @type {Map<string, object>} */
+  nodes: new Map(),
+  /** @type {Map<string, object>} budgets by `${kind}:${id}` */
+  budgets: new Map(),
+  /** @type {object[]} newest first */
+  security: [],
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== undefined && value !== null && value !== false) node.setAttribute(name, String(value));
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function svg(tag, attributes = {}, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const fixed = (value, digits) => (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '—');
+const clockTime = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+const isoTime = (ms) => new Date(ms).toISOString();
+
+function age(ms) {
+  const seconds = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+function badge(text, kind = text) {
+  return el('span', { class: `badge ${kind}` }, text);
+}
+
+async function getJson(path) {
+  const response = await fetch(path, { headers: { accept: 'application/json' } });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body?.error?.message ?? `${path}: HTTP ${response.status}`);
+  return body;
+}
+
+// ---- state updates -------------------------------------------------------------------------
+
+// A job only moves from running to completed or failed, so an older snapshot never undoes a newer event.
+function mergeJob(update) {
+  const current = state.jobs.get(update.id);
+  const merged = { ...current, ...update };
+  if (current && current.status !== 'running' && update.status === 'running') merged.status = current.status;
+  state.jobs.set(update.id, merged);
+  return !current;
+}
+
+function roundFromApi(r) {
+  const seconds = r.finishedAt !== null ? (r.finishedAt - r.startedAt) / 1000 : null;
+  return { ...r, seconds, live: false };
+}
+
+function roundFromReport(report) {
+  return {
+    number: report.round,
+    status: 'finalized',
+    accuracy: report.accuracy,
+    loss: report.loss,
+    updates: null,
+    participants: report.participants,
+    seconds: report.seconds,
+    live: true,
+  };
+}
+
+function newestJobId() {
+  const jobs = [...state.jobs.values()].sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
+  return (jobs.find((j) => j.status === 'running') ?? jobs[0])?.id ?? null;
+}
+
+function selectJob(id, byOperator) {
+  if (byOperator) state.followNewest = false;
+  if (state.selectedJobId === id) return;
+  state.selectedJobId = id;
+  state.rounds = new Map();
+  renderJobs();
+  renderJob();
+  refreshDetail().catch(reportFailure);
+}
+
+function followNewestJob() {
+  const newest = newestJobId();
+  if (state.followNewest && newest) selectJob(newest, false);
+}
+
+function securityKey(e) {
+  return `${e.at}|${e.kind}|${e.participant ?? ''}|${e.detail}`;
+}
+
+function mergeSecurity(events) {
+  const byKey = new Map(state.security.map((e) => [securityKey(e), e]));
+  for (const e of events) byKey.set(securityKey(e), e);
+  state.security = [...byKey.values()].sort((a, b) => b.at - a.at).slice(0, SECURITY_KEEP);
+}
+
+// ---- API reads -----------------------------------------------------------------------------
+
+async function refreshJobs() {
+  for (const job of await getJson('/api/jobs')) mergeJob(job);
+  renderJobs();
+  followNewestJob();
+}
+
+async function refreshDetail() {
+  const id = state.selectedJobId;
+  if (!id) return;
+  const { rounds, ...summary } = await getJson(`/api/jobs/${encodeURIComponent(id)}`);
+  if (state.selectedJobId !== id) return;
+  mergeJob(summary);
+  // Rounds only ever get added, so rows already pushed live that the snapshot lacks are kept.
+  for (const r of rounds) state.rounds.set(r.number, roundFromApi(r));
+  renderJobs();
+  renderJob();
+}
+
+let detailTimer = null;
+function scheduleDetailRefresh() {
+  clearTimeout(detailTimer);
+  detailTimer = setTimeout(() => refreshDetail().catch(reportFailure), DETAIL_REFRESH_MS);
+}
+
+async function refreshNodes() {
+  for (const node of await getJson('/api/nodes')) state.nodes.set(node.id, node);
+  renderNodes();
+}
+
+async function refreshBudgets() {
+  for (const b of await getJson('/api/budgets')) state.budgets.set(`${b.kind}:${b.id}`, b);
+  renderBudgets();
+}
+
+async function refreshSecurity() {
+  mergeSecurity(await getJson('/api/security-events'));
+  renderSecurity();
+}
+
+function reportFailure(error) {
+  console.warn('dashboard: could not refresh', error);
+}
+
+async function refreshAll() {
+  const results = await Promise.allSettled([refreshJobs(), refreshNodes(), refreshBudgets(), refreshSecurity()]);
+  for (const r of results) if (r.status === 'rejected') reportFailure(r.reason);
+  await refreshDetail().catch(reportFailure);
+}
+
+// ---- live events ---------------------------------------------------------------------------
+
+const handlers = new Map([
+  [
+    'job',
+    (data) => {
+      const existing = state.jobs.get(data.jobId);
+      mergeJob({
+        id: data.jobId,
+        name: data.name,
+        status: data.status,
+        plannedRounds: data.rounds,
+        createdAt: existing?.createdAt ?? Date.now(),
+        finishedAt: data.status === 'running' ? null : (existing?.finishedAt ?? Date.now()),
+        storedRounds: existing?.storedRounds ?? 0,
+        latestAccuracy: existing?.latestAccuracy ?? null,
+      });
+      renderJobs();
+      followNewestJob();
+      if (data.jobId === state.selectedJobId) {
+        renderJob();
+        scheduleDetailRefresh();
+      }
+    },
+  ],
+  [
+    'round',
+    (data) => {
+      const { jobId, round } = data;
+      const existing = state.jobs.get(jobId);
+      // A dashboard that connected mid-job has not seen the job start; it learns of the job from its rounds.
+      mergeJob({
+        id: jobId,
+        name: existing?.name ?? jobId,
+        status: existing?.status ?? 'running',
+        createdAt: existing?.createdAt ?? Date.now(),
+        storedRounds: Math.max(existing?.storedRounds ?? 0, round.round),
+        latestAccuracy: round.accuracy,
+      });
+      followNewestJob();
+      if (jobId === state.selectedJobId) {
+        const current = state.rounds.get(round.round);
+        // A stored row already holds what the report lacks (update count, timestamps).
+        state.rounds.set(round.round, current && !current.live ? { ...current, accuracy: round.accuracy, loss: round.loss } : roundFromReport(round));
+        renderJob();
+        scheduleDetailRefresh();
+      }
+      renderJobs();
+    },
+  ],
+  [
+    'node',
+    (data) => {
+      state.nodes.set(data.id, { labels: {}, resources: {}, ...state.nodes.get(data.id), ...data });
+      renderNodes();
+    },
+  ],
+  [
+    'budget',
+    (data) => {
+      const key = `dataset:${data.dataset}`;
+      state.budgets.set(key, { ...state.budgets.get(key), kind: 'dataset', id: data.dataset, epsilon: data.budget, spent: data.spent });
+      renderBudgets();
+    },
+  ],
+  [
+    'security',
+    (data) => {
+      mergeSecurity([data]);
+      renderSecurity();
+    },
+  ],
+]);
+
+function onLiveMessage(text) {
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return;
+  }
+  const handler = handlers.get(message?.type);
+  if (handler && message.data) handler(message.data);
+}
+
+let pollTimer = null;
+let reconnectDelay = RECONNECT_MIN_MS;
+
+function setConnection(mode, text) {
+  const status = $('connection');
+  status.dataset.state = mode;
+  status.textContent = text;
+}
+
+function startPolling() {
+  if (pollTimer) return;
+  pollTimer = setInterval(() => void refreshAll(), POLL_MS);
+}
+
+function stopPolling() {
+  clearInterval(pollTimer);
+  pollTimer = null;
+}
+
+function connect() {
+  const url = new URL('/api/live', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const socket = new WebSocket(url);
+  socket.addEventListener('open', () => {
+    reconnectDelay = RECONNECT_MIN_MS;
+    stopPolling();
+    setConnection('live', 'Live');
+    // Whatever happened while the socket was down is read once from the API.
+    void refreshAll();
+  });
+  socket.addEventListener('message', (event) => onLiveMessage(event.data));
+  // 'close' follows every failed attempt and every drop, so it alone drives the fallback.
+  socket.addEventListener('close', () => {
+    setConnection('polling', `Live updates lost; polling every ${POLL_MS / 1000} s`);
+    startPolling();
+    setTimeout(connect, reconnectDelay);
+    reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
+  });
+}
+
+// ---- rendering -----------------------------------------------------------------------------
+
+function renderJobs() {
+  const jobs = [...state.jobs.values()].sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
+  $('jobs-empty').hidden = jobs.length > 0;
+  $('jobs').replaceChildren(
+    ...jobs.map((job) => {
+      const progress = job.plannedRounds ? `round ${job.storedRounds ?? 0}/${job.plannedRounds}` : `${job.storedRounds ?? 0} rounds`;
+      const button = el(
+        'button',
+        { type: 'button', class: 'job-button', 'aria-current': job.id === state.selectedJobId ? 'true' : 'false', 'data-job-id': job.id },
+        el('span', { class: 'job-name', title: job.id }, job.name),
+        badge(job.status),
+        el('span', { class: 'job-sub' }, `${progress} · accuracy ${fixed(job.latestAccuracy, 4)}${job.createdAt ? ` · ${clockTime(job.createdAt)}` : ''}`),
+      );
+      button.addEventListener('click', () => selectJob(job.id, true));
+      return el('li', { 'data-testid': 'job-item' }, button);
+    }),
+  );
+}
+
+function renderJob() {
+  const job = state.jobs.get(state.selectedJobId);
+  $('job-heading').textContent = job ? job.name : 'No job selected';
+  const meta = $('job-meta');
+  meta.replaceChildren();
+  if (job) {
+    const parts = [job.id, job.plannedRounds ? `${state.rounds.size} of ${job.plannedRounds} rounds` : `${state.rounds.size} rounds`];
+    if (job.createdAt) parts.push(`started ${clockTime(job.createdAt)}`);
+    if (job.finishedAt) parts.push(`finished ${clockTime(job.finishedAt)}`);
+    meta.append(badge(job.status), ` ${parts.join(' · ')}`);
+    if (job.error) meta.append(el('span', { class: 'stale' }, ` · ${job.error}`));
+  }
+  const rounds = [...state.rounds.values()].sort((a, b) => a.number - b.number);
+  $('rounds').replaceChildren(...rounds.map(roundRow));
+  renderPlot(rounds, job?.plannedRounds ?? 0);
+}
+
+function roundRow(r) {
+  return el(
+    'tr',
+    { 'data-testid': 'round-row', 'data-round': r.number, class: r.live ? 'live' : null },
+    el('td', {}, String(r.number)),
+    el('td', {}, badge(r.status)),
+    el('td', { class: 'num' }, fixed(r.accuracy, 4)),
+    el('td', { class: 'num' }, fixed(r.loss, 4)),
+    el('td', { class: 'num' }, r.updates === null ? '…' : String(r.updates)),
+    el('td', { class: 'num', title: r.participants.join(', ') }, String(r.participants.length)),
+    el('td', { class: 'num' }, r.seconds === null ? '—' : `${r.seconds.toFixed(2)} s`),
+  );
+}
+
+const PLOT = { width: 900, height: 250, left: 48, right: 48, top: 28, bottom: 34 };
+
+// Rounds up to 1, 2 or 5 times a power of ten so the loss axis has readable ticks.
+function niceCeiling(value) {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 5, 10].map((m) => m * power).find((c) => c >= value);
+}
+
+function renderPlot(rounds, plannedRounds) {
+  const plot = $('accuracy-plot');
+  const { width, height, left, right, top, bottom } = PLOT;
+  const innerW = width - left - right;
+  const innerH = height - top - bottom;
+  const lastRound = Math.max(plannedRounds, ...rounds.map((r) => r.number), 1);
+  const x = (n) => (lastRound === 1 ? left + innerW / 2 : left + ((n - 1) / (lastRound - 1)) * innerW);
+  const yAcc = (a) => top + (1 - a) * innerH;
+  const lossMax = niceCeiling(Math.max(0, ...rounds.map((r) => (Number.isFinite(r.loss) ? r.loss : 0))));
+  const yLoss = (l) => top + (1 - l / lossMax) * innerH;
+
+  const layer = svg('g');
+  for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
+    const y = yAcc(tick);
+    layer.append(
+      svg('line', { class: 'grid-line', x1: left, x2: width - right, y1: y, y2: y }),
+      svg('text', { class: 'axis-label', x: left - 6, y: y + 4, 'text-anchor': 'end' }, tick.toFixed(2)),
+      svg('text', { class: 'axis-label', x: width - right + 6, y: y + 4 }, (tick * lossMax).toPrecision(2)),
+    );
+  }
+  const step = Math.max(1, Math.ceil(lastRound / 12));
+  for (let n = 1; n <= lastRound; n += step) {
+    layer.append(svg('text', { class: 'axis-label', x: x(n), y: height - bottom + 16, 'text-anchor': 'middle' }, String(n)));
+  }
+  layer.append(
+    svg('text', { class: 'axis-title', x: left + innerW / 2, y: height - 4, 'text-anchor': 'middle' }, 'round'),
+    svg('text', { class: 'axis-title', x: left, y: top - 14, 'text-anchor': 'middle' }, 'accuracy'),
+    svg('text', { class: 'axis-title', x: width - right, y: top - 14, 'text-anchor': 'middle' }, 'loss'),
+  );
+
+  const withAccuracy = rounds.filter((r) => Number.isFinite(r.accuracy));
+  const withLoss = rounds.filter((r) => Number.isFinite(r.loss));
+  if (withLoss.length > 1) {
+    layer.append(svg('polyline', { class: 'series-loss', points: withLoss.map((r) => `${x(r.number)},${yLoss(r.loss)}`).join(' ') }));
+  }
+  if (withAccuracy.length > 1) {
+    layer.append(svg('polyline', { class: 'series-accuracy', points: withAccuracy.map((r) => `${x(r.number)},${yAcc(r.accuracy)}`).join(' ') }));
+  }
+  for (const r of withLoss) {
+    const point = svg('rect', { class: 'point-loss', 'data-testid': 'loss-point', 'data-round': r.number, x: x(r.number) - 3, y: yLoss(r.loss) - 3, width: 6, height: 6 });
+    point.append(svg('title', {}, `round ${r.number}: loss ${fixed(r.loss, 4)}`));
+    layer.append(point);
+  }
+  for (const r of withAccuracy) {
+    const point = svg('circle', { class: 'point-accuracy', 'data-testid': 'accuracy-point', 'data-round': r.number, cx: x(r.number), cy: yAcc(r.accuracy), r: 4 });
+    point.append(svg('title', {}, `round ${r.number}: accuracy ${fixed(r.accuracy, 4)}`));
+    layer.append(point);
+  }
+
+  const latest = withAccuracy[withAccuracy.length - 1];
+  const desc = $('plot-desc');
+  desc.textContent = latest
+    ? `${rounds.length} rounds; latest accuracy ${fixed(latest.accuracy, 4)}, loss ${fixed(latest.loss, 4)} after round ${latest.number}.`
+    : 'No rounds yet.';
+  plot.replaceChildren($('plot-title'), desc, layer);
+}
+
+function percent(load) {
+  return typeof load === 'number' ? ` · ${Math.round(load * 100)}%` : '';
+}
+
+function memory(mb) {
+  return mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${mb} MB`;
+}
+
+function renderNodes() {
+  const nodes = [...state.nodes.values()];
+  $('nodes-empty').hidden = nodes.length > 0;
+  $('nodes-table').hidden = nodes.length === 0;
+  $('nodes').replaceChildren(
+    ...nodes.map((node) => {
+      const resources = node.resources ?? {};
+      const stale = node.status !== 'offline' && Date.now() - node.lastHeartbeat > STALE_HEARTBEAT_MS;
+      const labels = Object.entries(node.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
+      return el(
+        'tr',
+        { 'data-testid': 'node-row', 'data-node-id': node.id },
+        el('td', {}, node.id, labels ? el('span', { class: 'node-labels' }, labels) : null),
+        el('td', {}, badge(node.status), stale ? el('span', { class: 'stale' }, ' stale') : null),
+        el('td', { title: isoTime(node.lastHeartbeat), class: stale ? 'stale' : null }, age(node.lastHeartbeat)),
+        el('td', {}, typeof resources.cpuCores === 'number' ? `${resources.cpuCores} cores${percent(resources.cpuLoad)}` : '—'),
+        el('td', {}, typeof resources.memoryMb === 'number' ? `${memory(resources.memoryMb)}${percent(resources.memoryLoad)}` : '—'),
+      );
+    }),
+  );
+}
+
+function renderBudgets() {
+  const budgets = [...state.budgets.values()].sort((a, b) => a.kind.localeCompare(b.kind) || a.id.localeCompare(b.id));
+  $('budgets-empty').hidden = budgets.length > 0;
+  $('budgets').replaceChildren(
+    ...budgets.map((b) => {
+      const name = b.kind === 'dataset' ? b.id : `${b.kind} ${b.id}`;
+      const share = b.epsilon > 0 ? Math.min(1, b.spent / b.epsilon) : 1;
+      const fill = el('div', { class: `bar-fill${share >= 0.9 ? ' full' : share >= 0.7 ? ' high' : ''}` });
+      fill.style.width = `${(share * 100).toFixed(1)}%`;
+      const bar = el(
+        'div',
+        { class: 'bar', role: 'meter', 'aria-label': `${name}: privacy budget spent`, 'aria-valuemin': 0, 'aria-valuemax': b.epsilon, 'aria-valuenow': b.spent, 'aria-valuetext': `epsilon ${fixed(b.spent, 2)} of ${b.epsilon}` },
+        fill,
+      );
+      return el(
+        'li',
+        { 'data-testid': 'budget-item', 'data-dataset': b.id },
+        el('div', { class: 'budget-head' }, el('span', { class: 'budget-name', title: name }, name), el('span', { class: 'budget-figures' }, `ε ${fixed(b.spent, 2)} / ${b.epsilon} (${Math.round(share * 100)}%)`)),
+        bar,
+      );
+    }),
+  );
+}
+
+function renderSecurity() {
+  $('security-empty').hidden = state.security.length > 0;
+  $('security').replaceChildren(
+    ...state.security.map((e) =>
+      el(
+        'li',
+        { 'data-testid': 'security-event', 'data-kind': e.kind },
+        el('time', { datetime: isoTime(e.at), title: new Date(e.at).toLocaleString() }, clockTime(e.at)),
+        el('span', {}, badge(e.kind, 'kind'), e.participant ? el('span', { class: 'participant' }, ` ${e.participant}`) : null),
+        el('span', { class: 'security-detail' }, e.detail),
+      ),
+    ),
+  );
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+renderJob();
+void refreshAll();
+connect();
+// Heartbeat ages move with the clock, not with events.
+setInterval(renderNodes, 1000);
