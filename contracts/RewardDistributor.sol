@@ -16,7 +16,8 @@ import {ParameterRegistry} from "./ParameterRegistry.sol";
  * @dev Leaves are OpenZeppelin StandardMerkleTree leaves of type (address, uint256):
  * keccak256(bytes.concat(keccak256(abi.encode(account, amount)))). The double hash keeps a leaf
  * from being read as an inner node (second pre-image). Claimed flags are one bit per account and
- * round, 256 rounds to a word, so a returning participant's claim rewrites a warm, non-zero word.
+ * round, 256 rounds to a word, so a returning participant's claim rewrites a non-zero word and
+ * {claimMany} settles up to 256 of its rounds with one word write and one token transfer.
  */
 contract RewardDistributor is AccessControl {
     using SafeERC20 for IERC20;
@@ -82,6 +83,8 @@ contract RewardDistributor is AccessControl {
     error RoundOverclaimed(uint64 round);
     /// @notice An amount does not fit in 96 bits.
     error AmountTooLarge(uint256 amount);
+    /// @notice {claimMany} was given no rounds, or arrays of different lengths.
+    error LengthMismatch();
 
     /**
      * @param token_ the reward token
@@ -140,23 +143,34 @@ contract RewardDistributor is AccessControl {
 
     /// @notice Pays `account` its `amount` for `round`, proven by `proof`; anyone may submit it, the tokens go to `account`.
     function claim(uint64 round, address account, uint256 amount, bytes32[] calldata proof) external {
-        Round storage r = _rounds[round];
-        bytes32 root = r.root;
-        if (root == bytes32(0)) revert RoundNotPosted(round);
-        uint40 expiresAt = r.expiresAt;
-        if (block.timestamp >= expiresAt) revert ClaimWindowClosed(round, expiresAt);
         uint256 word = round >> 8;
-        uint256 bit = 1 << (round & 0xff);
-        uint256 bits = _claimed[account][word];
-        if (bits & bit != 0) revert AlreadyClaimed(round, account);
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, amount))));
-        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof();
-        uint256 claimed = uint256(r.claimed) + amount;
-        if (claimed > r.total) revert RoundOverclaimed(round);
-        r.claimed = uint96(claimed);
-        _claimed[account][word] = bits | bit;
+        _claimed[account][word] = _claimRound(round, account, amount, proof, _claimed[account][word]);
         token.safeTransfer(account, amount);
-        emit Claimed(round, account, amount);
+    }
+
+    /**
+     * @notice Pays `account` for several rounds at once (index-aligned arrays, each round as in
+     * {claim}) with one token transfer; rounds sharing a claimed-flags word share its write.
+     */
+    function claimMany(address account, uint64[] calldata rounds, uint256[] calldata amounts, bytes32[][] calldata proofs) external {
+        uint256 n = rounds.length;
+        if (n == 0 || amounts.length != n || proofs.length != n) revert LengthMismatch();
+        uint256 word = rounds[0] >> 8;
+        uint256 bits = _claimed[account][word];
+        uint256 total;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 next = rounds[i] >> 8;
+            if (next != word) {
+                _claimed[account][word] = bits;
+                word = next;
+                bits = _claimed[account][word];
+            }
+            // The flag is set in `bits` at once, so a round listed twice fails as AlreadyClaimed.
+            bits = _claimRound(rounds[i], account, amounts[i], proofs[i], bits);
+            total += amounts[i];
+        }
+        _claimed[account][word] = bits;
+        token.safeTransfer(account, total);
     }
 
     /// @notice Returns what `round` left unclaimed to the pool, once its claim window has passed; anyone may call it.
@@ -179,5 +193,23 @@ contract RewardDistributor is AccessControl {
     /// @notice The state of `round` (a zero root when it was never posted).
     function roundOf(uint64 round) external view returns (Round memory) {
         return _rounds[round];
+    }
+
+    /// @dev Checks and books one claim against `bits`, the account's claimed-flags word for `round`; returns the word with the flag set.
+    function _claimRound(uint64 round, address account, uint256 amount, bytes32[] calldata proof, uint256 bits) private returns (uint256) {
+        Round storage r = _rounds[round];
+        bytes32 root = r.root;
+        if (root == bytes32(0)) revert RoundNotPosted(round);
+        uint40 expiresAt = r.expiresAt;
+        if (block.timestamp >= expiresAt) revert ClaimWindowClosed(round, expiresAt);
+        uint256 bit = 1 << (round & 0xff);
+        if (bits & bit != 0) revert AlreadyClaimed(round, account);
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, amount))));
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof();
+        uint256 claimed = uint256(r.claimed) + amount;
+        if (claimed > r.total) revert RoundOverclaimed(round);
+        r.claimed = uint96(claimed);
+        emit Claimed(round, account, amount);
+        return bits | bit;
     }
 }

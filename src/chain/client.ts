@@ -183,6 +183,11 @@ export class NexusClient {
     });
   }
 
+  /** The latest round recorded for anyone: the coordinator numbers the next job's rounds after it. */
+  async latestRound(): Promise<bigint> {
+    return BigInt(await read('reading the latest round', () => this.conn.publicClient.readContract({ ...this.reputation, functionName: 'latestRound', args: [] })));
+  }
+
   /** `account`'s reputation score, decayed to the latest round. */
   async reputationOf(account: Address): Promise<bigint> {
     return read('reading reputation', () => this.conn.publicClient.readContract({ ...this.reputation, functionName: 'scoreOf', args: [address(account, 'the account')] }));
@@ -219,6 +224,23 @@ export class NexusClient {
     const leaf = loaded.proofOf(address(account, 'the account'));
     if (!leaf) throw new InvalidInputError('REWARD_NOT_IN_TREE', `${account} has no reward in this tree for round ${round}`);
     return this.claim(round, account, leaf.amount, leaf.proof);
+  }
+
+  /** Claims `account`'s reward (the signer's unless given) for several rounds in one transaction and one transfer. */
+  async claimMany(claims: readonly { round: bigint; tree: RewardTree | RewardTreeDump }[], account: Address = this.account): Promise<TxResult> {
+    if (claims.length === 0) throw new InvalidInputError('REWARD_NO_CLAIMS', 'give at least one round to claim');
+    const who = address(account, 'the account');
+    const leaves = claims.map(({ round, tree }) => {
+      const leaf = ('proofOf' in tree ? tree : loadRewardTree(tree)).proofOf(who);
+      if (!leaf) throw new InvalidInputError('REWARD_NOT_IN_TREE', `${who} has no reward in this tree for round ${round}`);
+      return leaf;
+    });
+    return write(this.conn, this.signer, {
+      ...this.distributor,
+      action: `claiming rounds ${claims.map((c) => c.round).join(', ')}`,
+      functionName: 'claimMany',
+      args: [who, claims.map((c) => c.round), leaves.map((l) => l.amount), leaves.map((l) => l.proof)],
+    });
   }
 
   /** Returns what an expired round left unclaimed to the reward pool. */

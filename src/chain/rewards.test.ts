@@ -99,6 +99,37 @@ describe('RewardDistributor', () => {
     await expect(hash.catch((e: unknown) => Promise.reject(toChainError('deploy', e)))).rejects.toMatchObject({ errorName: 'ZeroAddress' });
   });
 
+  it('claims many rounds in one transaction and one transfer, each round once', async () => {
+    const [alice, bob] = n.participants;
+    const rounds = [1n, 2n, 300n];
+    const trees = [];
+    for (const round of rounds) trees.push({ round, tree: (await n.coordinator.postRewardRoot(round, entries())).tree });
+    await alice.claimFromTree(2n, trees[1].tree);
+    await expect(alice.claimMany(trees)).rejects.toMatchObject({ errorName: 'AlreadyClaimed', args: [2n, alice.account] });
+    await expect(alice.claimMany([trees[0], trees[0]])).rejects.toMatchObject({ errorName: 'AlreadyClaimed', args: [1n, alice.account] });
+    const tx = await bob.claimMany([trees[0], trees[2]], alice.account);
+    expect(tx.receipt.logs.filter((l) => l.address.toLowerCase() === n.deployment.token.toLowerCase())).toHaveLength(1);
+    expect(await alice.balanceOf()).toBe(nxs(10_000 + 3 * 100));
+    for (const round of rounds) expect(await alice.isClaimed(round, alice.account)).toBe(true);
+    expect(await alice.isClaimed(300n, bob.account)).toBe(false);
+    await bob.claimMany(trees, bob.account);
+    expect(await bob.balanceOf()).toBe(nxs(10_000 + 3 * 101));
+    await expect(distributor(1, 'claimMany', [alice.account, [], [], []])).rejects.toMatchObject({ errorName: 'LengthMismatch' });
+    await expect(distributor(1, 'claimMany', [alice.account, [1n], [], [[]]])).rejects.toMatchObject({ errorName: 'LengthMismatch' });
+    await expect(alice.claimMany([])).rejects.toMatchObject({ code: 'REWARD_NO_CLAIMS' });
+  });
+
+  it('refuses a whole claimMany when one of its proofs is wrong', async () => {
+    const [alice, bob] = n.participants;
+    const one = await n.coordinator.postRewardRoot(1n, entries());
+    const two = await n.coordinator.postRewardRoot(2n, entries());
+    const good = one.tree.proofOf(alice.account)!;
+    const bad = two.tree.proofOf(bob.account)!;
+    await expect(distributor(1, 'claimMany', [alice.account, [1n, 2n], [good.amount, bad.amount], [good.proof, bad.proof]])).rejects.toMatchObject({ errorName: 'InvalidProof' });
+    expect(await alice.isClaimed(1n, alice.account)).toBe(false);
+    expect(await alice.balanceOf()).toBe(nxs(10_000));
+  });
+
   it('closes claims at expiry and sweeps what is left back to the pool, once', async () => {
     const posted = await n.coordinator.postRewardRoot(1n, entries());
     const [alice, bob] = n.participants;

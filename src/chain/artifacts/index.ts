@@ -10,7 +10,7 @@ export { rewardDistributorAbi, rewardDistributorBytecode } from './RewardDistrib
 /** The solc-js version that produced these artefacts. */
 export const SOLC_VERSION = '0.8.28+commit.7893614a.Emscripten.clang';
 /** sha256 of the compiler version, settings, OpenZeppelin version and contracts/ sources (see compiler.ts). */
-export const SOURCE_HASH = '590e01c230ee61111b08e0a8f69228a7070c934be4f80e8f4bd3f17b050acb5b';
+export const SOURCE_HASH = '261da29e2b392c7859c68325dc88b98490b7e01a926478576b6c0a44a0a673c5';
 /** Runtime code size of each contract in bytes. */
 export const DEPLOYED_SIZES = {
   NexusToken: 10197,
@@ -19,5 +19,5 @@ export const DEPLOYED_SIZES = {
   NexusGovernor: 17172,
   Staking: 4995,
   Reputation: 4390,
-  RewardDistributor: 4868,
+  RewardDistributor: 5732,
 } as const;
