@@ -1,31 +1,44 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { NotFoundError, StateError } from '../errors.js';
 import { Mutex } from '../mutex.js';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.js';
 import type {
-  JobRecord,
   JobRepository,
-  ModelRecord,
   ModelRepository,
-  ModelVersionRecord,
-  NodeRecord,
   NodeRepository,
-  PrivacyBudgetRecord,
-  PrivacyChargeRecord,
   PrivacyRepository,
-  PrivacyScope,
-  RoundRecord,
   RoundRepository,
   Storage,
-  TaskRecord,
   TaskRepository,
-  TaskStatus,
-  UpdateRecord,
 } from './repository.js';
+import {
+  decodeWeights,
+  encodeBytes,
+  encodeRdp,
+  encodeWeights,
+  jobFromRow,
+  modelFromRow,
+  nodeFromRow,
+  privacyBudgetFromRow,
+  privacyChargeFromRow,
+  roundFromRow,
+  taskFromRow,
+  toJson,
+  updateFromRow,
+  versionMetaFromRow,
+  type JobRow,
+  type ModelRow,
+  type NodeRow,
+  type PrivacyBudgetRow,
+  type PrivacyChargeRow,
+  type RoundRow,
+  type TaskRow,
+  type UpdateRow,
+  type VersionRow,
+} from './rows.js';
 
 /** Options of the embedded SQLite store. */
 export interface SqliteStorageOptions {
@@ -50,255 +63,9 @@ interface Scope {
 
 type Db = Database.Database;
 
-const BIG_ENDIAN_HOST = endianness() === 'BE';
-
-/** The store's on-disk form of weights: little-endian float32, byte for byte. */
-function encodeWeights(weights: Float32Array): Buffer {
-  const bytes = Buffer.from(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
-  return BIG_ENDIAN_HOST ? bytes.swap32() : bytes;
-}
-
-function decodeWeights(blob: Buffer, modelId: string, version: number): Float32Array {
-  if (blob.byteLength % 4 !== 0) {
-    throw new StateError(
-      'STORAGE_CORRUPT',
-      `weights of model '${modelId}' version ${version} are ${blob.byteLength} bytes, not a whole number of float32 values; restore the database from a backup`,
-    );
-  }
-  // Copy into a fresh buffer: the Buffer we get may be a view at an unaligned offset of a larger one.
-  const weights = new Float32Array(blob.byteLength / 4);
-  const bytes = new Uint8Array(weights.buffer);
-  bytes.set(blob);
-  if (BIG_ENDIAN_HOST) Buffer.from(weights.buffer).swap32();
-  return weights;
-}
-
-/** JSON text for an `unknown` field; SQL NULL stands for `undefined` so that `null` survives a round trip. */
-function toJson(value: unknown): string | null {
-  return value === undefined ? null : JSON.stringify(value);
-}
-
-function fromJson(text: string | null): unknown {
-  return text === null ? undefined : JSON.parse(text);
-}
-
 function isSqliteError(error: unknown, code: string): boolean {
   return error instanceof Error && (error as { code?: unknown }).code === code;
 }
-
-interface NodeRow {
-  id: string;
-  status: NodeRecord['status'];
-  resources: string;
-  labels: string;
-  registered_at: number;
-  last_heartbeat: number;
-}
-
-interface TaskRow {
-  id: string;
-  type: string;
-  priority: number;
-  requirements: string;
-  status: TaskStatus;
-  node_id: string | null;
-  attempts: number;
-  max_attempts: number;
-  payload: string | null;
-  result: string | null;
-  error: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
-interface JobRow {
-  id: string;
-  name: string;
-  config: string | null;
-  status: JobRecord['status'];
-  model_id: string | null;
-  report: string | null;
-  created_at: number;
-  finished_at: number | null;
-}
-
-interface ModelRow {
-  id: string;
-  name: string;
-  architecture: string | null;
-  hyperparameters: string;
-  latest_version: number;
-  created_at: number;
-}
-
-interface VersionRow {
-  model_id: string;
-  version: number;
-  sha256: string;
-  parent_version: number | null;
-  weights?: Buffer;
-  metrics: string;
-  round_id: string | null;
-  created_at: number;
-}
-
-interface RoundRow {
-  id: string;
-  job_id: string;
-  model_id: string;
-  number: number;
-  status: RoundRecord['status'];
-  participants: string;
-  quorum: number;
-  deadline: number;
-  base_version: number;
-  result_version: number | null;
-  metrics: string;
-  started_at: number;
-  finished_at: number | null;
-  error: string | null;
-}
-
-interface UpdateRow {
-  round_id: string;
-  client_id: string;
-  num_examples: number;
-  sha256: string;
-  metrics: string;
-  received_at: number;
-}
-
-const nodeFromRow = (row: NodeRow): NodeRecord => ({
-  id: row.id,
-  status: row.status,
-  resources: JSON.parse(row.resources),
-  labels: JSON.parse(row.labels),
-  registeredAt: row.registered_at,
-  lastHeartbeat: row.last_heartbeat,
-});
-
-const taskFromRow = (row: TaskRow): TaskRecord => ({
-  id: row.id,
-  type: row.type,
-  priority: row.priority,
-  requirements: JSON.parse(row.requirements),
-  status: row.status,
-  nodeId: row.node_id,
-  attempts: row.attempts,
-  maxAttempts: row.max_attempts,
-  payload: fromJson(row.payload),
-  result: fromJson(row.result),
-  error: row.error,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-});
-
-const jobFromRow = (row: JobRow): JobRecord => ({
-  id: row.id,
-  name: row.name,
-  config: fromJson(row.config),
-  status: row.status,
-  modelId: row.model_id,
-  report: fromJson(row.report),
-  createdAt: row.created_at,
-  finishedAt: row.finished_at,
-});
-
-const modelFromRow = (row: ModelRow): ModelRecord => ({
-  id: row.id,
-  name: row.name,
-  architecture: fromJson(row.architecture),
-  hyperparameters: JSON.parse(row.hyperparameters),
-  latestVersion: row.latest_version,
-  createdAt: row.created_at,
-});
-
-const versionMetaFromRow = (row: VersionRow): Omit<ModelVersionRecord, 'weights'> => ({
-  modelId: row.model_id,
-  version: row.version,
-  sha256: row.sha256,
-  parentVersion: row.parent_version,
-  metrics: JSON.parse(row.metrics),
-  roundId: row.round_id,
-  createdAt: row.created_at,
-});
-
-const roundFromRow = (row: RoundRow): RoundRecord => ({
-  id: row.id,
-  jobId: row.job_id,
-  modelId: row.model_id,
-  number: row.number,
-  status: row.status,
-  participants: JSON.parse(row.participants),
-  quorum: row.quorum,
-  deadline: row.deadline,
-  baseVersion: row.base_version,
-  resultVersion: row.result_version,
-  metrics: JSON.parse(row.metrics),
-  startedAt: row.started_at,
-  finishedAt: row.finished_at,
-  error: row.error,
-});
-
-const updateFromRow = (row: UpdateRow): UpdateRecord => ({
-  roundId: row.round_id,
-  clientId: row.client_id,
-  numExamples: row.num_examples,
-  sha256: row.sha256,
-  metrics: JSON.parse(row.metrics),
-  receivedAt: row.received_at,
-});
-
-interface PrivacyBudgetRow {
-  scope_kind: PrivacyScope['kind'];
-  scope_id: string;
-  epsilon: number;
-  delta: number;
-  created_at: number;
-  updated_at: number;
-}
-
-interface PrivacyChargeRow {
-  id: string;
-  scope_kind: PrivacyScope['kind'];
-  scope_id: string;
-  job_id: string;
-  round: number;
-  events: string;
-  orders: string;
-  rdp: string;
-  epsilon_after: number;
-  delta: number;
-  conversion: string;
-  created_at: number;
-}
-
-const privacyBudgetFromRow = (row: PrivacyBudgetRow): PrivacyBudgetRecord => ({
-  scope: { kind: row.scope_kind, id: row.scope_id },
-  epsilon: row.epsilon,
-  delta: row.delta,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-});
-
-/** JSON has no Infinity, and an RDP curve can be infinite at high orders: null stands for it. */
-const encodeRdp = (rdp: readonly number[]): string => JSON.stringify(rdp.map((value) => (value === Infinity ? null : value)));
-
-const decodeRdp = (text: string): number[] => (JSON.parse(text) as (number | null)[]).map((value) => value ?? Infinity);
-
-const privacyChargeFromRow = (row: PrivacyChargeRow): PrivacyChargeRecord => ({
-  id: row.id,
-  scope: { kind: row.scope_kind, id: row.scope_id },
-  jobId: row.job_id,
-  round: row.round,
-  events: JSON.parse(row.events),
-  orders: JSON.parse(row.orders),
-  rdp: decodeRdp(row.rdp),
-  epsilonAfter: row.epsilon_after,
-  delta: row.delta,
-  conversion: row.conversion,
-  createdAt: row.created_at,
-});
 
 /** The embedded store: one better-sqlite3 connection in WAL mode, schema migrated at open. */
 export class SqliteStorage implements Storage {
@@ -661,7 +428,7 @@ export class SqliteStorage implements Storage {
               sha256: update.sha256,
               metrics: JSON.stringify(update.metrics),
               receivedAt: update.receivedAt,
-              payload: update.payload ? Buffer.from(update.payload.buffer, update.payload.byteOffset, update.payload.byteLength) : null,
+              payload: update.payload ? encodeBytes(update.payload) : null,
             });
           } catch (error) {
             if (isSqliteError(error, 'SQLITE_CONSTRAINT_UNIQUE')) {
