@@ -1,0 +1,23 @@
+export { CertificateAuthority, certificateFingerprint, type CertifiedKey, type CreateCertificateAuthorityParameters } from './certificate-authority.js';
+export { AUTH_HTTP_STATUS, AuthError, type AuthErrorCode } from './errors.js';
+export { participantOfCertificate, tlsOptionsForClient, tlsOptionsForServer, type PeerCertificateFields } from './mutual-tls.js';
+export { ProvisionParametersSchema, provision, revokeParticipant, type ProvisionParameters, type ProvisionResult, type RevokeResult } from './provision.js';
+export { RevocationListSchema, RevokedParticipantSchema, loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
+export { generateSigningKeyPair, type SigningKeyPair } from './signing-key.js';
+export {
+  KIT_VERSION,
+  PARTICIPANT_ID_PATTERN,
+  ParticipantIdSchema,
+  ParticipantKitSchema,
+  RegisteredParticipantSchema,
+  ServerKitSchema,
+  loadParticipantKit,
+  loadServerKit,
+  participantKitPath,
+  revocationListPath,
+  serverKitPath,
+  type ParticipantKit,
+  type RegisteredParticipant,
+  type ServerKit,
+  type ServerKitFile,
+} from './startup-kit.js';

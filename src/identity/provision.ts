@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { basename, dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { InvalidInputError, NotFoundError, parseWithSchema } from '../core/index.js';
+import { CertificateAuthority } from './certificate-authority.js';
+import { writeKitFile } from './kit-file.js';
+import { loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
+import { generateSigningKeyPair } from './signing-key.js';
+import {
+  KIT_VERSION,
+  ParticipantIdSchema,
+  loadServerKit,
+  participantKitPath,
+  revocationListPath,
+  serverKitPath,
+  type ParticipantKit,
+  type ServerKitFile,
+} from './startup-kit.js';
+
+/** Secrets are readable by their owner only; so are the directories that hold them. */
+const PRIVATE_FILE = 0o600;
+const PRIVATE_DIR = 0o700;
+const PUBLIC_FILE = 0o644;
+
+// RFC 1123 host names, case-insensitive; IP literals are recognised by node:net instead.
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** Parameters of `provision`. */
+export const ProvisionParametersSchema = z
+  .object({
+    /** The directory to create; it must not exist, be empty, or (with `force`) hold an earlier provision. */
+    outDir: z.string().min(1),
+    participants: z.array(ParticipantIdSchema).min(1),
+    /** Host name or IP address participants dial; the server certificate names it, localhost and 127.0.0.1. */
+    serverHost: z.string().refine((host) => isIP(host) !== 0 || HOST_NAME.test(host), 'expected a host name or an IP address'),
+    serverPort: z.number().int().min(1).max(65535),
+    /** Lifetime of the CA and of every certificate. */
+    validDays: z.number().int().min(1).max(3650),
+    /** Replace an earlier provision in `outDir`: every participant then needs its new kit. */
+    force: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((parameters, ctx) => {
+    const seen = new Set<string>();
+    parameters.participants.forEach((id, index) => {
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['participants', index], message: `'${id}' is listed twice; participant ids must be unique` });
+      seen.add(id);
+    });
+  });
+
+/** Parameters of `provision`, as a caller gives them. */
+export type ProvisionParameters = z.input<typeof ProvisionParametersSchema>;
+
+/** What `provision` wrote. */
+export interface ProvisionResult {
+  outDir: string;
+  coordinatorUrl: string;
+  /** sha256 of the CA certificate, to compare out of band. */
+  caFingerprint: string;
+  serverKitFile: string;
+  revocationListFile: string;
+  /** Kit file of each participant, by id, in the order given. */
+  participantKitFiles: ReadonlyMap<string, string>;
+}
+
+function coordinatorUrlOf(host: string, port: number): string {
+  return `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/** Whether a directory is absent or empty; false for a file. */
+function isFreshDirectory(dir: string): boolean {
+  if (!existsSync(dir)) return true;
+  return statSync(dir).isDirectory() && readdirSync(dir).length === 0;
+}
+
+/** Refuses an output directory that holds anything but an earlier provision, or an earlier provision without `force`. */
+function checkOutDir(outDir: string, force: boolean): void {
+  if (isFreshDirectory(outDir)) return;
+  if (!existsSync(serverKitPath(outDir))) {
+    throw new InvalidInputError('PROVISION_DIR_NOT_EMPTY', `'${outDir}' exists and is not a provision directory; choose a new or empty directory`, { outDir });
+  }
+  if (!force) {
+    throw new InvalidInputError('PROVISION_EXISTS', `'${outDir}' already holds a provisioned job; pass force (--force) to replace it, after which every participant needs its new kit`, {
+      outDir,
+    });
+  }
+}
+
+/**
+ * Creates a per-job CA, the coordinator's server kit, a kit per participant and an empty revocation
+ * list under `outDir`. Everything is written into a sibling directory first and renamed into place,
+ * so a failure leaves `outDir` as it was.
+ */
+export async function provision(parameters: ProvisionParameters): Promise<ProvisionResult> {
+  const p = parseWithSchema(parameters, ProvisionParametersSchema, 'provision', { code: 'PROVISION_INVALID' });
+  const outDir = resolve(p.outDir);
+  checkOutDir(outDir, p.force);
+
+  const serverHost = p.serverHost.toLowerCase();
+  const coordinatorUrl = coordinatorUrlOf(serverHost, p.serverPort);
+  const ca = await CertificateAuthority.create({ commonName: `Cipher Nexus job CA ${randomBytes(4).toString('hex')}`, validDays: p.validDays });
+  const server = await ca.issueServerCertificate([serverHost, 'localhost', '127.0.0.1'], p.validDays);
+  const participants = new Map<string, ParticipantKit>();
+  const registry: ServerKitFile['participants'] = {};
+  for (const participantId of p.participants) {
+    const tls = await ca.issueParticipantCertificate(participantId, p.validDays);
+    const signing = generateSigningKeyPair();
+    participants.set(participantId, {
+      version: KIT_VERSION,
+      participantId,
+      coordinatorUrl,
+      caCertificate: ca.certificatePem,
+      certificate: tls.certificatePem,
+      tlsPrivateKey: tls.privateKeyPem,
+      signingPrivateKey: signing.privateKeyPem,
+      signingPublicKey: signing.publicKey,
+    });
+    registry[participantId] = { certificateFingerprint: tls.fingerprint, signingPublicKey: signing.publicKey };
+  }
+  const serverKit: ServerKitFile = {
+    version: KIT_VERSION,
+    coordinatorUrl,
+    caCertificate: ca.certificatePem,
+    certificate: server.certificatePem,
+    privateKey: server.privateKeyPem,
+    participants: registry,
+  };
+  const revocations: RevocationList = { version: 1, entries: [] };
+
+  const staging = join(dirname(outDir), `.${basename(outDir)}.provisioning-${randomBytes(6).toString('hex')}`);
+  try {
+    mkdirSync(join(staging, 'server'), { recursive: true, mode: PRIVATE_DIR });
+    writeKitFile(serverKitPath(staging), serverKit, PRIVATE_FILE);
+    writeKitFile(revocationListPath(staging), revocations, PUBLIC_FILE);
+    for (const [id, kit] of participants) {
+      mkdirSync(dirname(participantKitPath(staging, id)), { recursive: true, mode: PRIVATE_DIR });
+      writeKitFile(participantKitPath(staging, id), kit, PRIVATE_FILE);
+    }
+    replaceDirectory(staging, outDir);
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    outDir,
+    coordinatorUrl,
+    caFingerprint: ca.fingerprint,
+    serverKitFile: serverKitPath(outDir),
+    revocationListFile: revocationListPath(outDir),
+    participantKitFiles: new Map(p.participants.map((id) => [id, participantKitPath(outDir, id)])),
+  };
+}
+
+/** Moves `staging` to `target`, whose old contents (if any) are removed only after the new ones are in place. */
+function replaceDirectory(staging: string, target: string): void {
+  if (!existsSync(target)) return renameSync(staging, target);
+  const old = `${staging}.old`;
+  renameSync(target, old);
+  try {
+    renameSync(staging, target);
+  } catch (error) {
+    renameSync(old, target);
+    throw error;
+  }
+  rmSync(old, { recursive: true, force: true });
+}
+
+/** What `revokeParticipant` did. */
+export interface RevokeResult {
+  entry: RevokedParticipant;
+  /** True when the participant was revoked before; the list is then unchanged. */
+  alreadyRevoked: boolean;
+}
+
+/** Adds a participant of the job provisioned in `outDir` to its revocation list; the coordinator refuses it once it loads the list again. */
+export function revokeParticipant(outDir: string, participantId: string, now: Date = new Date()): RevokeResult {
+  const kit = loadServerKit(serverKitPath(outDir));
+  const registered = kit.participants.get(participantId);
+  if (!registered) throw new NotFoundError('participant', participantId);
+  const file = revocationListPath(outDir);
+  const list = loadRevocationList(file);
+  const earlier = list.entries.find((entry) => entry.participantId === participantId);
+  if (earlier) return { entry: earlier, alreadyRevoked: true };
+  const entry: RevokedParticipant = { participantId, certificateFingerprint: registered.certificateFingerprint, revokedAt: now.toISOString() };
+  writeKitFile(file, { ...list, entries: [...list.entries, entry] }, PUBLIC_FILE);
+  return { entry, alreadyRevoked: false };
+}

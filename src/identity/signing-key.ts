@@ -1,0 +1,50 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+
+/**
+ * A participant's Ed25519 message-signing key (RFC 8032). The private half is PKCS#8 PEM in the
+ * participant's kit; the public half travels as its 32 raw bytes in base64url, which is exactly the
+ * `x` member of its RFC 8037 JWK, so it imports without DER.
+ */
+
+/** An Ed25519 key pair as the kits store it. */
+export interface SigningKeyPair {
+  /** PKCS#8 PEM. */
+  privateKeyPem: string;
+  /** The raw 32-byte public key in base64url without padding (43 characters). */
+  publicKey: string;
+}
+
+// The shape of a base64url Ed25519 public key; importing it checks the rest.
+const SIGNING_PUBLIC_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/** A fresh Ed25519 key pair. */
+export function generateSigningKeyPair(): SigningKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicKey: publicKeyText(publicKey) };
+}
+
+/** The base64url text of an Ed25519 public (or private) key's public half. */
+export function publicKeyText(key: KeyObject): string {
+  return (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'jwk' }).x ?? '';
+}
+
+/** The Ed25519 private key in a PEM, or undefined when the text is not one. */
+export function signingPrivateKey(pem: string): KeyObject | undefined {
+  try {
+    const key = createPrivateKey(pem);
+    return key.asymmetricKeyType === 'ed25519' ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Ed25519 public key whose base64url text is given, or undefined when the text is not one. */
+export function signingPublicKey(text: string): KeyObject | undefined {
+  // Base64url has several spellings of the last character; only the canonical one is a key's name.
+  if (!SIGNING_PUBLIC_KEY_PATTERN.test(text) || Buffer.from(text, 'base64url').toString('base64url') !== text) return undefined;
+  try {
+    return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: text }, format: 'jwk' });
+  } catch {
+    return undefined;
+  }
+}
