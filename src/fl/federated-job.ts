@@ -23,12 +23,13 @@ import {
 import { attackOf, chooseAdversaries, type ClientAttack } from './attacks.js';
 import { decodeCompressed, type ClientResult, type ClientTask, type LocalTrainingPlan } from './client-training.js';
 import { selectClients } from './client-selection.js';
+import type { RoundContributions, RoundIncentives } from './incentives.js';
 import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
 import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
-import { detectPoisoning } from './poisoning-detector.js';
+import { detectPoisoning, type FlaggedClient } from './poisoning-detector.js';
 import { JobPrivacy, noiseSourceFor, type RoundCharge } from './privacy-plan.js';
-import type { JobReport, JobStop, ParticipantReport, RoundReport } from './report.js';
+import type { IncentivesReport, JobReport, JobStop, ParticipantReport, RoundReport } from './report.js';
 import { CkksRound, PlainRound, SecAggRound, type RoundProtection } from './round-protection.js';
 import { createClientRunner } from './simulation.js';
 import { DpFixedClipping, createStrategy } from './strategies/index.js';
@@ -53,6 +54,15 @@ export interface JobObserver {
   onRound?(round: RoundReport): void;
   /** The job stopped before its last round (its privacy budget would have been exceeded). */
   onStop?(stop: JobStop): void;
+}
+
+/** The reward root of a round that paid nobody. */
+const ZERO_ROOT = `0x${'0'.repeat(64)}`;
+
+/** What a job may be given besides its data and storage. */
+export interface RunJobOptions {
+  /** The token economy (stake to join, reputation-weighted selection, rewards and slashes per round); none unless given. */
+  incentives?: RoundIncentives;
 }
 
 /** Validates a job config and loads and splits its data; throws InvalidInputError on bad input. */
@@ -137,10 +147,17 @@ function partitionFor(config: JobConfig, train: Dataset, rng: Rng): number[][] {
  * Runs a federated training job in simulation: registers the clients as compute nodes, then for
  * each round selects participants, schedules their local training as tasks, collects their updates
  * through the training manager, aggregates with the job's strategy and evaluates on held-out data.
+ * With `incentives`, nodes without enough stake are refused, selection is weighted by reputation and
+ * each round ends with its rewards and penalties settled.
  */
-export async function runJob(prepared: PreparedJob, storage: Storage, observer: JobObserver = {}): Promise<JobReport> {
+export async function runJob(prepared: PreparedJob, storage: Storage, observer: JobObserver = {}, options: RunJobOptions = {}): Promise<JobReport> {
   const started = performance.now();
   const { config, spec, test, clients } = prepared;
+  const { incentives } = options;
+  const refused: IncentivesReport['refused'] = [];
+  // Checked before anything is written, so a refusal leaves storage as it was.
+  for (const refusal of incentives ? await incentives.admit([...clients.keys()]) : []) refused.push({ ...refusal, round: 0 });
+  const active = new Set([...clients.keys()].filter((id) => !refused.some((x) => x.clientId === id)));
   await initBackend();
   const streams = jobStreams(config.seed);
   const selectionRng = streams.selection;
@@ -178,7 +195,8 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       initialWeights: initial.getWeights(),
     });
     await storage.jobs.upsert(jobRecord(jobId, config, createdAt, 'running', id, null));
-    for (const [clientId, data] of clients) {
+    for (const clientId of active) {
+      const data = clients.get(clientId) as Dataset;
       await nodes.registerNode({
         id: clientId,
         status: 'online',
@@ -211,17 +229,25 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
   const rounds: RoundReport[] = [];
   let latest = { version: 1, sha256: '', weights: initial.getWeights() };
   let stopped: JobStop | undefined;
+  let chain: IncentivesReport | undefined;
   // Simulation of each client's own memory: its error-feedback residual between rounds.
   const residuals = new Map<string, Float32Array>();
   try {
     for (let r = 1; r <= config.rounds; r++) {
       const roundStart = performance.now();
-      const candidates = await nodes.listNodes();
-      const participants = selectClients(
-        candidates.filter((n) => n.labels.job === jobId),
-        { ...config.selection, requirements: { cpuCores: 1 } },
-        selectionRng,
-      );
+      let candidates = (await nodes.listNodes()).filter((n) => n.labels.job === jobId);
+      let weights: Record<string, number> | undefined;
+      if (incentives) {
+        // Stake can fall between rounds (a slash, an unstake request): a node below the minimum leaves the job.
+        for (const refusal of await incentives.admit(candidates.map((n) => n.id))) {
+          refused.push({ ...refusal, round: r });
+          await nodes.unregisterNode(refusal.clientId);
+          active.delete(refusal.clientId);
+        }
+        candidates = candidates.filter((n) => active.has(n.id));
+        weights = await incentives.selectionWeights(candidates.map((n) => n.id));
+      }
+      const participants = selectClients(candidates, { ...config.selection, requirements: { cpuCores: 1 }, ...(weights ? { weights } : {}) }, selectionRng);
       let charge: RoundCharge | undefined;
       if (privacy) {
         try {
@@ -288,6 +314,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       const flagMetrics = flagged ? Object.fromEntries([['flagged', new Set(flagged.map((f) => f.clientId)).size], ...flagged.map((f) => [`flagged:${f.clientId}:${f.reason}`, f.score])]) : {};
       await manager.recordMetrics(roundId, { accuracy: metrics.accuracy, loss: metrics.loss, ...flagMetrics });
       latest = { version: finalized.version.version, sha256: finalized.version.sha256, weights: finalized.weights };
+      const settlement = incentives ? await incentives.settle(r, roundContributions(jobId, r, results, flagged ?? [])) : undefined;
       const report: RoundReport = {
         round: r,
         accuracy: metrics.accuracy,
@@ -303,10 +330,12 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
         ...(protection.kind !== 'none' ? { protectSeconds: clientSeconds } : {}),
         ...(charge ? { epsilon: charge.epsilon, epsilonRound: charge.epsilonRound } : {}),
         ...(flagged ? { flagged } : {}),
+        ...(settlement ? { settlement } : {}),
       };
       rounds.push(report);
       observer.onRound?.(report);
     }
+    if (incentives) chain = { ...(await incentives.finish()), rewardRoots: rounds.map((x) => x.settlement?.rewardRoot ?? ZERO_ROOT), refused };
   } catch (error) {
     await storage.jobs.upsert(jobRecord(jobId, config, createdAt, 'failed', modelId, { error: (error as Error).message }));
     throw error;
@@ -314,7 +343,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     await runner.close();
     protection.close();
     evaluator.dispose();
-    for (const clientId of clients.keys()) await nodes.unregisterNode(clientId);
+    for (const clientId of active) await nodes.unregisterNode(clientId);
   }
 
   const final = rounds.length > 0 ? { accuracy: rounds[rounds.length - 1].accuracy, loss: rounds[rounds.length - 1].loss } : await evaluateInitial(spec, latest.weights, test);
@@ -355,9 +384,26 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       : {}),
     ...(stopped ? { stopped } : {}),
     ...(config.adversaries ? { adversaries: { simulated: true as const, clients: [...prepared.adversaries.keys()], ...attackOf(config.adversaries) } } : {}),
+    ...(chain ? { chain } : {}),
   };
   await storage.jobs.upsert(jobRecord(jobId, config, createdAt, 'completed', modelId, report));
   return report;
+}
+
+/**
+ * A round's contribution score per client is the number of examples it trained on: FedAvg weights
+ * each update by exactly that (McMahan et al. 2017), so a client's reward share equals its share of
+ * the aggregate. Scores from model quality (leave-one-out or Shapley gains) would cost extra
+ * evaluations per round and are not computable under secure aggregation. A flagged client earns
+ * nothing and is penalised; the evidence names the job, round and the detector's statistics.
+ */
+function roundContributions(jobId: string, round: number, results: readonly ClientResult[], flagged: readonly FlaggedClient[]): RoundContributions {
+  const reasons = new Map<string, string[]>();
+  for (const f of flagged) reasons.set(f.clientId, [...(reasons.get(f.clientId) ?? []), `${f.reason} ${f.score.toPrecision(4)}`]);
+  return {
+    contributions: results.map((x) => ({ clientId: x.clientId, score: x.numExamples })),
+    flagged: [...reasons].map(([clientId, why]) => ({ clientId, evidence: `job ${jobId} round ${round} ${clientId}: ${why.join(', ')}` })),
+  };
 }
 
 async function evaluateInitial(spec: ModelSpec, weights: Float32Array, test: Dataset): Promise<{ accuracy: number; loss: number }> {

@@ -19,8 +19,9 @@ export {
   type JobConfig,
   type JobConfigInput,
 } from './job-config.js';
-export { jobStreams, prepareJob, runJob, type JobObserver, type PreparedJob } from './federated-job.js';
-export { formatRoundTable, type JobReport, type JobStop, type ParticipantReport, type PrivacyReport, type RoundReport } from './report.js';
+export { jobStreams, prepareJob, runJob, type JobObserver, type PreparedJob, type RunJobOptions } from './federated-job.js';
+export { formatRoundTable, type IncentivesReport, type JobReport, type JobStop, type ParticipantReport, type PrivacyReport, type RoundReport } from './report.js';
+export type { AdmissionRefusal, IncentivesSummary, ParticipantBalance, RoundIncentives, RoundContributions, RoundSettlementReport, TokenAmount } from './incentives.js';
 export {
   DpConfigSchema,
   JobBudgetExceededError,
@@ -49,3 +50,15 @@ export {
   type ClientAttack,
 } from './attacks.js';
 export { PoisoningDetectorOptionsSchema, detectPoisoning, type FlaggedClient, type PoisoningDetectorOptions } from './poisoning-detector.js';
+export {
+  CoordinatedJob,
+  prepareCoordinatedJob,
+  taskSeed,
+  type CoordinatedJobReport,
+  type ParticipantChannel,
+  type ParticipantDataOptions,
+  type PreparedCoordinatedJob,
+  type RemoteTask,
+  type RemoteUpdate,
+} from './coordinated-job.js';
+export type { SubmitOutcome, TrainingManagerOptions } from './training-manager.js';

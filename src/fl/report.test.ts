@@ -68,4 +68,43 @@ describe('formatRoundTable', () => {
     expect(lines[2].trim().split(/\s+/).at(-1)).toBe('0');
     expect(lines).toContain("SIMULATED ATTACK: client-01, client-02 ran 'scale' (factor 10)");
   });
+
+  it('ends with the token economy: parameters, refusals, slashes, and earnings and balances after claiming', () => {
+    const t = (display: string) => ({ units: '1', display });
+    const settlement = (slashed: { clientId: string; amount: { units: string; display: string } }[]) => ({ rewardRoot: `0x${'ab'.repeat(32)}`, ledgerRound: '7', paid: t('1000 NXS'), rewards: [], slashed });
+    const report: JobReport = {
+      jobId: 'job-3',
+      name: 'paid',
+      startedAt: new Date(0).toISOString(),
+      config: parseWithSchema(demoConfig(), JobConfigSchema, 'config'),
+      execution: { mode: 'in-process', workers: 1 },
+      protection: 'none',
+      participants: [],
+      rounds: [{ ...round(1, 0.5), settlement: settlement([]) }, { ...round(2, 0.6), settlement: settlement([{ clientId: 'client-02', amount: t('100 NXS') }]) }],
+      final: { accuracy: 0.6, loss: 0.5, passedValidation: true },
+      model: { id: 'model-z', version: 3, sha256: 'ef'.repeat(32), numParams: 10 },
+      timings: { setupSeconds: 0, trainSeconds: 0, aggregateSeconds: 0, evaluateSeconds: 0 },
+      seconds: 1,
+      chain: {
+        network: 'in-process EVM, chain 31337',
+        rewardPerRound: t('1000 NXS'),
+        minimumStake: t('100 NXS'),
+        rewardRoots: [`0x${'ab'.repeat(32)}`, `0x${'0'.repeat(64)}`],
+        refused: [{ clientId: 'client-09', round: 0, code: 'NODE_STAKE_TOO_LOW', reason: 'client-09 has 0 NXS staked' }],
+        balances: [
+          { clientId: 'client-00', account: '0xaa', earned: t('1500.25 NXS'), balance: t('10500.25 NXS') },
+          { clientId: 'client-02', account: '0xbb', earned: t('0 NXS'), balance: t('8900 NXS') },
+        ],
+      },
+    };
+    const text = formatRoundTable(report);
+    expect(text).toContain('token economy (in-process EVM, chain 31337): 1000 NXS per round, minimum stake 100 NXS; 1 of 2 rounds posted a reward root');
+    expect(text).toContain('refused at registration: client-09 has 0 NXS staked');
+    expect(text).toContain('slashed client-02 (flagged by the poisoning detector): 100 NXS in round 2');
+    const lines = text.split('\n');
+    const table = lines.indexOf(lines.find((l) => l.startsWith('client '))!);
+    expect(lines[table].split(/\s+/)).toEqual(['client', 'earned', 'balance', 'account']);
+    expect(lines[table + 1].split(/\s{2,}/)).toEqual(['client-00', '1500.25 NXS', '10500.25 NXS', '0xaa']);
+    expect(lines[table + 2].split(/\s{2,}/)).toEqual(['client-02', '0 NXS', '8900 NXS', '0xbb']);
+  });
 });

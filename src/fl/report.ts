@@ -1,4 +1,5 @@
 import type { ClientAttack } from './attacks.js';
+import type { AdmissionRefusal, IncentivesSummary, RoundSettlementReport } from './incentives.js';
 import type { JobConfig } from './job-config.js';
 import type { FlaggedClient } from './poisoning-detector.js';
 
@@ -27,6 +28,16 @@ export interface RoundReport {
   epsilonRound?: number;
   /** With the poisoning detector on (the default): the clients it flagged this round. */
   flagged?: FlaggedClient[];
+  /** With incentives (the token economy): the reward root posted for this round, rewards and slashes. */
+  settlement?: RoundSettlementReport;
+}
+
+/** The token economy's part of a job: one reward root per round, refusals, and balances after claiming. */
+export interface IncentivesReport extends IncentivesSummary {
+  /** The reward Merkle root of each round, in round order (the zero hash when a round paid nobody). */
+  rewardRoots: string[];
+  /** Nodes refused for lack of stake; `round` 0 is registration, otherwise the round they missed. */
+  refused: (AdmissionRefusal & { round: number })[];
 }
 
 /** Why a job ended before its last round. */
@@ -77,6 +88,8 @@ export interface JobReport {
   stopped?: JobStop;
   /** Simulation only: the clients that ran an attack, and which. */
   adversaries?: ClientAttack & { simulated: true; clients: string[] };
+  /** With incentives: reward roots, refusals and balances (named after where they live). */
+  chain?: IncentivesReport;
 }
 
 /** A short fixed-width table of rounds for a terminal. */
@@ -101,6 +114,26 @@ export function formatRoundTable(report: JobReport): string {
     `${report.rounds.length} rounds, ${report.participants.length} clients (${report.execution.mode}), ${report.seconds.toFixed(1)} s`,
     ...(report.protection === 'ckks' ? [`updates travelled as CKKS ciphertexts (${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator held no secret key`] : []),
     ...(report.protection === 'secagg' ? [`updates were securely aggregated (SecAgg+, ${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator saw only masked vectors and the sum`] : []),
+    ...(report.chain ? ['', ...formatIncentives(report.chain, report.rounds)] : []),
   ];
   return [header, ...lines, '', ...footer].join('\n');
+}
+
+/** The token economy's lines: parameters, refusals, slashes, and each participant's earnings and balance after claiming. */
+function formatIncentives(chain: IncentivesReport, rounds: readonly RoundReport[]): string[] {
+  const posted = chain.rewardRoots.filter((root) => !/^0x0+$/.test(root)).length;
+  const slashes = new Map<string, string[]>();
+  for (const r of rounds) {
+    for (const s of r.settlement?.slashed ?? []) slashes.set(s.clientId, [...(slashes.get(s.clientId) ?? []), `${s.amount.display} in round ${r.round}`]);
+  }
+  const width = Math.max(6, ...chain.balances.map((b) => b.clientId.length));
+  const earnedWidth = Math.max(6, ...chain.balances.map((b) => b.earned.display.length));
+  const balanceWidth = Math.max(7, ...chain.balances.map((b) => b.balance.display.length));
+  return [
+    `token economy (${chain.network}): ${chain.rewardPerRound.display} per round, minimum stake ${chain.minimumStake.display}; ${posted} of ${chain.rewardRoots.length} rounds posted a reward root`,
+    ...chain.refused.map((x) => `refused ${x.round === 0 ? 'at registration' : `before round ${x.round}`}: ${x.reason}`),
+    ...[...slashes].map(([clientId, what]) => `slashed ${clientId} (flagged by the poisoning detector): ${what.join(', ')}`),
+    `${'client'.padEnd(width)}  ${'earned'.padStart(earnedWidth)}  ${'balance'.padStart(balanceWidth)}  account`,
+    ...chain.balances.map((b) => `${b.clientId.padEnd(width)}  ${b.earned.display.padStart(earnedWidth)}  ${b.balance.display.padStart(balanceWidth)}  ${b.account}`),
+  ];
 }
