@@ -22,7 +22,8 @@ describe('round settlement', () => {
   it('splits a reward in proportion to scores without exceeding it', () => {
     expect(splitReward(1_000n, [1, 1, 2])).toEqual([250n, 250n, 500n]);
     const parts = splitReward(nxs(1_000), [1, 1, 1]);
-    expect(parts.reduce((a, b) => a + b, 0n) <= nxs(1_000)).toBe(true);
+    const paid = parts.reduce((a, b) => a + b, 0n);
+    expect(paid <= nxs(1_000) && paid > nxs(1_000) - 3n).toBe(true);
     expect(splitReward(10n, [0, 0])).toEqual([0n, 0n]);
     expect(() => splitReward(10n, [-1])).toThrow(expect.objectContaining({ code: 'SETTLEMENT_BAD_SCORE' }));
   });

@@ -27,9 +27,7 @@ export interface RoundSettlement {
   gasUsed: bigint;
 }
 
-const SCALE = 10n ** 18n;
-
-/** Splits `reward` in proportion to `scores` (floor), so the sum never exceeds `reward`. */
+/** Splits `reward` in proportion to `scores` (each share floored, so the sum never exceeds `reward` and falls short by less than one base unit per share). */
 export function splitReward(reward: bigint, scores: readonly number[]): bigint[] {
   const fixed = scores.map((s) => {
     if (!Number.isFinite(s) || s < 0) throw new InvalidInputError('SETTLEMENT_BAD_SCORE', `a contribution score must be a finite number >= 0, got ${s}`);
@@ -37,7 +35,7 @@ export function splitReward(reward: bigint, scores: readonly number[]): bigint[]
   });
   const sum = fixed.reduce((a, b) => a + b, 0n);
   if (sum === 0n) return scores.map(() => 0n);
-  return fixed.map((f) => (reward * ((f * SCALE) / sum)) / SCALE);
+  return fixed.map((f) => (reward * f) / sum);
 }
 
 /**
