@@ -2,7 +2,21 @@ export { CertificateAuthority, certificateFingerprint, type CertifiedKey, type C
 export { AUTH_HTTP_STATUS, AuthError, type AuthErrorCode } from './errors.js';
 export { participantOfCertificate, tlsOptionsForClient, tlsOptionsForServer, type PeerCertificateFields } from './mutual-tls.js';
 export { ProvisionParametersSchema, provision, revokeParticipant, type ProvisionParameters, type ProvisionResult, type RevokeResult } from './provision.js';
+export { ReplayGuard } from './replay-guard.js';
 export { RevocationListSchema, RevokedParticipantSchema, loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
+export { FRAME_KIND_PATTERN, encodeSignedFrame, openSignedFrame, type OpenedFrame } from './signed-frame.js';
+export {
+  DEFAULT_SKEW_MS,
+  MessageVerifier,
+  directoryOfServerKit,
+  signerFromKit,
+  type MessageSigner,
+  type MessageVerifierOptions,
+  type ParticipantDirectory,
+  type SignedEnvelope,
+  type Transport,
+} from './signed-message.js';
+export { SIGNATURE_HEADERS, signRequest, verifyRequest, type IncomingHeaders, type SignatureHeaders, type VerifiedRequest } from './signed-request.js';
 export { generateSigningKeyPair, type SigningKeyPair } from './signing-key.js';
 export {
   KIT_VERSION,

@@ -74,11 +74,14 @@ describe('provision', () => {
     expect(Date.parse(certificate.validTo) - Date.now()).toBeLessThan(30.1 * 86_400_000);
   });
 
-  it('brackets an IPv6 host in the URL and names it once when it is 127.0.0.1', async () => {
+  it('brackets an IPv6 host in the URL, names 127.0.0.1 once, and issues for a year by default', async () => {
     expect((await provision({ ...base(), serverHost: '::1' })).coordinatorUrl).toBe('https://[::1]:9443');
     expect(new X509Certificate(loadServerKit(serverKitPath(outDir)).certificate).subjectAltName).toBe('IP Address:0:0:0:0:0:0:0:1, DNS:localhost, IP Address:127.0.0.1');
-    await provision({ ...base(), serverHost: '127.0.0.1', force: true });
-    expect(new X509Certificate(loadServerKit(serverKitPath(outDir)).certificate).subjectAltName).toBe('IP Address:127.0.0.1, DNS:localhost');
+    await provision({ outDir, participants: ['clinic-a'], serverHost: '127.0.0.1', serverPort: 0, force: true });
+    const certificate = new X509Certificate(loadServerKit(serverKitPath(outDir)).certificate);
+    expect(certificate.subjectAltName).toBe('IP Address:127.0.0.1, DNS:localhost');
+    // A year unless told otherwise.
+    expect(Math.round((Date.parse(certificate.validTo) - Date.now()) / 86_400_000)).toBe(365);
   });
 
   it.each([
@@ -88,7 +91,7 @@ describe('provision', () => {
     [{ participants: ['a'.repeat(64)] }, "provision field 'participants[0]'"],
     [{ participants: ['a', 'b', 'a'] }, "provision field 'participants[2]': 'a' is listed twice; participant ids must be unique"],
     [{ serverHost: 'bad host' }, "provision field 'serverHost': expected a host name or an IP address"],
-    [{ serverPort: 0 }, "provision field 'serverPort': expected an integer from 1 to 65535, got 0"],
+    [{ serverPort: 65536 }, "provision field 'serverPort': expected an integer from 0 to 65535, got 65536"],
     [{ validDays: 1.5 }, "provision field 'validDays': expected an integer from 1 to 3650, got 1.5"],
   ])('refuses %j with PROVISION_INVALID and writes nothing', async (change, message) => {
     const error = await failure(provision({ ...base(), ...change } as ProvisionParameters));

@@ -35,9 +35,10 @@ export const ProvisionParametersSchema = z
     participants: z.array(ParticipantIdSchema).min(1),
     /** Host name or IP address participants dial; the server certificate names it, localhost and 127.0.0.1. */
     serverHost: z.string().refine((host) => isIP(host) !== 0 || HOST_NAME.test(host), 'expected a host name or an IP address'),
-    serverPort: z.number().int().min(1).max(65535),
-    /** Lifetime of the CA and of every certificate. */
-    validDays: z.number().int().min(1).max(3650),
+    /** The coordinator's port; 0 when it picks one at start (tests), and participants are given the address another way. */
+    serverPort: z.number().int().min(0).max(65535),
+    /** Lifetime of the CA and of every certificate, default a year. */
+    validDays: z.number().int().min(1).max(3650).default(365),
     /** Replace an earlier provision in `outDir`: every participant then needs its new kit. */
     force: z.boolean().default(false),
   })

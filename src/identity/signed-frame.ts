@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { InvalidInputError } from '../core/index.js';
+import { AuthError } from './errors.js';
+import { NONCE_BYTES, SIGNATURE_BYTES, signEnvelope, type MessageSigner, type MessageVerifier } from './signed-message.js';
+import { PARTICIPANT_ID_PATTERN } from './startup-kit.js';
+
+/*
+ * A signed WebSocket binary frame, all integers big-endian:
+ *
+ *   magic "CNSF" | version u8 = 1 | u8 len, sender | u8 len, kind | nonce (16) | timestamp u64 (ms)
+ *   | u32 len, payload | Ed25519 signature (64)
+ *
+ * Every length is checked against the bytes actually present before anything is read, and the frame
+ * must end exactly after the signature, so no length field can make the parser read or allocate
+ * beyond the frame it was given.
+ */
+
+const MAGIC = Buffer.from('CNSF', 'latin1');
+const VERSION = 1;
+/** Frame kinds: a lowercase letter, then lowercase letters, digits and . _ / - (at most 128 characters). */
+export const FRAME_KIND_PATTERN = /^[a-z][a-z0-9._/-]{0,127}$/;
+
+/** A verified frame. `payload` is a view into the bytes given to `openSignedFrame`, not a copy. */
+export interface OpenedFrame {
+  sender: string;
+  kind: string;
+  payload: Uint8Array;
+  nonce: Uint8Array;
+  timestamp: number;
+}
+
+/** Signs `payload` as a frame of `kind` from the signer, with a fresh random nonce and the current time. */
+export function encodeSignedFrame(signer: MessageSigner, kind: string, payload: Uint8Array): Uint8Array {
+  if (!FRAME_KIND_PATTERN.test(kind)) {
+    throw new InvalidInputError('MESSAGE_KIND_INVALID', `frame kind '${kind}' is not allowed; use a lowercase letter, then lowercase letters, digits and . _ / - (at most 128)`, { kind });
+  }
+  const envelope = { transport: 'frame' as const, sender: signer.participantId, kind, nonce: new Uint8Array(randomBytes(NONCE_BYTES)), timestamp: Date.now(), payload };
+  const signature = signEnvelope(signer, envelope);
+  const sender = Buffer.from(signer.participantId, 'latin1');
+  const kindBytes = Buffer.from(kind, 'latin1');
+  const out = Buffer.alloc(MAGIC.length + 1 + 1 + sender.length + 1 + kindBytes.length + NONCE_BYTES + 8 + 4 + payload.length + SIGNATURE_BYTES);
+  let at = MAGIC.copy(out, 0);
+  at = out.writeUInt8(VERSION, at);
+  at = out.writeUInt8(sender.length, at);
+  at += sender.copy(out, at);
+  at = out.writeUInt8(kindBytes.length, at);
+  at += kindBytes.copy(out, at);
+  out.set(envelope.nonce, at);
+  at += NONCE_BYTES;
+  at = out.writeBigUInt64BE(BigInt(envelope.timestamp), at);
+  at = out.writeUInt32BE(payload.length, at);
+  out.set(payload, at);
+  out.set(signature, at + payload.length);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+function malformed(reason: string): AuthError {
+  return new AuthError('MESSAGE_MALFORMED', `the frame is not a signed Cipher Nexus message: ${reason}; send frames made by encodeSignedFrame`, { reason });
+}
+
+/** Reads a frame's fields with bounds checks; throws MESSAGE_MALFORMED on anything but a well-formed frame. */
+class FrameReader {
+  private at = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+
+  take(length: number, what: string): Uint8Array {
+    if (length > this.bytes.length - this.at) throw malformed(`${what} needs ${length} bytes, only ${this.bytes.length - this.at} remain`);
+    const out = this.bytes.subarray(this.at, this.at + length);
+    this.at += length;
+    return out;
+  }
+
+  view(length: number, what: string): DataView {
+    const bytes = this.take(length, what);
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  text(what: string, pattern: RegExp): string {
+    const length = this.view(1, `${what} length`).getUint8(0);
+    const text = Buffer.from(this.take(length, what)).toString('latin1');
+    if (!pattern.test(text)) throw malformed(`${what} '${text.slice(0, 64)}' is not allowed`);
+    return text;
+  }
+
+  get remaining(): number {
+    return this.bytes.length - this.at;
+  }
+}
+
+/** Parses and verifies a signed frame; throws only AuthError (MESSAGE_MALFORMED, AUTH_*), whatever the bytes. */
+export function openSignedFrame(bytes: Uint8Array, verifier: MessageVerifier, now: number = Date.now()): OpenedFrame {
+  const reader = new FrameReader(bytes);
+  if (!Buffer.from(reader.take(MAGIC.length, 'magic')).equals(MAGIC)) throw malformed('it does not start with CNSF');
+  const version = reader.view(1, 'version').getUint8(0);
+  if (version !== VERSION) throw malformed(`version ${version} is not ${VERSION}`);
+  const sender = reader.text('sender', PARTICIPANT_ID_PATTERN);
+  const kind = reader.text('kind', FRAME_KIND_PATTERN);
+  const nonce = reader.take(NONCE_BYTES, 'nonce');
+  const stamp = reader.view(8, 'timestamp').getBigUint64(0);
+  if (stamp > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed('the timestamp is out of range');
+  const timestamp = Number(stamp);
+  const length = reader.view(4, 'payload length').getUint32(0);
+  const present = reader.remaining - SIGNATURE_BYTES;
+  if (present < 0) throw malformed('it ends before its signature');
+  if (length !== present) throw malformed(`the payload length says ${length} bytes but ${present} precede the signature`);
+  const payload = reader.take(length, 'payload');
+  const signature = reader.take(SIGNATURE_BYTES, 'signature');
+  verifier.verify({ transport: 'frame', sender, kind, nonce, timestamp, payload, signature }, now);
+  return { sender, kind, payload, nonce, timestamp };
+}

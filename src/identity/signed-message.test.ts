@@ -1,0 +1,123 @@
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { AuthError } from './errors.js';
+import { MessageVerifier, signEnvelope, signedBytes, type MessageSigner, type SignedEnvelope } from './signed-message.js';
+
+function participant(id: string): { signer: MessageSigner; publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { signer: { participantId: id, signingKey: privateKey }, publicKey };
+}
+
+const alice = participant('alice');
+const mallory = participant('alice');
+const revoked = participant('eve');
+const keys = new Map([
+  ['alice', alice.publicKey],
+  ['eve', revoked.publicKey],
+]);
+const directory = { signingKeyOf: (id: string) => keys.get(id), isRevoked: (id: string) => id === 'eve' };
+
+const T = 1_767_225_600_000;
+const unsigned = (changes: Partial<SignedEnvelope> = {}): Omit<SignedEnvelope, 'signature'> => ({
+  transport: 'frame',
+  sender: 'alice',
+  kind: 'update',
+  nonce: new Uint8Array(16).fill(7),
+  timestamp: T,
+  payload: new TextEncoder().encode('weights'),
+  ...changes,
+});
+const signed = (signer: MessageSigner, changes: Partial<SignedEnvelope> = {}): SignedEnvelope => {
+  const envelope = unsigned(changes);
+  return { ...envelope, signature: signEnvelope(signer, envelope) };
+};
+
+function refusal(verifier: MessageVerifier, envelope: SignedEnvelope, now = T): AuthError {
+  try {
+    verifier.verify(envelope, now);
+  } catch (error) {
+    expect(error).toBeInstanceOf(AuthError);
+    return error as AuthError;
+  }
+  throw new Error('accepted');
+}
+
+describe('signedBytes', () => {
+  it('lays out context, transport, length-prefixed sender and kind, nonce, timestamp and the payload digest', () => {
+    const bytes = Buffer.from(signedBytes(unsigned()));
+    const expected = Buffer.concat([
+      Buffer.from('cipher-nexus/signed-message/v1\0'),
+      Buffer.from([1, 5]),
+      Buffer.from('alice'),
+      Buffer.from([0, 6]),
+      Buffer.from('update'),
+      Buffer.alloc(16, 7),
+      Buffer.from('0000019b76daa800', 'hex'), // 2026-01-01T00:00:00Z in ms
+      createHash('sha256').update('weights').digest(),
+    ]);
+    expect(bytes.toString('hex')).toBe(expected.toString('hex'));
+  });
+
+  it('differs whenever a field differs, including where sender and kind meet and between transports', () => {
+    const base = Buffer.from(signedBytes(unsigned())).toString('hex');
+    const variants = [
+      unsigned({ transport: 'request' }),
+      unsigned({ sender: 'alicu', kind: 'pdate' }),
+      unsigned({ kind: 'updatf' }),
+      unsigned({ nonce: new Uint8Array(16).fill(8) }),
+      unsigned({ timestamp: T + 1 }),
+      unsigned({ payload: new TextEncoder().encode('weightz') }),
+    ].map((e) => Buffer.from(signedBytes(e)).toString('hex'));
+    expect(new Set([base, ...variants]).size).toBe(7);
+    expect(Buffer.from(signedBytes(unsigned({ sender: 'ab', kind: 'c' }))).equals(Buffer.from(signedBytes(unsigned({ sender: 'a', kind: 'bc' }))))).toBe(false);
+  });
+});
+
+describe('MessageVerifier', () => {
+  it('accepts a fresh signed message once', () => {
+    const verifier = new MessageVerifier(directory);
+    const envelope = signed(alice.signer);
+    expect(() => verifier.verify(envelope, T)).not.toThrow();
+    expect(refusal(verifier, envelope, T + 1)).toMatchObject({ code: 'AUTH_REPLAY', httpStatus: 401 });
+  });
+
+  it('refuses strangers, revoked senders, foreign keys and every changed field', () => {
+    const verifier = new MessageVerifier(directory);
+    expect(refusal(verifier, signed(participant('carol').signer, { sender: 'carol' }))).toMatchObject({ code: 'AUTH_UNKNOWN_PARTICIPANT', httpStatus: 401 });
+    expect(refusal(verifier, signed(revoked.signer, { sender: 'eve' }))).toMatchObject({ code: 'AUTH_REVOKED', httpStatus: 403 });
+    expect(refusal(verifier, signed(mallory.signer))).toMatchObject({ code: 'AUTH_BAD_SIGNATURE', httpStatus: 401 });
+    const good = signed(alice.signer);
+    for (const change of [
+      { kind: 'hello' },
+      { transport: 'request' as const },
+      { nonce: new Uint8Array(16) },
+      { timestamp: T - 1 },
+      { payload: new Uint8Array(0) },
+      { signature: good.signature.slice(0, 63) },
+    ]) {
+      expect(refusal(verifier, { ...good, ...change }).code).toBe('AUTH_BAD_SIGNATURE');
+    }
+    // None of the refusals spent the nonce: the genuine message is still accepted once.
+    expect(() => verifier.verify(good, T)).not.toThrow();
+  });
+
+  it('accepts timestamps up to the skew allowance either way and refuses beyond it', () => {
+    const verifier = new MessageVerifier(directory, { skewMs: 5_000 });
+    expect(verifier.skewMs).toBe(5_000);
+    expect(() => verifier.verify(signed(alice.signer, { nonce: new Uint8Array(16).fill(1) }), T + 5_000)).not.toThrow();
+    expect(() => verifier.verify(signed(alice.signer, { nonce: new Uint8Array(16).fill(2) }), T - 5_000)).not.toThrow();
+    const late = refusal(verifier, signed(alice.signer, { nonce: new Uint8Array(16).fill(3) }), T + 5_001);
+    expect(late).toMatchObject({ code: 'AUTH_STALE', httpStatus: 401 });
+    expect(late.message).toMatch(/synchronise the clock/);
+    expect(refusal(verifier, signed(alice.signer, { nonce: new Uint8Array(16).fill(4) }), T - 5_001).code).toBe('AUTH_STALE');
+    expect(new MessageVerifier(directory).skewMs).toBe(60_000);
+  });
+
+  it('cannot be made to accept a replay by waiting: once the nonce is forgotten the message is stale', () => {
+    const verifier = new MessageVerifier(directory, { skewMs: 1_000 });
+    const envelope = signed(alice.signer);
+    verifier.verify(envelope, T);
+    for (const now of [T + 1, T + 999, T + 1_000]) expect(refusal(verifier, envelope, now).code).toBe('AUTH_REPLAY');
+    for (const now of [T + 1_001, T + 10_000]) expect(refusal(verifier, envelope, now).code).toBe('AUTH_STALE');
+  });
+});

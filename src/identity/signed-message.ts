@@ -1,0 +1,142 @@
+import { createHash, createPrivateKey, sign, verify, type KeyObject } from 'node:crypto';
+import { AuthError } from './errors.js';
+import { ReplayGuard } from './replay-guard.js';
+import { signingPublicKey } from './signing-key.js';
+import type { ParticipantKit, ServerKit } from './startup-kit.js';
+
+/**
+ * What a participant's Ed25519 signature (RFC 8032) covers, for WebSocket frames and HTTP requests
+ * alike. The signed bytes are domain-separated and length-prefixed, so no two different messages
+ * share them:
+ *
+ *   "cipher-nexus/signed-message/v1" 0x00 | transport (1 byte) | u8 len | sender | u16 len | kind
+ *   | nonce (16 bytes) | timestamp (u64 big-endian, ms since the epoch) | sha256(payload)
+ *
+ * The kind is a frame's kind or an HTTP request's `METHOD path`, so a signature made for one
+ * endpoint is worthless at another; the transport byte keeps a frame from passing as a request.
+ */
+
+const CONTEXT = Buffer.from('cipher-nexus/signed-message/v1\0', 'latin1');
+/** Bytes of a message nonce. */
+export const NONCE_BYTES = 16;
+/** Bytes of an Ed25519 signature. */
+export const SIGNATURE_BYTES = 64;
+/** Default clock-skew allowance: a message is accepted while its timestamp is within this of the receiver's clock. */
+export const DEFAULT_SKEW_MS = 60_000;
+
+/** How a signed message travelled; part of what is signed. */
+export type Transport = 'frame' | 'request';
+const TRANSPORT_BYTE: Record<Transport, number> = { frame: 1, request: 2 };
+
+/** The fields of a signed message, as sent or as parsed before verification. */
+export interface SignedEnvelope {
+  transport: Transport;
+  sender: string;
+  kind: string;
+  nonce: Uint8Array;
+  timestamp: number;
+  payload: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** The bytes the sender signs and the receiver verifies. */
+export function signedBytes(envelope: Omit<SignedEnvelope, 'signature'>): Uint8Array {
+  const sender = Buffer.from(envelope.sender, 'latin1');
+  const kind = Buffer.from(envelope.kind, 'latin1');
+  const out = Buffer.alloc(CONTEXT.length + 1 + 1 + sender.length + 2 + kind.length + NONCE_BYTES + 8 + 32);
+  let at = CONTEXT.copy(out, 0);
+  at = out.writeUInt8(TRANSPORT_BYTE[envelope.transport], at);
+  at = out.writeUInt8(sender.length, at);
+  at += sender.copy(out, at);
+  at = out.writeUInt16BE(kind.length, at);
+  at += kind.copy(out, at);
+  at += Buffer.from(envelope.nonce.buffer, envelope.nonce.byteOffset, NONCE_BYTES).copy(out, at);
+  at = out.writeBigUInt64BE(BigInt(envelope.timestamp), at);
+  createHash('sha256').update(envelope.payload).digest().copy(out, at);
+  return out;
+}
+
+/** A participant's identity for signing: its id and Ed25519 private key. */
+export interface MessageSigner {
+  readonly participantId: string;
+  readonly signingKey: KeyObject;
+}
+
+/** The signer of a participant's kit. */
+export function signerFromKit(kit: ParticipantKit): MessageSigner {
+  return { participantId: kit.participantId, signingKey: createPrivateKey(kit.signingPrivateKey) };
+}
+
+/** Ed25519 signature of the envelope's signed bytes. */
+export function signEnvelope(signer: MessageSigner, envelope: Omit<SignedEnvelope, 'signature'>): Uint8Array {
+  return new Uint8Array(sign(null, signedBytes(envelope), signer.signingKey));
+}
+
+/** What a verifier needs to know about senders; the coordinator may back it by a kit it reloads. */
+export interface ParticipantDirectory {
+  /** The participant's Ed25519 public key, or undefined for an id that is not a participant. */
+  signingKeyOf(participantId: string): KeyObject | undefined;
+  isRevoked(participantId: string): boolean;
+}
+
+/** Options of MessageVerifier. */
+export interface MessageVerifierOptions {
+  /** Largest accepted difference between a message's timestamp and the receiver's clock, default 60 s. */
+  skewMs?: number;
+}
+
+/** The participant directory of a server kit, with each signing key imported once. */
+export function directoryOfServerKit(kit: ServerKit): ParticipantDirectory {
+  const keys = new Map<string, KeyObject | undefined>();
+  for (const [id, entry] of kit.participants) keys.set(id, signingPublicKey(entry.signingPublicKey));
+  return { signingKeyOf: (id) => keys.get(id), isRevoked: (id) => kit.revoked.has(id) };
+}
+
+/**
+ * Checks signed messages from participants: known sender, not revoked, valid signature, timestamp
+ * within the skew allowance, nonce not seen before. One verifier per receiving process, since it
+ * holds the replay cache.
+ */
+export class MessageVerifier {
+  /** Largest accepted clock difference, ms. */
+  readonly skewMs: number;
+  private readonly replayGuard: ReplayGuard;
+
+  constructor(
+    private readonly directory: ParticipantDirectory,
+    options: MessageVerifierOptions = {},
+  ) {
+    this.skewMs = options.skewMs ?? DEFAULT_SKEW_MS;
+    this.replayGuard = new ReplayGuard(this.skewMs);
+  }
+
+  /** A verifier for the participants of a server kit. */
+  static forServerKit(kit: ServerKit, options?: MessageVerifierOptions): MessageVerifier {
+    return new MessageVerifier(directoryOfServerKit(kit), options);
+  }
+
+  /** Throws AuthError unless the envelope is a fresh message its sender signed; records its nonce when it is. */
+  verify(envelope: SignedEnvelope, now: number): void {
+    const { sender } = envelope;
+    const key = this.directory.signingKeyOf(sender);
+    if (!key) throw new AuthError('AUTH_UNKNOWN_PARTICIPANT', `'${sender}' is not a participant of this job; sign with the kit provisioned for you`, { sender });
+    if (this.directory.isRevoked(sender)) throw new AuthError('AUTH_REVOKED', `participant '${sender}' has been revoked from this job; ask the job's operator`, { sender });
+    const { signature, ...signed } = envelope;
+    if (signature.length !== SIGNATURE_BYTES || !verify(null, signedBytes(signed), key, signature)) {
+      throw new AuthError('AUTH_BAD_SIGNATURE', `the signature of '${sender}' on '${envelope.kind}' does not verify; sign the exact bytes sent, for this kind, with your kit's key`, {
+        sender,
+        kind: envelope.kind,
+      });
+    }
+    if (Math.abs(now - envelope.timestamp) > this.skewMs) {
+      throw new AuthError('AUTH_STALE', `the message of '${sender}' is stamped ${envelope.timestamp - now} ms from the receiver's clock, beyond ±${this.skewMs} ms; synchronise the clock (NTP) and send again`, {
+        sender,
+        timestamp: envelope.timestamp,
+        now,
+      });
+    }
+    if (!this.replayGuard.admit(sender, envelope.nonce, envelope.timestamp, now)) {
+      throw new AuthError('AUTH_REPLAY', `a message of '${sender}' with this nonce was already accepted; every message needs a fresh random nonce`, { sender });
+    }
+  }
+}
