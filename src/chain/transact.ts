@@ -9,6 +9,12 @@ export interface WriteRequest<abi extends Abi, name extends ContractFunctionName
   abi: abi;
   functionName: name;
   args: ContractFunctionArgs<abi, 'nonpayable' | 'payable', name>;
+  /**
+   * A gas limit known to suffice, for calls whose estimate is slow (a long claimMany: the
+   * estimate runs the call many times). The call is then simulated once instead, so a revert is
+   * still named before anything is sent; gas beyond what is used is not charged.
+   */
+  gas?: bigint;
 }
 
 /** The mined transaction: its hash, gas used and receipt. */
@@ -25,14 +31,12 @@ export async function write<abi extends Abi, name extends ContractFunctionName<a
   request: WriteRequest<abi, name>,
 ): Promise<TxResult> {
   let hash: Hex;
+  const call = { address: request.address, abi: request.abi, functionName: request.functionName, args: request.args };
   try {
-    // eth_estimateGas runs the call first, so a revert is reported with its custom error before anything is sent.
-    hash = await conn.walletFor(account).writeContract({
-      address: request.address,
-      abi: request.abi,
-      functionName: request.functionName,
-      args: request.args,
-    } as never);
+    // eth_estimateGas (or, with a given limit, eth_call) runs the call first, so a revert is
+    // reported with its custom error before anything is sent.
+    if (request.gas !== undefined) await conn.publicClient.simulateContract({ ...call, account } as never);
+    hash = await conn.walletFor(account).writeContract({ ...call, ...(request.gas !== undefined ? { gas: request.gas } : {}) } as never);
   } catch (error) {
     throw toChainError(request.action, error);
   }
