@@ -15,6 +15,8 @@ export {
   type ProtocolParameters,
 } from './deploy.js';
 export { startEmbeddedNexus, type EmbeddedNexus, type EmbeddedNexusOptions } from './dev.js';
+export { startDevNode, type DevNode, type DevNodeOptions } from './dev-node.js';
+export { loadDeployment, saveDeployment } from './deployment-file.js';
 export { JobEconomy, type JobEconomyOptions } from './job-economy.js';
 export { openSimulatedFederation, type SimulatedFederation, type SimulatedFederationOptions } from './simulated-federation.js';
 export { EmbeddedChainError, createEmbeddedProvider, type EmbeddedChainOptions, type Eip1193Provider } from './edr-provider.js';
