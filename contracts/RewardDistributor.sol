@@ -39,7 +39,9 @@ contract RewardDistributor is AccessControl {
     /// @notice Where the reward per round and the claim window are read.
     ParameterRegistry public immutable registry;
     /// @notice Funded tokens not yet promised to any round.
-    uint256 public available;
+    uint192 public available;
+    /// @notice The highest round posted so far (shares a slot with `available`, which posting writes anyway).
+    uint64 public latestRound;
 
     mapping(uint64 round => Round) private _rounds;
     mapping(address account => mapping(uint256 word => uint256 bits)) private _claimed;
@@ -81,7 +83,7 @@ contract RewardDistributor is AccessControl {
     error AlreadySwept(uint64 round);
     /// @notice The claims of `round` would exceed its posted total (a malformed tree).
     error RoundOverclaimed(uint64 round);
-    /// @notice An amount does not fit in 96 bits.
+    /// @notice An amount does not fit its field (96 bits for a round, 192 for the pool).
     error AmountTooLarge(uint256 amount);
     /// @notice {claimMany} was given no rounds, or arrays of different lengths.
     error LengthMismatch();
@@ -105,7 +107,8 @@ contract RewardDistributor is AccessControl {
     /// @notice Adds `amount` of the caller's tokens to the pool (approve this contract first).
     function fund(uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
-        available += amount;
+        if (amount > type(uint192).max) revert AmountTooLarge(amount);
+        available += uint192(amount);
         token.safeTransferFrom(msg.sender, address(this), amount);
         emit Funded(msg.sender, amount);
     }
@@ -114,7 +117,7 @@ contract RewardDistributor is AccessControl {
     function withdrawPool(address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (to == address(0)) revert ZeroAddress();
         if (amount > available) revert InsufficientPool(available, amount);
-        available -= amount;
+        available -= uint192(amount);
         token.safeTransfer(to, amount);
         emit PoolWithdrawn(to, amount);
     }
@@ -133,7 +136,8 @@ contract RewardDistributor is AccessControl {
         if (total > type(uint96).max) revert AmountTooLarge(total);
         uint256 pool = available;
         if (total > pool) revert InsufficientPool(pool, total);
-        available = pool - total;
+        available = uint192(pool - total);
+        if (round > latestRound) latestRound = round;
         uint40 expiresAt = uint40(block.timestamp + registry.claimWindow());
         r.root = root;
         r.total = uint96(total);
@@ -181,7 +185,7 @@ contract RewardDistributor is AccessControl {
         if (r.swept) revert AlreadySwept(round);
         r.swept = true;
         amount = uint256(r.total) - r.claimed;
-        available += amount;
+        available += uint192(amount);
         emit Swept(round, amount);
     }
 

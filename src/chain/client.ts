@@ -185,9 +185,15 @@ export class NexusClient {
     });
   }
 
-  /** The latest round recorded for anyone: the coordinator numbers the next job's rounds after it. */
+  /** The latest round with reputation recorded or a reward root posted: the coordinator numbers a new job's rounds after it. */
   async latestRound(): Promise<bigint> {
-    return BigInt(await read('reading the latest round', () => this.conn.publicClient.readContract({ ...this.reputation, functionName: 'latestRound', args: [] })));
+    const [recorded, posted] = await read('reading the latest round', () =>
+      Promise.all([
+        this.conn.publicClient.readContract({ ...this.reputation, functionName: 'latestRound', args: [] }),
+        this.conn.publicClient.readContract({ ...this.distributor, functionName: 'latestRound', args: [] }),
+      ]),
+    );
+    return recorded > posted ? BigInt(recorded) : BigInt(posted);
   }
 
   /** `account`'s reputation score, decayed to the latest round. */

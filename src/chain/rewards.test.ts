@@ -30,6 +30,7 @@ describe('RewardDistributor', () => {
     const info = await n.coordinator.rewardRound(1n);
     expect(info).toMatchObject({ root: posted.tree.root, total: nxs(406), claimed: 0n, swept: false });
     expect(await n.coordinator.rewardPoolAvailable()).toBe(nxs(1_000_000 - 406));
+    expect(await n.coordinator.latestRound()).toBe(1n);
     for (const [i, p] of n.participants.entries()) {
       await p.claimFromTree(1n, posted.tree.dump());
       expect(await p.balanceOf()).toBe(nxs(10_000 + 100 + i));
@@ -70,6 +71,7 @@ describe('RewardDistributor', () => {
     await expect(distributor(0, 'postRoot', [2n, `0x${'0'.repeat(64)}`, 1n])).rejects.toMatchObject({ errorName: 'EmptyRoot' });
     await expect(distributor(0, 'postRoot', [2n, `0x${'1'.repeat(64)}`, 0n])).rejects.toMatchObject({ errorName: 'ZeroAmount' });
     await expect(distributor(0, 'fund', [0n])).rejects.toMatchObject({ errorName: 'ZeroAmount' });
+    await expect(distributor(0, 'fund', [2n ** 192n])).rejects.toMatchObject({ errorName: 'AmountTooLarge', args: [2n ** 192n] });
     await expect(distributor(0, 'withdrawPool', [alice.account, 1n])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
   });
 

@@ -10,7 +10,7 @@ export { rewardDistributorAbi, rewardDistributorBytecode } from './RewardDistrib
 /** The solc-js version that produced these artefacts. */
 export const SOLC_VERSION = '0.8.28+commit.7893614a.Emscripten.clang';
 /** sha256 of the compiler version, settings, OpenZeppelin version and contracts/ sources (see compiler.ts). */
-export const SOURCE_HASH = '261da29e2b392c7859c68325dc88b98490b7e01a926478576b6c0a44a0a673c5';
+export const SOURCE_HASH = '0dd9f7a29d6b1a85858b2b888ed22799cbfb63d9a6b781180a9cd6ab4e75f5c3';
 /** Runtime code size of each contract in bytes. */
 export const DEPLOYED_SIZES = {
   NexusToken: 10197,
@@ -19,5 +19,5 @@ export const DEPLOYED_SIZES = {
   NexusGovernor: 17172,
   Staking: 4995,
   Reputation: 4390,
-  RewardDistributor: 5732,
+  RewardDistributor: 6199,
 } as const;
