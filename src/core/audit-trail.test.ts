@@ -113,8 +113,8 @@ describe('AuditTrail', () => {
     const prototype = Object.getPrototypeOf(probe) as FileHandle;
     await probe.close();
     const writeFile = prototype.writeFile;
-    const diskFull = async function (this: FileHandle, data: Buffer): Promise<void> {
-      await writeFile.call(this, data.subarray(0, 10));
+    const diskFull = async function (this: FileHandle, data: string | Uint8Array): Promise<void> {
+      await writeFile.call(this, data.slice(0, 10));
       throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
     };
     vi.spyOn(prototype, 'writeFile').mockImplementationOnce(diskFull);

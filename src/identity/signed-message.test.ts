@@ -1,5 +1,6 @@
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../core/index.js';
 import { AuthError } from './errors.js';
 import { MessageVerifier, signEnvelope, signedBytes, type MessageSigner, type SignedEnvelope } from './signed-message.js';
 
@@ -99,6 +100,16 @@ describe('MessageVerifier', () => {
     }
     // None of the refusals spent the nonce: the genuine message is still accepted once.
     expect(() => verifier.verify(good, T)).not.toThrow();
+  });
+
+  it('refuses envelopes whose fields cannot be laid out as signed bytes with MESSAGE_MALFORMED, and will not sign them', () => {
+    const verifier = new MessageVerifier(directory);
+    const good = signed(alice.signer);
+    for (const change of [{ sender: 'a'.repeat(300) }, { sender: 'Alice' }, { kind: '' }, { kind: 'x'.repeat(4097) }, { kind: 'caf\u00e9' }, { nonce: new Uint8Array(15) }, { timestamp: -1 }, { timestamp: 2 ** 53 }, { timestamp: 1.5 }]) {
+      expect(refusal(verifier, { ...good, ...change })).toMatchObject({ code: 'MESSAGE_MALFORMED', httpStatus: 400 });
+      expect(() => signEnvelope(alice.signer, unsigned(change))).toThrow(expect.objectContaining({ code: 'MESSAGE_UNSIGNABLE' }));
+    }
+    expect(() => signEnvelope(alice.signer, unsigned({ sender: 'Alice' }))).toThrow(InvalidInputError);
   });
 
   it('accepts timestamps up to the skew allowance either way and refuses beyond it', () => {

@@ -1,8 +1,9 @@
 import { createHash, createPrivateKey, sign, verify, type KeyObject } from 'node:crypto';
+import { InvalidInputError } from '../core/index.js';
 import { AuthError } from './errors.js';
 import { ReplayGuard } from './replay-guard.js';
 import { signingPublicKey } from './signing-key.js';
-import type { ParticipantKit, ServerKit } from './startup-kit.js';
+import { PARTICIPANT_ID_PATTERN, type ParticipantKit, type ServerKit } from './startup-kit.js';
 
 /**
  * What a participant's Ed25519 signature (RFC 8032) covers, for WebSocket frames and HTTP requests
@@ -67,8 +68,19 @@ export function signerFromKit(kit: ParticipantKit): MessageSigner {
   return { participantId: kit.participantId, signingKey: createPrivateKey(kit.signingPrivateKey) };
 }
 
+/** Why the envelope's fields cannot be laid out as signed bytes, or undefined when they can. */
+function layoutFault(envelope: Omit<SignedEnvelope, 'signature'>): string | undefined {
+  if (!PARTICIPANT_ID_PATTERN.test(envelope.sender)) return `sender '${envelope.sender.slice(0, 64)}' is not a participant id`;
+  if (!/^[\x20-\x7e]{1,4096}$/.test(envelope.kind)) return 'the kind is not 1 to 4096 printable ASCII characters';
+  if (envelope.nonce.length !== NONCE_BYTES) return `the nonce is ${envelope.nonce.length} bytes, not ${NONCE_BYTES}`;
+  if (!Number.isSafeInteger(envelope.timestamp) || envelope.timestamp < 0) return 'the timestamp is not a count of milliseconds since the epoch';
+  return undefined;
+}
+
 /** Ed25519 signature of the envelope's signed bytes. */
 export function signEnvelope(signer: MessageSigner, envelope: Omit<SignedEnvelope, 'signature'>): Uint8Array {
+  const fault = layoutFault(envelope);
+  if (fault) throw new InvalidInputError('MESSAGE_UNSIGNABLE', `cannot sign the message: ${fault}; sign as a provisioned participant (signerFromKit)`, { sender: envelope.sender });
   return new Uint8Array(sign(null, signedBytes(envelope), signer.signingKey));
 }
 
@@ -117,6 +129,8 @@ export class MessageVerifier {
 
   /** Throws AuthError unless the envelope is a fresh message its sender signed; records its nonce when it is. */
   verify(envelope: SignedEnvelope, now: number): void {
+    const fault = layoutFault(envelope);
+    if (fault) throw new AuthError('MESSAGE_MALFORMED', `the message is malformed: ${fault}`, { fault });
     const { sender } = envelope;
     const key = this.directory.signingKeyOf(sender);
     if (!key) throw new AuthError('AUTH_UNKNOWN_PARTICIPANT', `'${sender}' is not a participant of this job; sign with the kit provisioned for you`, { sender });
