@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { InvalidInputError, formatZodIssue } from '../core/index.js';
 
@@ -29,7 +29,9 @@ export function readKitFile<T>(file: string, what: string, schema: z.ZodType<T, 
 /** Writes `value` as JSON with `mode`, through a temporary file and a rename, so a reader sees the old file or the new one. */
 export function writeKitFile(file: string, value: unknown, mode: number): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', mode);
+  // A leftover temporary file would keep its own mode under 'w'; create afresh so `mode` applies.
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, 'wx', mode);
   try {
     writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
     fsyncSync(fd);

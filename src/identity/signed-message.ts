@@ -137,7 +137,7 @@ export class MessageVerifier {
     if (this.directory.isRevoked(sender)) throw new AuthError('AUTH_REVOKED', `participant '${sender}' has been revoked from this job; ask the job's operator`, { sender });
     const { signature, ...signed } = envelope;
     if (signature.length !== SIGNATURE_BYTES || !verify(null, signedBytes(signed), key, signature)) {
-      throw new AuthError('AUTH_BAD_SIGNATURE', `the signature of '${sender}' on '${envelope.kind}' does not verify; sign the exact bytes sent, for this kind, with your kit's key`, {
+      throw new AuthError('AUTH_BAD_SIGNATURE', `the signature of '${sender}' on '${envelope.kind.slice(0, 80)}' does not verify; sign the exact bytes sent, for this kind, with your kit's key`, {
         sender,
         kind: envelope.kind,
       });
