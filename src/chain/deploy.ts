@@ -127,7 +127,7 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
   const minted = (options.allocations ?? []).reduce((sum, a) => sum + a.amount, rewardPool);
   if (minted > cap) throw new InvalidInputError('CHAIN_DEPLOY_OVER_CAP', `the allocations and reward pool (${minted}) exceed the cap (${cap})`);
 
-  const fromBlock = await conn.publicClient.getBlockNumber();
+  const fromBlock = await conn.publicClient.getBlockNumber({ cacheTime: 0 });
   const timelock = await deployOne(conn, deployer, 'NexusTimelock', nexusTimelockAbi, nexusTimelockBytecode, [
     BigInt(gov.timelockDelaySeconds),
     [],

@@ -30,7 +30,7 @@ describe('development node', () => {
     const conn = await openChain({ rpcUrl: node.url, privateKeys: devPrivateKeys(3).slice(2) });
     const client = new NexusClient(conn, deployment, conn.accounts[0]);
     expect(client.account).toBe(node.accounts[2]);
-    expect(await client.balanceOf()).toBe(nxs(10_000));
+    expect(await client.balanceOf()).toBe(nxs(100_000));
     await client.stake(nxs(100));
     expect(await client.isEligible(client.account)).toBe(true);
   });

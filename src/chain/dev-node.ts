@@ -12,7 +12,10 @@ export interface DevNodeOptions {
   host?: string;
   /** Development accounts (Hardhat mnemonic) funded with ether and NXS; 20 unless given. Account 0 is the coordinator. */
   accounts?: number;
-  /** NXS base units minted to each account; 10,000 NXS unless given. */
+  /**
+   * NXS base units minted to each account; 100,000 NXS unless given, so that a couple of accounts
+   * reach the 4% quorum (the 1,000,000 NXS reward pool counts in the supply and never votes).
+   */
   allocation?: bigint;
   governance?: Partial<GovernanceSettings>;
 }
@@ -22,6 +25,8 @@ export interface DevNode {
   url: string;
   deployment: NexusDeployment;
   accounts: Address[];
+  /** NXS base units each account was given. */
+  allocation: bigint;
   close(): Promise<void>;
 }
 
@@ -39,9 +44,9 @@ export async function startDevNode(options: DevNodeOptions = {}): Promise<DevNod
   });
   try {
     const conn = await openChain({ rpcUrl: server.url, privateKeys: keys });
-    const allocation = options.allocation ?? nxs(10_000);
+    const allocation = options.allocation ?? nxs(100_000);
     const deployment = await deployNexus(conn, { governance: options.governance, allocations: conn.accounts.map((a) => ({ account: a.address, amount: allocation })) });
-    return { url: server.url, deployment, accounts: conn.accounts.map((a) => a.address), close: () => server.close() };
+    return { url: server.url, deployment, accounts: conn.accounts.map((a) => a.address), allocation, close: () => server.close() };
   } catch (error) {
     await server.close();
     throw error;

@@ -137,7 +137,8 @@ export class NexusGovernance {
     const snapshot = await call('the snapshot', () => pc.readContract({ ...this.governor, functionName: 'proposalSnapshot', args: [proposalId] }));
     const deadline = await call('the deadline', () => pc.readContract({ ...this.governor, functionName: 'proposalDeadline', args: [proposalId] }));
     const eta = await call('the eta', () => pc.readContract({ ...this.governor, functionName: 'proposalEta', args: [proposalId] }));
-    const current = await pc.getBlockNumber();
+    // viem caches the block number for a polling interval; a dev chain may have mined or reverted since.
+    const current = await pc.getBlockNumber({ cacheTime: 0 });
     // quorum() needs a past timepoint; before the snapshot is mined, show the quorum as of now.
     const at = snapshot < current ? snapshot : current - 1n;
     const quorum = await call('the quorum', () => pc.readContract({ ...this.governor, functionName: 'quorum', args: [at] }));
@@ -150,7 +151,7 @@ export class NexusGovernance {
    */
   async fastForward(proposalId: bigint): Promise<ProposalState> {
     const s = await this.status(proposalId);
-    const now = await this.conn.publicClient.getBlockNumber();
+    const now = await this.conn.publicClient.getBlockNumber({ cacheTime: 0 });
     if (s.state === 'Pending') await this.conn.mine(s.snapshot - now + 1n);
     else if (s.state === 'Active') await this.conn.mine(s.deadline - now + 1n);
     else if (s.state === 'Queued') {

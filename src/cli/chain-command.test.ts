@@ -47,8 +47,13 @@ describe('chain commands', () => {
   it('token balance and transfer', async () => {
     const [alice, bob] = n.participants;
     expect(await run(['token', 'balance'])).toBe(`${alice.account}: 100000 NXS; staked 0 NXS\n`);
+    expect(await run(['token', 'delegate'])).toMatch(new RegExp(`^votes of ${alice.account} delegated to itself; 100000 NXS of votes there now \\(tx`));
+    // Moving the delegation takes alice's votes from herself to bob (who has delegated nothing of his own).
+    expect(await run(['token', 'delegate', bob.account])).toMatch(/; 100000 NXS of votes there now/);
+    expect(await alice.votesOf()).toBe(0n);
     expect(await run(['token', 'transfer', bob.account, '12.5'])).toMatch(/^sent 12\.5 NXS to 0x[0-9a-fA-F]{40} \(tx 0x[0-9a-f]{64}, \d+ gas\)\n$/);
-    expect(JSON.parse(await run(['token', 'balance', bob.account, '--json']))).toMatchObject({ account: bob.account, balance: nxs(100_012.5).toString() });
+    expect(await run(['token', 'transfer', bob.account, '0.000000000000000001'])).toMatch(/^sent 0\.000000000000000001 NXS to/);
+    expect(JSON.parse(await run(['token', 'balance', bob.account, '--json']))).toMatchObject({ account: bob.account, balance: (nxs(100_012.5) + 1n).toString() });
   });
 
   it('stake, unstake and withdraw after the cool-down', async () => {
@@ -90,16 +95,19 @@ describe('chain commands', () => {
     const second = /^proposal (\d+)/.exec(await run(['gov', 'propose', '--set', 'slashFractionBps=2500']))![1];
     await n.coordinator.gov.fastForward(BigInt(second));
     await run(['gov', 'vote', second, 'for']);
-    await n.coordinator.gov.fastForward(BigInt(second));
+    expect(await run(['gov', 'fast-forward', second])).toBe(`${second}: Succeeded\n`);
     expect(await run(['gov', 'queue', second])).toMatch(/^queued/);
-    await n.coordinator.gov.fastForward(BigInt(second));
+    await expect(run(['gov', 'execute', second])).rejects.toMatchObject({ errorName: 'TimelockUnexpectedOperationState' });
+    expect(await run(['gov', 'fast-forward', second])).toBe(`${second}: Queued\n`);
     expect(await run(['gov', 'execute', second])).toMatch(/^executed/);
+    await expect(run(['gov', 'fast-forward', second])).rejects.toMatchObject({ code: 'GOV_NOTHING_TO_WAIT_FOR' });
     expect((await alice.parameters()).slashFractionBps).toBe(2_500n);
   });
 
   it('turn bad input into one-line InvalidInputErrors (exit 2) before touching the chain', async () => {
     const cases: [string[], string][] = [
       [['token', 'transfer', 'nobody', '1'], 'CLI_BAD_ADDRESS'],
+      [['token', 'delegate', '0x12'], 'CLI_BAD_ADDRESS'],
       [['token', 'transfer', n.addresses[2], 'lots'], 'CLI_BAD_AMOUNT'],
       [['token', 'transfer', n.addresses[2], '0'], 'CLI_BAD_AMOUNT'],
       [['stake', '-5'], 'CLI_BAD_AMOUNT'],
@@ -114,8 +122,10 @@ describe('chain commands', () => {
       [['gov', 'propose', '--set', 'slashFractionBps=0.5'], 'CLI_BAD_INTEGER'],
       [['gov', 'vote', '1', 'maybe'], 'CLI_BAD_SUPPORT'],
       [['gov', 'status', 'abc'], 'CLI_BAD_INTEGER'],
+      [['gov', 'fast-forward', '-1'], 'CLI_BAD_INTEGER'],
+      [['token', 'transfer', n.addresses[2], '1.0000000000000000001'], 'CLI_BAD_AMOUNT'],
     ];
-    const before = await n.conn.publicClient.getBlockNumber();
+    const before = await n.conn.publicClient.getBlockNumber({ cacheTime: 0 });
     for (const [args, code] of cases) {
       const error = await run(args).then(() => undefined, (e: unknown) => e);
       expect(error, args.join(' ')).toBeInstanceOf(InvalidInputError);
@@ -128,6 +138,6 @@ describe('chain commands', () => {
         stderr.mockRestore();
       }
     }
-    expect(await n.conn.publicClient.getBlockNumber()).toBe(before);
+    expect(await n.conn.publicClient.getBlockNumber({ cacheTime: 0 })).toBe(before);
   });
 });

@@ -1,26 +1,38 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { formatUnits, getAddress, isAddress, isHex, parseUnits, type Address, type Hex } from 'viem';
 import { InvalidInputError } from '../core/errors.js';
-import { PARAMETER_NAMES, VOTE_SUPPORT, type ChainClient, type ParameterName, type RewardTreeDump, type TxResult, type VoteSupport } from '../chain/index.js';
+import type { Address, Hex } from 'viem';
+import type { ChainClient, ParameterName, RewardTreeDump, TxResult, VoteSupport } from '../chain/index.js';
 import { printJson } from './output.js';
+
+// viem and the contract artefacts take a good part of a second to load; commands that do not touch
+// the chain (dp, budget, help) should not pay for them, so values are imported when an action runs.
+const loadChain = (): Promise<typeof import('../chain/index.js')> => import('../chain/index.js');
 
 /** Parameters given in NXS on the command line (converted to base units); the others are plain integers. */
 const TOKEN_PARAMETERS: readonly ParameterName[] = ['rewardPerRound', 'minimumStake'];
+const DECIMALS = 18;
 
-const fmt = (units: bigint): string => `${formatUnits(units, 18)} NXS`;
+/** Base units as NXS, every significant decimal kept. */
+function fmt(units: bigint): string {
+  const scale = 10n ** BigInt(DECIMALS);
+  const fraction = (units % scale).toString().padStart(DECIMALS, '0').replace(/0+$/, '');
+  return `${units / scale}${fraction ? `.${fraction}` : ''} NXS`;
+}
 const jsonSafe = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
 
 function amountArg(what: string, value: string): bigint {
-  if (!/^\d+(\.\d{1,18})?$/.test(value.trim())) throw new InvalidInputError('CLI_BAD_AMOUNT', `${what} must be a number of NXS like 12 or 0.5, got '${value}'`);
-  const units = parseUnits(value.trim(), 18);
+  const match = /^(\d+)(?:\.(\d{1,18}))?$/.exec(value.trim());
+  if (!match) throw new InvalidInputError('CLI_BAD_AMOUNT', `${what} must be a number of NXS like 12 or 0.5, got '${value}'`);
+  const units = BigInt(match[1]) * 10n ** BigInt(DECIMALS) + BigInt((match[2] ?? '').padEnd(DECIMALS, '0'));
   if (units === 0n) throw new InvalidInputError('CLI_BAD_AMOUNT', `${what} must be more than 0, got '${value}'`);
   return units;
 }
 
+/** Checks the form here; the chain client checks the checksum of a mixed-case address. */
 function addressArg(what: string, value: string): Address {
-  if (!isAddress(value)) throw new InvalidInputError('CLI_BAD_ADDRESS', `${what} must be a 0x-prefixed 20-byte address, got '${value}'`);
-  return getAddress(value);
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) throw new InvalidInputError('CLI_BAD_ADDRESS', `${what} must be a 0x-prefixed 20-byte address, got '${value}'`);
+  return value as Address;
 }
 
 function integerArg(what: string, value: string): bigint {
@@ -33,11 +45,11 @@ function txLine(what: string, tx: TxResult): string {
 }
 
 /** `name=value` of `gov propose --set`: the parameter and its value in base units. */
-function parameterChange(spec: string): { name: ParameterName; value: bigint } {
+function parameterChange(spec: string, known: readonly ParameterName[]): { name: ParameterName; value: bigint } {
   const [name, raw, ...rest] = spec.split('=');
   if (raw === undefined || rest.length > 0) throw new InvalidInputError('CLI_BAD_PARAMETER', `--set takes NAME=VALUE, got '${spec}'`);
-  if (!(PARAMETER_NAMES as string[]).includes(name)) {
-    throw new InvalidInputError('CLI_BAD_PARAMETER', `unknown parameter '${name}'; one of ${PARAMETER_NAMES.join(', ')}`);
+  if (!(known as string[]).includes(name)) {
+    throw new InvalidInputError('CLI_BAD_PARAMETER', `unknown parameter '${name}'; one of ${known.join(', ')}`);
   }
   const parameter = name as ParameterName;
   return { name: parameter, value: TOKEN_PARAMETERS.includes(parameter) ? amountArg(`--set ${name}`, raw) : integerArg(`--set ${name}`, raw) };
@@ -58,8 +70,8 @@ function readTree(path: string): RewardTreeDump {
 }
 
 /**
- * Adds `token balance|transfer`, `stake`, `unstake`, `rewards claim` and
- * `gov propose|vote|queue|execute|status` to the program; `open` gives the chain client (its
+ * Adds `token balance|transfer|delegate`, `stake`, `unstake`, `rewards claim` and
+ * `gov propose|vote|queue|execute|fast-forward|status` to the program; `open` gives the chain client (its
  * signer is the acting account) each command uses.
  */
 export function registerChainCommands(program: Command, open: () => Promise<ChainClient>): void {
@@ -88,6 +100,17 @@ export function registerChainCommands(program: Command, open: () => Promise<Chai
       const units = amountArg('the amount', amount);
       const tx = await (await open()).transfer(recipient, units);
       process.stdout.write(txLine(`sent ${fmt(units)} to ${recipient}`, tx));
+    });
+
+  token
+    .command('delegate')
+    .description('give your voting power to an account (yourself unless given); tokens vote only once delegated')
+    .argument('[delegatee]', 'address')
+    .action(async (delegatee: string | undefined) => {
+      const to = delegatee === undefined ? undefined : addressArg('the delegatee', delegatee);
+      const client = await open();
+      const tx = await client.delegate(to);
+      process.stdout.write(txLine(`votes of ${client.account} delegated to ${to ?? 'itself'}; ${fmt(await client.votesOf(to ?? client.account))} of votes there now`, tx));
     });
 
   program
@@ -143,7 +166,7 @@ export function registerChainCommands(program: Command, open: () => Promise<Chai
       }
       const units = amountArg('--amount', opts.amount as string);
       const proof = (opts.proof ?? '').split(',').filter((p) => p !== '');
-      if (!proof.every((p) => isHex(p) && p.length === 66)) throw new InvalidInputError('CLI_BAD_PROOF', '--proof must be comma-separated 32-byte 0x hashes');
+      if (!proof.every((p) => /^0x[0-9a-fA-F]{64}$/.test(p))) throw new InvalidInputError('CLI_BAD_PROOF', '--proof must be comma-separated 32-byte 0x hashes');
       const client = await open();
       const tx = await client.claim(round, account ?? client.account, units, proof as Hex[]);
       process.stdout.write(txLine(`claimed ${fmt(units)} for round ${round}`, tx));
@@ -153,10 +176,10 @@ export function registerChainCommands(program: Command, open: () => Promise<Chai
   gov
     .command('propose')
     .description('propose a change of a protocol parameter')
-    .requiredOption('--set <name=value>', `one of ${PARAMETER_NAMES.join(', ')}; rewardPerRound and minimumStake in NXS`)
+    .requiredOption('--set <name=value>', 'a ParameterRegistry parameter and its new value; rewardPerRound and minimumStake in NXS')
     .option('--description <text>', 'what the proposal does and why')
     .action(async (opts: { set: string; description?: string }) => {
-      const { name, value } = parameterChange(opts.set);
+      const { name, value } = parameterChange(opts.set, (await loadChain()).PARAMETER_NAMES);
       const created = await (await open()).gov.proposeParameterChange(name, value, opts.description);
       process.stdout.write(txLine(`proposal ${created.proposalId}`, created));
     });
@@ -168,7 +191,7 @@ export function registerChainCommands(program: Command, open: () => Promise<Chai
     .option('--reason <text>', 'recorded with the vote')
     .action(async (proposal: string, support: string, opts: { reason?: string }) => {
       const id = integerArg('the proposal id', proposal);
-      if (!(support in VOTE_SUPPORT)) throw new InvalidInputError('CLI_BAD_SUPPORT', `a vote is for, against or abstain, got '${support}'`);
+      if (!Object.hasOwn((await loadChain()).VOTE_SUPPORT, support)) throw new InvalidInputError('CLI_BAD_SUPPORT', `a vote is for, against or abstain, got '${support}'`);
       const tx = await (await open()).gov.castVote(id, support as VoteSupport, opts.reason);
       process.stdout.write(txLine(`voted ${support} on ${id}`, tx));
     });
@@ -187,6 +210,15 @@ export function registerChainCommands(program: Command, open: () => Promise<Chai
         process.stdout.write(txLine(`${name === 'queue' ? 'queued' : 'executed'} ${id}`, tx));
       });
   }
+  gov
+    .command('fast-forward')
+    .description("development chains only: mine blocks or move the clock to the proposal's next stage (voting opens, voting ends, the timelock ends)")
+    .argument('<proposal>', 'proposal id')
+    .action(async (proposal: string) => {
+      const id = integerArg('the proposal id', proposal);
+      const state = await (await open()).gov.fastForward(id);
+      process.stdout.write(`${id}: ${state}\n`);
+    });
   gov
     .command('status')
     .description("a proposal's state, votes, quorum and timing")

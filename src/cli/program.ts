@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { openStorage, type Storage } from '../core/index.js';
-import type { JobReport } from '../fl/index.js';
+import type { JobReport, RoundIncentives } from '../fl/index.js';
 import { registerBudgetCommand } from './budget-command.js';
+import { registerChainCommands } from './chain-command.js';
+import { addChainOptions, openChainClient, startDemoEconomy } from './chain-context.js';
+import { registerChainServeCommand } from './chain-serve-command.js';
 import { registerDpCommand } from './dp-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
@@ -54,13 +57,14 @@ interface RunOptions {
   json?: boolean;
 }
 
-async function runAndReport(program: Command, input: unknown, options: RunOptions): Promise<void> {
+async function runAndReport(program: Command, input: unknown, options: RunOptions, incentivesFor?: (clientIds: readonly string[]) => Promise<RoundIncentives>): Promise<void> {
   // Everything the user gave is checked and loaded before the database is opened, so bad input
   // leaves no trace in it.
   const { prepareJob, runJob, formatRoundTable } = await loadFl();
   const prepared = await prepareJob(input);
+  const incentives = incentivesFor ? await incentivesFor([...prepared.clients.keys()]) : undefined;
   const progress = options.json ? undefined : progressObserver();
-  const report: JobReport = await withStorage(program, (storage) => runJob(prepared, storage, progress));
+  const report: JobReport = await withStorage(program, (storage) => runJob(prepared, storage, progress, { incentives }));
   progress?.stop();
   const reportPath = resolve(options.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
   writeJsonFile(reportPath, report);
@@ -77,6 +81,7 @@ export function buildProgram(): Command {
     .description('Privacy-preserving federated learning: train one model across organisations without sharing raw data.')
     .addOption(new Option('--db <path>', 'SQLite database file').default(process.env.CIPHER_NEXUS_DB ?? DEFAULT_DB))
     .exitOverride();
+  addChainOptions(program);
 
   program
     .command('demo')
@@ -90,15 +95,18 @@ export function buildProgram(): Command {
     .option('--dp', 'train with sample-level differential privacy (DP-SGD) and report epsilon')
     .option('--he', 'aggregate CKKS-encrypted updates: the coordinator adds ciphertexts and never holds a secret key')
     .option('--secagg', 'secure aggregation (SecAgg+): the coordinator learns only the sum of the masked updates')
+    .option('--no-chain', 'train without the token economy (no stake, rewards, slashes or claims)')
     .option('--json', 'print the report as JSON instead of a table')
-    .action(async (opts: { clients: number; rounds: number; seed: number; workers?: number; inProcess?: boolean; dp?: boolean; he?: boolean; secagg?: boolean } & RunOptions) => {
+    .action(async (opts: { clients: number; rounds: number; seed: number; workers?: number; inProcess?: boolean; dp?: boolean; he?: boolean; secagg?: boolean; chain: boolean } & RunOptions) => {
+      // The chain (in-process EVM, or --rpc) starts now, while the data loads.
+      const incentives = opts.chain ? startDemoEconomy(program, opts.clients) : undefined;
       const { demoConfig } = await loadFl();
       const config = demoConfig({ clients: opts.clients, rounds: opts.rounds, seed: opts.seed, dp: opts.dp, he: opts.he, secagg: opts.secagg });
       // Each demo run is its own simulated federation, so it gets its own ledger scope; a real job
       // (train --config) charges the data set's persistent scope and stops when it is spent.
       if (config.privacy?.dp) config.privacy.dp.dataset = `optdigits-demo-${randomUUID().slice(0, 8)}`;
       config.execution = { mode: opts.inProcess ? 'in-process' : 'workers', workers: opts.workers };
-      await runAndReport(program, config, opts);
+      await runAndReport(program, config, opts, incentives);
     });
 
   program
@@ -163,6 +171,8 @@ export function buildProgram(): Command {
     });
 
   registerDpCommand(program);
+  registerChainCommands(program, () => openChainClient(program));
+  registerChainServeCommand(program);
   registerBudgetCommand(program, async () => openStorage({ path: program.opts<GlobalOptions>().db }));
 
   return program;
