@@ -133,7 +133,7 @@ export class TrainingManager extends EventEmitter {
         status: 'open',
         participants,
         quorum: options.quorum,
-        deadline: startedAt + options.deadlineMs,
+        deadline: Math.round(startedAt + options.deadlineMs),
         baseVersion: model.latestVersion,
         resultVersion: null,
         metrics: {},

@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import { CipherNexusError } from '../core/errors.js';
+
+/** A protocol message that cannot be parsed or does not match its schema; the peer gets a 400-class refusal. */
+export class ProtocolError extends CipherNexusError {
+  /** HTTP status the refusal maps to. */
+  readonly httpStatus = 400;
+}
+
+const MAGIC = 0xc7;
+const VERSION = 1;
+/** Largest JSON header a message may carry; a header is metadata, never a model. */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
+const id = z.string().min(1).max(128);
+const resources = z
+  .object({
+    cpuCores: z.number().nonnegative().max(4096),
+    memoryMb: z.number().nonnegative().max(1 << 30),
+    gpuCount: z.number().int().nonnegative().max(1024).optional(),
+    cpuLoad: z.number().min(0).max(1).optional(),
+    memoryLoad: z.number().min(0).max(1).optional(),
+    bandwidthMbps: z.number().nonnegative().max(1e7).optional(),
+  })
+  .strict();
+
+const plan = z
+  .object({
+    epochs: z.number().int().positive().max(1000),
+    batchSize: z.number().int().positive().max(1 << 20),
+    learningRate: z.number().positive().max(100),
+    optimizer: z.enum(['sgd', 'adam', 'momentum']),
+    momentum: z.number().min(0).max(1),
+    proximalMu: z.number().min(0).max(1e6),
+  })
+  .strict();
+
+const column = z.union([z.string().min(1).max(256), z.number().int().nonnegative()]);
+
+/** How a participant reads its local CSV so that its features match the job's model. */
+export const ParticipantDataSchema = z
+  .object({
+    labelColumn: column,
+    features: z.array(column).max(1 << 16).optional(),
+    header: z.union([z.boolean(), z.literal('auto')]),
+    delimiter: z.string().length(1),
+    featureShape: z.array(z.number().int().positive()).max(8).optional(),
+    scale: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('none') }).strict(),
+      z.object({ kind: z.literal('divide'), by: z.number().positive() }).strict(),
+      z.object({ kind: z.literal('minmax') }).strict(),
+    ]),
+    stats: z.object({ min: z.array(z.number()), max: z.array(z.number()) }).strict().optional(),
+    labels: z.array(z.string()).optional(),
+    numClasses: z.number().int().min(2).max(1 << 16),
+  })
+  .strict();
+
+/** Header schemas of every message kind, by direction. The body (model weights) travels as raw float32 bytes. */
+export const ClientMessages = {
+  /** First message on a connection: who the client is and what it brings. */
+  hello: z.object({ numExamples: z.number().int().positive().max(1e12), resources, agent: z.string().max(64) }).strict(),
+  heartbeat: z.object({ resources }).strict(),
+  /** A trained update; the body is its float32 weights, `sha256` their digest. */
+  update: z
+    .object({
+      roundId: id,
+      round: z.number().int().positive(),
+      numExamples: z.number().int().positive().max(1e12),
+      loss: z.number().finite(),
+      seconds: z.number().nonnegative().finite(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    })
+    .strict(),
+  /** The client could not train the task (data error, out of memory). */
+  failed: z.object({ roundId: id, reason: z.string().max(1000) }).strict(),
+} as const;
+
+export const ServerMessages = {
+  /** The job a participant joined: its model and how to read local data. */
+  welcome: z
+    .object({
+      participantId: id,
+      jobId: id,
+      spec: z.record(z.string(), z.unknown()),
+      data: ParticipantDataSchema,
+      heartbeatSeconds: z.number().positive(),
+    })
+    .strict(),
+  /** Train this round; the body is the global model's float32 weights. */
+  task: z
+    .object({
+      roundId: id,
+      round: z.number().int().positive(),
+      modelVersion: z.number().int().positive(),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      plan,
+      seed: z.number().int().nonnegative().max(0xffffffff),
+      deadline: z.number().int().nonnegative(),
+    })
+    .strict(),
+  ack: z.object({ roundId: id, outcome: z.enum(['accepted', 'duplicate']) }).strict(),
+  error: z.object({ code: z.string().max(64), message: z.string().max(2000) }).strict(),
+  done: z.object({ jobId: id, status: z.enum(['completed', 'failed']), accuracy: z.number().optional() }).strict(),
+} as const;
+
+export type ClientKind = keyof typeof ClientMessages;
+export type ServerKind = keyof typeof ServerMessages;
+export type ClientHeader<K extends ClientKind> = z.output<(typeof ClientMessages)[K]>;
+export type ServerHeader<K extends ServerKind> = z.output<(typeof ServerMessages)[K]>;
+
+/** A decoded message of one direction: its kind, its checked header and its raw body. */
+export type Message<S extends Record<string, z.ZodTypeAny>> = {
+  [K in keyof S]: { kind: K; header: z.output<S[K]>; body: Uint8Array };
+}[keyof S];
+
+/** Encodes kind, header and body as one binary message: magic, version, kind, header length, header JSON, body. */
+export function encodeMessage(kind: string, header: unknown, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const kindBytes = Buffer.from(kind, 'utf8');
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const out = new Uint8Array(2 + 1 + kindBytes.length + 4 + json.length + body.byteLength);
+  const view = new DataView(out.buffer);
+  out[0] = MAGIC;
+  out[1] = VERSION;
+  out[2] = kindBytes.length;
+  out.set(kindBytes, 3);
+  view.setUint32(3 + kindBytes.length, json.length);
+  out.set(json, 7 + kindBytes.length);
+  out.set(body, 7 + kindBytes.length + json.length);
+  return out;
+}
+
+/** Parses and schema-checks a message against one direction's schemas; throws ProtocolError on anything else. */
+export function decodeMessage<S extends Record<string, z.ZodTypeAny>>(bytes: Uint8Array, schemas: S): Message<S> {
+  if (bytes.byteLength < 7 || bytes[0] !== MAGIC) throw new ProtocolError('MESSAGE_MALFORMED', 'not a Cipher Nexus protocol message (bad magic or too short)');
+  if (bytes[1] !== VERSION) throw new ProtocolError('MESSAGE_VERSION', `protocol version ${bytes[1]} is not supported; this coordinator speaks version ${VERSION}`);
+  const kindLength = bytes[2];
+  if (bytes.byteLength < 7 + kindLength) throw new ProtocolError('MESSAGE_MALFORMED', 'message truncated inside its kind');
+  const kind = Buffer.from(bytes.subarray(3, 3 + kindLength)).toString('utf8');
+  if (!Object.hasOwn(schemas, kind)) throw new ProtocolError('MESSAGE_KIND_UNKNOWN', `unknown message kind '${kind.slice(0, 40)}'; expected one of ${Object.keys(schemas).join(', ')}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getUint32(3 + kindLength);
+  if (headerLength > MAX_HEADER_BYTES) throw new ProtocolError('MESSAGE_MALFORMED', `a message header of ${headerLength} bytes exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  const headerStart = 7 + kindLength;
+  if (bytes.byteLength < headerStart + headerLength) throw new ProtocolError('MESSAGE_MALFORMED', 'message truncated inside its header');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(bytes.subarray(headerStart, headerStart + headerLength)).toString('utf8'));
+  } catch {
+    throw new ProtocolError('MESSAGE_MALFORMED', `the header of a '${kind}' message is not JSON`);
+  }
+  const parsed = schemas[kind].safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ProtocolError('MESSAGE_INVALID', `'${kind}' message field '${issue.path.join('.') || '(header)'}': ${issue.message}`);
+  }
+  return { kind, header: parsed.data, body: bytes.subarray(headerStart + headerLength) } as Message<S>;
+}
+
+/** Float32 weights as message body bytes (little-endian, as every platform Node runs on). */
+export function weightsBody(weights: Float32Array): Uint8Array {
+  return new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength);
+}
+
+/** A message body as float32 weights, checked against the expected count. */
+export function bodyWeights(body: Uint8Array, expected: number): Float32Array {
+  if (body.byteLength !== expected * 4) {
+    throw new ProtocolError('MESSAGE_INVALID', `the body carries ${body.byteLength} bytes; ${expected} float32 weights (${expected * 4} bytes) were expected`);
+  }
+  const copy = new Uint8Array(body);
+  return new Float32Array(copy.buffer, 0, expected);
+}
