@@ -11,20 +11,20 @@ export const DEFAULT_DEPLOYMENT = '.cipher-nexus/chain.json';
 export interface ChainOptions {
   rpc?: string;
   deployment: string;
-  key?: string;
+  chainKey?: string;
   devAccount?: string;
 }
 
 // Loaded when a command reaches the chain: viem and the contract artefacts cost a good part of a second.
 const loadChain = (): Promise<typeof import('../chain/index.js')> => import('../chain/index.js');
 
-/** Adds --rpc, --deployment, --key and --dev-account to the program. */
+/** Adds --rpc, --deployment, --chain-key and --dev-account to the program (`--key` belongs to `client`, where it names a startup kit). */
 export function addChainOptions(program: Command): void {
   program
     .addOption(new Option('--rpc <url>', 'JSON-RPC endpoint of the chain, e.g. the one `cipher-nexus chain serve` prints').env('CIPHER_NEXUS_RPC'))
     .addOption(new Option('--deployment <file>', 'contract addresses on that chain').env('CIPHER_NEXUS_DEPLOYMENT').default(DEFAULT_DEPLOYMENT))
-    .addOption(new Option('--key <hex>', 'private key that signs chain commands').env('CIPHER_NEXUS_KEY'))
-    .addOption(new Option('--dev-account <n>', 'sign with development account N of the Hardhat mnemonic instead (development chains only)').conflicts('key'));
+    .addOption(new Option('--chain-key <hex>', 'private key that signs chain commands').env('CIPHER_NEXUS_KEY'))
+    .addOption(new Option('--dev-account <n>', 'sign with development account N of the Hardhat mnemonic instead (development chains only)').conflicts('chainKey'));
 }
 
 function devAccountIndex(value: string | undefined): number {
@@ -33,7 +33,7 @@ function devAccountIndex(value: string | undefined): number {
   return Number(value);
 }
 
-/** The chain client the chain commands act with: the endpoint of --rpc, the deployment file, and the signer of --key or --dev-account. */
+/** The chain client the chain commands act with: the endpoint of --rpc, the deployment file, and the signer of --chain-key or --dev-account. */
 export async function openChainClient(program: Command): Promise<ChainClient> {
   const options = program.opts<ChainOptions>();
   if (!options.rpc) {
@@ -42,7 +42,7 @@ export async function openChainClient(program: Command): Promise<ChainClient> {
   const index = devAccountIndex(options.devAccount);
   const chain = await loadChain();
   const deployment = chain.loadDeployment(options.deployment);
-  const key = options.key ?? chain.devPrivateKeys(index + 1)[index];
+  const key = options.chainKey ?? chain.devPrivateKeys(index + 1)[index];
   const conn = await chain.openChain({ rpcUrl: options.rpc, privateKeys: [key as `0x${string}`] });
   if (conn.chain.id !== deployment.chainId) {
     throw new InvalidInputError('CHAIN_WRONG_NETWORK', `${options.rpc} is chain ${conn.chain.id} but '${options.deployment}' is a deployment on chain ${deployment.chainId}`);

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { openStorage, type Storage } from '../core/index.js';
+import { connectStorage, type Storage } from '../core/index.js';
 import type { JobReport, RoundIncentives } from '../fl/index.js';
 import { registerBudgetCommand } from './budget-command.js';
 import { registerChainCommands } from './chain-command.js';
 import { addChainOptions, openChainClient, startDemoEconomy } from './chain-context.js';
 import { registerChainServeCommand } from './chain-serve-command.js';
 import { registerDpCommand } from './dp-command.js';
+import { registerNetworkCommands } from './network-command.js';
+import { registerIdentityCommands } from './identity-command.js';
+import { registerAuditCommands } from './audit-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
 
@@ -44,7 +47,7 @@ interface GlobalOptions {
 
 async function withStorage<T>(program: Command, fn: (storage: Storage) => Promise<T>): Promise<T> {
   const { db } = program.opts<GlobalOptions>();
-  const storage = await openStorage({ path: db });
+  const storage = await connectStorage(db);
   try {
     return await fn(storage);
   } finally {
@@ -79,7 +82,7 @@ async function runAndReport(program: Command, input: unknown, options: RunOption
 export function buildProgram(): Command {
   const program = new Command('cipher-nexus')
     .description('Privacy-preserving federated learning: train one model across organisations without sharing raw data.')
-    .addOption(new Option('--db <path>', 'SQLite database file').default(process.env.CIPHER_NEXUS_DB ?? DEFAULT_DB))
+    .addOption(new Option('--db <path|url>', 'SQLite database file, or a postgres:// URL').default(process.env.CIPHER_NEXUS_DB ?? DEFAULT_DB))
     .exitOverride();
   addChainOptions(program);
 
@@ -173,7 +176,10 @@ export function buildProgram(): Command {
   registerDpCommand(program);
   registerChainCommands(program, () => openChainClient(program));
   registerChainServeCommand(program);
-  registerBudgetCommand(program, async () => openStorage({ path: program.opts<GlobalOptions>().db }));
+  registerBudgetCommand(program, async () => connectStorage(program.opts<GlobalOptions>().db));
+  registerIdentityCommands(program);
+  registerAuditCommands(program);
+  registerNetworkCommands(program, async () => connectStorage(program.opts<GlobalOptions>().db), () => program.opts<GlobalOptions>().db);
 
   return program;
 }

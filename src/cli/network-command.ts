@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidInputError, type Storage } from '../core/index.js';
+import { printJson, writeJsonFile } from './output.js';
+
+function port(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`${name} must be a port number from 0 to 65535, got '${value}'`);
+    return n;
+  };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const;
+
+/** Adds `serve` (the coordinator) and `client` (a participant's agent). */
+export function registerNetworkCommands(program: Command, openStore: () => Promise<Storage>, dbLocation: () => string): void {
+  program
+    .command('serve')
+    .description('coordinate a federated job over the network: participants connect with mutual TLS; dashboard, REST and /metrics on the operator port')
+    .requiredOption('--config <file>', 'job config (.yaml, .yml or .json); its test data stays on the coordinator for evaluation')
+    .requiredOption('--kit-dir <dir>', 'the directory `cipher-nexus provision` wrote')
+    .option('--host <host>', "participant listener address (default: the kit's host)")
+    .option('--port <n>', "participant listener port (default: the kit's port)", port('--port'))
+    .option('--operator-host <host>', 'dashboard/REST/metrics address', '127.0.0.1')
+    .option('--operator-port <n>', 'dashboard/REST/metrics port (0 picks a free one)', port('--operator-port'), 8080)
+    .option('--audit <file>', 'hash-chained audit trail (default: audit.jsonl beside the database)')
+    .option('--report <file>', 'where to write the JSON report')
+    .option('--log-level <level>', `structured log level (${LOG_LEVELS.join(', ')})`, 'info')
+    .option('--json', 'print the final report as JSON')
+    .action(
+      async (opts: { config: string; kitDir: string; host?: string; port?: number; operatorHost: string; operatorPort: number; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
+        if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
+          throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
+        }
+        if (!existsSync(join(opts.kitDir, 'server', 'kit.json'))) {
+          throw new InvalidInputError('KIT_NOT_FOUND', `'${opts.kitDir}' has no server/kit.json; run \`cipher-nexus provision --out ${opts.kitDir} --participants ...\` first`);
+        }
+        const { loadJobConfig, prepareCoordinatedJob } = await import('../fl/index.js');
+        const prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
+        const { startCoordinator } = await import('../server/index.js');
+        const storage = await openStore();
+        const location = dbLocation();
+        const auditFile = resolve(opts.audit ?? (location.includes('://') || location === ':memory:' ? '.cipher-nexus/audit.jsonl' : join(dirname(location), 'audit.jsonl')));
+        try {
+          const coordinator = await startCoordinator({
+            prepared,
+            storage,
+            kitDir: opts.kitDir,
+            host: opts.host,
+            port: opts.port,
+            operatorHost: opts.operatorHost,
+            operatorPort: opts.operatorPort,
+            auditFile,
+            logLevel: opts.logLevel as (typeof LOG_LEVELS)[number],
+          });
+          process.stderr.write(`participants: ${coordinator.participantUrl}\ndashboard:    ${coordinator.operatorUrl}/\nmetrics:      ${coordinator.operatorUrl}/metrics\naudit trail:  ${auditFile}\n`);
+          process.stderr.write(`${coordinator.job.resumed ? 'resuming' : 'started'} job ${coordinator.job.jobId}; waiting for ${prepared.config.selection.minClients} participant(s)\n`);
+          const stop = (): void => void coordinator.close();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          coordinator.job.on('round', (round: { round: number; accuracy: number; participants: string[]; seconds: number }) => {
+            if (!opts.json) process.stderr.write(`round ${round.round}/${prepared.config.rounds}  accuracy ${round.accuracy.toFixed(4)}  clients ${round.participants.length}  ${round.seconds.toFixed(2)} s\n`);
+          });
+          const report = await coordinator.done;
+          await coordinator.close();
+          const reportPath = resolve(opts.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
+          writeJsonFile(reportPath, report);
+          if (opts.json) printJson(report);
+          else process.stdout.write(`job ${report.jobId} ${report.status}: accuracy ${report.final?.accuracy.toFixed(4) ?? '-'}, model v${report.model.version} ${report.model.sha256}\nreport written to ${reportPath}\n`);
+        } finally {
+          await storage.close();
+        }
+      },
+    );
+
+  program
+    .command('client')
+    .description("take part in a job: train on local data only and send signed updates over mutual TLS")
+    .requiredOption('--key <file>', 'your startup kit (participants/<id>/kit.json from `cipher-nexus provision`)')
+    .requiredOption('--data <file>', 'your local training CSV (it never leaves this machine)')
+    .option('--server <url>', "coordinator address (default: the kit's)")
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { key: string; data: string; server?: string; json?: boolean }) => {
+      if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
+      const { loadParticipantKit } = await import('../identity/index.js');
+      const kit = loadParticipantKit(opts.key);
+      const { ClientAgent } = await import('../client/index.js');
+      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server });
+      const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
+      agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
+      agent.on('trained', (t: { round: number; loss: number; seconds: number }) => say(`${kit.participantId}: round ${t.round} trained (loss ${t.loss.toFixed(4)}, ${t.seconds.toFixed(2)} s)`));
+      agent.on('reconnecting', (r: { delayMs: number; attempt: number }) => say(`${kit.participantId}: connection lost; retrying in ${r.delayMs} ms (attempt ${r.attempt})`));
+      agent.on('warning', (text: string) => say(`${kit.participantId}: ${text}`));
+      agent.on('refused', (e: { code: string; message: string }) => say(`${kit.participantId}: refused [${e.code}]: ${e.message}`));
+      const stop = (): void => agent.stop();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const result = await agent.run();
+      if (opts.json) printJson(result);
+      else process.stdout.write(`${kit.participantId}: job ${result.jobId} ${result.status}${result.accuracy !== undefined ? ` (accuracy ${result.accuracy.toFixed(4)})` : ''}; trained ${result.rounds} round(s), ${result.reconnects} reconnect(s)\n`);
+    });
+}

@@ -1,0 +1,234 @@
+import { EventEmitter } from 'node:events';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import WebSocket from 'ws';
+import { CipherNexusError, InvalidInputError } from '../core/errors.js';
+import type { ResourceMetrics } from '../core/index.js';
+import { runClientTask, weightsSha256 } from '../fl/index.js';
+import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
+import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
+import { ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+
+/** The agent could not take part (bad data for the job, refused by the coordinator). */
+export class ClientAgentError extends CipherNexusError {}
+
+/** How a participant's agent runs. */
+export interface ClientAgentOptions {
+  kit: ParticipantKit;
+  /** Local training data, a CSV read with the job's column and scaling rules. */
+  dataFile: string;
+  /** Overrides the kit's coordinator address (e.g. behind a load balancer). */
+  serverUrl?: string;
+  /** Reconnection back-off: first wait and ceiling, ms (doubling with jitter in between). */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Resource metrics sent with heartbeats; the host's by default. */
+  resources?: () => ResourceMetrics;
+}
+
+/** How the agent's job ended. */
+export interface ClientAgentResult {
+  jobId: string;
+  status: 'completed' | 'failed';
+  accuracy?: number;
+  rounds: number;
+  reconnects: number;
+}
+
+type ServerMessage = Message<typeof ServerMessages>;
+
+/** The host's resources, as a node reports them in its heartbeat. */
+export function hostResources(): ResourceMetrics {
+  const cores = cpus().length;
+  return {
+    cpuCores: cores,
+    memoryMb: Math.floor(totalmem() / 2 ** 20),
+    cpuLoad: Math.min(1, loadavg()[0] / Math.max(1, cores)),
+    memoryLoad: Math.min(1, 1 - freemem() / totalmem()),
+  };
+}
+
+/**
+ * A participant's agent: connects to the coordinator over mutual TLS, says hello, keeps a heartbeat,
+ * trains each task it is given on local data only, submits signed updates, and reconnects with
+ * back-off when the connection drops. An update whose acknowledgement was lost is sent again as is
+ * (the coordinator recognises the same bytes), so a coordinator restart loses and doubles nothing.
+ */
+export class ClientAgent extends EventEmitter {
+  private readonly signer: MessageSigner;
+  private readonly url: string;
+  private socket: WebSocket | null = null;
+  private stopped = false;
+  private data: Dataset | null = null;
+  private model: LocalModel | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  /** The last trained update, kept until acknowledged, keyed by round id. */
+  private unacknowledged: { roundId: string; header: ClientHeader<'update'>; weights: Float32Array } | null = null;
+  private readonly trainedRounds = new Set<string>();
+  private reconnects = 0;
+  private work: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: ClientAgentOptions) {
+    super();
+    this.signer = signerFromKit(options.kit);
+    const base = new URL(options.serverUrl ?? options.kit.coordinatorUrl);
+    if (base.protocol !== 'https:' && base.protocol !== 'wss:') {
+      throw new InvalidInputError('CLIENT_URL_INVALID', `the coordinator URL must be https:// (mutual TLS), got '${base.href}'`);
+    }
+    this.url = `wss://${base.host}/v1/ws`;
+  }
+
+  /** Runs until the coordinator announces the job's end (or stop() is called). */
+  async run(): Promise<ClientAgentResult> {
+    await initBackend();
+    const backoff = this.options.backoff ?? { initialMs: 250, maxMs: 5000 };
+    let wait = backoff.initialMs;
+    try {
+      while (!this.stopped) {
+        const outcome = await this.connectOnce();
+        if (outcome.done) return { ...outcome.done, rounds: this.trainedRounds.size, reconnects: this.reconnects };
+        if (outcome.fatal) throw outcome.fatal;
+        if (this.stopped) break;
+        if (outcome.opened) wait = backoff.initialMs;
+        this.reconnects++;
+        const delay = Math.min(backoff.maxMs, wait) * (0.5 + Math.random() / 2);
+        this.emit('reconnecting', { delayMs: Math.round(delay), attempt: this.reconnects });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        wait = Math.min(backoff.maxMs, wait * 2);
+      }
+      throw new ClientAgentError('CLIENT_STOPPED', 'the agent was stopped before the job ended');
+    } finally {
+      this.model?.dispose();
+      this.model = null;
+    }
+  }
+
+  /** Closes the connection and ends run(). */
+  stop(): void {
+    this.stopped = true;
+    this.socket?.close();
+  }
+
+  private connectOnce(): Promise<{ opened: boolean; done?: Omit<ClientAgentResult, 'rounds' | 'reconnects'>; fatal?: Error }> {
+    return new Promise((resolve) => {
+      let opened = false;
+      let done: Omit<ClientAgentResult, 'rounds' | 'reconnects'> | undefined;
+      let fatal: Error | undefined;
+      const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
+      this.socket = socket;
+      socket.binaryType = 'nodebuffer';
+      socket.on('open', () => {
+        opened = true;
+        this.emit('connected');
+        this.send('hello', { numExamples: this.data?.numExamples ?? 1, resources: this.resources(), agent: 'cipher-nexus/0.1' });
+      });
+      socket.on('message', (raw: Buffer) => {
+        let message: ServerMessage;
+        try {
+          message = decodeMessage(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), ServerMessages);
+        } catch (error) {
+          this.emit('warning', `ignored a message the coordinator sent: ${(error as Error).message}`);
+          return;
+        }
+        // Messages are handled one at a time, in order: a task trains while the next message waits.
+        this.work = this.work
+          .then(() => this.handle(message))
+          .then((outcome) => {
+            if (outcome?.done) {
+              done = outcome.done;
+              socket.close();
+            }
+          })
+          .catch((error: Error) => {
+            fatal = error;
+            socket.close();
+          });
+      });
+      socket.on('error', (error) => this.emit('warning', `connection error: ${error.message}`));
+      socket.on('close', (code, reason) => {
+        if (this.heartbeat) clearInterval(this.heartbeat);
+        this.heartbeat = null;
+        this.socket = null;
+        if (code === 4401 || code === 4403) fatal = new ClientAgentError('CLIENT_REFUSED', `the coordinator refused this participant: ${reason.toString() || code}`);
+        this.emit('disconnected', { code });
+        void this.work.then(() => resolve({ opened, done, fatal }));
+      });
+    });
+  }
+
+  private async handle(message: ServerMessage): Promise<{ done?: Omit<ClientAgentResult, 'rounds' | 'reconnects'> } | undefined> {
+    switch (message.kind) {
+      case 'welcome':
+        await this.welcome(message.header);
+        return undefined;
+      case 'task':
+        await this.train(message.header, message.body);
+        return undefined;
+      case 'ack':
+        if (this.unacknowledged?.roundId === message.header.roundId) this.unacknowledged = null;
+        this.emit('ack', message.header);
+        return undefined;
+      case 'error':
+        this.emit('refused', message.header);
+        if (message.header.code.startsWith('AUTH_')) throw new ClientAgentError(message.header.code, `the coordinator refused a message: ${message.header.message}`);
+        return undefined;
+      case 'done':
+        return { done: { jobId: message.header.jobId, status: message.header.status, ...(message.header.accuracy !== undefined ? { accuracy: message.header.accuracy } : {}) } };
+    }
+  }
+
+  private async welcome(header: ServerHeader<'welcome'>): Promise<void> {
+    if (!this.data) {
+      const { stats, ...rules } = header.data;
+      const loaded = await loadCsvDataset(this.options.dataFile, {
+        ...rules,
+        ...(stats ? { stats: { min: Float32Array.from(stats.min), max: Float32Array.from(stats.max) } } : {}),
+      });
+      this.data = loaded.dataset;
+      const spec = validateModelSpec(header.spec);
+      const inputs = spec.inputShape.reduce((a, b) => a * b, 1);
+      if (this.data.numFeatures !== inputs) {
+        throw new ClientAgentError('CLIENT_DATA_MISMATCH', `'${this.options.dataFile}' has ${this.data.numFeatures} features; the job's model takes ${inputs}`);
+      }
+      this.model = await LocalModel.create(spec, { seed: 0 });
+      // The first hello could not know the example count before the job's data rules arrived.
+      this.send('hello', { numExamples: this.data.numExamples, resources: this.resources(), agent: 'cipher-nexus/0.1' });
+    }
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => this.send('heartbeat', { resources: this.resources() }), header.heartbeatSeconds * 1000);
+    this.heartbeat.unref();
+    this.emit('welcome', header);
+  }
+
+  private async train(task: ServerHeader<'task'>, body: Uint8Array): Promise<void> {
+    if (!this.data || !this.model) throw new ClientAgentError('CLIENT_NOT_READY', 'the coordinator sent a task before its welcome');
+    if (this.unacknowledged?.roundId === task.roundId) {
+      this.send('update', this.unacknowledged.header, weightsBody(this.unacknowledged.weights));
+      return;
+    }
+    const globalWeights = bodyWeights(body, this.model.numParams);
+    if (weightsSha256(globalWeights) !== task.sha256) throw new ClientAgentError('CLIENT_MODEL_CORRUPT', `round ${task.round}'s model does not match its sha256`);
+    this.emit('task', task);
+    const result = await runClientTask(this.model, this.data, { clientId: this.options.kit.participantId, round: task.round, globalWeights, plan: task.plan, seed: task.seed });
+    const header: ClientHeader<'update'> = {
+      roundId: task.roundId,
+      round: task.round,
+      numExamples: result.numExamples,
+      loss: result.loss,
+      seconds: result.seconds,
+      sha256: weightsSha256(result.weights),
+    };
+    this.unacknowledged = { roundId: task.roundId, header, weights: result.weights };
+    this.trainedRounds.add(task.roundId);
+    this.send('update', header, weightsBody(result.weights));
+    this.emit('trained', { round: task.round, loss: result.loss, seconds: result.seconds });
+  }
+
+  private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    socket.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body)));
+  }
+
+  private resources(): ResourceMetrics {
+    return (this.options.resources ?? hostResources)();
+  }
+}

@@ -1,0 +1,1 @@
+export { ClientAgent, ClientAgentError, hostResources, type ClientAgentOptions, type ClientAgentResult } from './agent.js';

@@ -1,0 +1,164 @@
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import fastify, { type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import { AuditTrail, type Storage } from '../core/index.js';
+import { CoordinatedJob, type CoordinatedJobReport, type PreparedCoordinatedJob } from '../fl/index.js';
+import { LocalModel, initBackend } from '../ml/index.js';
+import { loadServerKit, serverKitPath, tlsOptionsForServer } from '../identity/index.js';
+import { ServerEvents } from './events.js';
+import { CoordinatorMetrics } from './metrics.js';
+import { registerOperatorApi } from './operator-api.js';
+import { ParticipantGateway, type AuditSink, type GatewayLimits } from './participant-gateway.js';
+
+/** How a coordinator is started. */
+export interface CoordinatorOptions {
+  prepared: PreparedCoordinatedJob;
+  storage: Storage;
+  /** The `provision` output directory: server kit, participants' registry, revocation list. */
+  kitDir: string;
+  /** Participant listener (mutual TLS); the kit's address by default. */
+  host?: string;
+  port?: number;
+  /** Operator listener (dashboard, REST, /metrics, /health, /ready): loopback by default, port 0 picks one. */
+  operatorHost?: string;
+  operatorPort?: number;
+  auditFile: string;
+  heartbeatSeconds?: number;
+  limits?: Partial<GatewayLimits>;
+  /** Structured log level of both listeners (pino). */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+}
+
+/** A coordinator that is serving: its addresses, its job, and how to stop it. */
+export interface RunningCoordinator {
+  participantUrl: string;
+  operatorUrl: string;
+  job: CoordinatedJob;
+  events: ServerEvents;
+  metrics: CoordinatorMetrics;
+  /** Settles when the job ends. */
+  done: Promise<CoordinatedJobReport>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the coordinator: the participants' gateway over mutual TLS, the operator's listener with the
+ * dashboard and monitoring, and the job (taken over from the store when a previous process left it running).
+ */
+export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
+  const kit = loadServerKit(serverKitPath(options.kitDir));
+  const kitUrl = new URL(kit.coordinatorUrl);
+  const events = new ServerEvents();
+  const metrics = new CoordinatorMetrics();
+  // A coordinator killed mid-append leaves a torn last line; it is cut off and the repair itself recorded.
+  const trail = await AuditTrail.open(options.auditFile, { repairTornTail: true });
+  // An audit write that fails (disk full) must not crash the coordinator: it is raised as a security event instead.
+  const audit: AuditSink = {
+    append: (kind, actor, details) =>
+      trail.append(kind, actor, details).catch((error: Error) => {
+        events.emit('security', { at: Date.now(), kind: 'audit_failed', detail: `audit trail write of '${kind}' failed: ${error.message}` });
+      }),
+  };
+  const numParams = await parameterCount(options.prepared);
+  const limits: GatewayLimits = {
+    messagesPerSecond: 20,
+    burst: 40,
+    // A message carries at most one model (float32) plus its header and signature.
+    maxMessageBytes: numParams * 4 + 128 * 1024,
+    maxBodyBytes: 64 * 1024,
+    ...options.limits,
+  };
+  const gateway = new ParticipantGateway({ kit, kitDir: options.kitDir, prepared: options.prepared, numParams, events, metrics, audit, heartbeatSeconds: options.heartbeatSeconds ?? 5, limits });
+  const logger = { level: options.logLevel ?? 'info' };
+
+  const participants = fastify({
+    logger,
+    bodyLimit: limits.maxBodyBytes,
+    serverFactory: (handler) => createHttpsServer(tlsOptionsForServer(kit), handler),
+  });
+  participants.server.on('tlsClientError', (error) => {
+    metrics.authFailures.inc({ code: 'TLS_HANDSHAKE' });
+    events.emit('security', { at: Date.now(), kind: 'auth_failed', detail: `TLS handshake refused: ${error.message}` });
+    void audit.append('security.tls_refused', 'unknown', { reason: error.message });
+  });
+  await participants.register(websocket, { options: { maxPayload: limits.maxMessageBytes } });
+  await gateway.register(participants);
+
+  const operator = fastify({ logger });
+  let ready = false;
+  operator.get('/health', async () => ({ status: 'ok' }));
+  operator.get('/ready', async (_request, reply) => {
+    if (!ready) return reply.code(503).send({ status: 'starting' });
+    await options.storage.jobs.get(job.jobId);
+    return { status: 'ready', job: job.jobId, participants: gateway.connectedCount };
+  });
+  operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await metrics.text()));
+  await registerOperatorApi(operator, { storage: options.storage, events });
+
+  const job = await CoordinatedJob.open(options.prepared, options.storage, gateway);
+  gateway.attach(job);
+  job.on('round', (round) => {
+    metrics.rounds.inc();
+    metrics.roundSeconds.observe(round.seconds);
+    metrics.accuracy.set({ job: job.jobId }, round.accuracy);
+    events.emit('round', { jobId: job.jobId, round });
+    participants.log.info({ job: job.jobId, round: round.round, accuracy: round.accuracy, seconds: round.seconds }, 'round finalised');
+    void audit.append('round.finalized', 'coordinator', { job: job.jobId, round: round.round, modelVersion: round.modelVersion, accuracy: round.accuracy });
+  });
+  job.on('resumed', (info: { round: number; accepted: number }) => {
+    participants.log.warn({ job: job.jobId, ...info }, 'resumed an open round after a restart');
+    void audit.append('round.resumed', 'coordinator', { job: job.jobId, ...info });
+  });
+
+  await participants.listen({ host: options.host ?? kitUrl.hostname, port: options.port ?? Number(kitUrl.port || 443) });
+  await operator.listen({ host: options.operatorHost ?? '127.0.0.1', port: options.operatorPort ?? 8080 });
+  ready = true;
+  await audit.append(job.resumed ? 'job.resumed' : 'job.started', 'coordinator', { job: job.jobId, name: options.prepared.config.name });
+  events.emit('job', { jobId: job.jobId, name: options.prepared.config.name, status: 'running', rounds: options.prepared.config.rounds });
+
+  const abort = new AbortController();
+  const done = job.run(abort.signal).then(
+    async (report) => {
+      events.emit('job', { jobId: job.jobId, name: report.name, status: 'completed', rounds: options.prepared.config.rounds });
+      await audit.append('job.completed', 'coordinator', { job: job.jobId, accuracy: report.final?.accuracy ?? null, sha256: report.model.sha256 });
+      return report;
+    },
+    async (error: Error) => {
+      if (!abort.signal.aborted) {
+        events.emit('job', { jobId: job.jobId, name: options.prepared.config.name, status: 'failed', rounds: options.prepared.config.rounds });
+        await audit.append('job.failed', 'coordinator', { job: job.jobId, error: error.message });
+      }
+      throw error;
+    },
+  );
+  return {
+    participantUrl: `https://${addressOf(participants)}`,
+    operatorUrl: `http://${addressOf(operator)}`,
+    job,
+    events,
+    metrics,
+    done,
+    close: async () => {
+      abort.abort();
+      gateway.closeAll();
+      await Promise.allSettled([participants.close(), operator.close()]);
+      await done.catch(() => undefined);
+      await trail.close();
+    },
+  };
+}
+
+async function parameterCount(prepared: PreparedCoordinatedJob): Promise<number> {
+  await initBackend();
+  const model = await LocalModel.create(prepared.spec, { seed: 0 });
+  const count = model.numParams;
+  model.dispose();
+  return count;
+}
+
+function addressOf(app: FastifyInstance): string {
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${host}:${address.port}`;
+}

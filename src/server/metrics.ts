@@ -1,0 +1,37 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The coordinator's Prometheus metrics, in their own registry (so two coordinators in one process do not clash). */
+export class CoordinatorMetrics {
+  readonly registry = new Registry();
+  readonly rounds = new Counter({ name: 'cipher_nexus_rounds_total', help: 'Rounds finalised', registers: [this.registry] });
+  readonly roundSeconds = new Histogram({
+    name: 'cipher_nexus_round_duration_seconds',
+    help: 'Wall time of a round, from opening to evaluation',
+    buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
+  readonly updates = new Counter({ name: 'cipher_nexus_updates_total', help: 'Updates received, by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly updateLatency = new Histogram({
+    name: 'cipher_nexus_update_latency_seconds',
+    help: 'From sending a task to receiving its update',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly bytesIn = new Counter({ name: 'cipher_nexus_received_bytes_total', help: 'Bytes of participant messages received', registers: [this.registry] });
+  readonly bytesOut = new Counter({ name: 'cipher_nexus_sent_bytes_total', help: 'Bytes of messages sent to participants', registers: [this.registry] });
+  readonly authFailures = new Counter({ name: 'cipher_nexus_auth_failures_total', help: 'Refused authentications, by code', labelNames: ['code'], registers: [this.registry] });
+  readonly rejected = new Counter({ name: 'cipher_nexus_messages_rejected_total', help: 'Refused messages, by code', labelNames: ['code'], registers: [this.registry] });
+  readonly connected = new Gauge({ name: 'cipher_nexus_connected_participants', help: 'Participants connected now', registers: [this.registry] });
+  readonly nodeCpu = new Gauge({ name: 'cipher_nexus_node_cpu_load', help: 'Reported CPU load per node (0..1)', labelNames: ['node'], registers: [this.registry] });
+  readonly nodeMemory = new Gauge({ name: 'cipher_nexus_node_memory_load', help: 'Reported memory load per node (0..1)', labelNames: ['node'], registers: [this.registry] });
+  readonly accuracy = new Gauge({ name: 'cipher_nexus_model_accuracy', help: 'Held-out accuracy after the latest round', labelNames: ['job'], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'cipher_nexus_process_' });
+  }
+
+  /** The exposition text for GET /metrics. */
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,296 @@
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { CipherNexusError } from '../core/errors.js';
+import type { ResourceMetrics } from '../core/index.js';
+import { weightsSha256, type CoordinatedJob, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask } from '../fl/index.js';
+import {
+  AuthError,
+  MessageVerifier,
+  loadRevocationList,
+  openSignedFrame,
+  participantOfCertificate,
+  revocationListPath,
+  directoryOfServerKit,
+  verifyRequest,
+  type ServerKit,
+} from '../identity/index.js';
+import { ClientMessages, ProtocolError, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
+import type { ServerEvents } from './events.js';
+import type { CoordinatorMetrics } from './metrics.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** Limits that keep one participant from flooding the coordinator. */
+export interface GatewayLimits {
+  /** Messages per second a participant may send, sustained, and the burst allowed above it. */
+  messagesPerSecond: number;
+  burst: number;
+  /** Largest WebSocket message, bytes; bigger ones close the connection (1009). */
+  maxMessageBytes: number;
+  /** Largest REST body, bytes. */
+  maxBodyBytes: number;
+}
+
+/** Where the gateway records what happened; appends never reject (a failure is reported elsewhere). */
+export interface AuditSink {
+  append(kind: string, actor: string, details: Readonly<Record<string, unknown>>): Promise<unknown>;
+}
+
+/** What the gateway needs from the coordinator. */
+export interface GatewayDeps {
+  kit: ServerKit;
+  /** The provisioning directory, whose revocation list is re-read on every connection. */
+  kitDir: string;
+  prepared: PreparedCoordinatedJob;
+  numParams: number;
+  events: ServerEvents;
+  metrics: CoordinatorMetrics;
+  audit: AuditSink;
+  heartbeatSeconds: number;
+  limits: GatewayLimits;
+}
+
+interface Session {
+  participantId: string;
+  socket: WebSocket;
+  bucket: TokenBucket;
+  queue: Promise<void>;
+  taskSentAt: Map<string, number>;
+}
+
+type WireResources = ClientHeader<'heartbeat'>['resources'];
+
+const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVOKED: 'revoked' };
+
+/**
+ * The participants' side of the coordinator: a WebSocket per participant over mutual TLS for round
+ * traffic, and signed REST for heartbeats. Every connection is mapped to a provisioned participant
+ * by its certificate; every message must be signed by that same participant, fresh, well formed and
+ * within its rate; anything else is refused with a clear error, counted, logged as a security event
+ * and written to the audit trail, and changes nothing.
+ */
+export class ParticipantGateway implements ParticipantChannel {
+  private readonly sessions = new Map<string, Session>();
+  private readonly verifier: MessageVerifier;
+  private revoked = new Set<string>();
+  private job: CoordinatedJob | null = null;
+
+  constructor(private readonly deps: GatewayDeps) {
+    const directory = directoryOfServerKit(deps.kit);
+    // Revocations are read from the list file, not the kit loaded at start, so a revoke takes effect at once.
+    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revoked.has(id) });
+    this.refreshRevocations();
+  }
+
+  /** The job whose rounds this gateway carries. */
+  attach(job: CoordinatedJob): void {
+    this.job = job;
+  }
+
+  /** Participants connected now. */
+  get connectedCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Adds the participant routes to a fastify app served over mutual TLS. */
+  async register(app: FastifyInstance): Promise<void> {
+    const { limits } = this.deps;
+    await app.register(async (scope) => {
+      scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes }, (_req, body, done) => done(null, body));
+      scope.addHook('preValidation', async (request, reply) => {
+        const participant = this.authenticateConnection(request, reply);
+        if (!participant) return reply;
+        (request as FastifyRequest & { participant?: string }).participant = participant;
+      });
+      scope.get('/v1/ws', { websocket: true }, (socket, request) => {
+        this.open(socket, (request as FastifyRequest & { participant: string }).participant);
+      });
+      scope.post('/v1/heartbeat', async (request, reply) => this.restHeartbeat(request as FastifyRequest & { participant: string }, reply));
+    });
+  }
+
+  private refreshRevocations(): void {
+    this.revoked = new Set(loadRevocationList(revocationListPath(this.deps.kitDir)).entries.map((e) => e.participantId));
+  }
+
+  /** Maps the TLS peer certificate to a participant, or answers 401/403 and returns undefined. */
+  private authenticateConnection(request: FastifyRequest, reply: FastifyReply): string | undefined {
+    try {
+      this.refreshRevocations();
+      const peer = (request.raw.socket as TLSSocket).getPeerCertificate?.() ?? {};
+      const id = participantOfCertificate(peer, this.deps.kit);
+      if (this.revoked.has(id)) throw new AuthError('AUTH_REVOKED', `participant '${id}' has been revoked from this job; ask the job's operator`);
+      return id;
+    } catch (error) {
+      const refusal = this.refusal(error, undefined, `connection to ${request.url}`);
+      void reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
+      return undefined;
+    }
+  }
+
+  private async restHeartbeat(request: FastifyRequest & { participant: string }, reply: FastifyReply): Promise<unknown> {
+    const participant = request.participant;
+    try {
+      const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : new Uint8Array(0);
+      const session = this.sessions.get(participant);
+      if (session && !session.bucket.take()) throw new CipherNexusError('RATE_LIMITED', `'${participant}' is sending faster than ${this.deps.limits.messagesPerSecond} messages a second; slow down`);
+      const verified = verifyRequest(request.headers, request.method, request.url, body, this.verifier);
+      if (verified.sender !== participant) throw new AuthError('AUTH_BAD_SIGNATURE', `the request is signed by '${verified.sender}' but the connection belongs to '${participant}'`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(body).toString('utf8'));
+      } catch {
+        throw new ProtocolError('MESSAGE_MALFORMED', 'the heartbeat body is not JSON; send {"resources": {...}}');
+      }
+      const check = ClientMessages.heartbeat.safeParse(parsed);
+      if (!check.success) throw new ProtocolError('MESSAGE_INVALID', `heartbeat field '${check.error.issues[0].path.join('.')}': ${check.error.issues[0].message}`);
+      await this.heartbeat(participant, check.data.resources);
+      return { ok: true };
+    } catch (error) {
+      const refusal = this.refusal(error, participant, 'heartbeat');
+      return reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
+    }
+  }
+
+  private open(socket: WebSocket, participantId: string): void {
+    const previous = this.sessions.get(participantId);
+    // A participant reconnecting replaces its old connection; tasks go to the newest one.
+    if (previous) previous.socket.close(4000, 'replaced by a newer connection');
+    const session: Session = {
+      participantId,
+      socket,
+      bucket: new TokenBucket(this.deps.limits.messagesPerSecond, this.deps.limits.burst),
+      queue: Promise.resolve(),
+      taskSentAt: new Map(),
+    };
+    this.sessions.set(participantId, session);
+    this.deps.metrics.connected.set(this.sessions.size);
+    void this.deps.audit.append('participant.connected', participantId, {});
+    socket.on('message', (data: Buffer, isBinary: boolean) => {
+      this.deps.metrics.bytesIn.inc(data.byteLength);
+      session.queue = session.queue.then(() => this.receive(session, data, isBinary));
+    });
+    socket.on('close', () => {
+      if (this.sessions.get(participantId) !== session) return;
+      this.sessions.delete(participantId);
+      this.deps.metrics.connected.set(this.sessions.size);
+      void this.deps.audit.append('participant.disconnected', participantId, {});
+      void this.job?.leave(participantId).then(() => this.nodeEvent(participantId));
+    });
+  }
+
+  private async receive(session: Session, data: Buffer, isBinary: boolean): Promise<void> {
+    const { participantId } = session;
+    let kind = 'message';
+    try {
+      if (!session.bucket.take()) throw new CipherNexusError('RATE_LIMITED', `'${participantId}' is sending faster than ${this.deps.limits.messagesPerSecond} messages a second; slow down`);
+      if (!isBinary) throw new ProtocolError('MESSAGE_MALFORMED', 'text frames are not part of the protocol; send binary signed frames');
+      const frame = openSignedFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.verifier);
+      if (frame.sender !== participantId) {
+        throw new AuthError('AUTH_BAD_SIGNATURE', `the frame is signed by '${frame.sender}' but the connection belongs to '${participantId}'; participants sign with their own kit`);
+      }
+      const message = decodeMessage(frame.payload, ClientMessages);
+      kind = message.kind;
+      if (message.kind !== frame.kind) throw new ProtocolError('MESSAGE_INVALID', `the frame was signed as '${frame.kind}' but carries a '${message.kind}' message`);
+      const job = this.requireJob();
+      switch (message.kind) {
+        case 'hello':
+          await job.join(participantId, message.header.numExamples, message.header.resources);
+          this.nodeEvent(participantId);
+          this.send(session, 'welcome', {
+            participantId,
+            jobId: job.jobId,
+            spec: { ...this.deps.prepared.spec },
+            data: this.deps.prepared.data,
+            heartbeatSeconds: this.deps.heartbeatSeconds,
+          });
+          break;
+        case 'heartbeat':
+          await this.heartbeat(participantId, message.header.resources);
+          break;
+        case 'update': {
+          const weights = bodyWeights(message.body, this.deps.numParams);
+          if (weightsSha256(weights) !== message.header.sha256) throw new ProtocolError('MESSAGE_INVALID', 'the update body does not match its sha256; send the bytes you hashed');
+          const sentAt = session.taskSentAt.get(message.header.roundId);
+          const outcome = await job.submit(participantId, { ...message.header, weights });
+          this.deps.metrics.updates.inc({ outcome });
+          if (sentAt !== undefined && outcome === 'accepted') this.deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
+          await this.deps.audit.append('update.' + outcome, participantId, { roundId: message.header.roundId, round: message.header.round, sha256: message.header.sha256, numExamples: message.header.numExamples });
+          this.send(session, 'ack', { roundId: message.header.roundId, outcome });
+          break;
+        }
+        case 'failed':
+          await this.deps.audit.append('task.failed', participantId, { roundId: message.header.roundId, reason: message.header.reason });
+          break;
+      }
+    } catch (error) {
+      const refusal = this.refusal(error, participantId, kind);
+      if (kind === 'update') this.deps.metrics.updates.inc({ outcome: 'rejected' });
+      this.send(session, 'error', { code: refusal.code, message: refusal.message });
+    }
+  }
+
+  /** Classifies an error into a client-facing refusal, and records what an operator must see. */
+  private refusal(error: unknown, participant: string | undefined, what: string): { status: number; code: string; message: string } {
+    if (!(error instanceof CipherNexusError)) {
+      this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', ...(participant ? { participant } : {}), detail: `${what}: ${(error as Error).message}` });
+      return { status: 500, code: 'INTERNAL', message: 'the coordinator failed to handle the message; it is logged, try again' };
+    }
+    const status = error instanceof AuthError ? error.httpStatus : error.code === 'RATE_LIMITED' ? 429 : error.code === 'ROUND_NOT_ACTIVE' ? 409 : 400;
+    if (error instanceof AuthError) this.deps.metrics.authFailures.inc({ code: error.code });
+    else this.deps.metrics.rejected.inc({ code: error.code });
+    const kind = error instanceof AuthError ? (SECURITY_KIND[error.code] ?? 'auth_failed') : error.code === 'RATE_LIMITED' ? 'rate_limited' : error.code.startsWith('UPDATE_') ? 'update_rejected' : 'message_rejected';
+    this.deps.events.emit('security', { at: Date.now(), kind, ...(participant ? { participant } : {}), detail: `${what}: ${error.code}: ${error.message}` });
+    void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
+    return { status, code: error.code, message: error.message };
+  }
+
+  private async heartbeat(participantId: string, resources: WireResources): Promise<void> {
+    await this.requireJob().heartbeat(participantId, resources);
+    if (resources.cpuLoad !== undefined) this.deps.metrics.nodeCpu.set({ node: participantId }, resources.cpuLoad);
+    if (resources.memoryLoad !== undefined) this.deps.metrics.nodeMemory.set({ node: participantId }, resources.memoryLoad);
+    this.nodeEvent(participantId, resources);
+  }
+
+  private nodeEvent(participantId: string, resources?: ResourceMetrics): void {
+    this.deps.events.emit('node', {
+      id: participantId,
+      status: this.sessions.has(participantId) ? 'online' : 'offline',
+      lastHeartbeat: Date.now(),
+      ...(resources ? { resources } : {}),
+    });
+  }
+
+  private requireJob(): CoordinatedJob {
+    if (!this.job) throw new CipherNexusError('ROUND_NOT_ACTIVE', 'the coordinator is still starting; connect again in a moment');
+    return this.job;
+  }
+
+  private send<K extends ServerKind>(session: Session, kind: K, header: ServerHeader<K>, body?: Uint8Array): void {
+    if (session.socket.readyState !== session.socket.OPEN) return;
+    const bytes = encodeMessage(kind, ServerMessages[kind].parse(header), body);
+    this.deps.metrics.bytesOut.inc(bytes.byteLength);
+    session.socket.send(bytes);
+  }
+
+  /** Sends a round's task with the global weights; false when the participant is not connected. */
+  sendTask(participantId: string, task: RemoteTask, weights: Float32Array): boolean {
+    const session = this.sessions.get(participantId);
+    if (!session) return false;
+    session.taskSentAt.set(task.roundId, Date.now());
+    const header: ServerHeader<'task'> = { roundId: task.roundId, round: task.round, modelVersion: task.modelVersion, sha256: task.sha256, plan: task.plan, seed: task.seed, deadline: task.deadline };
+    this.send(session, 'task', header, weightsBody(weights));
+    return true;
+  }
+
+  /** Tells every connected participant that the job ended. */
+  announceDone(jobId: string, status: 'completed' | 'failed', accuracy?: number): void {
+    for (const session of this.sessions.values()) this.send(session, 'done', { jobId, status, ...(accuracy !== undefined ? { accuracy } : {}) });
+  }
+
+  /** Closes every participant connection (the coordinator is shutting down). */
+  closeAll(): void {
+    for (const session of this.sessions.values()) session.socket.close(1001, 'coordinator shutting down');
+    this.sessions.clear();
+  }
+}
