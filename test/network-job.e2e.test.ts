@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyAuditTrail } from '../src/core/index.js';
+import { provision } from '../src/identity/index.js';
+
+const root = resolve(fileURLToPath(import.meta.url), '..', '..');
+const main = join(root, 'src', 'cli', 'main.ts');
+const optdigits = join(root, 'data', 'optdigits');
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const PARTICIPANTS = ['hospital-a', 'hospital-b', 'hospital-c'];
+const ROUNDS = 4;
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number>;
+}
+
+function run(args: string[], cwd: string): Proc {
+  const child = spawn(process.execPath, ['--import', tsx, main, ...args], { cwd, env: { ...process.env, CIPHER_NEXUS_DEBUG: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
+  const exit = new Promise<number>((done) => child.on('exit', (code, signal) => done(code ?? (signal ? 128 : -1))));
+  return { child, output: () => text, exit };
+}
+
+/** Splits optdigits' training file into one private CSV per participant (round-robin rows). */
+function writeParticipantData(dir: string): Map<string, string> {
+  const rows = readFileSync(join(optdigits, 'optdigits.tra'), 'utf8').trim().split('\n');
+  const files = new Map<string, string>();
+  PARTICIPANTS.forEach((id, k) => {
+    const file = join(dir, `${id}.csv`);
+    writeFileSync(file, rows.filter((_, i) => i % PARTICIPANTS.length === k).join('\n') + '\n');
+    files.set(id, file);
+  });
+  return files;
+}
+
+describe('a job across processes: coordinator and 3 participants over mutual TLS', () => {
+  let dir: string;
+  let kitDir: string;
+  let configFile: string;
+  let data: Map<string, string>;
+  let port: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cn-network-'));
+    kitDir = join(dir, 'kits');
+    port = await freePort();
+    await provision({ outDir: kitDir, participants: PARTICIPANTS, serverHost: '127.0.0.1', serverPort: port });
+    data = writeParticipantData(dir);
+    configFile = join(dir, 'job.yaml');
+    writeFileSync(
+      configFile,
+      [
+        'name: network-e2e',
+        'seed: 5',
+        'data:',
+        `  train: ${join(optdigits, 'optdigits.tra')}`,
+        `  test: ${join(optdigits, 'optdigits.tes')}`,
+        '  labelColumn: 64',
+        '  header: false',
+        '  scale: { kind: divide, by: 16 }',
+        `rounds: ${ROUNDS}`,
+        'selection: { fraction: 1, minClients: 3 }',
+        'model: { type: mlp, hidden: [64] }',
+        'training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: adam }',
+        'round: { quorum: 1, deadlineSeconds: 120 }',
+      ].join('\n'),
+    );
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const serve = (db: string, report: string): Proc =>
+    run(['--db', db, 'serve', '--config', configFile, '--kit-dir', kitDir, '--operator-port', '0', '--report', report, '--log-level', 'warn'], dir);
+  const clients = (): Proc[] => PARTICIPANTS.map((id) => run(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir));
+
+  it('finishes a job: every round aggregates one update per participant', async () => {
+    const db = join(dir, 'clean.db');
+    const reportFile = join(dir, 'clean-report.json');
+    const coordinator = serve(db, reportFile);
+    const agents = clients();
+    const code = await coordinator.exit;
+    expect(code, coordinator.output()).toBe(0);
+    for (const agent of agents) expect(await agent.exit, agent.output()).toBe(0);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+    expect(report.status).toBe('completed');
+    expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(PARTICIPANTS.length));
+    expect(report.final.accuracy).toBeGreaterThan(0.85);
+    const audit = verifyAuditTrail(join(dir, 'audit.jsonl'));
+    expect(audit.ok).toBe(true);
+    expect(audit.entries).toBeGreaterThan(ROUNDS * PARTICIPANTS.length);
+  }, 180_000);
+
+  it('survives a SIGKILL of the coordinator mid-round: restarted, it finishes with the same accepted updates per round', async () => {
+    const db = join(dir, 'killed.db');
+    const reportFile = join(dir, 'killed-report.json');
+    const first = serve(db, reportFile);
+    const agents = clients();
+    // Kill once round 2 is open and holds at least one accepted update but not all of them.
+    const deadline = Date.now() + 120_000;
+    let killedAt: { round: number; accepted: number } | undefined;
+    while (!killedAt && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 15));
+      try {
+        const reader = new Database(db, { readonly: true, fileMustExist: true });
+        try {
+          const open = reader.prepare("SELECT id, number FROM rounds WHERE status = 'open' AND number >= 2").get() as { id: string; number: number } | undefined;
+          if (open) {
+            const { n } = reader.prepare('SELECT COUNT(*) AS n FROM updates WHERE round_id = ?').get(open.id) as { n: number };
+            if (n >= 1 && n < PARTICIPANTS.length) {
+              first.child.kill('SIGKILL');
+              killedAt = { round: open.number, accepted: n };
+            }
+          }
+        } finally {
+          reader.close();
+        }
+      } catch {
+        // The database does not exist yet, or is mid-migration.
+      }
+    }
+    expect(killedAt, first.output()).toBeDefined();
+    await first.exit;
+    const second = serve(db, reportFile);
+    expect(await second.exit, second.output()).toBe(0);
+    for (const agent of agents) expect(await agent.exit, agent.output()).toBe(0);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+    expect(report.resumed).toBe(true);
+    expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(PARTICIPANTS.length));
+    expect(report.final.accuracy).toBeGreaterThan(0.85);
+    expect(agents.some((a) => /retrying/.test(a.output()))).toBe(true);
+    expect(verifyAuditTrail(join(dir, 'audit.jsonl')).ok).toBe(true);
+  }, 240_000);
+});

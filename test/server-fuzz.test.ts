@@ -1,0 +1,211 @@
+import { request as httpsRequest } from 'node:https';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStorage, type Storage } from '../src/core/index.js';
+import { demoConfig, prepareCoordinatedJob } from '../src/fl/index.js';
+import {
+  encodeSignedFrame,
+  loadParticipantKit,
+  provision,
+  revokeParticipant,
+  signRequest,
+  signerFromKit,
+  tlsOptionsForClient,
+  type MessageSigner,
+  type ParticipantKit,
+} from '../src/identity/index.js';
+import { ServerMessages, decodeMessage, encodeMessage } from '../src/protocol/index.js';
+import { startCoordinator, type RunningCoordinator } from '../src/server/index.js';
+
+const CLIENT_ERROR = /^(MESSAGE_|AUTH_|RATE_LIMITED|UPDATE_|ROUND_)/;
+
+/** One snapshot of every table, to show that refused messages change nothing. */
+function snapshot(file: string): string {
+  const db = new Database(file, { readonly: true });
+  try {
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    return JSON.stringify(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}"`).all().map((row) => JSON.stringify(row, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : v)))]));
+  } finally {
+    db.close();
+  }
+}
+
+describe('coordinator under hostile input', () => {
+  let dir: string;
+  let dbFile: string;
+  let storage: Storage;
+  let coordinator: RunningCoordinator;
+  let alice: ParticipantKit;
+  let bob: ParticipantKit;
+  let mallory: ParticipantKit;
+  let foreign: ParticipantKit;
+  let wsUrl: string;
+  let before: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cn-fuzz-'));
+    const kitDir = join(dir, 'kits');
+    await provision({ outDir: kitDir, participants: ['alice', 'bob', 'mallory'], serverHost: '127.0.0.1', serverPort: 0 });
+    await provision({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 0 });
+    revokeParticipant(kitDir, 'mallory');
+    alice = loadParticipantKit(join(kitDir, 'participants', 'alice', 'kit.json'));
+    bob = loadParticipantKit(join(kitDir, 'participants', 'bob', 'kit.json'));
+    mallory = loadParticipantKit(join(kitDir, 'participants', 'mallory', 'kit.json'));
+    foreign = loadParticipantKit(join(dir, 'other', 'participants', 'alice', 'kit.json'));
+    dbFile = join(dir, 'state.db');
+    storage = openStorage({ path: dbFile });
+    const prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 1 }), selection: { fraction: 1, minClients: 3 } });
+    coordinator = await startCoordinator({
+      prepared,
+      storage,
+      kitDir,
+      host: '127.0.0.1',
+      port: 0,
+      operatorPort: 0,
+      auditFile: join(dir, 'audit.jsonl'),
+      logLevel: 'silent',
+      limits: { messagesPerSecond: 1000, burst: 1000 },
+    });
+    wsUrl = `${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`;
+    before = snapshot(dbFile);
+  });
+  afterAll(async () => {
+    await coordinator?.close();
+    await storage?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function connect(kit: ParticipantKit): Promise<{ socket: WebSocket; next: () => Promise<{ kind: string; code?: string }> }> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(wsUrl, { ...tlsOptionsForClient(kit) });
+      const inbox: { kind: string; code?: string }[] = [];
+      const waiting: ((m: { kind: string; code?: string }) => void)[] = [];
+      socket.on('message', (raw: Buffer) => {
+        const m = decodeMessage(new Uint8Array(raw), ServerMessages);
+        const item = { kind: m.kind as string, ...(m.kind === 'error' ? { code: m.header.code } : {}) };
+        const w = waiting.shift();
+        if (w) w(item);
+        else inbox.push(item);
+      });
+      socket.on('close', (code) => {
+        const item = { kind: 'closed', code: String(code) };
+        for (const w of waiting.splice(0)) w(item);
+        inbox.push(item);
+      });
+      socket.once('open', () => resolve({ socket, next: () => new Promise((r) => (inbox.length ? r(inbox.shift() as { kind: string; code?: string }) : waiting.push(r))) }));
+      socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+      socket.once('error', reject);
+    });
+  }
+
+  function post(kit: ParticipantKit, path: string, body: Uint8Array, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const url = new URL(coordinator.participantUrl);
+      const req = httpsRequest(
+        { ...tlsOptionsForClient(kit), host: url.hostname, port: url.port, path, method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(Buffer.from(body));
+    });
+  }
+
+  const heartbeat = (signer: MessageSigner): Uint8Array => encodeSignedFrame(signer, 'heartbeat', encodeMessage('heartbeat', { resources: { cpuCores: 2, memoryMb: 1024 } }));
+
+  it('refuses arbitrary bytes on the WebSocket with a clear error and stays up', async () => {
+    const { socket, next } = await connect(alice);
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 2048 }), async (bytes) => {
+        socket.send(bytes);
+        const answer = await next();
+        expect(answer.kind).toBe('error');
+        expect(answer.code).toMatch(CLIENT_ERROR);
+      }),
+      { numRuns: 150 },
+    );
+    socket.close();
+  });
+
+  it('refuses unsigned, wrongly signed, impersonating, replayed and mislabelled frames', async () => {
+    const { socket, next } = await connect(alice);
+    const expectRefusal = async (bytes: Uint8Array, code: RegExp): Promise<void> => {
+      socket.send(bytes);
+      const answer = await next();
+      expect(answer.kind).toBe('error');
+      expect(answer.code).toMatch(code);
+    };
+    await expectRefusal(encodeMessage('heartbeat', { resources: { cpuCores: 1, memoryMb: 1 } }), /^(MESSAGE_MALFORMED|AUTH_UNSIGNED)$/);
+    const stranger: MessageSigner = { participantId: 'alice', signingKey: generateKeyPairSync('ed25519').privateKey };
+    await expectRefusal(heartbeat(stranger), /^AUTH_BAD_SIGNATURE$/);
+    await expectRefusal(heartbeat(signerFromKit(bob)), /^AUTH_BAD_SIGNATURE$/);
+    const valid = heartbeat(signerFromKit(alice));
+    socket.send(valid);
+    await expectRefusal(valid, /^AUTH_REPLAY$/);
+    const tampered = new Uint8Array(heartbeat(signerFromKit(alice)));
+    tampered[tampered.length - 70] ^= 1;
+    await expectRefusal(tampered, /^AUTH_BAD_SIGNATURE$/);
+    await expectRefusal(encodeSignedFrame(signerFromKit(alice), 'heartbeat', encodeMessage('failed', { roundId: 'r', reason: 'x' })), /^MESSAGE_INVALID$/);
+    await expectRefusal(encodeSignedFrame(signerFromKit(alice), 'update', encodeMessage('update', { roundId: 'round-x', round: 1, numExamples: 1, loss: 0, seconds: 0, sha256: '0'.repeat(64) })), /^MESSAGE_INVALID$/);
+    socket.close();
+  });
+
+  it('closes a connection that sends an oversized message', async () => {
+    const { socket, next } = await connect(alice);
+    socket.send(new Uint8Array(64 * 2 ** 20));
+    const answer = await next();
+    expect(answer).toEqual({ kind: 'closed', code: '1009' });
+  });
+
+  it('refuses revoked participants (403) and certificates of another CA (TLS)', async () => {
+    await expect(connect(mallory)).rejects.toMatchObject({ status: 403 });
+    await expect(connect(foreign)).rejects.toThrow();
+    const body = new TextEncoder().encode(JSON.stringify({ resources: { cpuCores: 1, memoryMb: 1 } }));
+    const revoked = await post(mallory, '/v1/heartbeat', body, signRequest(signerFromKit(mallory), 'POST', '/v1/heartbeat', body));
+    expect(revoked.status).toBe(403);
+  });
+
+  it('answers every malformed, unsigned, replayed or oversized REST request with a 4xx and a JSON error', async () => {
+    const path = '/v1/heartbeat';
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 512 }),
+        fc.dictionary(fc.constantFrom('x-cn-sender', 'x-cn-nonce', 'x-cn-timestamp', 'x-cn-signature'), fc.string({ maxLength: 100 }).map((s) => s.replace(/[^\x20-\x7e]/g, ''))),
+        async (body, headers) => {
+          const answer = await post(alice, path, body, headers);
+          expect(answer.status).toBeGreaterThanOrEqual(400);
+          expect(answer.status).toBeLessThan(500);
+          expect(JSON.parse(answer.body).error.code).toMatch(/^[A-Z_]+$/);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    const body = new TextEncoder().encode(JSON.stringify({ resources: { cpuCores: 1, memoryMb: 1 } }));
+    const headers = signRequest(signerFromKit(alice), 'POST', path, body);
+    expect((await post(alice, path, body, headers)).status).toBe(200);
+    expect((await post(alice, path, body, headers)).status).toBe(401);
+    expect((await post(alice, path, body, signRequest(signerFromKit(bob), 'POST', path, body))).status).toBe(401);
+    const big = new Uint8Array(200 * 1024).fill(32);
+    expect((await post(alice, path, big, signRequest(signerFromKit(alice), 'POST', path, big))).status).toBe(413);
+  });
+
+  it('is still up, counted every refusal, raised security events, and left the database as it was', async () => {
+    const health = await fetch(`${coordinator.operatorUrl}/health`);
+    expect(health.status).toBe(200);
+    const metrics = await (await fetch(`${coordinator.operatorUrl}/metrics`)).text();
+    expect(metrics).toMatch(/cipher_nexus_auth_failures_total\{code="AUTH_REPLAY"\} [1-9]/);
+    expect(metrics).toMatch(/cipher_nexus_auth_failures_total\{code="AUTH_REVOKED"\} [1-9]/);
+    const events = (await (await fetch(`${coordinator.operatorUrl}/api/security-events`)).json()) as unknown[];
+    expect(events.length).toBeGreaterThan(10);
+    expect(snapshot(dbFile)).toBe(before);
+  });
+});
