@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NexusClient, devPrivateKeys, loadDeployment, nxs, openChain } from '../chain/index.js';
 
 // The chain commands across processes: one `chain serve`, and each command a separate process.
+// Each spawn loads TypeScript through tsx and shares the CPU with the rest of the suite, hence the long time limits.
 const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const main = join(root, 'src', 'cli', 'main.ts');
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -72,7 +73,7 @@ describe('chain commands against `chain serve`', () => {
     const again = cli(['rewards', 'claim', '--round', '1', '--tree', 'round-1.json', '--dev-account', '2']);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^error \[CHAIN_REVERTED\]: claiming round 1 was refused by the contract: AlreadyClaimed\(1, 0x[0-9a-fA-F]{40}\)\n$/);
-  }, 60_000);
+  }, 120_000);
 
   it('governance from proposal to execution, the timelock waited out with fast-forward', () => {
     // 100,000 NXS of account 3's votes reach the 4% quorum of 1,500,000 NXS (five accounts and the reward pool).
@@ -89,7 +90,7 @@ describe('chain commands against `chain serve`', () => {
     expect(cli(['gov', 'fast-forward', id]).stdout).toBe(`${id}: Queued\n`);
     expect(cli(['gov', 'execute', id]).stdout).toMatch(/^executed/);
     expect(JSON.parse(cli(['gov', 'status', id, '--json']).stdout)).toMatchObject({ state: 'Executed', forVotes: nxs(100_000).toString(), description: 'Pay 2,000 NXS per round' });
-  }, 90_000);
+  }, 240_000);
 
   it('bad input and a missing endpoint or deployment fail with one line and exit 2', () => {
     const cases: [string[], Record<string, string>, RegExp][] = [
@@ -106,7 +107,7 @@ describe('chain commands against `chain serve`', () => {
       expect(r.stderr, args.join(' ')).toMatch(pattern);
       expect(r.stderr.split('\n').filter(Boolean), args.join(' ')).toHaveLength(1);
     }
-  }, 90_000);
+  }, 180_000);
 
   it('the demo runs on the served chain with the governed reward, and its balances are the chain\'s', () => {
     const r = cli(['demo', '--clients', '3', '--rounds', '2', '--in-process', '--json', '--report', 'demo.json']);
@@ -120,5 +121,5 @@ describe('chain commands against `chain serve`', () => {
     const first = report.chain.balances[0];
     const balance = JSON.parse(cli(['token', 'balance', first.account, '--json']).stdout).balance;
     expect(balance).toBe(first.balance.units);
-  }, 120_000);
+  }, 240_000);
 });
