@@ -56,9 +56,6 @@ export interface JobObserver {
   onStop?(stop: JobStop): void;
 }
 
-/** The reward root of a round that paid nobody. */
-const ZERO_ROOT = `0x${'0'.repeat(64)}`;
-
 /** What a job may be given besides its data and storage. */
 export interface RunJobOptions {
   /** The token economy (stake to join, reputation-weighted selection, rewards and slashes per round); none unless given. */
@@ -230,6 +227,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
   let latest = { version: 1, sha256: '', weights: initial.getWeights() };
   let stopped: JobStop | undefined;
   let chain: IncentivesReport | undefined;
+  const rewardRoots: string[] = [];
   // Simulation of each client's own memory: its error-feedback residual between rounds.
   const residuals = new Map<string, Float32Array>();
   try {
@@ -315,6 +313,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       await manager.recordMetrics(roundId, { accuracy: metrics.accuracy, loss: metrics.loss, ...flagMetrics });
       latest = { version: finalized.version.version, sha256: finalized.version.sha256, weights: finalized.weights };
       const settlement = incentives ? await incentives.settle(r, roundContributions(jobId, r, results, flagged ?? [])) : undefined;
+      if (settlement) rewardRoots.push(settlement.rewardRoot);
       const report: RoundReport = {
         round: r,
         accuracy: metrics.accuracy,
@@ -335,7 +334,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       rounds.push(report);
       observer.onRound?.(report);
     }
-    if (incentives) chain = { ...(await incentives.finish()), rewardRoots: rounds.map((x) => x.settlement?.rewardRoot ?? ZERO_ROOT), refused };
+    if (incentives) chain = { ...(await incentives.finish()), rewardRoots, refused };
   } catch (error) {
     await storage.jobs.upsert(jobRecord(jobId, config, createdAt, 'failed', modelId, { error: (error as Error).message }));
     throw error;
