@@ -4,6 +4,7 @@ import { benchChain } from './chain.js';
 import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
 import { benchHe } from './he.js';
+import { benchNetwork } from './network.js';
 import { benchSecagg } from './secagg.js';
 
 /** What one benchmark produces: rows for bench/results/<name>.json and a table for the terminal. */
@@ -14,7 +15,7 @@ export interface BenchResult {
   table: string;
 }
 
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, chain: benchChain };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, chain: benchChain, network: benchNetwork };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));

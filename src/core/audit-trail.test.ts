@@ -132,6 +132,21 @@ describe('AuditTrail', () => {
     expect(verifyAuditTrail(file)).toMatchObject({ ok: false, entries: 2, firstBadSeq: 3 });
   });
 
+  it('writes entries appended while a write is in flight together, with one fsync per batch, in call order', async () => {
+    const trail = await AuditTrail.open(file, { now });
+    const probe = await open(file, 'r');
+    const prototype = Object.getPrototypeOf(probe) as FileHandle;
+    await probe.close();
+    const sync = vi.spyOn(prototype, 'sync');
+    const entries = await Promise.all(Array.from({ length: 50 }, (_, i) => trail.append('update.accepted', `clinic-${i}`)));
+    vi.restoreAllMocks();
+    await trail.close();
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(sync.mock.calls.length).toBeGreaterThan(0);
+    expect(sync.mock.calls.length).toBeLessThan(50);
+    expect(verifyAuditTrail(file)).toMatchObject({ ok: true, entries: 50, head: entries[49].hash });
+  });
+
   it('refuses to resume a file that ends with a torn entry, and cuts it off on request, recording the cut', async () => {
     const entries = await trailOf(2);
     const fragment = '{"seq":3,"at":"2026-01-01T00:00:0';

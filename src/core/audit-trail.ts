@@ -5,7 +5,6 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { CipherNexusError, InvalidInputError } from './errors.js';
 import { formatZodIssue } from './config.js';
-import { Mutex } from './mutex.js';
 
 /**
  * An append-only, hash-chained audit trail in a JSON-lines file. Entry n carries
@@ -131,7 +130,10 @@ async function syncDirectory(dir: string): Promise<void> {
 
 /** An open audit trail that appends entries, one at a time, each on disk before its promise settles. */
 export class AuditTrail {
-  private readonly mutex = new Mutex();
+  private readonly pending: { line: Buffer; entry: AuditEntry; resolve: (entry: AuditEntry) => void; reject: (error: unknown) => void }[] = [];
+  private flushing: Promise<void> | null = null;
+  /** The last entry on disk; the chain's head moves ahead of it while a batch is being written. */
+  private durable: { seq: number; hash: string };
   private state: 'open' | 'broken' | 'closed' = 'open';
 
   private constructor(
@@ -141,7 +143,9 @@ export class AuditTrail {
     private hash: string,
     private size: number,
     private readonly now: () => Date,
-  ) {}
+  ) {
+    this.durable = { seq, hash };
+  }
 
   /** Opens (or creates) a trail and resumes its chain from the last entry; throws AuditTrailError when the file ends torn or its last entry is not intact. */
   static async open(file: string, options: AuditTrailOptions = {}): Promise<AuditTrail> {
@@ -185,31 +189,58 @@ export class AuditTrail {
     return { seq: this.seq, hash: this.hash };
   }
 
-  /** Appends an entry and fsyncs it; appends run in call order, one at a time. */
+  /**
+   * Appends an entry; its promise settles once the entry is on disk. Entries chain in call order;
+   * entries appended while a write is in flight go to disk together with one fsync (group commit),
+   * so a busy coordinator pays one sync per batch instead of one per entry.
+   */
   append(kind: string, actor: string, details: Readonly<Record<string, unknown>> = {}): Promise<AuditEntry> {
-    return this.mutex.runExclusive(async () => {
-      if (this.state === 'closed') throw new AuditTrailError('AUDIT_CLOSED', `audit trail '${this.file}' is closed; open it again to append`);
-      if (this.state === 'broken') {
-        throw new AuditTrailError('AUDIT_WRITE_FAILED', `an earlier append to '${this.file}' failed and its fragment could not be cut off; close the trail, then open it again with repairTornTail`);
-      }
-      const entry = this.nextEntry(kind, actor, details);
-      const line = Buffer.from(`${JSON.stringify(entry)}\n`);
+    if (this.state === 'closed') return Promise.reject(new AuditTrailError('AUDIT_CLOSED', `audit trail '${this.file}' is closed; open it again to append`));
+    if (this.state === 'broken') {
+      return Promise.reject(
+        new AuditTrailError('AUDIT_WRITE_FAILED', `an earlier append to '${this.file}' failed; close the trail, then open it again (with repairTornTail if it ends torn)`),
+      );
+    }
+    let entry: AuditEntry;
+    let line: Buffer;
+    try {
+      entry = this.nextEntry(kind, actor, details);
+      line = Buffer.from(`${JSON.stringify(entry)}\n`);
       if (line.length > MAX_LINE_BYTES) throw new AuditTrailError('AUDIT_ENTRY_INVALID', `the '${kind}' entry is ${line.length} bytes, over the ${MAX_LINE_BYTES}-byte limit; record a digest of large details instead`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.seq = entry.seq;
+    this.hash = entry.hash;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ line, entry, resolve, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0);
+      const bytes = Buffer.concat(batch.map((p) => p.line));
       try {
-        await this.handle.writeFile(line);
+        await this.handle.writeFile(bytes);
         await this.handle.sync();
       } catch (error) {
-        // Leave no fragment for the next entry to follow: cut back to the last whole entry.
+        // Leave no fragment behind: cut back to the last whole entry, and refuse the entries chained
+        // on the failed ones too; the next append follows the last entry on disk.
         await this.handle.truncate(this.size).catch(() => {
           this.state = 'broken';
         });
-        throw error;
+        ({ seq: this.seq, hash: this.hash } = this.durable);
+        for (const p of [...batch, ...this.pending.splice(0)]) p.reject(error);
+        break;
       }
-      this.size += line.length;
-      this.seq = entry.seq;
-      this.hash = entry.hash;
-      return entry;
-    });
+      this.size += bytes.length;
+      const last = batch[batch.length - 1].entry;
+      this.durable = { seq: last.seq, hash: last.hash };
+      for (const p of batch) p.resolve(p.entry);
+    }
+    this.flushing = null;
   }
 
   private nextEntry(kind: string, actor: string, details: Readonly<Record<string, unknown>>): AuditEntry {
@@ -228,12 +259,11 @@ export class AuditTrail {
   }
 
   /** Waits for pending appends and closes the file. */
-  close(): Promise<void> {
-    return this.mutex.runExclusive(async () => {
-      if (this.state === 'closed') return;
-      this.state = 'closed';
-      await this.handle.close();
-    });
+  async close(): Promise<void> {
+    await this.flushing;
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    await this.handle.close();
   }
 }
 

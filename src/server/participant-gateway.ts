@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { weightsSha256, type CoordinatedJob, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask } from '../fl/index.js';
+import { type CoordinatedJob, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask } from '../fl/index.js';
 import {
   AuthError,
   MessageVerifier,
@@ -60,6 +60,13 @@ interface Session {
 
 type WireResources = ClientHeader<'heartbeat'>['resources'];
 
+// Received messages waiting to be handled (each up to a model's size): reading from every socket
+// pauses above the first bound and resumes below the second, so memory follows the bound, not the crowd.
+const BACKLOG_PAUSE = 16;
+const BACKLOG_RESUME = 4;
+// Tasks (each a model's size) being written at once; the rest wait their turn.
+const SEND_SLOTS = 8;
+
 const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVOKED: 'revoked' };
 
 /**
@@ -71,6 +78,12 @@ const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVO
  */
 export class ParticipantGateway implements ParticipantChannel {
   private readonly sessions = new Map<string, Session>();
+  /** Messages received and not yet handled, across participants; above a bound, reading stops. */
+  private backlog = 0;
+  private paused = false;
+  /** Tasks waiting for a send slot, and sends not yet handed to the kernel. */
+  private readonly outbox: (() => void)[] = [];
+  private sending = 0;
   private readonly verifier: MessageVerifier;
   private revoked = new Set<string>();
   private job: CoordinatedJob | null = null;
@@ -166,9 +179,17 @@ export class ParticipantGateway implements ParticipantChannel {
     this.sessions.set(participantId, session);
     this.deps.metrics.connected.set(this.sessions.size);
     void this.deps.audit.append('participant.connected', participantId, {});
+    if (this.paused) socket.pause();
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       this.deps.metrics.bytesIn.inc(data.byteLength);
-      session.queue = session.queue.then(() => this.receive(session, data, isBinary));
+      this.backlog++;
+      if (this.backlog >= BACKLOG_PAUSE && !this.paused) this.setPaused(true);
+      session.queue = session.queue
+        .then(() => this.receive(session, data, isBinary))
+        .finally(() => {
+          this.backlog--;
+          if (this.paused && this.backlog <= BACKLOG_RESUME) this.setPaused(false);
+        });
     });
     socket.on('close', () => {
       if (this.sessions.get(participantId) !== session) return;
@@ -209,8 +230,8 @@ export class ParticipantGateway implements ParticipantChannel {
           await this.heartbeat(participantId, message.header.resources);
           break;
         case 'update': {
+          // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
           const weights = bodyWeights(message.body, this.deps.numParams);
-          if (weightsSha256(weights) !== message.header.sha256) throw new ProtocolError('MESSAGE_INVALID', 'the update body does not match its sha256; send the bytes you hashed');
           const sentAt = session.taskSentAt.get(message.header.roundId);
           const outcome = await job.submit(participantId, { ...message.header, weights });
           this.deps.metrics.updates.inc({ outcome });
@@ -266,20 +287,42 @@ export class ParticipantGateway implements ParticipantChannel {
     return this.job;
   }
 
-  private send<K extends ServerKind>(session: Session, kind: K, header: ServerHeader<K>, body?: Uint8Array): void {
-    if (session.socket.readyState !== session.socket.OPEN) return;
+  private send<K extends ServerKind>(session: Session, kind: K, header: ServerHeader<K>, body?: Uint8Array, sent?: () => void): void {
+    if (session.socket.readyState !== session.socket.OPEN) {
+      sent?.();
+      return;
+    }
     const bytes = encodeMessage(kind, ServerMessages[kind].parse(header), body);
     this.deps.metrics.bytesOut.inc(bytes.byteLength);
-    session.socket.send(bytes);
+    session.socket.send(bytes, sent ? () => sent() : undefined);
+  }
+
+  private drainOutbox(): void {
+    while (this.sending < SEND_SLOTS && this.outbox.length > 0) (this.outbox.shift() as () => void)();
+  }
+
+  private setPaused(paused: boolean): void {
+    this.paused = paused;
+    for (const session of this.sessions.values()) {
+      if (paused) session.socket.pause();
+      else session.socket.resume();
+    }
   }
 
   /** Sends a round's task with the global weights; false when the participant is not connected. */
   sendTask(participantId: string, task: RemoteTask, weights: Float32Array): boolean {
     const session = this.sessions.get(participantId);
     if (!session) return false;
-    session.taskSentAt.set(task.roundId, Date.now());
     const header: ServerHeader<'task'> = { roundId: task.roundId, round: task.round, modelVersion: task.modelVersion, sha256: task.sha256, plan: task.plan, seed: task.seed, deadline: task.deadline };
-    this.send(session, 'task', header, weightsBody(weights));
+    this.outbox.push(() => {
+      session.taskSentAt.set(task.roundId, Date.now());
+      this.sending++;
+      this.send(session, 'task', header, weightsBody(weights), () => {
+        this.sending--;
+        this.drainOutbox();
+      });
+    });
+    this.drainOutbox();
     return true;
   }
 

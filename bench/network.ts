@@ -1,0 +1,195 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { provision } from '../src/identity/index.js';
+import type { BenchResult } from './run.js';
+
+const root = resolve(fileURLToPath(import.meta.url), '..', '..');
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const optdigits = join(root, 'data', 'optdigits');
+/** Simulated training time: each participant answers a task after a seeded delay in [0, this). */
+const MAX_TRAINING_MS = 2000;
+const SIZES = [
+  { clients: 100, rounds: 10 },
+  { clients: 1000, rounds: 5 },
+];
+
+function node(args: string[], cwd: string): ChildProcess {
+  return spawn(process.execPath, ['--import', tsx, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buffer = '';
+  stream.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    let at: number;
+    while ((at = buffer.indexOf('\n')) >= 0) {
+      onLine(buffer.slice(0, at));
+      buffer = buffer.slice(at + 1);
+    }
+  });
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+function quantile(sorted: number[], q: number): number {
+  const at = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[at];
+}
+
+interface Run {
+  clients: number;
+  rounds: number;
+  numParams: number;
+  latencyP50: number;
+  latencyP99: number;
+  slowestTrainingMean: number;
+  overheadP50: number;
+  overheadMax: number;
+  cpuSecondsPerRound: number;
+  peakRssMb: number;
+  idleRssMb: number;
+  accepted: number[];
+}
+
+async function runOnce(dir: string, kitDir: string, clients: number, rounds: number): Promise<Run> {
+  const config = join(dir, `job-${clients}.yaml`);
+  // 64 -> 1024 -> 32 -> 10: 99,690 parameters, the issue's 100k.
+  writeFileSync(
+    config,
+    [
+      `name: bench-${clients}`,
+      'seed: 1',
+      'data:',
+      `  train: ${join(optdigits, 'optdigits.tra')}`,
+      `  test: ${join(optdigits, 'optdigits.tes')}`,
+      '  labelColumn: 64',
+      '  header: false',
+      '  scale: { kind: divide, by: 16 }',
+      `rounds: ${rounds}`,
+      `selection: { fraction: 1, minClients: ${clients} }`,
+      'model: { type: mlp, hidden: [1024, 32] }',
+      'round: { quorum: 1, deadlineSeconds: 600 }',
+    ].join('\n'),
+  );
+  const report = join(dir, `report-${clients}.json`);
+  const coordinator = node([join(root, 'src', 'cli', 'main.ts'), '--db', join(dir, `bench-${clients}.db`), 'serve', '--config', config, '--kit-dir', kitDir, '--operator-port', '0', '--log-level', 'error', '--report', report, '--audit', join(dir, `audit-${clients}.jsonl`)], dir);
+  const pid = coordinator.pid as number;
+  let stderr = '';
+  const url = await new Promise<string>((done, fail) => {
+    coordinator.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const match = /participants: (https:\/\/\S+)/.exec(stderr);
+      if (match) done(match[1]);
+    });
+    coordinator.on('exit', (code) => fail(new Error(`coordinator exited (${code}) before listening: ${stderr}`)));
+  });
+  const coordinatorExit = new Promise<number>((done) => coordinator.on('exit', (code) => done(code ?? -1)));
+  let peak = 0;
+  const sampler = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMb(pid));
+    } catch {
+      // The process has exited.
+    }
+  }, 50);
+  const simulator = node([join(root, 'bench', 'network-clients.ts'), kitDir, String(clients), String(MAX_TRAINING_MS), url], dir);
+  let cpuAtReady = 0;
+  let idleRssMb = 0;
+  let maxDelays: Record<string, number> = {};
+  const simulatorDone = new Promise<void>((done, fail) => {
+    lines(simulator.stdout as NodeJS.ReadableStream, (line) => {
+      const event = JSON.parse(line) as { event: string; maxDelayMs?: Record<string, number>; code?: string; message?: string };
+      if (event.event === 'ready') {
+        cpuAtReady = cpuSeconds(pid);
+        idleRssMb = rssMb(pid);
+      } else if (event.event === 'done') {
+        maxDelays = event.maxDelayMs ?? {};
+        done();
+      } else if (event.event === 'refused') fail(new Error(`a simulated participant was refused: ${event.code} ${event.message}`));
+    });
+    let err = '';
+    simulator.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    simulator.on('exit', (code) => (code === 0 ? done() : fail(new Error(`simulated participants exited with ${code}: ${err}`))));
+  });
+  let cpuAtEnd = 0;
+  // The coordinator exits when the job ends: read its CPU just before, when the last round is reported.
+  const cpuWatch = setInterval(() => {
+    try {
+      cpuAtEnd = cpuSeconds(pid);
+    } catch {
+      // exited
+    }
+  }, 50);
+  await simulatorDone;
+  const code = await coordinatorExit;
+  clearInterval(sampler);
+  clearInterval(cpuWatch);
+  if (code !== 0) throw new Error(`coordinator exited with ${code}: ${stderr}`);
+  const result = JSON.parse(readFileSync(report, 'utf8')) as { rounds: { round: number; seconds: number }[]; acceptedPerRound: number[]; model: { numParams: number } };
+  const latencies = result.rounds.map((r) => r.seconds).sort((a, b) => a - b);
+  const overheads = result.rounds.map((r) => r.seconds - (maxDelays[String(r.round)] ?? 0) / 1000).sort((a, b) => a - b);
+  const slowest = result.rounds.map((r) => (maxDelays[String(r.round)] ?? 0) / 1000);
+  return {
+    clients,
+    rounds,
+    numParams: result.model.numParams,
+    latencyP50: quantile(latencies, 0.5),
+    latencyP99: quantile(latencies, 0.99),
+    slowestTrainingMean: slowest.reduce((a, b) => a + b, 0) / slowest.length,
+    overheadP50: quantile(overheads, 0.5),
+    overheadMax: overheads[overheads.length - 1],
+    cpuSecondsPerRound: (cpuAtEnd - cpuAtReady) / rounds,
+    peakRssMb: peak,
+    idleRssMb,
+    accepted: result.acceptedPerRound,
+  };
+}
+
+/** Rounds of 100 and 1000 simulated participants over loopback WebSockets (mutual TLS, signed frames), 100k parameters each. */
+export async function benchNetwork(): Promise<BenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'cn-bench-net-'));
+  try {
+    const kitDir = join(dir, 'kits');
+    const most = Math.max(...SIZES.map((s) => s.clients));
+    const provisionStart = performance.now();
+    await provision({ outDir: kitDir, participants: Array.from({ length: most }, (_, i) => `p${String(i).padStart(4, '0')}`), serverHost: '127.0.0.1', serverPort: 0 });
+    const provisionSeconds = (performance.now() - provisionStart) / 1000;
+    const runs: Run[] = [];
+    for (const size of SIZES) runs.push(await runOnce(dir, kitDir, size.clients, size.rounds));
+    const base = runs[0];
+    const rows = runs.map((r) => ({
+      ...r,
+      provisionSeconds,
+      // Memory should grow with the model, not with the participants: the ratio to the smallest run.
+      peakRssRatio: r.peakRssMb / base.peakRssMb,
+      // Round overhead set beside the slowest participant's training in the same round.
+      overheadToTraining: r.overheadP50 / r.slowestTrainingMean,
+    }));
+    const header = 'clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  CPU s/round  peak RSS MiB  RSS ratio';
+    const table = rows.map(
+      (r) =>
+        `${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}`,
+    );
+    return {
+      name: 'network',
+      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants answer after a seeded training delay under ${MAX_TRAINING_MS} ms; provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
+      rows,
+      table: [header, ...table].join('\n'),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
