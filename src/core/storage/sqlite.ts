@@ -87,6 +87,9 @@ export class SqliteStorage implements Storage {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path);
     try {
+      // Model weights and update payloads are blobs of hundreds of KB: 64 KiB pages store one in a few
+      // pages instead of a hundred-page overflow chain (3x faster to write). Only takes effect on a new file.
+      this.db.pragma('page_size = 65536');
       this.db.pragma('journal_mode = WAL');
       // NORMAL is durable against application crashes in WAL mode and avoids an fsync per commit.
       this.db.pragma('synchronous = NORMAL');
