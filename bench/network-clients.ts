@@ -23,7 +23,8 @@ function start(index: number): Promise<void> {
   const signer = signerFromKit(kit);
   return new Promise((opened, failed) => {
     const socket = new WebSocket(`${url.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(kit), maxPayload: 64 * 2 ** 20 });
-    const send = (kind: 'hello' | 'update', header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    let pending: { roundId: string; header: unknown; body: Uint8Array } | null = null;
+    const send = (kind: 'hello' | 'offer' | 'update', header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
     socket.on('open', () => {
       send('hello', { numExamples: 100, resources: { cpuCores: 1, memoryMb: 1024 }, agent: 'bench' });
       opened();
@@ -39,7 +40,12 @@ function start(index: number): Promise<void> {
         const delay = Math.floor(new Rng(task.round * 100_003 + index).next() * maxDelayMs);
         delays.set(task.round, Math.max(delays.get(task.round) ?? 0, delay));
         const body = new Uint8Array(message.body);
-        setTimeout(() => send('update', { roundId: task.roundId, round: task.round, numExamples: 100, loss: 0.1, seconds: delay / 1000, sha256: task.sha256 }, body), delay);
+        setTimeout(() => {
+          pending = { roundId: task.roundId, header: { roundId: task.roundId, round: task.round, numExamples: 100, loss: 0.1, seconds: delay / 1000, sha256: task.sha256 }, body };
+          send('offer', { roundId: task.roundId, round: task.round, bytes: body.byteLength });
+        }, delay);
+      } else if (message.kind === 'pull') {
+        if (pending?.roundId === message.header.roundId) send('update', pending.header, pending.body);
       } else if (message.kind === 'done') {
         socket.close();
         if (++finished === count) {

@@ -162,6 +162,9 @@ export class ClientAgent extends EventEmitter {
       case 'task':
         await this.train(message.header, message.body);
         return undefined;
+      case 'pull':
+        if (this.unacknowledged?.roundId === message.header.roundId) this.send('update', this.unacknowledged.header, weightsBody(this.unacknowledged.weights));
+        return undefined;
       case 'ack':
         if (this.unacknowledged?.roundId === message.header.roundId) this.unacknowledged = null;
         this.emit('ack', message.header);
@@ -201,7 +204,7 @@ export class ClientAgent extends EventEmitter {
   private async train(task: ServerHeader<'task'>, body: Uint8Array): Promise<void> {
     if (!this.data || !this.model) throw new ClientAgentError('CLIENT_NOT_READY', 'the coordinator sent a task before its welcome');
     if (this.unacknowledged?.roundId === task.roundId) {
-      this.send('update', this.unacknowledged.header, weightsBody(this.unacknowledged.weights));
+      this.offer(this.unacknowledged.header);
       return;
     }
     const globalWeights = bodyWeights(body, this.model.numParams);
@@ -218,8 +221,13 @@ export class ClientAgent extends EventEmitter {
     };
     this.unacknowledged = { roundId: task.roundId, header, weights: result.weights };
     this.trainedRounds.add(task.roundId);
-    this.send('update', header, weightsBody(result.weights));
+    this.offer(header);
     this.emit('trained', { round: task.round, loss: result.loss, seconds: result.seconds });
+  }
+
+  /** Tells the coordinator an update is ready; it is sent when the coordinator pulls it. */
+  private offer(header: ClientHeader<'update'>): void {
+    this.send('offer', { roundId: header.roundId, round: header.round, bytes: (this.model?.numParams ?? 0) * 4 });
   }
 
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {

@@ -11,7 +11,7 @@ import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
 import type { RoundReport } from './report.js';
 import { createStrategy } from './strategies/index.js';
-import { TrainingManager, type SubmitOutcome } from './training-manager.js';
+import { TrainingManager, UpdateRejectedError, type SubmitOutcome } from './training-manager.js';
 
 /** A job whose participants run elsewhere: the coordinator holds only the model and a held-out set. */
 export interface PreparedCoordinatedJob {
@@ -126,7 +126,7 @@ interface Joined {
 export class CoordinatedJob extends EventEmitter {
   private readonly joined = new Map<string, Joined>();
   private waiters: (() => void)[] = [];
-  private current: { roundId: string; task: Omit<RemoteTask, 'seed'>; weights: Float32Array; participants: Set<string> } | null = null;
+  private current: { roundId: string; task: Omit<RemoteTask, 'seed'>; weights: Float32Array; participants: Set<string>; accepted: Set<string> } | null = null;
 
   private constructor(
     readonly jobId: string,
@@ -181,7 +181,7 @@ export class CoordinatedJob extends EventEmitter {
     this.waiters = [];
     for (const wake of waiters) wake();
     const open = this.current;
-    if (open && open.participants.has(participantId) && !(await this.hasSubmitted(open.roundId, participantId))) {
+    if (open && open.participants.has(participantId) && !open.accepted.has(participantId)) {
       this.channel.sendTask(participantId, { ...open.task, seed: taskSeed(this.prepared.config.seed, open.task.round, participantId) }, open.weights);
     }
   }
@@ -207,6 +207,7 @@ export class CoordinatedJob extends EventEmitter {
       metrics: { loss: update.loss, seconds: update.seconds },
     });
     if (outcome === 'accepted') {
+      if (this.current?.roundId === update.roundId) this.current.accepted.add(participantId);
       const taskId = `${update.roundId}/${participantId}`;
       if ((await this.storage.tasks.get(taskId))?.status === 'assigned') await this.scheduler.completeTask(taskId, { loss: update.loss, numExamples: update.numExamples });
       this.emit('update', { roundId: update.roundId, participantId });
@@ -214,8 +215,20 @@ export class CoordinatedJob extends EventEmitter {
     return outcome;
   }
 
-  private async hasSubmitted(roundId: string, participantId: string): Promise<boolean> {
-    return (await this.storage.rounds.listUpdates(roundId)).some((u) => u.clientId === participantId);
+  /**
+   * A participant offers its update for a round before sending it (so the coordinator can pace
+   * uploads): 'send' when the round wants it, 'duplicate' when it was already accepted.
+   */
+  async offer(participantId: string, roundId: string): Promise<'send' | 'duplicate'> {
+    const open = this.current;
+    if (open?.roundId === roundId) {
+      if (open.accepted.has(participantId)) return 'duplicate';
+      if (!open.participants.has(participantId)) throw new UpdateRejectedError('UPDATE_NOT_PARTICIPANT', `'${participantId}' was not selected for this round`);
+      return 'send';
+    }
+    const round = await this.storage.rounds.get(roundId);
+    if (round && (await this.storage.rounds.listUpdates(roundId)).some((u) => u.clientId === participantId)) return 'duplicate';
+    throw new UpdateRejectedError('UPDATE_ROUND_CLOSED', round ? `round ${round.number} is ${round.status}; it takes no more updates` : `round '${roundId}' is not a round of this job`);
   }
 
   /** Waits until at least `count` participants are connected. */
@@ -276,8 +289,8 @@ export class CoordinatedJob extends EventEmitter {
           plan: { ...config.training, proximalMu: createStrategy(config.strategy).configureFit(round.number).proximalMu },
           deadline: round.deadline,
         };
-        this.current = { roundId, task, weights: base.weights, participants: new Set(participants) };
         const submitted = new Set((await this.storage.rounds.listUpdates(roundId)).map((u) => u.clientId));
+        this.current = { roundId, task, weights: base.weights, participants: new Set(participants), accepted: submitted };
         for (const id of participants) {
           const taskId = `${roundId}/${id}`;
           if (!(await this.storage.tasks.get(taskId))) {

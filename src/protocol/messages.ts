@@ -61,7 +61,9 @@ export const ClientMessages = {
   /** First message on a connection: who the client is and what it brings. */
   hello: z.object({ numExamples: z.number().int().positive().max(1e12), resources, agent: z.string().max(64) }).strict(),
   heartbeat: z.object({ resources }).strict(),
-  /** A trained update; the body is its float32 weights, `sha256` their digest. */
+  /** A trained update is ready; the coordinator answers `pull` when it has room for it (or `ack` if it already has it). */
+  offer: z.object({ roundId: id, round: z.number().int().positive(), bytes: z.number().int().nonnegative().max(2 ** 32) }).strict(),
+  /** A trained update, sent after `pull`; the body is its float32 weights, `sha256` their digest. */
   update: z
     .object({
       roundId: id,
@@ -99,6 +101,8 @@ export const ServerMessages = {
       deadline: z.number().int().nonnegative(),
     })
     .strict(),
+  /** Send the offered update of this round now. */
+  pull: z.object({ roundId: id }).strict(),
   ack: z.object({ roundId: id, outcome: z.enum(['accepted', 'duplicate']) }).strict(),
   error: z.object({ code: z.string().max(64), message: z.string().max(2000) }).strict(),
   done: z.object({ jobId: id, status: z.enum(['completed', 'failed']), accuracy: z.number().optional() }).strict(),

@@ -56,6 +56,8 @@ interface Session {
   bucket: TokenBucket;
   queue: Promise<void>;
   taskSentAt: Map<string, number>;
+  /** The round whose update this participant may upload now, and when the slot lapses. */
+  granted: { roundId: string; timer: NodeJS.Timeout } | null;
 }
 
 type WireResources = ClientHeader<'heartbeat'>['resources'];
@@ -66,6 +68,11 @@ const BACKLOG_PAUSE = 16;
 const BACKLOG_RESUME = 4;
 // Tasks (each a model's size) being written at once; the rest wait their turn.
 const SEND_SLOTS = 8;
+// Updates (each a model's size) uploading at once: a participant offers, and sends when pulled, so
+// the coordinator holds a bounded number of models in memory however many participants finish together.
+const UPLOAD_SLOTS = 8;
+// A pulled participant that does not send within this time loses its slot to the next one.
+const UPLOAD_GRANT_MS = 30_000;
 
 const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVOKED: 'revoked' };
 
@@ -84,6 +91,9 @@ export class ParticipantGateway implements ParticipantChannel {
   /** Tasks waiting for a send slot, and sends not yet handed to the kernel. */
   private readonly outbox: (() => void)[] = [];
   private sending = 0;
+  /** Participants waiting to upload an update, and how many uploads are under way. */
+  private readonly uploadQueue: { session: Session; roundId: string }[] = [];
+  private uploading = 0;
   private readonly verifier: MessageVerifier;
   private revoked = new Set<string>();
   private job: CoordinatedJob | null = null;
@@ -175,6 +185,7 @@ export class ParticipantGateway implements ParticipantChannel {
       bucket: new TokenBucket(this.deps.limits.messagesPerSecond, this.deps.limits.burst),
       queue: Promise.resolve(),
       taskSentAt: new Map(),
+      granted: null,
     };
     this.sessions.set(participantId, session);
     this.deps.metrics.connected.set(this.sessions.size);
@@ -192,6 +203,9 @@ export class ParticipantGateway implements ParticipantChannel {
         });
     });
     socket.on('close', () => {
+      this.releaseUpload(session);
+      const queued = this.uploadQueue.findIndex((q) => q.session === session);
+      if (queued >= 0) this.uploadQueue.splice(queued, 1);
       if (this.sessions.get(participantId) !== session) return;
       this.sessions.delete(participantId);
       this.deps.metrics.connected.set(this.sessions.size);
@@ -229,7 +243,19 @@ export class ParticipantGateway implements ParticipantChannel {
         case 'heartbeat':
           await this.heartbeat(participantId, message.header.resources);
           break;
+        case 'offer': {
+          const answer = await job.offer(participantId, message.header.roundId);
+          if (answer === 'duplicate') this.send(session, 'ack', { roundId: message.header.roundId, outcome: 'duplicate' });
+          else if (session.granted?.roundId !== message.header.roundId && !this.uploadQueue.some((q) => q.session === session)) {
+            this.uploadQueue.push({ session, roundId: message.header.roundId });
+            this.grantUploads();
+          }
+          break;
+        }
         case 'update': {
+          if (session.granted?.roundId !== message.header.roundId) {
+            throw new CipherNexusError('UPDATE_NOT_REQUESTED', `'${participantId}' sent an update for round ${message.header.round} without being pulled; offer it first and send when the coordinator asks`);
+          }
           // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
           const weights = bodyWeights(message.body, this.deps.numParams);
           const sentAt = session.taskSentAt.get(message.header.roundId);
@@ -238,6 +264,7 @@ export class ParticipantGateway implements ParticipantChannel {
           if (sentAt !== undefined && outcome === 'accepted') this.deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
           await this.deps.audit.append('update.' + outcome, participantId, { roundId: message.header.roundId, round: message.header.round, sha256: message.header.sha256, numExamples: message.header.numExamples });
           this.send(session, 'ack', { roundId: message.header.roundId, outcome });
+          this.releaseUpload(session);
           break;
         }
         case 'failed':
@@ -246,7 +273,10 @@ export class ParticipantGateway implements ParticipantChannel {
       }
     } catch (error) {
       const refusal = this.refusal(error, participantId, kind);
-      if (kind === 'update') this.deps.metrics.updates.inc({ outcome: 'rejected' });
+      if (kind === 'update') {
+        this.deps.metrics.updates.inc({ outcome: 'rejected' });
+        if (session.granted?.roundId !== undefined && (error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') this.releaseUpload(session);
+      }
       this.send(session, 'error', { code: refusal.code, message: refusal.message });
     }
   }
@@ -295,6 +325,24 @@ export class ParticipantGateway implements ParticipantChannel {
     const bytes = encodeMessage(kind, ServerMessages[kind].parse(header), body);
     this.deps.metrics.bytesOut.inc(bytes.byteLength);
     session.socket.send(bytes, sent ? () => sent() : undefined);
+  }
+
+  private grantUploads(): void {
+    while (this.uploading < UPLOAD_SLOTS && this.uploadQueue.length > 0) {
+      const { session, roundId } = this.uploadQueue.shift() as { session: Session; roundId: string };
+      if (session.socket.readyState !== session.socket.OPEN) continue;
+      this.uploading++;
+      session.granted = { roundId, timer: setTimeout(() => this.releaseUpload(session), UPLOAD_GRANT_MS) };
+      this.send(session, 'pull', { roundId });
+    }
+  }
+
+  private releaseUpload(session: Session): void {
+    if (!session.granted) return;
+    clearTimeout(session.granted.timer);
+    session.granted = null;
+    this.uploading--;
+    this.grantUploads();
   }
 
   private drainOutbox(): void {
