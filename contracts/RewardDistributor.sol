@@ -16,8 +16,10 @@ import {ParameterRegistry} from "./ParameterRegistry.sol";
  * @dev Leaves are OpenZeppelin StandardMerkleTree leaves of type (address, uint256):
  * keccak256(bytes.concat(keccak256(abi.encode(account, amount)))). The double hash keeps a leaf
  * from being read as an inner node (second pre-image). Claimed flags are one bit per account and
- * round, 256 rounds to a word, so a returning participant's claim rewrites a non-zero word and
- * {claimMany} settles up to 256 of its rounds with one word write and one token transfer.
+ * round, 255 rounds to a word; the word's top bit is a sentinel that {register} sets, so that a
+ * claim rewrites a non-zero word (5,000 gas) instead of setting one from zero (22,100). Staking
+ * registers every staker, so a participant's first claim costs what a returning one does, and
+ * {claimMany} settles up to 255 of its rounds with one word write and one token transfer.
  */
 contract RewardDistributor is AccessControl {
     using SafeERC20 for IERC20;
@@ -43,6 +45,10 @@ contract RewardDistributor is AccessControl {
     /// @notice The highest round posted so far (shares a slot with `available`, which posting writes anyway).
     uint64 public latestRound;
 
+    /// @notice Rounds per claimed-flags word: bit 255 of each word is the registration sentinel, never a round.
+    uint256 public constant ROUNDS_PER_WORD = 255;
+    uint256 private constant SENTINEL = 1 << 255;
+
     mapping(uint64 round => Round) private _rounds;
     mapping(address account => mapping(uint256 word => uint256 bits)) private _claimed;
 
@@ -54,6 +60,8 @@ contract RewardDistributor is AccessControl {
     event RootPosted(uint64 indexed round, bytes32 root, uint256 total, uint40 expiresAt);
     /// @notice `account` received `amount` for `round`.
     event Claimed(uint64 indexed round, address indexed account, uint256 amount);
+    /// @notice `account`'s claimed-flags words for rounds `firstRound` to `firstRound` + 509 were set up; `seeded` when it was also sent one base unit.
+    event Registered(address indexed account, uint64 firstRound, bool seeded);
     /// @notice `amount` unclaimed in `round` returned to the pool.
     event Swept(uint64 indexed round, uint256 amount);
 
@@ -145,9 +153,47 @@ contract RewardDistributor is AccessControl {
         emit RootPosted(round, root, total, expiresAt);
     }
 
+    /**
+     * @notice Prepays `account`'s claims of the next 255 to 510 rounds (Staking calls it on every
+     * stake; anyone may): sets its claimed-flags words for the rounds after {latestRound} to the
+     * non-zero sentinel and, when it holds no tokens, sends it one base unit from the pool, so
+     * that its claims rewrite non-zero storage. Does nothing when both are already so.
+     * @dev Costs the caller two new storage slots (about 44k gas) the first time, and about 30k
+     * when it seeds a balance (about 2k inside the stake that emptied the wallet, as the balance
+     * was non-zero when that transaction began). A seed is one base unit (1e-18 NXS) of the
+     * unpromised pool, skipped when the pool is empty; an account gets another only after
+     * emptying its wallet again. The flags keep their meaning: the sentinel is no round's bit.
+     */
+    function register(address account) external {
+        if (account == address(0)) revert ZeroAddress();
+        uint256 first = uint256(latestRound) + 1;
+        uint256 word = first / ROUNDS_PER_WORD;
+        mapping(uint256 => uint256) storage flags = _claimed[account];
+        bool fresh;
+        if (flags[word] == 0) {
+            flags[word] = SENTINEL;
+            fresh = true;
+        }
+        if (flags[word + 1] == 0) {
+            flags[word + 1] = SENTINEL;
+            fresh = true;
+        }
+        bool seeded = available != 0 && token.balanceOf(account) == 0;
+        if (seeded) {
+            available -= 1;
+            token.safeTransfer(account, 1);
+        }
+        if (fresh || seeded) emit Registered(account, uint64(word * ROUNDS_PER_WORD), seeded);
+    }
+
+    /// @notice Whether `account`'s claims of `round` rewrite a registered (non-zero) claimed-flags word.
+    function isRegistered(address account, uint64 round) external view returns (bool) {
+        return _claimed[account][round / ROUNDS_PER_WORD] != 0;
+    }
+
     /// @notice Pays `account` its `amount` for `round`, proven by `proof`; anyone may submit it, the tokens go to `account`.
     function claim(uint64 round, address account, uint256 amount, bytes32[] calldata proof) external {
-        uint256 word = round >> 8;
+        uint256 word = round / ROUNDS_PER_WORD;
         _claimed[account][word] = _claimRound(round, account, amount, proof, _claimed[account][word]);
         token.safeTransfer(account, amount);
     }
@@ -159,11 +205,11 @@ contract RewardDistributor is AccessControl {
     function claimMany(address account, uint64[] calldata rounds, uint256[] calldata amounts, bytes32[][] calldata proofs) external {
         uint256 n = rounds.length;
         if (n == 0 || amounts.length != n || proofs.length != n) revert LengthMismatch();
-        uint256 word = rounds[0] >> 8;
+        uint256 word = rounds[0] / ROUNDS_PER_WORD;
         uint256 bits = _claimed[account][word];
         uint256 total;
         for (uint256 i = 0; i < n; ++i) {
-            uint256 next = rounds[i] >> 8;
+            uint256 next = rounds[i] / ROUNDS_PER_WORD;
             if (next != word) {
                 _claimed[account][word] = bits;
                 word = next;
@@ -191,7 +237,7 @@ contract RewardDistributor is AccessControl {
 
     /// @notice Whether `account` has claimed `round`.
     function isClaimed(uint64 round, address account) external view returns (bool) {
-        return _claimed[account][round >> 8] & (1 << (round & 0xff)) != 0;
+        return _claimed[account][round / ROUNDS_PER_WORD] & (1 << (round % ROUNDS_PER_WORD)) != 0;
     }
 
     /// @notice The state of `round` (a zero root when it was never posted).
@@ -206,7 +252,7 @@ contract RewardDistributor is AccessControl {
         if (root == bytes32(0)) revert RoundNotPosted(round);
         uint40 expiresAt = r.expiresAt;
         if (block.timestamp >= expiresAt) revert ClaimWindowClosed(round, expiresAt);
-        uint256 bit = 1 << (round & 0xff);
+        uint256 bit = 1 << (round % ROUNDS_PER_WORD);
         if (bits & bit != 0) revert AlreadyClaimed(round, account);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, amount))));
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof();

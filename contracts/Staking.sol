@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ParameterRegistry} from "./ParameterRegistry.sol";
+import {RewardDistributor} from "./RewardDistributor.sol";
 
 /**
  * @title Staking
@@ -14,7 +15,9 @@ import {ParameterRegistry} from "./ParameterRegistry.sol";
  * go to the treasury.
  * @dev The minimum stake, the slash fraction and the cool-down are read from the ParameterRegistry
  * on every call, so a passed proposal applies at once. Tokens cooling down stay slashable, so a
- * participant cannot escape a slash by requesting an unstake just before it.
+ * participant cannot escape a slash by requesting an unstake just before it. Every stake also
+ * registers the staker with the RewardDistributor (see {RewardDistributor-register}), so the
+ * storage a first reward claim would set from zero is paid here, once per 255 rounds at most.
  */
 contract Staking is AccessControl {
     using SafeERC20 for IERC20;
@@ -35,6 +38,8 @@ contract Staking is AccessControl {
     IERC20 public immutable token;
     /// @notice Where minimum stake, slash fraction and cool-down are read.
     ParameterRegistry public immutable registry;
+    /// @notice Registers each staker's future reward claims (zero: no registration).
+    RewardDistributor public immutable rewards;
     /// @notice Receives slashed tokens.
     address public treasury;
     /// @notice Sum of every participant's active and pending stake.
@@ -79,21 +84,23 @@ contract Staking is AccessControl {
      * @param governance the timelock: DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE
      * @param treasury_ receives slashed tokens
      * @param slasher SLASHER_ROLE (the coordinator)
+     * @param rewards_ the reward distributor each stake registers the staker with (zero for none)
      */
-    constructor(IERC20 token_, ParameterRegistry registry_, address governance, address treasury_, address slasher) {
+    constructor(IERC20 token_, ParameterRegistry registry_, address governance, address treasury_, address slasher, RewardDistributor rewards_) {
         if (
             address(token_) == address(0) || address(registry_) == address(0) || governance == address(0) || treasury_ == address(0)
                 || slasher == address(0)
         ) revert ZeroAddress();
         token = token_;
         registry = registry_;
+        rewards = rewards_;
         treasury = treasury_;
         _grantRole(DEFAULT_ADMIN_ROLE, governance);
         _grantRole(GOVERNANCE_ROLE, governance);
         _grantRole(SLASHER_ROLE, slasher);
     }
 
-    /// @notice Stakes `amount` of the caller's tokens (approve this contract first).
+    /// @notice Stakes `amount` of the caller's tokens (approve this contract first) and registers the caller's reward claims.
     function stake(uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
         StakeInfo storage s = _stakes[msg.sender];
@@ -103,6 +110,8 @@ contract Staking is AccessControl {
         totalStaked += amount;
         token.safeTransferFrom(msg.sender, address(this), amount);
         emit Staked(msg.sender, amount);
+        // After the transfer, so a wallet the stake emptied is seeded.
+        if (address(rewards) != address(0)) rewards.register(msg.sender);
     }
 
     /// @notice Starts the cool-down of `amount` of the caller's active stake; a second request adds to the first and restarts the clock.

@@ -254,6 +254,21 @@ export class NexusClient {
     });
   }
 
+  /**
+   * Prepays `account`'s (the signer's unless given) claims of the next 255 to 510 rounds: `stake`
+   * does it already; call it again when a participant has not staked for 255 rounds. Anyone may.
+   */
+  async registerForRewards(account: Address = this.account): Promise<TxResult> {
+    return write(this.conn, this.signer, { ...this.distributor, action: 'registering for rewards', functionName: 'register', args: [address(account, 'the account')] });
+  }
+
+  /** Whether `account`'s claims of `round` are prepaid (registered): a first claim then costs what a returning one does. */
+  async isRegisteredForRewards(account: Address, round: bigint): Promise<boolean> {
+    return read('reading a registration', () =>
+      this.conn.publicClient.readContract({ ...this.distributor, functionName: 'isRegistered', args: [address(account, 'the account'), round] }),
+    );
+  }
+
   /** Returns what an expired round left unclaimed to the reward pool. */
   async sweep(round: bigint): Promise<TxResult> {
     return write(this.conn, this.signer, { ...this.distributor, action: `sweeping round ${round}`, functionName: 'sweep', args: [round] });

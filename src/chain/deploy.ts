@@ -114,7 +114,8 @@ async function deployOne(conn: ChainConnection, deployer: LocalAccount, name: st
 /**
  * Deploys the whole suite and wires its roles: the timelock administers everything and owns the
  * registry, the governor is the timelock's only proposer and canceller, anyone may execute, the
- * coordinator may slash, post rewards and record reputation, and the deployer keeps no minting
+ * coordinator may slash, post rewards and record reputation, staking registers stakers' reward
+ * claims with the distributor, and the deployer keeps no minting
  * right once the launch allocations and the reward pool are minted.
  */
 export async function deployNexus(conn: ChainConnection, options: DeployOptions = {}): Promise<NexusDeployment> {
@@ -145,9 +146,10 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
     gov.proposalThreshold,
     BigInt(gov.quorumPercent),
   ]);
-  const staking = await deployOne(conn, deployer, 'Staking', stakingAbi, stakingBytecode, [token, registry, timelock, treasury, coordinator]);
-  const reputation = await deployOne(conn, deployer, 'Reputation', reputationAbi, reputationBytecode, [registry, timelock, coordinator]);
+  // The distributor first: every stake registers the staker's reward claims with it.
   const distributor = await deployOne(conn, deployer, 'RewardDistributor', rewardDistributorAbi, rewardDistributorBytecode, [token, registry, timelock, coordinator]);
+  const staking = await deployOne(conn, deployer, 'Staking', stakingAbi, stakingBytecode, [token, registry, timelock, treasury, coordinator, distributor]);
+  const reputation = await deployOne(conn, deployer, 'Reputation', reputationAbi, reputationBytecode, [registry, timelock, coordinator]);
 
   const tl = { address: timelock, abi: nexusTimelockAbi } as const;
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), governor] });

@@ -27,6 +27,17 @@ describe('JobEconomy', () => {
     for (const p of f.participants) expect((await p.stakeOf()).active).toBe(nxs(1_000));
   });
 
+  it('re-registers, with its own key, a participant whose stake no longer covers the next rounds', async () => {
+    const [alice] = f.participants;
+    expect(await alice.isRegisteredForRewards(alice.account, 1n)).toBe(true);
+    // Staking registered rounds 1 to 509; a root at round 600 moves the chain past them.
+    await f.coordinator.postRewardRoot(600n, [{ account: alice.account, amount: 1n }]);
+    expect(await alice.isRegisteredForRewards(alice.account, 601n)).toBe(false);
+    const economy = await open();
+    expect(economy.baseRound).toBe(600n);
+    for (const p of f.participants) expect(await p.isRegisteredForRewards(p.account, 601n)).toBe(true);
+  });
+
   it('refuses a node below the minimum stake with a message that says how much more to stake', async () => {
     const [, bob] = f.participants;
     await bob.requestUnstake(nxs(950));

@@ -61,12 +61,19 @@ export class JobEconomy implements RoundIncentives {
     }
   }
 
-  /** Reads the registry's parameters and the latest chain round: the job's economy as of now. */
+  /** Reads the registry's parameters and the latest chain round, and registers unregistered participants' claims: the job's economy as of now. */
   static async open(options: JobEconomyOptions): Promise<JobEconomy> {
     if (options.participants.size === 0) throw new InvalidInputError('ECONOMY_NO_PARTICIPANTS', 'a job economy needs at least one participant account');
     const parameters = await options.coordinator.parameters();
     // Rounds are global on the chain; Reputation records every settled round, so it knows the last one.
     const baseRound = await options.coordinator.latestRound();
+    // Staking registered each participant's claims of the 255 to 510 rounds after its stake; one
+    // that has not staked since re-registers with its own key, so its claims stay under 80k gas.
+    await Promise.all(
+      [...options.participants.values()].map(async (client) => {
+        if (!(await client.isRegisteredForRewards(client.account, baseRound + 1n))) await client.registerForRewards();
+      }),
+    );
     return new JobEconomy(options.coordinator, options.participants, parameters, baseRound);
   }
 

@@ -1,4 +1,4 @@
-import { zeroAddress, type Hex } from 'viem';
+import { getAddress, zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rewardDistributorAbi, rewardDistributorBytecode } from './artifacts/index.js';
 import { nxs } from './deploy.js';
@@ -130,6 +130,54 @@ describe('RewardDistributor', () => {
     await expect(distributor(1, 'claimMany', [alice.account, [1n, 2n], [good.amount, bad.amount], [good.proof, bad.proof]])).rejects.toMatchObject({ errorName: 'InvalidProof' });
     expect(await alice.isClaimed(1n, alice.account)).toBe(false);
     expect(await alice.balanceOf()).toBe(nxs(10_000));
+  });
+
+  it('registers an account: prepaid flags words claim like a returning participant, and every rule still holds', async () => {
+    const [alice, bob] = n.participants;
+    const empty = getAddress('0x00000000000000000000000000000000000c1a1e');
+    const pool = await n.coordinator.rewardPoolAvailable();
+    // A holder is registered without a seed; an empty wallet gets one base unit of the pool.
+    const first = await bob.registerForRewards(alice.account);
+    expect(first.receipt.logs).toHaveLength(1);
+    expect(await alice.balanceOf()).toBe(nxs(10_000));
+    await bob.registerForRewards(empty);
+    expect(await bob.balanceOf(empty)).toBe(1n);
+    expect(await n.coordinator.rewardPoolAvailable()).toBe(pool - 1n);
+    // Registering again changes nothing and emits nothing.
+    expect((await bob.registerForRewards(alice.account)).receipt.logs).toHaveLength(0);
+    expect((await bob.registerForRewards(empty)).receipt.logs).toHaveLength(0);
+    await expect(distributor(1, 'register', [zeroAddress])).rejects.toMatchObject({ errorName: 'ZeroAddress' });
+    // The sentinel is no round's flag: nothing reads as claimed, and each round pays once.
+    for (const round of [0n, 1n, 254n, 255n]) expect(await alice.isClaimed(round, alice.account)).toBe(false);
+    const list = [...entries(), { account: empty, amount: nxs(7) }];
+    const rounds = [1n, 254n, 255n];
+    const trees = [];
+    for (const round of rounds) trees.push({ round, tree: (await n.coordinator.postRewardRoot(round, list)).tree });
+    const tx = await bob.claimFromTree(1n, trees[0].tree, empty);
+    expect(tx.gasUsed).toBeLessThan(80_000n);
+    expect(await bob.balanceOf(empty)).toBe(nxs(7) + 1n);
+    await expect(bob.claimFromTree(1n, trees[0].tree, empty)).rejects.toMatchObject({ errorName: 'AlreadyClaimed', args: [1n, empty] });
+    // 254 and 255 sit in different words (255 rounds to a word); claimMany books both.
+    await bob.claimMany(trees.slice(1), empty);
+    for (const round of rounds) expect(await bob.isClaimed(round, empty)).toBe(true);
+    expect(await bob.isClaimed(256n, empty)).toBe(false);
+    await expect(bob.claimMany(trees.slice(1), empty)).rejects.toMatchObject({ errorName: 'AlreadyClaimed', args: [254n, empty] });
+    const proof = trees[0].tree.proofOf(alice.account)!;
+    await expect(alice.claim(1n, alice.account, proof.amount + 1n, proof.proof)).rejects.toMatchObject({ errorName: 'InvalidProof' });
+    await alice.claimFromTree(1n, trees[0].tree);
+    expect(await alice.balanceOf()).toBe(nxs(10_100));
+  });
+
+  it('registers the words after the latest round, and seeds no wallet from an empty pool', async () => {
+    const small = await startEmbeddedNexus({ accounts: 2, rewardPool: nxs(5) });
+    const [alice] = small.participants;
+    const empty = getAddress('0x00000000000000000000000000000000000c1a1f');
+    await small.coordinator.postRewardRoot(600n, [{ account: alice.account, amount: nxs(5) }]);
+    await alice.registerForRewards(empty);
+    expect(await alice.isRegisteredForRewards(empty, 509n)).toBe(false);
+    for (const round of [510n, 601n, 1019n]) expect(await alice.isRegisteredForRewards(empty, round)).toBe(true);
+    expect(await alice.isRegisteredForRewards(empty, 1020n)).toBe(false);
+    expect(await alice.balanceOf(empty)).toBe(0n);
   });
 
   it('closes claims at expiry and sweeps what is left back to the pool, once', async () => {

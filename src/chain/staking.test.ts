@@ -38,6 +38,21 @@ describe('Staking', () => {
     await expect(staking(1, 'stake', [nxs(1)])).rejects.toMatchObject({ errorName: 'ERC20InsufficientAllowance' });
   });
 
+  it('registers every staker with the reward distributor, seeding a wallet the stake emptied with one base unit', async () => {
+    const [alice, bob] = n.participants;
+    expect(await alice.isRegisteredForRewards(alice.account, 1n)).toBe(false);
+    await alice.stake(nxs(100));
+    // Rounds 1 to 509 (two claimed-flags words of 255 rounds) are prepaid; alice kept tokens, so no seed.
+    for (const round of [1n, 254n, 255n, 509n]) expect(await alice.isRegisteredForRewards(alice.account, round)).toBe(true);
+    expect(await alice.isRegisteredForRewards(alice.account, 510n)).toBe(false);
+    expect(await alice.balanceOf()).toBe(nxs(9_900));
+    const pool = await n.coordinator.rewardPoolAvailable();
+    await bob.stake(nxs(10_000));
+    expect(await bob.balanceOf()).toBe(1n);
+    expect(await n.coordinator.rewardPoolAvailable()).toBe(pool - 1n);
+    expect(await bob.isClaimed(1n, bob.account)).toBe(false);
+  });
+
   it('unstakes in two steps: request, then withdraw after the cool-down', async () => {
     const [alice] = n.participants;
     await alice.stake(nxs(150));
@@ -83,7 +98,7 @@ describe('Staking', () => {
     await expect(huge.participants[0].stake(2n ** 128n)).rejects.toMatchObject({ errorName: 'StakeTooLarge', args: [2n ** 128n] });
     const deploying = n.conn
       .walletFor(n.conn.accounts[0])
-      .deployContract({ abi: stakingAbi, bytecode: stakingBytecode, args: [n.deployment.token, n.deployment.registry, n.deployment.timelock, zeroAddress, n.addresses[0]] });
+      .deployContract({ abi: stakingAbi, bytecode: stakingBytecode, args: [n.deployment.token, n.deployment.registry, n.deployment.timelock, zeroAddress, n.addresses[0], n.deployment.distributor] });
     await expect(deploying.catch((e: unknown) => Promise.reject(toChainError('deploy', e)))).rejects.toMatchObject({ errorName: 'ZeroAddress' });
   });
 });

@@ -10,14 +10,14 @@ export { rewardDistributorAbi, rewardDistributorBytecode } from './RewardDistrib
 /** The solc-js version that produced these artefacts. */
 export const SOLC_VERSION = '0.8.28+commit.7893614a.Emscripten.clang';
 /** sha256 of the compiler version, settings, OpenZeppelin version and contracts/ sources (see compiler.ts). */
-export const SOURCE_HASH = '0dd9f7a29d6b1a85858b2b888ed22799cbfb63d9a6b781180a9cd6ab4e75f5c3';
+export const SOURCE_HASH = '6b1fc22c85f9713d2e540623a3867560bae31881ccca82d518a291c1bfe493bc';
 /** Runtime code size of each contract in bytes. */
 export const DEPLOYED_SIZES = {
   NexusToken: 10197,
   ParameterRegistry: 1925,
   NexusTimelock: 6550,
   NexusGovernor: 17172,
-  Staking: 4995,
+  Staking: 5215,
   Reputation: 4390,
-  RewardDistributor: 6199,
+  RewardDistributor: 7195,
 } as const;
