@@ -199,6 +199,13 @@ describe('coordinator under hostile input', () => {
     expect((await post(alice, path, big, signRequest(signerFromKit(alice), 'POST', path, big))).status).toBe(413);
   });
 
+  it('closes the connection of a participant revoked while connected (4403)', async () => {
+    const { next } = await connect(bob);
+    revokeParticipant(join(dir, 'kits'), 'bob');
+    expect(await next()).toEqual({ kind: 'closed', code: '4403' });
+    await expect(connect(bob)).rejects.toMatchObject({ status: 403 });
+  });
+
   it('is still up, counted every refusal, raised security events, and left the database as it was', async () => {
     const health = await fetch(`${coordinator.operatorUrl}/health`);
     expect(health.status).toBe(200);

@@ -63,8 +63,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           coordinator.job.on('round', (round: { round: number; accuracy: number; participants: string[]; seconds: number }) => {
             if (!opts.json) process.stderr.write(`round ${round.round}/${prepared.config.rounds}  accuracy ${round.accuracy.toFixed(4)}  clients ${round.participants.length}  ${round.seconds.toFixed(2)} s\n`);
           });
-          const report = await coordinator.done;
-          await coordinator.close();
+          const report = await coordinator.done.finally(() => coordinator.close());
           const reportPath = resolve(opts.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
           writeJsonFile(reportPath, report);
           if (opts.json) printJson(report);
@@ -98,6 +97,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const result = await agent.run();
+      if (result.status === 'failed') process.exitCode = 1;
       if (opts.json) printJson(result);
       else process.stdout.write(`${kit.participantId}: job ${result.jobId} ${result.status}${result.accuracy !== undefined ? ` (accuracy ${result.accuracy.toFixed(4)})` : ''}; trained ${result.rounds} round(s), ${result.reconnects} reconnect(s)\n`);
     });

@@ -142,7 +142,12 @@ export class ClientAgent extends EventEmitter {
             socket.close();
           });
       });
-      socket.on('error', (error) => this.emit('warning', `connection error: ${error.message}`));
+      socket.on('error', (error) => {
+        // A 401/403 before the WebSocket opens is the coordinator refusing this participant: retrying cannot help.
+        const refused = /Unexpected server response: (401|403)/.exec(error.message);
+        if (refused) fatal = new ClientAgentError('CLIENT_REFUSED', `the coordinator refused this participant (HTTP ${refused[1]}); it may have been revoked: ask the job's operator`);
+        else this.emit('warning', `connection error: ${error.message}`);
+      });
       socket.on('close', (code, reason) => {
         if (this.heartbeat) clearInterval(this.heartbeat);
         this.heartbeat = null;

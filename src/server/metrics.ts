@@ -27,7 +27,8 @@ export class CoordinatorMetrics {
   readonly accuracy = new Gauge({ name: 'cipher_nexus_model_accuracy', help: 'Held-out accuracy after the latest round', labelNames: ['job'], registers: [this.registry] });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'cipher_nexus_process_' });
+    // The default metrics already start with process_/nodejs_; the prefix namespaces them.
+    collectDefaultMetrics({ register: this.registry, prefix: 'cipher_nexus_' });
   }
 
   /** The exposition text for GET /metrics. */

@@ -74,6 +74,9 @@ const UPLOAD_SLOTS = 8;
 // A pulled participant that does not send within this time loses its slot to the next one.
 const UPLOAD_GRANT_MS = 30_000;
 
+// How often the revocation list is re-read for connected participants.
+const REVOCATION_CHECK_MS = 2000;
+
 const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVOKED: 'revoked' };
 
 /**
@@ -97,6 +100,7 @@ export class ParticipantGateway implements ParticipantChannel {
   private readonly verifier: MessageVerifier;
   private revoked = new Set<string>();
   private job: CoordinatedJob | null = null;
+  private revocationTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: GatewayDeps) {
     const directory = directoryOfServerKit(deps.kit);
@@ -108,6 +112,24 @@ export class ParticipantGateway implements ParticipantChannel {
   /** The job whose rounds this gateway carries. */
   attach(job: CoordinatedJob): void {
     this.job = job;
+    // A revocation takes effect within seconds even for participants that stay connected.
+    this.revocationTimer = setInterval(() => this.enforceRevocations(), REVOCATION_CHECK_MS);
+    this.revocationTimer.unref();
+  }
+
+  private enforceRevocations(): void {
+    try {
+      this.refreshRevocations();
+    } catch (error) {
+      this.deps.events.emit('security', { at: Date.now(), kind: 'revocation_list_unreadable', detail: (error as Error).message });
+      return;
+    }
+    for (const session of this.sessions.values()) {
+      if (!this.revoked.has(session.participantId)) continue;
+      this.deps.events.emit('security', { at: Date.now(), kind: 'revoked', participant: session.participantId, detail: 'connection closed: the participant was revoked' });
+      void this.deps.audit.append('security.revoked', session.participantId, { what: 'connection closed' });
+      session.socket.close(4403, 'participant revoked');
+    }
   }
 
   /** Participants connected now. */
@@ -381,6 +403,7 @@ export class ParticipantGateway implements ParticipantChannel {
 
   /** Closes every participant connection (the coordinator is shutting down). */
   closeAll(): void {
+    if (this.revocationTimer) clearInterval(this.revocationTimer);
     for (const session of this.sessions.values()) session.socket.close(1001, 'coordinator shutting down');
     this.sessions.clear();
   }
