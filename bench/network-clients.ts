@@ -24,7 +24,7 @@ function start(index: number): Promise<void> {
   return new Promise((opened, failed) => {
     const socket = new WebSocket(`${url.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(kit), maxPayload: 64 * 2 ** 20 });
     let pending: { roundId: string; header: unknown; body: Uint8Array } | null = null;
-    const send = (kind: 'hello' | 'offer' | 'update', header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    const send = (kind: 'hello' | 'received' | 'offer' | 'update', header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
     socket.on('open', () => {
       send('hello', { numExamples: 100, resources: { cpuCores: 1, memoryMb: 1024 }, agent: 'bench' });
       opened();
@@ -36,6 +36,7 @@ function start(index: number): Promise<void> {
         if (++ready === count) say({ event: 'ready' });
       } else if (message.kind === 'task') {
         const task = message.header;
+        send('received', { roundId: task.roundId });
         // The same seeded delay for a participant and round in every run, so 100 and 1000 clients face alike.
         const delay = Math.floor(new Rng(task.round * 100_003 + index).next() * maxDelayMs);
         delays.set(task.round, Math.max(delays.get(task.round) ?? 0, delay));

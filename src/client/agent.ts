@@ -165,6 +165,7 @@ export class ClientAgent extends EventEmitter {
         await this.welcome(message.header);
         return undefined;
       case 'task':
+        this.send('received', { roundId: message.header.roundId });
         await this.train(message.header, message.body);
         return undefined;
       case 'pull':

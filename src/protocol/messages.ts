@@ -61,6 +61,8 @@ export const ClientMessages = {
   /** First message on a connection: who the client is and what it brings. */
   hello: z.object({ numExamples: z.number().int().positive().max(1e12), resources, agent: z.string().max(64) }).strict(),
   heartbeat: z.object({ resources }).strict(),
+  /** The task of this round arrived (it frees the coordinator's send slot for the next participant). */
+  received: z.object({ roundId: id }).strict(),
   /** A trained update is ready; the coordinator answers `pull` when it has room for it (or `ack` if it already has it). */
   offer: z.object({ roundId: id, round: z.number().int().positive(), bytes: z.number().int().nonnegative().max(2 ** 32) }).strict(),
   /** A trained update, sent after `pull`; the body is its float32 weights, `sha256` their digest. */

@@ -58,6 +58,8 @@ interface Session {
   taskSentAt: Map<string, number>;
   /** The round whose update this participant may upload now, and when the slot lapses. */
   granted: { roundId: string; timer: NodeJS.Timeout } | null;
+  /** The task being delivered to this participant, holding a send slot until it confirms receipt. */
+  delivering: { roundId: string; timer: NodeJS.Timeout } | null;
 }
 
 type WireResources = ClientHeader<'heartbeat'>['resources'];
@@ -68,6 +70,8 @@ const BACKLOG_PAUSE = 16;
 const BACKLOG_RESUME = 4;
 // Tasks (each a model's size) being written at once; the rest wait their turn.
 const SEND_SLOTS = 8;
+// A participant that does not confirm a task within this time frees its send slot for the next one.
+const DELIVERY_GRANT_MS = 30_000;
 // Updates (each a model's size) uploading at once: a participant offers, and sends when pulled, so
 // the coordinator holds a bounded number of models in memory however many participants finish together.
 const UPLOAD_SLOTS = 8;
@@ -208,6 +212,7 @@ export class ParticipantGateway implements ParticipantChannel {
       queue: Promise.resolve(),
       taskSentAt: new Map(),
       granted: null,
+      delivering: null,
     };
     this.sessions.set(participantId, session);
     this.deps.metrics.connected.set(this.sessions.size);
@@ -226,6 +231,7 @@ export class ParticipantGateway implements ParticipantChannel {
     });
     socket.on('close', () => {
       this.releaseUpload(session);
+      this.delivered(session);
       const queued = this.uploadQueue.findIndex((q) => q.session === session);
       if (queued >= 0) this.uploadQueue.splice(queued, 1);
       if (this.sessions.get(participantId) !== session) return;
@@ -264,6 +270,9 @@ export class ParticipantGateway implements ParticipantChannel {
           break;
         case 'heartbeat':
           await this.heartbeat(participantId, message.header.resources);
+          break;
+        case 'received':
+          this.delivered(session, message.header.roundId);
           break;
         case 'offer': {
           const answer = await job.offer(participantId, message.header.roundId);
@@ -339,14 +348,11 @@ export class ParticipantGateway implements ParticipantChannel {
     return this.job;
   }
 
-  private send<K extends ServerKind>(session: Session, kind: K, header: ServerHeader<K>, body?: Uint8Array, sent?: () => void): void {
-    if (session.socket.readyState !== session.socket.OPEN) {
-      sent?.();
-      return;
-    }
+  private send<K extends ServerKind>(session: Session, kind: K, header: ServerHeader<K>, body?: Uint8Array): void {
+    if (session.socket.readyState !== session.socket.OPEN) return;
     const bytes = encodeMessage(kind, ServerMessages[kind].parse(header), body);
     this.deps.metrics.bytesOut.inc(bytes.byteLength);
-    session.socket.send(bytes, sent ? () => sent() : undefined);
+    session.socket.send(bytes);
   }
 
   private grantUploads(): void {
@@ -385,15 +391,25 @@ export class ParticipantGateway implements ParticipantChannel {
     if (!session) return false;
     const header: ServerHeader<'task'> = { roundId: task.roundId, round: task.round, modelVersion: task.modelVersion, sha256: task.sha256, plan: task.plan, seed: task.seed, deadline: task.deadline };
     this.outbox.push(() => {
+      if (session.socket.readyState !== session.socket.OPEN) return;
       session.taskSentAt.set(task.roundId, Date.now());
       this.sending++;
-      this.send(session, 'task', header, weightsBody(weights), () => {
-        this.sending--;
-        this.drainOutbox();
-      });
+      // TLS queues a whole encrypted model at once, so a write callback says nothing about memory: the
+      // slot is held until the participant confirms receipt (or leaves, or the slot lapses).
+      session.delivering = { roundId: task.roundId, timer: setTimeout(() => this.delivered(session), DELIVERY_GRANT_MS) };
+      this.send(session, 'task', header, weightsBody(weights));
     });
     this.drainOutbox();
     return true;
+  }
+
+  /** Frees the send slot a task to this participant held. */
+  private delivered(session: Session, roundId?: string): void {
+    if (!session.delivering || (roundId !== undefined && session.delivering.roundId !== roundId)) return;
+    clearTimeout(session.delivering.timer);
+    session.delivering = null;
+    this.sending--;
+    this.drainOutbox();
   }
 
   /** Tells every connected participant that the job ended. */
