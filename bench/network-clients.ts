@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Rng } from '../src/core/index.js';
 import { encodeSignedFrame, loadParticipantKit, signerFromKit, tlsOptionsForClient } from '../src/identity/index.js';
-import { ServerMessages, decodeMessage, encodeMessage } from '../src/protocol/index.js';
+import { SendQueue, ServerMessages, decodeMessage, encodeMessage } from '../src/protocol/index.js';
 
 const [kitDir, countText, maxDelayText, url] = process.argv.slice(2);
 const count = Number(countText);
@@ -24,7 +24,8 @@ function start(index: number): Promise<void> {
   return new Promise((opened, failed) => {
     const socket = new WebSocket(`${url.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(kit), maxPayload: 64 * 2 ** 20 });
     let pending: { roundId: string; header: unknown; body: Uint8Array } | null = null;
-    const send = (kind: 'hello' | 'received' | 'offer' | 'update', header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    const out = new SendQueue(socket);
+    const send = (kind: 'hello' | 'received' | 'offer' | 'update', header: unknown, body?: Uint8Array): void => void out.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
     socket.on('open', () => {
       send('hello', { numExamples: 100, resources: { cpuCores: 1, memoryMb: 1024 }, agent: 'bench' });
       opened();

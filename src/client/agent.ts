@@ -6,7 +6,7 @@ import type { ResourceMetrics } from '../core/index.js';
 import { runClientTask, weightsSha256 } from '../fl/index.js';
 import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
-import { ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
 
 /** The agent could not take part (bad data for the job, refused by the coordinator). */
 export class ClientAgentError extends CipherNexusError {}
@@ -56,6 +56,7 @@ export class ClientAgent extends EventEmitter {
   private readonly signer: MessageSigner;
   private readonly url: string;
   private socket: WebSocket | null = null;
+  private out: SendQueue | null = null;
   private stopped = false;
   private data: Dataset | null = null;
   private model: LocalModel | null = null;
@@ -114,6 +115,7 @@ export class ClientAgent extends EventEmitter {
       let fatal: Error | undefined;
       const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
       this.socket = socket;
+      this.out = new SendQueue(socket);
       socket.binaryType = 'nodebuffer';
       socket.on('open', () => {
         opened = true;
@@ -239,7 +241,8 @@ export class ClientAgent extends EventEmitter {
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    socket.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body)));
+    // A failed write means the connection is closing; the reconnect loop takes over.
+    void this.out?.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body))).catch(() => undefined);
   }
 
   private resources(): ResourceMetrics {

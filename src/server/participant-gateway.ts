@@ -15,7 +15,7 @@ import {
   verifyRequest,
   type ServerKit,
 } from '../identity/index.js';
-import { ClientMessages, ProtocolError, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
+import { ClientMessages, ProtocolError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { TokenBucket } from './token-bucket.js';
@@ -58,6 +58,8 @@ interface Session {
   taskSentAt: Map<string, number>;
   /** The round whose update this participant may upload now, and when the slot lapses. */
   granted: { roundId: string; timer: NodeJS.Timeout } | null;
+  /** Messages to this participant, written one after another in small fragments. */
+  out: SendQueue;
   /** The task being delivered to this participant, holding a send slot until it confirms receipt. */
   delivering: { roundId: string; timer: NodeJS.Timeout } | null;
 }
@@ -213,6 +215,7 @@ export class ParticipantGateway implements ParticipantChannel {
       taskSentAt: new Map(),
       granted: null,
       delivering: null,
+      out: new SendQueue(socket),
     };
     this.sessions.set(participantId, session);
     this.deps.metrics.connected.set(this.sessions.size);
@@ -352,7 +355,8 @@ export class ParticipantGateway implements ParticipantChannel {
     if (session.socket.readyState !== session.socket.OPEN) return;
     const bytes = encodeMessage(kind, ServerMessages[kind].parse(header), body);
     this.deps.metrics.bytesOut.inc(bytes.byteLength);
-    session.socket.send(bytes);
+    // A failed write means the connection is closing; its close handler cleans up.
+    void session.out.send(bytes).catch(() => undefined);
   }
 
   private grantUploads(): void {

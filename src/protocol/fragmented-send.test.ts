@@ -1,0 +1,55 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { SendQueue, sendInFragments } from './fragmented-send.js';
+
+describe('fragmented sends', () => {
+  let server: Server;
+  let received: Buffer[];
+  let client: WebSocket;
+  let arrived: (() => void)[];
+
+  beforeAll(async () => {
+    server = createServer();
+    const wss = new WebSocketServer({ server });
+    received = [];
+    arrived = [];
+    wss.on('connection', (ws) =>
+      ws.on('message', (data: Buffer) => {
+        received.push(data);
+        arrived.shift()?.();
+      }),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    client = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}`);
+    await new Promise((r) => client.once('open', r));
+  });
+  afterAll(async () => {
+    client.close();
+    await new Promise((r) => server.close(r));
+  });
+
+  const next = (): Promise<void> => new Promise((r) => arrived.push(r));
+
+  it.each([0, 1, 16_383, 16_384, 16_385, 100_000])('delivers a %i-byte message whole, as one message', async (size) => {
+    const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 31 + size) & 0xff);
+    const got = next();
+    await sendInFragments(client, bytes, 16_384);
+    await got;
+    expect(Buffer.compare(received.pop() as Buffer, Buffer.from(bytes))).toBe(0);
+  });
+
+  it('a queue keeps concurrent messages whole and in order', async () => {
+    const queue = new SendQueue(client);
+    const messages = [new Uint8Array(50_000).fill(1), new Uint8Array(10).fill(2), new Uint8Array(40_000).fill(3)];
+    received.length = 0;
+    const all = Promise.all(messages.map(() => next()));
+    await Promise.all(messages.map((m) => queue.send(m)));
+    await all;
+    expect(received.map((b) => [b.length, b[0]])).toEqual([
+      [50_000, 1],
+      [10, 2],
+      [40_000, 3],
+    ]);
+  });
+});

@@ -1,0 +1,52 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ClientMessages, ProtocolError, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody } from './messages.js';
+
+describe('protocol messages', () => {
+  it('round-trips a header and a weights body', () => {
+    const weights = Float32Array.from([0.5, -1.25, 3]);
+    const header = { roundId: 'round-1', round: 2, numExamples: 40, loss: 0.3, seconds: 1.5, sha256: 'a'.repeat(64) };
+    const message = decodeMessage(encodeMessage('update', header, weightsBody(weights)), ClientMessages);
+    expect(message.kind).toBe('update');
+    expect(message.header).toEqual(header);
+    expect(Array.from(bodyWeights(message.body, 3))).toEqual([0.5, -1.25, 3]);
+  });
+
+  it('refuses unknown kinds, bad headers and wrong body sizes with a ProtocolError naming the problem', () => {
+    expect(() => decodeMessage(encodeMessage('steal', {}), ClientMessages)).toThrow(/unknown message kind 'steal'/);
+    expect(() => decodeMessage(encodeMessage('offer', { roundId: 'r', round: 0, bytes: 4 }), ClientMessages)).toThrow(/'offer' message field 'round'/);
+    expect(() => decodeMessage(encodeMessage('offer', { roundId: 'r', round: 1, bytes: 4, extra: 1 }), ClientMessages)).toThrow(ProtocolError);
+    expect(() => decodeMessage(encodeMessage('task', {}), ClientMessages)).toThrow(/unknown message kind/);
+    expect(() => bodyWeights(new Uint8Array(8), 3)).toThrow(/12 bytes\) were expected/);
+  });
+
+  it('never throws anything but a ProtocolError on arbitrary bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        try {
+          decodeMessage(bytes, ClientMessages);
+        } catch (error) {
+          expect(error).toBeInstanceOf(ProtocolError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never throws anything but a ProtocolError on valid frames with corrupted bytes', () => {
+    const valid = encodeMessage('ack', { roundId: 'round-7', outcome: 'accepted' });
+    fc.assert(
+      fc.property(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 }), fc.nat(valid.length), (at, value, cut) => {
+        const bytes = new Uint8Array(valid);
+        bytes[at] = value;
+        try {
+          const message = decodeMessage(bytes.subarray(0, cut), ServerMessages);
+          expect(message.kind).toBe('ack');
+        } catch (error) {
+          expect(error).toBeInstanceOf(ProtocolError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
