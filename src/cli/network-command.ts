@@ -67,7 +67,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           const reportPath = resolve(opts.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
           writeJsonFile(reportPath, report);
           if (opts.json) printJson(report);
-          else process.stdout.write(`job ${report.jobId} ${report.status}: accuracy ${report.final?.accuracy.toFixed(4) ?? '-'}, model v${report.model.version} ${report.model.sha256}\nreport written to ${reportPath}\n`);
+          else process.stdout.write(`job ${report.jobId} ${report.status}: accuracy ${report.final?.accuracy?.toFixed(4) ?? '-'}, model v${report.model.version} ${report.model.sha256}\nreport written to ${reportPath}\n`);
         } finally {
           await storage.close();
         }

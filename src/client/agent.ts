@@ -35,6 +35,10 @@ export interface ClientAgentResult {
 
 type ServerMessage = Message<typeof ServerMessages>;
 
+// Refusals of an update that say "not now" rather than "never".
+const RETRYABLE = new Set(['RATE_LIMITED', 'INTERNAL', 'UPDATE_NOT_REQUESTED']);
+const MAX_REOFFERS = 5;
+
 /** The host's resources, as a node reports them in its heartbeat. */
 export function hostResources(): ResourceMetrics {
   const cores = cpus().length;
@@ -65,6 +69,7 @@ export class ClientAgent extends EventEmitter {
   private unacknowledged: { roundId: string; header: ClientHeader<'update'>; weights: Float32Array } | null = null;
   private readonly trainedRounds = new Set<string>();
   private reconnects = 0;
+  private reoffers = 0;
   private work: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ClientAgentOptions) {
@@ -168,7 +173,17 @@ export class ClientAgent extends EventEmitter {
         return undefined;
       case 'task':
         this.send('received', { roundId: message.header.roundId });
-        await this.train(message.header, message.body);
+        if (!this.data || !this.model) {
+          this.emit('warning', `ignored round ${message.header.round}'s task: it came before the job's welcome`);
+          return undefined;
+        }
+        try {
+          await this.train(message.header, message.body);
+        } catch (error) {
+          // One task going wrong (a corrupt model, a training error) is reported; the agent stays in the job.
+          this.emit('warning', `round ${message.header.round} failed: ${(error as Error).message}`);
+          this.send('failed', { roundId: message.header.roundId, reason: (error as Error).message.slice(0, 1000) });
+        }
         return undefined;
       case 'pull':
         if (this.unacknowledged?.roundId === message.header.roundId) this.send('update', this.unacknowledged.header, weightsBody(this.unacknowledged.weights));
@@ -180,6 +195,12 @@ export class ClientAgent extends EventEmitter {
       case 'error':
         this.emit('refused', message.header);
         if (message.header.code.startsWith('AUTH_')) throw new ClientAgentError(message.header.code, `the coordinator refused a message: ${message.header.message}`);
+        // A transient refusal of the update (busy, slot lapsed) is answered by offering it again, a few times.
+        if (this.unacknowledged && RETRYABLE.has(message.header.code) && this.reoffers < MAX_REOFFERS) {
+          this.reoffers++;
+          const pending = this.unacknowledged.header;
+          setTimeout(() => this.unacknowledged?.header === pending && this.offer(pending), 1000).unref();
+        }
         return undefined;
       case 'done':
         return { done: { jobId: message.header.jobId, status: message.header.status, ...(message.header.accuracy !== undefined ? { accuracy: message.header.accuracy } : {}) } };
@@ -210,7 +231,7 @@ export class ClientAgent extends EventEmitter {
   }
 
   private async train(task: ServerHeader<'task'>, body: Uint8Array): Promise<void> {
-    if (!this.data || !this.model) throw new ClientAgentError('CLIENT_NOT_READY', 'the coordinator sent a task before its welcome');
+    if (!this.data || !this.model) return;
     if (this.unacknowledged?.roundId === task.roundId) {
       this.offer(this.unacknowledged.header);
       return;
@@ -228,6 +249,7 @@ export class ClientAgent extends EventEmitter {
       sha256: weightsSha256(result.weights),
     };
     this.unacknowledged = { roundId: task.roundId, header, weights: result.weights };
+    this.reoffers = 0;
     this.trainedRounds.add(task.roundId);
     this.offer(header);
     this.emit('trained', { round: task.round, loss: result.loss, seconds: result.seconds });

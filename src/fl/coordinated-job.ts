@@ -190,7 +190,8 @@ export class CoordinatedJob extends EventEmitter {
   async leave(participantId: string): Promise<void> {
     this.joined.delete(participantId);
     const node = await this.storage.nodes.get(participantId);
-    if (node) await this.storage.nodes.upsert({ ...node, status: 'offline' });
+    // A quick reconnect may have joined again meanwhile: it stays online.
+    if (node && !this.joined.has(participantId)) await this.storage.nodes.upsert({ ...node, status: 'offline' });
   }
 
   /** Fresh resource metrics from a participant's heartbeat. */
@@ -251,6 +252,7 @@ export class CoordinatedJob extends EventEmitter {
     try {
       const minimum = Math.max(config.selection.minClients, 1);
       for (;;) {
+        if (signal?.aborted) throw new StateError('JOB_ABORTED', 'the coordinator stopped between rounds');
         const existing = await this.storage.rounds.list({ jobId: this.jobId });
         const finalized = existing.filter((r) => r.status === 'finalized').length;
         if (finalized >= config.rounds) break;
@@ -270,7 +272,13 @@ export class CoordinatedJob extends EventEmitter {
           await this.waitForParticipants(minimum, signal);
           roundStart = performance.now();
           const candidates = (await this.nodes.listNodes()).filter((n) => this.joined.has(n.id));
-          participants = selectClients(candidates, { ...config.selection, requirements: { cpuCores: 0 } }, jobStreams(config.seed + existing.length).selection);
+          try {
+            participants = selectClients(candidates, { ...config.selection, requirements: { cpuCores: 0 } }, jobStreams(config.seed + existing.length).selection);
+          } catch (error) {
+            // Someone left between waking up and selecting: wait for enough participants again.
+            if ((error as { code?: string }).code === 'SELECTION_INSUFFICIENT') continue;
+            throw error;
+          }
           roundId = await this.manager.startRound(this.modelId, {
             jobId: this.jobId,
             participants,
@@ -290,16 +298,21 @@ export class CoordinatedJob extends EventEmitter {
           deadline: round.deadline,
         };
         const submitted = new Set((await this.storage.rounds.listUpdates(roundId)).map((u) => u.clientId));
-        this.current = { roundId, task, weights: base.weights, participants: new Set(participants), accepted: submitted };
-        for (const id of participants) {
+        // A round that was already aggregating when the previous coordinator died has all it will get.
+        const collecting = round.status === 'open';
+        this.current = collecting ? { roundId, task, weights: base.weights, participants: new Set(participants), accepted: submitted } : null;
+        for (const id of collecting ? participants : []) {
           const taskId = `${roundId}/${id}`;
           if (!(await this.storage.tasks.get(taskId))) {
             await this.scheduler.scheduleTask({ id: taskId, type: 'train', priority: 0, requirements: {}, payload: { jobId: this.jobId, roundId, clientId: id } });
-            await this.scheduler.assignTask(id, taskId);
+            // A participant that dropped since selection keeps its task pending; it gets it when it rejoins.
+            await this.scheduler.assignTask(id, taskId).catch((error: { code?: string }) => {
+              if (error.code !== 'NODE_UNAVAILABLE') throw error;
+            });
           }
           if (!submitted.has(id)) this.channel.sendTask(id, { ...task, seed: taskSeed(config.seed, round.number, id) }, base.weights);
         }
-        await this.waitForRound(roundId, round.deadline, signal);
+        if (collecting) await this.waitForRound(roundId, round.deadline, signal);
         const result = await this.manager.finalizeRound(roundId);
         this.current = null;
         const accepted = await this.storage.rounds.listUpdates(roundId);
@@ -358,6 +371,10 @@ export class CoordinatedJob extends EventEmitter {
       const check = (): void => {
         this.manager.isComplete(roundId).then((complete) => complete && done(), reject);
       };
+      if (signal?.aborted) {
+        reject(new StateError('JOB_ABORTED', 'the coordinator stopped during a round'));
+        return;
+      }
       const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
       this.on('update', check);
       signal?.addEventListener('abort', aborted, { once: true });

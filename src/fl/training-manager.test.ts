@@ -173,6 +173,23 @@ describe('TrainingManager streaming and resume', () => {
     }
   });
 
+  it('an update racing finalisation is either in the aggregate or refused, never acknowledged and left out', async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { registry, manager, store } = await setup({ streaming: true, durable: true });
+      const modelId = await registry.registerModel({ name: 'm', architecture: {}, initialWeights: new Float32Array(5) });
+      const roundId = await manager.startRound(modelId, { jobId: 'j', participants: ['c0', 'c1'], quorum: 1, deadlineMs: 60_000 });
+      await manager.submitUpdate(roundId, updates[0]);
+      const [late, finalized] = await Promise.allSettled([manager.submitUpdate(roundId, updates[1]), manager.finalizeRound(roundId)]);
+      expect(finalized.status).toBe('fulfilled');
+      const result = (finalized as PromiseFulfilledResult<Awaited<ReturnType<TrainingManager['finalizeRound']>>>).value;
+      const stored = await store.rounds.listUpdates(roundId);
+      expect(result.round.metrics.updates).toBe(stored.length);
+      expect(stored.length).toBe(late.status === 'fulfilled' ? 2 : 1);
+      if (late.status === 'rejected') expect(late.reason).toMatchObject({ code: 'UPDATE_ROUND_CLOSED' });
+      await store.close();
+    }
+  });
+
   it('refuses to resume a round whose updates were not kept', async () => {
     const { registry, manager, store } = await setup({ streaming: true });
     const modelId = await registry.registerModel({ name: 'm', architecture: {}, initialWeights: new Float32Array(5) });

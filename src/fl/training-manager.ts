@@ -50,6 +50,9 @@ interface RoundBuffer {
   sum: Float64Array | null;
   total: number;
   base: Float32Array | null;
+  /** Set when finalisation begins: admissions still under way finish first, later ones are refused. */
+  closing: boolean;
+  readonly inflight: Set<Promise<unknown>>;
 }
 
 /** How a round is opened. */
@@ -177,7 +180,18 @@ export class TrainingManager extends EventEmitter {
     return this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, sha256, async () => ({ entry: update, payload: update.payload }));
   }
 
-  private async admit(
+  private async admit(...args: Parameters<TrainingManager['admitNow']>): Promise<SubmitOutcome> {
+    const buffer = this.pending.get(args[0]);
+    const work = this.admitNow(...args);
+    buffer?.inflight.add(work);
+    try {
+      return await work;
+    } finally {
+      buffer?.inflight.delete(work);
+    }
+  }
+
+  private async admitNow(
     roundId: string,
     clientId: string,
     numExamples: number,
@@ -205,12 +219,14 @@ export class TrainingManager extends EventEmitter {
         throw new UpdateRejectedError('UPDATE_NOT_PARTICIPANT', `'${clientId}' was not selected for round ${round.number}`);
       }
       const buffer = this.pendingOf(round);
+      if (buffer.closing) throw new UpdateRejectedError('UPDATE_ROUND_CLOSED', `round ${round.number} is being aggregated; it takes no more updates`);
       if (!(numExamples > 0) || !Number.isInteger(numExamples)) {
         throw new UpdateRejectedError('UPDATE_INVALID', `update from '${clientId}' must report a positive integer number of examples, got ${numExamples}`);
       }
       const { entry, payload } = await check(round, buffer);
+      if (buffer.closing) throw new UpdateRejectedError('UPDATE_ROUND_CLOSED', `round ${round.number} closed while the update from '${clientId}' was being checked`);
       // Validation awaited: the same client may have been accepted meanwhile, so decide again.
-      if (buffer.accepted.has(clientId)) return this.admit(roundId, clientId, numExamples, metrics, sha256, check);
+      if (buffer.accepted.has(clientId)) return this.admitNow(roundId, clientId, numExamples, metrics, sha256, check);
       buffer.accepted.set(clientId, sha256);
       try {
         await this.storage.rounds.insertUpdate({
@@ -331,6 +347,8 @@ export class TrainingManager extends EventEmitter {
   ): Promise<RoundResult> {
     const round = await this.requireRound(roundId);
     const buffer = this.pendingOf(round);
+    buffer.closing = true;
+    await Promise.allSettled([...buffer.inflight]);
     const count = buffer.accepted.size;
     if (count < round.quorum) {
       const failed = await this.transition(round, 'failed', {
@@ -412,7 +430,7 @@ export class TrainingManager extends EventEmitter {
 }
 
 function emptyBuffer(): RoundBuffer {
-  return { accepted: new Map(), entries: [], sum: null, total: 0, base: null };
+  return { accepted: new Map(), entries: [], sum: null, total: 0, base: null, closing: false, inflight: new Set() };
 }
 
 /** A stored update's bytes as float32 weights (copied: the store's buffer may not be 4-byte aligned). */

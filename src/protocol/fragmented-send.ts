@@ -38,4 +38,9 @@ export class SendQueue {
     this.tail = sent.catch(() => undefined);
     return sent;
   }
+
+  /** Settles when everything queued so far was written (or dropped with the connection). */
+  idle(): Promise<void> {
+    return this.tail;
+  }
 }

@@ -141,7 +141,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     done,
     close: async () => {
       abort.abort();
-      gateway.closeAll();
+      await gateway.closeAll();
       await Promise.allSettled([participants.close(), operator.close()]);
       await done.catch(() => undefined);
       await trail.close();

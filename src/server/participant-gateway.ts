@@ -58,10 +58,14 @@ interface Session {
   taskSentAt: Map<string, number>;
   /** The round whose update this participant may upload now, and when the slot lapses. */
   granted: { roundId: string; timer: NodeJS.Timeout } | null;
+  /** True once the participant said hello and was sent the job's welcome; only then does it get tasks. */
+  welcomed: boolean;
   /** Messages to this participant, written one after another in small fragments. */
   out: SendQueue;
   /** The task being delivered to this participant, holding a send slot until it confirms receipt. */
   delivering: { roundId: string; timer: NodeJS.Timeout } | null;
+  /** The round of a task waiting in the outbox for this participant. */
+  pendingTask: string | null;
 }
 
 type WireResources = ClientHeader<'heartbeat'>['resources'];
@@ -94,6 +98,8 @@ const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVO
  */
 export class ParticipantGateway implements ParticipantChannel {
   private readonly sessions = new Map<string, Session>();
+  /** REST rate limits, per provisioned participant (so at most one bucket per kit). */
+  private readonly restBuckets = new Map<string, TokenBucket>();
   /** Messages received and not yet handled, across participants; above a bound, reading stops. */
   private backlog = 0;
   private paused = false;
@@ -183,8 +189,9 @@ export class ParticipantGateway implements ParticipantChannel {
     const participant = request.participant;
     try {
       const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : new Uint8Array(0);
-      const session = this.sessions.get(participant);
-      if (session && !session.bucket.take()) throw new CipherNexusError('RATE_LIMITED', `'${participant}' is sending faster than ${this.deps.limits.messagesPerSecond} messages a second; slow down`);
+      const bucket = this.restBuckets.get(participant) ?? new TokenBucket(this.deps.limits.messagesPerSecond, this.deps.limits.burst);
+      this.restBuckets.set(participant, bucket);
+      if (!bucket.take()) throw new CipherNexusError('RATE_LIMITED', `'${participant}' is sending faster than ${this.deps.limits.messagesPerSecond} messages a second; slow down`);
       const verified = verifyRequest(request.headers, request.method, request.url, body, this.verifier);
       if (verified.sender !== participant) throw new AuthError('AUTH_BAD_SIGNATURE', `the request is signed by '${verified.sender}' but the connection belongs to '${participant}'`);
       let parsed: unknown;
@@ -215,6 +222,8 @@ export class ParticipantGateway implements ParticipantChannel {
       taskSentAt: new Map(),
       granted: null,
       delivering: null,
+      welcomed: false,
+      pendingTask: null,
       out: new SendQueue(socket),
     };
     this.sessions.set(participantId, session);
@@ -227,6 +236,7 @@ export class ParticipantGateway implements ParticipantChannel {
       if (this.backlog >= BACKLOG_PAUSE && !this.paused) this.setPaused(true);
       session.queue = session.queue
         .then(() => this.receive(session, data, isBinary))
+        .catch((error: Error) => this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', participant: participantId, detail: error.message }))
         .finally(() => {
           this.backlog--;
           if (this.paused && this.backlog <= BACKLOG_RESUME) this.setPaused(false);
@@ -241,7 +251,10 @@ export class ParticipantGateway implements ParticipantChannel {
       this.sessions.delete(participantId);
       this.deps.metrics.connected.set(this.sessions.size);
       void this.deps.audit.append('participant.disconnected', participantId, {});
-      void this.job?.leave(participantId).then(() => this.nodeEvent(participantId));
+      void this.job
+        ?.leave(participantId)
+        .then(() => this.nodeEvent(participantId))
+        .catch((error: Error) => this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', participant: participantId, detail: `leave: ${error.message}` }));
     });
   }
 
@@ -261,8 +274,7 @@ export class ParticipantGateway implements ParticipantChannel {
       const job = this.requireJob();
       switch (message.kind) {
         case 'hello':
-          await job.join(participantId, message.header.numExamples, message.header.resources);
-          this.nodeEvent(participantId);
+          // The welcome goes first: a task the join hands out must not overtake the job's data rules.
           this.send(session, 'welcome', {
             participantId,
             jobId: job.jobId,
@@ -270,6 +282,9 @@ export class ParticipantGateway implements ParticipantChannel {
             data: this.deps.prepared.data,
             heartbeatSeconds: this.deps.heartbeatSeconds,
           });
+          session.welcomed = true;
+          await job.join(participantId, message.header.numExamples, message.header.resources);
+          this.nodeEvent(participantId);
           break;
         case 'heartbeat':
           await this.heartbeat(participantId, message.header.resources);
@@ -280,8 +295,10 @@ export class ParticipantGateway implements ParticipantChannel {
         case 'offer': {
           const answer = await job.offer(participantId, message.header.roundId);
           if (answer === 'duplicate') this.send(session, 'ack', { roundId: message.header.roundId, outcome: 'duplicate' });
-          else if (session.granted?.roundId !== message.header.roundId && !this.uploadQueue.some((q) => q.session === session)) {
-            this.uploadQueue.push({ session, roundId: message.header.roundId });
+          else if (session.granted?.roundId !== message.header.roundId) {
+            const queued = this.uploadQueue.find((q) => q.session === session);
+            if (queued) queued.roundId = message.header.roundId;
+            else this.uploadQueue.push({ session, roundId: message.header.roundId });
             this.grantUploads();
           }
           break;
@@ -327,7 +344,8 @@ export class ParticipantGateway implements ParticipantChannel {
     const kind = error instanceof AuthError ? (SECURITY_KIND[error.code] ?? 'auth_failed') : error.code === 'RATE_LIMITED' ? 'rate_limited' : error.code.startsWith('UPDATE_') ? 'update_rejected' : 'message_rejected';
     this.deps.events.emit('security', { at: Date.now(), kind, ...(participant ? { participant } : {}), detail: `${what}: ${error.code}: ${error.message}` });
     void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
-    return { status, code: error.code, message: error.message };
+    // Messages can echo what the peer sent (zod names unknown keys): bound them to the wire limits.
+    return { status, code: error.code.slice(0, 64), message: error.message.slice(0, 1900) };
   }
 
   private async heartbeat(participantId: string, resources: WireResources): Promise<void> {
@@ -363,8 +381,10 @@ export class ParticipantGateway implements ParticipantChannel {
     while (this.uploading < UPLOAD_SLOTS && this.uploadQueue.length > 0) {
       const { session, roundId } = this.uploadQueue.shift() as { session: Session; roundId: string };
       if (session.socket.readyState !== session.socket.OPEN) continue;
+      this.releaseUpload(session);
       this.uploading++;
-      session.granted = { roundId, timer: setTimeout(() => this.releaseUpload(session), UPLOAD_GRANT_MS) };
+      const grant = { roundId, timer: setTimeout(() => session.granted === grant && this.releaseUpload(session), UPLOAD_GRANT_MS) };
+      session.granted = grant;
       this.send(session, 'pull', { roundId });
     }
   }
@@ -392,15 +412,21 @@ export class ParticipantGateway implements ParticipantChannel {
   /** Sends a round's task with the global weights; false when the participant is not connected. */
   sendTask(participantId: string, task: RemoteTask, weights: Float32Array): boolean {
     const session = this.sessions.get(participantId);
-    if (!session) return false;
+    if (!session?.welcomed) return false;
+    // One delivery per participant and round: a task already on its way or waiting is not sent twice.
+    if (session.delivering?.roundId === task.roundId || session.pendingTask === task.roundId) return true;
+    session.pendingTask = task.roundId;
     const header: ServerHeader<'task'> = { roundId: task.roundId, round: task.round, modelVersion: task.modelVersion, sha256: task.sha256, plan: task.plan, seed: task.seed, deadline: task.deadline };
     this.outbox.push(() => {
-      if (session.socket.readyState !== session.socket.OPEN) return;
+      session.pendingTask = null;
+      if (session.socket.readyState !== session.socket.OPEN || this.sessions.get(participantId) !== session) return;
+      this.delivered(session);
       session.taskSentAt.set(task.roundId, Date.now());
       this.sending++;
       // TLS queues a whole encrypted model at once, so a write callback says nothing about memory: the
       // slot is held until the participant confirms receipt (or leaves, or the slot lapses).
-      session.delivering = { roundId: task.roundId, timer: setTimeout(() => this.delivered(session), DELIVERY_GRANT_MS) };
+      const delivery = { roundId: task.roundId, timer: setTimeout(() => session.delivering === delivery && this.delivered(session), DELIVERY_GRANT_MS) };
+      session.delivering = delivery;
       this.send(session, 'task', header, weightsBody(weights));
     });
     this.drainOutbox();
@@ -421,10 +447,13 @@ export class ParticipantGateway implements ParticipantChannel {
     for (const session of this.sessions.values()) this.send(session, 'done', { jobId, status, ...(accuracy !== undefined ? { accuracy } : {}) });
   }
 
-  /** Closes every participant connection (the coordinator is shutting down). */
-  closeAll(): void {
+  /** Closes every participant connection once queued messages are written (the coordinator is shutting down). */
+  async closeAll(): Promise<void> {
     if (this.revocationTimer) clearInterval(this.revocationTimer);
-    for (const session of this.sessions.values()) session.socket.close(1001, 'coordinator shutting down');
+    // Let the last messages (the job's end) reach the participants, but not for long.
+    const sessions = [...this.sessions.values()];
+    await Promise.race([Promise.all(sessions.map((s) => s.out.idle())), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    for (const session of sessions) session.socket.close(1001, 'coordinator shutting down');
     this.sessions.clear();
   }
 }
