@@ -2,10 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { InvalidInputError, StateError } from '../core/errors.js';
 import { NodeManager, TaskScheduler, parseWithSchema, type ResourceMetrics, type Storage } from '../core/index.js';
-import { LocalModel, checkSpecAgainstDataset, evaluate, initBackend, loadCsvDataset, validateModelSpec, type Dataset, type ModelSpec } from '../ml/index.js';
+import { LocalModel, evaluate, initBackend, loadCsvDataset, type Dataset, type ModelSpec } from '../ml/index.js';
 import type { LocalTrainingPlan } from './client-training.js';
 import { selectClients } from './client-selection.js';
-import { jobStreams } from './federated-job.js';
+import { jobStreams, modelSpecFor } from './federated-job.js';
 import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
 import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
@@ -93,13 +93,7 @@ export async function prepareCoordinatedJob(input: JobConfigInput | unknown): Pr
   }
   const d = config.data;
   const loaded = await loadCsvDataset(d.test, { labelColumn: d.labelColumn, features: d.features, header: d.header, delimiter: d.delimiter, featureShape: d.featureShape, scale: d.scale });
-  const base = { inputShape: loaded.dataset.featureShape, numClasses: loaded.dataset.numClasses };
-  const spec = validateModelSpec(
-    config.model.type === 'mlp'
-      ? { type: 'mlp', ...base, hidden: config.model.hidden, activation: config.model.activation }
-      : { type: 'cnn', ...base, conv: config.model.conv, dense: config.model.dense },
-  );
-  checkSpecAgainstDataset(spec, loaded.dataset);
+  const spec = modelSpecFor(config, loaded.dataset);
   const data: ParticipantDataOptions = {
     labelColumn: d.labelColumn,
     ...(d.features ? { features: d.features } : {}),

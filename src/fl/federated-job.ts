@@ -117,7 +117,8 @@ export function jobStreams(seed: number): { partition: Rng; selection: Rng; trai
   return { partition, selection, training, initSeed, adversaries: root.fork() };
 }
 
-function modelSpecFor(config: JobConfig, train: Dataset): ModelSpec {
+/** The job's model for a data set's feature shape and classes, checked against that data. */
+export function modelSpecFor(config: JobConfig, train: Dataset): ModelSpec {
   const base = { inputShape: train.featureShape, numClasses: train.numClasses };
   const spec = validateModelSpec(
     config.model.type === 'mlp'
