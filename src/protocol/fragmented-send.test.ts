@@ -39,6 +39,21 @@ describe('fragmented sends', () => {
     expect(Buffer.compare(received.pop() as Buffer, Buffer.from(bytes))).toBe(0);
   });
 
+  it.each([
+    [0, 0],
+    [7, 0],
+    [7, 16_384],
+    [16_384, 20_000],
+    [100, 100_000],
+  ])('delivers a message given as a %i-byte head and a %i-byte body as the two joined', async (headSize, bodySize) => {
+    const head = Uint8Array.from({ length: headSize }, (_, i) => (i * 7 + 1) & 0xff);
+    const body = Uint8Array.from({ length: bodySize }, (_, i) => (i * 13 + 5) & 0xff);
+    const got = next();
+    await sendInFragments(client, [head, body], 16_384);
+    await got;
+    expect(Buffer.compare(received.pop() as Buffer, Buffer.concat([head, body]))).toBe(0);
+  });
+
   it('a queue keeps concurrent messages whole and in order', async () => {
     const queue = new SendQueue(client);
     const messages = [new Uint8Array(50_000).fill(1), new Uint8Array(10).fill(2), new Uint8Array(40_000).fill(3)];

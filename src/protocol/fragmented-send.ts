@@ -4,25 +4,29 @@ import type { WebSocket } from 'ws';
 export const FRAGMENT_BYTES = 16 * 1024;
 
 /**
- * Writes one binary message as a sequence of fragments, each after the previous was written.
- * Node's TLS layer keeps, per connection, buffers as large as the biggest single write it was
- * handed; writing a model in one piece would leave every connection holding a model's worth of
- * native memory. Callers must not send anything else on the socket until the promise settles
- * (fragments of two messages cannot interleave), so each connection keeps one queue of sends.
+ * Writes one binary message, given whole or as consecutive parts, as a sequence of fragments, each
+ * after the previous was written. Node's TLS layer keeps, per connection, buffers as large as the
+ * biggest single write it was handed; writing a model in one piece would leave every connection
+ * holding a model's worth of native memory. Callers must not send anything else on the socket until
+ * the promise settles (fragments of two messages cannot interleave), so each connection keeps one
+ * queue of sends.
  */
-export function sendInFragments(socket: WebSocket, bytes: Uint8Array, fragmentBytes: number = FRAGMENT_BYTES): Promise<void> {
+export function sendInFragments(socket: WebSocket, message: Uint8Array | readonly Uint8Array[], fragmentBytes: number = FRAGMENT_BYTES): Promise<void> {
+  const fragments: Uint8Array[] = [];
+  for (const part of message instanceof Uint8Array ? [message] : message) {
+    for (let at = 0; at < part.byteLength; at += fragmentBytes) fragments.push(part.subarray(at, Math.min(part.byteLength, at + fragmentBytes)));
+  }
+  // An empty message is still one (final) frame.
+  if (fragments.length === 0) fragments.push(new Uint8Array(0));
   return new Promise((resolve, reject) => {
-    let at = 0;
-    const next = (error?: Error): void => {
+    let next = 0;
+    const step = (error?: Error): void => {
       if (error) return reject(error);
-      if (socket.readyState !== socket.OPEN) return resolve();
-      if (at >= bytes.byteLength && at > 0) return resolve();
-      const end = Math.min(bytes.byteLength, at + fragmentBytes);
-      const chunk = bytes.subarray(at, end);
-      at = end === at ? end + 1 : end;
-      socket.send(chunk, { binary: true, fin: end >= bytes.byteLength }, next);
+      if (socket.readyState !== socket.OPEN || next >= fragments.length) return resolve();
+      const fragment = fragments[next++];
+      socket.send(fragment, { binary: true, fin: next === fragments.length }, step);
     };
-    next();
+    step();
   });
 }
 
@@ -32,9 +36,9 @@ export class SendQueue {
 
   constructor(private readonly socket: WebSocket) {}
 
-  /** Queues a message; settles once it is written (a closed socket drops it). */
-  send(bytes: Uint8Array): Promise<void> {
-    const sent = this.tail.then(() => sendInFragments(this.socket, bytes));
+  /** Queues a message (whole or as parts); settles once it is written (a closed socket drops it). */
+  send(message: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const sent = this.tail.then(() => sendInFragments(this.socket, message));
     this.tail = sent.catch(() => undefined);
     return sent;
   }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ClientMessages, ProtocolError, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody } from './messages.js';
+import { ClientMessages, ProtocolError, ServerMessages, bodyWeights, decodeMessage, encodeMessage, encodeMessageParts, weightsBody } from './messages.js';
 
 describe('protocol messages', () => {
   it('round-trips a header and a weights body', () => {
@@ -10,6 +10,14 @@ describe('protocol messages', () => {
     expect(message.kind).toBe('update');
     expect(message.header).toEqual(header);
     expect(Array.from(bodyWeights(message.body, 3))).toEqual([0.5, -1.25, 3]);
+  });
+
+  it('encodes the same bytes as two parts, the body not copied', () => {
+    const body = weightsBody(Float32Array.from([1, 2, 3, 4]));
+    const header = { roundId: 'round-1', outcome: 'accepted' };
+    const [head, tail] = encodeMessageParts('ack', header, body);
+    expect(tail).toBe(body);
+    expect(Buffer.concat([head, tail]).equals(Buffer.from(encodeMessage('ack', header, body)))).toBe(true);
   });
 
   it('refuses unknown kinds, bad headers and wrong body sizes with a ProtocolError naming the problem', () => {

@@ -120,19 +120,30 @@ export type Message<S extends Record<string, z.ZodTypeAny>> = {
   [K in keyof S]: { kind: K; header: z.output<S[K]>; body: Uint8Array };
 }[keyof S];
 
-/** Encodes kind, header and body as one binary message: magic, version, kind, header length, header JSON, body. */
-export function encodeMessage(kind: string, header: unknown, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+/**
+ * A message as its two parts, head (magic, version, kind, header length, header JSON) and body, so a
+ * large body (a model sent to a thousand participants) is written from where it lies, not copied
+ * into each participant's message.
+ */
+export function encodeMessageParts(kind: string, header: unknown, body: Uint8Array = new Uint8Array(0)): [Uint8Array, Uint8Array] {
   const kindBytes = Buffer.from(kind, 'utf8');
   const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const out = new Uint8Array(2 + 1 + kindBytes.length + 4 + json.length + body.byteLength);
-  const view = new DataView(out.buffer);
-  out[0] = MAGIC;
-  out[1] = VERSION;
-  out[2] = kindBytes.length;
-  out.set(kindBytes, 3);
-  view.setUint32(3 + kindBytes.length, json.length);
-  out.set(json, 7 + kindBytes.length);
-  out.set(body, 7 + kindBytes.length + json.length);
+  const head = new Uint8Array(2 + 1 + kindBytes.length + 4 + json.length);
+  head[0] = MAGIC;
+  head[1] = VERSION;
+  head[2] = kindBytes.length;
+  head.set(kindBytes, 3);
+  new DataView(head.buffer).setUint32(3 + kindBytes.length, json.length);
+  head.set(json, 7 + kindBytes.length);
+  return [head, body];
+}
+
+/** Encodes kind, header and body as one binary message: magic, version, kind, header length, header JSON, body. */
+export function encodeMessage(kind: string, header: unknown, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const [head] = encodeMessageParts(kind, header);
+  const out = new Uint8Array(head.byteLength + body.byteLength);
+  out.set(head);
+  out.set(body, head.byteLength);
   return out;
 }
 

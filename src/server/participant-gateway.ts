@@ -15,7 +15,7 @@ import {
   verifyRequest,
   type ServerKit,
 } from '../identity/index.js';
-import { ClientMessages, ProtocolError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
+import { ClientMessages, ProtocolError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { TokenBucket } from './token-bucket.js';
@@ -371,10 +371,10 @@ export class ParticipantGateway implements ParticipantChannel {
 
   private send<K extends ServerKind>(session: Session, kind: K, header: ServerHeader<K>, body?: Uint8Array): void {
     if (session.socket.readyState !== session.socket.OPEN) return;
-    const bytes = encodeMessage(kind, ServerMessages[kind].parse(header), body);
-    this.deps.metrics.bytesOut.inc(bytes.byteLength);
+    const parts = encodeMessageParts(kind, ServerMessages[kind].parse(header), body);
+    this.deps.metrics.bytesOut.inc(parts[0].byteLength + parts[1].byteLength);
     // A failed write means the connection is closing; its close handler cleans up.
-    void session.out.send(bytes).catch(() => undefined);
+    void session.out.send(parts).catch(() => undefined);
   }
 
   private grantUploads(): void {
