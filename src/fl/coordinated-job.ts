@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { InvalidInputError, StateError } from '../core/errors.js';
+import { InvalidInputError, NotFoundError, StateError } from '../core/errors.js';
 import { NodeManager, TaskScheduler, parseWithSchema, type ResourceMetrics, type Storage } from '../core/index.js';
 import { LocalModel, evaluate, initBackend, loadCsvDataset, type Dataset, type ModelSpec } from '../ml/index.js';
 import type { LocalTrainingPlan } from './client-training.js';
@@ -204,7 +204,12 @@ export class CoordinatedJob extends EventEmitter {
     if (outcome === 'accepted') {
       if (this.current?.roundId === update.roundId) this.current.accepted.add(participantId);
       const taskId = `${update.roundId}/${participantId}`;
-      if ((await this.storage.tasks.get(taskId))?.status === 'assigned') await this.scheduler.completeTask(taskId, { loss: update.loss, numExamples: update.numExamples });
+      // The scheduler holds its active tasks in memory: no store read on this per-update path.
+      const task = await this.scheduler.getTask(taskId).catch((error: unknown) => {
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      });
+      if (task?.status === 'assigned') await this.scheduler.completeTask(taskId, { loss: update.loss, numExamples: update.numExamples });
       this.emit('update', { roundId: update.roundId, participantId });
     }
     return outcome;

@@ -44,6 +44,9 @@ export interface TrainingManagerOptions {
 
 /** An open round's accepted updates: kept one by one, or folded into a running sum. */
 interface RoundBuffer {
+  /** The round as it was opened (or resumed) here; admission reads it instead of the store. */
+  readonly round: RoundRecord;
+  readonly participants: ReadonlySet<string>;
   /** Each accepted client's update digest, so a resubmission of the same bytes is recognised. */
   readonly accepted: Map<string, string>;
   readonly entries: PendingUpdate[];
@@ -145,7 +148,7 @@ export class TrainingManager extends EventEmitter {
         error: null,
       };
       await this.storage.rounds.upsert(round);
-      this.pending.set(round.id, emptyBuffer());
+      this.pending.set(round.id, emptyBuffer(round));
       this.emit('round:started', round);
       return round.id;
     });
@@ -199,7 +202,9 @@ export class TrainingManager extends EventEmitter {
     sha256: string,
     check: (round: RoundRecord, buffer: RoundBuffer) => Promise<{ entry: PendingUpdate; payload: Uint8Array }>,
   ): Promise<SubmitOutcome> {
-    const round = await this.requireRound(roundId);
+    // A round held here changes only through this manager, so its record is not re-read per update.
+    const held = this.pending.get(roundId);
+    const round = held?.round ?? (await this.requireRound(roundId));
     try {
       const previous = await this.acceptedDigest(round, clientId);
       if (previous !== undefined) {
@@ -215,7 +220,7 @@ export class TrainingManager extends EventEmitter {
       if (this.now() > round.deadline) {
         throw new UpdateRejectedError('UPDATE_LATE', `update from '${clientId}' arrived after round ${round.number}'s deadline`);
       }
-      if (!round.participants.includes(clientId)) {
+      if (!(held ? held.participants.has(clientId) : round.participants.includes(clientId))) {
         throw new UpdateRejectedError('UPDATE_NOT_PARTICIPANT', `'${clientId}' was not selected for round ${round.number}`);
       }
       const buffer = this.pendingOf(round);
@@ -280,7 +285,7 @@ export class TrainingManager extends EventEmitter {
     if (round.status !== 'open' && round.status !== 'aggregating') {
       throw new StateError('ROUND_NOT_RESUMABLE', `round ${round.number} is ${round.status}; only an open or aggregating round can be resumed`);
     }
-    const buffer = emptyBuffer();
+    const buffer = emptyBuffer(round);
     for (const update of await this.storage.rounds.listUpdates(roundId)) {
       const bytes = await this.storage.rounds.getUpdatePayload(roundId, update.clientId);
       if (!bytes) {
@@ -429,8 +434,8 @@ export class TrainingManager extends EventEmitter {
   }
 }
 
-function emptyBuffer(): RoundBuffer {
-  return { accepted: new Map(), entries: [], sum: null, total: 0, base: null, closing: false, inflight: new Set() };
+function emptyBuffer(round: RoundRecord): RoundBuffer {
+  return { round, participants: new Set(round.participants), accepted: new Map(), entries: [], sum: null, total: 0, base: null, closing: false, inflight: new Set() };
 }
 
 /** A stored update's bytes as float32 weights (copied: the store's buffer may not be 4-byte aligned). */
