@@ -305,7 +305,8 @@ export class TrainingManager extends EventEmitter {
 
   /** True when every participant of the round has submitted. */
   async isComplete(roundId: string): Promise<boolean> {
-    const round = await this.requireRound(roundId);
+    const held = this.pending.get(roundId);
+    const round = held?.round ?? (await this.requireRound(roundId));
     return this.pendingOf(round).accepted.size === round.participants.length;
   }
 
