@@ -4,12 +4,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { demoConfig } from '../src/fl/index.js';
 import { provision } from '../src/identity/index.js';
 import type { BenchResult } from './run.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..');
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-const optdigits = join(root, 'data', 'optdigits');
 /** Simulated training time: each participant answers a task after a seeded delay in [0, this). */
 const MAX_TRAINING_MS = 2000;
 const SIZES = [
@@ -65,25 +65,18 @@ interface Run {
 }
 
 async function runOnce(dir: string, kitDir: string, clients: number, rounds: number): Promise<Run> {
-  const config = join(dir, `job-${clients}.yaml`);
-  // 64 -> 1024 -> 32 -> 10: 99,690 parameters, the issue's 100k.
-  writeFileSync(
-    config,
-    [
-      `name: bench-${clients}`,
-      'seed: 1',
-      'data:',
-      `  train: ${join(optdigits, 'optdigits.tra')}`,
-      `  test: ${join(optdigits, 'optdigits.tes')}`,
-      '  labelColumn: 64',
-      '  header: false',
-      '  scale: { kind: divide, by: 16 }',
-      `rounds: ${rounds}`,
-      `selection: { fraction: 1, minClients: ${clients} }`,
-      'model: { type: mlp, hidden: [1024, 32] }',
-      'round: { quorum: 1, deadlineSeconds: 600 }',
-    ].join('\n'),
-  );
+  const config = join(dir, `job-${clients}.json`);
+  // The demo's optdigits data rules; 64 -> 1024 -> 32 -> 10 is 99,690 parameters, the issue's 100k.
+  const job = {
+    name: `bench-${clients}`,
+    seed: 1,
+    data: demoConfig().data,
+    rounds,
+    selection: { fraction: 1, minClients: clients },
+    model: { type: 'mlp', hidden: [1024, 32] },
+    round: { quorum: 1, deadlineSeconds: 600 },
+  };
+  writeFileSync(config, JSON.stringify(job));
   const report = join(dir, `report-${clients}.json`);
   const coordinator = node([join(root, 'src', 'cli', 'main.ts'), '--db', join(dir, `bench-${clients}.db`), 'serve', '--config', config, '--kit-dir', kitDir, '--operator-port', '0', '--log-level', 'error', '--report', report, '--audit', join(dir, `audit-${clients}.jsonl`)], dir);
   const pid = coordinator.pid as number;

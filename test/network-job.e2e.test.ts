@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditTrail } from '../src/core/index.js';
+import { demoConfig } from '../src/fl/index.js';
 import { provision } from '../src/identity/index.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..');
@@ -66,25 +67,19 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     port = await freePort();
     await provision({ outDir: kitDir, participants: PARTICIPANTS, serverHost: '127.0.0.1', serverPort: port });
     data = writeParticipantData(dir);
-    configFile = join(dir, 'job.yaml');
-    writeFileSync(
-      configFile,
-      [
-        'name: network-e2e',
-        'seed: 5',
-        'data:',
-        `  train: ${join(optdigits, 'optdigits.tra')}`,
-        `  test: ${join(optdigits, 'optdigits.tes')}`,
-        '  labelColumn: 64',
-        '  header: false',
-        '  scale: { kind: divide, by: 16 }',
-        `rounds: ${ROUNDS}`,
-        'selection: { fraction: 1, minClients: 3 }',
-        'model: { type: mlp, hidden: [64] }',
-        'training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: adam }',
-        'round: { quorum: 1, deadlineSeconds: 120 }',
-      ].join('\n'),
-    );
+    configFile = join(dir, 'job.json');
+    // The demo's data rules (optdigits, scaled to [0, 1]); the coordinator keeps only the test file.
+    const job = {
+      name: 'network-e2e',
+      seed: 5,
+      data: demoConfig().data,
+      rounds: ROUNDS,
+      selection: { fraction: 1, minClients: 3 },
+      model: { type: 'mlp', hidden: [64] },
+      training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: 'adam' },
+      round: { quorum: 1, deadlineSeconds: 120 },
+    };
+    writeFileSync(configFile, JSON.stringify(job));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -293,7 +293,7 @@ export class CoordinatedJob extends EventEmitter {
           round: round.number,
           modelVersion: base.version,
           sha256: base.sha256,
-          plan: { ...config.training, proximalMu: createStrategy(config.strategy).configureFit(round.number).proximalMu },
+          plan: { ...config.training, proximalMu: this.manager.fitInstructions(round.number).proximalMu },
           deadline: round.deadline,
         };
         const submitted = new Set((await this.storage.rounds.listUpdates(roundId)).map((u) => u.clientId));

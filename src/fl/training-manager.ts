@@ -4,7 +4,7 @@ import { CipherNexusError, InvalidInputError, NotFoundError, StateError } from '
 import type { RoundRecord, RoundStatus, Storage } from '../core/storage/repository.js';
 import { ModelRegistry, weightsSha256, type ModelVersionInfo } from './model-registry.js';
 import type { ModelValidator } from './model-validator.js';
-import type { ClientUpdate, Strategy } from './strategies/index.js';
+import type { ClientUpdate, FitInstructions, Strategy } from './strategies/index.js';
 
 /** An update the round refused, with the rule it broke. */
 export class UpdateRejectedError extends CipherNexusError {}
@@ -404,6 +404,11 @@ export class TrainingManager extends EventEmitter {
     const updated = { ...round, metrics: { ...round.metrics, ...metrics } };
     await this.storage.rounds.upsert(updated);
     return updated;
+  }
+
+  /** What the strategy asks participants to do in this round (e.g. FedProx's proximal term). */
+  fitInstructions(round: number): FitInstructions {
+    return this.strategy.configureFit(round);
   }
 
   /** A round's record. */

@@ -1,4 +1,3 @@
-import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
@@ -9,6 +8,7 @@ import { loadServerKit, serverKitPath, tlsOptionsForServer } from '../identity/i
 import { ServerEvents } from './events.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { registerOperatorApi } from './operator-api.js';
+import { createMutualTlsServer } from './tls-server.js';
 import { ParticipantGateway, type AuditSink, type GatewayLimits } from './participant-gateway.js';
 
 /** How a coordinator is started. */
@@ -75,7 +75,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const participants = fastify({
     logger,
     bodyLimit: limits.maxBodyBytes,
-    serverFactory: (handler) => createHttpsServer(tlsOptionsForServer(kit), handler),
+    serverFactory: (handler) => createMutualTlsServer(tlsOptionsForServer(kit), handler),
   });
   participants.server.on('tlsClientError', (error) => {
     metrics.authFailures.inc({ code: 'TLS_HANDSHAKE' });

@@ -1,0 +1,94 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  loadParticipantKit,
+  loadServerKit,
+  participantKitPath,
+  participantOfCertificate,
+  provision,
+  serverKitPath,
+  tlsOptionsForClient,
+  tlsOptionsForServer,
+  type ParticipantKit,
+} from '../identity/index.js';
+import { createMutualTlsServer } from './tls-server.js';
+
+let dir: string;
+let alice: ParticipantKit;
+let stranger: ParticipantKit;
+let server: Server;
+let port: number;
+let handled = 0;
+const refusals: string[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cn-tls-server-'));
+  await provision({ outDir: join(dir, 'job'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
+  await provision({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
+  const kit = loadServerKit(serverKitPath(join(dir, 'job')));
+  alice = loadParticipantKit(participantKitPath(join(dir, 'job'), 'alice'));
+  stranger = loadParticipantKit(participantKitPath(join(dir, 'other'), 'alice'));
+  server = createMutualTlsServer(tlsOptionsForServer(kit), (req, res) => {
+    handled += 1;
+    const id = participantOfCertificate((req.socket as TLSSocket).getPeerCertificate(), kit);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+    });
+    // Echo a body as large as the one received, so both directions carry megabytes.
+    req.on('end', () => res.end(JSON.stringify({ id, bytes, sha256: hash.digest('hex'), back: randomBytes(bytes).toString('base64') })));
+  });
+  server.on('tlsClientError', (error: Error) => refusals.push(error.message));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function post(options: object, body: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', method: 'POST', agent: false, ...options }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('mutual-TLS server fed through a stream', () => {
+  it('serves a participant of the job and carries megabytes both ways intact', async () => {
+    const body = randomBytes(3 * 2 ** 20);
+    const reply = await post(tlsOptionsForClient(alice), body);
+    const answer = JSON.parse(reply.body) as { id: string; bytes: number; sha256: string; back: string };
+    expect(reply.status).toBe(200);
+    expect(answer.id).toBe('alice');
+    expect(answer.bytes).toBe(body.length);
+    expect(answer.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(Buffer.from(answer.back, 'base64').length).toBe(body.length);
+  });
+
+  it('refuses, before any request is handled, a certificate from another CA and a client with none', async () => {
+    const before = handled;
+    const refusedBefore = refusals.length;
+    await expect(post(tlsOptionsForClient(stranger), Buffer.from('x'))).rejects.toThrow();
+    const { cert: _cert, key: _key, ...withoutCertificate } = tlsOptionsForClient(alice);
+    await expect(post(withoutCertificate, Buffer.from('x'))).rejects.toThrow();
+    expect(handled).toBe(before);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(refusals.length).toBeGreaterThanOrEqual(refusedBefore + 1);
+  });
+});

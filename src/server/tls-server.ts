@@ -1,0 +1,64 @@
+import { createServer, type Server } from 'node:https';
+import type { RequestListener } from 'node:http';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
+
+/**
+ * The TCP connection seen as a plain stream. Handed to node:tls instead of the socket itself, it
+ * makes TLS read from the bytes that arrived rather than straight from the socket handle.
+ */
+class ConnectionStream extends Duplex {
+  constructor(private readonly socket: Socket) {
+    super({ allowHalfOpen: false });
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) socket.pause();
+    });
+    socket.on('end', () => this.push(null));
+    socket.on('error', (error) => this.destroy(error));
+    socket.on('close', () => this.destroy());
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.socket.write(chunk, done);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], done: (error?: Error | null) => void): void {
+    // TLS hands over several records at once: one write to the socket instead of one per record.
+    this.socket.cork();
+    chunks.forEach(({ chunk }, i) => (i === chunks.length - 1 ? this.socket.write(chunk, done) : this.socket.write(chunk)));
+    this.socket.uncork();
+  }
+
+  override _final(done: (error?: Error | null) => void): void {
+    this.socket.end(done);
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.socket.destroy(error ?? undefined);
+    done(error);
+  }
+}
+
+/**
+ * An HTTPS server for many long-lived connections. Node's TLS over a TCP handle reads into 64 KiB
+ * buffers and keeps two of them per connection once traffic has passed, so a thousand idle
+ * participants that each sent a model hold about 128 MiB. Fed through a stream, the TLS layer sizes
+ * its buffers by the bytes that actually arrived: about 43 KiB less per connection after a 400 KB
+ * upload (measured with 1,000 connections on this machine). Everything else (handshake, client
+ * certificate checks, `tlsClientError`, handshake timeout) is node:https's own.
+ */
+export function createMutualTlsServer(options: TlsOptions, handler: RequestListener): Server {
+  const server = createServer(options, handler);
+  const listeners = server.listeners('connection') as ((socket: unknown) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    const stream = new ConnectionStream(socket);
+    for (const listener of listeners) listener.call(server, stream);
+  });
+  return server;
+}
