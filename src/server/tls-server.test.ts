@@ -44,7 +44,7 @@ beforeAll(async () => {
       bytes += chunk.length;
     });
     // Echo a body as large as the one received, so both directions carry megabytes.
-    req.on('end', () => res.end(JSON.stringify({ id, bytes, sha256: hash.digest('hex'), back: randomBytes(bytes).toString('base64') })));
+    req.on('end', () => res.end(JSON.stringify({ id, address: req.socket.remoteAddress, port: req.socket.remotePort, bytes, sha256: hash.digest('hex'), back: randomBytes(bytes).toString('base64') })));
   });
   server.on('tlsClientError', (error: Error) => refusals.push(error.message));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -70,12 +70,15 @@ function post(options: object, body: Buffer): Promise<{ status: number; body: st
 }
 
 describe('mutual-TLS server fed through a stream', () => {
-  it('serves a participant of the job and carries megabytes both ways intact', async () => {
+  it('serves a participant of the job, knows its address, and carries megabytes both ways intact', async () => {
     const body = randomBytes(3 * 2 ** 20);
     const reply = await post(tlsOptionsForClient(alice), body);
-    const answer = JSON.parse(reply.body) as { id: string; bytes: number; sha256: string; back: string };
+    const answer = JSON.parse(reply.body) as { id: string; address: string; port: number; bytes: number; sha256: string; back: string };
     expect(reply.status).toBe(200);
     expect(answer.id).toBe('alice');
+    // The peer's address reaches the request although TLS reads from a stream.
+    expect(answer.address).toBe('127.0.0.1');
+    expect(answer.port).toBeGreaterThan(0);
     expect(answer.bytes).toBe(body.length);
     expect(answer.sha256).toBe(createHash('sha256').update(body).digest('hex'));
     expect(Buffer.from(answer.back, 'base64').length).toBe(body.length);

@@ -1,8 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type Server } from 'node:https';
 import type { RequestListener } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { TlsOptions } from 'node:tls';
+import type { TLSSocket, TlsOptions } from 'node:tls';
 
 /**
  * The TCP connection seen as a plain stream. Handed to node:tls instead of the socket itself, it
@@ -55,10 +56,20 @@ class ConnectionStream extends Duplex {
 export function createMutualTlsServer(options: TlsOptions, handler: RequestListener): Server {
   const server = createServer(options, handler);
   const listeners = server.listeners('connection') as ((socket: unknown) => void)[];
+  // The TLS socket made for a connection runs its callbacks in the context it was made in: that is
+  // how it learns its peer's address, which a socket over a stream cannot ask the kernel for.
+  const peers = new AsyncLocalStorage<Pick<Socket, 'remoteAddress' | 'remotePort' | 'remoteFamily'>>();
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
     const stream = new ConnectionStream(socket);
-    for (const listener of listeners) listener.call(server, stream);
+    const peer = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, remoteFamily: socket.remoteFamily };
+    peers.run(peer, () => {
+      for (const listener of listeners) listener.call(server, stream);
+    });
+  });
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    const peer = peers.getStore();
+    if (peer) for (const [name, value] of Object.entries(peer)) Object.defineProperty(socket, name, { value, enumerable: true });
   });
   return server;
 }
