@@ -62,6 +62,8 @@ interface Scope {
 }
 
 type Db = Database.Database;
+/** The connection as repository steps use it. */
+type Connection = Pick<Db, 'prepare' | 'transaction'>;
 
 function isSqliteError(error: unknown, code: string): boolean {
   return error instanceof Error && (error as { code?: unknown }).code === code;
@@ -79,6 +81,8 @@ export class SqliteStorage implements Storage {
   readonly appliedMigrations: readonly number[];
 
   private readonly db: Db;
+  /** Every statement is compiled once per SQL text and reused: compiling cost about 0.5 ms per accepted update. */
+  private readonly connection: Connection;
   private readonly root: Scope = { mutex: new Mutex(), depth: 0, active: true };
   private readonly scopes = new AsyncLocalStorage<Scope>();
   private closed = false;
@@ -100,6 +104,18 @@ export class SqliteStorage implements Storage {
       this.db.close();
       throw error;
     }
+    const statements = new Map<string, Database.Statement>();
+    this.connection = {
+      prepare: ((source: string) => {
+        let statement = statements.get(source);
+        if (!statement) {
+          statement = this.db.prepare(source);
+          statements.set(source, statement);
+        }
+        return statement;
+      }) as Db['prepare'],
+      transaction: this.db.transaction.bind(this.db) as Db['transaction'],
+    };
     this.nodes = this.nodeRepository();
     this.tasks = this.taskRepository();
     this.jobs = this.jobRepository();
@@ -158,10 +174,10 @@ export class SqliteStorage implements Storage {
   }
 
   /** Runs one synchronous database step in the caller's scope, queued behind running transactions. */
-  private run<T>(step: (db: Db) => T): Promise<T> {
+  private run<T>(step: (db: Connection) => T): Promise<T> {
     return this.currentScope().mutex.runExclusive(() => {
       this.assertOpen();
-      return step(this.db);
+      return step(this.connection);
     });
   }
 
