@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   loadParticipantKit,
@@ -93,5 +93,25 @@ describe('mutual-TLS server fed through a stream', () => {
     expect(handled).toBe(before);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(refusals.length).toBeGreaterThanOrEqual(refusedBefore + 1);
+  });
+
+  it('stays up when connections are reset before, during and after the handshake', async () => {
+    const reset = (socket: { resetAndDestroy(): unknown }): void => void socket.resetAndDestroy();
+    const settle = (socket: NodeJS.EventEmitter): Promise<void> => new Promise((resolve) => socket.once('close', () => resolve()));
+    const raw = connectTcp(port, '127.0.0.1', () => reset(raw));
+    raw.on('error', () => undefined);
+    await settle(raw);
+    const half = connectTcp(port, '127.0.0.1', () => half.write(randomBytes(300), () => reset(half)));
+    half.on('error', () => undefined);
+    await settle(half);
+    // After the handshake: the TCP connection under a TLS session that is sending is reset.
+    const tcp = connectTcp(port, '127.0.0.1');
+    tcp.on('error', () => undefined);
+    const done = connectTls({ socket: tcp, ...tlsOptionsForClient(alice) }, () => done.write(randomBytes(100_000), () => reset(tcp)));
+    done.on('error', () => undefined);
+    await settle(tcp);
+    const reply = await post(tlsOptionsForClient(alice), Buffer.from('still here'));
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body)).toMatchObject({ id: 'alice', bytes: 10 });
   });
 });
