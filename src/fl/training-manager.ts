@@ -441,7 +441,8 @@ export class TrainingManager extends EventEmitter {
 }
 
 function emptyBuffer(round: RoundRecord): RoundBuffer {
-  return { round, participants: new Set(round.participants), accepted: new Map(), entries: [], sum: null, total: 0, base: null, closing: false, inflight: new Set() };
+  // A copy: whoever holds the record that was emitted or returned cannot change admission through it.
+  return { round: structuredClone(round), participants: new Set(round.participants), accepted: new Map(), entries: [], sum: null, total: 0, base: null, closing: false, inflight: new Set() };
 }
 
 /** A stored update's bytes as float32 weights (copied: the store's buffer may not be 4-byte aligned). */

@@ -54,6 +54,12 @@ describe('fragmented sends', () => {
     expect(Buffer.compare(received.pop() as Buffer, Buffer.concat([head, body]))).toBe(0);
   });
 
+  it('refuses a fragment size that is not a whole positive number of bytes', async () => {
+    for (const size of [0, -1, 0.5, Number.NaN]) {
+      await expect(sendInFragments(client, new Uint8Array(10), size)).rejects.toMatchObject({ code: 'FRAGMENT_SIZE_INVALID' });
+    }
+  });
+
   it('a queue keeps concurrent messages whole and in order', async () => {
     const queue = new SendQueue(client);
     const messages = [new Uint8Array(50_000).fill(1), new Uint8Array(10).fill(2), new Uint8Array(40_000).fill(3)];

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { InvalidInputError } from '../core/errors.js';
 
 /** Size of the WebSocket fragments a large message is written in: one TLS record's worth. */
 export const FRAGMENT_BYTES = 16 * 1024;
@@ -9,9 +10,12 @@ export const FRAGMENT_BYTES = 16 * 1024;
  * biggest single write it was handed; writing a model in one piece would leave every connection
  * holding a model's worth of native memory. Callers must not send anything else on the socket until
  * the promise settles (fragments of two messages cannot interleave), so each connection keeps one
- * queue of sends.
+ * queue of sends. The parts are sent from where they lie: they must not change until it settles.
  */
 export function sendInFragments(socket: WebSocket, message: Uint8Array | readonly Uint8Array[], fragmentBytes: number = FRAGMENT_BYTES): Promise<void> {
+  if (!Number.isInteger(fragmentBytes) || fragmentBytes < 1) {
+    return Promise.reject(new InvalidInputError('FRAGMENT_SIZE_INVALID', `fragments must be a whole number of bytes, at least 1; got ${fragmentBytes}`));
+  }
   const fragments: Uint8Array[] = [];
   for (const part of message instanceof Uint8Array ? [message] : message) {
     for (let at = 0; at < part.byteLength; at += fragmentBytes) fragments.push(part.subarray(at, Math.min(part.byteLength, at + fragmentBytes)));

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request, type Server } from 'node:https';
+import { createServer as createHttpsServer, request, type Server } from 'node:https';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,5 +113,30 @@ describe('mutual-TLS server fed through a stream', () => {
     const reply = await post(tlsOptionsForClient(alice), Buffer.from('still here'));
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toMatchObject({ id: 'alice', bytes: 10 });
+  });
+
+  it('answers a client that half-closes after its request exactly as node:https does', async () => {
+    const kit = loadServerKit(serverKitPath(join(dir, 'job')));
+    const respond = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end('late answer'), 50));
+    };
+    const exchange = async (make: typeof createMutualTlsServer): Promise<string> => {
+      const subject = make(tlsOptionsForServer(kit), respond);
+      await new Promise<void>((resolve) => subject.listen(0, '127.0.0.1', resolve));
+      const at = (subject.address() as AddressInfo).port;
+      const socket = connectTls({ host: '127.0.0.1', port: at, ...tlsOptionsForClient(alice) }, () => {
+        socket.end('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello');
+      });
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('close', resolve));
+      await new Promise((resolve) => subject.close(resolve));
+      const text = Buffer.concat(chunks).toString();
+      return `${text.split('\r\n')[0]} | ${text.includes('late answer')}`;
+    };
+    const native = await exchange((options, handler) => createHttpsServer(options, handler));
+    expect(await exchange(createMutualTlsServer)).toBe(native);
   });
 });

@@ -11,13 +11,17 @@ import type { TLSSocket, TlsOptions } from 'node:tls';
  */
 class ConnectionStream extends Duplex {
   constructor(private readonly socket: Socket) {
-    super({ allowHalfOpen: false });
+    // TLS above decides how its side closes; the bytes that came before the peer's FIN are still read.
+    super({ allowHalfOpen: true });
     socket.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) socket.pause();
     });
     socket.on('end', () => this.push(null));
     socket.on('error', (error) => this.destroy(error));
-    socket.on('close', () => this.destroy());
+    socket.on('close', (hadError: boolean) => {
+      if (hadError || this.readableEnded) this.destroy();
+      else this.once('end', () => this.destroy());
+    });
   }
 
   override _read(): void {
@@ -36,7 +40,8 @@ class ConnectionStream extends Duplex {
   }
 
   override _final(done: (error?: Error | null) => void): void {
-    this.socket.end(done);
+    if (this.socket.writableEnded) done();
+    else this.socket.end(done);
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
