@@ -155,6 +155,8 @@ export class CoordinatedJob extends EventEmitter {
     });
     const running = (await storage.jobs.list()).find((j) => j.status === 'running' && j.name === config.name && j.modelId);
     if (running) {
+      // FedAdam's and FedYogi's moments continue where the previous process left them.
+      await manager.restoreStrategyState(running.modelId as string);
       return new CoordinatedJob(running.id, true, prepared, storage, channel, running.modelId as string, running.createdAt, manager, registry, nodes, scheduler);
     }
     const jobId = `job-${randomUUID()}`;

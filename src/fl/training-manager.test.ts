@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../core/index.js';
 import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
-import { FedAvg } from './strategies/index.js';
+import { FedAdam, FedAvg, FedYogi } from './strategies/index.js';
 import { TrainingManager } from './training-manager.js';
 
 describe('TrainingManager', () => {
@@ -109,6 +109,24 @@ describe('TrainingManager', () => {
     // After the round closed, the same bytes are still acknowledged, different bytes refused.
     expect(await manager.submitUpdate(roundId, update)).toBe('duplicate');
     await expect(manager.submitUpdate(roundId, { ...update, weights: new Float32Array([9, 9]) })).rejects.toMatchObject({ code: 'UPDATE_DUPLICATE' });
+  });
+  it('saves a server optimiser\'s state with each version, and a new manager continues from it', async () => {
+    const adam = new FedAdam({ eta: 0.5 });
+    const first = new TrainingManager(storage, registry, adam, { now: () => clock });
+    const roundId = await first.startRound(modelId, { jobId: 'job-opt', participants: ['a', 'b'], quorum: 2, deadlineMs: 500 });
+    await first.submitUpdate(roundId, { clientId: 'a', weights: new Float32Array([1, 2]), numExamples: 1 });
+    await first.submitUpdate(roundId, { clientId: 'b', weights: new Float32Array([3, -2]), numExamples: 1 });
+    const result = await first.finalizeRound(roundId);
+    const saved = await storage.models.getStrategyState(modelId);
+    expect(saved).toMatchObject({ modelId, strategy: 'fedadam', version: result.version.version, updatedAt: clock });
+    expect(saved?.state).toEqual(adam.saveState());
+
+    const resumedAdam = new FedAdam({ eta: 0.5 });
+    expect(await new TrainingManager(storage, registry, resumedAdam).restoreStrategyState(modelId)).toBe(true);
+    expect(resumedAdam.saveState()).toEqual(adam.saveState());
+    // Another optimiser's state is not taken over, and a stateless rule has none to take.
+    expect(await new TrainingManager(storage, registry, new FedYogi({ eta: 0.5 })).restoreStrategyState(modelId)).toBe(false);
+    expect(await new TrainingManager(storage, registry, new FedAvg()).restoreStrategyState(modelId)).toBe(false);
   });
 });
 

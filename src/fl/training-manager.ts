@@ -385,6 +385,9 @@ export class TrainingManager extends EventEmitter {
     const aggregateSeconds = (performance.now() - started) / 1000;
     const result = await this.storage.transaction(async () => {
       const version = await this.registry.updateModel(round.modelId, weights, { roundId, metrics });
+      // Saved with the version it produced, so a restarted coordinator continues from exactly here.
+      const state = this.strategy.saveState?.();
+      if (state) await this.storage.models.putStrategyState({ modelId: round.modelId, strategy: this.strategy.name, version: version.version, state, updatedAt: this.now() });
       const finalized = await this.transition(aggregating, 'finalized', {
         resultVersion: version.version,
         metrics: { ...metrics, updates: count },
@@ -404,6 +407,17 @@ export class TrainingManager extends EventEmitter {
     const updated = { ...round, metrics: { ...round.metrics, ...metrics } };
     await this.storage.rounds.upsert(updated);
     return updated;
+  }
+
+  /**
+   * Continues the strategy from the state saved with the model's newest version (a coordinator that
+   * took over a running job). False when there is none, or it belongs to another strategy.
+   */
+  async restoreStrategyState(modelId: string): Promise<boolean> {
+    const saved = await this.storage.models.getStrategyState(modelId);
+    if (!saved || saved.strategy !== this.strategy.name || !this.strategy.loadState) return false;
+    this.strategy.loadState(saved.state);
+    return true;
   }
 
   /** What the strategy asks participants to do in this round (e.g. FedProx's proximal term). */

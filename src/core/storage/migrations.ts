@@ -150,6 +150,18 @@ export const MIGRATIONS: readonly Migration[] = [
     // nullable column so listing a round's updates never reads them.
     sql: `ALTER TABLE updates ADD COLUMN payload BLOB;`,
   },
+  {
+    version: 4,
+    name: 'strategy state',
+    // One row per model: the server optimiser's state as of the newest version it produced.
+    sql: `CREATE TABLE strategy_states (
+      model_id TEXT PRIMARY KEY REFERENCES models (id) ON DELETE CASCADE,
+      strategy TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      state BLOB NOT NULL,
+      updated_at INTEGER NOT NULL
+    );`,
+  },
 ];
 
 /**

@@ -170,6 +170,22 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE updates ALTER COLUMN payload SET STORAGE EXTERNAL;
     `,
   },
+  {
+    version: 4,
+    name: 'strategy state',
+    // One row per model: the server optimiser's state as of the newest version it produced.
+    sql: `
+      CREATE TABLE strategy_states (
+        model_id TEXT COLLATE "C" CONSTRAINT strategy_states_pkey PRIMARY KEY
+          CONSTRAINT strategy_states_model_fkey REFERENCES models (id) ON DELETE CASCADE,
+        strategy TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        state BYTEA NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      ALTER TABLE strategy_states ALTER COLUMN state SET STORAGE EXTERNAL;
+    `,
+  },
 ];
 
 /**

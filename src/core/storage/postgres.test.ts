@@ -79,12 +79,12 @@ if (!url) {
 
       expect(await appliedIn(schema)).toEqual(allVersions);
       expect(await tablesIn(schema)).toEqual(
-        ['jobs', 'model_versions', 'models', 'nodes', 'privacy_budgets', 'privacy_charges', 'rounds', 'schema_migrations', 'tasks', 'updates'],
+        ['jobs', 'model_versions', 'models', 'nodes', 'privacy_budgets', 'privacy_charges', 'rounds', 'schema_migrations', 'strategy_states', 'tasks', 'updates'],
       );
       const columns = await admin.query<{ column: string; type: string; collation: string | null }>(
         `SELECT table_name || '.' || column_name AS column, data_type AS type, collation_name AS collation
          FROM information_schema.columns WHERE table_schema = $1 AND table_name || '.' || column_name = ANY($2) ORDER BY 1`,
-        [schema, ['nodes.id', 'nodes.registered_at', 'model_versions.weights', 'updates.payload', 'rounds.job_id', 'privacy_budgets.epsilon', 'privacy_budgets.scope_id']],
+        [schema, ['nodes.id', 'nodes.registered_at', 'model_versions.weights', 'updates.payload', 'rounds.job_id', 'privacy_budgets.epsilon', 'privacy_budgets.scope_id', 'strategy_states.model_id', 'strategy_states.state']],
       );
       // Byte-wise collation on what lists are ordered by, whatever the database's default.
       expect(columns.rows).toEqual([
@@ -94,6 +94,8 @@ if (!url) {
         { column: 'privacy_budgets.epsilon', type: 'double precision', collation: null },
         { column: 'privacy_budgets.scope_id', type: 'text', collation: 'C' },
         { column: 'rounds.job_id', type: 'text', collation: 'C' },
+        { column: 'strategy_states.model_id', type: 'text', collation: 'C' },
+        { column: 'strategy_states.state', type: 'bytea', collation: null },
         { column: 'updates.payload', type: 'bytea', collation: null },
       ]);
     });

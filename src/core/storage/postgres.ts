@@ -33,6 +33,7 @@ import {
   privacyBudgetFromRow,
   privacyChargeFromRow,
   roundFromRow,
+  strategyStateFromRow,
   taskFromRow,
   toJson,
   updateFromRow,
@@ -43,6 +44,7 @@ import {
   type PrivacyBudgetRow,
   type PrivacyChargeRow,
   type RoundRow,
+  type StrategyStateRow,
   type TaskRow,
   type UpdateRow,
   type VersionRow,
@@ -443,6 +445,25 @@ export class PostgresStorage implements Storage {
             [modelId],
           );
           return rows.map(versionMetaFromRow);
+        }),
+      putStrategyState: (state) =>
+        this.run(async (query) => {
+          try {
+            await query(
+              `INSERT INTO strategy_states (model_id, strategy, version, state, updated_at) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (model_id) DO UPDATE SET strategy = EXCLUDED.strategy, version = EXCLUDED.version, state = EXCLUDED.state,
+                 updated_at = EXCLUDED.updated_at`,
+              [state.modelId, state.strategy, state.version, encodeBytes(state.state), state.updatedAt],
+            );
+          } catch (error) {
+            if (violated(error, FOREIGN_KEY_VIOLATION, 'strategy_states_model_fkey')) throw new NotFoundError('model', state.modelId);
+            throw error;
+          }
+        }),
+      getStrategyState: (modelId) =>
+        this.run(async (query) => {
+          const { rows } = await query<StrategyStateRow>('SELECT * FROM strategy_states WHERE model_id = $1', [modelId]);
+          return rows[0] && strategyStateFromRow(rows[0]);
         }),
     };
   }

@@ -150,6 +150,22 @@ export interface ModelRepository {
   getVersion(modelId: string, version: number): Promise<ModelVersionRecord | undefined>;
   /** Versions without their weights, oldest first. */
   listVersions(modelId: string): Promise<Omit<ModelVersionRecord, 'weights'>[]>;
+  /**
+   * Keeps the server strategy's state (e.g. FedAdam's moments) as of a model version, replacing the
+   * previous one, so a restarted coordinator continues the optimiser instead of restarting it.
+   * The model must exist (MODEL_NOT_FOUND).
+   */
+  putStrategyState(state: StrategyStateRecord): Promise<void>;
+  getStrategyState(modelId: string): Promise<StrategyStateRecord | undefined>;
+}
+
+/** A server strategy's saved state: which strategy, as of which model version, and its bytes. */
+export interface StrategyStateRecord {
+  modelId: string;
+  strategy: string;
+  version: number;
+  state: Uint8Array;
+  updatedAt: number;
 }
 
 export interface RoundRepository {

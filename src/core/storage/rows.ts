@@ -9,6 +9,7 @@ import type {
   PrivacyChargeRecord,
   PrivacyScope,
   RoundRecord,
+  StrategyStateRecord,
   TaskRecord,
   TaskStatus,
   UpdateRecord,
@@ -284,3 +285,16 @@ export const privacyChargeFromRow = (row: PrivacyChargeRow): PrivacyChargeRecord
   conversion: row.conversion,
   createdAt: row.created_at,
 });
+
+export interface StrategyStateRow {
+  model_id: string;
+  strategy: string;
+  version: number;
+  state: Buffer;
+  updated_at: number;
+}
+
+export function strategyStateFromRow(row: StrategyStateRow): StrategyStateRecord {
+  // A fresh copy: the driver's Buffer may be a view into a larger one.
+  return { modelId: row.model_id, strategy: row.strategy, version: row.version, state: new Uint8Array(row.state), updatedAt: row.updated_at };
+}

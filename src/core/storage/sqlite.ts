@@ -25,6 +25,7 @@ import {
   privacyBudgetFromRow,
   privacyChargeFromRow,
   roundFromRow,
+  strategyStateFromRow,
   taskFromRow,
   toJson,
   updateFromRow,
@@ -35,6 +36,7 @@ import {
   type PrivacyBudgetRow,
   type PrivacyChargeRow,
   type RoundRow,
+  type StrategyStateRow,
   type TaskRow,
   type UpdateRow,
   type VersionRow,
@@ -379,6 +381,19 @@ export class SqliteStorage implements Storage {
               .all(modelId) as VersionRow[]
           ).map(versionMetaFromRow),
         ),
+      putStrategyState: (state) =>
+        this.run((db) => {
+          if (!db.prepare('SELECT 1 FROM models WHERE id = ?').get(state.modelId)) throw new NotFoundError('model', state.modelId);
+          db.prepare(
+            `INSERT INTO strategy_states (model_id, strategy, version, state, updated_at) VALUES (@modelId, @strategy, @version, @state, @updatedAt)
+             ON CONFLICT (model_id) DO UPDATE SET strategy = excluded.strategy, version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`,
+          ).run({ modelId: state.modelId, strategy: state.strategy, version: state.version, state: encodeBytes(state.state), updatedAt: state.updatedAt });
+        }),
+      getStrategyState: (modelId) =>
+        this.run((db) => {
+          const row = db.prepare('SELECT * FROM strategy_states WHERE model_id = ?').get(modelId) as StrategyStateRow | undefined;
+          return row && strategyStateFromRow(row);
+        }),
     };
   }
 

@@ -232,6 +232,21 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
         expect((await storage.models.listVersions('m1')).map((v) => v.version)).toEqual([1, 3]);
       });
 
+      it('keeps one strategy state per model, replaced by the next, and refuses one for a missing model', async () => {
+        await storage.models.insertModel(model('m1'));
+        expect(await storage.models.getStrategyState('m1')).toBeUndefined();
+        const backing = new Uint8Array(40).map((_, i) => i * 7);
+        const first = { modelId: 'm1', strategy: 'fedadam', version: 2, state: backing.subarray(3, 35), updatedAt: 10 };
+        await storage.models.putStrategyState(first);
+        const stored = await storage.models.getStrategyState('m1');
+        expect(stored).toEqual({ ...first, state: new Uint8Array(backing.subarray(3, 35)) });
+        const next = { modelId: 'm1', strategy: 'fedadam', version: 3, state: new Uint8Array([1, 2, 3]), updatedAt: 20 };
+        await storage.models.putStrategyState(next);
+        expect(await storage.models.getStrategyState('m1')).toEqual(next);
+        await expect(storage.models.putStrategyState({ ...next, modelId: 'ghost' })).rejects.toBeInstanceOf(NotFoundError);
+        expect(await storage.models.getStrategyState('ghost')).toBeUndefined();
+      });
+
       it('stores weights byte for byte, from a view at an odd offset, including NaN payloads and -0', async () => {
         await storage.models.insertModel(model('m1'));
         const backing = new ArrayBuffer(4 * 40);

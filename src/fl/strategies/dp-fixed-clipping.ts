@@ -1,5 +1,5 @@
 import { clipL2, type NoiseSource } from '../../privacy/dp/index.js';
-import { InvalidInputError } from '../../core/errors.js';
+import { InvalidInputError, StateError } from '../../core/errors.js';
 import { AggregationError, type ClientUpdate, type FitInstructions, type Strategy } from './strategy.js';
 
 /** Server-side clipping and noise of client-level DP-FedAvg. */
@@ -30,6 +30,17 @@ export class DpFixedClipping implements Strategy {
     if (!(options.clipNorm > 0)) throw new InvalidInputError('DP_CLIP_INVALID', `clip norm must be positive, got ${options.clipNorm}`);
     if (!(options.noiseMultiplier >= 0)) throw new InvalidInputError('DP_NOISE_INVALID', `noise multiplier must be non-negative, got ${options.noiseMultiplier}`);
     this.name = `dp-fixed-clipping(${inner.name})`;
+  }
+
+  /** The wrapped strategy's state. */
+  saveState(): Uint8Array | null {
+    return this.inner.saveState?.() ?? null;
+  }
+
+  /** Hands saved state to the wrapped strategy. */
+  loadState(state: Uint8Array): void {
+    if (!this.inner.loadState) throw new StateError('STRATEGY_STATE_INVALID', `${this.inner.name} keeps no state between rounds; there is nothing to continue`);
+    this.inner.loadState(state);
   }
 
   /** The wrapped strategy's instructions to clients. */

@@ -79,3 +79,37 @@ describe('FedOpt options', () => {
     expect(() => new FedAdam(options)).toThrow(InvalidInputError);
   });
 });
+
+describe('FedOpt state across instances', () => {
+  const rounds = (k: number): ClientUpdate[] => [
+    { clientId: 'a', weights: f32(k, -k / 2, 1), numExamples: 1 + k },
+    { clientId: 'b', weights: f32(2 * k, k, -1), numExamples: 3 },
+  ];
+  const steps = (strategy: FedOpt, from: Float32Array, first: number, last: number): Float32Array => {
+    let global = from;
+    for (let k = first; k <= last; k++) global = strategy.aggregate(global, rounds(k), k);
+    return global;
+  };
+
+  it.each([
+    ['FedAdam', (): FedOpt => new FedAdam({ eta: 0.3 })],
+    ['FedYogi', (): FedOpt => new FedYogi({ eta: 0.3 })],
+  ])('%s continued from saved state takes exactly the steps of an uninterrupted instance, and a fresh one does not', (_name, make) => {
+    const start = f32(0.5, 0.5, 0.5);
+    const uninterrupted = steps(make(), start, 1, 4);
+    const first = make();
+    expect(first.saveState()).toBeNull();
+    const halfway = steps(first, start, 1, 2);
+    const continued = make();
+    continued.loadState(first.saveState() as Uint8Array);
+    expect(Array.from(steps(continued, halfway, 3, 4))).toEqual(Array.from(uninterrupted));
+    expect(Array.from(steps(make(), halfway, 3, 4))).not.toEqual(Array.from(uninterrupted));
+  });
+
+  it('refuses state it did not save', () => {
+    const strategy = new FedAdam({ eta: 0.1 });
+    for (const bad of [new Uint8Array(0), new Uint8Array(12), new Uint8Array(16)]) {
+      expect(() => strategy.loadState(bad)).toThrow(expect.objectContaining({ code: 'STRATEGY_STATE_INVALID' }));
+    }
+  });
+});

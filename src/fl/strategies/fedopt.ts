@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InvalidInputError } from '../../core/errors.js';
+import { InvalidInputError, StateError } from '../../core/errors.js';
 import { weightedAverage } from './fedavg.js';
 import { AggregationError, type ClientUpdate, type FitInstructions, type Strategy } from './strategy.js';
 
@@ -67,6 +67,30 @@ export abstract class FedOpt implements Strategy {
       out[i] = global[i] + (eta * m[i]) / (Math.sqrt(v[i]) + tau);
     }
     return out;
+  }
+
+  /** m then v as float64 (the platform's byte order, little-endian wherever Node runs here), or null before the first aggregation. */
+  saveState(): Uint8Array | null {
+    if (this.m === null || this.v === null) return null;
+    const both = new Float64Array(this.m.length * 2);
+    both.set(this.m);
+    both.set(this.v, this.m.length);
+    return new Uint8Array(both.buffer);
+  }
+
+  /** Continues from saved moments, as if this instance had run the rounds that produced them. */
+  loadState(state: Uint8Array): void {
+    if (state.byteLength === 0 || state.byteLength % 16 !== 0) {
+      throw new StateError('STRATEGY_STATE_INVALID', `${this.name} state must hold two equal float64 vectors, got ${state.byteLength} bytes; it was not saved by ${this.name}`);
+    }
+    const both = new Float64Array(state.byteLength / 8);
+    new Uint8Array(both.buffer).set(state);
+    const length = both.length / 2;
+    if (both.subarray(length).some((v) => !(v > 0))) {
+      throw new StateError('STRATEGY_STATE_INVALID', `${this.name} state has a second moment that is not positive; it was not saved by ${this.name}`);
+    }
+    this.m = both.slice(0, length);
+    this.v = both.slice(length);
   }
 
   /** v_t from v_{t−1} and Δ_t² for one coordinate (Algorithm 2 lines 13–14). */

@@ -28,6 +28,10 @@ export interface Strategy {
   configureFit(round: number): FitInstructions;
   /** The next global model from the current one and this round's client updates. */
   aggregate(global: Float32Array, updates: readonly ClientUpdate[], round: number): Float32Array;
+  /** State carried from round to round (a server optimiser's moments), as bytes; null while there is none. Stateless rules omit it. */
+  saveState?(): Uint8Array | null;
+  /** Continues from bytes `saveState` produced; throws STRATEGY_STATE_INVALID for bytes it cannot use. */
+  loadState?(state: Uint8Array): void;
 }
 
 /** Stable codes of {@link AggregationError}. */
