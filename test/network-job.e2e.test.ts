@@ -60,6 +60,7 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
   let configFile: string;
   let data: Map<string, string>;
   let port: number;
+  let cleanSha256: string | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-network-'));
@@ -77,6 +78,8 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
       selection: { fraction: 1, minClients: 3 },
       model: { type: 'mlp', hidden: [64] },
       training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: 'adam' },
+      // A server optimiser with state, so the restart test also shows its moments survive a SIGKILL.
+      strategy: { name: 'fedadam', eta: 0.03 },
       round: { quorum: 1, deadlineSeconds: 120 },
     };
     writeFileSync(configFile, JSON.stringify(job));
@@ -99,12 +102,13 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     expect(report.status).toBe('completed');
     expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(PARTICIPANTS.length));
     expect(report.final.accuracy).toBeGreaterThan(0.85);
+    cleanSha256 = report.model.sha256;
     const audit = verifyAuditTrail(join(dir, 'audit.jsonl'));
     expect(audit.ok).toBe(true);
     expect(audit.entries).toBeGreaterThan(ROUNDS * PARTICIPANTS.length);
   }, 180_000);
 
-  it('survives a SIGKILL of the coordinator mid-round: restarted, it finishes with the same accepted updates per round', async () => {
+  it('survives a SIGKILL of the coordinator mid-round: restarted, it finishes with the same accepted updates per round and the same model', async () => {
     const db = join(dir, 'killed.db');
     const reportFile = join(dir, 'killed-report.json');
     const first = serve(db, reportFile);
@@ -141,6 +145,8 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     expect(report.resumed).toBe(true);
     expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(PARTICIPANTS.length));
     expect(report.final.accuracy).toBeGreaterThan(0.85);
+    // Seeded local training and FedAdam's restored moments: the same model as the uninterrupted run.
+    expect(report.model.sha256).toBe(cleanSha256);
     expect(agents.some((a) => /retrying/.test(a.output()))).toBe(true);
     expect(verifyAuditTrail(join(dir, 'audit.jsonl')).ok).toBe(true);
   }, 240_000);
