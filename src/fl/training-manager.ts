@@ -202,9 +202,8 @@ export class TrainingManager extends EventEmitter {
     sha256: string,
     check: (round: RoundRecord, buffer: RoundBuffer) => Promise<{ entry: PendingUpdate; payload: Uint8Array }>,
   ): Promise<SubmitOutcome> {
-    // A round held here changes only through this manager, so its record is not re-read per update.
     const held = this.pending.get(roundId);
-    const round = held?.round ?? (await this.requireRound(roundId));
+    const round = await this.currentRound(roundId);
     try {
       const previous = await this.acceptedDigest(round, clientId);
       if (previous !== undefined) {
@@ -305,8 +304,7 @@ export class TrainingManager extends EventEmitter {
 
   /** True when every participant of the round has submitted. */
   async isComplete(roundId: string): Promise<boolean> {
-    const held = this.pending.get(roundId);
-    const round = held?.round ?? (await this.requireRound(roundId));
+    const round = await this.currentRound(roundId);
     return this.pendingOf(round).accepted.size === round.participants.length;
   }
 
@@ -445,6 +443,12 @@ export class TrainingManager extends EventEmitter {
     const next: RoundRecord = { ...round, ...changes, status: to };
     await this.storage.rounds.upsert(next);
     return next;
+  }
+
+  /** A round held here changes only through this manager, so its held copy is read instead of the store (per update, at 1,000 participants). */
+  private currentRound(roundId: string): Promise<RoundRecord> {
+    const held = this.pending.get(roundId);
+    return held ? Promise.resolve(held.round) : this.requireRound(roundId);
   }
 
   private async requireRound(roundId: string): Promise<RoundRecord> {
