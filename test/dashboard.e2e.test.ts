@@ -1,17 +1,16 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../src/core/index.js';
 import { demoConfig, prepareJob, runJob, type JobReport } from '../src/fl/index.js';
 import { ServerEvents } from '../src/server/events.js';
 import { registerOperatorApi } from '../src/server/operator-api.js';
+import { launchTestBrowser, type TestBrowser } from './support/browser.js';
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
 
 /** What the page recorded each time its DOM changed: browser time and how many rows and points it showed. */
@@ -38,16 +37,13 @@ describe('operator dashboard in Chromium', () => {
   let storage: Storage;
   let events: ServerEvents;
   let app: FastifyInstance;
-  let browser: Browser;
+  let browser: TestBrowser;
   let page: Page;
   let origin: string;
   const requests: string[] = [];
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM_PATH)) {
-      throw new Error(`no Chromium at ${CHROMIUM_PATH}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary`);
-    }
     dir = mkdtempSync(join(tmpdir(), 'cn-dashboard-'));
     storage = openStorage({ path: join(dir, 'coordinator.db') });
     const now = Date.now();
@@ -58,8 +54,8 @@ describe('operator dashboard in Chromium', () => {
     app = Fastify();
     await registerOperatorApi(app, { storage, events });
     origin = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    browser = await launchTestBrowser();
+    page = await browser.browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('request', (request) => requests.push(request.url()));
     page.on('pageerror', (error) => pageErrors.push(error.message));
   });
