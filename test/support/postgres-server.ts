@@ -1,11 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { onExitOrInterrupt } from './exit-cleanup.js';
 
 /** A throwaway PostgreSQL server for the tests: where to reach it and how to get rid of it. */
 export interface TestPostgres {
@@ -85,41 +87,27 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   const folder = mkdtempSync(join(tmpdir(), 'cipher-nexus-pg-'));
   const data = join(folder, 'data');
   let binaries = installed;
-  if (runAs) {
-    // A root-owned checkout (e.g. under `mktemp -d`) is closed to other accounts: the server account
-    // gets its own copy of the binaries inside the folder it owns.
-    const native = dirname(dirname(installed.initdb));
-    cpSync(native, join(folder, 'native'), { recursive: true, verbatimSymlinks: true });
-    binaries = { initdb: join(folder, 'native', 'bin', 'initdb'), pg_ctl: join(folder, 'native', 'bin', 'pg_ctl') };
-    chownTree(folder, runAs);
-  }
-
+  const stop = onExitOrInterrupt(() => {
+    if (existsSync(join(data, 'postmaster.pid'))) {
+      spawnSync(binaries.pg_ctl, ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '30'], { ...runAs, stdio: 'ignore' });
+    }
+    rmSync(folder, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  });
   const run = (binary: string, args: string[]): void => {
     const result = spawnSync(binary, args, { ...runAs, cwd: folder, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C', LANG: 'C' } });
     if (result.error) throw result.error;
     if (result.status !== 0) throw new Error(`${binary} ${args[0]} failed (exit ${result.status}): ${(result.stderr || result.stdout).trim()}`);
   };
 
-  const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  let stopped = false;
-  const stop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    for (const signal of SIGNALS) process.off(signal, onSignal);
-    process.off('exit', stop);
-    spawnSync(binaries.pg_ctl, ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '30'], { ...runAs, stdio: 'ignore' });
-    rmSync(folder, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    stop();
-    // Only this listener was keeping the default (exit on the signal) away: restore it.
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  };
-  // Prepended: vitest's own handlers call process.exit(), after which later listeners never run.
-  for (const signal of SIGNALS) process.prependOnceListener(signal, onSignal);
-  process.prependOnceListener('exit', stop);
-
   try {
+    if (runAs) {
+      // A root-owned checkout (e.g. under `mktemp -d`) is closed to other accounts: the server account
+      // gets its own copy of the binaries inside the folder it owns.
+      const native = dirname(dirname(installed.initdb));
+      cpSync(native, join(folder, 'native'), { recursive: true, verbatimSymlinks: true });
+      binaries = { initdb: join(folder, 'native', 'bin', 'initdb'), pg_ctl: join(folder, 'native', 'bin', 'pg_ctl') };
+      chownTree(folder, runAs);
+    }
     const password = randomBytes(18).toString('base64url');
     const passwordFile = join(folder, 'password');
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
@@ -138,7 +126,6 @@ export async function startTestPostgres(): Promise<TestPostgres> {
         continue;
       }
       const base = `postgres://postgres:${password}@127.0.0.1:${port}`;
-      const pg = (await import('pg')).default;
       const admin = new pg.Client({ connectionString: `${base}/postgres` });
       await admin.connect();
       try {
