@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { demoConfig } from '../src/fl/index.js';
-import { provision } from '../src/identity/index.js';
+import { provisionWithLocalKeys } from '../src/identity/index.js';
 import type { BenchResult } from './run.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..');
@@ -158,7 +158,7 @@ export async function benchNetwork(): Promise<BenchResult> {
     const kitDir = join(dir, 'kits');
     const most = Math.max(...SIZES.map((s) => s.clients));
     const provisionStart = performance.now();
-    await provision({ outDir: kitDir, participants: Array.from({ length: most }, (_, i) => `p${String(i).padStart(4, '0')}`), serverHost: '127.0.0.1', serverPort: 0 });
+    await provisionWithLocalKeys({ outDir: kitDir, participants: Array.from({ length: most }, (_, i) => `p${String(i).padStart(4, '0')}`), serverHost: '127.0.0.1', serverPort: 0 });
     const provisionSeconds = (performance.now() - provisionStart) / 1000;
     const runs: Run[] = [];
     for (const size of SIZES) runs.push(await runOnce(dir, kitDir, size.clients, size.rounds));

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditTrail } from '../src/core/index.js';
 import { demoConfig } from '../src/fl/index.js';
-import { provision } from '../src/identity/index.js';
+import { provisionWithLocalKeys } from '../src/identity/index.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..');
 const main = join(root, 'src', 'cli', 'main.ts');
@@ -66,7 +66,7 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     dir = mkdtempSync(join(tmpdir(), 'cn-network-'));
     kitDir = join(dir, 'kits');
     port = await freePort();
-    await provision({ outDir: kitDir, participants: PARTICIPANTS, serverHost: '127.0.0.1', serverPort: port });
+    await provisionWithLocalKeys({ outDir: kitDir, participants: PARTICIPANTS, serverHost: '127.0.0.1', serverPort: port });
     data = writeParticipantData(dir);
     configFile = join(dir, 'job.json');
     // The demo's data rules (optdigits, scaled to [0, 1]); the coordinator keeps only the test file.

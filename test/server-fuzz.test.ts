@@ -12,7 +12,7 @@ import { demoConfig, prepareCoordinatedJob } from '../src/fl/index.js';
 import {
   encodeSignedFrame,
   loadParticipantKit,
-  provision,
+  provisionWithLocalKeys,
   revokeParticipant,
   signRequest,
   signerFromKit,
@@ -51,8 +51,8 @@ describe('coordinator under hostile input', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-fuzz-'));
     const kitDir = join(dir, 'kits');
-    await provision({ outDir: kitDir, participants: ['alice', 'bob', 'mallory'], serverHost: '127.0.0.1', serverPort: 0 });
-    await provision({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 0 });
+    await provisionWithLocalKeys({ outDir: kitDir, participants: ['alice', 'bob', 'mallory'], serverHost: '127.0.0.1', serverPort: 0 });
+    await provisionWithLocalKeys({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 0 });
     revokeParticipant(kitDir, 'mallory');
     alice = loadParticipantKit(join(kitDir, 'participants', 'alice', 'kit.json'));
     bob = loadParticipantKit(join(kitDir, 'participants', 'bob', 'kit.json'));

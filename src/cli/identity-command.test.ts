@@ -1,10 +1,19 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidInputError, NotFoundError } from '../core/index.js';
-import { loadParticipantKit, loadServerKit, participantKitPath, serverKitPath } from '../identity/index.js';
+import {
+  certificateBundlePath,
+  certificateRequestPath,
+  loadCertificateBundle,
+  loadParticipantKit,
+  loadServerKit,
+  participantKeyPath,
+  serverKitPath,
+} from '../identity/index.js';
 import { registerIdentityCommands } from './identity-command.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
@@ -59,50 +68,160 @@ const failure = (args: string[]): Promise<unknown> =>
     (e: unknown) => e,
   );
 
+/** Runs `keygen` for each id, each in its own directory (as on its own host); returns the request files. */
+async function keygen(...ids: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const id of ids) {
+    await run(['keygen', '--participant', id, '--out', join(dir, 'hosts', id)]);
+    files.push(certificateRequestPath(join(dir, 'hosts', id), id));
+  }
+  return files;
+}
+
+describe('keygen', () => {
+  it('writes the private key file and the request, and says which to send and which never to share', async () => {
+    const keys = join(dir, 'hosts', 'clinic-a');
+    const lines = (await run(['keygen', '--participant', 'clinic-a', '--out', keys])).split('\n');
+    const request = certificateRequestPath(keys, 'clinic-a');
+    expect(lines).toEqual([
+      "generated the keys of participant 'clinic-a'",
+      `send to the operator  ${request}`,
+      `request sha256        ${createHash('sha256').update(readFileSync(request)).digest('hex')}  (read it to the operator over a second channel, e.g. by telephone)`,
+      `never share           ${participantKeyPath(keys, 'clinic-a')}  (your private keys, readable by you only)`,
+      `when the operator sends your certificate.json: cipher-nexus kit assemble --key ${participantKeyPath(keys, 'clinic-a')} --certificate certificate.json`,
+      '',
+    ]);
+    expect(statSync(participantKeyPath(keys, 'clinic-a')).mode & 0o777).toBe(0o600);
+    expect(statSync(keys).mode & 0o777).toBe(0o700);
+  });
+
+  it.each([
+    [['keygen', '--out', 'x'], CommanderError, /required option '--participant <id>' not specified/],
+    [['keygen', '--participant', 'Clinic-A', '--out', 'x'], InvalidInputError, /^keygen field 'participantId': expected a string matching/],
+    [['keygen', '--participant', 'a', '--out', 'open'], InvalidInputError, /is open to other users \(mode 0755\)/],
+  ])('%j fails with one line, exit code 2, and writes nothing', async (args, kind, message) => {
+    mkdirSync(join(dir, 'open'), { mode: 0o755 });
+    chmodSync(join(dir, 'open'), 0o755);
+    const error = await failure(args.map((a) => (a === 'x' || a === 'open' ? join(dir, a) : a)));
+    expect(error).toBeInstanceOf(kind);
+    expect(error).toHaveProperty('message', expect.stringMatching(message));
+    const { code, stderr } = reported(error);
+    expect(code).toBe(EXIT_USAGE);
+    if (kind === InvalidInputError) expect(stderr).toMatch(/^error \[KEYGEN_[A-Z_]+\]: [^\n]+\n$/);
+    expect(readdirSync(dir)).toEqual(['open']);
+    expect(readdirSync(join(dir, 'open'))).toEqual([]);
+  });
+
+  it('refuses to overwrite keys made before, with exit code 2', async () => {
+    await keygen('clinic-a');
+    const before = readFileSync(participantKeyPath(join(dir, 'hosts', 'clinic-a'), 'clinic-a'), 'utf8');
+    const error = await failure(['keygen', '--participant', 'clinic-a', '--out', join(dir, 'hosts', 'clinic-a')]);
+    expect(reported(error)).toEqual({ code: EXIT_USAGE, stderr: expect.stringMatching(/^error \[KEYGEN_EXISTS\]: '.*clinic-a.key.json' exists: [^\n]*\n$/) });
+    expect(readFileSync(participantKeyPath(join(dir, 'hosts', 'clinic-a'), 'clinic-a'), 'utf8')).toBe(before);
+  });
+});
+
 describe('provision', () => {
-  it('writes the kits with the given host, port and lifetime, and lists them', async () => {
-    const stdout = await run(['provision', '--out', out, '--participants', 'clinic-a, clinic-b', '--host', 'coord.example', '--port', '9443', '--valid-days', '30']);
+  it('provisions from the requests with the given host, port and lifetime, and lists the bundles with their request digests', async () => {
+    const requests = await keygen('clinic-a', 'clinic-b');
+    const stdout = await run(['provision', '--out', out, '--requests', requests.join(', '), '--host', 'coord.example', '--port', '9443', '--valid-days', '30']);
     const lines = stdout.split('\n');
+    const digest = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
     expect(lines[0]).toBe(`provisioned 2 participant(s) for https://coord.example:9443 in ${out}`);
     expect(lines[1]).toMatch(/^CA sha256 [0-9a-f]{64}$/);
-    expect(lines.slice(2, 5)).toEqual([`coordinator  ${serverKitPath(out)}`, `clinic-a     ${participantKitPath(out, 'clinic-a')}`, `clinic-b     ${participantKitPath(out, 'clinic-b')}`]);
-    expect(lines[5]).toMatch(/^give each participant only its own kit.json/);
+    expect(lines.slice(2, 5)).toEqual([
+      `coordinator  ${serverKitPath(out)}`,
+      `clinic-a     ${certificateBundlePath(out, 'clinic-a')}  (request sha256 ${digest(requests[0])})`,
+      `clinic-b     ${certificateBundlePath(out, 'clinic-b')}  (request sha256 ${digest(requests[1])})`,
+    ]);
+    expect(lines[5]).toMatch(/^send each participant its own certificate.json and read it the CA sha256 over a second channel/);
     expect([...loadServerKit(serverKitPath(out)).participants.keys()]).toEqual(['clinic-a', 'clinic-b']);
-    expect(loadParticipantKit(participantKitPath(out, 'clinic-b')).coordinatorUrl).toBe('https://coord.example:9443');
+    expect(loadCertificateBundle(certificateBundlePath(out, 'clinic-b')).coordinatorUrl).toBe('https://coord.example:9443');
   });
 
   it('defaults to 127.0.0.1:8443, and replaces an earlier provision only with --force', async () => {
-    await run(['provision', '--out', out, '--participants', 'a']);
+    const [a, b] = await keygen('a', 'b');
+    await run(['provision', '--out', out, '--requests', a]);
     expect(loadServerKit(serverKitPath(out)).coordinatorUrl).toBe('https://127.0.0.1:8443');
-    const error = await failure(['provision', '--out', out, '--participants', 'b']);
+    const error = await failure(['provision', '--out', out, '--requests', b]);
     expect(error).toBeInstanceOf(InvalidInputError);
     expect(reported(error)).toEqual({ code: EXIT_USAGE, stderr: expect.stringMatching(/^error \[PROVISION_EXISTS\]: '.*' already holds a provisioned job; pass force \(--force\)[^\n]*\n$/) });
     expect([...loadServerKit(serverKitPath(out)).participants.keys()]).toEqual(['a']);
-    await run(['provision', '--out', out, '--participants', 'b', '--force']);
+    await run(['provision', '--out', out, '--requests', b, '--force']);
     expect([...loadServerKit(serverKitPath(out)).participants.keys()]).toEqual(['b']);
   });
 
   it.each([
-    [['provision', '--out', 'x', '--participants', 'a', '--port', '0'], CommanderError, /--port must be an integer from 1 to 65535, got '0'/],
-    [['provision', '--out', 'x', '--participants', 'a', '--port', '80.5'], CommanderError, /--port must be an integer/],
-    [['provision', '--out', 'x', '--participants', 'a', '--valid-days', '0'], CommanderError, /--valid-days must be an integer from 1 to 3650, got '0'/],
-    [['provision', '--out', 'x'], CommanderError, /required option '--participants <ids>' not specified/],
-    [['provision', '--out', 'x', '--participants', 'a,,b'], InvalidInputError, /provision field 'participants\[1\]': expected a string matching/],
-    [['provision', '--out', 'x', '--participants', 'a,B'], InvalidInputError, /'participants\[1\]'.*got 'B'/],
-    [['provision', '--out', 'x', '--participants', 'a,a'], InvalidInputError, /'a' is listed twice/],
-    [['provision', '--out', 'x', '--participants', 'a', '--host', 'not a host'], InvalidInputError, /provision field 'serverHost': expected a host name or an IP address/],
+    [['provision', '--out', 'x', '--requests', 'a', '--port', '0'], CommanderError, /--port must be an integer from 1 to 65535, got '0'/],
+    [['provision', '--out', 'x', '--requests', 'a', '--port', '80.5'], CommanderError, /--port must be an integer/],
+    [['provision', '--out', 'x', '--requests', 'a', '--valid-days', '0'], CommanderError, /--valid-days must be an integer from 1 to 3650, got '0'/],
+    [['provision', '--out', 'x'], CommanderError, /required option '--requests <files>' not specified/],
+    // The flag of the flow before keygen: the operator is told what is needed instead.
+    [['provision', '--out', 'x', '--participants', 'a,b'], CommanderError, /required option '--requests <files>' not specified/],
+    [['provision', '--out', 'x', '--requests', 'a,,b'], InvalidInputError, /provision field 'requests\[1\]'/],
+    [['provision', '--out', 'x', '--requests', 'a', '--host', 'not a host'], InvalidInputError, /provision field 'serverHost': expected a host name or an IP address/],
+    [['provision', '--out', 'x', '--requests', 'missing.req.json'], InvalidInputError, /^certificate request 'missing.req.json' does not exist; ask the participant/],
+    [['provision', '--out', 'x', '--requests', 'a,a'], InvalidInputError, /failed the duplicate id check/],
+    [['provision', '--out', 'x', '--requests', 'a,forged'], InvalidInputError, /^certificate request '.*forged.req.json' failed the signing-key proof check: /],
   ])('%j fails with one line, exit code 2, and writes nothing', async (args, kind, message) => {
-    const error = await failure(args.map((a) => (a === 'x' ? out : a)));
+    const [a, b] = await keygen('a', 'b');
+    // b's request claiming a's signing key: b cannot make a's proof over its CSR.
+    const forged = join(dir, 'forged.req.json');
+    writeFileSync(forged, JSON.stringify({ ...JSON.parse(readFileSync(b, 'utf8')), signingPublicKey: JSON.parse(readFileSync(a, 'utf8')).signingPublicKey }));
+    const files: Record<string, string> = { x: out, a, 'a,a': `${a},${a}`, 'a,forged': `${a},${forged}`, 'a,,b': `${a},,${b}` };
+    const error = await failure(args.map((arg) => files[arg] ?? arg));
     expect(error).toBeInstanceOf(kind);
     expect(error).toHaveProperty('message', expect.stringMatching(message));
-    expect(reported(error).code).toBe(EXIT_USAGE);
-    expect(readdirSync(dir)).toEqual([]);
+    const { code, stderr } = reported(error);
+    expect(code).toBe(EXIT_USAGE);
+    if (kind === InvalidInputError) expect(stderr).toMatch(/^error \[[A-Z_]+\]: [^\n]+\n$/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('kit assemble', () => {
+  it("joins the participant's key file and its bundle into the kit `client --key` loads, and prints the CA fingerprint", async () => {
+    const [request] = await keygen('clinic-a');
+    const provisioned = (await run(['provision', '--out', out, '--requests', request])).split('\n');
+    const keyFile = participantKeyPath(join(dir, 'hosts', 'clinic-a'), 'clinic-a');
+    const stdout = await run(['kit', 'assemble', '--key', keyFile, '--certificate', certificateBundlePath(out, 'clinic-a')]);
+    const kitFile = join(dir, 'hosts', 'clinic-a', 'clinic-a.kit.json');
+    expect(stdout.split('\n')).toEqual([
+      `kit of participant 'clinic-a' for https://127.0.0.1:8443 written to ${kitFile} (readable by you only)`,
+      `${provisioned[1]}  (it must be the one the operator read to you)`,
+      `start: cipher-nexus client --key ${kitFile} --data <your training CSV>`,
+      '',
+    ]);
+    expect(loadParticipantKit(kitFile).certificate).toBe(loadCertificateBundle(certificateBundlePath(out, 'clinic-a')).certificate);
+    expect(statSync(kitFile).mode & 0o777).toBe(0o600);
+    // Again only with --force, e.g. after the operator provisioned again.
+    const again = await failure(['kit', 'assemble', '--key', keyFile, '--certificate', certificateBundlePath(out, 'clinic-a')]);
+    expect(reported(again)).toEqual({ code: EXIT_USAGE, stderr: expect.stringMatching(/^error \[KIT_EXISTS\]: [^\n]+\n$/) });
+    await run(['kit', 'assemble', '--key', keyFile, '--certificate', certificateBundlePath(out, 'clinic-a'), '--force']);
+  });
+
+  it.each([
+    [['kit', 'assemble', '--key', 'KEY'], CommanderError, /required option '--certificate <file>' not specified/],
+    [['kit', 'assemble', '--key', 'KEY', '--certificate', 'BOB'], InvalidInputError, /^certificate bundle '.*' failed the participant check: it is for 'bob', but '.*' holds the keys of 'alice'/],
+    [['kit', 'assemble', '--key', 'BOB', '--certificate', 'BOB'], InvalidInputError, /^participant key file '.*bob.req.json' has unknown field|^participant key file field/],
+    [['kit', 'assemble', '--key', 'KEY', '--certificate', 'none.json'], InvalidInputError, /^certificate bundle 'none.json' does not exist/],
+  ])('%j fails with one line, exit code 2, and writes no kit', async (args, kind, message) => {
+    const [alice, bob] = await keygen('alice', 'bob');
+    await run(['provision', '--out', out, '--requests', `${alice},${bob}`]);
+    const files: Record<string, string> = { KEY: participantKeyPath(join(dir, 'hosts', 'alice'), 'alice'), BOB: args[2] === 'BOB' ? bob : certificateBundlePath(out, 'bob') };
+    const error = await failure(args.map((arg) => files[arg] ?? arg));
+    expect(error).toBeInstanceOf(kind);
+    expect(error).toHaveProperty('message', expect.stringMatching(message));
+    const { code, stderr } = reported(error);
+    expect(code).toBe(EXIT_USAGE);
+    if (kind === InvalidInputError) expect(stderr).toMatch(/^error \[[A-Z_]+\]: [^\n]+\n$/);
+    expect(readdirSync(join(dir, 'hosts', 'alice')).sort()).toEqual(['alice.key.json', 'alice.req.json']);
   });
 });
 
 describe('revoke', () => {
   it('revokes once, then says it already was', async () => {
-    await run(['provision', '--out', out, '--participants', 'clinic-a,clinic-b']);
+    await run(['provision', '--out', out, '--requests', (await keygen('clinic-a', 'clinic-b')).join(',')]);
     const fingerprint = loadServerKit(serverKitPath(out)).participants.get('clinic-b')?.certificateFingerprint;
     expect(await run(['revoke', '--kit-dir', out, '--participant', 'clinic-b'])).toBe(`participant 'clinic-b' revoked (certificate sha256 ${fingerprint})\n`);
     expect(await run(['revoke', '--kit-dir', out, '--participant', 'clinic-b'])).toMatch(/^participant 'clinic-b' was already revoked at \d{4}-\d\d-\d\dT[\d:.]+Z\n$/);
@@ -110,7 +229,7 @@ describe('revoke', () => {
   });
 
   it('refuses an unknown participant and a directory without kits with exit code 2', async () => {
-    await run(['provision', '--out', out, '--participants', 'clinic-a']);
+    await run(['provision', '--out', out, '--requests', (await keygen('clinic-a')).join(',')]);
     const unknown = await failure(['revoke', '--kit-dir', out, '--participant', 'clinic-z']);
     expect(unknown).toBeInstanceOf(NotFoundError);
     expect(reported(unknown)).toEqual({ code: EXIT_USAGE, stderr: "error [PARTICIPANT_NOT_FOUND]: participant 'clinic-z' does not exist; list the known ones first\n" });

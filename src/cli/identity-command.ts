@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { provision, revokeParticipant } from '../identity/index.js';
+import { assembleParticipantKit, generateParticipantKeys, provision, revokeParticipant } from '../identity/index.js';
 
 /** A parser for an integer flag in [min, max]. */
 function integerFlag(flag: string, min: number, max: number) {
@@ -12,40 +12,80 @@ function integerFlag(flag: string, min: number, max: number) {
 
 interface ProvisionOptions {
   out: string;
-  participants: string;
+  requests: string;
   host: string;
   port: number;
   validDays: number;
   force?: boolean;
 }
 
-/** Adds `provision` (a job's CA, server kit and participant kits) and `revoke` (a participant, through the revocation list) to the program. */
+/**
+ * Adds `keygen` (a participant's own keys and certificate request), `provision` (a job's CA, server
+ * kit and certificate bundles from the requests), `kit assemble` (a participant's kit from its keys
+ * and bundle) and `revoke` (a participant, through the revocation list) to the program.
+ */
 export function registerIdentityCommands(program: Command): void {
   program
+    .command('keygen')
+    .description("participant: make your TLS and signing keys on this host, and the certificate request to send to the job's operator")
+    .requiredOption('--participant <id>', 'your participant id, as agreed with the operator: lowercase letters, digits and hyphens')
+    .requiredOption('--out <dir>', 'directory for <id>.key.json and <id>.req.json; created private (0700) when absent')
+    .action(async (opts: { participant: string; out: string }) => {
+      const result = await generateParticipantKeys({ participantId: opts.participant, outDir: opts.out });
+      const lines = [
+        `generated the keys of participant '${result.participantId}'`,
+        `send to the operator  ${result.requestFile}`,
+        `request sha256        ${result.requestSha256}  (read it to the operator over a second channel, e.g. by telephone)`,
+        `never share           ${result.keyFile}  (your private keys, readable by you only)`,
+        `when the operator sends your certificate.json: cipher-nexus kit assemble --key ${result.keyFile} --certificate certificate.json`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  program
     .command('provision')
-    .description("create a job's certificate authority, the coordinator's server kit and one startup kit per participant (mutual TLS and message signing)")
+    .description("operator: check the participants' certificate requests, then create a job's certificate authority, the coordinator's server kit and one certificate bundle per participant")
     .requiredOption('--out <dir>', 'directory to create; it must be new or empty unless --force replaces an earlier provision')
-    .requiredOption('--participants <ids>', 'comma-separated participant ids: lowercase letters, digits and hyphens')
+    .requiredOption('--requests <files>', 'comma-separated certificate requests (<id>.req.json from each participant\'s `keygen`)')
     .option('--host <host>', 'host name or IP address participants dial', '127.0.0.1')
     .option('--port <n>', "the coordinator's participant port", integerFlag('--port', 1, 65535), 8443)
     .option('--valid-days <n>', 'lifetime of the CA and of every certificate', integerFlag('--valid-days', 1, 3650), 365)
-    .option('--force', 'replace an earlier provision in --out; every participant then needs its new kit')
+    .option('--force', 'replace an earlier provision in --out; every participant then needs its new certificate bundle')
     .action(async (opts: ProvisionOptions) => {
       const result = await provision({
         outDir: opts.out,
-        participants: opts.participants.split(',').map((id) => id.trim()),
+        requests: opts.requests.split(',').map((file) => file.trim()),
         serverHost: opts.host,
         serverPort: opts.port,
         validDays: opts.validDays,
         force: opts.force ?? false,
       });
-      const width = Math.max(11, ...[...result.participantKitFiles.keys()].map((id) => id.length));
+      const width = Math.max(11, ...[...result.certificateBundleFiles.keys()].map((id) => id.length));
       const lines = [
-        `provisioned ${result.participantKitFiles.size} participant(s) for ${result.coordinatorUrl} in ${result.outDir}`,
+        `provisioned ${result.certificateBundleFiles.size} participant(s) for ${result.coordinatorUrl} in ${result.outDir}`,
         `CA sha256 ${result.caFingerprint}`,
         `${'coordinator'.padEnd(width)}  ${result.serverKitFile}`,
-        ...[...result.participantKitFiles].map(([id, file]) => `${id.padEnd(width)}  ${file}`),
-        'give each participant only its own kit.json, over a channel you trust; keep server/ on the coordinator',
+        ...[...result.certificateBundleFiles].map(([id, file]) => `${id.padEnd(width)}  ${file}  (request sha256 ${result.requestDigests.get(id) ?? ''})`),
+        'send each participant its own certificate.json and read it the CA sha256 over a second channel; keep server/ on the coordinator',
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  program
+    .command('kit')
+    .description('participant: your startup kit')
+    .command('assemble')
+    .description('join your key file and the certificate bundle from the operator into the kit `cipher-nexus client --key` reads, after checking the certificate is for your key')
+    .requiredOption('--key <file>', 'your <id>.key.json from `cipher-nexus keygen`')
+    .requiredOption('--certificate <file>', 'the certificate.json the operator sent you')
+    .option('--out <file>', 'where to write the kit (default: <id>.kit.json beside --key)')
+    .option('--force', 'replace an existing kit, e.g. after the operator provisioned the job again')
+    .action((opts: { key: string; certificate: string; out?: string; force?: boolean }) => {
+      const result = assembleParticipantKit({ keyFile: opts.key, bundleFile: opts.certificate, outFile: opts.out, force: opts.force ?? false });
+      const lines = [
+        `kit of participant '${result.kit.participantId}' for ${result.kit.coordinatorUrl} written to ${result.kitFile} (readable by you only)`,
+        `CA sha256 ${result.caFingerprint}  (it must be the one the operator read to you)`,
+        `start: cipher-nexus client --key ${result.kitFile} --data <your training CSV>`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });

@@ -1,21 +1,28 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
 import { CertificateAuthority, certificateFingerprint } from './certificate-authority.js';
+import { generateTlsKeyPair } from './tls-key.js';
 
 describe('CertificateAuthority', () => {
   it('issues P-256 certificates that chain to it, with distinct positive serials and a validity from five minutes before issue', async () => {
     const now = new Date('2026-03-01T12:00:00.000Z');
     const ca = await CertificateAuthority.create({ commonName: 'test CA', validDays: 10, now });
     const server = await ca.issueServerCertificate(['coordinator.test', '127.0.0.1', 'coordinator.test'], 10);
-    const client = await ca.issueParticipantCertificate('alice', 10);
+    // A participant's key is its own: the CA certifies the public half and never sees the private one.
+    const aliceKeys = await generateTlsKeyPair();
+    const client = await ca.issueParticipantCertificate('alice', await x509.PublicKey.create(aliceKeys.publicKey), 10);
+    expect(client).not.toHaveProperty('privateKeyPem');
     const root = new X509Certificate(ca.certificatePem);
     expect(root.ca).toBe(true);
     expect(root.subject).toBe('CN=test CA');
-    for (const issued of [server, client]) {
+    for (const [issued, privateKey] of [
+      [server, createPrivateKey(server.privateKeyPem)],
+      [client, KeyObject.from(aliceKeys.privateKey)],
+    ] as const) {
       const certificate = new X509Certificate(issued.certificatePem);
       expect(certificate.checkIssued(root) && certificate.verify(root.publicKey)).toBe(true);
-      expect(certificate.checkPrivateKey(createPrivateKey(issued.privateKeyPem))).toBe(true);
+      expect(certificate.checkPrivateKey(privateKey)).toBe(true);
       expect(issued.fingerprint).toBe(certificateFingerprint(issued.certificatePem));
       expect(issued.fingerprint).toBe(certificateFingerprint(new Uint8Array(certificate.raw)));
       expect(new Date(certificate.validFrom).toISOString()).toBe('2026-03-01T11:55:00.000Z');

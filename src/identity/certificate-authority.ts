@@ -1,27 +1,29 @@
-import { X509Certificate as NodeX509Certificate, createHash, randomBytes, webcrypto } from 'node:crypto';
+import { X509Certificate as NodeX509Certificate, createHash, randomBytes, type webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
-
-// @peculiar/x509 1.14 imports reflect-metadata itself, so only the crypto provider needs setting.
-x509.cryptoProvider.set(webcrypto);
+import { ECDSA_P256, generateTlsKeyPair, tlsPrivateKeyPem } from './tls-key.js';
 
 /**
- * A per-job certificate authority for mutual TLS (RFC 5280 profile): ECDSA P-256 with SHA-256
- * everywhere, because Node's TLS 1.3 and every browser accept it. The CA's private key exists only
- * in this object's memory: once a job is provisioned nobody can mint another certificate it trusts.
+ * A per-job certificate authority for mutual TLS (RFC 5280 profile), ECDSA P-256 (tls-key.ts). The
+ * CA's private key exists only in this object's memory: once a job is provisioned nobody can mint
+ * another certificate it trusts. It makes the coordinator's key itself, but certifies the keys that
+ * participants made on their own hosts (their certificate requests), whose private halves it never sees.
  */
 
-const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 // Certificates start a little in the past so a participant whose clock runs slow can still use one.
 const BACKDATE_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
 
-/** A certificate and the PKCS#8 private key of its subject, both PEM. */
-export interface CertifiedKey {
+/** An issued certificate, PEM. */
+export interface IssuedCertificate {
   certificatePem: string;
-  privateKeyPem: string;
   /** sha256 of the certificate's DER, lowercase hex: what a registry pins. */
   fingerprint: string;
+}
+
+/** A certificate and the PKCS#8 private key of its subject, both PEM. */
+export interface CertifiedKey extends IssuedCertificate {
+  privateKeyPem: string;
 }
 
 /** Options of `CertificateAuthority.create`. */
@@ -46,14 +48,6 @@ function serialNumber(): string {
   return bytes.toString('hex');
 }
 
-async function generateKeys(): Promise<webcrypto.CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-}
-
-async function privateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
-  return x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
-}
-
 /** A certificate authority that signs one job's server and participant certificates. */
 export class CertificateAuthority {
   private constructor(
@@ -65,7 +59,7 @@ export class CertificateAuthority {
   /** A fresh self-signed CA (basic constraints CA, path length 0, key usage keyCertSign). */
   static async create(parameters: CreateCertificateAuthorityParameters): Promise<CertificateAuthority> {
     const now = parameters.now ?? new Date();
-    const keys = await generateKeys();
+    const keys = await generateTlsKeyPair();
     const certificate = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: serialNumber(),
       name: [{ CN: [parameters.commonName] }],
@@ -92,19 +86,20 @@ export class CertificateAuthority {
     return certificateFingerprint(new Uint8Array(this.certificate.rawData));
   }
 
-  /** A TLS server certificate whose subject alternative names are `hosts` (IP addresses as IP names, the rest as DNS names). */
+  /** A fresh key and a TLS server certificate for it whose subject alternative names are `hosts` (IP addresses as IP names, the rest as DNS names). */
   async issueServerCertificate(hosts: readonly string[], validDays: number): Promise<CertifiedKey> {
+    const keys = await generateTlsKeyPair();
     const names = [...new Set(hosts)].map((host): x509.JsonGeneralName => ({ type: isIP(host) ? 'ip' : 'dns', value: host }));
-    return this.issue(hosts[0], validDays, x509.ExtendedKeyUsage.serverAuth, [new x509.SubjectAlternativeNameExtension(names)]);
+    const issued = await this.issue(hosts[0], keys.publicKey, validDays, x509.ExtendedKeyUsage.serverAuth, [new x509.SubjectAlternativeNameExtension(names)]);
+    return { ...issued, privateKeyPem: await tlsPrivateKeyPem(keys.privateKey) };
   }
 
-  /** A TLS client certificate whose common name is the participant's id. */
-  async issueParticipantCertificate(participantId: string, validDays: number): Promise<CertifiedKey> {
-    return this.issue(participantId, validDays, x509.ExtendedKeyUsage.clientAuth, []);
+  /** A TLS client certificate for a participant's own public key (from its verified certificate request), whose common name is the participant's id. */
+  async issueParticipantCertificate(participantId: string, publicKey: x509.PublicKey, validDays: number): Promise<IssuedCertificate> {
+    return this.issue(participantId, publicKey, validDays, x509.ExtendedKeyUsage.clientAuth, []);
   }
 
-  private async issue(commonName: string, validDays: number, usage: x509.ExtendedKeyUsage, extra: x509.Extension[]): Promise<CertifiedKey> {
-    const keys = await generateKeys();
+  private async issue(commonName: string, publicKey: x509.PublicKey | webcrypto.CryptoKey, validDays: number, usage: x509.ExtendedKeyUsage, extra: x509.Extension[]): Promise<IssuedCertificate> {
     const certificate = await x509.X509CertificateGenerator.create({
       serialNumber: serialNumber(),
       subject: [{ CN: [commonName] }],
@@ -112,21 +107,20 @@ export class CertificateAuthority {
       notBefore: new Date(this.issuedAt.getTime() - BACKDATE_MS),
       notAfter: new Date(this.issuedAt.getTime() + validDays * DAY_MS),
       signingAlgorithm: ECDSA_P256,
-      publicKey: keys.publicKey,
+      publicKey,
       signingKey: this.signingKey,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         // TLS 1.3 with an ECDSA key signs the handshake: digitalSignature is the only usage needed.
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([usage]),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
         await x509.AuthorityKeyIdentifierExtension.create(this.certificate),
         ...extra,
       ],
     });
     return {
       certificatePem: certificate.toString('pem'),
-      privateKeyPem: await privateKeyPem(keys.privateKey),
       fingerprint: certificateFingerprint(new Uint8Array(certificate.rawData)),
     };
   }

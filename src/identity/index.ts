@@ -1,6 +1,38 @@
-export { CertificateAuthority, certificateFingerprint, type CertifiedKey, type CreateCertificateAuthorityParameters } from './certificate-authority.js';
+export { CertificateAuthority, certificateFingerprint, type CertifiedKey, type CreateCertificateAuthorityParameters, type IssuedCertificate } from './certificate-authority.js';
+export {
+  BUNDLE_VERSION,
+  CertificateBundleSchema,
+  assembleParticipantKit,
+  certificateBundlePath,
+  loadCertificateBundle,
+  type AssembleParticipantKitParameters,
+  type AssembleParticipantKitResult,
+  type CertificateBundle,
+} from './certificate-bundle.js';
+export {
+  CertificateRequestSchema,
+  REQUEST_VERSION,
+  createCertificateRequest,
+  signingProofMessage,
+  verifyCertificateRequests,
+  type CertificateRequest,
+  type VerifiedCertificateRequest,
+} from './certificate-request.js';
 export { AUTH_HTTP_STATUS, AuthError, type AuthErrorCode } from './errors.js';
+export { provisionWithLocalKeys, type ProvisionWithLocalKeysParameters, type ProvisionWithLocalKeysResult } from './local-provision.js';
 export { participantOfCertificate, tlsOptionsForClient, tlsOptionsForServer, type PeerCertificateFields } from './mutual-tls.js';
+export {
+  GenerateParticipantKeysParametersSchema,
+  KEY_FILE_VERSION,
+  ParticipantKeyFileSchema,
+  certificateRequestPath,
+  generateParticipantKeys,
+  loadParticipantKeyFile,
+  participantKeyPath,
+  type GenerateParticipantKeysParameters,
+  type GenerateParticipantKeysResult,
+  type ParticipantKeyFile,
+} from './participant-keys.js';
 export { ProvisionParametersSchema, provision, revokeParticipant, type ProvisionParameters, type ProvisionResult, type RevokeResult } from './provision.js';
 export { ReplayGuard } from './replay-guard.js';
 export { RevocationListSchema, RevokedParticipantSchema, loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';

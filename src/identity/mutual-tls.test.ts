@@ -8,7 +8,8 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthError } from './errors.js';
 import { participantOfCertificate, tlsOptionsForClient, tlsOptionsForServer } from './mutual-tls.js';
-import { provision, revokeParticipant } from './provision.js';
+import { provisionWithLocalKeys } from './local-provision.js';
+import { revokeParticipant } from './provision.js';
 import { loadParticipantKit, loadServerKit, participantKitPath, serverKitPath, type ParticipantKit, type ServerKit } from './startup-kit.js';
 
 let dir: string;
@@ -22,9 +23,9 @@ let handled = 0;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cn-mtls-'));
-  await provision({ outDir: join(dir, 'job'), participants: ['alice', 'bob'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
+  await provisionWithLocalKeys({ outDir: join(dir, 'job'), participants: ['alice', 'bob'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
   // A participant of another job: a valid certificate from a CA this job does not trust.
-  await provision({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
+  await provisionWithLocalKeys({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
   kit = loadServerKit(serverKitPath(join(dir, 'job')));
   alice = loadParticipantKit(participantKitPath(join(dir, 'job'), 'alice'));
   bob = loadParticipantKit(participantKitPath(join(dir, 'job'), 'bob'));

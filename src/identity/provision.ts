@@ -4,22 +4,14 @@ import { isIP } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError, NotFoundError, parseWithSchema } from '../core/index.js';
+import { BUNDLE_VERSION, certificateBundlePath, type CertificateBundle } from './certificate-bundle.js';
 import { CertificateAuthority } from './certificate-authority.js';
+import { verifyCertificateRequests } from './certificate-request.js';
 import { writeKitFile } from './kit-file.js';
 import { loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
-import { generateSigningKeyPair } from './signing-key.js';
-import {
-  KIT_VERSION,
-  ParticipantIdSchema,
-  loadServerKit,
-  participantKitPath,
-  revocationListPath,
-  serverKitPath,
-  type ParticipantKit,
-  type ServerKitFile,
-} from './startup-kit.js';
+import { KIT_VERSION, loadServerKit, revocationListPath, serverKitPath, type ServerKitFile } from './startup-kit.js';
 
-/** Secrets are readable by their owner only; so are the directories that hold them. */
+/** The server kit holds the coordinator's key: readable by its owner only, as is the directory tree. Bundles and the revocation list are public. */
 const PRIVATE_FILE = 0o600;
 const PRIVATE_DIR = 0o700;
 const PUBLIC_FILE = 0o644;
@@ -32,24 +24,18 @@ export const ProvisionParametersSchema = z
   .object({
     /** The directory to create; it must not exist, be empty, or (with `force`) hold an earlier provision. */
     outDir: z.string().min(1),
-    participants: z.array(ParticipantIdSchema).min(1),
+    /** The participants' certificate request files (`<id>.req.json` from `keygen`), one per participant. */
+    requests: z.array(z.string().min(1)).min(1),
     /** Host name or IP address participants dial; the server certificate names it, localhost and 127.0.0.1. */
     serverHost: z.string().refine((host) => isIP(host) !== 0 || HOST_NAME.test(host), 'expected a host name or an IP address'),
     /** The coordinator's port; 0 when it picks one at start (tests), and participants are given the address another way. */
     serverPort: z.number().int().min(0).max(65535),
     /** Lifetime of the CA and of every certificate, default a year. */
     validDays: z.number().int().min(1).max(3650).default(365),
-    /** Replace an earlier provision in `outDir`: every participant then needs its new kit. */
+    /** Replace an earlier provision in `outDir`: every participant then needs its new certificate bundle. */
     force: z.boolean().default(false),
   })
-  .strict()
-  .superRefine((parameters, ctx) => {
-    const seen = new Set<string>();
-    parameters.participants.forEach((id, index) => {
-      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['participants', index], message: `'${id}' is listed twice; participant ids must be unique` });
-      seen.add(id);
-    });
-  });
+  .strict();
 
 /** Parameters of `provision`, as a caller gives them. */
 export type ProvisionParameters = z.input<typeof ProvisionParametersSchema>;
@@ -62,8 +48,10 @@ export interface ProvisionResult {
   caFingerprint: string;
   serverKitFile: string;
   revocationListFile: string;
-  /** Kit file of each participant, by id, in the order given. */
-  participantKitFiles: ReadonlyMap<string, string>;
+  /** Certificate bundle of each participant, by id, in the order of the requests. */
+  certificateBundleFiles: ReadonlyMap<string, string>;
+  /** sha256 of each participant's request file, by id, for comparing with the participant's out of band. */
+  requestDigests: ReadonlyMap<string, string>;
 }
 
 function coordinatorUrlOf(host: string, port: number): string {
@@ -90,35 +78,27 @@ function checkOutDir(outDir: string, force: boolean): void {
 }
 
 /**
- * Creates a per-job CA, the coordinator's server kit, a kit per participant and an empty revocation
- * list under `outDir`. Everything is written into a sibling directory first and renamed into place,
- * so a failure leaves `outDir` as it was.
+ * Checks the participants' certificate requests, then creates a per-job CA, the coordinator's server
+ * kit, a certificate bundle per participant (for the key in its request: no participant's private key
+ * is ever here) and an empty revocation list under `outDir`. Everything is written into a sibling
+ * directory first and renamed into place, so a failure leaves `outDir` as it was.
  */
 export async function provision(parameters: ProvisionParameters): Promise<ProvisionResult> {
   const p = parseWithSchema(parameters, ProvisionParametersSchema, 'provision', { code: 'PROVISION_INVALID' });
   const outDir = resolve(p.outDir);
   checkOutDir(outDir, p.force);
+  const requests = await verifyCertificateRequests(p.requests);
 
   const serverHost = p.serverHost.toLowerCase();
   const coordinatorUrl = coordinatorUrlOf(serverHost, p.serverPort);
   const ca = await CertificateAuthority.create({ commonName: `Cipher Nexus job CA ${randomBytes(4).toString('hex')}`, validDays: p.validDays });
   const server = await ca.issueServerCertificate([serverHost, 'localhost', '127.0.0.1'], p.validDays);
-  const participants = new Map<string, ParticipantKit>();
+  const bundles = new Map<string, CertificateBundle>();
   const registry: ServerKitFile['participants'] = {};
-  for (const participantId of p.participants) {
-    const tls = await ca.issueParticipantCertificate(participantId, p.validDays);
-    const signing = generateSigningKeyPair();
-    participants.set(participantId, {
-      version: KIT_VERSION,
-      participantId,
-      coordinatorUrl,
-      caCertificate: ca.certificatePem,
-      certificate: tls.certificatePem,
-      tlsPrivateKey: tls.privateKeyPem,
-      signingPrivateKey: signing.privateKeyPem,
-      signingPublicKey: signing.publicKey,
-    });
-    registry[participantId] = { certificateFingerprint: tls.fingerprint, signingPublicKey: signing.publicKey };
+  for (const { participantId, tlsPublicKey, signingPublicKey } of requests) {
+    const tls = await ca.issueParticipantCertificate(participantId, tlsPublicKey, p.validDays);
+    bundles.set(participantId, { version: BUNDLE_VERSION, participantId, coordinatorUrl, caCertificate: ca.certificatePem, certificate: tls.certificatePem });
+    registry[participantId] = { certificateFingerprint: tls.fingerprint, signingPublicKey };
   }
   const serverKit: ServerKitFile = {
     version: KIT_VERSION,
@@ -135,9 +115,9 @@ export async function provision(parameters: ProvisionParameters): Promise<Provis
     mkdirSync(join(staging, 'server'), { recursive: true, mode: PRIVATE_DIR });
     writeKitFile(serverKitPath(staging), serverKit, PRIVATE_FILE);
     writeKitFile(revocationListPath(staging), revocations, PUBLIC_FILE);
-    for (const [id, kit] of participants) {
-      mkdirSync(dirname(participantKitPath(staging, id)), { recursive: true, mode: PRIVATE_DIR });
-      writeKitFile(participantKitPath(staging, id), kit, PRIVATE_FILE);
+    for (const [id, bundle] of bundles) {
+      mkdirSync(dirname(certificateBundlePath(staging, id)), { recursive: true, mode: PRIVATE_DIR });
+      writeKitFile(certificateBundlePath(staging, id), bundle, PUBLIC_FILE);
     }
     replaceDirectory(staging, outDir);
   } catch (error) {
@@ -150,7 +130,8 @@ export async function provision(parameters: ProvisionParameters): Promise<Provis
     caFingerprint: ca.fingerprint,
     serverKitFile: serverKitPath(outDir),
     revocationListFile: revocationListPath(outDir),
-    participantKitFiles: new Map(p.participants.map((id) => [id, participantKitPath(outDir, id)])),
+    certificateBundleFiles: new Map(requests.map(({ participantId }) => [participantId, certificateBundlePath(outDir, participantId)])),
+    requestDigests: new Map(requests.map(({ participantId, sha256 }) => [participantId, sha256])),
   };
 }
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { AuthError } from './errors.js';
-import { provision, revokeParticipant } from './provision.js';
+import { provisionWithLocalKeys } from './local-provision.js';
+import { revokeParticipant } from './provision.js';
 import { encodeSignedFrame, openSignedFrame } from './signed-frame.js';
 import { MessageVerifier, signerFromKit, type MessageSigner } from './signed-message.js';
 import { SIGNATURE_HEADERS, signRequest, verifyRequest, type IncomingHeaders } from './signed-request.js';
@@ -19,7 +20,7 @@ const PATH = '/v1/jobs/job-1/updates?round=3';
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cn-signed-request-'));
-  await provision({ outDir: dir, participants: ['alice', 'bob'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
+  await provisionWithLocalKeys({ outDir: dir, participants: ['alice', 'bob'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
   alice = signerFromKit(loadParticipantKit(participantKitPath(dir, 'alice')));
   bob = signerFromKit(loadParticipantKit(participantKitPath(dir, 'bob')));
   verifier = MessageVerifier.forServerKit(loadServerKit(serverKitPath(dir)));

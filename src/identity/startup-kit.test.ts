@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
-import { provision } from './provision.js';
+import { provisionWithLocalKeys } from './local-provision.js';
 import { loadParticipantKit, loadServerKit, participantKitPath, revocationListPath, serverKitPath } from './startup-kit.js';
 
 let dir: string;
@@ -15,8 +15,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cn-kit-'));
   job = join(dir, 'job');
   other = join(dir, 'other');
-  await provision({ outDir: job, participants: ['alice', 'bob'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 5 });
-  await provision({ outDir: other, participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 5 });
+  await provisionWithLocalKeys({ outDir: job, participants: ['alice', 'bob'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 5 });
+  await provisionWithLocalKeys({ outDir: other, participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 5 });
 });
 
 afterAll(() => {
@@ -61,7 +61,7 @@ describe('loadParticipantKit', () => {
     expect(error.code).toBe('KIT_INVALID');
     expect(error.details).toMatchObject({ field });
     expect(error.message).toContain(message);
-    expect(error.message).toMatch(/; restore it from the provisioning output, or provision the job again$/);
+    expect(error.message).toMatch(/; assemble it again from your key file and certificate bundle \(cipher-nexus kit assemble\)$/);
   });
 
   it('refuses a file that is not JSON, and one that does not exist', () => {

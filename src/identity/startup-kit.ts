@@ -6,9 +6,11 @@ import { loadRevocationList } from './revocation-list.js';
 import { publicKeyText, signingPrivateKey, signingPublicKey } from './signing-key.js';
 
 /**
- * Startup kits: what each party of a job needs to join it, written once by `provision`. A
- * participant's kit holds its TLS client certificate and key, its Ed25519 signing key and the CA
- * that vouches for the coordinator; the server kit holds the coordinator's certificate and key and
+ * Startup kits: what each party of a job needs to join it. A participant's kit holds its TLS client
+ * certificate and key, its Ed25519 signing key and the CA that vouches for the coordinator; the
+ * participant assembles it on its own host from the keys it generated (participant-keys.ts) and the
+ * certificate bundle the operator issued (certificate-bundle.ts), so its private keys never leave
+ * that host. The server kit, written by `provision`, holds the coordinator's certificate and key and
  * the registry that maps each participant id to its certificate fingerprint and signing key.
  */
 
@@ -21,7 +23,7 @@ export const PARTICIPANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const ParticipantIdSchema = z.string().regex(PARTICIPANT_ID_PATTERN);
 
 /** The certificate in a PEM text, or undefined when it is not one. */
-function certificateOf(text: string): X509Certificate | undefined {
+export function certificateOf(text: string): X509Certificate | undefined {
   try {
     return new X509Certificate(text);
   } catch {
@@ -30,7 +32,7 @@ function certificateOf(text: string): X509Certificate | undefined {
 }
 
 /** The ECDSA P-256 private key in a PEM text, or undefined when it is not one. */
-function tlsKeyOf(text: string): KeyObject | undefined {
+export function tlsKeyOf(text: string): KeyObject | undefined {
   try {
     const key = createPrivateKey(text);
     return key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? key : undefined;
@@ -39,14 +41,21 @@ function tlsKeyOf(text: string): KeyObject | undefined {
   }
 }
 
-const certificatePem = z.string().refine((text) => certificateOf(text) !== undefined, 'is not a PEM X.509 certificate');
-const tlsKeyPem = z.string().refine((text) => tlsKeyOf(text) !== undefined, 'is not a PEM ECDSA P-256 private key');
-const signingKeyPem = z.string().refine((text) => signingPrivateKey(text) !== undefined, 'is not a PEM Ed25519 private key');
-const signingKeyText = z.string().refine((text) => signingPublicKey(text) !== undefined, 'is not a base64url Ed25519 public key (43 characters)');
-const coordinatorUrl = z.string().url().regex(/^https:\/\//, 'expected an https:// URL');
+// The fields kits, key files, requests and certificate bundles share.
+/** A PEM X.509 certificate. */
+export const CertificatePemSchema = z.string().refine((text) => certificateOf(text) !== undefined, 'is not a PEM X.509 certificate');
+/** A PEM (PKCS#8) ECDSA P-256 private key: a participant's or the coordinator's TLS key. */
+export const TlsPrivateKeyPemSchema = z.string().refine((text) => tlsKeyOf(text) !== undefined, 'is not a PEM ECDSA P-256 private key');
+/** A PEM (PKCS#8) Ed25519 private key: a participant's message-signing key. */
+export const SigningPrivateKeyPemSchema = z.string().refine((text) => signingPrivateKey(text) !== undefined, 'is not a PEM Ed25519 private key');
+/** An Ed25519 public key as base64url of its 32 bytes. */
+export const SigningPublicKeySchema = z.string().refine((text) => signingPublicKey(text) !== undefined, 'is not a base64url Ed25519 public key (43 characters)');
+/** Where the coordinator listens, `https://host:port`. */
+export const CoordinatorUrlSchema = z.string().url().regex(/^https:\/\//, 'expected an https:// URL');
 const fingerprint = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (sha256 of the certificate)');
 
-function commonNameOf(certificate: X509Certificate): string | undefined {
+/** The CN of a certificate's subject, or undefined when it has none. */
+export function commonNameOf(certificate: X509Certificate): string | undefined {
   return certificate.subject.split('\n').find((part) => part.startsWith('CN='))?.slice(3);
 }
 
@@ -66,15 +75,15 @@ export const ParticipantKitSchema = z
     version: z.literal(KIT_VERSION),
     participantId: ParticipantIdSchema,
     /** Where the coordinator listens, `https://host:port`. */
-    coordinatorUrl,
+    coordinatorUrl: CoordinatorUrlSchema,
     /** The job's CA: the only issuer the participant trusts for the coordinator. */
-    caCertificate: certificatePem,
+    caCertificate: CertificatePemSchema,
     /** TLS client certificate, CN = participantId. */
-    certificate: certificatePem,
-    tlsPrivateKey: tlsKeyPem,
+    certificate: CertificatePemSchema,
+    tlsPrivateKey: TlsPrivateKeyPemSchema,
     /** Ed25519 key that signs every message (signed-message.ts). */
-    signingPrivateKey: signingKeyPem,
-    signingPublicKey: signingKeyText,
+    signingPrivateKey: SigningPrivateKeyPemSchema,
+    signingPublicKey: SigningPublicKeySchema,
   })
   .strict()
   .superRefine((kit, ctx) => {
@@ -95,7 +104,7 @@ export const RegisteredParticipantSchema = z
     /** sha256 of the participant's TLS certificate (DER), lowercase hex. */
     certificateFingerprint: fingerprint,
     /** Its Ed25519 public key, base64url. */
-    signingPublicKey: signingKeyText,
+    signingPublicKey: SigningPublicKeySchema,
   })
   .strict();
 
@@ -103,10 +112,10 @@ export const RegisteredParticipantSchema = z
 export const ServerKitSchema = z
   .object({
     version: z.literal(KIT_VERSION),
-    coordinatorUrl,
-    caCertificate: certificatePem,
-    certificate: certificatePem,
-    privateKey: tlsKeyPem,
+    coordinatorUrl: CoordinatorUrlSchema,
+    caCertificate: CertificatePemSchema,
+    certificate: CertificatePemSchema,
+    privateKey: TlsPrivateKeyPemSchema,
     participants: z.record(ParticipantIdSchema, RegisteredParticipantSchema),
   })
   .strict()
@@ -132,7 +141,7 @@ export function serverKitPath(outDir: string): string {
   return join(outDir, 'server', 'kit.json');
 }
 
-/** Where `provision` puts a participant's kit under its output directory. */
+/** Where `provisionWithLocalKeys` puts a participant's assembled kit under its output directory (`provision` itself writes no participant kit). */
 export function participantKitPath(outDir: string, participantId: string): string {
   return join(outDir, 'participants', participantId, 'kit.json');
 }
@@ -143,10 +152,11 @@ export function revocationListPath(outDir: string): string {
 }
 
 const KIT_HINT = 'restore it from the provisioning output, or provision the job again';
+const PARTICIPANT_KIT_HINT = 'assemble it again from your key file and certificate bundle (cipher-nexus kit assemble)';
 
 /** Reads and checks a participant's kit.json (schema, certificate chain, key pairs); throws `KIT_NOT_FOUND` or `KIT_INVALID` naming the file and the field. */
 export function loadParticipantKit(file: string): ParticipantKit {
-  return readKitFile(file, 'participant kit', ParticipantKitSchema, KIT_HINT);
+  return readKitFile(file, 'participant kit', ParticipantKitSchema, PARTICIPANT_KIT_HINT);
 }
 
 /** Reads and checks the server kit.json and the revocation list beside it; throws `KIT_NOT_FOUND` or `KIT_INVALID` naming the file and the field. */

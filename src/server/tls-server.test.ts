@@ -11,7 +11,7 @@ import {
   loadServerKit,
   participantKitPath,
   participantOfCertificate,
-  provision,
+  provisionWithLocalKeys,
   serverKitPath,
   tlsOptionsForClient,
   tlsOptionsForServer,
@@ -29,8 +29,8 @@ const refusals: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cn-tls-server-'));
-  await provision({ outDir: join(dir, 'job'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
-  await provision({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
+  await provisionWithLocalKeys({ outDir: join(dir, 'job'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
+  await provisionWithLocalKeys({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 8443, validDays: 1 });
   const kit = loadServerKit(serverKitPath(join(dir, 'job')));
   alice = loadParticipantKit(participantKitPath(join(dir, 'job'), 'alice'));
   stranger = loadParticipantKit(participantKitPath(join(dir, 'other'), 'alice'));
