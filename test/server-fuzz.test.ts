@@ -155,7 +155,7 @@ describe('coordinator under hostile input', () => {
     tampered[tampered.length - 70] ^= 1;
     await expectRefusal(tampered, /^AUTH_BAD_SIGNATURE$/);
     await expectRefusal(encodeSignedFrame(signerFromKit(alice), 'heartbeat', encodeMessage('failed', { roundId: 'r', reason: 'x' })), /^MESSAGE_INVALID$/);
-    await expectRefusal(encodeSignedFrame(signerFromKit(alice), 'update', encodeMessage('update', { roundId: 'round-x', round: 1, numExamples: 1, loss: 0, seconds: 0, sha256: '0'.repeat(64) })), /^UPDATE_NOT_REQUESTED$/);
+    await expectRefusal(encodeSignedFrame(signerFromKit(alice), 'update', encodeMessage('update', { roundId: 'round-x', round: 1, numExamples: 1, loss: 0, seconds: 0, encoding: 'float32', sha256: '0'.repeat(64) })), /^UPDATE_NOT_REQUESTED$/);
     await expectRefusal(encodeSignedFrame(signerFromKit(alice), 'offer', encodeMessage('offer', { roundId: 'round-x', round: 1, bytes: 4 })), /^UPDATE_ROUND_CLOSED$/);
     socket.close();
   });

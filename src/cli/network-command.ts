@@ -35,7 +35,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
         }
         if (!existsSync(join(opts.kitDir, 'server', 'kit.json'))) {
-          throw new InvalidInputError('KIT_NOT_FOUND', `'${opts.kitDir}' has no server/kit.json; run \`cipher-nexus provision --out ${opts.kitDir} --participants ...\` first`);
+          throw new InvalidInputError('KIT_NOT_FOUND', `'${opts.kitDir}' has no server/kit.json; run \`cipher-nexus provision --out ${opts.kitDir} --requests ...\` first`);
         }
         const { loadJobConfig, prepareCoordinatedJob } = await import('../fl/index.js');
         const prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
@@ -77,7 +77,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
   program
     .command('client')
     .description("take part in a job: train on local data only and send signed updates over mutual TLS")
-    .requiredOption('--key <file>', 'your startup kit (participants/<id>/kit.json from `cipher-nexus provision`)')
+    .requiredOption('--key <file>', 'your startup kit (written by `cipher-nexus kit assemble` from your key file and the certificate bundle the operator sent)')
     .requiredOption('--data <file>', 'your local training CSV (it never leaves this machine)')
     .option('--server <url>', "coordinator address (default: the kit's)")
     .option('--json', 'print the result as JSON')

@@ -1,12 +1,13 @@
+import { createHash, createPrivateKey } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { runClientTask, weightsSha256 } from '../fl/index.js';
+import { ParticipantRuntime, runClientTask, weightsSha256, type ClientResult, type ClientTask, type ParticipantOutput } from '../fl/index.js';
 import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
-import { SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
 
 /** The agent could not take part (bad data for the job, refused by the coordinator). */
 export class ClientAgentError extends CipherNexusError {}
@@ -65,8 +66,14 @@ export class ClientAgent extends EventEmitter {
   private data: Dataset | null = null;
   private model: LocalModel | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
-  /** The last trained update, kept until acknowledged, keyed by round id. */
-  private unacknowledged: { roundId: string; header: ClientHeader<'update'>; weights: Float32Array } | null = null;
+  /** The participant's half of each round (training, privacy, compression, SecAgg+), created at the welcome. */
+  private runtime: ParticipantRuntime | null = null;
+  /** Training runs one task at a time on the one model. */
+  private training: Promise<unknown> = Promise.resolve();
+  /** Round numbers of the tasks this agent was given, by round id. */
+  private readonly roundNumbers = new Map<string, number>();
+  /** The last update, kept until acknowledged, keyed by round id. */
+  private unacknowledged: { roundId: string; header: ClientHeader<'update'>; body: Uint8Array } | null = null;
   private readonly trainedRounds = new Set<string>();
   private reconnects = 0;
   private reoffers = 0;
@@ -173,20 +180,23 @@ export class ClientAgent extends EventEmitter {
         return undefined;
       case 'task':
         this.send('received', { roundId: message.header.roundId });
-        if (!this.data || !this.model) {
+        if (!this.data || !this.model || !this.runtime) {
           this.emit('warning', `ignored round ${message.header.round}'s task: it came before the job's welcome`);
           return undefined;
         }
         try {
-          await this.train(message.header, message.body);
+          this.start(message.header, message.body);
         } catch (error) {
-          // One task going wrong (a corrupt model, a training error) is reported; the agent stays in the job.
+          // One task going wrong (a corrupt model) is reported; the agent stays in the job.
           this.emit('warning', `round ${message.header.round} failed: ${(error as Error).message}`);
           this.send('failed', { roundId: message.header.roundId, reason: (error as Error).message.slice(0, 1000) });
         }
         return undefined;
+      case 'stage':
+        await this.runtime?.onStage({ ...message.header, body: new Uint8Array(message.body) });
+        return undefined;
       case 'pull':
-        if (this.unacknowledged?.roundId === message.header.roundId) this.send('update', this.unacknowledged.header, weightsBody(this.unacknowledged.weights));
+        if (this.unacknowledged?.roundId === message.header.roundId) this.send('update', this.unacknowledged.header, this.unacknowledged.body);
         return undefined;
       case 'ack':
         if (this.unacknowledged?.roundId === message.header.roundId) this.unacknowledged = null;
@@ -221,6 +231,14 @@ export class ClientAgent extends EventEmitter {
         throw new ClientAgentError('CLIENT_DATA_MISMATCH', `'${this.options.dataFile}' has ${this.data.numFeatures} features; the job's model takes ${inputs}`);
       }
       this.model = await LocalModel.create(spec, { seed: 0 });
+      this.runtime = new ParticipantRuntime({
+        id: this.options.kit.participantId,
+        numExamples: this.data.numExamples,
+        train: (task) => this.train(task),
+        // The kit's signing key is also the participant's SecAgg+ identity key, registered with the coordinator.
+        identity: createPrivateKey(this.options.kit.signingPrivateKey),
+        send: (output) => this.output(output),
+      });
       // The first hello could not know the example count before the job's data rules arrived.
       this.send('hello', { numExamples: this.data.numExamples, resources: this.resources(), agent: 'cipher-nexus/0.1' });
     }
@@ -230,34 +248,63 @@ export class ClientAgent extends EventEmitter {
     this.emit('welcome', header);
   }
 
-  private async train(task: ServerHeader<'task'>, body: Uint8Array): Promise<void> {
-    if (!this.data || !this.model) return;
+  /** Starts a round's task, unless it is one this agent already has (a task sent again after a reconnect). */
+  private start(task: ServerHeader<'task'>, body: Uint8Array): void {
+    const runtime = this.runtime as ParticipantRuntime;
     if (this.unacknowledged?.roundId === task.roundId) {
       this.offer(this.unacknowledged.header);
       return;
     }
-    const globalWeights = bodyWeights(body, this.model.numParams);
+    if (runtime.roundId === task.roundId) return;
+    const globalWeights = bodyWeights(body, (this.model as LocalModel).numParams);
     if (weightsSha256(globalWeights) !== task.sha256) throw new ClientAgentError('CLIENT_MODEL_CORRUPT', `round ${task.round}'s model does not match its sha256`);
     this.emit('task', task);
-    const result = await runClientTask(this.model, this.data, { clientId: this.options.kit.participantId, round: task.round, globalWeights, plan: task.plan, seed: task.seed });
-    const header: ClientHeader<'update'> = {
-      roundId: task.roundId,
-      round: task.round,
-      numExamples: result.numExamples,
-      loss: result.loss,
-      seconds: result.seconds,
-      sha256: weightsSha256(result.weights),
-    };
-    this.unacknowledged = { roundId: task.roundId, header, weights: result.weights };
-    this.reoffers = 0;
+    this.roundNumbers.set(task.roundId, task.round);
     this.trainedRounds.add(task.roundId);
-    this.offer(header);
-    this.emit('trained', { round: task.round, loss: result.loss, seconds: result.seconds });
+    runtime.onTask({ ...task, jobId: '' }, globalWeights);
+  }
+
+  private train(task: ClientTask): Promise<ClientResult> {
+    const run = this.training.then(() => runClientTask(this.model as LocalModel, this.data as Dataset, task));
+    this.training = run.catch(() => undefined);
+    return run;
+  }
+
+  /** What the participant's runtime sends: updates are offered (and sent when pulled), the rest goes at once. */
+  private output(output: ParticipantOutput): void {
+    switch (output.kind) {
+      case 'update': {
+        const { update } = output;
+        const header: ClientHeader<'update'> = {
+          roundId: update.roundId,
+          round: this.roundNumbers.get(update.roundId) ?? 1,
+          numExamples: update.numExamples,
+          ...(update.loss !== undefined ? { loss: update.loss } : {}),
+          seconds: update.seconds,
+          encoding: update.encoding,
+          sha256: createHash('sha256').update(update.body).digest('hex'),
+        };
+        this.unacknowledged = { roundId: update.roundId, header, body: update.body };
+        this.reoffers = 0;
+        this.offer(header);
+        this.emit('trained', { round: header.round, ...(update.loss !== undefined ? { loss: update.loss } : {}), seconds: update.seconds });
+        return;
+      }
+      case 'stage': {
+        const { body, ...header } = output.message;
+        this.send('stage', header as ClientHeader<'stage'>, body);
+        return;
+      }
+      case 'failed':
+        this.emit('warning', `round ${this.roundNumbers.get(output.roundId) ?? '?'} failed: ${output.reason}`);
+        this.send('failed', { roundId: output.roundId, reason: output.reason });
+        return;
+    }
   }
 
   /** Tells the coordinator an update is ready; it is sent when the coordinator pulls it. */
   private offer(header: ClientHeader<'update'>): void {
-    this.send('offer', { roundId: header.roundId, round: header.round, bytes: (this.model?.numParams ?? 0) * 4 });
+    this.send('offer', { roundId: header.roundId, round: header.round, bytes: this.unacknowledged?.body.byteLength ?? 0 });
   }
 
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {

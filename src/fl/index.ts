@@ -36,7 +36,7 @@ export {
 } from './privacy-plan.js';
 export { localDpUpdate, decodeCompressed } from './client-training.js';
 export * from './compression.js';
-export { CkksRound, PlainRound, SecAggRound, type ProtectedRoundOutcome, type RoundProtection } from './round-protection.js';
+export { CkksRound, type ProtectedRoundOutcome, type RoundProtection } from './round-protection.js';
 export { HeCoordinator, HeParticipants } from './he-round.js';
 export {
   AdversaryConfigSchema,
@@ -50,15 +50,9 @@ export {
   type ClientAttack,
 } from './attacks.js';
 export { PoisoningDetectorOptionsSchema, detectPoisoning, type FlaggedClient, type PoisoningDetectorOptions } from './poisoning-detector.js';
-export {
-  CoordinatedJob,
-  prepareCoordinatedJob,
-  taskSeed,
-  type CoordinatedJobReport,
-  type ParticipantChannel,
-  type ParticipantDataOptions,
-  type PreparedCoordinatedJob,
-  type RemoteTask,
-  type RemoteUpdate,
-} from './coordinated-job.js';
+export { openCoordinatedJob, prepareCoordinatedJob, type ParticipantDataOptions, type PreparedCoordinatedJob } from './coordinated-job.js';
+export { JobDriver, taskSeed, type CoordinatorJob, type JobDriverOptions, type JobOutcome } from './job-driver.js';
+export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
+export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
+export { InProcessChannel, type SimulatedParticipant } from './in-process-channel.js';
 export type { SubmitOutcome, TrainingManagerOptions } from './training-manager.js';

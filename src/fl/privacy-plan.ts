@@ -150,6 +150,7 @@ export class JobPrivacy {
   private readonly account: JobPrivacyAccount;
 
   private constructor(
+    private readonly storage: Storage,
     private readonly dp: DpConfig,
     private readonly ledger: PrivacyLedger,
     private readonly context: { jobId: string; datasetId: string; federation: ReadonlyMap<string, number>; training: { epochs: number; batchSize: number } },
@@ -160,13 +161,25 @@ export class JobPrivacy {
   /** Opens the job's privacy account; scopes without a ledger budget get the job's declared one. */
   static async open(storage: Storage, dp: DpConfig, context: JobPrivacy['context']): Promise<JobPrivacy> {
     const ledger = new PrivacyLedger(storage, { conversion: dp.conversion });
-    const privacy = new JobPrivacy(dp, ledger, context);
+    const privacy = new JobPrivacy(storage, dp, ledger, context);
     await storage.transaction(async () => {
       for (const scope of [privacy.datasetScope(), ...[...context.federation.keys()].map((id) => privacy.participantScope(id))]) {
         if (!(await storage.privacy.getBudget(scope))) await ledger.setBudget(scope, { epsilon: dp.budget.epsilon, delta: dp.delta });
       }
     });
     return privacy;
+  }
+
+  /** A participant that joined after the job opened: its scope gets the job's declared budget if it has none. */
+  async admit(clientId: string): Promise<void> {
+    const scope = this.participantScope(clientId);
+    if (!(await this.storage.privacy.getBudget(scope))) await this.ledger.setBudget(scope, { epsilon: this.dp.budget.epsilon, delta: this.dp.delta });
+  }
+
+  /** Continues the job's own account from the ledger's record of the rounds this job was charged for (a coordinator took it over). */
+  async resume(): Promise<void> {
+    const events = (await this.ledger.history(this.datasetScope())).filter((entry) => entry.jobId === this.context.jobId).flatMap((entry) => entry.events);
+    if (events.length > 0) this.account.record(events);
   }
 
   /** The ledger scope of the job's data set. */

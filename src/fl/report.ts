@@ -16,8 +16,8 @@ export interface RoundReport {
   trainSeconds: number;
   aggregateSeconds: number;
   evaluateSeconds: number;
-  /** Mean local training loss over the participants, weighted by examples. */
-  trainLoss: number;
+  /** Mean local training loss over the participants, weighted by examples; absent under SecAgg+ and DP, where it would be a release of its own. */
+  trainLoss?: number;
   modelVersion: number;
   /** Bytes each client sent for its update this round (float32, or ciphertext). */
   bytesPerClient: number;

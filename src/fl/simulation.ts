@@ -13,6 +13,8 @@ export interface ClientRunner {
   readonly mode: 'in-process' | 'workers';
   /** Runs the tasks and returns their results in task order. */
   run(tasks: readonly ClientTask[]): Promise<ClientResult[]>;
+  /** Runs one task when a trainer is free (tasks queue in the order they are given). */
+  train(task: ClientTask): Promise<ClientResult>;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,8 @@ export async function createClientRunner(
 
 class InProcessRunner implements ClientRunner {
   readonly mode = 'in-process' as const;
+  // One model object is shared by every task: they run one after another.
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly model: LocalModel,
@@ -60,12 +64,17 @@ class InProcessRunner implements ClientRunner {
   }
 
   async run(tasks: readonly ClientTask[]): Promise<ClientResult[]> {
-    const results: ClientResult[] = [];
-    for (const task of tasks) results.push(await runClientTask(this.model, dataOf(this.clients, task.clientId), task));
-    return results;
+    return Promise.all(tasks.map((task) => this.train(task)));
+  }
+
+  train(task: ClientTask): Promise<ClientResult> {
+    const result = this.queue.then(() => runClientTask(this.model, dataOf(this.clients, task.clientId), task));
+    this.queue = result.catch(() => undefined);
+    return result;
   }
 
   async close(): Promise<void> {
+    await this.queue;
     this.model.dispose();
   }
 }
@@ -81,11 +90,21 @@ function startWorker(): Worker {
   return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); });`, { eval: true });
 }
 
+interface QueuedTask {
+  task: ClientTask;
+  resolve(result: ClientResult): void;
+  reject(error: unknown): void;
+}
+
 class WorkerRunner implements ClientRunner {
   readonly mode = 'workers' as const;
   private nextId = 0;
+  private readonly idle: Worker[];
+  private readonly waiting: QueuedTask[] = [];
 
-  private constructor(private readonly workers: Worker[]) {}
+  private constructor(private readonly workers: Worker[]) {
+    this.idle = [...workers].reverse();
+  }
 
   static async create(spec: ModelSpec, clients: ReadonlyMap<string, Dataset>, count: number): Promise<WorkerRunner> {
     const data: ClientDataMessage[] = [...clients].map(([clientId, dataset]) => ({ clientId, dataset }));
@@ -117,17 +136,28 @@ class WorkerRunner implements ClientRunner {
   }
 
   async run(tasks: readonly ClientTask[]): Promise<ClientResult[]> {
-    const results = new Array<ClientResult>(tasks.length);
-    let next = 0;
-    // Each worker pulls the next task when it finishes one, so a slow client does not hold up a fixed share.
-    const drain = async (worker: Worker): Promise<void> => {
-      while (next < tasks.length) {
-        const index = next++;
-        results[index] = await this.dispatch(worker, tasks[index]);
-      }
-    };
-    await Promise.all(this.workers.map(drain));
-    return results;
+    return Promise.all(tasks.map((task) => this.train(task)));
+  }
+
+  /** Each free worker takes the next queued task, so a slow client does not hold up a fixed share. */
+  train(task: ClientTask): Promise<ClientResult> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ task, resolve, reject });
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    while (this.idle.length > 0 && this.waiting.length > 0) {
+      const worker = this.idle.pop() as Worker;
+      const { task, resolve, reject } = this.waiting.shift() as QueuedTask;
+      this.dispatch(worker, task)
+        .then(resolve, reject)
+        .finally(() => {
+          this.idle.push(worker);
+          this.drain();
+        });
+    }
   }
 
   private dispatch(worker: Worker, task: ClientTask): Promise<ClientResult> {

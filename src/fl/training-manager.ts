@@ -399,6 +399,20 @@ export class TrainingManager extends EventEmitter {
     return result;
   }
 
+  /**
+   * Closes an open or aggregating round as failed without aggregating it (its protection could not
+   * finish, or a restarted coordinator cannot carry it over); the job goes on with a new round.
+   */
+  async abandonRound(roundId: string, reason: string): Promise<RoundRecord> {
+    const round = await this.requireRound(roundId);
+    this.pending.delete(roundId);
+    if (round.status === 'failed') return round;
+    const failed = await this.transition(round, 'failed', { error: reason, finishedAt: this.now() });
+    if (this.options.durable) await this.storage.rounds.clearUpdatePayloads(roundId);
+    this.emit('round:failed', failed);
+    return failed;
+  }
+
   /** Records metrics measured after aggregation (e.g. held-out accuracy) on a finalised round. */
   async recordMetrics(roundId: string, metrics: Record<string, number>): Promise<RoundRecord> {
     const round = await this.requireRound(roundId);

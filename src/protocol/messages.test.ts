@@ -5,11 +5,31 @@ import { ClientMessages, ProtocolError, ServerMessages, bodyWeights, decodeMessa
 describe('protocol messages', () => {
   it('round-trips a header and a weights body', () => {
     const weights = Float32Array.from([0.5, -1.25, 3]);
-    const header = { roundId: 'round-1', round: 2, numExamples: 40, loss: 0.3, seconds: 1.5, sha256: 'a'.repeat(64) };
+    const header = { roundId: 'round-1', round: 2, numExamples: 40, loss: 0.3, seconds: 1.5, encoding: 'float32', sha256: 'a'.repeat(64) };
     const message = decodeMessage(encodeMessage('update', header, weightsBody(weights)), ClientMessages);
     expect(message.kind).toBe('update');
     expect(message.header).toEqual(header);
     expect(Array.from(bodyWeights(message.body, 3))).toEqual([0.5, -1.25, 3]);
+  });
+
+  it('carries the privacy plan and protection of a task, and a protection stage, refusing unknown stages and weightings', () => {
+    const task = {
+      roundId: 'round-1',
+      round: 1,
+      modelVersion: 1,
+      sha256: 'b'.repeat(64),
+      plan: { epochs: 1, batchSize: 32, learningRate: 0.01, optimizer: 'adam', momentum: 0.9, proximalMu: 0 },
+      seed: 7,
+      deadline: 1,
+      privacy: { mode: 'local', clipNorm: 1, noiseMultiplier: 1.1, noise: 'secure' },
+      protection: { kind: 'secagg', config: { roundId: 'round-1' }, identityKeys: { alice: Buffer.alloc(32, 1).toString('base64') }, weighting: { kind: 'examples', totalExamples: 100 } },
+    };
+    expect(decodeMessage(encodeMessage('task', task), ServerMessages).header).toEqual(task);
+    const badWeighting = { ...task, protection: { ...task.protection, weighting: { kind: 'equal' } } };
+    expect(() => decodeMessage(encodeMessage('task', badWeighting), ServerMessages)).toThrow(/'task' message field 'protection\.weighting\.kind'/);
+    const stage = decodeMessage(encodeMessage('stage', { roundId: 'round-1', protocol: 'secagg', stage: 'advertiseKeys' }, new Uint8Array([1, 2])), ClientMessages);
+    expect(stage.kind === 'stage' && [...stage.body]).toEqual([1, 2]);
+    expect(() => decodeMessage(encodeMessage('stage', { roundId: 'round-1', protocol: 'secagg', stage: 'maskedInput' }), ClientMessages)).toThrow(/'stage' message field 'stage'/);
   });
 
   it('encodes the same bytes as two parts, the body not copied', () => {

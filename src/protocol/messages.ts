@@ -10,7 +10,8 @@ export class ProtocolError extends CipherNexusError {
 const MAGIC = 0xc7;
 const VERSION = 1;
 /** Largest JSON header a message may carry; a header is metadata, never a model. */
-export const MAX_HEADER_BYTES = 64 * 1024;
+// A SecAgg+ task carries the round's participant list and identity keys: at 1,000 participants about 60 KiB.
+export const MAX_HEADER_BYTES = 256 * 1024;
 
 const id = z.string().min(1).max(128);
 const resources = z
@@ -36,6 +37,55 @@ const plan = z
   .strict();
 
 const column = z.union([z.string().min(1).max(256), z.number().int().nonnegative()]);
+
+/** Differential privacy a participant applies itself (DP-SGD or local DP). */
+const privacy = z
+  .object({
+    mode: z.enum(['sample', 'local']),
+    clipNorm: z.number().positive().finite(),
+    noiseMultiplier: z.number().positive().max(1000),
+    noise: z.enum(['secure', 'seeded-insecure']),
+    samplingRate: z.number().gt(0).max(1).optional(),
+    steps: z.number().int().positive().max(1e9).optional(),
+  })
+  .strict();
+
+const fraction = z.number().gt(0).lte(1);
+const compression = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('none') }).strict(),
+  z.object({ kind: z.literal('topk'), fraction, errorFeedback: z.boolean() }).strict(),
+  z.object({ kind: z.literal('q8') }).strict(),
+  z.object({ kind: z.literal('topk-q8'), fraction, errorFeedback: z.boolean() }).strict(),
+]);
+
+/** How a participant protects this round's update: plain, or SecAgg+ with the round's public configuration. */
+const protection = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('none') }).strict(),
+  z
+    .object({
+      kind: z.literal('secagg'),
+      // Checked in full by the participant's SecAgg+ client (parseRoundConfig) before it sends anything.
+      config: z.record(z.string(), z.unknown()),
+      identityKeys: z.record(z.string().max(64), z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')),
+      weighting: z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('examples'), totalExamples: z.number().int().positive().max(1e15) }).strict(),
+        z
+          .object({
+            kind: z.literal('dp'),
+            clipNorm: z.number().positive().finite(),
+            noiseMultiplier: z.number().positive().max(1000),
+            noise: z.enum(['secure', 'seeded-insecure']),
+            minSummands: z.number().int().positive(),
+          })
+          .strict(),
+      ]),
+    })
+    .strict(),
+]);
+
+/** Stages of a protection protocol: what the coordinator asks for next, and what a participant answers. */
+const coordinatorStage = z.enum(['shareKeys', 'maskedInput', 'consistencyCheck', 'unmask']);
+const participantStage = z.enum(['advertiseKeys', 'shareKeys', 'consistencyCheck', 'unmask']);
 
 /** How a participant reads its local CSV so that its features match the job's model. */
 export const ParticipantDataSchema = z
@@ -65,17 +115,23 @@ export const ClientMessages = {
   received: z.object({ roundId: id }).strict(),
   /** A trained update is ready; the coordinator answers `pull` when it has room for it (or `ack` if it already has it). */
   offer: z.object({ roundId: id, round: z.number().int().positive(), bytes: z.number().int().nonnegative().max(2 ** 32) }).strict(),
-  /** A trained update, sent after `pull`; the body is its float32 weights, `sha256` their digest. */
+  /**
+   * A trained update, sent after `pull`; the body is read by `encoding` (float32 weights, a compressed
+   * delta, a SecAgg+ masked vector), `sha256` is the body's digest. `loss` only in plain rounds without DP.
+   */
   update: z
     .object({
       roundId: id,
       round: z.number().int().positive(),
       numExamples: z.number().int().positive().max(1e12),
-      loss: z.number().finite(),
+      loss: z.number().finite().optional(),
       seconds: z.number().nonnegative().finite(),
+      encoding: z.enum(['float32', 'compressed', 'secagg']),
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
     })
     .strict(),
+  /** A message of the round's protection protocol (SecAgg+ keys, shares, signatures); the body is the protocol's bytes. */
+  stage: z.object({ roundId: id, protocol: z.literal('secagg'), stage: participantStage }).strict(),
   /** The client could not train the task (data error, out of memory). */
   failed: z.object({ roundId: id, reason: z.string().max(1000) }).strict(),
 } as const;
@@ -101,8 +157,13 @@ export const ServerMessages = {
       plan,
       seed: z.number().int().nonnegative().max(0xffffffff),
       deadline: z.number().int().nonnegative(),
+      privacy: privacy.optional(),
+      compression: compression.optional(),
+      protection,
     })
     .strict(),
+  /** The next step of the round's protection protocol; the body is the protocol's bytes for this participant. */
+  stage: z.object({ roundId: id, protocol: z.literal('secagg'), stage: coordinatorStage }).strict(),
   /** Send the offered update of this round now. */
   pull: z.object({ roundId: id }).strict(),
   ack: z.object({ roundId: id, outcome: z.enum(['accepted', 'duplicate']) }).strict(),

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { AuditTrail, type Storage } from '../core/index.js';
-import { CoordinatedJob, type CoordinatedJobReport, type PreparedCoordinatedJob } from '../fl/index.js';
+import { openCoordinatedJob, type JobDriver, type JobOutcome, type PreparedCoordinatedJob, type RoundReport } from '../fl/index.js';
 import { LocalModel, initBackend } from '../ml/index.js';
 import { loadServerKit, serverKitPath, tlsOptionsForServer } from '../identity/index.js';
 import { ServerEvents } from './events.js';
@@ -26,6 +26,8 @@ export interface CoordinatorOptions {
   auditFile: string;
   heartbeatSeconds?: number;
   limits?: Partial<GatewayLimits>;
+  /** How long a SecAgg+ stage waits for participants, ms. */
+  stageMs?: number;
   /** Structured log level of both listeners (pino). */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
@@ -34,11 +36,11 @@ export interface CoordinatorOptions {
 export interface RunningCoordinator {
   participantUrl: string;
   operatorUrl: string;
-  job: CoordinatedJob;
+  job: JobDriver;
   events: ServerEvents;
   metrics: CoordinatorMetrics;
   /** Settles when the job ends. */
-  done: Promise<CoordinatedJobReport>;
+  done: Promise<JobOutcome>;
   close(): Promise<void>;
 }
 
@@ -96,15 +98,28 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await metrics.text()));
   await registerOperatorApi(operator, { storage: options.storage, events });
 
-  const job = await CoordinatedJob.open(options.prepared, options.storage, gateway);
+  const job = await openCoordinatedJob(options.prepared, options.storage, gateway, options.stageMs !== undefined ? { stageMs: options.stageMs } : {});
   gateway.attach(job);
-  job.on('round', (round) => {
+  job.on('round', (round: RoundReport) => {
     metrics.rounds.inc();
     metrics.roundSeconds.observe(round.seconds);
     metrics.accuracy.set({ job: job.jobId }, round.accuracy);
     events.emit('round', { jobId: job.jobId, round });
     participants.log.info({ job: job.jobId, round: round.round, accuracy: round.accuracy, seconds: round.seconds }, 'round finalised');
     void audit.append('round.finalized', 'coordinator', { job: job.jobId, round: round.round, modelVersion: round.modelVersion, accuracy: round.accuracy });
+  });
+  job.on('restarted', (info: { round: number }) => {
+    participants.log.warn({ job: job.jobId, ...info }, 'a protected round was open at a restart; it starts again as a new round');
+    void audit.append('round.restarted', 'coordinator', { job: job.jobId, ...info });
+  });
+  job.on('round-failed', (info: { roundId: string; code: string; reason: string }) => {
+    participants.log.warn({ job: job.jobId, ...info }, 'round failed; a new round starts');
+    void audit.append('round.failed', 'coordinator', { job: job.jobId, ...info });
+  });
+  job.on('refused', (info: { participantId: string; code: string; message: string }) => {
+    metrics.rejected.inc({ code: info.code });
+    events.emit('security', { at: Date.now(), kind: 'message_rejected', participant: info.participantId, detail: `${info.code}: ${info.message}` });
+    void audit.append('security.message_rejected', info.participantId, { code: info.code });
   });
   job.on('resumed', (info: { round: number; accepted: number }) => {
     participants.log.warn({ job: job.jobId, ...info }, 'resumed an open round after a restart');
@@ -119,7 +134,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
 
   const abort = new AbortController();
   const done = job.run(abort.signal).then(
-    async (report) => {
+    async (report: JobOutcome) => {
       events.emit('job', { jobId: job.jobId, name: report.name, status: 'completed', rounds: options.prepared.config.rounds });
       await audit.append('job.completed', 'coordinator', { job: job.jobId, accuracy: report.final?.accuracy ?? null, sha256: report.model.sha256 });
       return report;

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { type CoordinatedJob, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask } from '../fl/index.js';
+import { type JobDriver, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask, type StageMessage } from '../fl/index.js';
 import {
   AuthError,
   MessageVerifier,
@@ -15,7 +15,7 @@ import {
   verifyRequest,
   type ServerKit,
 } from '../identity/index.js';
-import { ClientMessages, ProtocolError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
+import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { TokenBucket } from './token-bucket.js';
@@ -111,7 +111,7 @@ export class ParticipantGateway implements ParticipantChannel {
   private uploading = 0;
   private readonly verifier: MessageVerifier;
   private revoked = new Set<string>();
-  private job: CoordinatedJob | null = null;
+  private job: JobDriver | null = null;
   private revocationTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: GatewayDeps) {
@@ -122,7 +122,7 @@ export class ParticipantGateway implements ParticipantChannel {
   }
 
   /** The job whose rounds this gateway carries. */
-  attach(job: CoordinatedJob): void {
+  attach(job: JobDriver): void {
     this.job = job;
     // A revocation takes effect within seconds even for participants that stay connected.
     this.revocationTimer = setInterval(() => this.enforceRevocations(), REVOCATION_CHECK_MS);
@@ -283,7 +283,8 @@ export class ParticipantGateway implements ParticipantChannel {
             heartbeatSeconds: this.deps.heartbeatSeconds,
           });
           session.welcomed = true;
-          await job.join(participantId, message.header.numExamples, message.header.resources);
+          // The participant's registered signing key is also its SecAgg+ identity key.
+          await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(this.deps.kit.participants.get(participantId)?.signingPublicKey ?? '', 'base64url')));
           this.nodeEvent(participantId);
           break;
         case 'heartbeat':
@@ -308,9 +309,9 @@ export class ParticipantGateway implements ParticipantChannel {
             throw new CipherNexusError('UPDATE_NOT_REQUESTED', `'${participantId}' sent an update for round ${message.header.round} without being pulled; offer it first and send when the coordinator asks`);
           }
           // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
-          const weights = bodyWeights(message.body, this.deps.numParams);
           const sentAt = session.taskSentAt.get(message.header.roundId);
-          const outcome = await job.submit(participantId, { ...message.header, weights });
+          const { round: _round, sha256: _sha256, ...update } = message.header;
+          const outcome = await job.submit(participantId, { ...update, body: new Uint8Array(message.body) });
           this.deps.metrics.updates.inc({ outcome });
           if (sentAt !== undefined && outcome === 'accepted') this.deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
           await this.deps.audit.append('update.' + outcome, participantId, { roundId: message.header.roundId, round: message.header.round, sha256: message.header.sha256, numExamples: message.header.numExamples });
@@ -318,6 +319,9 @@ export class ParticipantGateway implements ParticipantChannel {
           this.releaseUpload(session);
           break;
         }
+        case 'stage':
+          await job.receiveStage(participantId, { ...message.header, body: new Uint8Array(message.body) });
+          break;
         case 'failed':
           await this.deps.audit.append('task.failed', participantId, { roundId: message.header.roundId, reason: message.header.reason });
           break;
@@ -364,7 +368,7 @@ export class ParticipantGateway implements ParticipantChannel {
     });
   }
 
-  private requireJob(): CoordinatedJob {
+  private requireJob(): JobDriver {
     if (!this.job) throw new CipherNexusError('ROUND_NOT_ACTIVE', 'the coordinator is still starting; connect again in a moment');
     return this.job;
   }
@@ -416,7 +420,7 @@ export class ParticipantGateway implements ParticipantChannel {
     // One delivery per participant and round: a task already on its way or waiting is not sent twice.
     if (session.delivering?.roundId === task.roundId || session.pendingTask === task.roundId) return true;
     session.pendingTask = task.roundId;
-    const header: ServerHeader<'task'> = { roundId: task.roundId, round: task.round, modelVersion: task.modelVersion, sha256: task.sha256, plan: task.plan, seed: task.seed, deadline: task.deadline };
+    const { jobId: _jobId, ...header } = task satisfies ServerHeader<'task'> & { jobId: string };
     this.outbox.push(() => {
       session.pendingTask = null;
       if (session.socket.readyState !== session.socket.OPEN || this.sessions.get(participantId) !== session) return;
@@ -440,6 +444,15 @@ export class ParticipantGateway implements ParticipantChannel {
     session.delivering = null;
     this.sending--;
     this.drainOutbox();
+  }
+
+  /** Sends a protection protocol message (small: keys, shares, signatures); false when the participant is not connected. */
+  sendStage(participantId: string, message: StageMessage): boolean {
+    const session = this.sessions.get(participantId);
+    if (!session?.welcomed) return false;
+    const { body, ...header } = message;
+    this.send(session, 'stage', header as ServerHeader<'stage'>, body);
+    return true;
   }
 
   /** Tells every connected participant that the job ended. */

@@ -1,0 +1,91 @@
+import type { ResourceMetrics } from '../core/index.js';
+import type { LocalTrainingPlan } from './client-training.js';
+import type { ParsedCompressionConfig } from './compression.js';
+import type { ClientPrivacy } from './privacy-plan.js';
+
+/**
+ * What the coordinator and a participant say to each other about a round, independent of how it
+ * travels: in process (simulation) or as signed frames over mutual TLS (`serve` and `client`).
+ */
+
+/** SecAgg+ as a participant runs it: the round's public configuration and how to weigh its update. */
+export interface SecAggTaskProtection {
+  kind: 'secagg';
+  /** The round configuration (`createRoundConfig`), as JSON. */
+  config: Record<string, unknown>;
+  /** Registered Ed25519 public keys of the round's participants (base64 of the raw 32 bytes). */
+  identityKeys: Record<string, string>;
+  /**
+   * How a contribution is weighted before masking: by examples (n_k / n times the delta, so the sum
+   * is FedAvg's weighted mean), or for client-level DP clipped to S, noised with N(0, z²S²/m) and
+   * divided by m (distributed noise: the released sum carries at least N(0, z²S²)).
+   */
+  weighting: { kind: 'examples'; totalExamples: number } | { kind: 'dp'; clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; minSummands: number };
+}
+
+/** How a participant protects its update this round. */
+export type TaskProtection = { kind: 'none' } | SecAggTaskProtection;
+
+/** One round's work for one participant. */
+export interface RemoteTask {
+  jobId: string;
+  roundId: string;
+  round: number;
+  modelVersion: number;
+  sha256: string;
+  plan: LocalTrainingPlan;
+  seed: number;
+  deadline: number;
+  /** Differential privacy the participant applies itself (DP-SGD or local DP), charged by the coordinator before the round. */
+  privacy?: ClientPrivacy;
+  /** How the participant compresses its delta (error feedback kept on the participant). */
+  compression?: ParsedCompressionConfig;
+  protection: TaskProtection;
+}
+
+/** How an update's bytes are to be read: float32 weights, a compressed delta, a SecAgg+ masked vector. */
+export type UpdateEncoding = 'float32' | 'compressed' | 'secagg';
+
+/** An update as it leaves a participant. */
+export interface RemoteUpdate {
+  roundId: string;
+  numExamples: number;
+  /**
+   * Mean local training loss; only in plain rounds without differential privacy: under secure
+   * aggregation or DP a per-participant loss would be a release the protection does not cover.
+   */
+  loss?: number;
+  seconds: number;
+  encoding: UpdateEncoding;
+  body: Uint8Array;
+}
+
+/** A step of a multi-message protection protocol (SecAgg+'s key exchange, consistency check and unmasking). */
+export interface StageMessage {
+  roundId: string;
+  protocol: 'secagg';
+  stage: string;
+  body: Uint8Array;
+}
+
+/** How the coordinator reaches participants: the coordinator server over the network, or the simulation in process. */
+export interface ParticipantChannel {
+  /** Sends a task with the global weights; false when the participant is not connected. */
+  sendTask(participantId: string, task: RemoteTask, weights: Float32Array): boolean;
+  /** Sends a protection protocol message; false when the participant is not connected. */
+  sendStage(participantId: string, message: StageMessage): boolean;
+  /** Tells every connected participant that the job ended. */
+  announceDone(jobId: string, status: 'completed' | 'failed', accuracy?: number): void;
+}
+
+/** What the coordinator's side of a job accepts from participants, whatever carries it. */
+export interface CoordinatorEndpoint {
+  readonly jobId: string;
+  join(participantId: string, numExamples: number, resources: ResourceMetrics): Promise<void>;
+  leave(participantId: string): Promise<void>;
+  heartbeat(participantId: string, resources: ResourceMetrics): Promise<void>;
+  /** 'send' when the open round wants this participant's update, 'duplicate' when it already has it. */
+  offer(participantId: string, roundId: string): Promise<'send' | 'duplicate'>;
+  submit(participantId: string, update: RemoteUpdate): Promise<'accepted' | 'duplicate'>;
+  receiveStage(participantId: string, message: StageMessage): Promise<void>;
+}

@@ -1,0 +1,124 @@
+import type { KeyObject } from 'node:crypto';
+import { CipherNexusError } from '../core/errors.js';
+import type { ClientAttack } from './attacks.js';
+import type { ClientResult, ClientTask } from './client-training.js';
+import type { RemoteTask, RemoteUpdate, StageMessage } from './participant-channel.js';
+import { SecAggParticipant } from './protection/secagg.js';
+
+/** What a participant sends: an update (offered, then sent when pulled), a protocol message, or a failed task. */
+export type ParticipantOutput = { kind: 'update'; update: RemoteUpdate } | { kind: 'stage'; message: StageMessage } | { kind: 'failed'; roundId: string; reason: string };
+
+/** What a participant's runtime is given by whoever hosts it (the client agent, or the simulation). */
+export interface ParticipantRuntimeOptions {
+  id: string;
+  /** Examples it declared when joining. */
+  numExamples: number;
+  /** Trains a task on the participant's own data (in this thread, or a simulation's worker). */
+  train(task: ClientTask): Promise<ClientResult>;
+  /** Long-term Ed25519 key: signs SecAgg+ key bundles (the kit's signing key across machines). */
+  identity: KeyObject;
+  /** Where its messages go. */
+  send(output: ParticipantOutput): void;
+  /** Simulation only: the attack this participant runs. */
+  attack?: ClientAttack;
+}
+
+interface ActiveRound {
+  roundId: string;
+  global: Float32Array;
+  trained: Promise<ClientResult>;
+  secagg?: SecAggParticipant;
+}
+
+/**
+ * The participant's half of a round, whatever carries its messages: it trains each task on local
+ * data, applies the privacy the task asks for (DP-SGD or local DP), compresses (keeping its own
+ * error-feedback residual) or protects the update (SecAgg+), and answers the protection's stages.
+ * Only what the round's protection covers leaves it: no per-participant loss under SecAgg+ or DP.
+ */
+export class ParticipantRuntime {
+  private residual: Float32Array | undefined;
+  private active: ActiveRound | null = null;
+
+  constructor(private readonly options: ParticipantRuntimeOptions) {}
+
+  /** The round this participant is working on, if any. */
+  get roundId(): string | undefined {
+    return this.active?.roundId;
+  }
+
+  /** Starts a round's task: training begins at once; SecAgg+ advertises its keys while it trains. */
+  onTask(task: RemoteTask, weights: Float32Array): void {
+    const { id, attack } = this.options;
+    const plain = task.protection.kind === 'none';
+    const compression = plain && task.compression && task.compression.kind !== 'none' ? task.compression : undefined;
+    const clientTask: ClientTask = {
+      clientId: id,
+      round: task.round,
+      globalWeights: weights,
+      plan: task.plan,
+      seed: task.seed,
+      ...(task.privacy ? { privacy: task.privacy } : {}),
+      ...(attack ? { attack } : {}),
+      ...(compression ? { compression, residual: this.residual } : {}),
+    };
+    const trained = this.options.train(clientTask);
+    const active: ActiveRound = { roundId: task.roundId, global: weights, trained };
+    this.active = active;
+    if (task.protection.kind === 'secagg') {
+      try {
+        active.secagg = new SecAggParticipant(id, task.protection, this.options.identity, this.options.numExamples, task.seed);
+        this.stage(task.roundId, 'advertiseKeys', active.secagg.advertiseKeys());
+      } catch (error) {
+        this.fail(task.roundId, error);
+      }
+      trained.catch((error: unknown) => this.fail(task.roundId, error));
+      return;
+    }
+    trained.then(
+      (result) => {
+        if (this.active !== active) return;
+        if (result.residual) this.residual = result.residual;
+        const body = result.compressed ?? new Uint8Array(result.weights.buffer, result.weights.byteOffset, result.weights.byteLength);
+        const update: RemoteUpdate = {
+          roundId: task.roundId,
+          numExamples: this.options.numExamples,
+          seconds: result.seconds,
+          encoding: result.compressed ? 'compressed' : 'float32',
+          body,
+          // A per-participant loss is a release of its own: only plain rounds without DP send it.
+          ...(task.privacy ? {} : { loss: result.loss }),
+        };
+        this.options.send({ kind: 'update', update });
+      },
+      (error: unknown) => this.fail(task.roundId, error),
+    );
+  }
+
+  /** Answers one message of the round's protection protocol. */
+  async onStage(message: StageMessage): Promise<void> {
+    const active = this.active;
+    if (!active || active.roundId !== message.roundId || !active.secagg) return;
+    try {
+      const answer = await active.secagg.answer(message.stage, message.body, async () => ({ result: await active.trained, global: active.global }));
+      if (this.active !== active) return;
+      if (answer.stage === 'masked') {
+        const result = await active.trained;
+        this.options.send({ kind: 'update', update: { roundId: active.roundId, numExamples: this.options.numExamples, seconds: result.seconds, encoding: 'secagg', body: answer.body } });
+      } else {
+        this.stage(active.roundId, answer.stage, answer.body);
+      }
+    } catch (error) {
+      this.fail(active.roundId, error);
+    }
+  }
+
+  private stage(roundId: string, stage: string, body: Uint8Array): void {
+    this.options.send({ kind: 'stage', message: { roundId, protocol: 'secagg', stage, body } });
+  }
+
+  private fail(roundId: string, error: unknown): void {
+    const reason = error instanceof CipherNexusError ? `${error.code}: ${error.message}` : (error as Error).message;
+    this.options.send({ kind: 'failed', roundId, reason: reason.slice(0, 1000) });
+  }
+}

@@ -1,0 +1,245 @@
+import { createHash, type KeyObject } from 'node:crypto';
+import { clipL2 } from '../../privacy/dp/index.js';
+import { ClientSecAgg, SecAggError, SecAggMessageRejectedError, ServerSecAgg, createRoundConfig, parseRoundConfig, type RoundConfig } from '../../privacy/secagg/index.js';
+import type { ClientResult } from '../client-training.js';
+import type { RemoteUpdate, SecAggTaskProtection, StageMessage } from '../participant-channel.js';
+import { noiseSourceFor } from '../privacy-plan.js';
+import { UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
+import { Waiter, type CollectedRound, type RoundCollection, type RoundContext } from './round-collection.js';
+
+/** Stages the coordinator sends (what the participant does next) and the stages participants answer with. */
+type CoordinatorStage = 'shareKeys' | 'maskedInput' | 'consistencyCheck' | 'unmask';
+type ParticipantStage = 'advertiseKeys' | 'shareKeys' | 'consistencyCheck' | 'unmask';
+
+/** How the coordinator runs SecAgg+ rounds. */
+export interface SecAggRoundOptions {
+  /** Quantisation clip: each coordinate of a contribution is clipped to [-clip, clip]. */
+  clip: number;
+  /** Client-level DP under secure aggregation: the participants clip and add the noise (see the secagg README). */
+  dp?: { clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure' };
+  /** Registered Ed25519 public keys of the participants (their kits' signing keys). */
+  identityKeys: ReadonlyMap<string, Uint8Array>;
+  /** How long a key-exchange, consistency or unmasking stage waits for the participants, ms. */
+  stageMs: number;
+}
+
+/**
+ * The coordinator's half of a SecAgg+ round (Bell et al. 2020 over Bonawitz et al. 2017): it routes
+ * the stages' messages between participants and folds their masked vectors, so it learns the sum of
+ * the contributions and nothing about any one of them. A stage ends when every participant still in
+ * has answered, or when its time is up; who did not answer is a drop-out the protocol recovers from.
+ */
+export class SecAggCollection implements RoundCollection {
+  readonly kind = 'secagg' as const;
+  readonly individualUpdatesVisible = false;
+  private readonly config: RoundConfig;
+  private readonly server: ServerSecAgg;
+  private readonly waiter = new Waiter();
+  private stage: ParticipantStage | 'maskedInput' | 'closed' = 'advertiseKeys';
+  private expected = new Set<string>();
+  private readonly answered = new Set<string>();
+  private readonly masked = new Map<string, string>();
+  private readonly sent = new Map<string, number>();
+  private readonly weighting: SecAggTaskProtection['weighting'];
+
+  constructor(
+    private readonly ctx: RoundContext,
+    private readonly options: SecAggRoundOptions,
+  ) {
+    const participants = [...ctx.participants].sort();
+    this.config = createRoundConfig({
+      participants,
+      vectorLength: ctx.global.length,
+      clip: options.clip,
+      roundId: ctx.roundId,
+      ...(options.dp ? { minSummands: participants.length } : {}),
+    });
+    this.server = new ServerSecAgg({ config: this.config, identityKeys: options.identityKeys });
+    this.expected = new Set(participants);
+    this.weighting = options.dp
+      ? { kind: 'dp', ...options.dp, minSummands: this.config.minSummands }
+      : { kind: 'examples', totalExamples: participants.reduce((sum, id) => sum + (ctx.examples.get(id) ?? 0), 0) };
+  }
+
+  taskProtection(): SecAggTaskProtection {
+    const identityKeys: Record<string, string> = {};
+    for (const id of this.config.participants) identityKeys[id] = Buffer.from(this.options.identityKeys.get(id) as Uint8Array).toString('base64');
+    return { kind: 'secagg', config: { ...this.config }, identityKeys, weighting: this.weighting };
+  }
+
+  async submit(participantId: string, update: RemoteUpdate): Promise<SubmitOutcome> {
+    if (update.encoding !== 'secagg') {
+      throw new UpdateRejectedError('UPDATE_ENCODING_UNEXPECTED', `'${participantId}' sent a '${update.encoding}' update to a SecAgg+ round; send the masked vector`);
+    }
+    const digest = createHash('sha256').update(update.body).digest('hex');
+    const earlier = this.masked.get(participantId);
+    if (earlier !== undefined) {
+      if (earlier === digest) return 'duplicate';
+      throw new UpdateRejectedError('UPDATE_DUPLICATE', `'${participantId}' already sent a different masked vector for round ${this.ctx.round}`);
+    }
+    if (this.stage !== 'maskedInput' || !this.expected.has(participantId)) {
+      throw new UpdateRejectedError('UPDATE_NOT_REQUESTED', `round ${this.ctx.round} is not collecting a masked vector from '${participantId}' now`);
+    }
+    let sender: string;
+    try {
+      sender = this.server.receiveMaskedInput(update.body);
+    } catch (error) {
+      if (error instanceof SecAggError) throw new UpdateRejectedError(error.code, `the masked vector from '${participantId}' was refused: ${error.message}`);
+      throw error;
+    }
+    if (sender !== participantId) throw new UpdateRejectedError('UPDATE_SENDER_MISMATCH', `'${participantId}' relayed the masked vector of '${sender}'`);
+    this.masked.set(participantId, digest);
+    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples: update.numExamples, payload: update.body, metrics: { seconds: update.seconds } });
+    this.count(participantId, update.body.byteLength);
+    this.answered.add(participantId);
+    this.waiter.poke();
+    return outcome;
+  }
+
+  async receiveStage(participantId: string, message: StageMessage): Promise<void> {
+    if (message.stage !== this.stage || !this.expected.has(participantId) || this.answered.has(participantId)) {
+      this.ctx.onRefused(participantId, 'SECAGG_OUT_OF_ORDER', `a '${message.stage}' message arrived while round ${this.ctx.round} is at stage '${this.stage}'`);
+      return;
+    }
+    let sender: string;
+    try {
+      sender = this.receive(message.stage as ParticipantStage, message.body);
+    } catch (error) {
+      if (!(error instanceof SecAggMessageRejectedError)) throw error;
+      this.ctx.onRefused(participantId, error.code, error.message);
+      return;
+    }
+    if (sender !== participantId) this.ctx.onRefused(participantId, 'SECAGG_SENDER_MISMATCH', `'${participantId}' relayed a '${message.stage}' message of '${sender}'`);
+    this.count(participantId, message.body.byteLength);
+    this.answered.add(sender);
+    this.waiter.poke();
+  }
+
+  async finish(signal?: AbortSignal): Promise<CollectedRound> {
+    const { manager, roundId, deadline } = this.ctx;
+    const stageDeadline = (): number => Math.min(Date.now() + this.options.stageMs, Math.max(deadline, Date.now()));
+    await this.collect(stageDeadline(), signal);
+    this.forward('shareKeys', 'shareKeys', this.server.closeAdvertiseKeys());
+    await this.collect(stageDeadline(), signal);
+    this.forward('maskedInput', 'maskedInput', this.server.closeShareKeys());
+    // Training happens before the masked vector: this stage waits until the round's deadline.
+    await this.collect(deadline, signal);
+    const finalized = await manager.finalizeProtectedRound(roundId, async (updates) => {
+      this.forward('consistencyCheck', 'consistencyCheck', this.server.closeMaskedInputCollection());
+      await this.collect(stageDeadline(), signal);
+      this.forward('unmask', 'unmask', this.server.closeConsistencyCheck());
+      await this.collect(stageDeadline(), signal);
+      const { sum, summands } = this.server.finish();
+      this.stage = 'closed';
+      // A participant that dropped after masking is not in the sum: rescale to the examples (or participants) that are.
+      const counted =
+        this.weighting.kind === 'dp'
+          ? this.weighting.minSummands / summands.length
+          : this.weighting.totalExamples / updates.filter((u) => summands.includes(u.clientId)).reduce((s, u) => s + (this.ctx.examples.get(u.clientId) ?? 0), 0);
+      const weights = new Float32Array(this.ctx.global.length);
+      for (let k = 0; k < weights.length; k++) weights[k] = this.ctx.global[k] + sum[k] * counted;
+      return weights;
+    });
+    const bytes = [...this.sent.values()];
+    return { finalized, bytesPerClient: bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length) };
+  }
+
+  private receive(stage: ParticipantStage, body: Uint8Array): string {
+    switch (stage) {
+      case 'advertiseKeys':
+        return this.server.receiveAdvertiseKeys(body);
+      case 'shareKeys':
+        return this.server.receiveShareKeys(body);
+      case 'consistencyCheck':
+        return this.server.receiveConsistencySignature(body);
+      case 'unmask':
+        return this.server.receiveUnmaskShares(body);
+    }
+  }
+
+  /** Moves to the next stage (answers of the one before no longer count) and sends each remaining participant its message. */
+  private forward(stage: CoordinatorStage, answer: ParticipantStage | 'maskedInput', messages: ReadonlyMap<string, Uint8Array>): void {
+    this.stage = answer;
+    this.expected = new Set(messages.keys());
+    this.answered.clear();
+    for (const [id, body] of messages) this.ctx.channel.sendStage(id, { roundId: this.ctx.roundId, protocol: 'secagg', stage, body });
+  }
+
+  /** Waits until everyone expected at this stage has answered, or until `until`. */
+  private collect(until: number, signal?: AbortSignal): Promise<void> {
+    return this.waiter.until(() => [...this.expected].every((id) => this.answered.has(id)), until, signal);
+  }
+
+  private count(participantId: string, bytes: number): void {
+    this.sent.set(participantId, (this.sent.get(participantId) ?? 0) + bytes);
+  }
+}
+
+/**
+ * A participant's half of a SecAgg+ round: it advertises its keys as soon as the task arrives (while
+ * it trains), answers each stage, and masks its contribution once training is done. The update is
+ * weighted (or clipped and noised for client-level DP) before masking, because nothing can be done
+ * to it after.
+ */
+export class SecAggParticipant {
+  private readonly client: ClientSecAgg;
+
+  constructor(
+    private readonly id: string,
+    private readonly protection: SecAggTaskProtection,
+    identity: KeyObject,
+    /** The examples this participant declared when it joined: the coordinator's weights add up over the same counts. */
+    private readonly examples: number,
+    private readonly seed: number,
+  ) {
+    const identityKeys = new Map(Object.entries(protection.identityKeys).map(([peer, key]) => [peer, new Uint8Array(Buffer.from(key, 'base64'))]));
+    this.client = new ClientSecAgg({ id, config: parseRoundConfig(protection.config), identity, identityKeys });
+  }
+
+  /** The round's first message: this participant's signed key bundle. */
+  advertiseKeys(): Uint8Array {
+    return this.client.advertiseKeys();
+  }
+
+  /** Answers a coordinator stage: key shares, the masked contribution (once trained), a consistency signature, unmasking shares. */
+  async answer(stage: string, body: Uint8Array, trained: () => Promise<{ result: ClientResult; global: Float32Array }>): Promise<{ stage: 'masked'; body: Uint8Array } | { stage: ParticipantStage; body: Uint8Array }> {
+    switch (stage) {
+      case 'shareKeys':
+        return { stage: 'shareKeys', body: this.client.shareKeys(body) };
+      case 'maskedInput': {
+        const { result, global } = await trained();
+        const input = this.contribution(result, global);
+        try {
+          return { stage: 'masked', body: this.client.maskedInput(body, input) };
+        } finally {
+          input.fill(0);
+        }
+      }
+      case 'consistencyCheck':
+        return { stage: 'consistencyCheck', body: this.client.consistencyCheck(body) };
+      case 'unmask':
+        return { stage: 'unmask', body: this.client.unmask(body) };
+      default:
+        throw new SecAggMessageRejectedError('SECAGG_BAD_MESSAGE', `'${this.id}' got an unknown SecAgg+ stage '${stage.slice(0, 40)}'`);
+    }
+  }
+
+  private contribution(result: ClientResult, global: Float32Array): Float32Array {
+    const delta = new Float64Array(global.length);
+    for (let k = 0; k < delta.length; k++) delta[k] = result.weights[k] - global[k];
+    const out = new Float32Array(global.length);
+    const weighting = this.protection.weighting;
+    if (weighting.kind === 'dp') {
+      // DP-FedAvg weighs participants equally so one of them moves the sum by at most S (McMahan et al. 2018).
+      const clipped = clipL2(delta, weighting.clipNorm);
+      const noise = noiseSourceFor(weighting.noise, this.seed).gaussian(delta.length, (weighting.noiseMultiplier * weighting.clipNorm) / Math.sqrt(weighting.minSummands));
+      for (let k = 0; k < out.length; k++) out[k] = (clipped[k] + noise[k]) / weighting.minSummands;
+      clipped.fill(0);
+    } else {
+      const share = this.examples / weighting.totalExamples;
+      for (let k = 0; k < out.length; k++) out[k] = delta[k] * share;
+    }
+    delta.fill(0);
+    return out;
+  }
+}
