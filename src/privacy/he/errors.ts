@@ -18,3 +18,35 @@ export class HeCiphertextError extends CipherNexusError {
 
 /** An operation the ciphertext cannot take any more: no level left to rescale, or scales that differ (`HE_DEPTH_EXHAUSTED`, `HE_SCALE_MISMATCH`). */
 export class HeOperationError extends CipherNexusError {}
+
+/**
+ * An opened aggregate failed a check, so nothing of it is released (`HE_AGGREGATE_REFUSED`); `details.check` names the
+ * check: `kind`, `round`, `length`, `size`, `level`, `scale`, `ntt`, `claim`, `min-contributors`, `sum`, `contributor-block`,
+ * `contributor-consistency`, `contributors`, `weight`, `tags`.
+ */
+export class HeAggregateRefusedError extends CipherNexusError {
+  constructor(check: string, message: string, details: Record<string, unknown> = {}) {
+    super('HE_AGGREGATE_REFUSED', `aggregate refused (${check}): ${message}`, { check, ...details });
+  }
+
+  /** The failed check. */
+  get check(): string {
+    return (this.details as { check: string }).check;
+  }
+}
+
+/**
+ * A decryption share or public key share is unusable: damaged (`HE_SHARE_INVALID`), not signed by the holder it names
+ * (`HE_SHARE_FORGED`), sealed for another holder (`HE_SHARE_MISDIRECTED`), made for another job, round or aggregate
+ * (`HE_SHARE_MISMATCH`), repeated (`HE_SHARE_DUPLICATE`) or missing (`HE_SHARES_INCOMPLETE`).
+ */
+export class HeShareError extends CipherNexusError {}
+
+/** This holder already gave decryption shares for the round context; it gives them once (`HE_ROUND_ALREADY_SHARED`). */
+export class HeRoundSpentError extends CipherNexusError {
+  constructor(roundContext: string) {
+    super('HE_ROUND_ALREADY_SHARED', `decryption shares for round '${roundContext}' were already given; a holder shares once per round context, open a new round instead`, {
+      roundContext,
+    });
+  }
+}

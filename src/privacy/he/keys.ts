@@ -125,7 +125,8 @@ function associatedData(info: JobKeyInfo, purpose: string): Buffer {
   return Buffer.from(`cipher-nexus/he/${purpose}/v1\0${info.jobId}\0${info.keyId}\0${info.generation}\0${info.paramsHash}`);
 }
 
-function seal(key: Buffer, plaintext: Uint8Array, aad: Buffer): { iv: Buffer; ciphertext: Buffer; tag: Buffer } {
+/** AES-256-GCM under `key` with a fresh nonce; also the box of multi-party key shares at rest. */
+export function seal(key: Buffer, plaintext: Uint8Array, aad: Buffer): { iv: Buffer; ciphertext: Buffer; tag: Buffer } {
   // AES-256-GCM with a fresh random 96-bit nonce (NIST SP 800-38D §8.2.2); each key encrypts one message only.
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
@@ -134,7 +135,8 @@ function seal(key: Buffer, plaintext: Uint8Array, aad: Buffer): { iv: Buffer; ci
   return { iv, ciphertext, tag: cipher.getAuthTag() };
 }
 
-function open(key: Buffer, box: { iv: Uint8Array; ciphertext: Uint8Array; tag: Uint8Array }, aad: Buffer, wrong: string): Uint8Array {
+/** Opens a `seal` box; a wrong key or altered box or associated data gives `HE_KEY_WRONG` with the message `wrong`. */
+export function open(key: Buffer, box: { iv: Uint8Array; ciphertext: Uint8Array; tag: Uint8Array }, aad: Buffer, wrong: string): Uint8Array {
   const decipher = createDecipheriv('aes-256-gcm', key, box.iv);
   decipher.setAAD(aad);
   decipher.setAuthTag(box.tag);
@@ -227,7 +229,8 @@ const KeyFileSchema = z
   })
   .strict();
 
-function scryptKey(passphrase: string, salt: Buffer, log2N: number, r: number, p: number): Buffer {
+/** The 32-byte key scrypt derives from a passphrase (NFC-normalised). */
+export function scryptKey(passphrase: string, salt: Buffer, log2N: number, r: number, p: number): Buffer {
   const N = 2 ** log2N;
   // scrypt needs 128 * N * r bytes; Node refuses above maxmem (32 MiB by default), so allow that plus slack.
   return scryptSync(passphrase.normalize('NFC'), salt, 32, { N, r, p, maxmem: 128 * N * r + 2 ** 24 });

@@ -18,13 +18,13 @@ export function polyWords(basis: RnsBasis): number {
   return basis.moduli.length * basis.degree;
 }
 
-/** Throws `HE_CIPHERTEXT_CORRUPT` unless every word of `count` polynomials at `offset` is below its prime (SEAL's is_data_valid_for). */
-export function checkReduced(data: BigUint64Array, basis: RnsBasis, what: string, count = 1, offset = 0): void {
+/** Throws `HE_CIPHERTEXT_CORRUPT` unless every word of `count` polynomials is below its prime (SEAL's is_data_valid_for). */
+export function checkReduced(data: BigUint64Array, basis: RnsBasis, what: string, count = 1): void {
   const n = basis.degree;
   for (let p = 0; p < count; p++) {
     for (let j = 0; j < basis.moduli.length; j++) {
       const q = basis.moduli[j];
-      const start = offset + (p * basis.moduli.length + j) * n;
+      const start = (p * basis.moduli.length + j) * n;
       for (let i = start; i < start + n; i++) {
         if (data[i] >= q) throw new HeCiphertextError(`${what}: word ${i} is not reduced modulo its prime`, { index: i });
       }

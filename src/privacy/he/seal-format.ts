@@ -53,11 +53,6 @@ export function parmsIdHex(values: BigUint64Array): string {
   return Buffer.from(bytes).toString('hex');
 }
 
-/** Serialised size of a plaintext of `words` coefficients. */
-export function sealPlaintextBytes(words: number): number {
-  return PLAINTEXT_PREFIX + 8 * words;
-}
-
 /** Serialised size of a ciphertext of `size` polynomials under `moduli` primes of degree `degree`. */
 export function sealCiphertextBytes(size: number, moduli: number, degree: number): number {
   return CIPHERTEXT_PREFIX + 8 * size * moduli * degree;
@@ -133,7 +128,7 @@ export function parseSealPlaintext(bytes: Uint8Array, what = 'plaintext'): SealP
 
 /** Writes an uncompressed SEAL Plaintext; in NTT form (any parms_id but zero) it loads into SEAL as a CKKS plaintext. */
 export function writeSealPlaintext(plain: SealPlaintextData): Uint8Array {
-  const out = new Uint8Array(sealPlaintextBytes(plain.data.length));
+  const out = new Uint8Array(PLAINTEXT_PREFIX + 8 * plain.data.length);
   const view = new DataView(out.buffer);
   writeHeader(view, 0, out.length);
   let at = SEAL_HEADER_BYTES;

@@ -1,0 +1,253 @@
+import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { InvalidInputError } from '../../core/index.js';
+import { checkRound, contributionMac, holderTags, pairKeys, publicKeyOf, type CheckedRound, type MultipartySetup, type ParticipantIdentity, type RoundInfo } from './committee.js';
+import { HeCiphertextError, HeKeyError, HeMismatchError } from './errors.js';
+import { loadJointPublicKey } from './key-share.js';
+import { chunkCount, chunkProblem, multipartyContext, slotLayout, type MultipartyContext } from './multiparty-context.js';
+import { TAGS_PER_HOLDER } from './multiparty-plan.js';
+import { addInto, checkReduced } from './rns.js';
+import { topLevel } from './params.js';
+import { SEAL_HEADER_BYTES, parseSealCiphertext, writeSealCiphertext, type SealCiphertextData } from './seal-format.js';
+
+/** What a participant encrypts in a round. */
+export interface ContributionInput {
+  readonly round: RoundInfo;
+  readonly self: ParticipantIdentity;
+  /** The update (model delta), unweighted. */
+  readonly weights: Float32Array | Float64Array;
+  /** The participant's FedAvg weight (e.g. its sample count), positive. */
+  readonly weight: number;
+}
+
+/** A contribution or an aggregate as parsed from the wire: header fields and the SEAL ciphertexts, not yet checked. */
+export interface RoundVector {
+  readonly kind: 'contribution' | 'aggregate';
+  readonly roundDigest: string;
+  readonly length: number;
+  /** The contributor's position in the round (contributions only). */
+  readonly position: number;
+  /** Uncompressed SEAL ciphertexts, one per chunk of the vector. */
+  readonly chunks: readonly Uint8Array[];
+  /** One HMAC per holder, in setup order (contributions only). */
+  readonly macs: readonly Uint8Array[];
+  /** sha256 of everything the MACs cover. */
+  readonly bodyDigest: Buffer;
+}
+
+const MAGIC = Buffer.from('CNMC');
+const VERSION = 1;
+const KIND = { contribution: 1, aggregate: 2 } as const;
+const MAC_BYTES = 32;
+const HEAD = MAGIC.length + 2 + 32 + 32 + 8;
+
+/**
+ * Wire form: "CNMC", version, kind, setup digest, round digest, length and chunk count (u32 LE), for a contribution
+ * its position (u32), the ciphertexts (uncompressed SEAL, each sized by its own header), for a contribution one HMAC per
+ * holder over all that. Uncompressed on purpose: every byte is checked here before SEAL parses anything.
+ */
+export function encodeRoundVector(ctx: MultipartyContext, vector: Omit<RoundVector, 'bodyDigest' | 'macs'>, macsFor?: (bodyDigest: Buffer) => Uint8Array[]): Uint8Array {
+  const head = Buffer.alloc(HEAD + (vector.kind === 'contribution' ? 4 : 0));
+  MAGIC.copy(head, 0);
+  head[4] = VERSION;
+  head[5] = KIND[vector.kind];
+  head.write(ctx.setup.digest, 6, 'hex');
+  head.write(vector.roundDigest, 38, 'hex');
+  head.writeUInt32LE(vector.length, 70);
+  head.writeUInt32LE(vector.chunks.length, 74);
+  if (vector.kind === 'contribution') head.writeUInt32LE(vector.position, HEAD);
+  const body = Buffer.concat([head, ...vector.chunks]);
+  const macs = macsFor?.(createHash('sha256').update(body).digest()) ?? [];
+  return new Uint8Array(Buffer.concat([body, ...macs]));
+}
+
+/** Parses the wire form; damage is `HE_CIPHERTEXT_CORRUPT`, another setup's vector `HE_SETUP_MISMATCH`. */
+export function parseRoundVector(ctx: MultipartyContext, bytes: Uint8Array, what: string): RoundVector {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const corrupt = (problem: string): never => {
+    throw new HeCiphertextError(`${what} is damaged or not a multi-party CKKS vector: ${problem}`, { problem });
+  };
+  if (buffer.length < HEAD || !buffer.subarray(0, 4).equals(MAGIC)) corrupt('bad magic or too short');
+  if (buffer[4] !== VERSION) corrupt(`format version ${buffer[4]}`);
+  const kind = buffer[5] === KIND.contribution ? 'contribution' : buffer[5] === KIND.aggregate ? 'aggregate' : corrupt(`kind ${buffer[5]}`);
+  if (buffer.toString('hex', 6, 38) !== ctx.setup.digest) {
+    throw new HeMismatchError('HE_SETUP_MISMATCH', `${what} belongs to another setup than job ${ctx.setup.jobId}'s (other holders, seed or parameters)`);
+  }
+  const count = buffer.readUInt32LE(74);
+  const start = HEAD + (kind === 'contribution' ? 4 : 0);
+  const bodyEnd = buffer.length - (kind === 'contribution' ? MAC_BYTES * ctx.setup.holders.length : 0);
+  // Chunks are split by their own SEAL headers, so that a ciphertext of another shape (rescaled, unrelinearised) is
+  // refused by name when checked rather than as damage here; any size but that of a SEAL ciphertext is damage.
+  if (count === 0 || count > (bodyEnd - start) / SEAL_HEADER_BYTES) corrupt(`${count} ciphertexts in ${buffer.length} bytes`);
+  const chunks: Uint8Array[] = [];
+  let at = start;
+  for (let i = 0; i < count; i++) {
+    const size = at + SEAL_HEADER_BYTES <= bodyEnd ? buffer.readBigUInt64LE(at + 8) : 0n;
+    if (size < BigInt(SEAL_HEADER_BYTES) || size > BigInt(bodyEnd - at) || size > BigInt(4 * ctx.chunkBytes)) corrupt(`ciphertext ${i} does not fit in the bytes received`);
+    chunks.push(bytes.subarray(at, at + Number(size)));
+    at += Number(size);
+  }
+  if (at !== bodyEnd) corrupt(`${bodyEnd - at} bytes after the last ciphertext`);
+  const macs = Array.from({ length: (buffer.length - bodyEnd) / MAC_BYTES }, (_, i) => bytes.subarray(bodyEnd + i * MAC_BYTES, bodyEnd + (i + 1) * MAC_BYTES));
+  return {
+    kind,
+    roundDigest: buffer.toString('hex', 38, 70),
+    length: buffer.readUInt32LE(70),
+    position: kind === 'contribution' ? buffer.readUInt32LE(HEAD) : -1,
+    chunks,
+    macs,
+    bodyDigest: createHash('sha256').update(buffer.subarray(0, bodyEnd)).digest(),
+  };
+}
+
+/** Parses chunk `index` of a vector and checks it is a well-formed ciphertext of the plan (level, scale, size, reduced words). */
+export function parseChunk(ctx: MultipartyContext, bytes: Uint8Array, what: string): SealCiphertextData {
+  const cipher = parseSealCiphertext(bytes, what);
+  const problem = chunkProblem(ctx, cipher);
+  if (problem !== undefined) throw new HeCiphertextError(`${what}: ${problem.message}`, { check: problem.check });
+  checkReduced(cipher.data, ctx.levelBasis, what, 2);
+  return cipher;
+}
+
+/**
+ * Participant step: encrypts weight * weights under the joint public key, one ciphertext per chunk of the slots left
+ * after the round's metadata, which every ciphertext carries: 1 in its own slot of the contributor block, its weight,
+ * and for each holder TAGS_PER_HOLDER values in [1, 2) that only it and that holder can compute (round and chunk bound).
+ * A MAC per holder over the whole contribution lets holders check it came from this participant.
+ */
+export async function encryptContribution(setup: MultipartySetup, publicKey: Uint8Array, input: ContributionInput): Promise<Uint8Array> {
+  const ctx = await multipartyContext(setup);
+  const round = checkRound(ctx.setup, input.round, ctx.plan.maxParticipants);
+  const { self, weights, weight } = input;
+  const position = round.positions.get(self.id);
+  if (position === undefined) throw new InvalidInputError('HE_ROUND_INVALID', `participant '${self.id}' is not in round '${round.roundContext}'`, { participant: self.id });
+  const listed = round.participants[position].transportPublicKey;
+  const own = publicKeyOf(self.transportKey);
+  if (own.length !== listed.length || !timingSafeEqual(own, listed)) {
+    throw new HeKeyError('HE_KEY_INVALID', `the transport key given for '${self.id}' is not the one round '${round.roundContext}' lists for it`);
+  }
+  const layout = slotLayout(ctx, round.participants.length);
+  if (layout.payloadPerChunk < 1) throw new InvalidInputError('HE_ROUND_INVALID', `round '${round.roundContext}' leaves no slot for the update`);
+  checkValues(weights, weight, 2 ** ctx.plan.messageBits / round.participants.length);
+  const pairs = ctx.setup.holders.map((h) => pairKeys(self.transportKey, h.transportPublicKey, ctx.setup, h.id, self.id));
+  const { runtime, bundle, plan } = ctx;
+  const key = loadJointPublicKey(ctx, publicKey);
+  const slots = new Float64Array(plan.slots);
+  try {
+    const encryptor = runtime.guard(() => runtime.lib.Encryptor(bundle.context, key));
+    try {
+      const chunks: Uint8Array[] = [];
+      for (let c = 0; c < chunkCount(layout, weights.length); c++) {
+        slots.fill(0);
+        slots[position] = 1;
+        slots[layout.weightSlot] = weight;
+        pairs.forEach((pair, h) => slots.set(holderTags(pair.tagKey, round.digest, c), layout.tagStart + TAGS_PER_HOLDER * h));
+        const from = c * layout.payloadPerChunk;
+        const to = Math.min(weights.length, from + layout.payloadPerChunk);
+        for (let i = from; i < to; i++) slots[layout.payloadStart + i - from] = weight * weights[i];
+        chunks.push(runtime.guard(() => encryptSlots(ctx, encryptor, slots)));
+      }
+      return encodeRoundVector(ctx, { kind: 'contribution', roundDigest: round.digest, length: weights.length, position, chunks }, (digest) =>
+        pairs.map((pair) => contributionMac(pair.macKey, digest)),
+      );
+    } finally {
+      if (runtime.alive) encryptor.delete();
+    }
+  } finally {
+    slots.fill(0);
+    for (const pair of pairs) {
+      pair.tagKey.fill(0);
+      pair.macKey.fill(0);
+    }
+    if (runtime.alive) key.delete();
+  }
+}
+
+type Encryptor = ReturnType<MultipartyContext['runtime']['lib']['Encryptor']>;
+
+function encryptSlots(ctx: MultipartyContext, encryptor: Encryptor, slots: Float64Array): Uint8Array {
+  const { bundle, plan } = ctx;
+  const plain = bundle.encoder.encode(slots, ctx.scale) as ReturnType<MultipartyContext['runtime']['lib']['PlainText']>;
+  try {
+    // SEAL encodes at the top level; a plaintext switched down is encrypted at its own level.
+    if (plan.level < topLevel(plan.params)) bundle.evaluator.plainModSwitchTo(plain, bundle.parmsIds[plan.level], plain);
+    const cipher = encryptor.encrypt(plain) as ReturnType<MultipartyContext['runtime']['lib']['CipherText']>;
+    try {
+      return cipher.saveArray(ctx.runtime.lib.ComprModeType.none);
+    } finally {
+      cipher.delete();
+    }
+  } finally {
+    plain.delete();
+  }
+}
+
+/** Refuses weights and values whose sum over a full round could leave the plan's message room (CKKS would wrap silently). */
+function checkValues(values: Float32Array | Float64Array, weight: number, bound: number): void {
+  if (!Number.isFinite(weight) || weight <= 0 || weight >= bound) {
+    throw new InvalidInputError('HE_VALUE_OUT_OF_RANGE', `the weight must be positive and below ${bound} (the plan's room shared by the round's participants), got ${weight}`, { weight, bound });
+  }
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] * weight;
+    if (!Number.isFinite(v) || Math.abs(v) >= bound) {
+      throw new InvalidInputError('HE_VALUE_OUT_OF_RANGE', `weight * value at index ${i} is ${v}, not finite or not below ${bound} in magnitude; clip the update or lower the weight`, {
+        index: i,
+        value: v,
+        bound,
+      });
+    }
+  }
+}
+
+/** The chunk-wise sum of checked vectors of one round: ciphertext additions, word by word modulo each prime. */
+export function sumVectors(ctx: MultipartyContext, vectors: readonly RoundVector[]): Uint8Array[] {
+  const first = vectors[0];
+  for (const [i, v] of vectors.entries()) {
+    if (v.roundDigest !== first.roundDigest) throw new HeMismatchError('HE_ROUND_MISMATCH', `vector ${i} belongs to another round (or participant list) than vector 0`, { index: i });
+    if (v.length !== first.length || v.chunks.length !== first.chunks.length) {
+      throw new InvalidInputError('HE_LENGTH_MISMATCH', `vector ${i} holds ${v.length} values in ${v.chunks.length} ciphertexts, vector 0 ${first.length} in ${first.chunks.length}`, { index: i });
+    }
+  }
+  return first.chunks.map((_, c) => {
+    const acc = parseChunk(ctx, first.chunks[c], `vector 0, ciphertext ${c}`);
+    for (let i = 1; i < vectors.length; i++) addInto(acc.data, parseChunk(ctx, vectors[i].chunks[c], `vector ${i}, ciphertext ${c}`).data, ctx.levelBasis, 2);
+    return writeSealCiphertext(acc);
+  });
+}
+
+/** Coordinator step: the encrypted sum of contributions (or of partial sums) of one round; needs no key at all. */
+export async function sumContributions(setup: MultipartySetup, contributions: readonly Uint8Array[]): Promise<Uint8Array> {
+  if (contributions.length === 0) throw new InvalidInputError('HE_INPUT_INVALID', 'nothing to sum: the list of contributions is empty');
+  const ctx = await multipartyContext(setup);
+  const vectors = contributions.map((bytes, i) => parseRoundVector(ctx, bytes, `contribution ${i}`));
+  const chunks = sumVectors(ctx, vectors);
+  return encodeRoundVector(ctx, { kind: 'aggregate', roundDigest: vectors[0].roundDigest, length: vectors[0].length, position: -1, chunks });
+}
+
+/**
+ * A holder's check that `contributions` are exactly the claimed contributors' own (each MAC keyed by this holder and
+ * that participant) and returns their sum; what a holder runs before giving a share when it receives the contributions.
+ */
+export function verifiedSum(
+  ctx: MultipartyContext,
+  holder: { id: string; transportKey: KeyObject },
+  round: CheckedRound,
+  claimed: ReadonlySet<string>,
+  contributions: readonly Uint8Array[],
+): { chunks: Uint8Array[]; problem?: string } {
+  const index = ctx.setup.holders.findIndex((h) => h.id === holder.id);
+  const seen = new Set<string>();
+  const vectors = contributions.map((bytes, i) => parseRoundVector(ctx, bytes, `contribution ${i}`));
+  for (const [i, v] of vectors.entries()) {
+    const participant = round.participants[v.position];
+    if (v.kind !== 'contribution' || v.roundDigest !== round.digest || participant === undefined) return { chunks: [], problem: `contribution ${i} is not one of this round's` };
+    const keys = pairKeys(holder.transportKey, participant.transportPublicKey, ctx.setup, holder.id, participant.id);
+    const mac = contributionMac(keys.macKey, v.bodyDigest);
+    keys.macKey.fill(0);
+    keys.tagKey.fill(0);
+    if (!timingSafeEqual(mac, v.macs[index])) return { chunks: [], problem: `contribution ${i} does not carry ${participant.id}'s MAC for this holder` };
+    if (seen.has(participant.id)) return { chunks: [], problem: `two contributions of ${participant.id}` };
+    seen.add(participant.id);
+  }
+  if (seen.size !== claimed.size || [...claimed].some((id) => !seen.has(id))) return { chunks: [], problem: 'the contributions are not exactly those of the claimed contributors' };
+  return { chunks: sumVectors(ctx, vectors) };
+}
