@@ -5,9 +5,8 @@ import { HeCiphertextError, HeKeyError, HeMismatchError } from './errors.js';
 import { loadJointPublicKey } from './key-share.js';
 import { chunkCount, chunkProblem, multipartyContext, slotLayout, type MultipartyContext } from './multiparty-context.js';
 import { TAGS_PER_HOLDER } from './multiparty-plan.js';
-import { addInto, checkReduced } from './rns.js';
 import { topLevel } from './params.js';
-import { SEAL_HEADER_BYTES, parseSealCiphertext, writeSealCiphertext, type SealCiphertextData } from './seal-format.js';
+import { SEAL_HEADER_BYTES, parseSealCiphertextMeta } from './seal-format.js';
 
 /** What a participant encrypts in a round. */
 export interface ContributionInput {
@@ -30,8 +29,8 @@ export interface RoundVector {
   readonly chunks: readonly Uint8Array[];
   /** One HMAC per holder, in setup order (contributions only). */
   readonly macs: readonly Uint8Array[];
-  /** sha256 of everything the MACs cover. */
-  readonly bodyDigest: Buffer;
+  /** Everything the MACs cover. */
+  readonly body: Uint8Array;
 }
 
 const MAGIC = Buffer.from('CNMC');
@@ -45,7 +44,7 @@ const HEAD = MAGIC.length + 2 + 32 + 32 + 8;
  * its position (u32), the ciphertexts (uncompressed SEAL, each sized by its own header), for a contribution one HMAC per
  * holder over all that. Uncompressed on purpose: every byte is checked here before SEAL parses anything.
  */
-export function encodeRoundVector(ctx: MultipartyContext, vector: Omit<RoundVector, 'bodyDigest' | 'macs'>, macsFor?: (bodyDigest: Buffer) => Uint8Array[]): Uint8Array {
+export function encodeRoundVector(ctx: MultipartyContext, vector: Omit<RoundVector, 'body' | 'macs'>, macsFor?: (bodyDigest: Buffer) => Uint8Array[]): Uint8Array {
   const head = Buffer.alloc(HEAD + (vector.kind === 'contribution' ? 4 : 0));
   MAGIC.copy(head, 0);
   head[4] = VERSION;
@@ -95,17 +94,22 @@ export function parseRoundVector(ctx: MultipartyContext, bytes: Uint8Array, what
     position: kind === 'contribution' ? buffer.readUInt32LE(HEAD) : -1,
     chunks,
     macs,
-    bodyDigest: createHash('sha256').update(buffer.subarray(0, bodyEnd)).digest(),
+    body: bytes.subarray(0, bodyEnd),
   };
 }
 
-/** Parses chunk `index` of a vector and checks it is a well-formed ciphertext of the plan (level, scale, size, reduced words). */
-export function parseChunk(ctx: MultipartyContext, bytes: Uint8Array, what: string): SealCiphertextData {
-  const cipher = parseSealCiphertext(bytes, what);
-  const problem = chunkProblem(ctx, cipher);
+/**
+ * Loads one ciphertext of a vector into `target` after checking its structure and shape here (level, scale, size), so
+ * that SEAL only ever parses consistent bytes; SEAL's loader then checks every word is reduced.
+ */
+function loadChunk(ctx: MultipartyContext, target: SealCipherText, bytes: Uint8Array, what: string): void {
+  const problem = chunkProblem(ctx, parseSealCiphertextMeta(bytes, what));
   if (problem !== undefined) throw new HeCiphertextError(`${what}: ${problem.message}`, { check: problem.check });
-  checkReduced(cipher.data, ctx.levelBasis, what, 2);
-  return cipher;
+  try {
+    ctx.runtime.guard(() => target.loadArray(ctx.bundle.context, bytes));
+  } catch (error) {
+    throw new HeCiphertextError(`${what} is damaged: ${(error as Error).message}`);
+  }
 }
 
 /**
@@ -163,6 +167,7 @@ export async function encryptContribution(setup: MultipartySetup, publicKey: Uin
 }
 
 type Encryptor = ReturnType<MultipartyContext['runtime']['lib']['Encryptor']>;
+type SealCipherText = ReturnType<MultipartyContext['runtime']['lib']['CipherText']>;
 
 function encryptSlots(ctx: MultipartyContext, encryptor: Encryptor, slots: Float64Array): Uint8Array {
   const { bundle, plan } = ctx;
@@ -198,7 +203,7 @@ function checkValues(values: Float32Array | Float64Array, weight: number, bound:
   }
 }
 
-/** The chunk-wise sum of checked vectors of one round: ciphertext additions, word by word modulo each prime. */
+/** The chunk-wise sum of vectors of one round: SEAL's ciphertext addition, after the checks of `loadChunk`. */
 export function sumVectors(ctx: MultipartyContext, vectors: readonly RoundVector[]): Uint8Array[] {
   const first = vectors[0];
   for (const [i, v] of vectors.entries()) {
@@ -207,10 +212,23 @@ export function sumVectors(ctx: MultipartyContext, vectors: readonly RoundVector
       throw new InvalidInputError('HE_LENGTH_MISMATCH', `vector ${i} holds ${v.length} values in ${v.chunks.length} ciphertexts, vector 0 ${first.length} in ${first.chunks.length}`, { index: i });
     }
   }
+  const { runtime, bundle } = ctx;
   return first.chunks.map((_, c) => {
-    const acc = parseChunk(ctx, first.chunks[c], `vector 0, ciphertext ${c}`);
-    for (let i = 1; i < vectors.length; i++) addInto(acc.data, parseChunk(ctx, vectors[i].chunks[c], `vector ${i}, ciphertext ${c}`).data, ctx.levelBasis, 2);
-    return writeSealCiphertext(acc);
+    const acc = runtime.lib.CipherText();
+    const next = runtime.lib.CipherText();
+    try {
+      loadChunk(ctx, acc, first.chunks[c], `vector 0, ciphertext ${c}`);
+      for (let i = 1; i < vectors.length; i++) {
+        loadChunk(ctx, next, vectors[i].chunks[c], `vector ${i}, ciphertext ${c}`);
+        runtime.guard(() => bundle.evaluator.add(acc, next, acc));
+      }
+      return runtime.guard(() => acc.saveArray(runtime.lib.ComprModeType.none));
+    } finally {
+      if (runtime.alive) {
+        acc.delete();
+        next.delete();
+      }
+    }
   });
 }
 
@@ -241,7 +259,7 @@ export function verifiedSum(
     const participant = round.participants[v.position];
     if (v.kind !== 'contribution' || v.roundDigest !== round.digest || participant === undefined) return { chunks: [], problem: `contribution ${i} is not one of this round's` };
     const keys = pairKeys(holder.transportKey, participant.transportPublicKey, ctx.setup, holder.id, participant.id);
-    const mac = contributionMac(keys.macKey, v.bodyDigest);
+    const mac = contributionMac(keys.macKey, createHash('sha256').update(v.body).digest());
     keys.macKey.fill(0);
     keys.tagKey.fill(0);
     if (!timingSafeEqual(mac, v.macs[index])) return { chunks: [], problem: `contribution ${i} does not carry ${participant.id}'s MAC for this holder` };

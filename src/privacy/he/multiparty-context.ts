@@ -5,7 +5,7 @@ import { multipartyPlan, TAGS_PER_HOLDER, type MultipartyPlan } from './multipar
 import { paramsHash } from './params.js';
 import { uniformFromKey, type RnsBasis } from './rns.js';
 import { SealRuntime, type ContextBundle } from './seal.js';
-import { parmsIdHex, sealCiphertextBytes, type SealCiphertextData } from './seal-format.js';
+import { parmsIdHex, sealCiphertextBytes, type SealCiphertextMeta } from './seal-format.js';
 
 /** Everything the protocol steps need about one job's setup, built once per SEAL runtime. */
 export interface MultipartyContext {
@@ -98,7 +98,7 @@ export function chunkCount(layout: SlotLayout, length: number): number {
  * What makes a ciphertext other than a sum of fresh contributions, or undefined: size 2 (no unrelinearised product),
  * the plan's level (no rescale or modulus switch), exactly the plan's scale (no plaintext or ciphertext product), NTT form.
  */
-export function chunkProblem(ctx: MultipartyContext, cipher: SealCiphertextData): { check: string; message: string } | undefined {
+export function chunkProblem(ctx: MultipartyContext, cipher: SealCiphertextMeta): { check: string; message: string } | undefined {
   if (cipher.size !== 2) return { check: 'size', message: `a ciphertext has ${cipher.size} polynomials, 2 expected` };
   if (cipher.parmsId !== ctx.levelParmsId || cipher.coeffModulusSize !== ctx.levelBasis.moduli.length) {
     return { check: 'level', message: `a ciphertext is not at the agreed level ${ctx.plan.level} (rescaled or switched down?)` };

@@ -165,6 +165,19 @@ describe('multi-party CKKS aggregation', () => {
     }
   });
 
+  it('shows the flooding noise in released slots with the deviation the plan predicts, 2^-30', async () => {
+    const { round, all } = roundOf('round-noise');
+    const zeros = participants.map(() => new Float32Array(4000));
+    const aggregate = await sumContributions(setup, await contributions(round, zeros));
+    const sealed = [];
+    for (const secret of secrets) sealed.push(await decryptionShares(secret, setup, aggregate, all));
+    const mine = sealed.map((list) => list.find((s) => s.recipient === secrets[0].holderId)?.share ?? new Uint8Array());
+    const { mean, totalWeight } = await openAggregate(secrets[0], setup, aggregate, mine, all);
+    // The updates are zero, so each released value is the sum of the holders' flooding noise divided by the weight.
+    const deviation = Math.sqrt(mean.reduce((s, v) => s + (v * totalWeight) ** 2, 0) / mean.length);
+    expect(Math.abs(Math.log2(deviation) + 30)).toBeLessThan(0.2);
+  });
+
   describe('a coordinator relaying or reshaping ciphertexts: every holder refuses, naming the check, and nothing is released', () => {
     const length = 5000; // two ciphertexts per vector
     let current: Uint8Array[];

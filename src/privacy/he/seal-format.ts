@@ -85,15 +85,19 @@ function writeHeader(view: DataView, at: number, size: number): void {
   view.setBigUint64(at + 8, BigInt(size), true);
 }
 
-/** Reads a DynArray<u64> of exactly `expected` words at `at`, which must end the object. */
-function readWords(bytes: Uint8Array, view: DataView, at: number, expected: number, what: string): BigUint64Array {
+/** Checks the DynArray<u64> header at `at`: exactly `expected` words, ending the object; returns where the words start. */
+function checkWords(bytes: Uint8Array, view: DataView, at: number, expected: number, what: string): number {
   const size = readHeader(view, at, `${what} (data)`);
   const count = view.getBigUint64(at + SEAL_HEADER_BYTES, true);
   if (count !== BigInt(expected)) fail(what, `holds ${count} words, expected ${expected}`);
   if (size !== DYNARRAY_PREFIX + 8 * expected || at + size !== bytes.length) fail(what, 'data size disagrees with its header');
-  // A copy: BigUint64Array needs 8-byte alignment, which the data after SEAL's headers does not have.
-  const start = bytes.byteOffset + at + DYNARRAY_PREFIX;
-  return new BigUint64Array(bytes.buffer.slice(start, start + 8 * expected));
+  return at + DYNARRAY_PREFIX;
+}
+
+/** A copy of `count` words at `at`: BigUint64Array needs 8-byte alignment, which the data after SEAL's headers lacks. */
+function copyWords(bytes: Uint8Array, at: number, count: number): BigUint64Array {
+  const start = bytes.byteOffset + at;
+  return new BigUint64Array(bytes.buffer.slice(start, start + 8 * count));
 }
 
 function writeWords(out: Uint8Array, view: DataView, at: number, words: BigUint64Array): void {
@@ -123,7 +127,8 @@ export function parseSealPlaintext(bytes: Uint8Array, what = 'plaintext'): SealP
   const scale = view.getFloat64(at + 8, true);
   at += 16;
   if (coeffCount > BigInt(bytes.length)) fail(what, `implausible coefficient count ${coeffCount}`);
-  return { parmsId, scale, data: readWords(bytes, view, at, Number(coeffCount), what) };
+  const words = Number(coeffCount);
+  return { parmsId, scale, data: copyWords(bytes, checkWords(bytes, view, at, words, what), words) };
 }
 
 /** Writes an uncompressed SEAL Plaintext; in NTT form (any parms_id but zero) it loads into SEAL as a CKKS plaintext. */
@@ -140,8 +145,10 @@ export function writeSealPlaintext(plain: SealPlaintextData): Uint8Array {
   return out;
 }
 
-/** Parses an uncompressed SEAL Ciphertext or PublicKey; structure only, the caller checks level, scale and values. */
-export function parseSealCiphertext(bytes: Uint8Array, what = 'ciphertext'): SealCiphertextData {
+/** A ciphertext's metadata, checked without copying its words. */
+export type SealCiphertextMeta = Omit<SealCiphertextData, 'data'>;
+
+function ciphertextMeta(bytes: Uint8Array, what: string): { meta: SealCiphertextMeta; dataAt: number; words: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (readHeader(view, 0, what) !== bytes.length) fail(what, `recorded size differs from the ${bytes.length} bytes received`);
   if (bytes.length < CIPHERTEXT_PREFIX) fail(what, 'too short');
@@ -159,8 +166,21 @@ export function parseSealCiphertext(bytes: Uint8Array, what = 'ciphertext'): Sea
   // CKKS ciphertexts always carry correction factor 1 (valcheck.cpp); BGV is not used here.
   if (correction !== 1n) fail(what, `correction factor ${correction}, expected 1`);
   if (size > 16n || degree > 32768n || moduli > 64n) fail(what, `implausible dimensions ${size} x ${moduli} x ${degree}`);
-  const data = readWords(bytes, view, at, Number(size * degree * moduli), what);
-  return { parmsId, nttForm: ntt === 1, size: Number(size), polyModulusDegree: Number(degree), coeffModulusSize: Number(moduli), scale, data };
+  const words = Number(size * degree * moduli);
+  const dataAt = checkWords(bytes, view, at, words, what);
+  const meta = { parmsId, nttForm: ntt === 1, size: Number(size), polyModulusDegree: Number(degree), coeffModulusSize: Number(moduli), scale };
+  return { meta, dataAt, words };
+}
+
+/** Checks the structure of an uncompressed SEAL Ciphertext or PublicKey and returns its metadata; the words are not read. */
+export function parseSealCiphertextMeta(bytes: Uint8Array, what = 'ciphertext'): SealCiphertextMeta {
+  return ciphertextMeta(bytes, what).meta;
+}
+
+/** Parses an uncompressed SEAL Ciphertext or PublicKey; structure only, the caller checks level, scale and values. */
+export function parseSealCiphertext(bytes: Uint8Array, what = 'ciphertext'): SealCiphertextData {
+  const { meta, dataAt, words } = ciphertextMeta(bytes, what);
+  return { ...meta, data: copyWords(bytes, dataAt, words) };
 }
 
 /** Writes an uncompressed SEAL Ciphertext (a PublicKey when it is of size 2 at the key level in NTT form). */
