@@ -93,7 +93,7 @@ const SetupSchema = z
     preset: z.union([z.string(), z.object({}).passthrough()]),
     crs: Key32,
     holders: z.array(z.object({ id: IdSchema, signingPublicKey: Key32, transportPublicKey: Key32 }).strict()).min(1).max(64),
-    minContributors: z.number().int().min(1),
+    minContributors: z.number().int().min(1).max(1_000_000),
   })
   .strict();
 

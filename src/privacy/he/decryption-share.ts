@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, h
 import { InvalidInputError } from '../../core/index.js';
 import { frame, publicKeyObject, publicKeyOf, type AggregateExpectation, type MultipartySetup } from './committee.js';
 import { verifiedSum } from './contribution.js';
-import { HeAggregateRefusedError, HeRoundSpentError, HeShareError } from './errors.js';
+import { HeAggregateRefusedError, HeKeyError, HeRoundSpentError, HeShareError } from './errors.js';
 import type { KeyShareSecret } from './key-share.js';
 import { prepareAggregate, type PreparedAggregate } from './aggregate-check.js';
 import { multipartyContext, type MultipartyContext } from './multiparty-context.js';
@@ -45,7 +45,12 @@ function shareWords(ctx: MultipartyContext, secret: KeyShareSecret, prepared: Pr
   const words = polyWords(levelBasis);
   const out = new BigUint64Array(words * prepared.ciphers.length);
   const key = lib.SecretKey();
-  runtime.guard(() => key.loadArray(bundle.context, secret.secretKey));
+  try {
+    runtime.guard(() => key.loadArray(bundle.context, secret.secretKey));
+  } catch (error) {
+    if (runtime.alive) key.delete();
+    throw new HeKeyError('HE_KEY_INVALID', `the secret key of holder '${secret.holderId}' does not load (${(error as Error).message}); restore it from its sealed file`);
+  }
   const decryptor = runtime.guard(() => lib.Decryptor(bundle.context, key));
   try {
     prepared.vector.chunks.forEach((bytes, c) => {
@@ -168,6 +173,8 @@ export async function decryptionShares(
   const ctx = await multipartyContext(setup);
   const prepared = prepareAggregate(ctx, secret, aggregate, expectation);
   const recipients = options.recipients ?? ctx.setup.holders.map((h) => h.id);
+  const stranger = recipients.find((r) => !ctx.setup.holders.some((h) => h.id === r));
+  if (stranger !== undefined) throw new InvalidInputError('HE_INPUT_INVALID', `recipient '${stranger}' is not a holder of job ${ctx.setup.jobId}`, { recipient: stranger });
   if (new Set(recipients).size !== recipients.length) throw new InvalidInputError('HE_INPUT_INVALID', 'a recipient is listed twice');
   if (options.contributions !== undefined) {
     const { chunks, problem } = verifiedSum(ctx, { id: secret.holderId, transportKey: secret.transportKey }, prepared.round, new Set(prepared.claimed.keys()), options.contributions);

@@ -51,7 +51,8 @@ export {
   type KeyShare,
   type KeyShareSecret,
 } from './key-share.js';
-export { multipartyPlan, type MultipartyPlan } from './multiparty-plan.js';
+export { multipartyPlanOf } from './multiparty-context.js';
+export type { MultipartyPlan } from './multiparty-plan.js';
 export { openAggregate, type OpenedAggregate } from './open-aggregate.js';
 export {
   HE_STANDARD_MAX_COEFF_BITS,

@@ -82,6 +82,11 @@ export async function multipartyContext(setup: MultipartySetup): Promise<Multipa
   return built;
 }
 
+/** The plan a setup leads to (level, scale, flooding, message room, largest round): what callers size rounds by. */
+export async function multipartyPlanOf(setup: MultipartySetup): Promise<MultipartyPlan> {
+  return (await multipartyContext(setup)).plan;
+}
+
 /** The slot layout of a round with `participants` participants; `HE_ROUND_INVALID` when nothing is left for the update. */
 export function slotLayout(ctx: MultipartyContext, participants: number): SlotLayout {
   const tagStart = participants + 1;

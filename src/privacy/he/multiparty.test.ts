@@ -6,7 +6,7 @@ import { checkRound, generateHolderIdentity, generateParticipantIdentity, type A
 import { encodeRoundVector, encryptContribution, parseRoundVector, sumContributions } from './contribution.js';
 import { decryptionShares, type SealedShare } from './decryption-share.js';
 import { combinePublicKey, generateKeyShare, loadJointPublicKey, type KeyShareSecret } from './key-share.js';
-import { multipartyContext, slotLayout, type MultipartyContext } from './multiparty-context.js';
+import { multipartyContext, multipartyPlanOf, slotLayout, type MultipartyContext } from './multiparty-context.js';
 import { openAggregate } from './open-aggregate.js';
 import { addInto, polyWords } from './rns.js';
 import { parseSealCiphertext, parseSealPlaintext, writeSealCiphertext } from './seal-format.js';
@@ -317,6 +317,14 @@ describe('multi-party CKKS aggregation', () => {
       expect(await codeOf([good[0], toB, good[2]])).toBe('HE_SHARE_MISDIRECTED');
     });
 
+    it('seals only to holders, refusing an unknown recipient before the round counts as shared', async () => {
+      const holder = fresh(secrets[0]);
+      await expect(decryptionShares(holder, setup, aggregate, all, { recipients: ['hA', 'hZ'] })).rejects.toMatchObject({ code: 'HE_INPUT_INVALID' });
+      expect(holder.spentRounds.size).toBe(0);
+      const one = await decryptionShares(holder, setup, aggregate, all, { recipients: ['hB'] });
+      expect(one.map((s) => s.recipient)).toEqual(['hB']);
+    });
+
     it('refuses shares made for another aggregate of the same round with HE_SHARE_MISMATCH', async () => {
       const values = updates(100, 4);
       const again = await sumContributions(setup, await contributions(round, values));
@@ -346,6 +354,10 @@ describe('multi-party CKKS aggregation', () => {
         { numRuns: 20 },
       );
     });
+  });
+
+  it('tells callers the plan of their setup: level 2, scale 2^107, 30 bits of room, rounds of up to 2,048', async () => {
+    expect(await multipartyPlanOf(setup)).toMatchObject({ level: 2, scaleBits: 107, messageBits: 30, maxParticipants: 2048 });
   });
 
   it('refuses contributions outside the round or the plan: a stranger, a wrong key, a weight or value too large', async () => {
