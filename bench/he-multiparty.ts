@@ -39,7 +39,7 @@ export async function benchHeMultiparty(): Promise<BenchResult> {
     return shares;
   });
   const secrets: KeyShareSecret[] = keygen.value.map((s) => s.secret);
-  const combine = await timed(() => combinePublicKey(setup, keygen.value.map((s) => s.publicShare)));
+  const combine = await timed(() => combinePublicKey(setup, keygen.value.map((s) => s.publicShare), keygen.value.map((s) => s.commitment)));
   const publicKey = combine.value;
   const participants = Array.from({ length: SUMMED }, (_, i) => generateParticipantIdentity(`p${String(i).padStart(3, '0')}`));
   const round = { roundContext: 'bench-round', participants: participants.map((p) => p.info) };

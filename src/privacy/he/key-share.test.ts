@@ -28,8 +28,9 @@ beforeAll(async () => {
 
 describe('multi-party key shares', () => {
   it('combines into one SEAL public key, the same bytes in any order, on the seed-given polynomial a', async () => {
-    const key = await combinePublicKey(setup, shares.map((s) => s.publicShare));
-    const again = await combinePublicKey(setup, [shares[2], shares[0], shares[1]].map((s) => s.publicShare));
+    const commitments = shares.map((s) => s.commitment);
+    const key = await combinePublicKey(setup, shares.map((s) => s.publicShare), commitments);
+    const again = await combinePublicKey(setup, [shares[2], shares[0], shares[1]].map((s) => s.publicShare), [...commitments].reverse());
     expect(Buffer.from(again).equals(Buffer.from(key))).toBe(true);
     const { lib } = await SealRuntime.shared();
     const loaded = lib.PublicKey();
@@ -38,25 +39,41 @@ describe('multi-party key shares', () => {
     // Another seed gives another key from the same secrets' holders.
     const other = { ...setup, crs: randomBytes(32) };
     const otherShares = [];
-    for (const h of holders) otherShares.push((await generateKeyShare(other, h.identity)).publicShare);
-    expect(Buffer.from(await combinePublicKey(other, otherShares)).equals(Buffer.from(key))).toBe(false);
+    for (const h of holders) otherShares.push(await generateKeyShare(other, h.identity));
+    const otherKey = await combinePublicKey(other, otherShares.map((s) => s.publicShare), otherShares.map((s) => s.commitment));
+    expect(Buffer.from(otherKey).equals(Buffer.from(key))).toBe(false);
   });
 
-  it('refuses missing, repeated, altered, forged and other-setup public shares', async () => {
+  it('refuses missing, repeated, altered, forged and other-setup public shares and commitments', async () => {
     const good = shares.map((s) => s.publicShare);
-    expect(await codeOf(combinePublicKey(setup, good.slice(0, 2)))).toBe('HE_SHARES_INCOMPLETE');
-    expect(await codeOf(combinePublicKey(setup, [...good, good[1]]))).toBe('HE_SHARE_DUPLICATE');
+    const committed = shares.map((s) => s.commitment);
+    const combine = (list: Uint8Array[], commitments = committed): Promise<Uint8Array> => combinePublicKey(setup, list, commitments);
+    expect(await codeOf(combine(good.slice(0, 2)))).toBe('HE_SHARES_INCOMPLETE');
+    expect(await codeOf(combine(good, committed.slice(1)))).toBe('HE_SHARES_INCOMPLETE');
+    expect(await codeOf(combine([...good, good[1]]))).toBe('HE_SHARE_DUPLICATE');
+    expect(await codeOf(combine(good, [...committed, committed[0]]))).toBe('HE_SHARE_DUPLICATE');
     const flipped = good[1].slice();
     flipped[5000] ^= 1;
-    expect(await codeOf(combinePublicKey(setup, [good[0], flipped, good[2]]))).toBe('HE_SHARE_FORGED');
+    expect(await codeOf(combine([good[0], flipped, good[2]]))).toBe('HE_SHARE_FORGED');
+    const flippedCommitment = committed[1].slice();
+    flippedCommitment[60] ^= 1;
+    expect(await codeOf(combine(good, [committed[0], flippedCommitment, committed[2]]))).toBe('HE_SHARE_FORGED');
     // bravo's share re-signed by alpha's key still names bravo.
     const body = good[1].subarray(0, good[1].length - 64);
     const resigned = Buffer.concat([body, sign(null, Buffer.concat([Buffer.from('cipher-nexus/he/mp/public-share/v1\0'), body]), holders[0].identity.signingKey)]);
-    expect(await codeOf(combinePublicKey(setup, [good[0], resigned, good[2]]))).toBe('HE_SHARE_FORGED');
+    expect(await codeOf(combine([good[0], resigned, good[2]]))).toBe('HE_SHARE_FORGED');
     const otherSetup = { ...setup, minContributors: 2 };
     const foreign = (await generateKeyShare(otherSetup, holders[1].identity)).publicShare;
-    expect(await codeOf(combinePublicKey(setup, [good[0], foreign, good[2]]))).toBe('HE_SHARE_MISMATCH');
-    expect(await codeOf(combinePublicKey(setup, [good[0], good[1].subarray(0, 100), good[2]]))).toBe('HE_SHARE_INVALID');
+    expect(await codeOf(combine([good[0], foreign, good[2]]))).toBe('HE_SHARE_MISMATCH');
+    expect(await codeOf(combine([good[0], good[1].subarray(0, 100), good[2]]))).toBe('HE_SHARE_INVALID');
+  });
+
+  it('refuses a public share other than the one its holder committed to (no rogue key chosen after seeing the others)', async () => {
+    const committed = shares.map((s) => s.commitment);
+    const second = await generateKeyShare(setup, holders[2].identity);
+    const revealed = [shares[0].publicShare, shares[1].publicShare, second.publicShare];
+    expect(await codeOf(combinePublicKey(setup, revealed, committed))).toBe('HE_SHARE_MISMATCH');
+    expect(await combinePublicKey(setup, revealed, [committed[0], committed[1], second.commitment])).toBeInstanceOf(Uint8Array);
   });
 
   it('refuses a holder not in the setup, or one whose keys differ from the listed ones', async () => {
@@ -78,7 +95,7 @@ describe('multi-party key shares', () => {
     generator.delete();
     const input = { round, self: participant.identity, weights: new Float32Array(10), weight: 1 };
     expect(await codeOf(encryptContribution(setup, foreignKey, input))).toBe('HE_KEY_INVALID');
-    const joint = await combinePublicKey(setup, shares.map((s) => s.publicShare));
+    const joint = await combinePublicKey(setup, shares.map((s) => s.publicShare), shares.map((s) => s.commitment));
     expect((await encryptContribution(setup, joint, input)).length).toBeGreaterThan(390_000);
   });
 

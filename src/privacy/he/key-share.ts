@@ -1,4 +1,4 @@
-import { createPrivateKey, randomBytes, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { CipherNexusError, parseWithSchema } from '../../core/index.js';
 import { frame, publicKeyObject, publicKeyOf, type HolderIdentity, type MultipartySetup } from './committee.js';
@@ -22,16 +22,52 @@ export interface KeyShareSecret {
   readonly spentRounds: Set<string>;
 }
 
-/** A new key share: the secret to keep, and the signed public share b_i to send to everyone. */
+/**
+ * A new key share: the secret to keep; a signed commitment to the public share, to send to everyone first; and the
+ * signed public share b_i, to send only once every holder's commitment has arrived.
+ */
 export interface KeyShare {
   readonly secret: KeyShareSecret;
+  readonly commitment: Uint8Array;
   readonly publicShare: Uint8Array;
 }
 
-const PUBLIC_MAGIC = Buffer.from('CNPK');
+const PUBLIC = { magic: Buffer.from('CNPK'), domain: 'cipher-nexus/he/mp/public-share/v1\0', what: 'public key share' };
+const COMMITMENT = { magic: Buffer.from('CNKC'), domain: 'cipher-nexus/he/mp/public-share-commitment/v1\0', what: 'public key share commitment' };
 const FORMAT_VERSION = 1;
 const SIGNATURE_BYTES = 64;
-const SIGNING_DOMAIN = 'cipher-nexus/he/mp/public-share/v1\0';
+
+type Envelope = typeof PUBLIC;
+
+/** magic, version, setup digest, holder id, payload, then the holder's Ed25519 signature over a domain and all of it. */
+function signedEnvelope(kind: Envelope, ctx: MultipartyContext, identity: HolderIdentity, payload: Uint8Array): Uint8Array {
+  const body = Buffer.concat([kind.magic, Buffer.of(FORMAT_VERSION), Buffer.from(ctx.setup.digest, 'hex'), frame(identity.id), payload]);
+  return new Uint8Array(Buffer.concat([body, sign(null, Buffer.concat([Buffer.from(kind.domain), body]), identity.signingKey)]));
+}
+
+/** Checks a signed envelope of `payloadBytes` and returns the holder it is from and its payload. */
+function openEnvelope(kind: Envelope, ctx: MultipartyContext, bytes: Uint8Array, payloadBytes: number): { holderId: string; payload: Buffer } {
+  const invalid = (problem: string): never => {
+    throw new HeShareError('HE_SHARE_INVALID', `a ${kind.what} is damaged (${problem}); ask its holder to send it again`, { problem });
+  };
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const head = kind.magic.length + 1 + 32;
+  if (buffer.length < head + 4 + SIGNATURE_BYTES || !buffer.subarray(0, 4).equals(kind.magic)) invalid(`not a ${kind.what}`);
+  if (buffer[4] !== FORMAT_VERSION) invalid(`format version ${buffer[4]}`);
+  const idEnd = head + 4 + buffer.readUInt32LE(head);
+  if (buffer.length !== idEnd + payloadBytes + SIGNATURE_BYTES) invalid(`length ${buffer.length} does not fit these parameters`);
+  const holderId = buffer.toString('utf8', head + 4, idEnd);
+  const holder = ctx.setup.holders.find((h) => h.id === holderId);
+  if (holder === undefined) throw new HeShareError('HE_SHARE_FORGED', `a ${kind.what} names '${holderId}', who is not a holder of job ${ctx.setup.jobId}`, { holder: holderId });
+  const body = buffer.subarray(0, buffer.length - SIGNATURE_BYTES);
+  if (!verify(null, Buffer.concat([Buffer.from(kind.domain), body]), publicKeyObject(holder.signingPublicKey, 'Ed25519'), buffer.subarray(body.length))) {
+    throw new HeShareError('HE_SHARE_FORGED', `the ${kind.what} of '${holderId}' is not signed by that holder's signing key`, { holder: holderId });
+  }
+  if (buffer.toString('hex', 5, head) !== ctx.setup.digest) {
+    throw new HeShareError('HE_SHARE_MISMATCH', `the ${kind.what} of '${holderId}' was made for another setup of job ${ctx.setup.jobId}`, { holder: holderId });
+  }
+  return { holderId, payload: buffer.subarray(idEnd, idEnd + payloadBytes) };
+}
 
 function ownHolder(ctx: MultipartyContext, identity: { id: string; signingKey: KeyObject; transportKey: KeyObject }): void {
   const holder = ctx.setup.holders.find((h) => h.id === identity.id);
@@ -71,8 +107,7 @@ export async function generateKeyShare(setup: MultipartySetup, identity: HolderI
   const b = rlweSample(ctx.crsPoly, s, error, ctx.keyBasis);
   for (const secretWords of [s, own, error]) secretWords.fill(0n);
   ownPublic.fill(0);
-  const body = Buffer.concat([PUBLIC_MAGIC, Buffer.of(FORMAT_VERSION), Buffer.from(ctx.setup.digest, 'hex'), frame(identity.id), Buffer.from(b.buffer)]);
-  const signature = sign(null, Buffer.concat([Buffer.from(SIGNING_DOMAIN), body]), identity.signingKey);
+  const publicShare = signedEnvelope(PUBLIC, ctx, identity, new Uint8Array(b.buffer));
   return {
     secret: {
       jobId: ctx.setup.jobId,
@@ -83,57 +118,58 @@ export async function generateKeyShare(setup: MultipartySetup, identity: HolderI
       transportKey: identity.transportKey,
       spentRounds: new Set(),
     },
-    publicShare: new Uint8Array(Buffer.concat([body, signature])),
+    commitment: signedEnvelope(COMMITMENT, ctx, identity, createHash('sha256').update(publicShare).digest()),
+    publicShare,
   };
 }
 
 function parsePublicShare(ctx: MultipartyContext, bytes: Uint8Array): { holderId: string; b: BigUint64Array } {
-  const invalid = (problem: string): never => {
-    throw new HeShareError('HE_SHARE_INVALID', `a public key share is damaged (${problem}); ask its holder to send it again`, { problem });
-  };
   const words = polyWords(ctx.keyBasis);
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const head = PUBLIC_MAGIC.length + 1 + 32;
-  if (buffer.length < head + 4 + SIGNATURE_BYTES || !buffer.subarray(0, 4).equals(PUBLIC_MAGIC)) invalid('not a public key share');
-  if (buffer[4] !== FORMAT_VERSION) invalid(`format version ${buffer[4]}`);
-  const idLength = buffer.readUInt32LE(head);
-  const idEnd = head + 4 + idLength;
-  if (buffer.length !== idEnd + 8 * words + SIGNATURE_BYTES) invalid(`length ${buffer.length} does not fit these parameters`);
-  const holderId = buffer.toString('utf8', head + 4, idEnd);
-  const holder = ctx.setup.holders.find((h) => h.id === holderId);
-  if (holder === undefined) throw new HeShareError('HE_SHARE_FORGED', `a public key share names '${holderId}', who is not a holder of job ${ctx.setup.jobId}`, { holder: holderId });
-  const body = buffer.subarray(0, buffer.length - SIGNATURE_BYTES);
-  if (!verify(null, Buffer.concat([Buffer.from(SIGNING_DOMAIN), body]), publicKeyObject(holder.signingPublicKey, 'Ed25519'), buffer.subarray(body.length))) {
-    throw new HeShareError('HE_SHARE_FORGED', `the public key share of '${holderId}' is not signed by that holder's signing key`, { holder: holderId });
-  }
-  if (buffer.toString('hex', 5, head) !== ctx.setup.digest) {
-    throw new HeShareError('HE_SHARE_MISMATCH', `the public key share of '${holderId}' was made for another setup of job ${ctx.setup.jobId}`, { holder: holderId });
-  }
-  const b = new BigUint64Array(buffer.buffer.slice(buffer.byteOffset + idEnd, buffer.byteOffset + idEnd + 8 * words));
+  const { holderId, payload } = openEnvelope(PUBLIC, ctx, bytes, 8 * words);
+  const b = new BigUint64Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length));
   try {
     checkReduced(b, ctx.keyBasis, `public key share of '${holderId}'`);
   } catch {
-    invalid(`the share of '${holderId}' holds unreduced words`);
+    throw new HeShareError('HE_SHARE_INVALID', `the public key share of '${holderId}' holds unreduced words; ask it to send it again`, { holder: holderId });
   }
   return { holderId, b };
 }
 
+/** Exactly one item per holder, or `HE_SHARE_DUPLICATE` / `HE_SHARES_INCOMPLETE`. */
+function onePerHolder<T>(ctx: MultipartyContext, items: readonly { holderId: string; value: T }[], what: string): Map<string, T> {
+  const byHolder = new Map<string, T>();
+  for (const { holderId, value } of items) {
+    if (byHolder.has(holderId)) throw new HeShareError('HE_SHARE_DUPLICATE', `two ${what}s from holder '${holderId}'; give each holder's once`, { holder: holderId });
+    byHolder.set(holderId, value);
+  }
+  const missing = ctx.setup.holders.filter((h) => !byHolder.has(h.id)).map((h) => h.id);
+  if (missing.length > 0) throw new HeShareError('HE_SHARES_INCOMPLETE', `${what}s missing from ${missing.join(', ')}; the joint key needs all holders`, { missing });
+  return byHolder;
+}
+
 /**
  * The joint public key (sum of b_i, a) as a SEAL PublicKey (uncompressed), from every holder's signed share: the same
- * bytes whoever computes it, so participants recompute it from the shares instead of trusting anyone's copy.
+ * bytes whoever computes it, so participants recompute it from the shares instead of trusting anyone's copy. Each share
+ * must match the commitment its holder signed before any share was revealed: without that round, the last holder to
+ * reveal could pick b_K = (-a s' + e') - (the others' sum) and hold the whole key s' alone (a rogue-key attack).
  */
-export async function combinePublicKey(setup: MultipartySetup, publicShares: readonly Uint8Array[]): Promise<Uint8Array> {
+export async function combinePublicKey(setup: MultipartySetup, publicShares: readonly Uint8Array[], commitments: readonly Uint8Array[]): Promise<Uint8Array> {
   const ctx = await multipartyContext(setup);
+  const committed = onePerHolder(ctx, commitments.map((bytes) => {
+    const { holderId, payload } = openEnvelope(COMMITMENT, ctx, bytes, 32);
+    return { holderId, value: payload };
+  }), 'public key share commitment');
+  const shares = onePerHolder(ctx, publicShares.map((bytes) => {
+    const { holderId, b } = parsePublicShare(ctx, bytes);
+    if (!createHash('sha256').update(bytes).digest().equals(committed.get(holderId) ?? Buffer.alloc(0))) {
+      throw new HeShareError('HE_SHARE_MISMATCH', `the public key share of '${holderId}' is not the one it committed to; a holder must not change its share after seeing the others'`, {
+        holder: holderId,
+      });
+    }
+    return { holderId, value: b };
+  }), 'public key share');
   const sum = new BigUint64Array(polyWords(ctx.keyBasis));
-  const seen = new Set<string>();
-  for (const share of publicShares) {
-    const { holderId, b } = parsePublicShare(ctx, share);
-    if (seen.has(holderId)) throw new HeShareError('HE_SHARE_DUPLICATE', `two public key shares from holder '${holderId}'; give each holder's once`, { holder: holderId });
-    seen.add(holderId);
-    addInto(sum, b, ctx.keyBasis);
-  }
-  const missing = ctx.setup.holders.filter((h) => !seen.has(h.id)).map((h) => h.id);
-  if (missing.length > 0) throw new HeShareError('HE_SHARES_INCOMPLETE', `public key shares missing from ${missing.join(', ')}; the joint key needs all holders`, { missing });
+  for (const b of shares.values()) addInto(sum, b, ctx.keyBasis);
   const data = new BigUint64Array(2 * sum.length);
   data.set(sum);
   data.set(ctx.crsPoly, sum.length);

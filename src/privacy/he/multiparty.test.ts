@@ -131,7 +131,7 @@ beforeAll(async () => {
   const shares = [];
   for (const h of holders) shares.push(await generateKeyShare(setup, h.identity));
   secrets = shares.map((s) => s.secret);
-  publicKey = await combinePublicKey(setup, shares.map((s) => s.publicShare));
+  publicKey = await combinePublicKey(setup, shares.map((s) => s.publicShare), shares.map((s) => s.commitment));
   ctx = await multipartyContext(setup);
 });
 
