@@ -45,11 +45,11 @@ export async function benchHeMultiparty(): Promise<BenchResult> {
   const round = { roundContext: 'bench-round', participants: participants.map((p) => p.info) };
   const updates = Array.from({ length: DISTINCT }, () => Float32Array.from({ length: DIMENSION }, () => Math.random() * 2 - 1));
   const weights = updates.map(() => 1 + Math.floor(Math.random() * 500));
-  await encryptContribution(setup, publicKey, { round, self: participants[0].identity, weights: updates[0].subarray(0, 10), weight: 1 }); // warm-up
+  await encryptContribution(setup, publicKey, { ...round, self: participants[0].identity, weights: updates[0].subarray(0, 10), weight: 1 }); // warm-up
   const contributions: Uint8Array[] = [];
   let encryptMs = 0;
   for (let k = 0; k < DISTINCT; k++) {
-    const { value, ms } = await timed(() => encryptContribution(setup, publicKey, { round, self: participants[k].identity, weights: updates[k], weight: weights[k] }));
+    const { value, ms } = await timed(() => encryptContribution(setup, publicKey, { ...round, self: participants[k].identity, weights: updates[k], weight: weights[k] }));
     contributions.push(value);
     encryptMs += ms / DISTINCT;
   }

@@ -8,9 +8,8 @@ import { TAGS_PER_HOLDER } from './multiparty-plan.js';
 import { topLevel } from './params.js';
 import { SEAL_HEADER_BYTES, parseSealCiphertextMeta } from './seal-format.js';
 
-/** What a participant encrypts in a round. */
-export interface ContributionInput {
-  readonly round: RoundInfo;
+/** What a participant encrypts in a round, and the round it is for. */
+export interface ContributionInput extends RoundInfo {
   readonly self: ParticipantIdentity;
   /** The update (model delta), unweighted. */
   readonly weights: Float32Array | Float64Array;
@@ -120,7 +119,7 @@ function loadChunk(ctx: MultipartyContext, target: SealCipherText, bytes: Uint8A
  */
 export async function encryptContribution(setup: MultipartySetup, publicKey: Uint8Array, input: ContributionInput): Promise<Uint8Array> {
   const ctx = await multipartyContext(setup);
-  const round = checkRound(ctx.setup, input.round, ctx.plan.maxParticipants);
+  const round = checkRound(ctx.setup, { roundContext: input.roundContext, participants: input.participants }, ctx.plan.maxParticipants);
   const { self, weights, weight } = input;
   const position = round.positions.get(self.id);
   if (position === undefined) throw new InvalidInputError('HE_ROUND_INVALID', `participant '${self.id}' is not in round '${round.roundContext}'`, { participant: self.id });

@@ -93,7 +93,7 @@ describe('multi-party key shares', () => {
     const foreignKey = single.saveArray(runtime.lib.ComprModeType.none);
     single.delete();
     generator.delete();
-    const input = { round, self: participant.identity, weights: new Float32Array(10), weight: 1 };
+    const input = { ...round, self: participant.identity, weights: new Float32Array(10), weight: 1 };
     expect(await codeOf(encryptContribution(setup, foreignKey, input))).toBe('HE_KEY_INVALID');
     const joint = await combinePublicKey(setup, shares.map((s) => s.publicShare), shares.map((s) => s.commitment));
     expect((await encryptContribution(setup, joint, input)).length).toBeGreaterThan(390_000);
