@@ -4,7 +4,7 @@ import { Rng } from '../../core/index.js';
 import { runSecureAggregation, type DropoutStage } from './driver.js';
 import { quantisationStep } from './quantise.js';
 
-const STAGES: DropoutStage[] = ['afterAdvertiseKeys', 'afterShareKeys', 'afterMaskedInput', 'afterConsistencyCheck'];
+const STAGES: DropoutStage[] = ['afterAdvertiseKeys', 'afterShareKeys', 'afterConfirmShares', 'afterMaskedInput', 'afterConsistencyCheck'];
 
 function randomWords(rng: Rng, n: number, d: number): Uint32Array[] {
   return Array.from({ length: n }, () => Uint32Array.from({ length: d }, () => rng.nextUint32()));
@@ -17,30 +17,23 @@ function plainSum(inputs: readonly Uint32Array[], summands: readonly string[], d
   return sum;
 }
 
-/** Degree for n clients so that 30% drop-outs leave every neighbourhood a majority (deterministic seeds below). */
-const degreeFor = (n: number, rate: number): number | undefined => (rate === 0.3 && n === 100 ? 40 : undefined);
-
 describe('runSecureAggregation: the secure sum is the plain sum', () => {
   const cases: { n: number; rate: number; stage?: DropoutStage }[] = [];
-  for (const n of [3, 10, 100]) {
+  for (const n of [3, 10, 30]) {
     cases.push({ n, rate: 0 });
     for (const rate of [0.1, 0.3]) for (const stage of STAGES) if (Math.round(rate * n) > 0) cases.push({ n, rate, stage });
   }
+  cases.push({ n: 100, rate: 0.1, stage: 'afterMaskedInput' });
 
-  it.each(cases)('n = $n, $rate drop-outs $stage: exact in Z_2^32', ({ n, rate, stage }) => {
+  it.each(cases)('n = $n, $rate drop-outs $stage, parameters chosen for that many: exact in Z_2^32', ({ n, rate, stage }) => {
     const d = 33;
     const inputs = randomWords(new Rng(n * 7 + rate * 100), n, d);
-    const result = runSecureAggregation({
-      inputs,
-      degree: degreeFor(n, rate),
-      dropouts: stage ? { [stage]: rate } : {},
-      seed: n,
-      graphSeed: new Uint8Array(32).fill(n),
-    });
     const dropped = Math.round(rate * n);
-    const expectedSummands = stage === 'afterAdvertiseKeys' || stage === 'afterShareKeys' ? n - dropped : n;
-    expect(result.summands).toHaveLength(expectedSummands);
+    const result = runSecureAggregation({ inputs, delta: dropped / n, dropouts: stage ? { [stage]: rate } : {}, seed: n });
+    const beforeMasking = stage === 'afterAdvertiseKeys' || stage === 'afterShareKeys' || stage === 'afterConfirmShares';
+    expect(result.summands).toHaveLength(beforeMasking ? n - dropped : n);
     expect(result.clientAborts).toEqual([]);
+    expect(result.blamed).toEqual([]);
     expect(result.quantisedSum).toEqual(plainSum(inputs, result.summands, d));
   });
 
@@ -57,38 +50,38 @@ describe('runSecureAggregation: the secure sum is the plain sum', () => {
     }
   });
 
-  it('10% drop-outs at every stage at once (n = 10)', () => {
+  it('10% drop-outs at four stages at once (n = 10, configured for 40%)', () => {
     const inputs = randomWords(new Rng(5), 10, 16);
-    const dropouts = Object.fromEntries(STAGES.map((s) => [s, 0.1]));
-    const result = runSecureAggregation({ inputs, dropouts, seed: 5 });
+    const dropouts = { afterAdvertiseKeys: 0.1, afterShareKeys: 0.1, afterMaskedInput: 0.1, afterConsistencyCheck: 0.1 };
+    const result = runSecureAggregation({ inputs, delta: 0.4, dropouts, seed: 5 });
     expect(result.sets.unmasked).toHaveLength(6);
     expect(result.summands).toHaveLength(8);
     expect(result.quantisedSum).toEqual(plainSum(inputs, result.summands, 16));
   });
 
   it('property: any drop-out pattern gives the exact sum of U3, or aborts below the threshold', () => {
-    const pattern = fc.integer({ min: 3, max: 7 }).chain((n) =>
+    const pattern = fc.integer({ min: 3, max: 9 }).chain((n) =>
       fc.record({
         n: fc.constant(n),
         words: fc.array(fc.uint32Array({ minLength: 5, maxLength: 5 }), { minLength: n, maxLength: n }),
         drops: fc.array(fc.constantFrom<DropoutStage | 'none'>('none', 'none', 'none', ...STAGES), { minLength: n, maxLength: n }),
-        degree: fc.integer({ min: 2, max: 6 }),
+        delta: fc.constantFrom(0, 0.2, 0.4),
       }),
     );
     fc.assert(
-      fc.property(pattern, ({ words, drops, degree }) => {
+      fc.property(pattern, ({ words, drops, delta }) => {
         const dropouts: Partial<Record<DropoutStage, string[]>> = {};
         drops.forEach((stage, i) => {
           if (stage !== 'none') (dropouts[stage] ??= []).push(`c${i}`);
         });
         let result;
         try {
-          result = runSecureAggregation({ inputs: words, degree, dropouts });
+          result = runSecureAggregation({ inputs: words, delta, dropouts });
         } catch (error) {
           expect(error).toMatchObject({ code: 'SECAGG_BELOW_THRESHOLD' });
           return;
         }
-        const gone = new Set([...(dropouts.afterAdvertiseKeys ?? []), ...(dropouts.afterShareKeys ?? [])]);
+        const gone = new Set([...(dropouts.afterAdvertiseKeys ?? []), ...(dropouts.afterShareKeys ?? []), ...(dropouts.afterConfirmShares ?? [])]);
         expect(result.summands.every((id) => !gone.has(id))).toBe(true);
         expect(result.quantisedSum).toEqual(plainSum(words, result.summands, 5));
       }),
@@ -107,16 +100,21 @@ describe('runSecureAggregation: aborts below the threshold', () => {
 
   it('refuses to release a sum of fewer inputs than the DP floor minSummands', () => {
     const inputs = randomWords(new Rng(3), 10, 4);
-    expect(() => runSecureAggregation({ inputs, minSummands: 9, dropouts: { afterShareKeys: ['c3', 'c4'] } })).toThrow(
+    expect(() => runSecureAggregation({ inputs, delta: 0.2, minSummands: 9, dropouts: { afterShareKeys: ['c3', 'c4'] } })).toThrow(
       expect.objectContaining({ code: 'SECAGG_BELOW_THRESHOLD', details: expect.objectContaining({ stage: 'maskedInputCollection', needed: 9, present: 8 }) }),
     );
   });
 
   it('aborts at share keys when too few clients are left to hold shares', () => {
     const inputs = randomWords(new Rng(2), 5, 4);
-    expect(() => runSecureAggregation({ inputs, threshold: 4, dropouts: { afterAdvertiseKeys: ['c0', 'c1'] } })).toThrow(
+    expect(() => runSecureAggregation({ inputs, degree: 4, threshold: 4, dropouts: { afterAdvertiseKeys: ['c0', 'c1'] } })).toThrow(
       expect.objectContaining({ code: 'SECAGG_BELOW_THRESHOLD' }),
     );
+  });
+
+  it('a client policy the config does not meet stops the run before any message (SECAGG_CONFIG_REFUSED)', () => {
+    const inputs = randomWords(new Rng(2), 10, 4);
+    expect(() => runSecureAggregation({ inputs, clientPolicy: { gamma: 0.3 } })).toThrow(expect.objectContaining({ code: 'SECAGG_CONFIG_REFUSED' }));
   });
 });
 

@@ -4,10 +4,11 @@ import { ClientSecAgg } from './client.js';
 import { createRoundConfig, type RoundConfig } from './config.js';
 import { SecAggAbortError } from './errors.js';
 import { generateIdentity, type IdentityKeyPair } from './keys.js';
+import type { ClientPolicy } from './policy.js';
 import { ServerSecAgg, type SecAggResult } from './server.js';
 
-/** After which round a client disappears in a simulated run. */
-export type DropoutStage = 'afterAdvertiseKeys' | 'afterShareKeys' | 'afterMaskedInput' | 'afterConsistencyCheck';
+/** After which stage a client disappears in a simulated run. */
+export type DropoutStage = 'afterAdvertiseKeys' | 'afterShareKeys' | 'afterConfirmShares' | 'afterMaskedInput' | 'afterConsistencyCheck';
 
 /** One client's update: floats to be quantised, or values already in Z_(2^32). */
 export type SecAggInput = Float32Array | Uint32Array;
@@ -25,9 +26,13 @@ export interface RunSecureAggregationParameters {
   inputs: readonly SecAggInput[] | ReadonlyMap<string, SecAggInput> | SecAggInputSource;
   /** Quantisation clip: each coordinate is clipped to [-clip, clip]. Default 1. */
   clip?: number;
-  /** Shamir threshold t; default the least majority of each client's k + 1 shares. */
+  /** Fraction of clients assumed to collude with the coordinator (default DEFAULT_GAMMA); see createRoundConfig. */
+  gamma?: number;
+  /** Fraction of clients assumed to drop out (default DEFAULT_DELTA). */
+  delta?: number;
+  /** Shamir threshold t; default the least that is secure for the degree (params.ts). */
   threshold?: number;
-  /** Masking-graph degree k; default 2 ceil(log2 n). */
+  /** Share holders k each client draws; default the least that gives 2^-40 security and correctness for gamma and delta. */
   degree?: number;
   /** Fewest inputs the sum may hold (the DP noise floor); default the threshold. */
   minSummands?: number;
@@ -35,8 +40,8 @@ export interface RunSecureAggregationParameters {
   dropouts?: Partial<Record<DropoutStage, readonly string[] | number>>;
   /** Seed of the draw of fraction drop-outs (simulation only). */
   seed?: number;
-  /** Public seed of the masking graph (32 bytes); random by default. */
-  graphSeed?: Uint8Array;
+  /** Every client's own policy (default DEFAULT_CLIENT_POLICY); a config below it makes the run throw SECAGG_CONFIG_REFUSED. */
+  clientPolicy?: Partial<ClientPolicy>;
 }
 
 /** Measured costs of a run. */
@@ -84,15 +89,18 @@ export function runSecureAggregation(parameters: RunSecureAggregationParameters)
     participants: source.ids,
     vectorLength: source.vectorLength,
     clip: parameters.clip ?? 1,
+    gamma: parameters.gamma,
+    delta: parameters.delta,
     threshold: parameters.threshold,
     degree: parameters.degree,
     minSummands: parameters.minSummands,
-    graphSeed: parameters.graphSeed,
   });
   // Registration happens before any round: not counted in the costs.
   const identities = new Map<string, IdentityKeyPair>(source.ids.map((id) => [id, generateIdentity()]));
   const identityKeys = new Map([...identities].map(([id, pair]) => [id, pair.publicKey]));
-  const clients = new Map(source.ids.map((id) => [id, new ClientSecAgg({ id, config, identity: identities.get(id)!.privateKey, identityKeys })]));
+  const clients = new Map(
+    source.ids.map((id) => [id, new ClientSecAgg({ id, config, identity: identities.get(id)!.privateKey, identityKeys, policy: parameters.clientPolicy })]),
+  );
   const clientMs = new Map(source.ids.map((id) => [id, 0]));
   const bytesSent = new Map(source.ids.map((id) => [id, 0]));
   const clientAborts: RunSecureAggregationResult['clientAborts'] = [];
@@ -162,8 +170,12 @@ export function runSecureAggregation(parameters: RunSecureAggregationParameters)
   round(neighbourKeys, (client, message) => client.shareKeys(message), (bytes) => server.receiveShareKeys(bytes));
   drop('afterShareKeys');
   const forwarded = deliver(serverStep(() => server.closeShareKeys()));
+  // Share confirmation.
+  round(forwarded, (client, message) => client.confirmShares(message), (bytes) => server.receiveShareConfirmation(bytes));
+  drop('afterConfirmShares');
+  const confirmed = deliver(serverStep(() => server.closeShareConfirmation()));
   // Round 2 MaskedInputCollection.
-  round(forwarded, (client, message, input) => client.maskedInput(message, input!), (bytes) => server.receiveMaskedInput(bytes), true);
+  round(confirmed, (client, message, input) => client.maskedInput(message, input!), (bytes) => server.receiveMaskedInput(bytes), true);
   drop('afterMaskedInput');
   const survivors = deliver(serverStep(() => server.closeMaskedInputCollection()));
   // Round 3 ConsistencyCheck.

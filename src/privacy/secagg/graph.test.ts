@@ -1,34 +1,53 @@
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defaultDegree, effectiveDegree, maskingGraph } from './graph.js';
+import { holdersFromSeed } from './graph.js';
 
-describe('SecAgg+ masking graph', () => {
-  it('is symmetric, has no self-loops and the effective degree everywhere', () => {
-    for (const [n, k] of [[10, 4], [100, 14], [101, 7], [500, 18]]) {
-      const graph = maskingGraph(n, k, randomBytes(32));
-      const degree = effectiveDegree(n, k);
-      graph.forEach((list, i) => {
-        expect(list).toHaveLength(degree);
-        expect(new Set(list).size).toBe(degree);
-        expect(list).not.toContain(i);
-        expect(list.every((j) => graph[j].includes(i))).toBe(true);
-      });
-    }
+describe('share holders drawn from a client\'s own seed', () => {
+  it('are k distinct other participants, ascending, fixed by the seed', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 400 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 1, max: n - 1 }))),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        ([n, self, k], seed) => {
+          const holders = holdersFromSeed(seed, n, self, k);
+          expect(holders).toHaveLength(k);
+          expect(new Set(holders).size).toBe(k);
+          expect(holders).not.toContain(self);
+          expect(holders.every((h) => Number.isInteger(h) && h >= 0 && h < n)).toBe(true);
+          expect([...holders].sort((a, b) => a - b)).toEqual(holders);
+          expect(holdersFromSeed(seed, n, self, k)).toEqual(holders);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
-  it('is the complete graph (Bonawitz et al. 2017) when k >= n - 1', () => {
-    expect(maskingGraph(4, 5, randomBytes(32))).toEqual([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]);
+  it('are every other participant when k = n - 1 (the complete graph of Bonawitz et al. 2017)', () => {
+    expect(holdersFromSeed(randomBytes(32), 5, 2, 4)).toEqual([0, 1, 3, 4]);
   });
 
-  it('is fixed by the public seed and differs between seeds', () => {
-    const seed = randomBytes(32);
-    expect(maskingGraph(50, 8, seed)).toEqual(maskingGraph(50, 8, seed));
-    expect(maskingGraph(50, 8, randomBytes(32))).not.toEqual(maskingGraph(50, 8, seed));
+  it('are uniform: each other participant is drawn k/(n - 1) of the time', () => {
+    const n = 21;
+    const k = 5;
+    const trials = 8000;
+    const counts = new Array<number>(n).fill(0);
+    for (let i = 0; i < trials; i++) for (const h of holdersFromSeed(randomBytes(32), n, 7, k)) counts[h]++;
+    expect(counts[7]).toBe(0);
+    const expected = (trials * k) / (n - 1);
+    const chiSquare = counts.reduce((s, c, i) => (i === 7 ? s : s + (c - expected) ** 2 / expected), 0);
+    // 19 degrees of freedom: p = 1e-6 is near 55.
+    expect(chiSquare).toBeLessThan(55);
   });
 
-  it('uses degree O(log n) by default', () => {
-    expect(defaultDegree(3)).toBe(2);
-    expect(defaultDegree(100)).toBe(14);
-    expect(defaultDegree(500)).toBe(18);
+  it('costs O(k), not O(n): 20 holders among 65,535 participants, 2,000 times, in well under a second', () => {
+    const started = performance.now();
+    for (let i = 0; i < 2000; i++) holdersFromSeed(randomBytes(32), 65535, 1234, 20);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('refuses a degree outside 1 .. n - 1', () => {
+    expect(() => holdersFromSeed(randomBytes(32), 5, 0, 5)).toThrow(expect.objectContaining({ code: 'SECAGG_CONFIG_INVALID' }));
+    expect(() => holdersFromSeed(randomBytes(32), 5, 0, 0)).toThrow(/degree must be an integer from 1 to 4/);
   });
 });

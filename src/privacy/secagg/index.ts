@@ -1,5 +1,5 @@
 export { ClientSecAgg, type ClientSecAggOptions } from './client.js';
-export { ServerSecAgg, type SecAggResult, type ServerSecAggOptions, type SurvivorSets } from './server.js';
+export { ServerSecAgg, type SecAggBlame, type SecAggResult, type ServerSecAggOptions, type SurvivorSets } from './server.js';
 export {
   runSecureAggregation,
   type DropoutStage,
@@ -11,15 +11,28 @@ export {
 } from './driver.js';
 export { RoundConfigSchema, createRoundConfig, parseRoundConfig, type CreateRoundConfigParameters, type RoundConfig } from './config.js';
 export {
+  CORRECTNESS_BITS,
+  DEFAULT_DELTA,
+  DEFAULT_GAMMA,
+  SECURITY_BITS,
+  checkParameters,
+  chooseParameters,
+  leastSecureThreshold,
+  type ParameterViolation,
+  type SecAggParameters,
+  type ThreatModel,
+} from './params.js';
+export { DEFAULT_CLIENT_POLICY, type ClientPolicy } from './policy.js';
+export {
   SecAggAbortError,
   SecAggBelowThresholdError,
+  SecAggConfigRefusedError,
   SecAggError,
   SecAggMessageRejectedError,
   type SecAggStage,
 } from './errors.js';
 export { generateIdentity, type IdentityKeyPair } from './keys.js';
 export { MessageSchemas, type Message, type MessageKind } from './messages.js';
-export { defaultDegree, effectiveDegree } from './graph.js';
 export {
   QuantisationSchema,
   dequantiseSum,

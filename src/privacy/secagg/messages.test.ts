@@ -15,6 +15,18 @@ describe('binary wire format', () => {
     expect(decodeMessage('survivors', encodeMessage('survivors', survivors))).toEqual(survivors);
   });
 
+  it('round-trips the share confirmation messages and refuses an unknown blame reason', () => {
+    const confirmation = { round, sender: 'c3', blames: [{ owner: 'c7', reason: 1 as const, signature: signature(9) }] };
+    const bytes = encodeMessage('shareConfirmation', confirmation);
+    expect(decodeMessage('shareConfirmation', bytes)).toEqual(confirmation);
+    const partners = { round, live: ['c1', 'c7'], blames: [{ blamer: 'c7', reason: 2 as const, signature: signature(4) }] };
+    expect(decodeMessage('confirmedPartners', encodeMessage('confirmedPartners', partners))).toEqual(partners);
+    // The reason is the uint32 after the 32-byte round, the sender id (1 + 2 bytes) and the list count (2 bytes).
+    const unknown = bytes.slice();
+    new DataView(unknown.buffer).setUint32(8 + 32 + 3 + 2 + 3, 3, true);
+    expect(() => decodeMessage('shareConfirmation', unknown)).toThrow(/from 1 to 2, got 3/);
+  });
+
   it('a consistency proof from pre-laid entries is byte for byte the encoded message', () => {
     const signatures = [
       { id: 'c0', signature: signature(1) },

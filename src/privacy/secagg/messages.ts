@@ -5,12 +5,13 @@ import { KEY_BYTES, SIGNATURE_BYTES } from './keys.js';
 import { CHUNK_BYTES, ELEMENT_BYTES } from './shamir.js';
 
 /**
- * The wire format of the protocol's nine messages (Bonawitz et al. 2017 Fig. 4; Bell et al. 2020 §3).
+ * The wire format of the protocol's eleven messages (Bonawitz et al. 2017 Fig. 4; Bell et al. 2020 §3;
+ * the share confirmation stage of this implementation).
  * The zod schemas below state each message's fields and give the TypeScript types; on the wire a
  * message is a compact binary layout (see LAYOUTS) parsed with explicit length and range checks.
  */
 
-const VERSION = 2;
+const VERSION = 3;
 const HEADER_OFFSET = 8;
 /** Largest body accepted (a round of 65,535 clients' survivor list fits). */
 const MAX_BODY_BYTES = 1 << 23;
@@ -36,16 +37,24 @@ const keyBundle = {
   encryptionKey: bytes(KEY_BYTES),
   maskKey: bytes(KEY_BYTES),
   selfMaskCommitment: bytes(32),
+  /** The client's own random seed that picks its share holders (graph.ts). */
+  holderSeed: bytes(32),
   signature: bytes(SIGNATURE_BYTES),
 };
 
+/** Why a holder blames the owner of a share: 1 the AES-GCM ciphertext does not open, 2 it opens to the wrong length. */
+export const BLAME_REASONS = { 1: 'undecryptable-share', 2: 'malformed-share' } as const;
+/** A blame reason's code on the wire. */
+export type BlameCode = keyof typeof BLAME_REASONS;
+const blameCode = z.union([z.literal(1), z.literal(2)]);
+
 /** Message schemas by kind; the TypeScript types below come from them. */
 export const MessageSchemas = {
-  /** Round 0, client to server: the two X25519 public keys, a commitment to b_u, signed with the identity key. */
+  /** Round 0, client to server: the two X25519 public keys, a commitment to b_u and the holder seed, signed with the identity key. */
   advertiseKeys: z.object({ round, sender: ClientIdSchema, ...keyBundle }).strict(),
-  /** Round 0 reply, server to client: the signed key bundles of the client's neighbours that advertised. */
+  /** Round 0 reply, server to client: the signed key bundles of the client's partners (its holders and who chose it) that advertised. */
   neighbourKeys: z.object({ round, keys: z.array(z.object({ id: ClientIdSchema, ...keyBundle }).strict()).max(65535) }).strict(),
-  /** Round 1, client to server: one encrypted pair of shares (of b_u and of the mask key) per neighbour. */
+  /** Round 1, client to server: one encrypted pair of shares (of b_u and of the mask key) per live holder. */
   shareKeys: z
     .object({
       round,
@@ -58,6 +67,22 @@ export const MessageSchemas = {
     .object({
       round,
       shares: z.array(z.object({ sender: ClientIdSchema, nonce: bytes(12), ciphertext: bytes(2 * SHARE_BYTES + 16) }).strict()).max(65535),
+    })
+    .strict(),
+  /** Share confirmation, client to server: its signed blame of each owner whose share it could not use. */
+  shareConfirmation: z
+    .object({
+      round,
+      sender: ClientIdSchema,
+      blames: z.array(z.object({ owner: ClientIdSchema, reason: blameCode, signature: bytes(SIGNATURE_BYTES) }).strict()).max(65535),
+    })
+    .strict(),
+  /** Share confirmation reply, server to client: its partners still in, and the signed blames of it by its holders. */
+  confirmedPartners: z
+    .object({
+      round,
+      live: idList,
+      blames: z.array(z.object({ blamer: ClientIdSchema, reason: blameCode, signature: bytes(SIGNATURE_BYTES) }).strict()).max(65535),
     })
     .strict(),
   /** Round 2, client to server: the masked input; `length` words follow the header. */
@@ -92,7 +117,7 @@ export interface MaskedInputMessage {
 }
 
 /*
- * Binary layout (version 2). Envelope: byte 0 version, byte 1 kind, bytes 2-3 zero, bytes 4-7 the body's
+ * Binary layout (version 3). Envelope: byte 0 version, byte 1 kind, bytes 2-3 zero, bytes 4-7 the body's
  * length (uint32 LE), the body, zero padding to a multiple of 4 bytes, then for a masked input only the
  * vector as uint32 little-endian words. The body is the message's fields in schema order:
  * - round: the 32 raw bytes of the round context (64 hex digits in the parsed message);
@@ -116,7 +141,8 @@ const roundField: Field = { name: 'round', type: 'round' };
 const id = (name: string): Field => ({ name, type: 'id' });
 const fixed = (name: string, length: number): Field => ({ name, type: 'bytes', length });
 const list = (name: string, ...fields: Field[]): Field => ({ name, type: 'list', fields });
-const bundleFields = [fixed('encryptionKey', KEY_BYTES), fixed('maskKey', KEY_BYTES), fixed('selfMaskCommitment', 32), fixed('signature', SIGNATURE_BYTES)];
+const bundleFields = [fixed('encryptionKey', KEY_BYTES), fixed('maskKey', KEY_BYTES), fixed('selfMaskCommitment', 32), fixed('holderSeed', 32), fixed('signature', SIGNATURE_BYTES)];
+const blameReason: Field = { name: 'reason', type: 'u32', min: 1, max: 2 };
 const SEALED_BYTES = 2 * SHARE_BYTES + 16;
 
 const LAYOUTS: Record<MessageKind, Field[]> = {
@@ -124,6 +150,8 @@ const LAYOUTS: Record<MessageKind, Field[]> = {
   neighbourKeys: [roundField, list('keys', id('id'), ...bundleFields)],
   shareKeys: [roundField, id('sender'), list('shares', id('receiver'), fixed('nonce', 12), fixed('ciphertext', SEALED_BYTES))],
   forwardedShares: [roundField, list('shares', id('sender'), fixed('nonce', 12), fixed('ciphertext', SEALED_BYTES))],
+  shareConfirmation: [roundField, id('sender'), list('blames', id('owner'), blameReason, fixed('signature', SIGNATURE_BYTES))],
+  confirmedPartners: [roundField, { name: 'live', type: 'ids' }, list('blames', id('blamer'), blameReason, fixed('signature', SIGNATURE_BYTES))],
   maskedInput: [roundField, id('sender'), { name: 'length', type: 'u32', min: 1, max: 2 ** 28 }],
   survivors: [roundField, { name: 'survivors', type: 'ids' }],
   consistencySignature: [roundField, id('sender'), fixed('signature', SIGNATURE_BYTES)],

@@ -149,3 +149,61 @@ export function interpolateAtZero(shares: readonly Share[]): Uint8Array {
   }
   return secret;
 }
+
+/**
+ * Which of `others` do not lie on the polynomial through `basis` (distinct points; none of `others`
+ * at a basis point): once `basis` has rebuilt a secret that its commitment confirms, these are the
+ * corrupt shares. Barycentric Lagrange evaluation (Berrut and Trefethen 2004): O(t²) once, then
+ * O(t) per chunk and share, with one field inversion per share (Montgomery's batch trick).
+ */
+export function sharesOffPolynomial(basis: readonly Share[], others: readonly Share[]): number[] {
+  checkPoints(
+    [...basis, ...others].map((s) => s.x),
+    basis.length,
+  );
+  const t = basis.length;
+  const length = basis[0].y.length;
+  // w_i = 1 / prod_{j != i} (x_i - x_j)
+  const weights = basis.map((si, i) => {
+    let d = 1;
+    basis.forEach((sj, j) => {
+      if (j !== i) d = (d * ((si.x - sj.x + P) % P)) % P;
+    });
+    return inverse(d);
+  });
+  const prefix = new Float64Array(t);
+  const inverses = new Float64Array(t);
+  const coefficients = new Float64Array(t);
+  const bad: number[] = [];
+  others.forEach((target, index) => {
+    if (target.y.length !== length) {
+      bad.push(index);
+      return;
+    }
+    // 1/(x - x_i) for all i with one inversion; l(x) = prod (x - x_i).
+    let product = 1;
+    for (let i = 0; i < t; i++) {
+      prefix[i] = product;
+      product = (product * ((target.x - basis[i].x + P) % P)) % P;
+    }
+    const ell = product;
+    let inv = inverse(product);
+    for (let i = t - 1; i >= 0; i--) {
+      inverses[i] = (inv * prefix[i]) % P;
+      inv = (inv * ((target.x - basis[i].x + P) % P)) % P;
+    }
+    for (let i = 0; i < t; i++) coefficients[i] = (((weights[i] * inverses[i]) % P) * ell) % P;
+    for (let offset = 0; offset < length; offset += ELEMENT_BYTES) {
+      let value = 0;
+      for (let i = 0; i < t; i++) value = (value + coefficients[i] * readElement(basis[i].y, offset)) % P;
+      if (value !== readElement(target.y, offset)) {
+        bad.push(index);
+        return;
+      }
+    }
+  });
+  prefix.fill(0);
+  inverses.fill(0);
+  coefficients.fill(0);
+  return bad;
+}
