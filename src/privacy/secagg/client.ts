@@ -350,8 +350,8 @@ export class ClientSecAgg {
 
   /**
    * Round 4 Unmasking (Bonawitz et al. 2017 Fig. 4). First the consistency check, localised to the
-   * SecAgg+ graph: every signature shown must cover this client's survivor set, and for each owner v
-   * of held shares at least t of v's share holders H(v) = {v} ∪ Out(v) must have signed it. Honest
+   * SecAgg+ graph: for each owner v of held shares at least t of v's share holders H(v) = {v} ∪ Out(v)
+   * must have signed this client's survivor set (a signature shown over another set aborts it). Honest
    * clients sign one set only and 2t > k + 1 + (colluding holders) (params.ts), so no two sets can
    * both gather t signatures in H(v): all honest holders of v agree on whether v survived. Then, for
    * each owner v, it reveals the share of b_v if v survived or of s_v^SK if v dropped — never both —
@@ -363,24 +363,37 @@ export class ClientSecAgg {
       this.checkRound(message.round);
       const survivors = new Set(this.survivors);
       const signed = survivorTranscript(this.plan.context, this.survivors);
-      const signers = new Set<string>();
+      const shown = new Map<string, Uint8Array>();
       for (const { id, signature } of message.signatures) {
-        const identityKey = this.identityKeys.get(id);
-        if (!survivors.has(id) || signers.has(id) || !identityKey || !verifyTranscript(identityKey, signed, signature)) {
-          // Bonawitz et al. 2017 §6: a server showing different survivor sets is caught here.
-          throw new SecAggAbortError(
-            'SECAGG_INCONSISTENT_VIEW',
-            `the signature of '${id}' does not cover the survivor set this client was shown; the server showed clients different sets`,
-            { id },
-          );
-        }
-        signers.add(id);
+        if (shown.has(id)) throw new SecAggMessageRejectedError('SECAGG_BAD_MESSAGE', `the consistency proof lists '${id}' twice`);
+        shown.set(id, signature);
       }
-      for (const owner of this.held.keys()) {
-        const holders = owner === this.id ? this.holders : this.partners.get(owner)!.holders;
-        const present = [owner, ...holders].filter((h) => signers.has(h)).length;
+      // Each owner needs t verified signers among its holders, not every signature shown (with drawn
+      // holders the owners' holder sets cover up to all n clients): verify lazily, signers that count
+      // for the most owners first.
+      const groups = [...this.held.keys()].map((owner) => [owner, ...(owner === this.id ? this.holders : this.partners.get(owner)!.holders)]);
+      const weight = new Map<string, number>();
+      for (const group of groups) for (const h of group) weight.set(h, (weight.get(h) ?? 0) + 1);
+      const verified = new Set<string>();
+      for (const group of groups) {
+        let present = group.filter((h) => verified.has(h)).length;
+        const candidates = group.filter((h) => !verified.has(h) && shown.has(h)).sort((a, b) => weight.get(b)! - weight.get(a)!);
+        for (const id of candidates) {
+          if (present >= this.plan.threshold) break;
+          const identityKey = this.identityKeys.get(id);
+          if (!survivors.has(id) || !identityKey || !verifyTranscript(identityKey, signed, shown.get(id)!)) {
+            // Bonawitz et al. 2017 §6: a server showing different survivor sets is caught here.
+            throw new SecAggAbortError(
+              'SECAGG_INCONSISTENT_VIEW',
+              `the signature of '${id}' does not cover the survivor set this client was shown; the server showed clients different sets`,
+              { id },
+            );
+          }
+          verified.add(id);
+          present++;
+        }
         if (present < this.plan.threshold) {
-          throw new SecAggBelowThresholdError('unmasking', this.plan.threshold, present, `consistency signatures from the share holders of '${owner}'`);
+          throw new SecAggBelowThresholdError('unmasking', this.plan.threshold, present, `consistency signatures from the share holders of '${group[0]}'`);
         }
       }
       const selfMaskShares = [];

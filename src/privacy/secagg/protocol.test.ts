@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClientSecAgg, keyBundleTranscript, selfMaskCommitment } from './client.js';
+import { ClientSecAgg, keyBundleTranscript, selfMaskCommitment, survivorTranscript } from './client.js';
 import { createRoundConfig, RoundPlan, type CreateRoundConfigParameters, type RoundConfig } from './config.js';
 import { generateAgreementKeyPair, generateIdentity, signTranscript } from './keys.js';
 import { decodeMaskedInput, decodeMessage, encodeMaskedInput, encodeMessage } from './messages.js';
@@ -45,24 +45,38 @@ function throughMaskedInput(round: Round): Map<string, Uint8Array> {
 }
 
 describe('consistency check against a lying server (Bonawitz et al. 2017 round 3)', () => {
-  it('a client shown a different survivor set is caught by the others, who refuse to unmask', () => {
+  it('a client shown a different survivor set cannot gather t signatures on it; the others reveal only shares of b_c3', () => {
     const round = setup(5, 8, { degree: 4 });
     const survivors = throughMaskedInput(round);
     const truth = decodeMessage('survivors', survivors.get('c0')!);
     // The server tells c4 that c3 dropped, hoping to get c3's key shares from c4 and b-shares from the rest.
     const lie = encodeMessage('survivors', { round: truth.round, survivors: truth.survivors.filter((id) => id !== 'c3') });
-    const signatures = round.ids
-      .filter((id) => id !== 'c3')
-      .map((id) => {
-        const message = id === 'c4' ? lie : survivors.get(id)!;
-        const { signature } = decodeMessage('consistencySignature', round.clients.get(id)!.consistencyCheck(message));
-        return { id, signature };
-      });
+    const signatures = round.ids.map((id) => {
+      const message = id === 'c4' ? lie : survivors.get(id)!;
+      const { signature } = decodeMessage('consistencySignature', round.clients.get(id)!.consistencyCheck(message));
+      return { id, signature };
+    });
     // An honest server would refuse c4's signature; a lying one forwards everything.
     const proof = encodeMessage('consistencyProof', { round: truth.round, signatures });
-    for (const id of ['c0', 'c1', 'c2', 'c4']) {
-      expect(() => round.clients.get(id)!.unmask(proof)).toThrow(expect.objectContaining({ code: 'SECAGG_INCONSISTENT_VIEW' }));
+    expect(() => round.clients.get('c4')!.unmask(proof)).toThrow(expect.objectContaining({ code: expect.stringMatching(/SECAGG_INCONSISTENT_VIEW|SECAGG_BELOW_THRESHOLD/) }));
+    for (const id of ['c0', 'c1', 'c2', 'c3']) {
+      const { selfMaskShares, keyShares } = decodeMessage('unmaskShares', round.clients.get(id)!.unmask(proof));
+      expect(selfMaskShares.map((s) => s.owner)).toContain('c3');
+      expect(keyShares).toEqual([]);
     }
+  });
+
+  it('a client refuses a proof holding a signature over another survivor set when it needs that signer', () => {
+    const round = setup(4, 8, { degree: 3, threshold: 4 });
+    const survivors = throughMaskedInput(round);
+    const truth = decodeMessage('survivors', survivors.get('c0')!);
+    const signatures = round.ids.map((id) => ({ id, signature: decodeMessage('consistencySignature', round.clients.get(id)!.consistencyCheck(survivors.get(id)!)).signature }));
+    // c2's signature swapped for one over a set without c3.
+    const plan = new RoundPlan(round.roundConfig);
+    signatures[2].signature = signTranscript(round.identities.get('c2')!.privateKey, survivorTranscript(plan.context, ['c0', 'c1', 'c2']));
+    // With t = 4 of 4 holders every signature is needed, so the odd one is checked and caught.
+    const proof = encodeMessage('consistencyProof', { round: truth.round, signatures });
+    expect(() => round.clients.get('c0')!.unmask(proof)).toThrow(expect.objectContaining({ code: 'SECAGG_INCONSISTENT_VIEW', details: { id: 'c2' } }));
   });
 
   it('a client refuses a survivor set that leaves itself out or repeats a client', () => {
