@@ -1,58 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditTrail } from '../src/core/index.js';
 import { demoConfig } from '../src/fl/index.js';
 import { provisionWithLocalKeys } from '../src/identity/index.js';
+import { freePort, runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
-const root = resolve(fileURLToPath(import.meta.url), '..', '..');
-const main = join(root, 'src', 'cli', 'main.ts');
-const optdigits = join(root, 'data', 'optdigits');
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const PARTICIPANTS = ['hospital-a', 'hospital-b', 'hospital-c'];
 const ROUNDS = 4;
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
-
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<number>;
-}
-
-function run(args: string[], cwd: string): Proc {
-  const child = spawn(process.execPath, ['--import', tsx, main, ...args], { cwd, env: { ...process.env, CIPHER_NEXUS_DEBUG: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
-  const exit = new Promise<number>((done) => child.on('exit', (code, signal) => done(code ?? (signal ? 128 : -1))));
-  return { child, output: () => text, exit };
-}
-
-/** Splits optdigits' training file into one private CSV per participant (round-robin rows). */
-function writeParticipantData(dir: string): Map<string, string> {
-  const rows = readFileSync(join(optdigits, 'optdigits.tra'), 'utf8').trim().split('\n');
-  const files = new Map<string, string>();
-  PARTICIPANTS.forEach((id, k) => {
-    const file = join(dir, `${id}.csv`);
-    writeFileSync(file, rows.filter((_, i) => i % PARTICIPANTS.length === k).join('\n') + '\n');
-    files.set(id, file);
-  });
-  return files;
-}
 
 describe('a job across processes: coordinator and 3 participants over mutual TLS', () => {
   let dir: string;
@@ -67,7 +24,7 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     kitDir = join(dir, 'kits');
     port = await freePort();
     await provisionWithLocalKeys({ outDir: kitDir, participants: PARTICIPANTS, serverHost: '127.0.0.1', serverPort: port });
-    data = writeParticipantData(dir);
+    data = writeParticipantData(dir, PARTICIPANTS);
     configFile = join(dir, 'job.json');
     // The demo's data rules (optdigits, scaled to [0, 1]); the coordinator keeps only the test file.
     const job = {
@@ -86,9 +43,9 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const serve = (db: string, report: string): Proc =>
-    run(['--db', db, 'serve', '--config', configFile, '--kit-dir', kitDir, '--operator-port', '0', '--report', report, '--log-level', 'warn'], dir);
-  const clients = (): Proc[] => PARTICIPANTS.map((id) => run(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir));
+  const serve = (db: string, report: string): CliProcess =>
+    runCli(['--db', db, 'serve', '--config', configFile, '--kit-dir', kitDir, '--operator-port', '0', '--report', report, '--log-level', 'warn'], dir);
+  const clients = (): CliProcess[] => PARTICIPANTS.map((id) => runCli(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir));
 
   it('finishes a job: every round aggregates one update per participant', async () => {
     const db = join(dir, 'clean.db');

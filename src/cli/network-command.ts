@@ -89,7 +89,8 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server });
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
-      agent.on('trained', (t: { round: number; loss: number; seconds: number }) => say(`${kit.participantId}: round ${t.round} trained (loss ${t.loss.toFixed(4)}, ${t.seconds.toFixed(2)} s)`));
+      // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.
+      agent.on('trained', (t: { round: number; loss?: number; seconds: number }) => say(`${kit.participantId}: round ${t.round} trained (${t.loss !== undefined ? `loss ${t.loss.toFixed(4)}, ` : ''}${t.seconds.toFixed(2)} s)`));
       agent.on('reconnecting', (r: { delayMs: number; attempt: number }) => say(`${kit.participantId}: connection lost; retrying in ${r.delayMs} ms (attempt ${r.attempt})`));
       agent.on('warning', (text: string) => say(`${kit.participantId}: ${text}`));
       agent.on('refused', (e: { code: string; message: string }) => say(`${kit.participantId}: refused [${e.code}]: ${e.message}`));

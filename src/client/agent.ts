@@ -132,7 +132,7 @@ export class ClientAgent extends EventEmitter {
       socket.on('open', () => {
         opened = true;
         this.emit('connected');
-        this.send('hello', { numExamples: this.data?.numExamples ?? 1, resources: this.resources(), agent: 'cipher-nexus/0.1' });
+        this.send('hello', { ...(this.data ? { numExamples: this.data.numExamples } : {}), resources: this.resources(), agent: 'cipher-nexus/0.1' });
       });
       socket.on('message', (raw: Buffer) => {
         let message: ServerMessage;

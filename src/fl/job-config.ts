@@ -109,8 +109,17 @@ export const JobConfigSchema = z
         heParams: z.enum(['n8192', 'n16384']).default('n8192'),
         /** Secure aggregation (SecAgg+): the coordinator learns only the sum; `clip` bounds each coordinate of a contribution. */
         secagg: z
-          .union([z.literal(true), z.object({ clip: z.number().positive().default(1) }).strict()])
-          .transform((v) => (v === true ? { clip: 1 } : v))
+          .union([
+            z.literal(true),
+            z
+              .object({
+                clip: z.number().positive().default(1),
+                /** How long a key-exchange, consistency or unmasking stage waits for participants; who has not answered then is a drop-out. */
+                stageSeconds: z.number().positive().max(3600).default(30),
+              })
+              .strict(),
+          ])
+          .transform((v) => (v === true ? { clip: 1, stageSeconds: 30 } : v))
           .optional(),
       })
       .strict()

@@ -40,8 +40,6 @@ export interface JobDriverOptions {
   incentives?: RoundIncentives;
   /** Participants the incentives refused before the job opened (reported as refused in round 0). */
   refusedAtRegistration?: readonly AdmissionRefusal[];
-  /** How long a SecAgg+ key-exchange, consistency or unmasking stage waits for participants, ms (default 30 s). */
-  stageMs?: number;
 }
 
 /** A participant of the job: what it declared, and the identity key it is registered with. */
@@ -182,8 +180,9 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     for (const wake of waiters) wake();
     const open = this.current;
     const task = open?.tasks.get(participantId);
-    // A plain round's task is sent again; a protected round's participant keeps its state while connected, and one that lost it is a drop-out.
-    if (open && task && !open.accepted.has(participantId) && task.protection.kind === 'none') this.channel.sendTask(participantId, task, open.weights);
+    // The task is sent again: an agent that still works on it ignores it; one that lost it starts over (under SecAgg+ it
+    // can take part only while the round is still at its first stage, otherwise it is a drop-out the protocol recovers from).
+    if (open && task && !open.accepted.has(participantId)) this.channel.sendTask(participantId, task, open.weights);
   }
 
   /** A participant's connection closed; it stays a node but is no longer offered tasks. */
@@ -379,7 +378,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     return new SecAggCollection(ctx, {
       clip: secagg.clip,
       identityKeys,
-      stageMs: this.options.stageMs ?? 30_000,
+      stageMs: secagg.stageSeconds * 1000,
       ...(dp?.mode === 'client' ? { dp: { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: dp.noise } } : {}),
     });
   }
@@ -401,6 +400,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
         ...(privacy ? { privacy } : {}),
         ...(config.compression.kind !== 'none' ? { compression: config.compression } : {}),
         protection: collection.taskProtection(id),
+        releaseLoss: collection.individualUpdatesVisible && !config.privacy.dp,
       });
     }
     return tasks;

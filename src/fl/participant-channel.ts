@@ -41,6 +41,11 @@ export interface RemoteTask {
   /** How the participant compresses its delta (error feedback kept on the participant). */
   compression?: ParsedCompressionConfig;
   protection: TaskProtection;
+  /**
+   * Whether the participant reports its local training loss: only in plain rounds without DP. Under
+   * SecAgg+ or any DP mode a per-participant loss would be a release the protection does not cover.
+   */
+  releaseLoss: boolean;
 }
 
 /** How an update's bytes are to be read: float32 weights, a compressed delta, a SecAgg+ masked vector. */

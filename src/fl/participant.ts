@@ -86,8 +86,7 @@ export class ParticipantRuntime {
           seconds: result.seconds,
           encoding: result.compressed ? 'compressed' : 'float32',
           body,
-          // A per-participant loss is a release of its own: only plain rounds without DP send it.
-          ...(task.privacy ? {} : { loss: result.loss }),
+          ...(task.releaseLoss ? { loss: result.loss } : {}),
         };
         this.options.send({ kind: 'update', update });
       },

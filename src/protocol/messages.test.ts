@@ -22,6 +22,7 @@ describe('protocol messages', () => {
       seed: 7,
       deadline: 1,
       privacy: { mode: 'local', clipNorm: 1, noiseMultiplier: 1.1, noise: 'secure' },
+      releaseLoss: false,
       protection: { kind: 'secagg', config: { roundId: 'round-1' }, identityKeys: { alice: Buffer.alloc(32, 1).toString('base64') }, weighting: { kind: 'examples', totalExamples: 100 } },
     };
     expect(decodeMessage(encodeMessage('task', task), ServerMessages).header).toEqual(task);

@@ -108,8 +108,12 @@ export const ParticipantDataSchema = z
 
 /** Header schemas of every message kind, by direction. The body (model weights) travels as raw float32 bytes. */
 export const ClientMessages = {
-  /** First message on a connection: who the client is and what it brings. */
-  hello: z.object({ numExamples: z.number().int().positive().max(1e12), resources, agent: z.string().max(64) }).strict(),
+  /**
+   * First message on a connection: who the client is and what it brings. A participant that has not
+   * read its data yet (it needs the welcome's rules for that) leaves out `numExamples` and says hello
+   * again once it knows; only then does it join the job.
+   */
+  hello: z.object({ numExamples: z.number().int().positive().max(1e12).optional(), resources, agent: z.string().max(64) }).strict(),
   heartbeat: z.object({ resources }).strict(),
   /** The task of this round arrived (it frees the coordinator's send slot for the next participant). */
   received: z.object({ roundId: id }).strict(),
@@ -160,6 +164,8 @@ export const ServerMessages = {
       privacy: privacy.optional(),
       compression: compression.optional(),
       protection,
+      /** Whether to report the local training loss (plain rounds without DP only). */
+      releaseLoss: z.boolean(),
     })
     .strict(),
   /** The next step of the round's protection protocol; the body is the protocol's bytes for this participant. */

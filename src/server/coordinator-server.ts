@@ -26,8 +26,6 @@ export interface CoordinatorOptions {
   auditFile: string;
   heartbeatSeconds?: number;
   limits?: Partial<GatewayLimits>;
-  /** How long a SecAgg+ stage waits for participants, ms. */
-  stageMs?: number;
   /** Structured log level of both listeners (pino). */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
@@ -98,7 +96,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await metrics.text()));
   await registerOperatorApi(operator, { storage: options.storage, events });
 
-  const job = await openCoordinatedJob(options.prepared, options.storage, gateway, options.stageMs !== undefined ? { stageMs: options.stageMs } : {});
+  const job = await openCoordinatedJob(options.prepared, options.storage, gateway);
   gateway.attach(job);
   job.on('round', (round: RoundReport) => {
     metrics.rounds.inc();

@@ -283,6 +283,7 @@ export class ParticipantGateway implements ParticipantChannel {
             heartbeatSeconds: this.deps.heartbeatSeconds,
           });
           session.welcomed = true;
+          if (message.header.numExamples === undefined) break;
           // The participant's registered signing key is also its SecAgg+ identity key.
           await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(this.deps.kit.participants.get(participantId)?.signingPublicKey ?? '', 'base64url')));
           this.nodeEvent(participantId);
