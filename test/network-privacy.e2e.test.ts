@@ -203,6 +203,20 @@ describe('every privacy mode across processes, against the same job in simulatio
     expect(Math.abs(network.report.final.accuracy - twin.final.accuracy)).toBeLessThan(0.01);
   }, 240_000);
 
+  it('multi-party CKKS: a committee of three decrypts only the sum; the coordinator never held a plaintext update', async () => {
+    const participants = PARTICIPANTS.slice(0, 3);
+    const job = config('ckks', participants, { privacy: { he: 'ckks', heCommittee: 3 } });
+    const seen = new Map<string, boolean>();
+    const { report } = await networkJob(job, participants, scanAfterRoundOne(roundOnePlaintexts(job, participants), seen));
+    expect(report.status).toBe('completed');
+    expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(3));
+    expect(report.rounds.every((r) => r.trainLoss === undefined)).toBe(true);
+    expect([...seen.keys()].sort()).toEqual([...participants]);
+    expect([...seen.values()]).toEqual(participants.map(() => false));
+    const twin = await simulated(job, participants);
+    expect(Math.abs(report.final.accuracy - twin.final.accuracy)).toBeLessThan(0.01);
+  }, 300_000);
+
   it('SecAgg+ with a participant killed after sending its masked input: the round completes, the coordinator never held a plaintext update', async () => {
     // Two rounds of all four; one participant is killed in round 2 once its masked vector is in.
     const job = config('secagg-kill', PARTICIPANTS, { rounds: 2, round: { quorum: 0.5, deadlineSeconds: 120 }, privacy: { secagg: { clip: 1, stageSeconds: 3 } } });

@@ -70,6 +70,8 @@ export class ClientAgent extends EventEmitter {
   private runtime: ParticipantRuntime | null = null;
   /** Training runs one task at a time on the one model. */
   private training: Promise<unknown> = Promise.resolve();
+  /** The job the coordinator welcomed this agent to. */
+  private jobId = '';
   /** Round numbers of the tasks this agent was given, by round id. */
   private readonly roundNumbers = new Map<string, number>();
   /** The last update, kept until acknowledged, keyed by round id. */
@@ -245,6 +247,7 @@ export class ClientAgent extends EventEmitter {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => this.send('heartbeat', { resources: this.resources() }), header.heartbeatSeconds * 1000);
     this.heartbeat.unref();
+    this.jobId = header.jobId;
     this.emit('welcome', header);
   }
 
@@ -261,7 +264,7 @@ export class ClientAgent extends EventEmitter {
     this.emit('task', task);
     this.roundNumbers.set(task.roundId, task.round);
     this.trainedRounds.add(task.roundId);
-    runtime.onTask({ ...task, jobId: '' }, globalWeights);
+    runtime.onTask({ ...task, jobId: this.jobId }, globalWeights);
   }
 
   private train(task: ClientTask): Promise<ClientResult> {

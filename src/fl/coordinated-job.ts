@@ -36,12 +36,8 @@ export interface ParticipantDataOptions {
 /** Validates a job config for a coordinator and loads its held-out set; training data stays with the participants. */
 export async function prepareCoordinatedJob(input: JobConfigInput | unknown): Promise<PreparedCoordinatedJob> {
   const config = parseWithSchema(input, JobConfigSchema, 'config');
-  if (config.privacy.he || config.adversaries) {
-    const field = config.privacy.he ? 'privacy.he' : 'adversaries';
-    throw new InvalidInputError(
-      'CONFIG_UNSUPPORTED_REMOTE',
-      `config field '${field}': ${field === 'adversaries' ? 'simulated attackers exist only in simulation (`cipher-nexus train`)' : 'CKKS rounds run in simulation (`cipher-nexus train`) only for now'}; remove it to serve the job to remote participants`,
-    );
+  if (config.adversaries) {
+    throw new InvalidInputError('CONFIG_UNSUPPORTED_REMOTE', "config field 'adversaries': simulated attackers exist only in simulation (`cipher-nexus train`); remove it to serve the job to remote participants");
   }
   const d = config.data;
   const loaded = await loadCsvDataset(d.test, { labelColumn: d.labelColumn, features: d.features, header: d.header, delimiter: d.delimiter, featureShape: d.featureShape, scale: d.scale });

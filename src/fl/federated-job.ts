@@ -20,7 +20,6 @@ import {
   type ModelSpec,
 } from '../ml/index.js';
 import { attackOf, chooseAdversaries, type ClientAttack } from './attacks.js';
-import { runCkksSimulation } from './ckks-simulation.js';
 import { InProcessChannel } from './in-process-channel.js';
 import type { RoundIncentives } from './incentives.js';
 import { JobDriver } from './job-driver.js';
@@ -135,7 +134,6 @@ function partitionFor(config: JobConfig, train: Dataset, rng: Rng): number[][] {
  * with its rewards and penalties settled.
  */
 export async function runJob(prepared: PreparedJob, storage: Storage, observer: JobObserver = {}, options: RunJobOptions = {}): Promise<JobReport> {
-  if (prepared.config.privacy.he) return runCkksSimulation(prepared, storage, observer, options);
   const started = performance.now();
   const { config, spec, test, clients } = prepared;
   const { incentives } = options;
@@ -176,7 +174,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
       config,
       execution: { mode: config.execution.mode, workers },
-      protection: config.privacy.secagg ? 'secagg' : 'none',
+      protection: config.privacy.he ? 'ckks' : config.privacy.secagg ? 'secagg' : 'none',
       participants,
       rounds,
       final: { ...final, passedValidation },

@@ -36,8 +36,6 @@ export {
 } from './privacy-plan.js';
 export { localDpUpdate, decodeCompressed } from './client-training.js';
 export * from './compression.js';
-export { CkksRound, type ProtectedRoundOutcome, type RoundProtection } from './round-protection.js';
-export { HeCoordinator, HeParticipants } from './he-round.js';
 export {
   AdversaryConfigSchema,
   DEFAULT_NOISE_STD,

@@ -107,6 +107,10 @@ export const JobConfigSchema = z
         he: z.literal('ckks').optional(),
         /** CKKS parameter preset (all meet the HE Standard's 128-bit table). */
         heParams: z.enum(['n8192', 'n16384']).default('n8192'),
+        /** Key holders of each CKKS round: decrypting anything takes all of them; any one honest holder refuses what it cannot check. */
+        heCommittee: z.number().int().min(1).max(16).default(3),
+        /** How long a CKKS key-setup or decryption stage waits for the key holders. */
+        heStageSeconds: z.number().positive().max(3600).default(30),
         /** Secure aggregation (SecAgg+): the coordinator learns only the sum; `clip` bounds each coordinate of a contribution. */
         secagg: z
           .union([

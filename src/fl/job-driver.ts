@@ -12,6 +12,7 @@ import { ModelValidator } from './model-validator.js';
 import type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, StageMessage } from './participant-channel.js';
 import { detectPoisoning, type FlaggedClient } from './poisoning-detector.js';
 import { JobPrivacy, noiseSourceFor, type RoundCharge } from './privacy-plan.js';
+import { CkksCollection } from './protection/ckks.js';
 import { PlainCollection } from './protection/plain.js';
 import type { RoundCollection, RoundContext } from './protection/round-collection.js';
 import { SecAggCollection } from './protection/secagg.js';
@@ -69,7 +70,7 @@ export interface JobOutcome {
 }
 
 // Round failures the job survives by starting a new round (too few participants answered).
-const RETRYABLE_ROUND_FAILURES = new Set(['ROUND_QUORUM_NOT_MET', 'SECAGG_BELOW_THRESHOLD', 'SECAGG_INCONSISTENT_VIEW', 'SECAGG_RECONSTRUCTION_FAILED']);
+const RETRYABLE_ROUND_FAILURES = new Set(['ROUND_QUORUM_NOT_MET', 'SECAGG_BELOW_THRESHOLD', 'SECAGG_INCONSISTENT_VIEW', 'SECAGG_RECONSTRUCTION_FAILED', 'CKKS_COMMITTEE_INCOMPLETE', 'CKKS_HOLDERS_DISAGREE']);
 const MAX_FAILED_ROUNDS_IN_A_ROW = 3;
 
 /**
@@ -279,7 +280,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
         const finalized = existing.filter((r) => r.status === 'finalized').length;
         if (finalized >= config.rounds) break;
         const open = existing.find((r) => r.status === 'open' || r.status === 'aggregating');
-        if (open && config.privacy.secagg) {
+        if (open && (config.privacy.secagg || config.privacy.he)) {
           // Nothing of a protected round can be carried over: it starts again under a new round context.
           await this.manager.abandonRound(open.id, 'the coordinator restarted during this protected round; it was started again as a new round');
           this.emit('restarted', { round: open.number });
@@ -371,10 +372,11 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
   }
 
   private collectionFor(ctx: RoundContext): RoundCollection {
-    const secagg = this.job.config.privacy.secagg;
+    const { secagg, he, heParams, heCommittee, heStageSeconds } = this.job.config.privacy;
+    const identityKeys = new Map([...this.members].map(([id, member]) => [id, member.identityKey]));
+    if (he) return new CkksCollection(ctx, this.jobId, { preset: heParams, committee: heCommittee, identityKeys, stageMs: heStageSeconds * 1000 });
     if (!secagg) return new PlainCollection(ctx);
     const dp = this.job.config.privacy.dp;
-    const identityKeys = new Map([...this.members].map(([id, member]) => [id, member.identityKey]));
     return new SecAggCollection(ctx, {
       clip: secagg.clip,
       identityKeys,
@@ -420,6 +422,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
       participants: round.participants,
       global: base.weights,
       deadline: round.deadline,
+      quorum: round.quorum,
       examples: new Map(this.federation),
       keepUpdates: detect,
       onRefused: (participantId, code, message) => this.emit('refused', { participantId, code, message }),

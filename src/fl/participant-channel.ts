@@ -23,8 +23,21 @@ export interface SecAggTaskProtection {
   weighting: { kind: 'examples'; totalExamples: number } | { kind: 'dp'; clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; minSummands: number };
 }
 
+/** Multi-party CKKS as a participant runs it: the committee that holds this round's key, and how to check the others' round keys. */
+export interface CkksTaskProtection {
+  kind: 'ckks';
+  /** CKKS parameter preset. */
+  preset: 'n8192' | 'n16384';
+  /** The round's key holders (K of K are needed to decrypt anything). */
+  committee: string[];
+  /** Fewest contributors an aggregate may have and still be opened. */
+  minContributors: number;
+  /** Registered Ed25519 public keys of the round's participants (base64 of the raw 32 bytes): they sign their round keys. */
+  identityKeys: Record<string, string>;
+}
+
 /** How a participant protects its update this round. */
-export type TaskProtection = { kind: 'none' } | SecAggTaskProtection;
+export type TaskProtection = { kind: 'none' } | SecAggTaskProtection | CkksTaskProtection;
 
 /** One round's work for one participant. */
 export interface RemoteTask {
@@ -48,8 +61,8 @@ export interface RemoteTask {
   releaseLoss: boolean;
 }
 
-/** How an update's bytes are to be read: float32 weights, a compressed delta, a SecAgg+ masked vector. */
-export type UpdateEncoding = 'float32' | 'compressed' | 'secagg';
+/** How an update's bytes are to be read: float32 weights, a compressed delta, a SecAgg+ masked vector, CKKS ciphertexts. */
+export type UpdateEncoding = 'float32' | 'compressed' | 'secagg' | 'ckks';
 
 /** An update as it leaves a participant. */
 export interface RemoteUpdate {
@@ -65,10 +78,10 @@ export interface RemoteUpdate {
   body: Uint8Array;
 }
 
-/** A step of a multi-message protection protocol (SecAgg+'s key exchange, consistency check and unmasking). */
+/** A step of a multi-message protection protocol (SecAgg+'s key exchange and unmasking, CKKS's key setup and decryption). */
 export interface StageMessage {
   roundId: string;
-  protocol: 'secagg';
+  protocol: 'secagg' | 'ckks';
   stage: string;
   body: Uint8Array;
 }

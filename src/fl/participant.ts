@@ -3,6 +3,7 @@ import { CipherNexusError } from '../core/errors.js';
 import type { ClientAttack } from './attacks.js';
 import type { ClientResult, ClientTask } from './client-training.js';
 import type { RemoteTask, RemoteUpdate, StageMessage } from './participant-channel.js';
+import { CkksParticipant } from './protection/ckks.js';
 import { SecAggParticipant } from './protection/secagg.js';
 
 /** What a participant sends: an update (offered, then sent when pulled), a protocol message, or a failed task. */
@@ -28,6 +29,7 @@ interface ActiveRound {
   global: Float32Array;
   trained: Promise<ClientResult>;
   secagg?: SecAggParticipant;
+  ckks?: CkksParticipant;
 }
 
 /**
@@ -63,12 +65,19 @@ export class ParticipantRuntime {
       ...(compression ? { compression, residual: this.residual } : {}),
     };
     const trained = this.options.train(clientTask);
+    this.active?.ckks?.dispose();
     const active: ActiveRound = { roundId: task.roundId, global: weights, trained };
     this.active = active;
-    if (task.protection.kind === 'secagg') {
+    if (task.protection.kind !== 'none') {
+      // The protection's first message goes out while the participant trains.
       try {
-        active.secagg = new SecAggParticipant(id, task.protection, this.options.identity, this.options.numExamples, task.seed);
-        this.stage(task.roundId, 'advertiseKeys', active.secagg.advertiseKeys());
+        if (task.protection.kind === 'secagg') {
+          active.secagg = new SecAggParticipant(id, task.protection, this.options.identity, this.options.numExamples, task.seed);
+          this.stage(task.roundId, 'secagg', 'advertiseKeys', active.secagg.advertiseKeys());
+        } else {
+          active.ckks = new CkksParticipant(id, task.jobId, task.roundId, task.protection, this.options.identity, this.options.numExamples);
+          this.stage(task.roundId, 'ckks', 'identity', active.ckks.identity());
+        }
       } catch (error) {
         this.fail(task.roundId, error);
       }
@@ -97,23 +106,29 @@ export class ParticipantRuntime {
   /** Answers one message of the round's protection protocol. */
   async onStage(message: StageMessage): Promise<void> {
     const active = this.active;
-    if (!active || active.roundId !== message.roundId || !active.secagg) return;
+    if (!active || active.roundId !== message.roundId) return;
+    const trained = async (): Promise<{ result: ClientResult; global: Float32Array }> => ({ result: await active.trained, global: active.global });
     try {
-      const answer = await active.secagg.answer(message.stage, message.body, async () => ({ result: await active.trained, global: active.global }));
-      if (this.active !== active) return;
-      if (answer.stage === 'masked') {
-        const result = await active.trained;
-        this.options.send({ kind: 'update', update: { roundId: active.roundId, numExamples: this.options.numExamples, seconds: result.seconds, encoding: 'secagg', body: answer.body } });
+      let answer: { stage: string; body: Uint8Array } | null;
+      if (message.protocol === 'secagg' && active.secagg) answer = await active.secagg.answer(message.stage, message.body, trained);
+      else if (message.protocol === 'ckks' && active.ckks) answer = await active.ckks.answer(message.stage, message.body, trained);
+      else return;
+      if (!answer || this.active !== active) return;
+      // The protected update itself travels like any update (offered, then sent when the coordinator pulls it).
+      if (answer.stage === 'masked' || answer.stage === 'contribution') {
+        const { seconds } = await active.trained;
+        const encoding = message.protocol === 'secagg' ? 'secagg' : 'ckks';
+        this.options.send({ kind: 'update', update: { roundId: active.roundId, numExamples: this.options.numExamples, seconds, encoding, body: answer.body } });
       } else {
-        this.stage(active.roundId, answer.stage, answer.body);
+        this.stage(active.roundId, message.protocol, answer.stage, answer.body);
       }
     } catch (error) {
       this.fail(active.roundId, error);
     }
   }
 
-  private stage(roundId: string, stage: string, body: Uint8Array): void {
-    this.options.send({ kind: 'stage', message: { roundId, protocol: 'secagg', stage, body } });
+  private stage(roundId: string, protocol: StageMessage['protocol'], stage: string, body: Uint8Array): void {
+    this.options.send({ kind: 'stage', message: { roundId, protocol, stage, body } });
   }
 
   private fail(roundId: string, error: unknown): void {

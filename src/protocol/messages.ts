@@ -58,15 +58,26 @@ const compression = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('topk-q8'), fraction, errorFeedback: z.boolean() }).strict(),
 ]);
 
-/** How a participant protects this round's update: plain, or SecAgg+ with the round's public configuration. */
+const identityKeys = z.record(z.string().max(64), z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64'));
+
+/** How a participant protects this round's update: plain, SecAgg+ with the round's public configuration, or multi-party CKKS. */
 const protection = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }).strict(),
+  z
+    .object({
+      kind: z.literal('ckks'),
+      preset: z.enum(['n8192', 'n16384']),
+      committee: z.array(id).min(1).max(16),
+      minContributors: z.number().int().min(1),
+      identityKeys,
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('secagg'),
       // Checked in full by the participant's SecAgg+ client (parseRoundConfig) before it sends anything.
       config: z.record(z.string(), z.unknown()),
-      identityKeys: z.record(z.string().max(64), z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')),
+      identityKeys,
       weighting: z.discriminatedUnion('kind', [
         z.object({ kind: z.literal('examples'), totalExamples: z.number().int().positive().max(1e15) }).strict(),
         z
@@ -84,8 +95,9 @@ const protection = z.discriminatedUnion('kind', [
 ]);
 
 /** Stages of a protection protocol: what the coordinator asks for next, and what a participant answers. */
-const coordinatorStage = z.enum(['shareKeys', 'maskedInput', 'consistencyCheck', 'unmask']);
-const participantStage = z.enum(['advertiseKeys', 'shareKeys', 'consistencyCheck', 'unmask']);
+const coordinatorStage = z.enum(['shareKeys', 'maskedInput', 'consistencyCheck', 'unmask', 'identities', 'commitments', 'publicShares', 'contribution', 'decrypt', 'openShares']);
+const participantStage = z.enum(['advertiseKeys', 'shareKeys', 'consistencyCheck', 'unmask', 'identity', 'commitment', 'publicShare', 'decryptionShares', 'opened']);
+const protocol = z.enum(['secagg', 'ckks']);
 
 /** How a participant reads its local CSV so that its features match the job's model. */
 export const ParticipantDataSchema = z
@@ -130,12 +142,12 @@ export const ClientMessages = {
       numExamples: z.number().int().positive().max(1e12),
       loss: z.number().finite().optional(),
       seconds: z.number().nonnegative().finite(),
-      encoding: z.enum(['float32', 'compressed', 'secagg']),
+      encoding: z.enum(['float32', 'compressed', 'secagg', 'ckks']),
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
     })
     .strict(),
   /** A message of the round's protection protocol (SecAgg+ keys, shares, signatures); the body is the protocol's bytes. */
-  stage: z.object({ roundId: id, protocol: z.literal('secagg'), stage: participantStage }).strict(),
+  stage: z.object({ roundId: id, protocol, stage: participantStage }).strict(),
   /** The client could not train the task (data error, out of memory). */
   failed: z.object({ roundId: id, reason: z.string().max(1000) }).strict(),
 } as const;
@@ -169,7 +181,7 @@ export const ServerMessages = {
     })
     .strict(),
   /** The next step of the round's protection protocol; the body is the protocol's bytes for this participant. */
-  stage: z.object({ roundId: id, protocol: z.literal('secagg'), stage: coordinatorStage }).strict(),
+  stage: z.object({ roundId: id, protocol, stage: coordinatorStage }).strict(),
   /** Send the offered update of this round now. */
   pull: z.object({ roundId: id }).strict(),
   ack: z.object({ roundId: id, outcome: z.enum(['accepted', 'duplicate']) }).strict(),

@@ -64,8 +64,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const limits: GatewayLimits = {
     messagesPerSecond: 20,
     burst: 40,
-    // A message carries at most one model (float32) plus its header and signature.
-    maxMessageBytes: numParams * 4 + 128 * 1024,
+    maxMessageBytes: largestUpdateBytes(options.prepared, numParams) + 128 * 1024,
     maxBodyBytes: 64 * 1024,
     ...options.limits,
   };
@@ -160,6 +159,19 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       await trail.close();
     },
   };
+}
+
+/**
+ * The largest update a participant may send: one model as float32, or under CKKS its ciphertexts —
+ * one per chunk of the slots left after the round's metadata (at most 2,048 contributor slots), each
+ * two polynomials of N coefficients over the three primes of the level they travel at, 8 bytes each.
+ */
+function largestUpdateBytes(prepared: PreparedCoordinatedJob, numParams: number): number {
+  const { he, heParams } = prepared.config.privacy;
+  if (!he) return numParams * 4;
+  const n = heParams === 'n16384' ? 16_384 : 8192;
+  const payloadSlots = n / 2 - 2048 - 1 - 8 * 16;
+  return Math.ceil(numParams / payloadSlots) * (2 * n * 3 * 8 + 4096) + 64 * 1024;
 }
 
 async function parameterCount(prepared: PreparedCoordinatedJob): Promise<number> {

@@ -22,6 +22,8 @@ export interface RoundContext {
   global: Float32Array;
   /** When the round stops waiting for updates (ms since the epoch). */
   deadline: number;
+  /** Accepted updates the round needs. */
+  quorum: number;
   /** Examples each participant declared when it joined. */
   examples: ReadonlyMap<string, number>;
   /** Keep plain updates for the poisoning detector (memory grows with the participants). */
@@ -44,7 +46,7 @@ export interface CollectedRound {
  * it takes in their messages, and how it turns them into the next model.
  */
 export interface RoundCollection {
-  readonly kind: 'none' | 'secagg';
+  readonly kind: 'none' | 'secagg' | 'ckks';
   /** Whether the coordinator sees individual updates (robust rules and the poisoning detector need them). */
   readonly individualUpdatesVisible: boolean;
   /** The protection section of a participant's task. */
