@@ -51,43 +51,51 @@ describe('every privacy mode across processes, against the same job in simulatio
     ...extra,
   });
 
-  async function networkJob(job: JobConfigInput, participants: readonly string[], watch?: Watch): Promise<NetworkJob> {
+  /** Starts a coordinator and the participants' agents for `job`; the files it uses are named after the job. */
+  function startJob(job: JobConfigInput, participants: readonly string[]): { coordinator: CliProcess; agents: Map<string, CliProcess>; files: { config: string; report: string; db: string; audit: string } } {
     const name = job.name as string;
-    const configFile = join(dir, `${name}.json`);
-    const reportFile = join(dir, `${name}-report.json`);
-    const dbFile = join(dir, `${name}.db`);
-    writeFileSync(configFile, JSON.stringify(job));
-    const coordinator = runCli(['--db', dbFile, 'serve', '--config', configFile, '--kit-dir', kitDir, '--operator-port', '0', '--report', reportFile, '--audit', join(dir, `${name}-audit.jsonl`), '--log-level', 'warn'], dir);
-    const agents = new Map(participants.map((id) => [id, runCli(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir)]));
+    const files = { config: join(dir, `${name}.json`), report: join(dir, `${name}-report.json`), db: join(dir, `${name}.db`), audit: join(dir, `${name}-audit.jsonl`) };
+    writeFileSync(files.config, JSON.stringify(job));
+    return { coordinator: serve(files), agents: new Map(participants.map((id) => [id, runCli(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir)])), files };
+  }
+
+  const serve = (files: { config: string; report: string; db: string; audit: string }): CliProcess =>
+    runCli(['--db', files.db, 'serve', '--config', files.config, '--kit-dir', kitDir, '--operator-port', '0', '--report', files.report, '--audit', files.audit, '--log-level', 'warn'], dir);
+
+  /** Calls `watch` with the coordinator's database every 15 ms until it returns true or the coordinator exits; whether it did. */
+  async function pollDatabase(dbFile: string, coordinator: CliProcess, watch: (db: Database.Database) => boolean | Promise<boolean>): Promise<boolean> {
+    let exited = false;
+    void coordinator.exit.then(() => (exited = true));
+    while (!exited) {
+      await new Promise((r) => setTimeout(r, 15));
+      let db: Database.Database | undefined;
+      try {
+        db = new Database(dbFile, { readonly: true, fileMustExist: true });
+        if (await watch(db)) return true;
+      } catch (error) {
+        // The database does not exist yet, or is mid-migration.
+        if (!/no such table|unable to open|SQLITE_BUSY|does not exist/.test(String(error))) throw error;
+      } finally {
+        db?.close();
+      }
+    }
+    return false;
+  }
+
+  const outputs = (procs: Iterable<CliProcess>): string => [...procs].map((p) => p.output()).join('\n---\n');
+
+  async function networkJob(job: JobConfigInput, participants: readonly string[], watch?: Watch): Promise<NetworkJob> {
+    const { coordinator, agents, files } = startJob(job, participants);
     let ok = false;
     try {
-      if (watch) {
-        let exited = false;
-        void coordinator.exit.then(() => (exited = true));
-        let done = false;
-        while (!done && !exited) {
-          await new Promise((r) => setTimeout(r, 15));
-          let db: Database.Database | undefined;
-          try {
-            db = new Database(dbFile, { readonly: true, fileMustExist: true });
-            done = await watch(db, { coordinator, agents });
-          } catch (error) {
-            // The database does not exist yet, or is mid-migration.
-            if (!/no such table|unable to open|SQLITE_BUSY|does not exist/.test(String(error))) throw error;
-          } finally {
-            db?.close();
-          }
-        }
-        expect(done, [coordinator, ...agents.values()].map((p) => p.output()).join('\n---\n')).toBe(true);
-      }
-      const outputs = (): string => [coordinator, ...agents.values()].map((p) => p.output()).join('\n---\n');
-      expect(await coordinator.exit, outputs()).toBe(0);
+      if (watch) expect(await pollDatabase(files.db, coordinator, (db) => watch(db, { coordinator, agents })), outputs([coordinator, ...agents.values()])).toBe(true);
+      expect(await coordinator.exit, outputs([coordinator, ...agents.values()])).toBe(0);
       ok = true;
     } finally {
       // A failed test leaves no process behind to hold the port for the next one.
       if (!ok) for (const proc of [coordinator, ...agents.values()]) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
     }
-    return { report: JSON.parse(readFileSync(reportFile, 'utf8')), coordinator, agents };
+    return { report: JSON.parse(readFileSync(files.report, 'utf8')), coordinator, agents };
   }
 
   async function participantData(job: JobConfigInput, participants: readonly string[]): Promise<{ prepared: PreparedJob; datasets: Map<string, Dataset> }> {
@@ -215,6 +223,45 @@ describe('every privacy mode across processes, against the same job in simulatio
     expect([...seen.values()]).toEqual(participants.map(() => false));
     const twin = await simulated(job, participants);
     expect(Math.abs(report.final.accuracy - twin.final.accuracy)).toBeLessThan(0.01);
+  }, 300_000);
+
+  it('a coordinator SIGKILLed in a CKKS round restarts that round under a new round context and finishes the job', async () => {
+    const participants = PARTICIPANTS.slice(0, 3);
+    const job = config('ckks-restart', participants, { privacy: { he: 'ckks', heCommittee: 2 } });
+    const { coordinator: first, agents, files } = startJob(job, participants);
+    let killedRound: string | undefined;
+    try {
+      // Round 2 is open and holds some ciphertexts: the coordinator dies there.
+      const killed = await pollDatabase(files.db, first, (db) => {
+        const open = db.prepare("SELECT r.id AS id, COUNT(u.client_id) AS n FROM rounds r LEFT JOIN updates u ON u.round_id = r.id WHERE r.status = 'open' AND r.number = 2 GROUP BY r.id").get() as { id: string; n: number } | undefined;
+        if (!open || open.n < 1) return false;
+        first.child.kill('SIGKILL');
+        killedRound = open.id;
+        return true;
+      });
+      expect(killed, outputs([first, ...agents.values()])).toBe(true);
+      await first.exit;
+      const second = serve(files);
+      expect(await second.exit, outputs([second, ...agents.values()])).toBe(0);
+      for (const agent of agents.values()) expect(await agent.exit, agent.output()).toBe(0);
+    } finally {
+      for (const proc of agents.values()) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+    }
+    const dbFile = files.db;
+    const report = JSON.parse(readFileSync(files.report, 'utf8'));
+    expect(report.resumed).toBe(true);
+    expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(3));
+    const db = new Database(dbFile, { readonly: true });
+    try {
+      const killed = db.prepare('SELECT status, error FROM rounds WHERE id = ?').get(killedRound) as { status: string; error: string };
+      expect(killed.status).toBe('failed');
+      expect(killed.error).toMatch(/restarted during this protected round/);
+      // The round that replaced it has its own id, the context every share, tag and key of that round is bound to.
+      const numbers = db.prepare("SELECT number, status FROM rounds ORDER BY number").all() as { number: number; status: string }[];
+      expect(numbers.filter((r) => r.status === 'finalized')).toHaveLength(ROUNDS);
+    } finally {
+      db.close();
+    }
   }, 300_000);
 
   it('SecAgg+ with a participant killed after sending its masked input: the round completes, the coordinator never held a plaintext update', async () => {
