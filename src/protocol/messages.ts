@@ -95,8 +95,8 @@ const protection = z.discriminatedUnion('kind', [
 ]);
 
 /** Stages of a protection protocol: what the coordinator asks for next, and what a participant answers. */
-const coordinatorStage = z.enum(['shareKeys', 'maskedInput', 'consistencyCheck', 'unmask', 'identities', 'commitments', 'publicShares', 'contribution', 'decrypt', 'openShares']);
-const participantStage = z.enum(['advertiseKeys', 'shareKeys', 'consistencyCheck', 'unmask', 'identity', 'commitment', 'publicShare', 'decryptionShares', 'opened']);
+const coordinatorStage = z.enum(['shareKeys', 'confirmShares', 'maskedInput', 'consistencyCheck', 'unmask', 'identities', 'commitments', 'publicShares', 'contribution', 'decrypt', 'openShares']);
+const participantStage = z.enum(['advertiseKeys', 'shareKeys', 'confirmShares', 'consistencyCheck', 'unmask', 'identity', 'commitment', 'publicShare', 'decryptionShares', 'opened']);
 const protocol = z.enum(['secagg', 'ckks']);
 
 /** How a participant reads its local CSV so that its features match the job's model. */

@@ -8,8 +8,8 @@ import { UpdateRejectedError, type SubmitOutcome } from '../training-manager.js'
 import { Waiter, type CollectedRound, type RoundCollection, type RoundContext } from './round-collection.js';
 
 /** Stages the coordinator sends (what the participant does next) and the stages participants answer with. */
-type CoordinatorStage = 'shareKeys' | 'maskedInput' | 'consistencyCheck' | 'unmask';
-type ParticipantStage = 'advertiseKeys' | 'shareKeys' | 'consistencyCheck' | 'unmask';
+type CoordinatorStage = 'shareKeys' | 'confirmShares' | 'maskedInput' | 'consistencyCheck' | 'unmask';
+type ParticipantStage = 'advertiseKeys' | 'shareKeys' | 'confirmShares' | 'consistencyCheck' | 'unmask';
 
 /** How the coordinator runs SecAgg+ rounds. */
 export interface SecAggRoundOptions {
@@ -121,7 +121,10 @@ export class SecAggCollection implements RoundCollection {
     await this.collect(stageDeadline(), signal);
     this.forward('shareKeys', 'shareKeys', this.server.closeAdvertiseKeys());
     await this.collect(stageDeadline(), signal);
-    this.forward('maskedInput', 'maskedInput', this.server.closeShareKeys());
+    // Holders confirm the shares they could decrypt and blame the ones they could not: a bad dealer is dropped before anyone masks with it.
+    this.forward('confirmShares', 'confirmShares', this.server.closeShareKeys());
+    await this.collect(stageDeadline(), signal);
+    this.forward('maskedInput', 'maskedInput', this.server.closeShareConfirmation());
     // Training happens before the masked vector: this stage waits until the round's deadline.
     await this.collect(deadline, signal);
     const finalized = await manager.finalizeProtectedRound(roundId, async (updates) => {
@@ -150,6 +153,8 @@ export class SecAggCollection implements RoundCollection {
         return this.server.receiveAdvertiseKeys(body);
       case 'shareKeys':
         return this.server.receiveShareKeys(body);
+      case 'confirmShares':
+        return this.server.receiveShareConfirmation(body);
       case 'consistencyCheck':
         return this.server.receiveConsistencySignature(body);
       case 'unmask':
@@ -206,6 +211,8 @@ export class SecAggParticipant {
     switch (stage) {
       case 'shareKeys':
         return { stage: 'shareKeys', body: this.client.shareKeys(body) };
+      case 'confirmShares':
+        return { stage: 'confirmShares', body: this.client.confirmShares(body) };
       case 'maskedInput': {
         const { result, global } = await trained();
         const input = this.contribution(result, global);
