@@ -7,8 +7,8 @@ const CLIENTS = process.env.SA_N ? [Number(process.env.SA_N)] : [10, 100, 500];
 const DIMENSIONS = process.env.SA_D ? [Number(process.env.SA_D)] : [10_000, 100_000, 1_000_000];
 /** Rows above this many client-coordinates are left out of the default grid (500 x 1M would take many minutes in one process). */
 const MAX_WORK = 100_000_000;
-/** Participants and vector length of the new-against-old comparison. */
-const COMPARE_N = process.env.SA_COMPARE_N ? [Number(process.env.SA_COMPARE_N)] : [100, 1000];
+/** Participants and vector length of the new-against-old comparison (SA_COMPARE_N=0 leaves it out). */
+const COMPARE_N = process.env.SA_COMPARE_N ? [Number(process.env.SA_COMPARE_N)].filter((n) => n >= 2) : [100, 1000];
 const COMPARE_D = 10_000;
 const DROPOUT = 0.1;
 

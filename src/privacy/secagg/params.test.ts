@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SECURITY_BITS, checkParameters, chooseParameters, colludingHolderBound, leastSecureThreshold, maxInDegree } from './params.js';
@@ -112,5 +113,17 @@ describe('checkParameters', () => {
     const bound = maxInDegree(1000, 131);
     expect(bound).toBeGreaterThan(131);
     expect(bound).toBeLessThan(2 * 131);
+  });
+});
+
+describe('the README parameter table', () => {
+  it('is what chooseParameters gives for each row', () => {
+    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    const rows = [...readme.matchAll(/^\| (\d+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$/gm)].map((m) => m.slice(1).map(Number));
+    expect(rows.length).toBeGreaterThanOrEqual(20);
+    for (const [n, gamma, delta, k, t, a, spare] of rows) {
+      const chosen = chooseParameters({ n, gamma, delta });
+      expect([n, gamma, delta, chosen.degree, chosen.threshold, chosen.colludingHolders, chosen.degree + 1 - chosen.threshold]).toEqual([n, gamma, delta, k, t, a, spare]);
+    }
   });
 });

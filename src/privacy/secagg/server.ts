@@ -90,6 +90,8 @@ export class ServerSecAgg {
   private readonly holders = new Map<string, string[]>();
   /** In(v): the advertised clients that drew v. */
   private readonly owners = new Map<string, string[]>();
+  /** Out(v) ∪ In(v) in participant order, fixed once round 0 closes. */
+  private readonly partners = new Map<string, string[]>();
   private readonly inbox = new Map<string, Message<'shareKeys'>['shares']>();
   private shared = new Set<string>();
   private readonly confirmed = new Set<string>();
@@ -148,6 +150,7 @@ export class ServerSecAgg {
         list.push(owner);
       }
     }
+    for (const u of u1) this.partners.set(u, this.plan.inOrder(new Set([...this.holders.get(u)!, ...(this.owners.get(u) ?? [])])));
     this.stage = 1;
     return new Map(
       u1.map((u) => {
@@ -293,15 +296,26 @@ export class ServerSecAgg {
     this.requireCount(4, u4.length, 'the clients that signed the survivor set');
     this.requireHolders(4, this.neededSecrets(), new Set(u4));
     this.stage = 5;
-    // Each signature goes to many clients: lay out its entry once, and the whole proof once when a client needs all of them.
-    const entries = new Map(u4.map((id) => [id, encodeSignatureEntry(id, this.signatures.get(id)!)]));
+    // Each signature goes to many clients: lay out its entry once (by participant index), and the whole proof once when a client needs all of them.
+    const participants = this.plan.config.participants;
+    const entries: (Uint8Array | undefined)[] = participants.map((id) => (this.signatures.has(id) ? encodeSignatureEntry(id, this.signatures.get(id)!) : undefined));
+    const relevant = new Uint8Array(participants.length);
     let everyone: Uint8Array | undefined;
     return new Map(
       u4.map((u) => {
-        const relevant = new Set<string>();
-        for (const o of [u, ...this.revealOwners(u)]) for (const id of [o, ...this.holders.get(o)!]) if (entries.has(id)) relevant.add(id);
-        if (relevant.size === u4.length) return [u, (everyone ??= encodeConsistencyProof(this.plan.round, u4.map((id) => entries.get(id)!)))];
-        return [u, encodeConsistencyProof(this.plan.round, this.plan.inOrder(relevant).map((id) => entries.get(id)!))];
+        relevant.fill(0);
+        let count = 0;
+        for (const o of [u, ...this.revealOwners(u)]) {
+          for (const id of [o, ...this.holders.get(o)!]) {
+            const i = this.plan.indexOf(id);
+            if (entries[i] && !relevant[i]) {
+              relevant[i] = 1;
+              count++;
+            }
+          }
+        }
+        if (count === u4.length) return [u, (everyone ??= encodeConsistencyProof(this.plan.round, entries.filter((e): e is Uint8Array => e !== undefined)))];
+        return [u, encodeConsistencyProof(this.plan.round, entries.filter((e, i): e is Uint8Array => relevant[i] === 1))];
       }),
     );
   }
@@ -388,9 +402,9 @@ export class ServerSecAgg {
     };
   }
 
-  /** Out(u) ∪ In(u), in participant order. */
+  /** Out(u) ∪ In(u), in participant order (u advertised). */
   private partnersOf(u: string): string[] {
-    return this.plan.inOrder(new Set([...this.holders.get(u)!, ...(this.owners.get(u) ?? [])]));
+    return this.partners.get(u)!;
   }
 
   /** Whether either of u and w blamed the other's share. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FIELD_PRIME, combineShares, interpolateAtZero, splitSecret } from './shamir.js';
+import { FIELD_PRIME, combineShares, interpolateAtZero, sharesOffPolynomial, splitSecret } from './shamir.js';
 
 const sharing = fc
   .record({ m: fc.integer({ min: 1, max: 12 }), secret: fc.uint8Array({ minLength: 32, maxLength: 32 }), seed: fc.nat() })
@@ -88,5 +88,25 @@ describe('Shamir secret sharing over GF(65537)', () => {
     expect(() => splitSecret(new Uint8Array(32), 2, [0, 1])).toThrow(/distinct/);
     expect(() => splitSecret(new Uint8Array(31), 2, [1, 2])).toThrow(/multiple of 2/);
     expect(() => splitSecret(new Uint8Array(32), 2, [1, 65537])).toThrow(/distinct/);
+  });
+});
+
+describe('sharesOffPolynomial', () => {
+  it('finds exactly the shares that do not lie on the polynomial of t good ones', () => {
+    fc.assert(
+      fc.property(sharing, fc.nat(), fc.nat(), ({ m, t, secret, xs }, pick, offset) => {
+        fc.pre(m > t);
+        const shares = splitSecret(secret, t, xs);
+        const basis = shares.slice(0, t);
+        const others = shares.slice(t).map((s) => ({ x: s.x, y: s.y.slice() }));
+        expect(sharesOffPolynomial(basis, others)).toEqual([]);
+        // Change one element of one other share to another field element.
+        const bad = pick % others.length;
+        const at = (offset % (others[bad].y.length / 3)) * 3 + 2;
+        others[bad].y[at] ^= 1;
+        expect(sharesOffPolynomial(basis, others)).toEqual([bad]);
+      }),
+      { numRuns: 100 },
+    );
   });
 });

@@ -37,6 +37,22 @@ function inverse(a: number): number {
   return result;
 }
 
+/** Replaces every (non-zero) element of `values` by its inverse with one field inversion (Montgomery's trick). */
+function batchInvert(values: Float64Array): void {
+  const prefix = new Float64Array(values.length);
+  let product = 1;
+  for (let i = 0; i < values.length; i++) {
+    prefix[i] = product;
+    product = (product * values[i]) % P;
+  }
+  let inv = inverse(product);
+  for (let i = values.length - 1; i >= 0; i--) {
+    const value = values[i];
+    values[i] = (inv * prefix[i]) % P;
+    inv = (inv * value) % P;
+  }
+}
+
 /** `count` uniform field elements from node:crypto. */
 function randomElements(count: number): Uint32Array {
   const out = new Uint32Array(count);
@@ -163,16 +179,20 @@ export function sharesOffPolynomial(basis: readonly Share[], others: readonly Sh
   );
   const t = basis.length;
   const length = basis[0].y.length;
-  // w_i = 1 / prod_{j != i} (x_i - x_j)
-  const weights = basis.map((si, i) => {
+  const chunks = length / ELEMENT_BYTES;
+  const xs = basis.map((s) => s.x);
+  // values[c * t + i]: chunk c of basis share i, so that one chunk's values are contiguous.
+  const values = new Float64Array(chunks * t);
+  for (let i = 0; i < t; i++) for (let c = 0; c < chunks; c++) values[c * t + i] = readElement(basis[i].y, c * ELEMENT_BYTES);
+  // w_i = 1 / prod_{j != i} (x_i - x_j), all inverted at once.
+  const weights = new Float64Array(t);
+  for (let i = 0; i < t; i++) {
     let d = 1;
-    basis.forEach((sj, j) => {
-      if (j !== i) d = (d * ((si.x - sj.x + P) % P)) % P;
-    });
-    return inverse(d);
-  });
+    for (let j = 0; j < t; j++) if (j !== i) d = (d * ((xs[i] - xs[j] + P) % P)) % P;
+    weights[i] = d;
+  }
+  batchInvert(weights);
   const prefix = new Float64Array(t);
-  const inverses = new Float64Array(t);
   const coefficients = new Float64Array(t);
   const bad: number[] = [];
   others.forEach((target, index) => {
@@ -184,26 +204,26 @@ export function sharesOffPolynomial(basis: readonly Share[], others: readonly Sh
     let product = 1;
     for (let i = 0; i < t; i++) {
       prefix[i] = product;
-      product = (product * ((target.x - basis[i].x + P) % P)) % P;
+      product = (product * ((target.x - xs[i] + P) % P)) % P;
     }
     const ell = product;
     let inv = inverse(product);
     for (let i = t - 1; i >= 0; i--) {
-      inverses[i] = (inv * prefix[i]) % P;
-      inv = (inv * ((target.x - basis[i].x + P) % P)) % P;
+      coefficients[i] = (((((inv * prefix[i]) % P) * weights[i]) % P) * ell) % P;
+      inv = (inv * ((target.x - xs[i] + P) % P)) % P;
     }
-    for (let i = 0; i < t; i++) coefficients[i] = (((weights[i] * inverses[i]) % P) * ell) % P;
-    for (let offset = 0; offset < length; offset += ELEMENT_BYTES) {
+    for (let c = 0; c < chunks; c++) {
+      // Each product is below 2^34; a sum of up to 2^18 of them stays exact in a double: reduce once.
       let value = 0;
-      for (let i = 0; i < t; i++) value = (value + coefficients[i] * readElement(basis[i].y, offset)) % P;
-      if (value !== readElement(target.y, offset)) {
+      for (let i = 0; i < t; i++) value += coefficients[i] * values[c * t + i];
+      if (value % P !== readElement(target.y, c * ELEMENT_BYTES)) {
         bad.push(index);
         return;
       }
     }
   });
+  values.fill(0);
   prefix.fill(0);
-  inverses.fill(0);
   coefficients.fill(0);
   return bad;
 }
