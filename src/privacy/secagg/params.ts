@@ -1,8 +1,8 @@
 import { SecAggError } from './errors.js';
 
 /**
- * Parameter selection of SecAgg+ (Bell, Bonawitz, Gascón, Lepoint, Raykova, CCS 2020, §3.3 and
- * Theorem 3.6; the same search as Google's `graph_parameter_finder`), adapted to this protocol:
+ * Parameter selection of SecAgg+ (Bell, Bonawitz, Gascón, Lepoint, Raykova, CCS 2020; the same search
+ * as Google's `graph_parameter_finder` for a semi-malicious server), adapted to this protocol:
  * every client v picks its k share holders Out(v) itself, uniformly among the other n - 1
  * participants, and Shamir-shares its secrets among H(v) = {v} ∪ Out(v), so k + 1 shares with
  * threshold t. Of the n participants, at most C = ⌊γn⌋ collude with the coordinator and at most
@@ -12,8 +12,8 @@ import { SecAggError } from './errors.js';
  *    client's holders; A(k) is the least a with P[X > a] ≤ 2^-(σ+1) / n (a union bound over the n clients);
  * 2. threshold: 2t > k + 1 + A(k) and 2t > (k + 1)(1 + γ). Two sets of holders that each reach t
  *    together hold at least 2t - c shares, so with c ≤ A(k) colluders (who sign both) two survivor
- *    views cannot both reach t among k + 1 holders (Bell et al. §4's malicious variant; `graph_parameter_finder`'s
- *    SEMI_MALICIOUS_SERVER rule, here counting the owner's own share);
+ *    views cannot both reach t among k + 1 holders (`graph_parameter_finder`'s SEMI_MALICIOUS_SERVER
+ *    rule, here counting the owner's own share);
  * 3. correctness (an honest coordinator; a colluder that withholds is one of the drop-outs): with the
  *    owner staying, Y ~ Hypergeometric(n - 1, n - 1 - D, k) holders stay and P[Y + 1 < t] ≤ 2^-η / n;
  *    with the owner dropping, Y ~ Hypergeometric(n - 1, n - D, k) and P[Y < t] ≤ 2^-η / n;
