@@ -110,7 +110,12 @@ export class ClientSecAgg {
     if (!this.plan.has(options.id)) {
       throw new SecAggError('SECAGG_CONFIG_INVALID', `'${options.id}' is not a participant of round '${options.config.roundId}'`);
     }
-    enforceClientPolicy(this.plan.config, { ...DEFAULT_CLIENT_POLICY, ...options.policy });
+    const policy = options.policy ?? {};
+    enforceClientPolicy(this.plan.config, {
+      gamma: policy.gamma ?? DEFAULT_CLIENT_POLICY.gamma,
+      minDegree: policy.minDegree ?? DEFAULT_CLIENT_POLICY.minDegree,
+      minSummands: policy.minSummands ?? DEFAULT_CLIENT_POLICY.minSummands,
+    });
     this.id = options.id;
     this.identity = options.identity;
     this.identityKeys = options.identityKeys;
