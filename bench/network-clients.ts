@@ -1,15 +1,20 @@
-// Simulated participants for the network benchmark: N agents over mutual TLS that answer each task,
-// after a seeded "training" delay, with a signed update of the model's size. They do not train, so
-// the figures measure the coordinator and the wire, not TF.js. Run by bench/network.ts as a child.
+// Simulated participants for the network benchmark: N agents over mutual TLS, each the participant
+// runtime a client agent runs (so SecAgg+ and CKKS rounds run their real protocol and cryptography),
+// whose "training" is a seeded delay that returns the global weights plus a small seeded delta. The
+// figures measure the coordinator, the protection and the wire, not TF.js. Run by bench/network.ts.
+import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Rng } from '../src/core/index.js';
+import { ParticipantRuntime, type ClientResult, type ClientTask, type ParticipantOutput } from '../src/fl/index.js';
 import { encodeSignedFrame, loadParticipantKit, signerFromKit, tlsOptionsForClient } from '../src/identity/index.js';
-import { SendQueue, ServerMessages, decodeMessage, encodeMessage } from '../src/protocol/index.js';
+import { SendQueue, ServerMessages, decodeMessage, encodeMessage, type ClientHeader, type ClientKind } from '../src/protocol/index.js';
+import { createHash } from 'node:crypto';
 
 const [kitDir, countText, maxDelayText, url] = process.argv.slice(2);
 const count = Number(countText);
 const maxDelayMs = Number(maxDelayText);
+const EXAMPLES = 100;
 const delays = new Map<number, number>();
 let ready = 0;
 let finished = 0;
@@ -18,34 +23,65 @@ function say(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
+/** The seeded stand-in for local training: the same delay and delta for a participant and round in every run. */
+function fakeTraining(index: number, task: ClientTask): Promise<ClientResult> {
+  const rng = new Rng(task.round * 100_003 + index);
+  const delay = Math.floor(rng.next() * maxDelayMs);
+  delays.set(task.round, Math.max(delays.get(task.round) ?? 0, delay));
+  const weights = task.globalWeights.map((w) => w + (rng.next() - 0.5) * 1e-3);
+  return new Promise((done) => setTimeout(() => done({ clientId: task.clientId, weights, numExamples: EXAMPLES, loss: 0.1, seconds: delay / 1000 }), delay));
+}
+
 function start(index: number): Promise<void> {
   const kit = loadParticipantKit(join(kitDir, 'participants', `p${String(index).padStart(4, '0')}`, 'kit.json'));
   const signer = signerFromKit(kit);
   return new Promise((opened, failed) => {
-    const socket = new WebSocket(`${url.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(kit), maxPayload: 64 * 2 ** 20 });
-    let pending: { roundId: string; header: unknown; body: Uint8Array } | null = null;
+    const socket = new WebSocket(`${url.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(kit), maxPayload: 512 * 2 ** 20 });
     const out = new SendQueue(socket);
-    const send = (kind: 'hello' | 'received' | 'offer' | 'update', header: unknown, body?: Uint8Array): void => void out.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    const send = <K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void => void out.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    const rounds = new Map<string, number>();
+    let jobId = '';
+    let pending: { roundId: string; header: ClientHeader<'update'>; body: Uint8Array } | null = null;
+    const output = (result: ParticipantOutput): void => {
+      if (result.kind === 'update') {
+        const { update } = result;
+        const header: ClientHeader<'update'> = {
+          roundId: update.roundId,
+          round: rounds.get(update.roundId) ?? 1,
+          numExamples: update.numExamples,
+          ...(update.loss !== undefined ? { loss: update.loss } : {}),
+          seconds: update.seconds,
+          encoding: update.encoding,
+          sha256: createHash('sha256').update(update.body).digest('hex'),
+        };
+        pending = { roundId: update.roundId, header, body: update.body };
+        send('offer', { roundId: update.roundId, round: header.round, bytes: update.body.byteLength });
+      } else if (result.kind === 'stage') {
+        const { body, ...header } = result.message;
+        send('stage', header as ClientHeader<'stage'>, body);
+      } else {
+        say({ event: 'refused', index, code: 'TASK_FAILED', message: result.reason });
+      }
+    };
+    const runtime = new ParticipantRuntime({ id: kit.participantId, numExamples: EXAMPLES, train: (task) => fakeTraining(index, task), identity: createPrivateKey(kit.signingPrivateKey), send: output });
     socket.on('open', () => {
-      send('hello', { numExamples: 100, resources: { cpuCores: 1, memoryMb: 1024 }, agent: 'bench' });
+      send('hello', { numExamples: EXAMPLES, resources: { cpuCores: 1, memoryMb: 1024 }, agent: 'bench' });
       opened();
     });
     socket.on('error', failed);
     socket.on('message', (raw: Buffer) => {
       const message = decodeMessage(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), ServerMessages);
       if (message.kind === 'welcome') {
+        jobId = message.header.jobId;
         if (++ready === count) say({ event: 'ready' });
       } else if (message.kind === 'task') {
         const task = message.header;
         send('received', { roundId: task.roundId });
-        // The same seeded delay for a participant and round in every run, so 100 and 1000 clients face alike.
-        const delay = Math.floor(new Rng(task.round * 100_003 + index).next() * maxDelayMs);
-        delays.set(task.round, Math.max(delays.get(task.round) ?? 0, delay));
-        const body = new Uint8Array(message.body);
-        setTimeout(() => {
-          pending = { roundId: task.roundId, header: { roundId: task.roundId, round: task.round, numExamples: 100, loss: 0.1, seconds: delay / 1000, sha256: task.sha256 }, body };
-          send('offer', { roundId: task.roundId, round: task.round, bytes: body.byteLength });
-        }, delay);
+        rounds.set(task.roundId, task.round);
+        const copy = new Uint8Array(message.body);
+        runtime.onTask({ ...task, jobId }, new Float32Array(copy.buffer, 0, copy.byteLength / 4));
+      } else if (message.kind === 'stage') {
+        void runtime.onStage({ ...message.header, body: new Uint8Array(message.body) });
       } else if (message.kind === 'pull') {
         if (pending?.roundId === message.header.roundId) send('update', pending.header, pending.body);
       } else if (message.kind === 'done') {

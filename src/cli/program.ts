@@ -96,7 +96,7 @@ export function buildProgram(): Command {
     .option('--in-process', 'train every client in the main thread instead of worker threads')
     .option('--report <file>', 'where to write the JSON report')
     .option('--dp', 'train with sample-level differential privacy (DP-SGD) and report epsilon')
-    .option('--he', 'aggregate CKKS-encrypted updates: the coordinator adds ciphertexts and never holds a secret key')
+    .option('--he', 'aggregate under multi-party CKKS: the coordinator adds ciphertexts; only a committee of participants, all together, can decrypt the sum')
     .option('--secagg', 'secure aggregation (SecAgg+): the coordinator learns only the sum of the masked updates')
     .option('--no-chain', 'train without the token economy (no stake, rewards, slashes or claims)')
     .option('--json', 'print the report as JSON instead of a table')

@@ -159,11 +159,6 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     return new JobDriver(jobId, Boolean(running), job, storage, channel, modelId, createdAt, manager, registry, nodes, scheduler, federation, privacy, options);
   }
 
-  /** Participants connected now. */
-  get memberCount(): number {
-    return this.members.size;
-  }
-
   /** Ends the job with `error` (a simulated participant that cannot train is a broken setup, not a drop-out). */
   fail(error: Error): void {
     this.failure ??= error;
