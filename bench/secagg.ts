@@ -113,8 +113,9 @@ function row(n: number, d: number): Record<string, number> {
 
 /** The same round with the old and the new default parameters, one after the other in this process. */
 function comparison(n: number): Record<string, number> {
-  const old = run(n, COMPARE_D, 1, oldParameters(n)).result;
-  const current = run(n, COMPARE_D, 1).result;
+  const reps = n <= 100 ? 3 : 1;
+  const old = run(n, COMPARE_D, reps, oldParameters(n)).result;
+  const current = run(n, COMPARE_D, reps).result;
   return {
     n,
     d: COMPARE_D,
