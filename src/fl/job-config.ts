@@ -5,6 +5,7 @@ import { loadConfigFile } from '../core/index.js';
 import { AdversaryConfigSchema } from './attacks.js';
 import { PoisoningDetectorOptionsSchema } from './poisoning-detector.js';
 import { CompressionConfigSchema } from './compression.js';
+import { DEFAULT_DELTA, DEFAULT_GAMMA } from '../privacy/secagg/index.js';
 import { DpConfigSchema } from './privacy-plan.js';
 import { StrategyConfigSchema } from './strategies/index.js';
 
@@ -120,10 +121,13 @@ export const JobConfigSchema = z
                 clip: z.number().positive().default(1),
                 /** How long a key-exchange, consistency or unmasking stage waits for participants; who has not answered then is a drop-out. */
                 stageSeconds: z.number().positive().max(3600).default(30),
+                /** Threat model: the fraction of participants that may collude with the coordinator, and the fraction that may drop out (Bell et al. 2020). */
+                gamma: z.number().min(0).lt(1).default(DEFAULT_GAMMA),
+                delta: z.number().min(0).lt(1).default(DEFAULT_DELTA),
               })
               .strict(),
           ])
-          .transform((v) => (v === true ? { clip: 1, stageSeconds: 30 } : v))
+          .transform((v) => (v === true ? { clip: 1, stageSeconds: 30, gamma: DEFAULT_GAMMA, delta: DEFAULT_DELTA } : v))
           .optional(),
       })
       .strict()

@@ -374,6 +374,8 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     const dp = this.job.config.privacy.dp;
     return new SecAggCollection(ctx, {
       clip: secagg.clip,
+      gamma: secagg.gamma,
+      delta: secagg.delta,
       identityKeys,
       stageMs: secagg.stageSeconds * 1000,
       ...(dp?.mode === 'client' ? { dp: { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: dp.noise } } : {}),

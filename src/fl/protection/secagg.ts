@@ -15,6 +15,9 @@ type ParticipantStage = 'advertiseKeys' | 'shareKeys' | 'confirmShares' | 'consi
 export interface SecAggRoundOptions {
   /** Quantisation clip: each coordinate of a contribution is clipped to [-clip, clip]. */
   clip: number;
+  /** Threat model: the fraction of participants colluding with the coordinator, and the fraction dropping out. */
+  gamma: number;
+  delta: number;
   /** Client-level DP under secure aggregation: the participants clip and add the noise (see the secagg README). */
   dp?: { clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure' };
   /** Registered Ed25519 public keys of the participants (their kits' signing keys). */
@@ -51,6 +54,8 @@ export class SecAggCollection implements RoundCollection {
       participants,
       vectorLength: ctx.global.length,
       clip: options.clip,
+      gamma: options.gamma,
+      delta: options.delta,
       roundId: ctx.roundId,
       ...(options.dp ? { minSummands: participants.length } : {}),
     });
