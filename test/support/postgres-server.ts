@@ -12,6 +12,8 @@ import { onExitOrInterrupt } from './exit-cleanup.js';
 /** A throwaway PostgreSQL server for the tests: where to reach it and how to get rid of it. */
 export interface TestPostgres {
   url: string;
+  /** The temporary folder holding the server's data (and, as root, its copy of the binaries). */
+  folder: string;
   /** Stops the server and removes its folder; safe to call more than once, and synchronous so it can run on exit. */
   stop(): void;
 }
@@ -133,7 +135,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       } finally {
         await admin.end();
       }
-      return { url: `${base}/cipher_nexus_test`, stop };
+      return { url: `${base}/cipher_nexus_test`, folder, stop };
     }
     throw lastError;
   } catch (error) {
