@@ -439,11 +439,14 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
           if (error.code !== 'NODE_UNAVAILABLE') throw error;
         });
       }
+      const sentAt = performance.now();
       for (const id of collecting ? round.participants : []) {
         if (!submitted.has(id)) this.channel.sendTask(id, tasks.get(id) as RemoteTask, base.weights);
       }
       const collected = collecting ? await collection.finish(signal) : { finalized: await this.manager.finalizeRound(roundId), bytesPerClient: 0 };
       this.current = null;
+      // From the tasks going out to the round's updates being combined: the participants' training, the transfers and the protection's stages.
+      const collectSeconds = (performance.now() - sentAt) / 1000 - collected.finalized.aggregateSeconds;
       const accepted = await this.storage.rounds.listUpdates(roundId);
       const evalStart = performance.now();
       evaluator.setWeights(collected.finalized.weights);
@@ -462,7 +465,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
         loss: metrics.loss,
         participants: round.participants,
         seconds: (performance.now() - roundStart) / 1000,
-        trainSeconds: Math.max(0, ...accepted.map((u) => u.metrics.seconds ?? 0)),
+        trainSeconds: Math.max(0, collectSeconds),
         aggregateSeconds: collected.finalized.aggregateSeconds,
         evaluateSeconds,
         ...(lossExamples > 0 ? { trainLoss: losses.reduce((s, u) => s + (u.metrics.loss as number) * u.numExamples, 0) / lossExamples } : {}),

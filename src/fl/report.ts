@@ -13,6 +13,7 @@ export interface RoundReport {
   participants: string[];
   /** Wall time of the whole round. */
   seconds: number;
+  /** From the tasks going out until every update is in: the participants' training, the transfers and the protection's stages. */
   trainSeconds: number;
   aggregateSeconds: number;
   evaluateSeconds: number;
@@ -112,7 +113,9 @@ export function formatRoundTable(report: JobReport): string {
     `final accuracy ${report.final.accuracy.toFixed(4)}, loss ${report.final.loss.toFixed(4)} on ${report.config.data.test}`,
     `model ${report.model.id} v${report.model.version} sha256 ${report.model.sha256}`,
     `${report.rounds.length} rounds, ${report.participants.length} clients (${report.execution.mode}), ${report.seconds.toFixed(1)} s`,
-    ...(report.protection === 'ckks' ? [`updates travelled as CKKS ciphertexts (${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator held no secret key`] : []),
+    ...(report.protection === 'ckks'
+      ? [`updates travelled as CKKS ciphertexts under a joint key that ${report.config.privacy.heCommittee} participants held in shares each round (${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round, key holders' messages included); the coordinator held no part of the key`]
+      : []),
     ...(report.protection === 'secagg' ? [`updates were securely aggregated (SecAgg+, ${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator saw only masked vectors and the sum`] : []),
     ...(report.chain ? ['', ...formatIncentives(report.chain, report.rounds)] : []),
   ];
