@@ -64,6 +64,8 @@ interface Run {
   overheadP50: number;
   overheadMax: number;
   cpuSecondsPerRound: number;
+  /** CPU of all the simulated participants (one process), per round: what real participants would spend on their own hosts. */
+  participantsCpuPerRound: number;
   peakRssMb: number;
   idleRssMb: number;
   accepted: number[];
@@ -109,6 +111,8 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
   }, 50);
   const simulator = node([join(root, 'bench', 'network-clients.ts'), kitDir, String(clients), String(MAX_TRAINING_MS), url], dir);
   let cpuAtReady = 0;
+  let participantsCpuAtReady = 0;
+  let participantsCpuAtEnd = 0;
   let idleRssMb = 0;
   let maxDelays: Record<string, number> = {};
   const simulatorDone = new Promise<void>((done, fail) => {
@@ -116,6 +120,7 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
       const event = JSON.parse(line) as { event: string; maxDelayMs?: Record<string, number>; code?: string; message?: string };
       if (event.event === 'ready') {
         cpuAtReady = cpuSeconds(pid);
+        participantsCpuAtReady = cpuSeconds(simulator.pid as number);
         idleRssMb = rssMb(pid);
       } else if (event.event === 'done') {
         maxDelays = event.maxDelayMs ?? {};
@@ -129,10 +134,12 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
   let cpuAtEnd = 0;
   // The coordinator exits when the job ends: read its CPU just before, when the last round is reported.
   const cpuWatch = setInterval(() => {
-    try {
-      cpuAtEnd = cpuSeconds(pid);
-    } catch {
-      // exited
+    for (const [process, read] of [[pid, (v: number) => (cpuAtEnd = v)], [simulator.pid as number, (v: number) => (participantsCpuAtEnd = v)]] as const) {
+      try {
+        read(cpuSeconds(process));
+      } catch {
+        // exited
+      }
     }
   }, 50);
   await simulatorDone;
@@ -155,6 +162,7 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
     overheadP50: quantile(overheads, 0.5),
     overheadMax: overheads[overheads.length - 1],
     cpuSecondsPerRound: (cpuAtEnd - cpuAtReady) / rounds,
+    participantsCpuPerRound: (participantsCpuAtEnd - participantsCpuAtReady) / rounds,
     peakRssMb: peak,
     idleRssMb,
     accepted: result.acceptedPerRound,
@@ -184,10 +192,10 @@ export async function benchNetwork(): Promise<BenchResult> {
       overheadToPlain: r.overheadP50 / base.overheadP50,
       cpuToPlain: r.cpuSecondsPerRound / base.cpuSecondsPerRound,
     }));
-    const header = 'mode    clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  x plain  CPU s/round  x plain  peak RSS MiB  RSS ratio';
+    const header = 'mode    clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  x plain  CPU s/round  x plain  participants CPU s/round  peak RSS MiB  RSS ratio';
     const table = rows.map(
       (r) =>
-        `${r.mode.padEnd(6)}  ${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.overheadToPlain.toFixed(2).padStart(7)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.cpuToPlain.toFixed(2).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}`,
+        `${r.mode.padEnd(6)}  ${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.overheadToPlain.toFixed(2).padStart(7)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.cpuToPlain.toFixed(2).padStart(7)}  ${r.participantsCpuPerRound.toFixed(2).padStart(24)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}`,
     );
     return {
       name: 'network',

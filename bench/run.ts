@@ -4,6 +4,7 @@ import { benchChain } from './chain.js';
 import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
 import { benchHe } from './he.js';
+import { benchHeMultiparty } from './he-multiparty.js';
 import { benchNetwork } from './network.js';
 import { benchSecagg } from './secagg.js';
 
@@ -15,7 +16,7 @@ export interface BenchResult {
   table: string;
 }
 
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, chain: benchChain, network: benchNetwork };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));
