@@ -2,14 +2,13 @@
 // runtime a client agent runs (so SecAgg+ and CKKS rounds run their real protocol and cryptography),
 // whose "training" is a seeded delay that returns the global weights plus a small seeded delta. The
 // figures measure the coordinator, the protection and the wire, not TF.js. Run by bench/network.ts.
-import { createPrivateKey } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Rng } from '../src/core/index.js';
 import { ParticipantRuntime, type ClientResult, type ClientTask, type ParticipantOutput } from '../src/fl/index.js';
 import { encodeSignedFrame, loadParticipantKit, signerFromKit, tlsOptionsForClient } from '../src/identity/index.js';
 import { SendQueue, ServerMessages, decodeMessage, encodeMessage, type ClientHeader, type ClientKind } from '../src/protocol/index.js';
-import { createHash } from 'node:crypto';
 
 const [kitDir, countText, maxDelayText, url] = process.argv.slice(2);
 const count = Number(countText);

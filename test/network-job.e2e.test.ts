@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditTrail } from '../src/core/index.js';
 import { demoConfig } from '../src/fl/index.js';
 import { provisionWithLocalKeys } from '../src/identity/index.js';
-import { freePort, runCli, writeParticipantData, type CliProcess } from './support/network.js';
+import { freePort } from './support/free-port.js';
+import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
 const PARTICIPANTS = ['hospital-a', 'hospital-b', 'hospital-c'];
 const ROUNDS = 4;

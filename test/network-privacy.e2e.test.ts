@@ -7,7 +7,8 @@ import { openStorage } from '../src/core/index.js';
 import { demoConfig, jobStreams, prepareCoordinatedJob, runClientTask, runJob, taskSeed, type JobConfigInput, type JobReport, type PreparedJob } from '../src/fl/index.js';
 import { provisionWithLocalKeys } from '../src/identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, type Dataset } from '../src/ml/index.js';
-import { freePort, runCli, writeParticipantData, type CliProcess } from './support/network.js';
+import { freePort } from './support/free-port.js';
+import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 import { findInProcessMemory } from './support/process-memory.js';
 
 // Every privacy mode across processes: a coordinator (`serve`) and participant agents (`client`)

@@ -2,12 +2,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { onExitOrInterrupt } from './exit-cleanup.js';
+import { freePort } from './free-port.js';
 
 /** A throwaway PostgreSQL server for the tests: where to reach it and how to get rid of it. */
 export interface TestPostgres {
@@ -58,17 +58,6 @@ function unprivilegedAccount(): RunAs | undefined {
     }
   }
   throw new Error('running as root, and neither a postgres nor a nobody account exists for PostgreSQL to run as; run the tests as an ordinary user or set CIPHER_NEXUS_TEST_PG_URL');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function chownTree(path: string, owner: RunAs): void {

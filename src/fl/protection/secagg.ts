@@ -5,7 +5,8 @@ import type { ClientResult } from '../client-training.js';
 import type { RemoteUpdate, SecAggTaskProtection, StageMessage } from '../participant-channel.js';
 import { noiseSourceFor } from '../privacy-plan.js';
 import { UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
-import { Waiter, type CollectedRound, type RoundCollection, type RoundContext } from './round-collection.js';
+import type { CollectedRound, RoundCollection, RoundContext } from './round-collection.js';
+import { StageTracker } from './stage-tracker.js';
 
 /** Stages the coordinator sends (what the participant does next) and the stages participants answer with. */
 type CoordinatorStage = 'shareKeys' | 'confirmShares' | 'maskedInput' | 'consistencyCheck' | 'unmask';
@@ -37,10 +38,7 @@ export class SecAggCollection implements RoundCollection {
   readonly individualUpdatesVisible = false;
   private readonly config: RoundConfig;
   private readonly server: ServerSecAgg;
-  private readonly waiter = new Waiter();
-  private stage: ParticipantStage | 'maskedInput' | 'closed' = 'advertiseKeys';
-  private expected = new Set<string>();
-  private readonly answered = new Set<string>();
+  private readonly tracker: StageTracker<ParticipantStage | 'maskedInput'>;
   private readonly masked = new Map<string, string>();
   private readonly sent = new Map<string, number>();
   private readonly weighting: SecAggTaskProtection['weighting'];
@@ -60,7 +58,7 @@ export class SecAggCollection implements RoundCollection {
       ...(options.dp ? { minSummands: participants.length } : {}),
     });
     this.server = new ServerSecAgg({ config: this.config, identityKeys: options.identityKeys });
-    this.expected = new Set(participants);
+    this.tracker = new StageTracker<ParticipantStage | 'maskedInput'>('advertiseKeys', participants);
     this.weighting = options.dp
       ? { kind: 'dp', ...options.dp, minSummands: this.config.minSummands }
       : { kind: 'examples', totalExamples: participants.reduce((sum, id) => sum + (ctx.examples.get(id) ?? 0), 0) };
@@ -82,7 +80,7 @@ export class SecAggCollection implements RoundCollection {
       if (earlier === digest) return 'duplicate';
       throw new UpdateRejectedError('UPDATE_DUPLICATE', `'${participantId}' already sent a different masked vector for round ${this.ctx.round}`);
     }
-    if (this.stage !== 'maskedInput' || !this.expected.has(participantId)) {
+    if (!this.tracker.due(participantId, 'maskedInput')) {
       throw new UpdateRejectedError('UPDATE_NOT_REQUESTED', `round ${this.ctx.round} is not collecting a masked vector from '${participantId}' now`);
     }
     let sender: string;
@@ -96,14 +94,13 @@ export class SecAggCollection implements RoundCollection {
     this.masked.set(participantId, digest);
     const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples: update.numExamples, payload: update.body, metrics: { seconds: update.seconds } });
     this.count(participantId, update.body.byteLength);
-    this.answered.add(participantId);
-    this.waiter.poke();
+    this.tracker.answer(participantId);
     return outcome;
   }
 
   async receiveStage(participantId: string, message: StageMessage): Promise<void> {
-    if (message.stage !== this.stage || !this.expected.has(participantId) || this.answered.has(participantId)) {
-      this.ctx.onRefused(participantId, 'SECAGG_OUT_OF_ORDER', `a '${message.stage}' message arrived while round ${this.ctx.round} is at stage '${this.stage}'`);
+    if (!this.tracker.due(participantId, message.stage)) {
+      this.ctx.onRefused(participantId, 'SECAGG_OUT_OF_ORDER', `a '${message.stage}' message arrived while round ${this.ctx.round} is at stage '${this.tracker.current}'`);
       return;
     }
     let sender: string;
@@ -116,8 +113,7 @@ export class SecAggCollection implements RoundCollection {
     }
     if (sender !== participantId) this.ctx.onRefused(participantId, 'SECAGG_SENDER_MISMATCH', `'${participantId}' relayed a '${message.stage}' message of '${sender}'`);
     this.count(participantId, message.body.byteLength);
-    this.answered.add(sender);
-    this.waiter.poke();
+    this.tracker.answer(sender);
   }
 
   async finish(signal?: AbortSignal): Promise<CollectedRound> {
@@ -138,7 +134,6 @@ export class SecAggCollection implements RoundCollection {
       this.forward('unmask', 'unmask', this.server.closeConsistencyCheck());
       await this.collect(stageDeadline(), signal);
       const { sum, summands } = this.server.finish();
-      this.stage = 'closed';
       // A participant that dropped after masking is not in the sum: rescale to the examples (or participants) that are.
       const counted =
         this.weighting.kind === 'dp'
@@ -169,15 +164,13 @@ export class SecAggCollection implements RoundCollection {
 
   /** Moves to the next stage (answers of the one before no longer count) and sends each remaining participant its message. */
   private forward(stage: CoordinatorStage, answer: ParticipantStage | 'maskedInput', messages: ReadonlyMap<string, Uint8Array>): void {
-    this.stage = answer;
-    this.expected = new Set(messages.keys());
-    this.answered.clear();
+    this.tracker.next(answer, messages.keys());
     for (const [id, body] of messages) this.ctx.channel.sendStage(id, { roundId: this.ctx.roundId, protocol: 'secagg', stage, body });
   }
 
   /** Waits until everyone expected at this stage has answered, or until `until`. */
   private collect(until: number, signal?: AbortSignal): Promise<void> {
-    return this.waiter.until(() => [...this.expected].every((id) => this.answered.has(id)), until, signal);
+    return this.tracker.wait(until, signal);
   }
 
   private count(participantId: string, bytes: number): void {
