@@ -34,9 +34,16 @@ describe('jobWarnings', () => {
   it('warns when the held-out loss rose over the last half of the rounds, naming where it went', () => {
     // Rounds 5..10 are the last half; the loss climbs from 0.60 to 0.75 there. Trend: sum (x - 7.5)(y - mean y) = 0.53
     // over sum (x - 7.5)^2 = 17.5, 0.0303 a round.
-    const w = jobWarnings(input({ rounds: rounds([0.9, 0.7, 0.62, 0.6, 0.6, 0.63, 0.66, 0.7, 0.72, 0.75]) }));
+    const accuracies = [0.6, 0.7, 0.8, 0.85, 0.86, 0.87, 0.87, 0.88, 0.88, 0.89];
+    const losses = [0.9, 0.7, 0.62, 0.6, 0.6, 0.63, 0.66, 0.7, 0.72, 0.75];
+    const w = jobWarnings(input({ rounds: losses.map((loss, i) => ({ round: i + 1, loss, accuracy: accuracies[i] })) }));
     expect(w.map((x) => x.code)).toEqual(['TEST_LOSS_RISING']);
-    expect(w[0].message).toMatch(/^held-out loss rose over the last half of the rounds, from 0.6000 at round 5 to 0.7500 at round 10 \(trend \+0.0303 a round\)/);
+    expect(w[0].message).toBe(
+      'held-out loss rose over the last half of the rounds, from 0.6000 at round 5 to 0.7500 at round 10 (trend +0.0303 a round) while accuracy went from 0.8600 to 0.8900: the model grows more confident in its mistakes, as when each client\'s training pulls it toward its own data or the rounds overfit',
+    );
+    // Rounds 4 and 5 share the lowest loss; the first of them is named.
+    expect(w[0].suggestions[0]).toBe('stop earlier: held-out loss was lowest at round 4 (0.6000) and the job ran 30 rounds (rounds)');
+    expect(w[0].suggestions.slice(1)).toEqual(jobWarnings(input({ finalAccuracy: 0.6 }))[0].suggestions);
   });
 
   it('judges the rounds in round order whatever order they come in', () => {

@@ -44,18 +44,23 @@ export function jobWarnings(input: JobWarningInput): JobWarning[] {
   }
   const rising = risingLoss(input.rounds);
   if (rising) {
+    const { from, to, best } = rising;
     warnings.push({
       code: 'TEST_LOSS_RISING',
-      message: `held-out loss rose over the last half of the rounds, from ${rising.from.loss.toFixed(4)} at round ${rising.from.round} to ${rising.to.loss.toFixed(4)} at round ${rising.to.round} (trend +${rising.slope.toPrecision(3)} a round): the global model is getting worse, as when each client's training pulls it toward its own data`,
-      suggestions: suggestionsFor(input.config),
+      message: `held-out loss rose over the last half of the rounds, from ${from.loss.toFixed(4)} at round ${from.round} to ${to.loss.toFixed(4)} at round ${to.round} (trend +${rising.slope.toPrecision(3)} a round) while accuracy went from ${from.accuracy.toFixed(4)} to ${to.accuracy.toFixed(4)}: the model grows more confident in its mistakes, as when each client's training pulls it toward its own data or the rounds overfit`,
+      suggestions: [`stop earlier: held-out loss was lowest at round ${best.round} (${best.loss.toFixed(4)}) and the job ran ${input.config.rounds} rounds (rounds)`, ...suggestionsFor(input.config)],
     });
   }
   return warnings;
 }
 
+type RoundMetrics = JobWarningInput['rounds'][number];
+
 interface RisingLoss {
-  from: { round: number; loss: number };
-  to: { round: number; loss: number };
+  from: RoundMetrics;
+  to: RoundMetrics;
+  /** The round with the lowest held-out loss of the whole job. */
+  best: RoundMetrics;
   slope: number;
 }
 
@@ -68,7 +73,8 @@ function risingLoss(all: JobWarningInput['rounds']): RisingLoss | undefined {
   const last = half[half.length - 1];
   const slope = leastSquaresSlope(half.map((r) => [r.round, r.loss]));
   if (!(slope > 0) || !(last.loss > first.loss)) return undefined;
-  return { from: { round: first.round, loss: first.loss }, to: { round: last.round, loss: last.loss }, slope };
+  const best = rounds.reduce((a, b) => (b.loss < a.loss ? b : a));
+  return { from: first, to: last, best, slope };
 }
 
 function leastSquaresSlope(points: readonly (readonly [number, number])[]): number {
