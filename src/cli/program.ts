@@ -73,7 +73,7 @@ async function runAndReport(program: Command, input: unknown, options: RunOption
   writeJsonFile(reportPath, report);
   if (options.json) printJson(report);
   else process.stdout.write(`\n${formatRoundTable(report)}\nreport written to ${reportPath}\n`);
-  // The job ran and its report is written; a model that missed a threshold still ends the command with exit 1.
+  // The job ran and its report is written; a model that missed a threshold still ends the command with exit 3.
   if (report.status === 'failed') throw new JobValidationError(report.jobId, report.validation.failures);
 }
 

@@ -41,8 +41,8 @@ export interface ModelMetrics {
 
 /**
  * A job ran to its end but its final model missed a `validation` threshold. It is not bad input
- * (the job ran and its model is stored), so the CLI exits 1 with it, as `audit verify` does for a
- * check that failed.
+ * (the job ran and its model is stored) nor a crash worth a restart (the same seeded config trains
+ * the same model), so the CLI exits 3 with it.
  */
 export class JobValidationError extends CipherNexusError {
   constructor(jobId: string, failures: readonly ValidationIssue[]) {
