@@ -58,6 +58,15 @@ describe('confusionMatrix and classMetrics', () => {
     expect(m.rocAuc).toBe(0.5);
   });
 
+  it('has no ROC AUC for a diverged model whose scores are NaN, and still counts its answers', () => {
+    const m = classificationMetrics([0, 1, 1], [0, 0, 0], 2, [Number.NaN, Number.NaN, Number.NaN]);
+    expect(m.rocAuc).toBeNull();
+    expect(m.confusion).toEqual([
+      [1, 0],
+      [2, 0],
+    ]);
+  });
+
   it('gives a class absent from labels and predictions no F1', () => {
     const m = classificationMetrics([0, 1], [0, 1], 3);
     expect(m.classes[2]).toEqual({ precision: null, recall: null, f1: null, support: 0, predicted: 0 });

@@ -31,7 +31,7 @@ export interface ClassificationMetrics {
   /** Unweighted mean F1 over the classes that have one. */
   macroF1: number | null;
   baseline: MajorityBaseline;
-  /** Two classes only: the area under the ROC curve of the class-1 score; null with one class absent. */
+  /** Two classes only: the area under the ROC curve of the class-1 score; null with one class absent or a score that is NaN (a diverged model). */
   rocAuc?: number | null;
 }
 
@@ -137,7 +137,7 @@ export function classificationMetrics(labels: ArrayLike<number>, predictions: Ar
     classes,
     macroF1: f1s.length > 0 ? f1s.reduce((s, f) => s + f, 0) / f1s.length : null,
     baseline: majorityBaseline(labels, numClasses),
-    ...(numClasses === 2 && positiveScores ? { rocAuc: rocAuc(labels, positiveScores) } : {}),
+    ...(numClasses === 2 && positiveScores ? { rocAuc: Array.prototype.some.call(positiveScores, Number.isNaN) ? null : rocAuc(labels, positiveScores) } : {}),
   };
 }
 
