@@ -125,6 +125,10 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     expect(await coordinator.exit, coordinator.output()).toBe(3);
     expect(coordinator.output()).toMatch(/error \[JOB_VALIDATION_FAILED\]: job job-\S+ failed its validation: accuracy \S+ is below the required 0.999/);
     expect(coordinator.output()).toMatch(/job job-\S+ failed: accuracy \S+, model v2/);
+    // The final model's figures, as `train` prints them.
+    expect(coordinator.output()).toMatch(/^majority-class baseline 0\.\d{4} \(always '\d'\), macro F1 0\.\d{4}$/m);
+    expect(coordinator.output()).toMatch(/^class +precision +recall +f1 +support$/m);
+    expect(coordinator.output()).toMatch(/^FAILED validation: \[METRIC_ACCURACY\] accuracy \S+ is below the required 0.999$/m);
     for (const agent of agents) {
       expect(await agent.exit, agent.output()).toBe(1);
       expect(agent.output()).toMatch(/job job-\S+ failed \(accuracy \S+\)/);

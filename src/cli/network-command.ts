@@ -37,7 +37,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         if (!existsSync(join(opts.kitDir, 'server', 'kit.json'))) {
           throw new InvalidInputError('KIT_NOT_FOUND', `'${opts.kitDir}' has no server/kit.json; run \`cipher-nexus provision --out ${opts.kitDir} --requests ...\` first`);
         }
-        const { loadJobConfig, prepareCoordinatedJob, JobValidationError } = await import('../fl/index.js');
+        const { loadJobConfig, prepareCoordinatedJob, formatEvaluation, formatVerdict, JobValidationError } = await import('../fl/index.js');
         const prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
         const { startCoordinator } = await import('../server/index.js');
         const storage = await openStore();
@@ -68,16 +68,13 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           writeJsonFile(reportPath, report);
           if (opts.json) printJson(report);
           else {
-            const { evaluation: e, warnings } = report;
-            process.stdout.write(
-              [
-                `job ${report.jobId} ${report.status}: accuracy ${report.final?.accuracy?.toFixed(4) ?? '-'}, model v${report.model.version} ${report.model.sha256}`,
-                `majority-class baseline ${e.baseline.accuracy.toFixed(4)} (always '${e.classNames[e.baseline.classIndex]}')${e.rocAuc !== undefined ? `, ROC AUC ${e.rocAuc?.toFixed(4) ?? '-'}` : ''}, macro F1 ${e.macroF1?.toFixed(4) ?? '-'}`,
-                ...warnings.map((w) => `WARNING [${w.code}]: ${w.message}`),
-                ...[...new Set(warnings.flatMap((w) => w.suggestions))].map((x) => `  - ${x}`),
-                `report written to ${reportPath}`,
-              ].join('\n') + '\n',
-            );
+            const lines = [
+              `job ${report.jobId} ${report.status}: accuracy ${report.final?.accuracy?.toFixed(4) ?? '-'}, model v${report.model.version} ${report.model.sha256}`,
+              ...formatEvaluation(report.evaluation),
+              ...formatVerdict(report),
+              `report written to ${reportPath}`,
+            ];
+            process.stdout.write(`${lines.join('\n')}\n`);
           }
           if (report.status === 'failed') throw new JobValidationError(report.jobId, report.validation.failures);
         } finally {

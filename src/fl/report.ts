@@ -150,8 +150,8 @@ export function formatRoundTable(report: JobReport): string {
 // Beyond this many classes the confusion matrix no longer fits a terminal; it stays in the JSON report.
 const MAX_PRINTED_CONFUSION = 12;
 
-/** The final model's baseline, ROC AUC, per-class precision, recall and F1, and its confusion matrix. */
-function formatEvaluation(e: ModelEvaluation): string[] {
+/** The final model's baseline, ROC AUC, per-class precision, recall and F1, and its confusion matrix, as terminal lines. */
+export function formatEvaluation(e: ModelEvaluation): string[] {
   const names = e.classNames;
   const ratio = (x: number | null): string => (x === null ? '-' : x.toFixed(4));
   const nameWidth = Math.max(5, ...names.map((n) => n.length));
@@ -171,8 +171,8 @@ function formatEvaluation(e: ModelEvaluation): string[] {
   ];
 }
 
-/** The warnings, what to change, and the validation thresholds the model missed: last, where a reader looks. */
-function formatVerdict(report: JobReport): string[] {
+/** The warnings, what to change, and the validation thresholds the model missed, as terminal lines: last, where a reader looks. */
+export function formatVerdict(report: Pick<JobReport, 'warnings' | 'validation'>): string[] {
   const suggestions = [...new Set(report.warnings.flatMap((w) => w.suggestions))];
   return [
     ...(report.warnings.length > 0 ? ['', ...report.warnings.map((w) => `WARNING [${w.code}]: ${w.message}`)] : []),
