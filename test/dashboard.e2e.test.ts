@@ -10,6 +10,7 @@ import { demoConfig, prepareJob, runJob, type JobReport } from '../src/fl/index.
 import { ServerEvents } from '../src/server/events.js';
 import { registerOperatorApi } from '../src/server/operator-api.js';
 import { launchTestBrowser, type TestBrowser } from './support/browser.js';
+import { writeTwoClassCsv } from './support/two-class-data.js';
 
 const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
 
@@ -106,6 +107,19 @@ describe('operator dashboard in Chromium', () => {
     expect(await lastRow.locator('td').nth(2).textContent()).toBe(report.final.accuracy.toFixed(4));
     expect(await page.getByTestId('job-item').first().textContent()).toContain('completed');
 
+    // The finished job's final model: the ten digits' precision, recall and F1, and the confusion matrix.
+    await page.getByTestId('evaluation').waitFor();
+    expect(await page.getByTestId('class-row').count()).toBe(10);
+    expect(await page.getByTestId('confusion-row').count()).toBe(10);
+    const e = report.evaluation;
+    expect(await page.getByTestId('evaluation-summary').textContent()).toBe(
+      `accuracy ${e.accuracy.toFixed(4)} on ${e.numExamples} examples · majority-class baseline ${e.baseline.accuracy.toFixed(4)} (always '${e.classNames[e.baseline.classIndex]}') · macro F1 ${e.macroF1?.toFixed(4) ?? '—'}`,
+    );
+    const digit7 = page.locator('[data-testid="class-row"][data-class="7"] td');
+    expect(await digit7.allTextContents()).toEqual([e.classes[7].precision, e.classes[7].recall, e.classes[7].f1].map((x) => (x === null ? '—' : x.toFixed(4))).concat(String(e.classes[7].support)));
+    expect(await page.locator('[data-testid="confusion-row"][data-class="3"] td').allTextContents()).toEqual(e.confusion[3].map(String));
+    expect(await page.getByTestId('warning').count()).toBe(0);
+
     events.emit('security', { at: Date.now(), kind: 'replay', participant: 'client-2', detail: 'nonce reused in round 3; update dropped' });
     events.emit('budget', { dataset: 'optdigits', spent: 7.6, budget: 10 });
     events.emit('node', { id: 'node-clinic-a', status: 'busy', lastHeartbeat: Date.now(), resources: { cpuCores: 8, memoryMb: 16_384, cpuLoad: 0.93, memoryLoad: 0.64 } });
@@ -118,6 +132,43 @@ describe('operator dashboard in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
     expect(requests.filter((url) => !url.startsWith(origin))).toEqual([]);
+  });
+
+  it('warns about a two-class job that learned nothing and shows why its validation failed', async () => {
+    writeTwoClassCsv(join(dir, 'noise-train.csv'), 200, 1, 0);
+    writeTwoClassCsv(join(dir, 'noise-test.csv'), 500, 2, 0);
+    const prepared = await prepareJob({
+      name: 'two-class-noise',
+      seed: 3,
+      data: { train: join(dir, 'noise-train.csv'), test: join(dir, 'noise-test.csv'), labelColumn: 'label' },
+      clients: 5,
+      rounds: 10,
+      partition: { kind: 'dirichlet', alpha: 0.5, minPerClient: 10 },
+      model: { type: 'mlp', hidden: [16] },
+      training: { epochs: 20, batchSize: 16, learningRate: 0.01, optimizer: 'adam' },
+      execution: { mode: 'in-process' },
+      validation: { minOverBaseline: 0.02 },
+    });
+    let jobId = '';
+    const report = await runJob(prepared, storage, { onStart: (info) => void (jobId = info.jobId) });
+    events.emit('job', { jobId, name: prepared.config.name, status: report.status, rounds: report.rounds.length });
+
+    await page.locator('[data-testid="job-item"]', { hasText: 'two-class-noise' }).getByRole('button').click();
+    await page.locator('[data-testid="warning"][data-code="ACCURACY_NEAR_BASELINE"]').waitFor();
+    expect(await page.getByTestId('warning').evaluateAll((items) => items.map((li) => li.getAttribute('data-code')))).toEqual(report.warnings.map((w) => w.code));
+    // The two warnings' shared remedies are listed once.
+    expect(await page.locator('[data-testid="suggestions"] li').allTextContents()).toEqual([...new Set(report.warnings.flatMap((w) => w.suggestions))]);
+    expect(await page.getByTestId('suggestions').textContent()).toContain('use FedProx (strategy: { name: fedprox, mu: 0.01 }; now fedavg)');
+    expect(await page.getByTestId('validation').textContent()).toBe(`failed validation: ${report.validation.failures.map((f) => `[${f.code}] ${f.message}`).join('; ')}`);
+    const e = report.evaluation;
+    expect(await page.getByTestId('evaluation-summary').textContent()).toContain(`majority-class baseline ${e.baseline.accuracy.toFixed(4)} (always 'no') · ROC AUC ${e.rocAuc?.toFixed(4)}`);
+    expect(await page.locator('[data-testid="confusion-row"][data-class="yes"] td').allTextContents()).toEqual(e.confusion[1].map(String));
+    expect(await page.locator('[data-testid="class-row"][data-class="yes"] td').last().textContent()).toBe(String(e.classes[1].support));
+    expect(await page.locator('#job-meta .badge').textContent()).toBe('failed');
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-warning.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
   });
 
   it('falls back to polling the API when the live socket drops', async () => {

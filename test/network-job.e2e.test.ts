@@ -60,6 +60,11 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     expect(report.status).toBe('completed');
     expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(PARTICIPANTS.length));
     expect(report.final.accuracy).toBeGreaterThan(0.85);
+    // The coordinator evaluates the final model on its held-out set: ten digits, the baseline from its labels.
+    expect(report.evaluation.accuracy).toBe(report.final.accuracy);
+    expect(report.evaluation.classes).toHaveLength(10);
+    expect(report.evaluation.baseline.accuracy).toBeLessThan(0.11);
+    expect(report.validation).toEqual({ passed: true, failures: [] });
     cleanSha256 = report.model.sha256;
     const audit = verifyAuditTrail(join(dir, 'audit.jsonl'));
     expect(audit.ok).toBe(true);
@@ -108,4 +113,30 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     expect(agents.some((a) => /retrying/.test(a.output()))).toBe(true);
     expect(verifyAuditTrail(join(dir, 'audit.jsonl')).ok).toBe(true);
   }, 240_000);
+
+  it('ends a job whose model misses a validation threshold failed: the coordinator exits 3, the participants 1', async () => {
+    const job = JSON.parse(readFileSync(configFile, 'utf8'));
+    const strict = join(dir, 'strict.json');
+    // One round cannot reach 0.999 on optdigits.
+    writeFileSync(strict, JSON.stringify({ ...job, name: 'network-validation', rounds: 1, validation: { minAccuracy: 0.999 } }));
+    const reportFile = join(dir, 'strict-report.json');
+    const coordinator = runCli(['--db', join(dir, 'strict.db'), 'serve', '--config', strict, '--kit-dir', kitDir, '--operator-port', '0', '--report', reportFile, '--log-level', 'warn'], dir);
+    const agents = clients();
+    expect(await coordinator.exit, coordinator.output()).toBe(3);
+    expect(coordinator.output()).toMatch(/error \[JOB_VALIDATION_FAILED\]: job job-\S+ failed its validation: accuracy \S+ is below the required 0.999/);
+    expect(coordinator.output()).toMatch(/job job-\S+ failed: accuracy \S+, model v2/);
+    // The final model's figures, as `train` prints them.
+    expect(coordinator.output()).toMatch(/^majority-class baseline 0\.\d{4} \(always '\d'\), macro F1 0\.\d{4}$/m);
+    expect(coordinator.output()).toMatch(/^class +precision +recall +f1 +support$/m);
+    expect(coordinator.output()).toMatch(/^FAILED validation: \[METRIC_ACCURACY\] accuracy \S+ is below the required 0.999$/m);
+    for (const agent of agents) {
+      expect(await agent.exit, agent.output()).toBe(1);
+      expect(agent.output()).toMatch(/job job-\S+ failed \(accuracy \S+\)/);
+    }
+    const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+    expect(report.status).toBe('failed');
+    expect(report.validation.failures.map((f: { code: string }) => f.code)).toEqual(['METRIC_ACCURACY']);
+    expect(readFileSync(join(dir, 'audit.jsonl'), 'utf8')).toMatch(/"job\.failed"[^\n]*below the required 0\.999/);
+    expect(verifyAuditTrail(join(dir, 'audit.jsonl')).ok).toBe(true);
+  }, 180_000);
 });

@@ -21,6 +21,8 @@ const state = {
   followNewest: true,
   /** @type {Map<number, object>} rounds of the selected job by number */
   rounds: new Map(),
+  /** The selected job's final evaluation, warnings and validation, once it has finished. */
+  assessment: null,
   /** @type {Map<string, object>} */
   nodes: new Map(),
   /** @type {Map<string, object>} budgets by `${kind}:${id}` */
@@ -109,6 +111,7 @@ function selectJob(id, byOperator) {
   if (state.selectedJobId === id) return;
   state.selectedJobId = id;
   state.rounds = new Map();
+  state.assessment = null;
   renderJobs();
   renderJob();
   refreshDetail().catch(reportFailure);
@@ -140,9 +143,10 @@ async function refreshJobs() {
 async function refreshDetail() {
   const id = state.selectedJobId;
   if (!id) return;
-  const { rounds, ...summary } = await getJson(`/api/jobs/${encodeURIComponent(id)}`);
+  const { rounds, evaluation, warnings, validation, ...summary } = await getJson(`/api/jobs/${encodeURIComponent(id)}`);
   if (state.selectedJobId !== id) return;
   mergeJob(summary);
+  state.assessment = evaluation ? { evaluation, warnings: warnings ?? [], validation } : null;
   // Rounds only ever get added, so rows already pushed live that the snapshot lacks are kept.
   for (const r of rounds) state.rounds.set(r.number, roundFromApi(r));
   renderJobs();
@@ -341,6 +345,64 @@ function renderJob() {
   const rounds = [...state.rounds.values()].sort((a, b) => a.number - b.number);
   $('rounds').replaceChildren(...rounds.map(roundRow));
   renderPlot(rounds, job?.plannedRounds ?? 0);
+  renderEvaluation();
+}
+
+// Beyond this many classes the confusion matrix is left to the JSON report, as in the terminal.
+const MAX_CONFUSION_CLASSES = 12;
+
+function renderEvaluation() {
+  const section = $('evaluation');
+  const assessment = state.assessment;
+  section.hidden = !assessment;
+  if (!assessment) return;
+  const { evaluation: e, warnings, validation } = assessment;
+  const names = e.classNames;
+  const validationLine = $('validation');
+  validationLine.replaceChildren();
+  if (validation && !validation.passed) {
+    validationLine.append(badge('failed'), ` validation: ${validation.failures.map((f) => `[${f.code}] ${f.message}`).join('; ')}`);
+  }
+  validationLine.hidden = !validation || validation.passed;
+  // Warnings share their remedies; each is listed once, after the last warning.
+  const suggestions = [...new Set(warnings.flatMap((w) => w.suggestions))];
+  $('warnings').replaceChildren(
+    ...warnings.map((w, i) =>
+      el(
+        'li',
+        { 'data-testid': 'warning', 'data-code': w.code },
+        el('strong', {}, `Warning ${w.code}: `),
+        w.message,
+        i === warnings.length - 1 && suggestions.length > 0
+          ? el('div', { class: 'suggestions', 'data-testid': 'suggestions' }, 'What to try:', el('ul', {}, ...suggestions.map((x) => el('li', {}, x))))
+          : null,
+      ),
+    ),
+  );
+  const auc = e.rocAuc === undefined ? '' : ` · ROC AUC ${fixed(e.rocAuc, 4)}`;
+  $('evaluation-summary').textContent = `accuracy ${fixed(e.accuracy, 4)} on ${e.numExamples} examples · majority-class baseline ${fixed(e.baseline.accuracy, 4)} (always '${names[e.baseline.classIndex]}')${auc} · macro F1 ${fixed(e.macroF1, 4)}`;
+  $('class-metrics').replaceChildren(
+    ...e.classes.map((c, i) =>
+      el(
+        'tr',
+        { 'data-testid': 'class-row', 'data-class': names[i] },
+        el('th', { scope: 'row' }, names[i]),
+        el('td', { class: 'num' }, fixed(c.precision, 4)),
+        el('td', { class: 'num' }, fixed(c.recall, 4)),
+        el('td', { class: 'num' }, fixed(c.f1, 4)),
+        el('td', { class: 'num' }, String(c.support)),
+      ),
+    ),
+  );
+  const small = names.length <= MAX_CONFUSION_CLASSES;
+  $('confusion-head').replaceChildren(small ? el('tr', {}, el('td', {}), ...names.map((n) => el('th', { scope: 'col', class: 'num' }, n))) : el('tr', {}, el('th', {}, `${names.length} classes: see the job's JSON report`)));
+  $('confusion').replaceChildren(
+    ...(small
+      ? e.confusion.map((row, t) =>
+          el('tr', { 'data-testid': 'confusion-row', 'data-class': names[t] }, el('th', { scope: 'row' }, names[t]), ...row.map((n, p) => el('td', { class: `num${t === p ? ' diagonal' : ''}` }, String(n)))),
+        )
+      : []),
+  );
 }
 
 function roundRow(r) {

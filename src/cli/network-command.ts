@@ -37,7 +37,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         if (!existsSync(join(opts.kitDir, 'server', 'kit.json'))) {
           throw new InvalidInputError('KIT_NOT_FOUND', `'${opts.kitDir}' has no server/kit.json; run \`cipher-nexus provision --out ${opts.kitDir} --requests ...\` first`);
         }
-        const { loadJobConfig, prepareCoordinatedJob } = await import('../fl/index.js');
+        const { loadJobConfig, prepareCoordinatedJob, formatEvaluation, formatVerdict, JobValidationError } = await import('../fl/index.js');
         const prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
         const { startCoordinator } = await import('../server/index.js');
         const storage = await openStore();
@@ -67,7 +67,16 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           const reportPath = resolve(opts.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
           writeJsonFile(reportPath, report);
           if (opts.json) printJson(report);
-          else process.stdout.write(`job ${report.jobId} ${report.status}: accuracy ${report.final?.accuracy?.toFixed(4) ?? '-'}, model v${report.model.version} ${report.model.sha256}\nreport written to ${reportPath}\n`);
+          else {
+            const lines = [
+              `job ${report.jobId} ${report.status}: accuracy ${report.final?.accuracy?.toFixed(4) ?? '-'}, model v${report.model.version} ${report.model.sha256}`,
+              ...formatEvaluation(report.evaluation),
+              ...formatVerdict(report),
+              `report written to ${reportPath}`,
+            ];
+            process.stdout.write(`${lines.join('\n')}\n`);
+          }
+          if (report.status === 'failed') throw new JobValidationError(report.jobId, report.validation.failures);
         } finally {
           await storage.close();
         }

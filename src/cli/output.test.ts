@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CipherNexusError, InvalidInputError, NotFoundError } from '../core/index.js';
-import { EXIT_FAILURE, EXIT_USAGE, reportError, writeJsonFile } from './output.js';
+import { JobValidationError } from '../fl/index.js';
+import { EXIT_FAILURE, EXIT_USAGE, EXIT_VALIDATION_FAILED, reportError, writeJsonFile } from './output.js';
 
 describe('reportError', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -21,6 +22,20 @@ describe('reportError', () => {
     expect(lines[0]).toBe("error [CONFIG_INVALID]: config field 'rounds': bad\n");
     expect(lines[1]).toContain('m-1');
     expect(lines.every((l) => l.split('\n').length === 2 && !/\bat /.test(l))).toBe(true);
+  });
+
+  it('maps a job whose model failed its validation to exit 3, naming what it missed', () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const failure = { code: 'METRIC_ACCURACY' as const, message: 'accuracy 0.6 is below the required 0.9', value: 0.6, limit: 0.9 };
+    expect(reportError(new JobValidationError('job-1', [failure]))).toBe(EXIT_VALIDATION_FAILED);
+    expect(EXIT_VALIDATION_FAILED).toBe(3);
+    expect(lines).toEqual([
+      "error [JOB_VALIDATION_FAILED]: job job-1 failed its validation: accuracy 0.6 is below the required 0.9; its model is stored, but see the report's warnings for what to change\n",
+    ]);
   });
 });
 

@@ -7,6 +7,15 @@ import { CipherNexusError, InvalidInputError, NotFoundError } from '../core/erro
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/**
+ * A job ran to its end but its model missed a `validation` threshold. Not 1, which a supervisor
+ * restarts (a restarted coordinator resumes its job): the same seeded config would train the same
+ * model again. Not 2: the input was valid and the job changed the store.
+ */
+export const EXIT_VALIDATION_FAILED = 3;
+
+// The code of fl's JobValidationError, matched by code so that the CLI need not load the FL layer (and TF.js) to report it.
+const JOB_VALIDATION_FAILED = 'JOB_VALIDATION_FAILED';
 
 /** Writes JSON to a file atomically, so a reader never sees half a report. */
 export function writeJsonFile(path: string, value: unknown): void {
@@ -29,7 +38,7 @@ export function reportError(error: unknown): number {
   }
   if (error instanceof CipherNexusError) {
     process.stderr.write(`error [${error.code}]: ${error.message}\n`);
-    return EXIT_FAILURE;
+    return error.code === JOB_VALIDATION_FAILED ? EXIT_VALIDATION_FAILED : EXIT_FAILURE;
   }
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`error: ${message} (set CIPHER_NEXUS_DEBUG=1 for details)\n`);

@@ -63,7 +63,7 @@ interface RunOptions {
 async function runAndReport(program: Command, input: unknown, options: RunOptions, incentivesFor?: (clientIds: readonly string[]) => Promise<RoundIncentives>): Promise<void> {
   // Everything the user gave is checked and loaded before the database is opened, so bad input
   // leaves no trace in it.
-  const { prepareJob, runJob, formatRoundTable } = await loadFl();
+  const { prepareJob, runJob, formatRoundTable, JobValidationError } = await loadFl();
   const prepared = await prepareJob(input);
   const incentives = incentivesFor ? await incentivesFor([...prepared.clients.keys()]) : undefined;
   const progress = options.json ? undefined : progressObserver();
@@ -71,11 +71,10 @@ async function runAndReport(program: Command, input: unknown, options: RunOption
   progress?.stop();
   const reportPath = resolve(options.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
   writeJsonFile(reportPath, report);
-  if (options.json) {
-    printJson(report);
-    return;
-  }
-  process.stdout.write(`\n${formatRoundTable(report)}\nreport written to ${reportPath}\n`);
+  if (options.json) printJson(report);
+  else process.stdout.write(`\n${formatRoundTable(report)}\nreport written to ${reportPath}\n`);
+  // The job ran and its report is written; a model that missed a threshold still ends the command with exit 3.
+  if (report.status === 'failed') throw new JobValidationError(report.jobId, report.validation.failures);
 }
 
 /** Builds the `cipher-nexus` command line. */

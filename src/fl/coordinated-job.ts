@@ -58,6 +58,6 @@ export async function prepareCoordinatedJob(input: JobConfigInput | unknown): Pr
 
 /** Opens a served job on the job driver: taken over from the store when a coordinator restarts, updates kept until their round closes. */
 export function openCoordinatedJob(prepared: PreparedCoordinatedJob, storage: Storage, channel: ParticipantChannel): Promise<JobDriver> {
-  return JobDriver.open(prepared, storage, channel, { resume: true, durable: true, openMembership: true });
+  return JobDriver.open({ ...prepared, ...(prepared.data.labels ? { classNames: prepared.data.labels } : {}) }, storage, channel, { resume: true, durable: true, openMembership: true });
 }
 

@@ -5,10 +5,8 @@ import { availableParallelism } from 'node:os';
 import { InvalidInputError } from '../core/errors.js';
 import { NodeManager, Rng, parseWithSchema, type Storage } from '../core/index.js';
 import {
-  LocalModel,
   checkSpecAgainstDataset,
   classCounts,
-  evaluate,
   initBackend,
   loadCsvDataset,
   partitionDirichlet,
@@ -25,7 +23,6 @@ import type { RoundIncentives } from './incentives.js';
 import { JobDriver } from './job-driver.js';
 import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
 import { jobStreams } from './job-streams.js';
-import { ModelRegistry } from './model-registry.js';
 import type { JobReport, JobStop, ParticipantReport, RoundReport } from './report.js';
 import { createClientRunner } from './simulation.js';
 
@@ -40,6 +37,8 @@ export interface PreparedJob {
   clients: Map<string, Dataset>;
   /** The training data's ledger name: the configured one, or the file's name and content hash. */
   datasetId: string;
+  /** Class names in label order when the labels were text (absent for numeric labels, which name themselves). */
+  classNames?: string[];
   /** Simulation only: the malicious clients and their attack; empty unless the config has `adversaries`. */
   adversaries: ReadonlyMap<string, ClientAttack>;
 }
@@ -99,7 +98,7 @@ export async function prepareJob(input: JobConfigInput | unknown): Promise<Prepa
     for (const id of chooseAdversaries([...clients.keys()], config.adversaries, jobStreams(config.seed).adversaries)) adversaries.set(id, attack);
   }
   const datasetId = config.privacy.dp?.dataset ?? `${basename(data.train)}@${createHash('sha256').update(readFileSync(data.train)).digest('hex').slice(0, 16)}`;
-  return { config, spec, train: train.dataset, test: test.dataset, clients, datasetId, adversaries };
+  return { config, spec, train: train.dataset, test: test.dataset, clients, datasetId, adversaries, ...(train.labels ? { classNames: train.labels } : {}) };
 }
 
 /** The job's model for a data set's feature shape and classes, checked against that data. */
@@ -149,7 +148,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
   );
   const nodes = new NodeManager(storage);
   try {
-    const driver = await JobDriver.open({ config, spec, test, datasetId: prepared.datasetId }, storage, channel, {
+    const driver = await JobDriver.open({ config, spec, test, datasetId: prepared.datasetId, ...(prepared.classNames ? { classNames: prepared.classNames } : {}) }, storage, channel, {
       resume: false,
       durable: false,
       openMembership: false,
@@ -162,22 +161,25 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
     const setupSeconds = (performance.now() - started) / 1000;
     const outcome = await driver.run();
     const rounds = outcome.rounds;
-    const registry = new ModelRegistry(storage);
-    const final = outcome.final ?? (await evaluateInitial(spec, (await registry.getVersion(outcome.model.id, outcome.model.version)).weights, test));
-    const passedValidation = await registry.validateModel(outcome.model.id, final, config.validation);
+    // A job the privacy budget stopped before its first round still has its initial model's figures.
+    const final = outcome.final ?? { accuracy: outcome.evaluation.accuracy, loss: outcome.evaluation.loss };
     const participants: ParticipantReport[] = [...clients].map(([id, data]) => ({ id, numExamples: data.numExamples, classCounts: Array.from(classCounts(data)) }));
     const sum = (key: 'trainSeconds' | 'aggregateSeconds' | 'evaluateSeconds'): number => rounds.reduce((s, x) => s + x[key], 0);
     const dp = config.privacy.dp;
     const report: JobReport = {
       jobId: outcome.jobId,
       name: config.name,
+      status: outcome.status,
       startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
       config,
       execution: { mode: config.execution.mode, workers },
       protection: config.privacy.he ? 'ckks' : config.privacy.secagg ? 'secagg' : 'none',
       participants,
       rounds,
-      final: { ...final, passedValidation },
+      final: { ...final, passedValidation: outcome.validation.passed },
+      evaluation: outcome.evaluation,
+      warnings: outcome.warnings,
+      validation: outcome.validation,
       model: outcome.model,
       timings: { setupSeconds, trainSeconds: sum('trainSeconds'), aggregateSeconds: sum('aggregateSeconds'), evaluateSeconds: sum('evaluateSeconds') },
       seconds: (performance.now() - started) / 1000,
@@ -200,22 +202,11 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       ...(config.adversaries ? { adversaries: { simulated: true as const, clients: [...prepared.adversaries.keys()], ...attackOf(config.adversaries) } } : {}),
       ...(outcome.chain ? { chain: outcome.chain } : {}),
     };
-    await driver.saveReport('completed', report);
+    await driver.saveReport(report.status, report);
     return report;
   } finally {
     await runner.close();
     // Simulated nodes live as long as their job.
     for (const id of clients.keys()) await nodes.unregisterNode(id).catch(() => undefined);
-  }
-}
-
-async function evaluateInitial(spec: ModelSpec, weights: Float32Array, test: Dataset): Promise<{ accuracy: number; loss: number }> {
-  const model = await LocalModel.create(spec, { seed: 0 });
-  try {
-    model.setWeights(weights);
-    const { accuracy, loss } = await evaluate(model, test, { batchSize: 512 });
-    return { accuracy, loss };
-  } finally {
-    model.dispose();
   }
 }

@@ -20,7 +20,8 @@ export {
   type JobConfigInput,
 } from './job-config.js';
 export { jobStreams, prepareJob, runJob, type JobObserver, type PreparedJob, type RunJobOptions } from './federated-job.js';
-export { formatRoundTable, type IncentivesReport, type JobReport, type JobStop, type ParticipantReport, type PrivacyReport, type RoundReport } from './report.js';
+export { formatEvaluation, formatRoundTable, formatVerdict, type IncentivesReport, type JobReport, type JobStop, type JobValidation, type ModelEvaluation, type ParticipantReport, type PrivacyReport, type RoundReport } from './report.js';
+export { jobWarnings, NEAR_BASELINE_MARGIN, type JobWarning, type JobWarningCode, type JobWarningInput } from './job-warnings.js';
 export type { AdmissionRefusal, IncentivesSummary, ParticipantBalance, RoundIncentives, RoundContributions, RoundSettlementReport, TokenAmount } from './incentives.js';
 export {
   DpConfigSchema,

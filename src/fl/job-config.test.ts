@@ -43,6 +43,15 @@ describe('job config', () => {
     expect(bad({ unknownField: 1 })).toThrow(/unknownField/);
   });
 
+  it('reads a margin over the majority-class baseline and refuses one outside 0..1', () => {
+    const config = parseWithSchema({ ...demoConfig(), validation: { minAccuracy: 0.9, minOverBaseline: 0.05 } }, JobConfigSchema, 'config');
+    expect(config.validation).toEqual({ minAccuracy: 0.9, minOverBaseline: 0.05 });
+    const bad = (validation: object) => () => parseWithSchema({ ...demoConfig(), validation }, JobConfigSchema, 'config');
+    expect(bad({ minOverBaseline: 5 })).toThrow(/validation\.minOverBaseline/);
+    expect(bad({ minOverBaseline: -0.1 })).toThrow(/validation\.minOverBaseline/);
+    expect(bad({ minOverbaseline: 0.1 })).toThrow(/minOverbaseline/);
+  });
+
   it('resolves data paths against the config file and leaves absolute ones alone', () => {
     const path = join(dir, 'job.yaml');
     writeFileSync(path, 'data:\n  train: sub/train.csv\n  test: /abs/test.csv\n  labelColumn: 0\n');

@@ -138,8 +138,14 @@ export const JobConfigSchema = z
     detection: PoisoningDetectorOptionsSchema.extend({ enabled: z.boolean().default(true) }).strict().default({}),
     /** Simulation only: malicious clients, for testing robust aggregation. */
     adversaries: AdversaryConfigSchema.optional(),
+    /** Thresholds the final model must meet, on the held-out set; a job that misses one ends failed. */
     validation: z
-      .object({ minAccuracy: z.number().min(0).max(1).optional(), maxLoss: z.number().positive().optional() })
+      .object({
+        minAccuracy: z.number().min(0).max(1).optional(),
+        maxLoss: z.number().positive().optional(),
+        /** Accuracy points above the majority-class baseline, as a fraction: 0.05 needs 5 points more than always answering the commonest class. */
+        minOverBaseline: z.number().min(0).max(1).optional(),
+      })
       .strict()
       .default({}),
   })

@@ -2,11 +2,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CipherNexusError, NotFoundError, StateError } from '../core/errors.js';
 import { NodeManager, TaskScheduler, type ResourceMetrics, type Storage } from '../core/index.js';
-import { LocalModel, evaluate, initBackend, type Dataset, type ModelSpec } from '../ml/index.js';
+import { LocalModel, classificationMetrics, evaluate, initBackend, predict, type Dataset, type ModelSpec } from '../ml/index.js';
 import { selectClients } from './client-selection.js';
 import type { AdmissionRefusal, RoundContributions, RoundIncentives } from './incentives.js';
 import type { JobConfig } from './job-config.js';
 import { jobStreams } from './job-streams.js';
+import { jobWarnings, type JobWarning } from './job-warnings.js';
 import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
 import type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, StageMessage } from './participant-channel.js';
@@ -16,7 +17,7 @@ import { CkksCollection } from './protection/ckks.js';
 import { PlainCollection } from './protection/plain.js';
 import type { RoundCollection, RoundContext } from './protection/round-collection.js';
 import { SecAggCollection } from './protection/secagg.js';
-import type { IncentivesReport, JobStop, RoundReport } from './report.js';
+import type { IncentivesReport, JobStop, JobValidation, ModelEvaluation, RoundReport } from './report.js';
 import { DpFixedClipping, createStrategy } from './strategies/index.js';
 import { TrainingManager, UpdateRejectedError, type SubmitOutcome } from './training-manager.js';
 
@@ -27,6 +28,8 @@ export interface CoordinatorJob {
   test: Dataset;
   /** Ledger name of the training data for differential privacy. */
   datasetId: string;
+  /** Class names in label order when the labels were text; the class indices otherwise. */
+  classNames?: string[];
 }
 
 /** How the driver keeps a job's rounds. */
@@ -53,7 +56,8 @@ interface Member {
 export interface JobOutcome {
   jobId: string;
   name: string;
-  status: 'completed';
+  /** 'failed' when the final model missed a `validation` threshold (see `validation.failures`). */
+  status: 'completed' | 'failed';
   /** True when this process took the job over from a coordinator that stopped. */
   resumed: boolean;
   /** The rounds this process ran. */
@@ -61,6 +65,11 @@ export interface JobOutcome {
   /** Accepted updates per finalised round, round 1 first, from the store (so they survive restarts). */
   acceptedPerRound: number[];
   final: { accuracy: number; loss: number } | null;
+  /** The final model on the held-out set: per-class metrics, confusion matrix, majority-class baseline, ROC AUC for two classes. */
+  evaluation: ModelEvaluation;
+  /** Signs that the model learned little or got worse, with what to change. */
+  warnings: JobWarning[];
+  validation: JobValidation;
   model: { id: string; version: number; sha256: string; numParams: number };
   seconds: number;
   /** With differential privacy: the job's epsilon when it ended. */
@@ -326,7 +335,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
         this.emit('round', report);
       }
       const chain = this.options.incentives ? { ...(await this.options.incentives.finish()), rewardRoots, refused } : undefined;
-      return await this.finish(rounds, started, stopped, chain);
+      return await this.finish(rounds, started, stopped, chain, evaluator);
     } catch (error) {
       this.current = null;
       const reason = this.failure ?? (error as Error);
@@ -482,28 +491,61 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     }
   }
 
-  private async finish(rounds: RoundReport[], started: number, stopped: JobStop | undefined, chain: IncentivesReport | undefined): Promise<JobOutcome> {
+  private async finish(rounds: RoundReport[], started: number, stopped: JobStop | undefined, chain: IncentivesReport | undefined, evaluator: LocalModel): Promise<JobOutcome> {
+    const { config } = this.job;
     const all = (await this.storage.rounds.list({ jobId: this.jobId })).filter((r) => r.status === 'finalized').sort((a, b) => a.number - b.number);
     const model = await this.registry.getModel(this.modelId);
     const latest = await this.registry.getVersion(this.modelId, model.latestVersion);
     const last = all[all.length - 1];
+    const evaluation = await this.evaluateFinal(evaluator, latest.weights);
+    const warnings = jobWarnings({
+      config,
+      rounds: all.map((r) => ({ round: r.number, accuracy: r.metrics.accuracy, loss: r.metrics.loss })),
+      finalAccuracy: evaluation.accuracy,
+      baseline: { accuracy: evaluation.baseline.accuracy, className: evaluation.classNames[evaluation.baseline.classIndex] },
+    });
+    const validation = this.validate(evaluation, latest.weights.length);
     const outcome: JobOutcome = {
       jobId: this.jobId,
-      name: this.job.config.name,
-      status: 'completed',
+      name: config.name,
+      status: validation.passed ? 'completed' : 'failed',
       resumed: this.resumed,
       rounds,
       acceptedPerRound: all.map((r) => r.metrics.updates ?? 0),
       final: last ? { accuracy: last.metrics.accuracy, loss: last.metrics.loss } : null,
+      evaluation,
+      warnings,
+      validation,
       model: { id: this.modelId, version: latest.version, sha256: latest.sha256, numParams: latest.weights.length },
       seconds: (performance.now() - started) / 1000,
       ...(this.privacy ? { epsilon: this.privacy.spent() } : {}),
       ...(stopped ? { stopped } : {}),
       ...(chain ? { chain } : {}),
     };
-    await this.saveReport('completed', outcome);
-    this.channel.announceDone(this.jobId, 'completed', outcome.final?.accuracy);
+    await this.saveReport(outcome.status, outcome);
+    this.channel.announceDone(this.jobId, outcome.status, outcome.final?.accuracy);
     return outcome;
+  }
+
+  /** The final model on the held-out set the rounds were evaluated on; the baseline comes from that set's labels. */
+  private async evaluateFinal(evaluator: LocalModel, weights: Float32Array): Promise<ModelEvaluation> {
+    const { spec, test } = this.job;
+    evaluator.setWeights(weights);
+    const { loss } = await evaluate(evaluator, test, { batchSize: 512 });
+    const predicted = await predict(evaluator, test, { batchSize: 512 });
+    const k = spec.numClasses;
+    // ROC AUC ranks the examples by the model's probability of class 1, the second in label order.
+    const positiveScores = k === 2 ? predicted.probabilities.filter((_, i) => i % 2 === 1) : undefined;
+    const classNames = Array.from({ length: k }, (_, c) => this.job.classNames?.[c] ?? String(c));
+    return { ...classificationMetrics(test.labels, predicted.classes, k, positiveScores), loss, classNames };
+  }
+
+  /** The job's `validation` thresholds against the final model; a job without thresholds always passes. */
+  private validate(evaluation: ModelEvaluation, numParams: number): JobValidation {
+    const thresholds = this.job.config.validation;
+    if (Object.values(thresholds).every((v) => v === undefined)) return { passed: true, failures: [] };
+    const verdict = new ModelValidator({ expectedLength: numParams, thresholds }).checkMetrics({ accuracy: evaluation.accuracy, loss: evaluation.loss, baseline: evaluation.baseline.accuracy });
+    return { passed: verdict.valid, failures: verdict.reasons };
   }
 
   /** Stores the job's status and report (a caller with a richer report replaces the driver's own). */

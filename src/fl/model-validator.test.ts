@@ -88,4 +88,28 @@ describe('ModelValidator.checkMetrics', () => {
   it('checks nothing but sanity without thresholds', () => {
     expect(new ModelValidator({ expectedLength: 1 }).checkMetrics({ accuracy: 0, loss: 1e6 }).valid).toBe(true);
   });
+
+  describe('minOverBaseline', () => {
+    const margin = new ModelValidator({ expectedLength: 1, thresholds: { minOverBaseline: 0.05 } });
+
+    it('fails a model that does not beat the majority class by the margin, naming both', () => {
+      // 0.602 is what always answering the majority class scores on a 60/40 test set.
+      const r = margin.checkMetrics({ accuracy: 0.602, loss: 0.7, baseline: 0.602 });
+      expect(codes(r)).toEqual(['METRIC_BASELINE']);
+      expect(r.reasons[0]).toMatchObject({ value: 0, limit: 0.05 });
+      expect(r.reasons[0].message).toMatch(/only 0 above the majority-class baseline 0.602; at least 0.05 above it is required/);
+      expect(margin.checkMetrics({ accuracy: 0.55, loss: 0.7, baseline: 0.6 }).reasons[0].message).toMatch(/0.05 below the majority-class baseline/);
+    });
+
+    it('passes a margin of exactly the limit, counted in examples', () => {
+      // 656/1000 against 606/1000: 0.05 apart up to floating-point rounding.
+      expect(margin.checkMetrics({ accuracy: 656 / 1000, loss: 0.3, baseline: 606 / 1000 }).valid).toBe(true);
+      expect(margin.checkMetrics({ accuracy: 655 / 1000, loss: 0.3, baseline: 606 / 1000 }).valid).toBe(false);
+    });
+
+    it('needs the baseline when the margin is set', () => {
+      expect(() => margin.checkMetrics({ accuracy: 0.9, loss: 0.1 })).toThrow(StateError);
+      expect(v.checkMetrics({ accuracy: 0.9, loss: 0.1 }).valid).toBe(true);
+    });
+  });
 });

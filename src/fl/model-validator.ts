@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InvalidInputError, StateError } from '../core/errors.js';
+import { CipherNexusError, InvalidInputError, StateError } from '../core/errors.js';
 import type { ClientUpdate } from './strategies/index.js';
 
 /** Stable codes of the reasons a {@link ValidationResult} can list. */
@@ -11,6 +11,7 @@ export type ValidationIssueCode =
   | 'METRIC_NON_FINITE'
   | 'METRIC_RANGE'
   | 'METRIC_ACCURACY'
+  | 'METRIC_BASELINE'
   | 'METRIC_LOSS';
 
 /** One reason a model or its metrics were rejected. */
@@ -34,6 +35,23 @@ export interface ModelMetrics {
   /** Fraction correct, 0..1. */
   accuracy: number;
   loss: number;
+  /** Accuracy of always answering the most frequent class of the same set; needed by `minOverBaseline`. */
+  baseline?: number;
+}
+
+/**
+ * A job ran to its end but its final model missed a `validation` threshold. It is not bad input
+ * (the job ran and its model is stored) nor a crash worth a restart (the same seeded config trains
+ * the same model), so the CLI exits 3 with it.
+ */
+export class JobValidationError extends CipherNexusError {
+  constructor(jobId: string, failures: readonly ValidationIssue[]) {
+    super(
+      'JOB_VALIDATION_FAILED',
+      `job ${jobId} failed its validation: ${failures.map((f) => f.message).join('; ')}; its model is stored, but see the report's warnings for what to change`,
+      failures,
+    );
+  }
 }
 
 /** Options of {@link ModelValidator}. */
@@ -48,6 +66,8 @@ export const ModelValidatorOptionsSchema = z.object({
     .object({
       minAccuracy: z.number().min(0).max(1).optional(),
       maxLoss: z.number().finite().nonnegative().optional(),
+      /** How far accuracy must rise above the majority-class baseline, as a fraction (0.05: five points). */
+      minOverBaseline: z.number().min(0).max(1).optional(),
     })
     .optional(),
 });
@@ -131,17 +151,34 @@ export class ModelValidator {
     return result(reasons);
   }
 
-  /** Checks evaluation metrics against the configured accuracy floor and loss ceiling. */
+  /** Checks evaluation metrics against the configured accuracy floor, loss ceiling and margin over the majority-class baseline. */
   checkMetrics(metrics: ModelMetrics): ValidationResult {
-    const { minAccuracy, maxLoss } = this.options.thresholds ?? {};
+    const { minAccuracy, maxLoss, minOverBaseline } = this.options.thresholds ?? {};
     const reasons: ValidationIssue[] = [];
-    const { accuracy, loss } = metrics;
+    const { accuracy, loss, baseline } = metrics;
     if (!Number.isFinite(accuracy)) {
       reasons.push(issue('METRIC_NON_FINITE', `accuracy is ${accuracy}; evaluation failed`, accuracy));
     } else if (accuracy < 0 || accuracy > 1) {
       reasons.push(issue('METRIC_RANGE', `accuracy ${accuracy} is outside 0..1; report it as a fraction, not a percentage`, accuracy));
     } else if (minAccuracy !== undefined && accuracy < minAccuracy) {
       reasons.push(issue('METRIC_ACCURACY', `accuracy ${accuracy} is below the required ${minAccuracy}`, accuracy, minAccuracy));
+    }
+    if (minOverBaseline !== undefined && Number.isFinite(accuracy)) {
+      if (baseline === undefined) {
+        throw new StateError('VALIDATOR_BASELINE_MISSING', 'minOverBaseline is set but the metrics carry no majority-class baseline; evaluate with classificationMetrics first');
+      }
+      const margin = accuracy - baseline;
+      // Accuracies are counts over the same n; the tolerance keeps a margin of exactly the limit from failing on rounding.
+      if (margin < minOverBaseline - 1e-9) {
+        reasons.push(
+          issue(
+            'METRIC_BASELINE',
+            `accuracy ${accuracy} is ${margin >= 0 ? `only ${round4(margin)} above` : `${round4(-margin)} below`} the majority-class baseline ${baseline}; at least ${minOverBaseline} above it is required`,
+            margin,
+            minOverBaseline,
+          ),
+        );
+      }
     }
     if (!Number.isFinite(loss)) {
       reasons.push(issue('METRIC_NON_FINITE', `loss is ${loss}; training diverged`, loss));
@@ -150,6 +187,10 @@ export class ModelValidator {
     }
     return result(reasons);
   }
+}
+
+function round4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
 }
 
 function issue(code: ValidationIssueCode, message: string, value?: number, limit?: number): ValidationIssue {

@@ -1,6 +1,9 @@
+import type { ClassificationMetrics } from '../ml/index.js';
 import type { ClientAttack } from './attacks.js';
 import type { AdmissionRefusal, IncentivesSummary, RoundSettlementReport } from './incentives.js';
 import type { JobConfig } from './job-config.js';
+import type { JobWarning } from './job-warnings.js';
+import type { ValidationIssue } from './model-validator.js';
 import type { FlaggedClient } from './poisoning-detector.js';
 
 /** One round as the report shows it. */
@@ -41,6 +44,20 @@ export interface IncentivesReport extends IncentivesSummary {
   refused: (AdmissionRefusal & { round: number })[];
 }
 
+/** The final model on the held-out set: what it got right and wrong per class, and what always answering the commonest class scores. */
+export interface ModelEvaluation extends ClassificationMetrics {
+  /** Mean cross-entropy on the held-out set. */
+  loss: number;
+  /** The name of each class, in the order of `classes` and of the confusion matrix's rows and columns. */
+  classNames: string[];
+}
+
+/** Whether the final model met the job's `validation` thresholds; `failures` says which it missed and by how much. */
+export interface JobValidation {
+  passed: boolean;
+  failures: ValidationIssue[];
+}
+
 /** Why a job ended before its last round. */
 export interface JobStop {
   afterRound: number;
@@ -73,6 +90,8 @@ export interface ParticipantReport {
 export interface JobReport {
   jobId: string;
   name: string;
+  /** 'failed' when the final model missed a `validation` threshold. */
+  status: 'completed' | 'failed';
   startedAt: string;
   config: JobConfig;
   execution: { mode: 'in-process' | 'workers'; workers: number };
@@ -81,6 +100,10 @@ export interface JobReport {
   participants: ParticipantReport[];
   rounds: RoundReport[];
   final: { accuracy: number; loss: number; passedValidation: boolean };
+  evaluation: ModelEvaluation;
+  /** Signs that the model learned little or got worse, each with what to change in the config. */
+  warnings: JobWarning[];
+  validation: JobValidation;
   model: { id: string; version: number; sha256: string; numParams: number };
   timings: { setupSeconds: number; trainSeconds: number; aggregateSeconds: number; evaluateSeconds: number };
   /** Wall time of the job. */
@@ -111,6 +134,7 @@ export function formatRoundTable(report: JobReport): string {
       : []),
     ...(report.stopped ? [`stopped after round ${report.stopped.afterRound}: ${report.stopped.reason}`] : []),
     `final accuracy ${report.final.accuracy.toFixed(4)}, loss ${report.final.loss.toFixed(4)} on ${report.config.data.test}`,
+    ...formatEvaluation(report.evaluation),
     `model ${report.model.id} v${report.model.version} sha256 ${report.model.sha256}`,
     `${report.rounds.length} rounds, ${report.participants.length} clients (${report.execution.mode}), ${report.seconds.toFixed(1)} s`,
     ...(report.protection === 'ckks'
@@ -118,8 +142,43 @@ export function formatRoundTable(report: JobReport): string {
       : []),
     ...(report.protection === 'secagg' ? [`updates were securely aggregated (SecAgg+, ${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator saw only masked vectors and the sum`] : []),
     ...(report.chain ? ['', ...formatIncentives(report.chain, report.rounds)] : []),
+    ...formatVerdict(report),
   ];
   return [header, ...lines, '', ...footer].join('\n');
+}
+
+// Beyond this many classes the confusion matrix no longer fits a terminal; it stays in the JSON report.
+const MAX_PRINTED_CONFUSION = 12;
+
+/** The final model's baseline, ROC AUC, per-class precision, recall and F1, and its confusion matrix, as terminal lines. */
+export function formatEvaluation(e: ModelEvaluation): string[] {
+  const names = e.classNames;
+  const ratio = (x: number | null): string => (x === null ? '-' : x.toFixed(4));
+  const nameWidth = Math.max(5, ...names.map((n) => n.length));
+  const baseline = `majority-class baseline ${e.baseline.accuracy.toFixed(4)} (always '${names[e.baseline.classIndex]}')`;
+  const lines = [
+    `${baseline}${e.rocAuc !== undefined ? `, ROC AUC ${e.rocAuc === null ? '- (one class absent)' : e.rocAuc.toFixed(4)}` : ''}, macro F1 ${ratio(e.macroF1)}`,
+    `${'class'.padEnd(nameWidth)}  precision  recall      f1  support`,
+    ...e.classes.map((c, i) => `${names[i].padEnd(nameWidth)}  ${ratio(c.precision).padStart(9)}  ${ratio(c.recall).padStart(6)}  ${ratio(c.f1).padStart(6)}  ${String(c.support).padStart(7)}`),
+  ];
+  if (names.length > MAX_PRINTED_CONFUSION) return [...lines, `confusion matrix (${names.length} x ${names.length}): in the JSON report, evaluation.confusion`];
+  const cell = Math.max(...names.map((n) => n.length), ...e.confusion.flat().map((x) => String(x).length));
+  return [
+    ...lines,
+    'confusion matrix (rows: true class, columns: predicted)',
+    `${''.padEnd(nameWidth)}  ${names.map((n) => n.padStart(cell)).join('  ')}`,
+    ...e.confusion.map((row, i) => `${names[i].padEnd(nameWidth)}  ${row.map((x) => String(x).padStart(cell)).join('  ')}`),
+  ];
+}
+
+/** The warnings, what to change, and the validation thresholds the model missed, as terminal lines: last, where a reader looks. */
+export function formatVerdict(report: Pick<JobReport, 'warnings' | 'validation'>): string[] {
+  const suggestions = [...new Set(report.warnings.flatMap((w) => w.suggestions))];
+  return [
+    ...(report.warnings.length > 0 ? ['', ...report.warnings.map((w) => `WARNING [${w.code}]: ${w.message}`)] : []),
+    ...(suggestions.length > 0 ? ['what to try:', ...suggestions.map((x) => `  - ${x}`)] : []),
+    ...(report.validation.passed ? [] : ['', `FAILED validation: ${report.validation.failures.map((f) => `[${f.code}] ${f.message}`).join('; ')}`]),
+  ];
 }
 
 /** The token economy's lines: parameters, refusals, slashes, and each participant's earnings and balance after claiming. */

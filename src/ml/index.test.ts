@@ -21,6 +21,9 @@ describe('ml public face', () => {
       'LocalModel',
       'train',
       'evaluate',
+      'predict',
+      'classificationMetrics',
+      'rocAuc',
     ]) {
       expect(ml, name).toHaveProperty(name);
     }

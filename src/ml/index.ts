@@ -29,7 +29,17 @@ export {
 } from './model-spec.js';
 export { initBackend } from './backend.js';
 export { LocalModel, type CreateModelOptions, type LayerShape } from './model.js';
-export { evaluate, train, TrainOptionsSchema, type EvaluateOptions, type EvaluateResult, type TrainOptions, type TrainResult } from './trainer.js';
+export { evaluate, predict, train, TrainOptionsSchema, type EvaluateOptions, type EvaluateResult, type Predictions, type TrainOptions, type TrainResult } from './trainer.js';
+export {
+  classificationMetrics,
+  classMetrics,
+  confusionMatrix,
+  majorityBaseline,
+  rocAuc,
+  type ClassificationMetrics,
+  type ClassMetrics,
+  type MajorityBaseline,
+} from './classification-metrics.js';
 export {
   clippedGradientSum,
   DpSgdOptionsSchema,

@@ -6,7 +6,7 @@ import { loadCsvDataset } from './csv.js';
 import { createDataset, subset, type Dataset } from './dataset.js';
 import { LocalModel } from './model.js';
 import type { ModelSpec } from './model-spec.js';
-import { evaluate, train, type TrainOptions } from './trainer.js';
+import { evaluate, predict, train, type TrainOptions } from './trainer.js';
 
 const spec: ModelSpec = { type: 'mlp', inputShape: [64], hidden: [64], activation: 'relu', numClasses: 10 };
 const base: TrainOptions = { epochs: 1, batchSize: 32, learningRate: 0.01, optimizer: 'adam', seed: 7 };
@@ -96,6 +96,27 @@ describe('train and evaluate', () => {
     model.dispose();
   });
 
+  it('predicts the classes evaluate counts as correct, with probabilities that sum to one', async () => {
+    const model = await LocalModel.create(spec, { seed: 3 });
+    await train(model, subset(trainSet, Array.from({ length: 600 }, (_, i) => i)), base);
+    const { accuracy } = await evaluate(model, testSet, { batchSize: 512 });
+    // A batch size that does not divide the set checks the last, short batch lands in place.
+    const { classes, probabilities, numClasses } = await predict(model, testSet, { batchSize: 500 });
+    expect(numClasses).toBe(10);
+    expect(classes).toHaveLength(1797);
+    expect(probabilities).toHaveLength(1797 * 10);
+    let correct = 0;
+    for (let i = 0; i < classes.length; i++) {
+      const row = probabilities.subarray(i * 10, i * 10 + 10);
+      expect(row.reduce((s, p) => s + p, 0)).toBeCloseTo(1, 5);
+      // The predicted class is the most probable one.
+      expect(row[classes[i]]).toBe(Math.max(...row));
+      if (classes[i] === testSet.labels[i]) correct++;
+    }
+    expect(correct / 1797).toBe(accuracy);
+    model.dispose();
+  });
+
   it('refuses bad options and mismatched data', async () => {
     const model = await LocalModel.create(spec, { seed: 1 });
     const small = subset(trainSet, [0, 1]);
@@ -104,6 +125,7 @@ describe('train and evaluate', () => {
     const wide = createDataset(new Float32Array(10), new Int32Array([0]), [10]);
     await expect(train(model, wide, base)).rejects.toMatchObject({ code: 'MODEL_SPEC_MISMATCH' });
     await expect(evaluate(model, wide)).rejects.toMatchObject({ code: 'MODEL_SPEC_MISMATCH' });
+    await expect(predict(model, wide)).rejects.toMatchObject({ code: 'MODEL_SPEC_MISMATCH' });
     model.dispose();
   });
 

@@ -124,6 +124,36 @@ export async function evaluate(model: LocalModel, dataset: Dataset, options: Eva
   return { loss: numExamples ? lossSum / numExamples : NaN, accuracy: numExamples ? correct / numExamples : NaN, numExamples };
 }
 
+/** What a classifier answers for each example of a dataset. */
+export interface Predictions {
+  /** The class of the largest logit per example (the one accuracy counts). */
+  classes: Int32Array;
+  /** Softmax probabilities, numExamples x numClasses, one example after another. */
+  probabilities: Float32Array;
+  numClasses: number;
+}
+
+/** The predicted class and the class probabilities of every example, in dataset order. */
+export async function predict(model: LocalModel, dataset: Dataset, options: EvaluateOptions = {}): Promise<Predictions> {
+  const batchSize = options.batchSize ?? 256;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidInputError('TRAIN_OPTIONS_INVALID', `batchSize must be a positive integer, got ${batchSize}`);
+  checkFits(model, dataset);
+  const f = dataset.numFeatures;
+  const k = model.spec.numClasses;
+  const classes = new Int32Array(dataset.numExamples);
+  const probabilities = new Float32Array(dataset.numExamples * k);
+  for (let start = 0; start < dataset.numExamples; start += batchSize) {
+    const end = Math.min(dataset.numExamples, start + batchSize);
+    const [argMax, softmax] = tf.tidy(() => {
+      const logits = model.logits(tf.tensor(dataset.features.subarray(start * f, end * f), [end - start, ...model.inputShape], 'float32'));
+      return [tf.argMax(logits, 1).dataSync() as Int32Array, tf.softmax(logits).dataSync() as Float32Array];
+    });
+    classes.set(argMax, start);
+    probabilities.set(softmax, start * k);
+  }
+  return { classes, probabilities, numClasses: k };
+}
+
 function parseOptions(options: TrainOptions): TrainOptions {
   const parsed = TrainOptionsSchema.safeParse(options);
   if (!parsed.success) {

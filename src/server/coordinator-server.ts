@@ -132,8 +132,16 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const abort = new AbortController();
   const done = job.run(abort.signal).then(
     async (report: JobOutcome) => {
-      events.emit('job', { jobId: job.jobId, name: report.name, status: 'completed', rounds: options.prepared.config.rounds });
-      await audit.append('job.completed', 'coordinator', { job: job.jobId, accuracy: report.final?.accuracy ?? null, sha256: report.model.sha256 });
+      events.emit('job', { jobId: job.jobId, name: report.name, status: report.status, rounds: options.prepared.config.rounds });
+      for (const warning of report.warnings) participants.log.warn({ job: job.jobId, code: warning.code }, warning.message);
+      // A model that missed a validation threshold ends the job failed, with the thresholds it missed as the reason.
+      await audit.append(
+        report.status === 'completed' ? 'job.completed' : 'job.failed',
+        'coordinator',
+        report.status === 'completed'
+          ? { job: job.jobId, accuracy: report.final?.accuracy ?? null, sha256: report.model.sha256 }
+          : { job: job.jobId, error: report.validation.failures.map((f) => f.message).join('; '), sha256: report.model.sha256 },
+      );
       return report;
     },
     async (error: Error) => {

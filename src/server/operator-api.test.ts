@@ -91,6 +91,35 @@ describe('operator API', () => {
     expect(body).toMatchObject({ status: 'failed', error: 'data file missing', rounds: [] });
   });
 
+  it("gives a finished job's evaluation, warnings and the validation thresholds its model missed", async () => {
+    const evaluation = {
+      numExamples: 5,
+      accuracy: 0.6,
+      loss: 0.69,
+      classNames: ['no', 'yes'],
+      confusion: [
+        [3, 0],
+        [2, 0],
+      ],
+      classes: [
+        { precision: 0.6, recall: 1, f1: 0.75, support: 3, predicted: 5 },
+        { precision: null, recall: 0, f1: 0, support: 2, predicted: 0 },
+      ],
+      macroF1: 0.375,
+      baseline: { classIndex: 0, accuracy: 0.6 },
+      rocAuc: 0.5,
+    };
+    const warnings = [{ code: 'ACCURACY_NEAR_BASELINE', message: 'final accuracy 0.6000 is exactly the majority-class baseline', suggestions: ['lower the learning rate'] }];
+    const failures = [{ code: 'METRIC_BASELINE', message: 'accuracy 0.6 is only 0 above the majority-class baseline 0.6', value: 0, limit: 0.05 }];
+    const report = { status: 'failed', evaluation, warnings, validation: { passed: false, failures } };
+    await storage.jobs.upsert({ id: 'job-d', name: 'two-class', config: { rounds: 1 }, status: 'failed', modelId: null, report, createdAt: T0 + 500, finishedAt: T0 + 600 });
+    const { body } = await get<JobDetail>('/api/jobs/job-d');
+    expect(body).toMatchObject({ status: 'failed', error: failures[0].message, evaluation, warnings });
+    expect(body.validation).toEqual({ passed: false, failures: [{ code: 'METRIC_BASELINE', message: failures[0].message }] });
+    // A running job has none of these yet.
+    expect((await get<JobDetail>('/api/jobs/job-a')).body).toMatchObject({ evaluation: null, warnings: [], validation: null });
+  });
+
   it('answers 404 with a JSON error for an unknown job', async () => {
     const { status, body } = await get<OperatorApiErrorBody>('/api/jobs/job-missing');
     expect(status).toBe(404);

@@ -42,11 +42,22 @@ export interface RoundView {
   error: string | null;
 }
 
+/** How the final model did on the held-out set, as the job's report states it. */
+export type EvaluationView = z.infer<typeof EvaluationSchema>;
+
+/** A warning the job ended with, and what to change. */
+export type WarningView = z.infer<typeof WarningSchema>;
+
 /** A job with its rounds, oldest round first. */
 export interface JobDetail extends JobSummary {
   rounds: RoundView[];
-  /** Why the job failed, when it did. */
+  /** Why the job failed, when it did (a validation threshold its model missed, or the error that stopped it). */
   error: string | null;
+  /** The final model's metrics once the job has finished; null before, or for a report that has none. */
+  evaluation: EvaluationView | null;
+  warnings: WarningView[];
+  /** Whether the final model met the job's validation thresholds; null before the job finished. */
+  validation: { passed: boolean; failures: { code: string; message: string }[] } | null;
 }
 
 /** A registered model and its newest version. */
@@ -84,6 +95,24 @@ export interface BudgetView {
 // A job's config and report are stored as opaque JSON; only these fields are read from them.
 const PlannedRoundsSchema = z.object({ rounds: z.number().int().positive() });
 const FailureSchema = z.object({ error: z.string() });
+const ratio = z.number().nullable();
+const EvaluationSchema = z.object({
+  numExamples: z.number(),
+  accuracy: z.number(),
+  loss: z.number().nullable(),
+  classNames: z.array(z.string()),
+  confusion: z.array(z.array(z.number())),
+  classes: z.array(z.object({ precision: ratio, recall: ratio, f1: ratio, support: z.number(), predicted: z.number() })),
+  macroF1: ratio,
+  baseline: z.object({ classIndex: z.number().int().nonnegative(), accuracy: z.number() }),
+  rocAuc: ratio.optional(),
+});
+const WarningSchema = z.object({ code: z.string(), message: z.string(), suggestions: z.array(z.string()) });
+const AssessmentSchema = z.object({
+  evaluation: EvaluationSchema,
+  warnings: z.array(WarningSchema),
+  validation: z.object({ passed: z.boolean(), failures: z.array(z.object({ code: z.string(), message: z.string() })) }),
+});
 
 function finiteOrNull(value: number | undefined): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
@@ -131,7 +160,16 @@ export async function getJobDetail(storage: Storage, jobId: string): Promise<Job
     })),
   );
   const failure = FailureSchema.safeParse(job.report);
-  return { ...summarise(job, rounds), rounds: views, error: job.status === 'failed' && failure.success ? failure.data.error : null };
+  const assessed = AssessmentSchema.safeParse(job.report);
+  const missed = assessed.success && !assessed.data.validation.passed ? assessed.data.validation.failures.map((f) => f.message).join('; ') : null;
+  return {
+    ...summarise(job, rounds),
+    rounds: views,
+    error: job.status === 'failed' ? (failure.success ? failure.data.error : missed) : null,
+    evaluation: assessed.success ? assessed.data.evaluation : null,
+    warnings: assessed.success ? assessed.data.warnings : [],
+    validation: assessed.success ? { passed: assessed.data.validation.passed, failures: assessed.data.validation.failures.map(({ code, message }) => ({ code, message })) } : null,
+  };
 }
 
 /** Every registered model with its newest version's hash and metrics, oldest model first. */
