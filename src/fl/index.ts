@@ -20,7 +20,7 @@ export {
   type JobConfigInput,
 } from './job-config.js';
 export { jobStreams, prepareJob, runJob, type JobObserver, type PreparedJob, type RunJobOptions } from './federated-job.js';
-export { formatRoundTable, type IncentivesReport, type JobReport, type JobStop, type ParticipantReport, type PrivacyReport, type RoundReport } from './report.js';
+export { formatRoundTable, type IncentivesReport, type JobReport, type JobStop, type ParticipantReport, type PrivacyReport, type RefusedUpdate, type RoundReport } from './report.js';
 export type { AdmissionRefusal, IncentivesSummary, ParticipantBalance, RoundIncentives, RoundContributions, RoundSettlementReport, TokenAmount } from './incentives.js';
 export {
   DpConfigSchema,
@@ -40,6 +40,7 @@ export {
   AdversaryConfigSchema,
   DEFAULT_NOISE_STD,
   DEFAULT_SCALE_FACTOR,
+  DEFAULT_INFLATED_EXAMPLES,
   attackOf,
   attackedWeights,
   chooseAdversaries,
@@ -54,3 +55,4 @@ export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate,
 export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
 export { InProcessChannel, type SimulatedParticipant } from './in-process-channel.js';
 export type { SubmitOutcome, TrainingManagerOptions } from './training-manager.js';
+export { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';

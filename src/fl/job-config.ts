@@ -86,6 +86,13 @@ export const JobConfigSchema = z
       .strict()
       .default({}),
     strategy: StrategyConfigSchema.default({ name: 'fedavg' }),
+    aggregation: z
+      .object({
+        /** Largest share of a round's total weight any one participant may hold; its weight is cut to fit (1 = no cap). */
+        maxWeightShare: z.number().gt(0).max(1).default(1),
+      })
+      .strict()
+      .default({}),
     round: z
       .object({
         /** Fraction of the selected clients whose updates are required to aggregate. */
@@ -139,7 +146,12 @@ export const JobConfigSchema = z
     /** Simulation only: malicious clients, for testing robust aggregation. */
     adversaries: AdversaryConfigSchema.optional(),
     validation: z
-      .object({ minAccuracy: z.number().min(0).max(1).optional(), maxLoss: z.number().positive().optional() })
+      .object({
+        minAccuracy: z.number().min(0).max(1).optional(),
+        maxLoss: z.number().positive().optional(),
+        /** A round whose held-out accuracy falls by more than this below the round before is flagged (report, dashboard, security event). */
+        maxAccuracyDrop: z.number().min(0).max(1).default(0.1),
+      })
       .strict()
       .default({}),
   })
