@@ -87,6 +87,16 @@ describe('the weight of one update', () => {
     expect((refusal as Error).message).toMatch(/'mallory' claims 1000000000000 examples; it declared 480/);
   });
 
+  it('refuses every claim over the declared count and weighs every other one within the bound (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e12 }), fc.integer({ min: 1, max: 1e12 }), fc.integer({ min: 1, max: 1e12 }), (declared, claimed, cut) => {
+        const bound = Math.min(declared, cut);
+        if (claimed > declared) expect(() => boundedWeight('p', claimed, declared, bound)).toThrow(expect.objectContaining({ code: WEIGHT_OVER_BOUND }));
+        else expect(boundedWeight('p', claimed, declared, bound)).toBe(Math.min(claimed, bound));
+      }),
+    );
+  });
+
   it('refuses an update from a participant that declared nothing', () => {
     expect(() => boundedWeight('ghost', 1, undefined, undefined)).toThrow(expect.objectContaining({ code: 'UPDATE_NOT_DECLARED' }));
   });
