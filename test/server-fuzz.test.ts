@@ -1,6 +1,6 @@
 import { request as httpsRequest } from 'node:https';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../src/core/index.js';
-import { demoConfig, prepareCoordinatedJob } from '../src/fl/index.js';
+import { demoConfig, prepareCoordinatedJob, type JobOutcome } from '../src/fl/index.js';
 import {
   encodeSignedFrame,
   loadParticipantKit,
@@ -20,8 +20,10 @@ import {
   type MessageSigner,
   type ParticipantKit,
 } from '../src/identity/index.js';
-import { ServerMessages, decodeMessage, encodeMessage } from '../src/protocol/index.js';
+import { ServerMessages, decodeMessage, encodeMessage, type ClientKind, type Message, type ServerKind } from '../src/protocol/index.js';
 import { startCoordinator, type RunningCoordinator } from '../src/server/index.js';
+import { freePort } from './support/free-port.js';
+import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
 const CLIENT_ERROR = /^(MESSAGE_|AUTH_|RATE_LIMITED|UPDATE_|ROUND_)/;
 
@@ -216,4 +218,95 @@ describe('coordinator under hostile input', () => {
     expect(events.length).toBeGreaterThan(10);
     expect(snapshot(dbFile)).toBe(before);
   });
+});
+
+describe('a participant lying about its weight across processes', () => {
+  // Two honest `cipher-nexus client` processes and mallory, who speaks the protocol itself: it declares
+  // its real example count in a signed hello, then sends an all-zero model claiming 1e12 examples.
+  const HONEST = ['alice', 'bob'];
+  let dir: string;
+  let storage: Storage;
+  let coordinator: RunningCoordinator;
+  let mallory: ParticipantKit;
+  let agents: CliProcess[];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cn-weight-'));
+    const kitDir = join(dir, 'kits');
+    await provisionWithLocalKeys({ outDir: kitDir, participants: [...HONEST, 'mallory'], serverHost: '127.0.0.1', serverPort: await freePort() });
+    mallory = loadParticipantKit(join(kitDir, 'participants', 'mallory', 'kit.json'));
+    const data = writeParticipantData(dir, [...HONEST, 'mallory']);
+    storage = openStorage({ path: join(dir, 'state.db') });
+    const prepared = await prepareCoordinatedJob({
+      name: 'weight-attack',
+      seed: 5,
+      data: demoConfig().data,
+      rounds: 3,
+      selection: { fraction: 1, minClients: 2 },
+      model: { type: 'mlp', hidden: [64] },
+      training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: 'adam' },
+      round: { quorum: 1, deadlineSeconds: 120 },
+    });
+    coordinator = await startCoordinator({ prepared, storage, kitDir, host: '127.0.0.1', operatorPort: 0, auditFile: join(dir, 'audit.jsonl'), logLevel: 'silent' });
+    const socket = new WebSocket(`${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(mallory) });
+    const inbox: Message<typeof ServerMessages>[] = [];
+    const waiting: (() => void)[] = [];
+    socket.on('message', (raw: Buffer) => {
+      inbox.push(decodeMessage(new Uint8Array(raw), ServerMessages));
+      for (const wake of waiting.splice(0)) wake();
+    });
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const signer = signerFromKit(mallory);
+    const send = (kind: ClientKind, header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    const next = async <K extends ServerKind>(kind: K): Promise<Extract<Message<typeof ServerMessages>, { kind: K }>> => {
+      for (;;) {
+        const at = inbox.findIndex((m) => m.kind === kind);
+        if (at >= 0) return inbox.splice(at, 1)[0] as Extract<Message<typeof ServerMessages>, { kind: K }>;
+        await new Promise<void>((wake) => waiting.push(wake));
+      }
+    };
+    const declared = readFileSync(data.get('mallory') as string, 'utf8').trim().split('\n').length;
+    send('hello', { numExamples: declared, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'mallory' });
+    await next('welcome');
+    agents = HONEST.map((id) => runCli(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir));
+    const task = await next('task');
+    send('received', { roundId: task.header.roundId });
+    const zeros = new Uint8Array(task.body.byteLength);
+    send('offer', { roundId: task.header.roundId, round: task.header.round, bytes: zeros.byteLength });
+    await next('pull');
+    send('update', { roundId: task.header.roundId, round: task.header.round, numExamples: 1e12, seconds: 1, encoding: 'float32', sha256: createHash('sha256').update(zeros).digest('hex') }, zeros);
+    refusals.push((await next('error')).header);
+    // A second hello may not change the count the first one declared.
+    send('hello', { numExamples: declared * 1000, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'mallory' });
+    refusals.push((await next('error')).header);
+    outcome = await coordinator.done;
+    socket.close();
+  }, 240_000);
+  const refusals: { code: string; message: string }[] = [];
+  let outcome: JobOutcome;
+
+  afterAll(async () => {
+    await coordinator?.close();
+    for (const agent of agents ?? []) agent.child.kill();
+    await storage?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses the update over its bound and a count declared anew, naming mallory', () => {
+    expect(refusals[0]).toMatchObject({ code: 'UPDATE_WEIGHT_OVER_BOUND', message: expect.stringMatching(/'mallory' claims 1000000000000 examples; it declared \d+/) });
+    expect(refusals[1]).toMatchObject({ code: 'EXAMPLES_REDECLARED', message: expect.stringMatching(/'mallory' declared \d+ examples for this job and now declares \d+/) });
+    expect(outcome.refusedUpdates).toEqual([expect.objectContaining({ round: 1, clientId: 'mallory', code: 'UPDATE_WEIGHT_OVER_BOUND' })]);
+  });
+
+  it('raises security events naming mallory, and the job finishes as if mallory had not been there', async () => {
+    const events = (await (await fetch(`${coordinator.operatorUrl}/api/security-events`)).json()) as { kind: string; participant?: string; detail: string }[];
+    const weight = events.filter((e) => e.kind === 'weight_over_bound');
+    expect(weight.map((e) => e.participant)).toEqual(['mallory', 'mallory']);
+    expect(weight.some((e) => e.detail.includes('UPDATE_WEIGHT_OVER_BOUND'))).toBe(true);
+    expect(weight.some((e) => e.detail.includes('EXAMPLES_REDECLARED'))).toBe(true);
+    expect(outcome.status).toBe('completed');
+    expect(outcome.rounds.every((r) => !r.participants.includes('mallory') || r.round === 1)).toBe(true);
+    expect(outcome.final?.accuracy).toBeGreaterThan(0.85);
+    for (const agent of agents) expect(await agent.exit, agent.output()).toBe(0);
+  }, 60_000);
 });
