@@ -362,8 +362,10 @@ export class CkksParticipant {
     const expectation: AggregateExpectation = { roundContext: this.roundContext, participants: this.participants, contributors: JSON.parse(partText(claim)) as AggregateExpectation['contributors'] };
     // The coordinator may not claim other weights than the task fixed before encryption.
     const claimed: unknown = expectation.contributors;
-    const inflated = Array.isArray(claimed) ? (claimed as { id: unknown; weight: unknown }[]).find((c) => c.weight !== this.protection.weights[String(c?.id)]) : undefined;
-    if (inflated) throw new UpdateRejectedError('CKKS_WEIGHT_INVALID', `the decryption request claims weight ${String(inflated?.weight)} for '${String(inflated?.id)}'; the round fixed ${this.protection.weights[String(inflated?.id)] ?? 'none'}`);
+    const inflated = Array.isArray(claimed) ? (claimed as ({ id?: unknown; weight?: unknown } | null)[]).find((c) => c?.weight !== this.protection.weights[String(c?.id)]) : undefined;
+    if (inflated !== undefined) {
+      throw new UpdateRejectedError('CKKS_WEIGHT_INVALID', `the decryption request claims weight ${String(inflated?.weight)} for '${String(inflated?.id)}'; the round fixed ${this.protection.weights[String(inflated?.id)] ?? 'none'}`);
+    }
     // Verified mode always: the aggregate must be the sum of exactly these contributions, each MAC-ed for this holder.
     const contributions = this.contributions.splice(0);
     const shares = await decryptionShares(this.requireShare().secret, setup, aggregate, expectation, { contributions });
