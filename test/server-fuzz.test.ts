@@ -1,13 +1,13 @@
 import { request as httpsRequest } from 'node:https';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStorage, type Storage } from '../src/core/index.js';
+import { openStorage, verifyAuditTrail, type Storage } from '../src/core/index.js';
 import { demoConfig, prepareCoordinatedJob, type JobOutcome } from '../src/fl/index.js';
 import {
   encodeSignedFrame,
@@ -221,23 +221,34 @@ describe('coordinator under hostile input', () => {
 });
 
 describe('a participant lying about its weight across processes', () => {
-  // Two honest `cipher-nexus client` processes and mallory, who speaks the protocol itself: it declares
-  // its real example count in a signed hello, then sends an all-zero model claiming 1e12 examples.
+  // `cipher-nexus serve` and two `cipher-nexus client` processes, and mallory, who speaks the protocol
+  // itself: it declares its real example count in a signed hello, then sends an all-zero model
+  // claiming 1e12 examples, then says hello again with another count.
   const HONEST = ['alice', 'bob'];
   let dir: string;
-  let storage: Storage;
-  let coordinator: RunningCoordinator;
-  let mallory: ParticipantKit;
-  let agents: CliProcess[];
+  let serve: CliProcess;
+  let agents: CliProcess[] = [];
+  let events: { kind: string; participant?: string; detail: string }[];
+  let report: JobOutcome;
+  const refusals: { code: string; message: string }[] = [];
+
+  /** Waits until the process has printed a line matching `pattern`, and returns the match. */
+  const printed = async (process: CliProcess, pattern: RegExp): Promise<RegExpMatchArray> => {
+    for (let waited = 0; waited < 60_000; waited += 50) {
+      const match = pattern.exec(process.output());
+      if (match) return match;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`the process never printed ${pattern}:\n${process.output()}`);
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-weight-'));
     const kitDir = join(dir, 'kits');
     await provisionWithLocalKeys({ outDir: kitDir, participants: [...HONEST, 'mallory'], serverHost: '127.0.0.1', serverPort: await freePort() });
-    mallory = loadParticipantKit(join(kitDir, 'participants', 'mallory', 'kit.json'));
+    const mallory = loadParticipantKit(join(kitDir, 'participants', 'mallory', 'kit.json'));
     const data = writeParticipantData(dir, [...HONEST, 'mallory']);
-    storage = openStorage({ path: join(dir, 'state.db') });
-    const prepared = await prepareCoordinatedJob({
+    const job = {
       name: 'weight-attack',
       seed: 5,
       data: demoConfig().data,
@@ -246,9 +257,13 @@ describe('a participant lying about its weight across processes', () => {
       model: { type: 'mlp', hidden: [64] },
       training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: 'adam' },
       round: { quorum: 1, deadlineSeconds: 120 },
-    });
-    coordinator = await startCoordinator({ prepared, storage, kitDir, host: '127.0.0.1', operatorPort: 0, auditFile: join(dir, 'audit.jsonl'), logLevel: 'silent' });
-    const socket = new WebSocket(`${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(mallory) });
+    };
+    writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
+    serve = runCli(['--db', join(dir, 'state.db'), 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--operator-port', '0', '--report', join(dir, 'report.json'), '--log-level', 'warn'], dir);
+    const participantUrl = (await printed(serve, /participants: (https:\/\/\S+)/))[1];
+    const operatorUrl = (await printed(serve, /dashboard: +(http:\/\/\S+?)\/?\n/))[1];
+
+    const socket = new WebSocket(`${participantUrl.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(mallory) });
     const inbox: Message<typeof ServerMessages>[] = [];
     const waiting: (() => void)[] = [];
     socket.on('message', (raw: Buffer) => {
@@ -268,6 +283,7 @@ describe('a participant lying about its weight across processes', () => {
     const declared = readFileSync(data.get('mallory') as string, 'utf8').trim().split('\n').length;
     send('hello', { numExamples: declared, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'mallory' });
     await next('welcome');
+    // Mallory joined first, so it is in the first round.
     agents = HONEST.map((id) => runCli(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir));
     const task = await next('task');
     send('received', { roundId: task.header.roundId });
@@ -279,34 +295,39 @@ describe('a participant lying about its weight across processes', () => {
     // A second hello may not change the count the first one declared.
     send('hello', { numExamples: declared * 1000, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'mallory' });
     refusals.push((await next('error')).header);
-    outcome = await coordinator.done;
+    // The coordinator raised its events before it answered; the job is still in its first round.
+    events = (await (await fetch(`${operatorUrl}/api/security-events`)).json()) as typeof events;
+    expect(await serve.exit, serve.output()).toBe(0);
     socket.close();
+    report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as JobOutcome;
   }, 240_000);
-  const refusals: { code: string; message: string }[] = [];
-  let outcome: JobOutcome;
 
-  afterAll(async () => {
-    await coordinator?.close();
-    for (const agent of agents ?? []) agent.child.kill();
-    await storage?.close();
+  afterAll(() => {
+    for (const p of [serve, ...agents]) if (p && p.child.exitCode === null) p.child.kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses the update over its bound and a count declared anew, naming mallory', () => {
     expect(refusals[0]).toMatchObject({ code: 'UPDATE_WEIGHT_OVER_BOUND', message: expect.stringMatching(/'mallory' claims 1000000000000 examples; it declared \d+/) });
     expect(refusals[1]).toMatchObject({ code: 'EXAMPLES_REDECLARED', message: expect.stringMatching(/'mallory' declared \d+ examples for this job and now declares \d+/) });
-    expect(outcome.refusedUpdates).toEqual([expect.objectContaining({ round: 1, clientId: 'mallory', code: 'UPDATE_WEIGHT_OVER_BOUND' })]);
+    expect(report.refusedUpdates).toEqual([expect.objectContaining({ round: 1, clientId: 'mallory', code: 'UPDATE_WEIGHT_OVER_BOUND' })]);
+    expect(serve.output()).toMatch(/REFUSED mallory: update: UPDATE_WEIGHT_OVER_BOUND/);
   });
 
-  it('raises security events naming mallory, and the job finishes as if mallory had not been there', async () => {
-    const events = (await (await fetch(`${coordinator.operatorUrl}/api/security-events`)).json()) as { kind: string; participant?: string; detail: string }[];
+  it('raises security events naming mallory and writes them to the audit trail', () => {
     const weight = events.filter((e) => e.kind === 'weight_over_bound');
     expect(weight.map((e) => e.participant)).toEqual(['mallory', 'mallory']);
     expect(weight.some((e) => e.detail.includes('UPDATE_WEIGHT_OVER_BOUND'))).toBe(true);
     expect(weight.some((e) => e.detail.includes('EXAMPLES_REDECLARED'))).toBe(true);
-    expect(outcome.status).toBe('completed');
-    expect(outcome.rounds.every((r) => !r.participants.includes('mallory') || r.round === 1)).toBe(true);
-    expect(outcome.final?.accuracy).toBeGreaterThan(0.85);
+    const audit = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { kind: string; actor: string });
+    expect(audit.filter((e) => e.kind === 'security.weight_over_bound').map((e) => e.actor)).toEqual(['mallory', 'mallory']);
+    expect(verifyAuditTrail(join(dir, 'audit.jsonl')).ok).toBe(true);
+  });
+
+  it('finishes the job as if mallory had not been there', async () => {
+    expect(report.status).toBe('completed');
+    expect(report.rounds.every((r) => !r.participants.includes('mallory'))).toBe(true);
+    expect(report.final?.accuracy).toBeGreaterThan(0.85);
     for (const agent of agents) expect(await agent.exit, agent.output()).toBe(0);
   }, 60_000);
 });
