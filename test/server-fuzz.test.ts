@@ -22,6 +22,7 @@ import {
 } from '../src/identity/index.js';
 import { ServerMessages, decodeMessage, encodeMessage, type ClientKind, type Message, type ServerKind } from '../src/protocol/index.js';
 import { startCoordinator, type RunningCoordinator } from '../src/server/index.js';
+import { ClientAgent } from '../src/client/index.js';
 import { freePort } from './support/free-port.js';
 import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
@@ -329,5 +330,43 @@ describe('a participant lying about its weight across processes', () => {
     expect(report.rounds.every((r) => !r.participants.includes('mallory'))).toBe(true);
     expect(report.final?.accuracy).toBeGreaterThan(0.85);
     for (const agent of agents) expect(await agent.exit, agent.output()).toBe(0);
+  }, 60_000);
+});
+
+describe('a participant whose example count changed since it joined', () => {
+  it('is refused with EXAMPLES_REDECLARED, also once the coordinator knows the count only from its store, and its agent stops', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cn-redeclare-'));
+    const kitDir = join(dir, 'kits');
+    await provisionWithLocalKeys({ outDir: kitDir, participants: ['carol', 'dave'], serverHost: '127.0.0.1', serverPort: 0 });
+    const carol = loadParticipantKit(join(kitDir, 'participants', 'carol', 'kit.json'));
+    const storage = openStorage({ path: join(dir, 'state.db') });
+    // Two participants are needed for a round and only carol comes: nothing but joining happens.
+    const prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 1 }), selection: { fraction: 1, minClients: 2 } });
+    const coordinator = await startCoordinator({ prepared, storage, kitDir, host: '127.0.0.1', port: 0, operatorPort: 0, auditFile: join(dir, 'audit.jsonl'), logLevel: 'silent' });
+    // The job never starts a round; closing the coordinator aborts it.
+    coordinator.done.catch(() => undefined);
+    try {
+      const data = writeParticipantData(dir, ['carol']).get('carol') as string;
+      const rows = readFileSync(data, 'utf8').trim().split('\n').length;
+      // Carol first joined with more rows than her file holds now.
+      const socket = new WebSocket(`${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(carol) });
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      const welcomed = new Promise((resolve) => socket.once('message', resolve));
+      socket.send(encodeSignedFrame(signerFromKit(carol), 'hello', encodeMessage('hello', { numExamples: rows + 10, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'carol' })));
+      await welcomed;
+      while ((await storage.nodes.get('carol'))?.status !== 'online') await new Promise((resolve) => setTimeout(resolve, 20));
+      socket.close();
+      // Once carol has left, the coordinator knows her count only from the node it stored.
+      while ((await storage.nodes.get('carol'))?.status !== 'offline') await new Promise((resolve) => setTimeout(resolve, 20));
+      expect((await storage.nodes.get('carol'))?.labels.examples).toBe(String(rows + 10));
+      const agent = new ClientAgent({ kit: carol, dataFile: data, serverUrl: coordinator.participantUrl, backoff: { initialMs: 50, maxMs: 100 } });
+      await expect(agent.run()).rejects.toMatchObject({ code: 'EXAMPLES_REDECLARED', message: expect.stringMatching(new RegExp(`'carol' declared ${rows + 10} examples for this job and now declares ${rows}`)) });
+      const events = coordinator.events.recentSecurityEvents().filter((e) => e.kind === 'weight_over_bound');
+      expect(events.map((e) => e.participant)).toEqual(['carol']);
+    } finally {
+      await coordinator.close();
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
