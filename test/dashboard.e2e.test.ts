@@ -128,6 +128,14 @@ describe('operator dashboard in Chromium', () => {
     await page.locator('[data-testid="budget-item"][data-dataset="optdigits"]').filter({ hasText: '7.60 / 10' }).waitFor();
     await page.locator('[data-testid="node-row"][data-node-id="node-clinic-a"]').filter({ hasText: '93%' }).waitFor();
 
+    // A round whose accuracy fell by more than the job's margin is marked in the rounds table.
+    const last = report.rounds[3];
+    events.emit('round', { jobId, round: { ...last, round: 5, accuracy: last.accuracy - 0.2, accuracyDrop: { previous: last.accuracy, margin: 0.1 } } });
+    const dropped = page.locator('[data-testid="round-row"][data-round="5"] [data-testid="accuracy-drop"]');
+    await dropped.waitFor();
+    expect(await dropped.textContent()).toBe(`${(last.accuracy - 0.2).toFixed(4)} ▼`);
+    expect(await page.locator('[data-testid="round-row"][data-round="4"] [data-testid="accuracy-drop"]').count()).toBe(0);
+
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(pageErrors).toEqual([]);

@@ -1,14 +1,14 @@
 import { request as httpsRequest } from 'node:https';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStorage, type Storage } from '../src/core/index.js';
-import { demoConfig, prepareCoordinatedJob } from '../src/fl/index.js';
+import { openStorage, verifyAuditTrail, type Storage } from '../src/core/index.js';
+import { demoConfig, prepareCoordinatedJob, type JobOutcome } from '../src/fl/index.js';
 import {
   encodeSignedFrame,
   loadParticipantKit,
@@ -20,8 +20,11 @@ import {
   type MessageSigner,
   type ParticipantKit,
 } from '../src/identity/index.js';
-import { ServerMessages, decodeMessage, encodeMessage } from '../src/protocol/index.js';
+import { ServerMessages, decodeMessage, encodeMessage, type ClientKind, type Message, type ServerKind } from '../src/protocol/index.js';
 import { startCoordinator, type RunningCoordinator } from '../src/server/index.js';
+import { ClientAgent } from '../src/client/index.js';
+import { freePort } from './support/free-port.js';
+import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
 const CLIENT_ERROR = /^(MESSAGE_|AUTH_|RATE_LIMITED|UPDATE_|ROUND_)/;
 
@@ -216,4 +219,154 @@ describe('coordinator under hostile input', () => {
     expect(events.length).toBeGreaterThan(10);
     expect(snapshot(dbFile)).toBe(before);
   });
+});
+
+describe('a participant lying about its weight across processes', () => {
+  // `cipher-nexus serve` and two `cipher-nexus client` processes, and mallory, who speaks the protocol
+  // itself: it declares its real example count in a signed hello, then sends an all-zero model
+  // claiming 1e12 examples, then says hello again with another count.
+  const HONEST = ['alice', 'bob'];
+  let dir: string;
+  let serve: CliProcess;
+  let agents: CliProcess[] = [];
+  let events: { kind: string; participant?: string; detail: string }[];
+  let report: JobOutcome;
+  const refusals: { code: string; message: string }[] = [];
+
+  /** Waits until the process has printed a line matching `pattern`, and returns the match. */
+  const printed = async (process: CliProcess, pattern: RegExp): Promise<RegExpMatchArray> => {
+    for (let waited = 0; waited < 60_000; waited += 50) {
+      const match = pattern.exec(process.output());
+      if (match) return match;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`the process never printed ${pattern}:\n${process.output()}`);
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cn-weight-'));
+    const kitDir = join(dir, 'kits');
+    await provisionWithLocalKeys({ outDir: kitDir, participants: [...HONEST, 'mallory'], serverHost: '127.0.0.1', serverPort: await freePort() });
+    const mallory = loadParticipantKit(join(kitDir, 'participants', 'mallory', 'kit.json'));
+    const data = writeParticipantData(dir, [...HONEST, 'mallory']);
+    const job = {
+      name: 'weight-attack',
+      seed: 5,
+      data: demoConfig().data,
+      rounds: 3,
+      selection: { fraction: 1, minClients: 2 },
+      model: { type: 'mlp', hidden: [64] },
+      training: { epochs: 2, batchSize: 32, learningRate: 0.005, optimizer: 'adam' },
+      round: { quorum: 1, deadlineSeconds: 120 },
+    };
+    writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
+    serve = runCli(['--db', join(dir, 'state.db'), 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--operator-port', '0', '--report', join(dir, 'report.json'), '--log-level', 'warn'], dir);
+    const participantUrl = (await printed(serve, /participants: (https:\/\/\S+)/))[1];
+    const operatorUrl = (await printed(serve, /dashboard: +(http:\/\/\S+?)\/?\n/))[1];
+
+    const socket = new WebSocket(`${participantUrl.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(mallory) });
+    const inbox: Message<typeof ServerMessages>[] = [];
+    const waiting: (() => void)[] = [];
+    socket.on('message', (raw: Buffer) => {
+      inbox.push(decodeMessage(new Uint8Array(raw), ServerMessages));
+      for (const wake of waiting.splice(0)) wake();
+    });
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const signer = signerFromKit(mallory);
+    const send = (kind: ClientKind, header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    const next = async <K extends ServerKind>(kind: K): Promise<Extract<Message<typeof ServerMessages>, { kind: K }>> => {
+      for (;;) {
+        const at = inbox.findIndex((m) => m.kind === kind);
+        if (at >= 0) return inbox.splice(at, 1)[0] as Extract<Message<typeof ServerMessages>, { kind: K }>;
+        await new Promise<void>((wake) => waiting.push(wake));
+      }
+    };
+    const declared = readFileSync(data.get('mallory') as string, 'utf8').trim().split('\n').length;
+    send('hello', { numExamples: declared, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'mallory' });
+    await next('welcome');
+    // Mallory joined first, so it is in the first round.
+    agents = HONEST.map((id) => runCli(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir));
+    const task = await next('task');
+    send('received', { roundId: task.header.roundId });
+    const zeros = new Uint8Array(task.body.byteLength);
+    send('offer', { roundId: task.header.roundId, round: task.header.round, bytes: zeros.byteLength });
+    await next('pull');
+    send('update', { roundId: task.header.roundId, round: task.header.round, numExamples: 1e12, seconds: 1, encoding: 'float32', sha256: createHash('sha256').update(zeros).digest('hex') }, zeros);
+    refusals.push((await next('error')).header);
+    // A second hello may not change the count the first one declared.
+    send('hello', { numExamples: declared * 1000, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'mallory' });
+    refusals.push((await next('error')).header);
+    // The coordinator raised its events before it answered; the job is still in its first round.
+    events = (await (await fetch(`${operatorUrl}/api/security-events`)).json()) as typeof events;
+    expect(await serve.exit, serve.output()).toBe(0);
+    socket.close();
+    report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as JobOutcome;
+  }, 240_000);
+
+  afterAll(() => {
+    for (const p of [serve, ...agents]) if (p && p.child.exitCode === null) p.child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses the update over its bound and a count declared anew, naming mallory', () => {
+    expect(refusals[0]).toMatchObject({ code: 'UPDATE_WEIGHT_OVER_BOUND', message: expect.stringMatching(/'mallory' claims 1000000000000 examples; it declared \d+/) });
+    expect(refusals[1]).toMatchObject({ code: 'EXAMPLES_REDECLARED', message: expect.stringMatching(/'mallory' declared \d+ examples for this job and now declares \d+/) });
+    expect(report.refusedUpdates).toEqual([expect.objectContaining({ round: 1, clientId: 'mallory', code: 'UPDATE_WEIGHT_OVER_BOUND' })]);
+    expect(serve.output()).toMatch(/REFUSED mallory: update: UPDATE_WEIGHT_OVER_BOUND/);
+  });
+
+  it('raises security events naming mallory and writes them to the audit trail', () => {
+    const weight = events.filter((e) => e.kind === 'weight_over_bound');
+    expect(weight.map((e) => e.participant)).toEqual(['mallory', 'mallory']);
+    expect(weight.some((e) => e.detail.includes('UPDATE_WEIGHT_OVER_BOUND'))).toBe(true);
+    expect(weight.some((e) => e.detail.includes('EXAMPLES_REDECLARED'))).toBe(true);
+    const audit = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { kind: string; actor: string });
+    expect(audit.filter((e) => e.kind === 'security.weight_over_bound').map((e) => e.actor)).toEqual(['mallory', 'mallory']);
+    expect(verifyAuditTrail(join(dir, 'audit.jsonl')).ok).toBe(true);
+  });
+
+  it('finishes the job as if mallory had not been there', async () => {
+    expect(report.status).toBe('completed');
+    expect(report.rounds.every((r) => !r.participants.includes('mallory'))).toBe(true);
+    expect(report.final?.accuracy).toBeGreaterThan(0.85);
+    for (const agent of agents) expect(await agent.exit, agent.output()).toBe(0);
+  }, 60_000);
+});
+
+describe('a participant whose example count changed since it joined', () => {
+  it('is refused with EXAMPLES_REDECLARED, also once the coordinator knows the count only from its store, and its agent stops', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cn-redeclare-'));
+    const kitDir = join(dir, 'kits');
+    await provisionWithLocalKeys({ outDir: kitDir, participants: ['carol', 'dave'], serverHost: '127.0.0.1', serverPort: 0 });
+    const carol = loadParticipantKit(join(kitDir, 'participants', 'carol', 'kit.json'));
+    const storage = openStorage({ path: join(dir, 'state.db') });
+    // Two participants are needed for a round and only carol comes: nothing but joining happens.
+    const prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 1 }), selection: { fraction: 1, minClients: 2 } });
+    const coordinator = await startCoordinator({ prepared, storage, kitDir, host: '127.0.0.1', port: 0, operatorPort: 0, auditFile: join(dir, 'audit.jsonl'), logLevel: 'silent' });
+    // The job never starts a round; closing the coordinator aborts it.
+    coordinator.done.catch(() => undefined);
+    try {
+      const data = writeParticipantData(dir, ['carol']).get('carol') as string;
+      const rows = readFileSync(data, 'utf8').trim().split('\n').length;
+      // Carol first joined with more rows than her file holds now.
+      const socket = new WebSocket(`${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(carol) });
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      const welcomed = new Promise((resolve) => socket.once('message', resolve));
+      socket.send(encodeSignedFrame(signerFromKit(carol), 'hello', encodeMessage('hello', { numExamples: rows + 10, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'carol' })));
+      await welcomed;
+      while ((await storage.nodes.get('carol'))?.status !== 'online') await new Promise((resolve) => setTimeout(resolve, 20));
+      socket.close();
+      // Once carol has left, the coordinator knows her count only from the node it stored.
+      while ((await storage.nodes.get('carol'))?.status !== 'offline') await new Promise((resolve) => setTimeout(resolve, 20));
+      expect((await storage.nodes.get('carol'))?.labels.examples).toBe(String(rows + 10));
+      const agent = new ClientAgent({ kit: carol, dataFile: data, serverUrl: coordinator.participantUrl, backoff: { initialMs: 50, maxMs: 100 } });
+      await expect(agent.run()).rejects.toMatchObject({ code: 'EXAMPLES_REDECLARED', message: expect.stringMatching(new RegExp(`'carol' declared ${rows + 10} examples for this job and now declares ${rows}`)) });
+      const events = coordinator.events.recentSecurityEvents().filter((e) => e.kind === 'weight_over_bound');
+      expect(events.map((e) => e.participant)).toEqual(['carol']);
+    } finally {
+      await coordinator.close();
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -94,6 +94,7 @@ function roundFromReport(report) {
     status: 'finalized',
     accuracy: report.accuracy,
     loss: report.loss,
+    accuracyDrop: report.accuracyDrop ? report.accuracyDrop.previous - report.accuracy : null,
     updates: null,
     participants: report.participants,
     seconds: report.seconds,
@@ -408,10 +409,12 @@ function renderEvaluation() {
 function roundRow(r) {
   return el(
     'tr',
-    { 'data-testid': 'round-row', 'data-round': r.number, class: r.live ? 'live' : null },
+    { 'data-testid': 'round-row', 'data-round': r.number, class: [r.live ? 'live' : '', r.accuracyDrop ? 'accuracy-drop' : ''].join(' ').trim() || null },
     el('td', {}, String(r.number)),
     el('td', {}, badge(r.status)),
-    el('td', { class: 'num' }, fixed(r.accuracy, 4)),
+    r.accuracyDrop
+      ? el('td', { class: 'num', 'data-testid': 'accuracy-drop', title: `accuracy fell by ${fixed(r.accuracyDrop, 4)} since the round before` }, `${fixed(r.accuracy, 4)} ▼`)
+      : el('td', { class: 'num' }, fixed(r.accuracy, 4)),
     el('td', { class: 'num' }, fixed(r.loss, 4)),
     el('td', { class: 'num' }, r.updates === null ? '…' : String(r.updates)),
     el('td', { class: 'num', title: r.participants.join(', ') }, String(r.participants.length)),

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InvalidInputError, type Storage } from '../core/index.js';
 import { printJson, writeJsonFile } from './output.js';
+import type { RoundReport } from '../fl/index.js';
 
 function port(name: string) {
   return (value: string): number => {
@@ -60,8 +61,13 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           const stop = (): void => void coordinator.close();
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
-          coordinator.job.on('round', (round: { round: number; accuracy: number; participants: string[]; seconds: number }) => {
-            if (!opts.json) process.stderr.write(`round ${round.round}/${prepared.config.rounds}  accuracy ${round.accuracy.toFixed(4)}  clients ${round.participants.length}  ${round.seconds.toFixed(2)} s\n`);
+          coordinator.job.on('round', (round: RoundReport) => {
+            const drop = round.accuracyDrop ? `  ACCURACY DROP from ${round.accuracyDrop.previous.toFixed(4)} (more than ${round.accuracyDrop.margin})` : '';
+            if (!opts.json) process.stderr.write(`round ${round.round}/${prepared.config.rounds}  accuracy ${round.accuracy.toFixed(4)}  clients ${round.participants.length}  ${round.seconds.toFixed(2)} s${drop}\n`);
+          });
+          // A participant caught claiming more weight than it declared is named at once, not only in the report.
+          coordinator.events.on('security', (event) => {
+            if (!opts.json && event.kind === 'weight_over_bound') process.stderr.write(`REFUSED ${event.participant ?? 'a participant'}: ${event.detail}\n`);
           });
           const report = await coordinator.done.finally(() => coordinator.close());
           const reportPath = resolve(opts.report ?? `.cipher-nexus/reports/${report.jobId}.json`);

@@ -4,7 +4,7 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { ParticipantRuntime, runClientTask, weightsSha256, type ClientResult, type ClientTask, type ParticipantOutput } from '../fl/index.js';
+import { EXAMPLES_REDECLARED, ParticipantRuntime, runClientTask, weightsSha256, type ClientResult, type ClientTask, type ParticipantOutput } from '../fl/index.js';
 import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
 import { SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
@@ -206,7 +206,8 @@ export class ClientAgent extends EventEmitter {
         return undefined;
       case 'error':
         this.emit('refused', message.header);
-        if (message.header.code.startsWith('AUTH_')) throw new ClientAgentError(message.header.code, `the coordinator refused a message: ${message.header.message}`);
+        // Refusals no retry can change: the identity, or an example count that differs from the one this participant declared for the job.
+        if (message.header.code.startsWith('AUTH_') || message.header.code === EXAMPLES_REDECLARED) throw new ClientAgentError(message.header.code, `the coordinator refused a message: ${message.header.message}`);
         // A transient refusal of the update (busy, slot lapsed) is answered by offering it again, a few times.
         if (this.unacknowledged && RETRYABLE.has(message.header.code) && this.reoffers < MAX_REOFFERS) {
           this.reoffers++;

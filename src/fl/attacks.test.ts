@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/errors.js';
 import { Rng } from '../core/index.js';
 import { createDataset } from '../ml/index.js';
-import { AdversaryConfigSchema, DEFAULT_NOISE_STD, DEFAULT_SCALE_FACTOR, attackOf, attackedWeights, chooseAdversaries, flipLabels } from './attacks.js';
+import { AdversaryConfigSchema, DEFAULT_INFLATED_EXAMPLES, DEFAULT_NOISE_STD, DEFAULT_SCALE_FACTOR, attackOf, attackedWeights, chooseAdversaries, flipLabels } from './attacks.js';
 
 const ids = Array.from({ length: 10 }, (_, i) => `client-0${i}`);
 
@@ -30,6 +30,15 @@ describe('simulated attacks', () => {
     expect(attackOf(AdversaryConfigSchema.parse({ clients: 1, kind: 'noise', factor: 2 })).factor).toBe(2);
     expect(AdversaryConfigSchema.safeParse({ clients: 1, kind: 'label-flip', factor: 2 }).success).toBe(false);
     expect(AdversaryConfigSchema.safeParse({ clients: 1, kind: 'backdoor' }).success).toBe(false);
+  });
+
+  it('inflates the claimed weight: 1e12 examples by default, a whole number at most 1e12, for an all-zero model', () => {
+    expect(attackOf(AdversaryConfigSchema.parse({ clients: 1, kind: 'inflate-weight' }))).toEqual({ kind: 'inflate-weight', factor: DEFAULT_INFLATED_EXAMPLES });
+    expect(DEFAULT_INFLATED_EXAMPLES).toBe(1e12);
+    expect(attackOf(AdversaryConfigSchema.parse({ clients: 1, kind: 'inflate-weight', factor: 5000 })).factor).toBe(5000);
+    expect(AdversaryConfigSchema.safeParse({ clients: 1, kind: 'inflate-weight', factor: 2.5 }).success).toBe(false);
+    expect(AdversaryConfigSchema.safeParse({ clients: 1, kind: 'inflate-weight', factor: 2e12 }).success).toBe(false);
+    expect(Array.from(attackedWeights(Float32Array.from([1, 2]), Float32Array.from([3, 4]), { kind: 'inflate-weight', factor: 1e12 }, 1))).toEqual([0, 0]);
   });
 
   it('flips every label y to C − 1 − y and leaves the honest data alone', () => {

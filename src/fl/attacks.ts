@@ -7,33 +7,41 @@ import type { Dataset } from '../ml/index.js';
 export const DEFAULT_SCALE_FACTOR = 10;
 /** Default standard deviation of a 'noise' attack's update, per coordinate. */
 export const DEFAULT_NOISE_STD = 0.5;
+/** Default example count an 'inflate-weight' attacker claims: the most an update header may carry. */
+export const DEFAULT_INFLATED_EXAMPLES = 1e12;
 
 /**
  * Simulated malicious clients of a job, for testing robust aggregation only: which clients (a list of
  * ids, or how many to choose from the job seed) and what they do. 'label-flip' poisons their local
  * data (y → C − 1 − y); 'scale' multiplies their honest delta by `factor`; 'noise' replaces their
- * update with Gaussian noise of standard deviation `factor` around the global model.
+ * update with Gaussian noise of standard deviation `factor` around the global model; 'inflate-weight'
+ * sends an all-zero model and claims `factor` examples for it, so that a coordinator taking the claim
+ * as sent would make it nearly the whole FedAvg mean.
  */
 export const AdversaryConfigSchema = z
   .object({
     clients: z.union([z.array(z.string().min(1)).min(1), z.number().int().positive()]),
-    kind: z.enum(['label-flip', 'scale', 'noise']),
+    kind: z.enum(['label-flip', 'scale', 'noise', 'inflate-weight']),
     factor: z.number().finite().positive().optional(),
   })
   .strict()
-  .refine((a) => a.kind !== 'label-flip' || a.factor === undefined, { message: "'factor' applies to 'scale' and 'noise' attacks only", path: ['factor'] });
+  .refine((a) => a.kind !== 'label-flip' || a.factor === undefined, { message: "'factor' applies to 'scale', 'noise' and 'inflate-weight' attacks only", path: ['factor'] })
+  .refine((a) => a.kind !== 'inflate-weight' || a.factor === undefined || (Number.isInteger(a.factor) && a.factor <= 1e12), {
+    message: "an 'inflate-weight' factor is the example count claimed: a whole number up to 1e12",
+    path: ['factor'],
+  });
 export type AdversaryConfig = z.output<typeof AdversaryConfigSchema>;
 
 /** What one malicious client does in a round, with its factor resolved; travels inside the client task. */
 export interface ClientAttack {
   kind: AdversaryConfig['kind'];
-  /** Scale multiplier or noise standard deviation; unused by 'label-flip'. */
+  /** Scale multiplier, noise standard deviation or claimed example count; unused by 'label-flip'. */
   factor: number;
 }
 
 /** The attack a config describes, with the default factor filled in. */
 export function attackOf(config: AdversaryConfig): ClientAttack {
-  const fallback = config.kind === 'noise' ? DEFAULT_NOISE_STD : config.kind === 'scale' ? DEFAULT_SCALE_FACTOR : 0;
+  const fallback = config.kind === 'noise' ? DEFAULT_NOISE_STD : config.kind === 'scale' ? DEFAULT_SCALE_FACTOR : config.kind === 'inflate-weight' ? DEFAULT_INFLATED_EXAMPLES : 0;
   return { kind: config.kind, factor: config.factor ?? fallback };
 }
 
@@ -70,7 +78,8 @@ export function flipLabels(data: Dataset): Dataset {
 
 /**
  * The model a 'scale' or 'noise' attacker sends instead of `trained`: `global + factor · (trained − global)`,
- * or `global + N(0, factor² I)` drawn from `seed`. A 'label-flip' attacker sends what it trained.
+ * or `global + N(0, factor² I)` drawn from `seed`, or all zeros ('inflate-weight', whose claim the
+ * participant runtime inflates). A 'label-flip' attacker sends what it trained.
  */
 export function attackedWeights(global: Float32Array, trained: Float32Array, attack: ClientAttack, seed: number): Float32Array {
   const out = new Float32Array(global.length);
@@ -80,6 +89,8 @@ export function attackedWeights(global: Float32Array, trained: Float32Array, att
       return out;
     case 'scale':
       for (let k = 0; k < out.length; k++) out[k] = global[k] + attack.factor * (trained[k] - global[k]);
+      return out;
+    case 'inflate-weight':
       return out;
     case 'noise': {
       const rng = new Rng(seed ^ 0x0bad5eed);

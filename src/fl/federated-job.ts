@@ -201,6 +201,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       ...(outcome.stopped ? { stopped: outcome.stopped } : {}),
       ...(config.adversaries ? { adversaries: { simulated: true as const, clients: [...prepared.adversaries.keys()], ...attackOf(config.adversaries) } } : {}),
       ...(outcome.chain ? { chain: outcome.chain } : {}),
+      ...(outcome.refusedUpdates ? { refusedUpdates: outcome.refusedUpdates } : {}),
     };
     await driver.saveReport(report.status, report);
     return report;

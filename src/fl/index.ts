@@ -20,7 +20,7 @@ export {
   type JobConfigInput,
 } from './job-config.js';
 export { jobStreams, prepareJob, runJob, type JobObserver, type PreparedJob, type RunJobOptions } from './federated-job.js';
-export { formatEvaluation, formatRoundTable, formatVerdict, type IncentivesReport, type JobReport, type JobStop, type JobValidation, type ModelEvaluation, type ParticipantReport, type PrivacyReport, type RoundReport } from './report.js';
+export { formatEvaluation, formatRoundTable, formatVerdict, type IncentivesReport, type JobReport, type JobStop, type JobValidation, type ModelEvaluation, type ParticipantReport, type PrivacyReport, type RefusedUpdate, type RoundReport } from './report.js';
 export { jobWarnings, NEAR_BASELINE_MARGIN, type JobWarning, type JobWarningCode, type JobWarningInput } from './job-warnings.js';
 export type { AdmissionRefusal, IncentivesSummary, ParticipantBalance, RoundIncentives, RoundContributions, RoundSettlementReport, TokenAmount } from './incentives.js';
 export {
@@ -41,6 +41,7 @@ export {
   AdversaryConfigSchema,
   DEFAULT_NOISE_STD,
   DEFAULT_SCALE_FACTOR,
+  DEFAULT_INFLATED_EXAMPLES,
   attackOf,
   attackedWeights,
   chooseAdversaries,
@@ -55,3 +56,4 @@ export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate,
 export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
 export { InProcessChannel, type SimulatedParticipant } from './in-process-channel.js';
 export type { SubmitOutcome, TrainingManagerOptions } from './training-manager.js';
+export { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';

@@ -20,6 +20,16 @@ describe('job config', () => {
     });
   });
 
+  it('weighs updates by declared counts without a cap and flags a fall of more than 10 points by default; refuses shares and margins outside their range', () => {
+    const config = parseWithSchema({ data: { train: 'a.csv', test: 'b.csv', labelColumn: 'y' } }, JobConfigSchema, 'config');
+    expect(config.aggregation).toEqual({ maxWeightShare: 1 });
+    expect(config.validation).toEqual({ maxAccuracyDrop: 0.1 });
+    const data = { train: 'a.csv', test: 'b.csv', labelColumn: 'y' };
+    expect(() => parseWithSchema({ data, aggregation: { maxWeightShare: 0 } }, JobConfigSchema, 'config')).toThrow(/aggregation\.maxWeightShare/);
+    expect(() => parseWithSchema({ data, validation: { maxAccuracyDrop: 2 } }, JobConfigSchema, 'config')).toThrow(/validation\.maxAccuracyDrop/);
+    expect(parseWithSchema({ data, aggregation: { maxWeightShare: 0.3 }, validation: { maxAccuracyDrop: 0 } }, JobConfigSchema, 'config')).toMatchObject({ aggregation: { maxWeightShare: 0.3 }, validation: { maxAccuracyDrop: 0 } });
+  });
+
   it('accepts the demo config and lets flags override it', () => {
     const config = parseWithSchema(demoConfig({ clients: 4, rounds: 3, seed: 9 }), JobConfigSchema, 'config');
     expect(config).toMatchObject({ clients: 4, rounds: 3, seed: 9, model: { type: 'mlp' } });

@@ -86,6 +86,13 @@ export const JobConfigSchema = z
       .strict()
       .default({}),
     strategy: StrategyConfigSchema.default({ name: 'fedavg' }),
+    aggregation: z
+      .object({
+        /** Largest share of a round's total weight any one participant may hold; its weight is cut to fit (1 = no cap). */
+        maxWeightShare: z.number().gt(0).max(1).default(1),
+      })
+      .strict()
+      .default({}),
     round: z
       .object({
         /** Fraction of the selected clients whose updates are required to aggregate. */
@@ -145,6 +152,8 @@ export const JobConfigSchema = z
         maxLoss: z.number().positive().optional(),
         /** Accuracy points above the majority-class baseline, as a fraction: 0.05 needs 5 points more than always answering the commonest class. */
         minOverBaseline: z.number().min(0).max(1).optional(),
+        /** A round whose held-out accuracy falls by more than this below the round before is flagged (report, dashboard, security event). */
+        maxAccuracyDrop: z.number().min(0).max(1).default(0.1),
       })
       .strict()
       .default({}),

@@ -17,9 +17,10 @@ import { CkksCollection } from './protection/ckks.js';
 import { PlainCollection } from './protection/plain.js';
 import type { RoundCollection, RoundContext } from './protection/round-collection.js';
 import { SecAggCollection } from './protection/secagg.js';
-import type { IncentivesReport, JobStop, JobValidation, ModelEvaluation, RoundReport } from './report.js';
+import type { IncentivesReport, JobStop, JobValidation, ModelEvaluation, RefusedUpdate, RoundReport } from './report.js';
 import { DpFixedClipping, createStrategy } from './strategies/index.js';
 import { TrainingManager, UpdateRejectedError, type SubmitOutcome } from './training-manager.js';
+import { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, roundWeightBounds } from './weight-bound.js';
 
 /** What a job needs at the coordinator: its config, its model and the held-out set it is evaluated on. */
 export interface CoordinatorJob {
@@ -76,6 +77,8 @@ export interface JobOutcome {
   epsilon?: number;
   stopped?: JobStop;
   chain?: IncentivesReport;
+  /** Updates refused for claiming more weight than their participant declared (this process's rounds). */
+  refusedUpdates?: RefusedUpdate[];
 }
 
 // Round failures the job survives by starting a new round (too few participants answered).
@@ -94,7 +97,9 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
   /** Participants the incentives refused during the job: they take no further part. */
   private readonly excluded = new Set<string>();
   private joinWaiters: (() => void)[] = [];
-  private current: { roundId: string; collection: RoundCollection; tasks: Map<string, RemoteTask>; weights: Float32Array; accepted: Set<string> } | null = null;
+  private current: { roundId: string; collection: RoundCollection; tasks: Map<string, RemoteTask>; weights: Float32Array; accepted: Set<string>; round: number } | null = null;
+  /** Updates refused for claiming more weight than declared, over the whole job. */
+  private readonly refusedUpdates: RefusedUpdate[] = [];
   private failure: Error | null = null;
   private readonly failed = new AbortController();
 
@@ -176,6 +181,15 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
 
   /** A participant connected (again): registers it as an online node and hands it the open round's task if it owes one. */
   async join(participantId: string, numExamples: number, resources: ResourceMetrics, identityKey: Uint8Array = new Uint8Array(0)): Promise<void> {
+    // The count a participant declares bounds the weight of every update it sends: it is declared once per job.
+    const declared = (await this.declaredExamples([participantId])).get(participantId);
+    if (declared !== undefined && declared !== numExamples) {
+      throw new StateError(EXAMPLES_REDECLARED, `'${participantId}' declared ${declared} examples for this job and now declares ${numExamples}; the count is fixed for the job: join with the same data, or ask the operator to start a new job`, {
+        participantId,
+        declared,
+        numExamples,
+      });
+    }
     await this.nodes.registerNode({ id: participantId, status: 'online', resources, labels: { job: this.jobId, examples: String(numExamples) } });
     this.members.set(participantId, { numExamples, identityKey });
     this.federation.set(participantId, numExamples);
@@ -224,7 +238,16 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
       return this.offer(participantId, update.roundId) as Promise<'duplicate'>;
     }
     if (!open.tasks.has(participantId)) throw new UpdateRejectedError('UPDATE_NOT_PARTICIPANT', `'${participantId}' was not selected for this round`);
-    const outcome = await open.collection.submit(participantId, update);
+    if (this.excluded.has(participantId)) throw new UpdateRejectedError('UPDATE_NOT_PARTICIPANT', `'${participantId}' takes no further part in this job`);
+    const outcome = await open.collection.submit(participantId, update).catch((error: unknown) => {
+      // A claim over the declared count is a lie in a signed message: the participant is out of the round and the job.
+      if (error instanceof CipherNexusError && error.code === WEIGHT_OVER_BOUND) {
+        this.refusedUpdates.push({ round: open.round, clientId: participantId, code: error.code, reason: error.message });
+        this.excluded.add(participantId);
+        open.collection.excuse(participantId);
+      }
+      throw error;
+    });
     if (outcome === 'accepted') {
       open.accepted.add(participantId);
       const taskId = `${update.roundId}/${participantId}`;
@@ -248,12 +271,30 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     await open.collection.receiveStage(participantId, message);
   }
 
+  /** What each participant declared when it joined this job: from its membership, or from the store for one that joined a previous coordinator process. */
+  private async declaredExamples(ids: readonly string[]): Promise<Map<string, number>> {
+    const declared = new Map<string, number>();
+    for (const id of ids) {
+      const member = this.members.get(id);
+      if (member) {
+        declared.set(id, member.numExamples);
+        continue;
+      }
+      const node = await this.storage.nodes.get(id);
+      const stored = node?.labels.job === this.jobId ? Number(node.labels.examples) : Number.NaN;
+      if (Number.isInteger(stored) && stored > 0) declared.set(id, stored);
+    }
+    return declared;
+  }
+
   /** Waits until at least `count` participants are connected. */
   private async waitForMembers(count: number, signal: AbortSignal): Promise<void> {
-    if (!this.options.openMembership && this.members.size < count) {
-      throw new StateError('SELECTION_INSUFFICIENT', `${this.members.size} participants take part and a round needs at least ${count}; lower selection.minClients or add clients`);
+    // Excluded participants may stay connected, but they are not selected.
+    const eligible = (): number => [...this.members.keys()].filter((id) => !this.excluded.has(id)).length;
+    if (!this.options.openMembership && eligible() < count) {
+      throw new StateError('SELECTION_INSUFFICIENT', `${eligible()} participants take part and a round needs at least ${count}; lower selection.minClients or add clients`);
     }
-    while (this.members.size < count) {
+    while (eligible() < count) {
       if (signal.aborted) throw new StateError('JOB_ABORTED', 'the coordinator stopped while waiting for participants');
       await this.nextJoin(signal);
     }
@@ -420,6 +461,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     const base = await this.registry.getVersion(this.modelId, round.baseVersion);
     // The detector reads individual raw updates: not under client-level DP, where its scores would be releases outside the accountant.
     const detect = config.detection.enabled && config.privacy.dp?.mode !== 'client';
+    const declared = await this.declaredExamples(round.participants);
     const collection = this.collectionFor({
       manager: this.manager,
       channel: this.channel,
@@ -429,7 +471,8 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
       global: base.weights,
       deadline: round.deadline,
       quorum: round.quorum,
-      examples: new Map(this.federation),
+      examples: declared,
+      weightBounds: roundWeightBounds(declared, config.aggregation.maxWeightShare),
       keepUpdates: detect,
       onRefused: (participantId, code, message) => this.emit('refused', { participantId, code, message }),
     });
@@ -437,7 +480,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     const submitted = new Set((await this.storage.rounds.listUpdates(roundId)).map((u) => u.clientId));
     // A round that was already aggregating when the previous coordinator died has all it will get.
     const collecting = round.status === 'open';
-    this.current = { roundId, collection, tasks, weights: base.weights, accepted: submitted };
+    this.current = { roundId, collection, tasks, weights: base.weights, accepted: submitted, round: round.number };
     try {
       for (const id of collecting ? round.participants : []) {
         const taskId = `${roundId}/${id}`;
@@ -464,7 +507,10 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
       const { enabled: _enabled, ...detectorOptions } = config.detection;
       const flagged = 'updates' in collected && collected.updates && collected.updates.length > 0 ? detectPoisoning(base.weights, collected.updates, detectorOptions) : undefined;
       const flagMetrics = flagged ? Object.fromEntries([['flagged', new Set(flagged.map((f) => f.clientId)).size], ...flagged.map((f) => [`flagged:${f.clientId}:${f.reason}`, f.score])]) : {};
-      await this.manager.recordMetrics(roundId, { accuracy: metrics.accuracy, loss: metrics.loss, ...flagMetrics });
+      const previous = (await this.storage.rounds.list({ jobId: this.jobId })).filter((r) => r.status === 'finalized' && r.number < round.number && Number.isFinite(r.metrics.accuracy)).sort((a, b) => b.number - a.number)[0]?.metrics.accuracy;
+      const margin = config.validation.maxAccuracyDrop;
+      const accuracyDrop = previous !== undefined && previous - metrics.accuracy > margin ? { previous, margin } : undefined;
+      await this.manager.recordMetrics(roundId, { accuracy: metrics.accuracy, loss: metrics.loss, ...flagMetrics, ...(accuracyDrop ? { accuracyDrop: accuracyDrop.previous - metrics.accuracy } : {}) });
       const settlement = this.options.incentives ? await this.options.incentives.settle(round.number, roundContributions(this.jobId, round.number, accepted, flagged ?? [])) : undefined;
       const losses = accepted.filter((u) => u.metrics.loss !== undefined);
       const lossExamples = losses.reduce((s, u) => s + u.numExamples, 0);
@@ -483,6 +529,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
         ...(charge ? { epsilon: charge.epsilon, epsilonRound: charge.epsilonRound } : {}),
         ...(flagged ? { flagged } : {}),
         ...(settlement ? { settlement } : {}),
+        ...(accuracyDrop ? { accuracyDrop } : {}),
       };
     } catch (error) {
       this.current = null;
@@ -521,6 +568,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
       ...(this.privacy ? { epsilon: this.privacy.spent() } : {}),
       ...(stopped ? { stopped } : {}),
       ...(chain ? { chain } : {}),
+      ...(this.refusedUpdates.length > 0 ? { refusedUpdates: [...this.refusedUpdates] } : {}),
     };
     await this.saveReport(outcome.status, outcome);
     this.channel.announceDone(this.jobId, outcome.status, outcome.final?.accuracy);

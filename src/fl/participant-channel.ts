@@ -16,11 +16,12 @@ export interface SecAggTaskProtection {
   /** Registered Ed25519 public keys of the round's participants (base64 of the raw 32 bytes). */
   identityKeys: Record<string, string>;
   /**
-   * How a contribution is weighted before masking: by examples (n_k / n times the delta, so the sum
-   * is FedAvg's weighted mean), or for client-level DP clipped to S, noised with N(0, z²S²/m) and
-   * divided by m (distributed noise: the released sum carries at least N(0, z²S²)).
+   * How a contribution is weighted before masking: by examples (w_k / W times the delta, w_k the
+   * participant's weight bound for the round and W the round's total, so the sum is FedAvg's weighted
+   * mean), or for client-level DP clipped to S, noised with N(0, z²S²/m) and divided by m
+   * (distributed noise: the released sum carries at least N(0, z²S²)).
    */
-  weighting: { kind: 'examples'; totalExamples: number } | { kind: 'dp'; clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; minSummands: number };
+  weighting: { kind: 'examples'; weight: number; totalWeight: number } | { kind: 'dp'; clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; minSummands: number };
 }
 
 /** Multi-party CKKS as a participant runs it: the committee that holds this round's key, and how to check the others' round keys. */
@@ -32,6 +33,8 @@ export interface CkksTaskProtection {
   committee: string[];
   /** Fewest contributors an aggregate may have and still be opened. */
   minContributors: number;
+  /** Each participant's weight for the round (its bound): what it encrypts with, and what a key holder accepts as claimed. */
+  weights: Record<string, number>;
   /** Registered Ed25519 public keys of the round's participants (base64 of the raw 32 bytes): they sign their round keys. */
   identityKeys: Record<string, string>;
 }

@@ -44,6 +44,12 @@ export class ParticipantRuntime {
 
   constructor(private readonly options: ParticipantRuntimeOptions) {}
 
+  /** The examples an update claims: those declared at join; a simulated 'inflate-weight' attacker claims more. */
+  private get claimed(): number {
+    const { attack, numExamples } = this.options;
+    return attack?.kind === 'inflate-weight' ? attack.factor : numExamples;
+  }
+
   /** The round this participant is working on, if any. */
   get roundId(): string | undefined {
     return this.active?.roundId;
@@ -91,7 +97,7 @@ export class ParticipantRuntime {
         const body = result.compressed ?? new Uint8Array(result.weights.buffer, result.weights.byteOffset, result.weights.byteLength);
         const update: RemoteUpdate = {
           roundId: task.roundId,
-          numExamples: this.options.numExamples,
+          numExamples: this.claimed,
           seconds: result.seconds,
           encoding: result.compressed ? 'compressed' : 'float32',
           body,
@@ -118,7 +124,7 @@ export class ParticipantRuntime {
       if (answer.stage === 'masked' || answer.stage === 'contribution') {
         const { seconds } = await active.trained;
         const encoding = message.protocol === 'secagg' ? 'secagg' : 'ckks';
-        this.options.send({ kind: 'update', update: { roundId: active.roundId, numExamples: this.options.numExamples, seconds, encoding, body: answer.body } });
+        this.options.send({ kind: 'update', update: { roundId: active.roundId, numExamples: this.claimed, seconds, encoding, body: answer.body } });
       } else {
         this.stage(active.roundId, message.protocol, answer.stage, answer.body);
       }

@@ -34,6 +34,16 @@ export interface RoundReport {
   flagged?: FlaggedClient[];
   /** With incentives (the token economy): the reward root posted for this round, rewards and slashes. */
   settlement?: RoundSettlementReport;
+  /** When held-out accuracy fell by more than `validation.maxAccuracyDrop` since the round before: that round's accuracy and the margin. */
+  accuracyDrop?: { previous: number; margin: number };
+}
+
+/** An update the coordinator refused because it claimed more weight than its participant declared. */
+export interface RefusedUpdate {
+  round: number;
+  clientId: string;
+  code: string;
+  reason: string;
 }
 
 /** The token economy's part of a job: one reward root per round, refusals, and balances after claiming. */
@@ -114,6 +124,8 @@ export interface JobReport {
   adversaries?: ClientAttack & { simulated: true; clients: string[] };
   /** With incentives: reward roots, refusals and balances (named after where they live). */
   chain?: IncentivesReport;
+  /** Updates refused for claiming more weight than their participant declared; each such participant took no further part. */
+  refusedUpdates?: RefusedUpdate[];
 }
 
 /** A short fixed-width table of rounds for a terminal. */
@@ -132,6 +144,8 @@ export function formatRoundTable(report: JobReport): string {
     ...(dp
       ? [`privacy: ${dp.mode}-level DP, noise multiplier ${dp.noiseMultiplier}, clip ${dp.clipNorm}; epsilon ${dp.epsilon.toFixed(3)} of ${dp.budget} spent at delta ${dp.delta} (${dp.conversion} RDP conversion)${dp.noise === 'seeded-insecure' ? '; SEEDED NOISE: NOT PRIVATE' : ''}`]
       : []),
+    ...(report.refusedUpdates ?? []).map((x) => `round ${x.round}: REFUSED ${x.clientId}'s update (${x.code}): ${x.reason}`),
+    ...report.rounds.flatMap((r) => (r.accuracyDrop ? [`round ${r.round}: ACCURACY DROP from ${r.accuracyDrop.previous.toFixed(4)} to ${r.accuracy.toFixed(4)} (more than ${r.accuracyDrop.margin}); check this round's participants`] : [])),
     ...(report.stopped ? [`stopped after round ${report.stopped.afterRound}: ${report.stopped.reason}`] : []),
     `final accuracy ${report.final.accuracy.toFixed(4)}, loss ${report.final.loss.toFixed(4)} on ${report.config.data.test}`,
     ...formatEvaluation(report.evaluation),

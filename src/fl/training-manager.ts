@@ -302,10 +302,11 @@ export class TrainingManager extends EventEmitter {
     return round;
   }
 
-  /** True when every participant of the round has submitted. */
-  async isComplete(roundId: string): Promise<boolean> {
+  /** True when every participant of the round has submitted, apart from those `excused` (refused for good). */
+  async isComplete(roundId: string, excused: ReadonlySet<string> = new Set()): Promise<boolean> {
     const round = await this.currentRound(roundId);
-    return this.pendingOf(round).accepted.size === round.participants.length;
+    const accepted = this.pendingOf(round).accepted;
+    return round.participants.every((id) => accepted.has(id) || excused.has(id));
   }
 
   /** Aggregates the accepted updates into the model's next version and closes the round. */

@@ -23,7 +23,7 @@ describe('protocol messages', () => {
       deadline: 1,
       privacy: { mode: 'local', clipNorm: 1, noiseMultiplier: 1.1, noise: 'secure' },
       releaseLoss: false,
-      protection: { kind: 'secagg', config: { roundId: 'round-1' }, identityKeys: { alice: Buffer.alloc(32, 1).toString('base64') }, weighting: { kind: 'examples', totalExamples: 100 } },
+      protection: { kind: 'secagg', config: { roundId: 'round-1' }, identityKeys: { alice: Buffer.alloc(32, 1).toString('base64') }, weighting: { kind: 'examples', weight: 40, totalWeight: 100 } },
     };
     expect(decodeMessage(encodeMessage('task', task), ServerMessages).header).toEqual(task);
     const badWeighting = { ...task, protection: { ...task.protection, weighting: { kind: 'equal' } } };

@@ -69,6 +69,7 @@ const protection = z.discriminatedUnion('kind', [
       preset: z.enum(['n8192', 'n16384']),
       committee: z.array(id).min(1).max(16),
       minContributors: z.number().int().min(1),
+      weights: z.record(id, z.number().int().positive().max(1e12)),
       identityKeys,
     })
     .strict(),
@@ -79,7 +80,7 @@ const protection = z.discriminatedUnion('kind', [
       config: z.record(z.string(), z.unknown()),
       identityKeys,
       weighting: z.discriminatedUnion('kind', [
-        z.object({ kind: z.literal('examples'), totalExamples: z.number().int().positive().max(1e15) }).strict(),
+        z.object({ kind: z.literal('examples'), weight: z.number().int().positive().max(1e12), totalWeight: z.number().int().positive().max(1e15) }).strict(),
         z
           .object({
             kind: z.literal('dp'),

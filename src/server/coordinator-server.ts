@@ -104,6 +104,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     events.emit('round', { jobId: job.jobId, round });
     participants.log.info({ job: job.jobId, round: round.round, accuracy: round.accuracy, seconds: round.seconds }, 'round finalised');
     void audit.append('round.finalized', 'coordinator', { job: job.jobId, round: round.round, modelVersion: round.modelVersion, accuracy: round.accuracy });
+    if (round.accuracyDrop) {
+      const { previous, margin } = round.accuracyDrop;
+      events.emit('security', { at: Date.now(), kind: 'accuracy_drop', detail: `round ${round.round}: held-out accuracy fell from ${previous.toFixed(4)} to ${round.accuracy.toFixed(4)}, more than the job's margin of ${margin}; check this round's participants` });
+      void audit.append('security.accuracy_drop', 'coordinator', { job: job.jobId, round: round.round, previous, accuracy: round.accuracy, margin });
+    }
   });
   job.on('restarted', (info: { round: number }) => {
     participants.log.warn({ job: job.jobId, ...info }, 'a protected round was open at a restart; it starts again as a new round');

@@ -34,6 +34,8 @@ export type SecurityEventKind =
   | 'rate_limited'
   | 'update_rejected'
   | 'poisoning_flagged'
+  | 'weight_over_bound'
+  | 'accuracy_drop'
   | (string & {});
 
 /** Something an operator should know about: a refused request, a rejected update, a flagged client. */

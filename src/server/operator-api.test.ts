@@ -20,7 +20,7 @@ async function seed(storage: Storage): Promise<void> {
   await storage.models.insertVersion({ modelId: 'model-a', version: 1, sha256: 'aa', parentVersion: null, weights: new Float32Array(2), metrics: {}, roundId: null, createdAt: T0 });
   await storage.models.insertVersion({ modelId: 'model-a', version: 2, sha256: 'bb', parentVersion: 1, weights: new Float32Array(2), metrics: { accuracy: 0.8 }, roundId: 'r1', createdAt: T0 + 1 });
   const round = { jobId: 'job-a', modelId: 'model-a', quorum: 2, deadline: T0 + 60_000, resultVersion: null, error: null };
-  await storage.rounds.upsert({ ...round, id: 'r1', number: 1, status: 'finalized', participants: ['c1', 'c2'], baseVersion: 1, resultVersion: 2, metrics: { accuracy: 0.8, loss: 0.6 }, startedAt: T0 + 400, finishedAt: T0 + 1_400 });
+  await storage.rounds.upsert({ ...round, id: 'r1', number: 1, status: 'finalized', participants: ['c1', 'c2'], baseVersion: 1, resultVersion: 2, metrics: { accuracy: 0.8, loss: 0.6, accuracyDrop: 0.12 }, startedAt: T0 + 400, finishedAt: T0 + 1_400 });
   await storage.rounds.upsert({ ...round, id: 'r2', number: 2, status: 'open', participants: ['c1', 'c2', 'c3'], baseVersion: 2, metrics: {}, startedAt: T0 + 1_500, finishedAt: null });
   for (const clientId of ['c1', 'c2']) {
     await storage.rounds.insertUpdate({ roundId: 'r1', clientId, numExamples: 10, sha256: clientId, metrics: {}, receivedAt: T0 + 500 });
@@ -81,8 +81,8 @@ describe('operator API', () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({ id: 'job-a', status: 'running', error: null });
     expect(body.rounds).toEqual([
-      { number: 1, status: 'finalized', accuracy: 0.8, loss: 0.6, updates: 2, participants: ['c1', 'c2'], startedAt: T0 + 400, finishedAt: T0 + 1_400, error: null },
-      { number: 2, status: 'open', accuracy: null, loss: null, updates: 0, participants: ['c1', 'c2', 'c3'], startedAt: T0 + 1_500, finishedAt: null, error: null },
+      { number: 1, status: 'finalized', accuracy: 0.8, loss: 0.6, accuracyDrop: 0.12, updates: 2, participants: ['c1', 'c2'], startedAt: T0 + 400, finishedAt: T0 + 1_400, error: null },
+      { number: 2, status: 'open', accuracy: null, loss: null, accuracyDrop: null, updates: 0, participants: ['c1', 'c2', 'c3'], startedAt: T0 + 1_500, finishedAt: null, error: null },
     ]);
   });
 

@@ -33,6 +33,8 @@ export interface RoundView {
   status: RoundStatus;
   accuracy: number | null;
   loss: number | null;
+  /** How far accuracy fell since the round before, when that was more than the job's `validation.maxAccuracyDrop`; null otherwise. */
+  accuracyDrop: number | null;
   /** Updates accepted from clients. */
   updates: number;
   /** Clients selected for the round. */
@@ -152,6 +154,7 @@ export async function getJobDetail(storage: Storage, jobId: string): Promise<Job
       status: round.status,
       accuracy: finiteOrNull(round.metrics.accuracy),
       loss: finiteOrNull(round.metrics.loss),
+      accuracyDrop: finiteOrNull(round.metrics.accuracyDrop),
       updates: (await storage.rounds.listUpdates(round.id)).length,
       participants: round.participants,
       startedAt: round.startedAt,

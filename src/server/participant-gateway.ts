@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { type JobDriver, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask, type StageMessage } from '../fl/index.js';
+import { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, type JobDriver, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask, type StageMessage } from '../fl/index.js';
 import {
   AuthError,
   MessageVerifier,
@@ -88,6 +88,8 @@ const UPLOAD_GRANT_MS = 30_000;
 const REVOCATION_CHECK_MS = 2000;
 
 const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVOKED: 'revoked' };
+// A weight claimed over the declared count, or a count declared anew: an operator filters for these apart from malformed input.
+const WEIGHT_CODES = new Set([WEIGHT_OVER_BOUND, EXAMPLES_REDECLARED]);
 
 /**
  * The participants' side of the coordinator: a WebSocket per participant over mutual TLS for round
@@ -346,7 +348,16 @@ export class ParticipantGateway implements ParticipantChannel {
     const status = error instanceof AuthError ? error.httpStatus : error.code === 'RATE_LIMITED' ? 429 : error.code === 'ROUND_NOT_ACTIVE' ? 409 : 400;
     if (error instanceof AuthError) this.deps.metrics.authFailures.inc({ code: error.code });
     else this.deps.metrics.rejected.inc({ code: error.code });
-    const kind = error instanceof AuthError ? (SECURITY_KIND[error.code] ?? 'auth_failed') : error.code === 'RATE_LIMITED' ? 'rate_limited' : error.code.startsWith('UPDATE_') ? 'update_rejected' : 'message_rejected';
+    const kind =
+      error instanceof AuthError
+        ? (SECURITY_KIND[error.code] ?? 'auth_failed')
+        : error.code === 'RATE_LIMITED'
+          ? 'rate_limited'
+          : WEIGHT_CODES.has(error.code)
+            ? 'weight_over_bound'
+            : error.code.startsWith('UPDATE_')
+              ? 'update_rejected'
+              : 'message_rejected';
     this.deps.events.emit('security', { at: Date.now(), kind, ...(participant ? { participant } : {}), detail: `${what}: ${error.code}: ${error.message}` });
     void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
     // Messages can echo what the peer sent (zod names unknown keys): bound them to the wire limits.

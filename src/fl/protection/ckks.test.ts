@@ -27,6 +27,7 @@ describe('a CKKS round between participants and a coordinator', () => {
     preset: 'n8192',
     committee: COMMITTEE,
     minContributors: 2,
+    weights: Object.fromEntries(examples),
     identityKeys: Object.fromEntries(IDS.map((id) => [id, Buffer.from(raw(signing.get(id) as KeyObject)).toString('base64')])),
   };
   const trained = (id: string) => async (): Promise<{ result: ClientResult; global: Float32Array }> => {
@@ -86,6 +87,15 @@ describe('a CKKS round between participants and a coordinator', () => {
       }
     }
   }, 60_000);
+
+  it('refuses to weigh an update by more than its participant declared, and a claim of other weights than the round fixed', async () => {
+    const inflated: CkksTaskProtection = { ...protection, weights: { ...protection.weights, p2: (examples.get('p2') as number) + 1 } };
+    expect(() => new CkksParticipant('p2', JOB, ROUND, inflated, signing.get('p2') as KeyObject, examples.get('p2') as number)).toThrow(/declared 150 examples/);
+    const claim = new Uint8Array(Buffer.from(JSON.stringify(IDS.map((id) => ({ id, weight: id === 'p4' ? 1e12 : examples.get(id) })))));
+    for (const holder of COMMITTEE) {
+      await expect((participants.get(holder) as CkksParticipant).answer('decrypt', packParts([contributions.get('p1') as Uint8Array, claim]), trained(holder))).rejects.toMatchObject({ code: 'CKKS_WEIGHT_INVALID' });
+    }
+  });
 
   it('opens the honest sum to the weighted mean of the deltas', async () => {
     const setup = roundSetup(JOB, ROUND, 'n8192', holders, 2);

@@ -22,6 +22,7 @@ import {
 import type { ClientResult } from '../client-training.js';
 import type { CkksTaskProtection, RemoteUpdate, StageMessage } from '../participant-channel.js';
 import { RoundError, UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
+import { boundedWeight } from '../weight-bound.js';
 import { packParts, partText, textPart, unpackParts } from './parts.js';
 import type { CollectedRound, RoundCollection, RoundContext } from './round-collection.js';
 import { StageTracker } from './stage-tracker.js';
@@ -131,7 +132,13 @@ export class CkksCollection implements RoundCollection {
   taskProtection(): CkksTaskProtection {
     const identityKeys: Record<string, string> = {};
     for (const id of this.ctx.participants) identityKeys[id] = Buffer.from(this.options.identityKeys.get(id) ?? new Uint8Array(0)).toString('base64');
-    return { kind: 'ckks', preset: this.options.preset, committee: this.committee, minContributors: this.minContributors, identityKeys };
+    // The weights are fixed here, before anything is encrypted: each holder checks the aggregate's weight slot against them.
+    const weights = Object.fromEntries(this.ctx.participants.map((id) => [id, this.ctx.weightBounds.get(id) ?? 0]));
+    return { kind: 'ckks', preset: this.options.preset, committee: this.committee, minContributors: this.minContributors, weights, identityKeys };
+  }
+
+  excuse(participantId: string): void {
+    this.tracker.drop(participantId);
   }
 
   async receiveStage(participantId: string, message: StageMessage): Promise<void> {
@@ -164,7 +171,9 @@ export class CkksCollection implements RoundCollection {
     if (!this.tracker.due(participantId, 'contribution')) {
       throw new UpdateRejectedError('UPDATE_NOT_REQUESTED', `round ${this.ctx.round} is not collecting ciphertexts from '${participantId}' now`);
     }
-    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples: update.numExamples, payload: update.body, metrics: { seconds: update.seconds } });
+    // The signed claim is checked before the ciphertexts are taken in; the weight inside them is checked, in sum, by every key holder.
+    const numExamples = boundedWeight(participantId, update.numExamples, this.ctx.examples.get(participantId), this.ctx.weightBounds.get(participantId));
+    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds } });
     this.contributions.set(participantId, update.body);
     this.count(participantId, update.body.byteLength);
     this.tracker.answer(participantId);
@@ -207,7 +216,7 @@ export class CkksCollection implements RoundCollection {
     const finalized = await manager.finalizeProtectedRound(roundId, async (updates) => {
       const contributors = updates.map((u) => u.clientId).sort();
       const aggregate = await sumContributions(setup, contributors.map((id) => this.contributions.get(id) as Uint8Array));
-      const claim = JSON.stringify(contributors.map((id) => ({ id, weight: this.ctx.examples.get(id) ?? 0 })));
+      const claim = JSON.stringify(contributors.map((id) => ({ id, weight: this.ctx.weightBounds.get(id) ?? 0 })));
       // Each holder checks the aggregate is exactly the sum of these, each MAC-ed for it by its participant.
       for (const id of contributors) send(this.committee, 'contribution', byId([[id, this.contributions.get(id) as Uint8Array]]));
       send(this.committee, 'decrypt', packParts([aggregate, textPart(claim)]));
@@ -258,6 +267,7 @@ export class CkksParticipant {
   private share: KeyShare | undefined;
   private readonly contributions: Uint8Array[] = [];
   private pending: { aggregate: Uint8Array; expectation: AggregateExpectation } | undefined;
+  private readonly weight: number;
 
   constructor(
     private readonly id: string,
@@ -265,8 +275,13 @@ export class CkksParticipant {
     private readonly roundContext: string,
     private readonly protection: CkksTaskProtection,
     private readonly signingKey: KeyObject,
-    private readonly examples: number,
+    examples: number,
   ) {
+    const weight = protection.weights[id];
+    if (weight === undefined || weight > examples) {
+      throw new UpdateRejectedError('CKKS_WEIGHT_INVALID', `the round asks '${id}' to weigh its update by ${weight ?? 'nothing'}; it declared ${examples} examples`);
+    }
+    this.weight = weight;
     this.self = generateParticipantIdentity(id);
     if (protection.committee.includes(id)) this.holder = generateHolderIdentity(id);
   }
@@ -334,7 +349,7 @@ export class CkksParticipant {
     const delta = new Float64Array(global.length);
     for (let k = 0; k < delta.length; k++) delta[k] = result.weights[k] - global[k];
     try {
-      const contribution = await encryptContribution(setup, publicKey, { roundContext: this.roundContext, participants: this.participants, self: this.self.identity, weights: delta, weight: this.examples });
+      const contribution = await encryptContribution(setup, publicKey, { roundContext: this.roundContext, participants: this.participants, self: this.self.identity, weights: delta, weight: this.weight });
       return { stage: 'contribution', body: contribution };
     } finally {
       delta.fill(0);
@@ -345,6 +360,12 @@ export class CkksParticipant {
     const setup = this.requireSetup();
     const [aggregate, claim] = unpackParts(body, 'decryption request', { min: 2, max: 2 });
     const expectation: AggregateExpectation = { roundContext: this.roundContext, participants: this.participants, contributors: JSON.parse(partText(claim)) as AggregateExpectation['contributors'] };
+    // The coordinator may not claim other weights than the task fixed before encryption.
+    const claimed: unknown = expectation.contributors;
+    const inflated = Array.isArray(claimed) ? (claimed as ({ id?: unknown; weight?: unknown } | null)[]).find((c) => c?.weight !== this.protection.weights[String(c?.id)]) : undefined;
+    if (inflated !== undefined) {
+      throw new UpdateRejectedError('CKKS_WEIGHT_INVALID', `the decryption request claims weight ${String(inflated?.weight)} for '${String(inflated?.id)}'; the round fixed ${this.protection.weights[String(inflated?.id)] ?? 'none'}`);
+    }
     // Verified mode always: the aggregate must be the sum of exactly these contributions, each MAC-ed for this holder.
     const contributions = this.contributions.splice(0);
     const shares = await decryptionShares(this.requireShare().secret, setup, aggregate, expectation, { contributions });

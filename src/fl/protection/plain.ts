@@ -2,6 +2,7 @@ import { CipherNexusError } from '../../core/errors.js';
 import { decompress } from '../compression.js';
 import type { RemoteUpdate, StageMessage, TaskProtection } from '../participant-channel.js';
 import { UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
+import { boundedWeight } from '../weight-bound.js';
 import { Waiter, type CollectedRound, type RoundCollection, type RoundContext, type VisibleUpdate } from './round-collection.js';
 
 /** An update's bytes as the participant's new weights: float32 as sent, or the global weights plus a compressed delta. */
@@ -34,6 +35,7 @@ export class PlainCollection implements RoundCollection {
   readonly individualUpdatesVisible = true;
   private readonly waiter = new Waiter();
   private readonly kept: VisibleUpdate[] = [];
+  private readonly excused = new Set<string>();
   private bytes = 0;
   private received = 0;
 
@@ -44,17 +46,19 @@ export class PlainCollection implements RoundCollection {
   }
 
   async submit(participantId: string, update: RemoteUpdate): Promise<SubmitOutcome> {
+    // The weight is checked before the bytes are read: FedAvg takes the claim at its word otherwise.
+    const numExamples = boundedWeight(participantId, update.numExamples, this.ctx.examples.get(participantId), this.ctx.weightBounds.get(participantId));
     const weights = decodePlainUpdate(participantId, update, this.ctx.global);
     const outcome = await this.ctx.manager.submitUpdate(this.ctx.roundId, {
       clientId: participantId,
       weights,
-      numExamples: update.numExamples,
+      numExamples,
       metrics: { seconds: update.seconds, ...(update.loss !== undefined ? { loss: update.loss } : {}) },
     });
     if (outcome === 'accepted') {
       this.bytes += update.body.byteLength;
       this.received++;
-      if (this.ctx.keepUpdates) this.kept.push({ clientId: participantId, weights, numExamples: update.numExamples, loss: update.loss ?? Number.NaN, seconds: update.seconds });
+      if (this.ctx.keepUpdates) this.kept.push({ clientId: participantId, weights, numExamples, loss: update.loss ?? Number.NaN, seconds: update.seconds });
       this.waiter.poke();
     }
     return outcome;
@@ -64,9 +68,14 @@ export class PlainCollection implements RoundCollection {
     throw new UpdateRejectedError('STAGE_UNEXPECTED', `'${participantId}' sent a '${message.protocol}' message to a plain round; this round takes only updates`);
   }
 
+  excuse(participantId: string): void {
+    this.excused.add(participantId);
+    this.waiter.poke();
+  }
+
   async finish(signal?: AbortSignal): Promise<CollectedRound> {
     const { manager, roundId, deadline } = this.ctx;
-    await this.waiter.until(() => manager.isComplete(roundId), deadline, signal);
+    await this.waiter.until(() => manager.isComplete(roundId, this.excused), deadline, signal);
     const finalized = await manager.finalizeRound(roundId);
     return {
       finalized,

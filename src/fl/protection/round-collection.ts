@@ -26,6 +26,11 @@ export interface RoundContext {
   quorum: number;
   /** Examples each participant declared when it joined. */
   examples: ReadonlyMap<string, number>;
+  /**
+   * The most each participant's update may weigh this round (`roundWeightBounds`): its declared
+   * count, cut so no one exceeds the job's `aggregation.maxWeightShare` of the round's total.
+   */
+  weightBounds: ReadonlyMap<string, number>;
   /** Keep plain updates for the poisoning detector (memory grows with the participants). */
   keepUpdates: boolean;
   /** A refused protocol message that is not an update (logged and counted by the coordinator). */
@@ -55,6 +60,8 @@ export interface RoundCollection {
   submit(participantId: string, update: RemoteUpdate): Promise<SubmitOutcome>;
   /** A protocol message of this round's protection. */
   receiveStage(participantId: string, message: StageMessage): Promise<void>;
+  /** Stops waiting for a participant whose update was refused for good: it takes no further part in the round. */
+  excuse(participantId: string): void;
   /** Waits for the participants (until the deadline), combines what arrived and closes the round. */
   finish(signal?: AbortSignal): Promise<CollectedRound>;
 }

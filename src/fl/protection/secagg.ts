@@ -5,6 +5,7 @@ import type { ClientResult } from '../client-training.js';
 import type { RemoteUpdate, SecAggTaskProtection, StageMessage } from '../participant-channel.js';
 import { noiseSourceFor } from '../privacy-plan.js';
 import { UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
+import { boundedWeight } from '../weight-bound.js';
 import type { CollectedRound, RoundCollection, RoundContext } from './round-collection.js';
 import { StageTracker } from './stage-tracker.js';
 
@@ -41,7 +42,7 @@ export class SecAggCollection implements RoundCollection {
   private readonly tracker: StageTracker<ParticipantStage | 'maskedInput'>;
   private readonly masked = new Map<string, string>();
   private readonly sent = new Map<string, number>();
-  private readonly weighting: SecAggTaskProtection['weighting'];
+  private readonly totalWeight: number;
 
   constructor(
     private readonly ctx: RoundContext,
@@ -59,15 +60,25 @@ export class SecAggCollection implements RoundCollection {
     });
     this.server = new ServerSecAgg({ config: this.config, identityKeys: options.identityKeys });
     this.tracker = new StageTracker<ParticipantStage | 'maskedInput'>('advertiseKeys', participants);
-    this.weighting = options.dp
-      ? { kind: 'dp', ...options.dp, minSummands: this.config.minSummands }
-      : { kind: 'examples', totalExamples: participants.reduce((sum, id) => sum + (ctx.examples.get(id) ?? 0), 0) };
+    // Each participant's weight is fixed here, before anything is masked: afterwards only the sum is seen.
+    this.totalWeight = participants.reduce((sum, id) => sum + this.weightOf(id), 0);
   }
 
-  taskProtection(): SecAggTaskProtection {
+  taskProtection(participantId: string): SecAggTaskProtection {
     const identityKeys: Record<string, string> = {};
     for (const id of this.config.participants) identityKeys[id] = Buffer.from(this.options.identityKeys.get(id) as Uint8Array).toString('base64');
-    return { kind: 'secagg', config: { ...this.config }, identityKeys, weighting: this.weighting };
+    const dp = this.options.dp;
+    const weighting: SecAggTaskProtection['weighting'] = dp ? { kind: 'dp', ...dp, minSummands: this.config.minSummands } : { kind: 'examples', weight: this.weightOf(participantId), totalWeight: this.totalWeight };
+    return { kind: 'secagg', config: { ...this.config }, identityKeys, weighting };
+  }
+
+  excuse(participantId: string): void {
+    this.tracker.drop(participantId);
+  }
+
+  /** The weight a participant applies before masking: its bound for this round. */
+  private weightOf(participantId: string): number {
+    return this.ctx.weightBounds.get(participantId) ?? 0;
   }
 
   async submit(participantId: string, update: RemoteUpdate): Promise<SubmitOutcome> {
@@ -83,6 +94,8 @@ export class SecAggCollection implements RoundCollection {
     if (!this.tracker.due(participantId, 'maskedInput')) {
       throw new UpdateRejectedError('UPDATE_NOT_REQUESTED', `round ${this.ctx.round} is not collecting a masked vector from '${participantId}' now`);
     }
+    // The signed claim is checked before the masked vector is taken in; what was masked cannot be checked (see the README).
+    const numExamples = boundedWeight(participantId, update.numExamples, this.ctx.examples.get(participantId), this.ctx.weightBounds.get(participantId));
     let sender: string;
     try {
       sender = this.server.receiveMaskedInput(update.body);
@@ -92,7 +105,7 @@ export class SecAggCollection implements RoundCollection {
     }
     if (sender !== participantId) throw new UpdateRejectedError('UPDATE_SENDER_MISMATCH', `'${participantId}' relayed the masked vector of '${sender}'`);
     this.masked.set(participantId, digest);
-    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples: update.numExamples, payload: update.body, metrics: { seconds: update.seconds } });
+    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds } });
     this.count(participantId, update.body.byteLength);
     this.tracker.answer(participantId);
     return outcome;
@@ -135,10 +148,9 @@ export class SecAggCollection implements RoundCollection {
       await this.collect(stageDeadline(), signal);
       const { sum, summands } = this.server.finish();
       // A participant that dropped after masking is not in the sum: rescale to the examples (or participants) that are.
-      const counted =
-        this.weighting.kind === 'dp'
-          ? this.weighting.minSummands / summands.length
-          : this.weighting.totalExamples / updates.filter((u) => summands.includes(u.clientId)).reduce((s, u) => s + (this.ctx.examples.get(u.clientId) ?? 0), 0);
+      const counted = this.options.dp
+        ? this.config.minSummands / summands.length
+        : this.totalWeight / updates.filter((u) => summands.includes(u.clientId)).reduce((s, u) => s + this.weightOf(u.clientId), 0);
       const weights = new Float32Array(this.ctx.global.length);
       for (let k = 0; k < weights.length; k++) weights[k] = this.ctx.global[k] + sum[k] * counted;
       return weights;
@@ -191,10 +203,14 @@ export class SecAggParticipant {
     private readonly id: string,
     private readonly protection: SecAggTaskProtection,
     identity: KeyObject,
-    /** The examples this participant declared when it joined: the coordinator's weights add up over the same counts. */
-    private readonly examples: number,
+    /** The examples this participant declared when it joined: the weight the coordinator assigns may not exceed them. */
+    examples: number,
     private readonly seed: number,
   ) {
+    const weighting = protection.weighting;
+    if (weighting.kind === 'examples' && (weighting.weight > examples || weighting.weight > weighting.totalWeight)) {
+      throw new SecAggMessageRejectedError('SECAGG_WEIGHT_INVALID', `the round asks '${id}' to weigh its update by ${weighting.weight} of ${weighting.totalWeight}; it declared ${examples} examples`);
+    }
     const identityKeys = new Map(Object.entries(protection.identityKeys).map(([peer, key]) => [peer, new Uint8Array(Buffer.from(key, 'base64'))]));
     this.client = new ClientSecAgg({ id, config: parseRoundConfig(protection.config), identity, identityKeys });
   }
@@ -241,7 +257,7 @@ export class SecAggParticipant {
       for (let k = 0; k < out.length; k++) out[k] = (clipped[k] + noise[k]) / weighting.minSummands;
       clipped.fill(0);
     } else {
-      const share = this.examples / weighting.totalExamples;
+      const share = weighting.weight / weighting.totalWeight;
       for (let k = 0; k < out.length; k++) out[k] = delta[k] * share;
     }
     delta.fill(0);

@@ -38,6 +38,12 @@ export class StageTracker<S extends string> {
     this.waiter.poke();
   }
 
+  /** Stops expecting an answer from `participantId` at this stage (its contribution was refused). */
+  drop(participantId: string): void {
+    this.expected.delete(participantId);
+    this.waiter.poke();
+  }
+
   /** Moves to the next stage; answers to the previous one no longer count. */
   next(stage: S, expected: Iterable<string>): void {
     this.stage = stage;
