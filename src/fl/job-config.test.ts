@@ -55,7 +55,7 @@ describe('job config', () => {
 
   it('reads a margin over the majority-class baseline and refuses one outside 0..1', () => {
     const config = parseWithSchema({ ...demoConfig(), validation: { minAccuracy: 0.9, minOverBaseline: 0.05 } }, JobConfigSchema, 'config');
-    expect(config.validation).toEqual({ minAccuracy: 0.9, minOverBaseline: 0.05 });
+    expect(config.validation).toEqual({ minAccuracy: 0.9, minOverBaseline: 0.05, maxAccuracyDrop: 0.1 });
     const bad = (validation: object) => () => parseWithSchema({ ...demoConfig(), validation }, JobConfigSchema, 'config');
     expect(bad({ minOverBaseline: 5 })).toThrow(/validation\.minOverBaseline/);
     expect(bad({ minOverBaseline: -0.1 })).toThrow(/validation\.minOverBaseline/);
