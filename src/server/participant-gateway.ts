@@ -18,6 +18,7 @@ import {
 import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
 import type { CoordinatorMetrics } from './metrics.js';
+import type { RefusalTally } from './refusal-tally.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Limits that keep one participant from flooding the coordinator. */
@@ -46,6 +47,8 @@ export interface GatewayDeps {
   events: ServerEvents;
   metrics: CoordinatorMetrics;
   audit: AuditSink;
+  /** Where refusals before a message is read (size limits) are counted, listed and audited per source. */
+  refusals: RefusalTally;
   heartbeatSeconds: number;
   limits: GatewayLimits;
 }
@@ -117,7 +120,9 @@ export class ParticipantGateway implements ParticipantChannel {
   constructor(private readonly deps: GatewayDeps) {
     const directory = directoryOfServerKit(deps.kit);
     // Revocations are read from the list file, not the kit loaded at start, so a revoke takes effect at once.
-    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revoked.has(id) });
+    // The nonces an earlier coordinator process accepted are gone with it; what it accepted was
+    // stamped before this start, so nothing signed before it is accepted (no write per message).
+    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revoked.has(id) }, { notBefore: Date.now() });
     this.refreshRevocations();
   }
 
@@ -159,8 +164,19 @@ export class ParticipantGateway implements ParticipantChannel {
         if (!participant) return reply;
         (request as FastifyRequest & { participant?: string }).participant = participant;
       });
+      scope.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+        if (error.statusCode !== 413) {
+          // Anything else is fastify's to answer, as before.
+          throw error;
+        }
+        const participant = this.participantOf(request);
+        this.deps.metrics.rejected.inc({ code: 'BODY_TOO_LARGE' });
+        const message = `the body of ${request.method} ${request.url.slice(0, 100)} is larger than ${limits.maxBodyBytes} bytes; send at most that`;
+        this.deps.refusals.record({ code: 'BODY_TOO_LARGE', source: request.socket.remoteAddress ?? 'unknown', ...(participant ? { participant } : {}), detail: message });
+        return reply.code(413).send({ error: { code: 'BODY_TOO_LARGE', message } });
+      });
       scope.get('/v1/ws', { websocket: true }, (socket, request) => {
-        this.open(socket, (request as FastifyRequest & { participant: string }).participant);
+        this.open(socket, (request as FastifyRequest & { participant: string }).participant, request.socket.remoteAddress ?? 'unknown');
       });
       scope.post('/v1/heartbeat', async (request, reply) => this.restHeartbeat(request as FastifyRequest & { participant: string }, reply));
     });
@@ -168,6 +184,15 @@ export class ParticipantGateway implements ParticipantChannel {
 
   private refreshRevocations(): void {
     this.revoked = new Set(loadRevocationList(revocationListPath(this.deps.kitDir)).entries.map((e) => e.participantId));
+  }
+
+  /** The participant whose certificate the request came with, or undefined when it is none of this job's. */
+  private participantOf(request: FastifyRequest): string | undefined {
+    try {
+      return participantOfCertificate((request.raw.socket as TLSSocket).getPeerCertificate?.() ?? {}, this.deps.kit);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Maps the TLS peer certificate to a participant, or answers 401/403 and returns undefined. */
@@ -210,7 +235,7 @@ export class ParticipantGateway implements ParticipantChannel {
     }
   }
 
-  private open(socket: WebSocket, participantId: string): void {
+  private open(socket: WebSocket, participantId: string, source: string): void {
     const previous = this.sessions.get(participantId);
     // A participant reconnecting replaces its old connection; tasks go to the newest one.
     if (previous) previous.socket.close(4000, 'replaced by a newer connection');
@@ -230,6 +255,13 @@ export class ParticipantGateway implements ParticipantChannel {
     this.deps.metrics.connected.set(this.sessions.size);
     void this.deps.audit.append('participant.connected', participantId, {});
     if (this.paused) socket.pause();
+    socket.on('error', (error: Error & { code?: string }) => {
+      // ws closes the connection with 1009 itself; the refusal is recorded here, where the participant is known.
+      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
+      this.deps.metrics.rejected.inc({ code: 'MESSAGE_TOO_BIG' });
+      const detail = `'${participantId}' sent a WebSocket message larger than ${this.deps.limits.maxMessageBytes} bytes; the connection was closed (1009)`;
+      this.deps.refusals.record({ code: 'MESSAGE_TOO_BIG', source, participant: participantId, detail });
+    });
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       this.deps.metrics.bytesIn.inc(data.byteLength);
       this.backlog++;
