@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openStorage, type Storage } from '../src/core/index.js';
 import { demoConfig, prepareCoordinatedJob } from '../src/fl/index.js';
 import {
@@ -94,7 +94,7 @@ describe('coordinator under hostile input', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const start = (): Promise<RunningCoordinator> =>
+  const start = (logLevel: 'silent' | 'info' = 'silent'): Promise<RunningCoordinator> =>
     startCoordinator({
       prepared,
       storage,
@@ -103,7 +103,7 @@ describe('coordinator under hostile input', () => {
       port: 0,
       operatorPort: 0,
       auditFile,
-      logLevel: 'silent',
+      logLevel,
       limits: { messagesPerSecond: 1000, burst: 1000 },
       refusalWindowMs: REFUSAL_WINDOW_MS,
     });
@@ -316,8 +316,22 @@ describe('coordinator under hostile input', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('refuses after a restart a request captured and accepted before it', async () => {
-    coordinator = await start();
+  it('refuses after a restart a request captured and accepted before it; logs go to stderr, and name the TLS listener https://', async () => {
+    const written = { stdout: '', stderr: '' };
+    const spies = (['stdout', 'stderr'] as const).map((name) =>
+      vi.spyOn(process[name], 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written[name] += chunk.toString();
+        return true;
+      }),
+    );
+    try {
+      coordinator = await start('info');
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(written.stdout).toBe('');
+    expect(written.stderr).toContain(`"msg":"Server listening at ${coordinator.participantUrl}"`);
+    expect(coordinator.participantUrl).toMatch(/^https:\/\//);
     const replayed = await post(alice, '/v1/heartbeat', captured.body, captured.headers);
     expect(replayed.status).toBe(401);
     expect(JSON.parse(replayed.body).error).toMatchObject({ code: 'AUTH_STALE', message: expect.stringMatching(/before the coordinator started/) });
