@@ -13,8 +13,8 @@ class ConnectionStream extends Duplex {
   constructor(private readonly socket: Socket) {
     // TLS above decides how its side closes; the bytes that came before the peer's FIN are still read.
     super({ allowHalfOpen: true });
-    // TLS runs inside these callbacks: bound to the context the stream is made in, what TLS reports
-    // from them (a refused handshake, a peer that hung up) knows its peer.
+    // TLS runs inside these callbacks. Bound to the context the stream is made in (its peer's), what
+    // TLS reports from them, such as a refused handshake or a peer that hung up, knows the peer.
     socket.on(
       'data',
       AsyncResource.bind((chunk: Buffer) => {
@@ -93,7 +93,7 @@ export function createMutualTlsServer(options: TlsOptions, handler: RequestListe
   });
   const withPeer = (socket: TLSSocket): void => {
     const peer = peers.getStore();
-    if (peer) for (const [name, value] of Object.entries(peer)) Object.defineProperty(socket, name, { value, enumerable: true, configurable: true });
+    if (peer) for (const [name, value] of Object.entries(peer)) Object.defineProperty(socket, name, { value, enumerable: true });
   };
   server.prependListener('secureConnection', withPeer);
   // A refused handshake is reported with its socket, which must name the peer: it is all an operator learns of it.
