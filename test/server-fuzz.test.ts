@@ -266,6 +266,37 @@ describe('coordinator under hostile input', () => {
     expect(statSync(auditFile).size - auditBytes).toBeLessThan(windows * 1024);
   });
 
+  it('aggregates a flood over the rate limit from a valid kit: counted each, listed and audited once per window', async () => {
+    const { socket, next } = await connect(alice);
+    const signer = signerFromKit(alice);
+    const frames = Array.from({ length: 2500 }, () => heartbeat(signer));
+    const rejectedBefore = sample(await (await fetch(`${coordinator.operatorUrl}/metrics`)).text(), 'cipher_nexus_messages_rejected_total{code="RATE_LIMITED"}');
+    const listedBefore = (await securityEvents()).filter((e) => e.detail.startsWith('RATE_LIMITED from 127.0.0.1')).length;
+    const started = Date.now();
+    for (const frame of frames) socket.send(frame);
+    // Accepted heartbeats are not answered, refused ones are: count answers until they stop coming.
+    let limited = 0;
+    for (;;) {
+      const answer = await Promise.race([next(), new Promise<null>((resolve) => setTimeout(() => resolve(null), 1000))]);
+      if (answer === null) break;
+      expect(answer).toEqual({ kind: 'error', code: 'RATE_LIMITED' });
+      limited++;
+    }
+    socket.close();
+    const windows = Math.ceil((Date.now() - started) / REFUSAL_WINDOW_MS) + 1;
+    expect(limited).toBeGreaterThan(100);
+    const metrics = await (await fetch(`${coordinator.operatorUrl}/metrics`)).text();
+    expect(sample(metrics, 'cipher_nexus_messages_rejected_total{code="RATE_LIMITED"}') - rejectedBefore).toBe(limited);
+    const listed = (await securityEvents()).filter((e) => e.detail.startsWith('RATE_LIMITED from 127.0.0.1')).length - listedBefore;
+    expect(listed).toBeGreaterThanOrEqual(1);
+    expect(listed).toBeLessThanOrEqual(windows);
+    await new Promise((resolve) => setTimeout(resolve, REFUSAL_WINDOW_MS + 300));
+    const entries = auditLines(auditFile).filter((e) => e.kind === 'security.rate_limited');
+    expect(entries.length).toBeLessThanOrEqual(windows + 1);
+    expect(entries.every((e) => e.actor === 'alice' && e.details.source === '127.0.0.1')).toBe(true);
+    expect(entries.reduce((sum, e) => sum + Number(e.details.count), 0)).toBe(limited);
+  });
+
   async function securityEvents(): Promise<{ kind: string; participant?: string; detail: string }[]> {
     return (await (await fetch(`${coordinator.operatorUrl}/api/security-events`)).json()) as { kind: string; participant?: string; detail: string }[];
   }

@@ -55,6 +55,8 @@ export interface GatewayDeps {
 
 interface Session {
   participantId: string;
+  /** The peer's address. */
+  source: string;
   socket: WebSocket;
   bucket: TokenBucket;
   queue: Promise<void>;
@@ -230,7 +232,7 @@ export class ParticipantGateway implements ParticipantChannel {
       await this.heartbeat(participant, check.data.resources);
       return { ok: true };
     } catch (error) {
-      const refusal = this.refusal(error, participant, 'heartbeat');
+      const refusal = this.refusal(error, participant, 'heartbeat', request.socket.remoteAddress ?? 'unknown');
       return reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
     }
   }
@@ -241,6 +243,7 @@ export class ParticipantGateway implements ParticipantChannel {
     if (previous) previous.socket.close(4000, 'replaced by a newer connection');
     const session: Session = {
       participantId,
+      source,
       socket,
       bucket: new TokenBucket(this.deps.limits.messagesPerSecond, this.deps.limits.burst),
       queue: Promise.resolve(),
@@ -360,7 +363,7 @@ export class ParticipantGateway implements ParticipantChannel {
           break;
       }
     } catch (error) {
-      const refusal = this.refusal(error, participantId, kind);
+      const refusal = this.refusal(error, participantId, kind, session.source);
       if (kind === 'update') {
         this.deps.metrics.updates.inc({ outcome: 'rejected' });
         if (session.granted?.roundId !== undefined && (error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') this.releaseUpload(session);
@@ -369,8 +372,12 @@ export class ParticipantGateway implements ParticipantChannel {
     }
   }
 
-  /** Classifies an error into a client-facing refusal, and records what an operator must see. */
-  private refusal(error: unknown, participant: string | undefined, what: string): { status: number; code: string; message: string } {
+  /**
+   * Classifies an error into a client-facing refusal, and records what an operator must see. A
+   * participant over its rate is refused as fast as it sends: those refusals are aggregated per
+   * source and minute (given the source), like the refusals before a message is read.
+   */
+  private refusal(error: unknown, participant: string | undefined, what: string, source?: string): { status: number; code: string; message: string } {
     if (!(error instanceof CipherNexusError)) {
       this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', ...(participant ? { participant } : {}), detail: `${what}: ${(error as Error).message}` });
       return { status: 500, code: 'INTERNAL', message: 'the coordinator failed to handle the message; it is logged, try again' };
@@ -378,6 +385,10 @@ export class ParticipantGateway implements ParticipantChannel {
     const status = error instanceof AuthError ? error.httpStatus : error.code === 'RATE_LIMITED' ? 429 : error.code === 'ROUND_NOT_ACTIVE' ? 409 : 400;
     if (error instanceof AuthError) this.deps.metrics.authFailures.inc({ code: error.code });
     else this.deps.metrics.rejected.inc({ code: error.code });
+    if (error.code === 'RATE_LIMITED' && source !== undefined) {
+      this.deps.refusals.record({ code: error.code, source, ...(participant ? { participant } : {}), detail: `${what}: ${error.message}` });
+      return { status, code: error.code, message: error.message.slice(0, 1900) };
+    }
     const kind = error instanceof AuthError ? (SECURITY_KIND[error.code] ?? 'auth_failed') : error.code === 'RATE_LIMITED' ? 'rate_limited' : error.code.startsWith('UPDATE_') ? 'update_rejected' : 'message_rejected';
     this.deps.events.emit('security', { at: Date.now(), kind, ...(participant ? { participant } : {}), detail: `${what}: ${error.code}: ${error.message}` });
     void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });

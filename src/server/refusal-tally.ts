@@ -2,9 +2,9 @@ import type { Counter } from 'prom-client';
 import type { ServerEvents } from './events.js';
 import type { AuditSink } from './participant-gateway.js';
 
-/** A refusal that happens before a message can be read: a TLS handshake, a body or a WebSocket message over the size limit. */
+/** A refusal that can come as fast as a peer sends: a TLS handshake, a body or a WebSocket message over the size limit, a message over the rate. */
 export interface SourceRefusal {
-  /** Stable code: `TLS_HANDSHAKE`, `BODY_TOO_LARGE`, `MESSAGE_TOO_BIG`. */
+  /** Stable code: `TLS_HANDSHAKE`, `BODY_TOO_LARGE`, `MESSAGE_TOO_BIG`, `RATE_LIMITED`. */
   code: string;
   /** The peer's address (the only identity a refused handshake has). */
   source: string;
@@ -41,13 +41,14 @@ const KINDS: Record<string, { event: string; audit: string }> = {
   TLS_HANDSHAKE: { event: 'auth_failed', audit: 'security.tls_refused' },
   BODY_TOO_LARGE: { event: 'message_rejected', audit: 'security.message_rejected' },
   MESSAGE_TOO_BIG: { event: 'message_rejected', audit: 'security.message_rejected' },
+  RATE_LIMITED: { event: 'rate_limited', audit: 'security.rate_limited' },
 };
 
 /** The label and key under which sources beyond `maxSources` are counted. */
 export const OTHER_SOURCES = 'other';
 
 /**
- * Aggregates refusals that anyone who can reach the port can cause as fast as they can connect. Each
+ * Aggregates refusals that a peer can cause as fast as it can connect or send. Each
  * is counted at once; the first from a source in a window is raised as a security event; the
  * window's refusals from a source become one audit entry (with their count, first and last time)
  * when the window closes. So a flood costs one fsync and at most one dashboard entry per source and
@@ -77,7 +78,8 @@ export class RefusalTally {
     this.options.counter.inc({ code: refusal.code, source: this.labelled.has(refusal.source) ? refusal.source : OTHER_SOURCES });
     if (this.windowSources.size < this.maxSources) this.windowSources.add(refusal.source);
     const source = this.windowSources.has(refusal.source) ? refusal.source : OTHER_SOURCES;
-    const key = `${refusal.code} ${source}`;
+    // Participants behind one address (a NAT) keep their own entries.
+    const key = `${refusal.code} ${source} ${refusal.participant ?? ''}`;
     const known = this.window.get(key);
     if (known) {
       known.count++;
