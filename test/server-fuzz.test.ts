@@ -69,6 +69,7 @@ describe('coordinator under hostile input', () => {
   let kitDir: string;
   let prepared: Awaited<ReturnType<typeof prepareCoordinatedJob>>;
   let auditFile: string;
+  let suiteStarted: number;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-fuzz-'));
@@ -85,6 +86,7 @@ describe('coordinator under hostile input', () => {
     auditFile = join(dir, 'audit.jsonl');
     prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 1 }), selection: { fraction: 1, minClients: 3 } });
     coordinator = await start();
+    suiteStarted = Date.now();
     wsUrl = `${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`;
     before = snapshot(dbFile);
   });
@@ -328,6 +330,13 @@ describe('coordinator under hostile input', () => {
     await new Promise((resolve) => setTimeout(resolve, REFUSAL_WINDOW_MS + 300));
     const audited = auditLines(auditFile).filter((e) => e.kind === 'security.message_rejected' && e.actor === 'alice');
     expect(audited.map((e) => e.details.code)).toEqual(expect.arrayContaining(['BODY_TOO_LARGE', 'MESSAGE_TOO_BIG']));
+    // A kit's other refusals are audited one by one, but listed once per code and window: the fuzzed frames did not fill the list.
+    const malformed = sample(metrics, 'cipher_nexus_auth_failures_total{code="MESSAGE_MALFORMED"}') + sample(metrics, 'cipher_nexus_messages_rejected_total{code="MESSAGE_MALFORMED"}');
+    expect(auditLines(auditFile).filter((e) => e.details.code === 'MESSAGE_MALFORMED' && e.actor === 'alice')).toHaveLength(malformed);
+    const malformedListed = events.filter((e) => e.participant === 'alice' && e.detail.startsWith('MESSAGE_MALFORMED from 127.0.0.1')).length;
+    expect(malformedListed).toBeGreaterThanOrEqual(1);
+    expect(malformedListed).toBeLessThanOrEqual(Math.ceil((Date.now() - suiteStarted) / REFUSAL_WINDOW_MS) + 1);
+    expect(malformedListed).toBeLessThan(malformed / 3);
     expect(snapshot(dbFile)).toBe(before);
   });
 

@@ -22,7 +22,7 @@ export class CoordinatorMetrics {
   readonly authFailures = new Counter({ name: 'cipher_nexus_auth_failures_total', help: 'Refused authentications, by code', labelNames: ['code'], registers: [this.registry] });
   readonly refusalsBySource = new Counter({
     name: 'cipher_nexus_refusals_by_source_total',
-    help: 'Refusals before a message is read (TLS handshake, body or message over the size limit) and messages over the rate, by code and peer address',
+    help: 'Refusals by code and peer address',
     labelNames: ['code', 'source'],
     registers: [this.registry],
   });

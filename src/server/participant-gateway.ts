@@ -206,7 +206,7 @@ export class ParticipantGateway implements ParticipantChannel {
       if (this.revoked.has(id)) throw new AuthError('AUTH_REVOKED', `participant '${id}' has been revoked from this job; ask the job's operator`);
       return id;
     } catch (error) {
-      const refusal = this.refusal(error, undefined, `connection to ${request.url}`);
+      const refusal = this.refusal(error, undefined, `connection to ${request.url.slice(0, 100)}`, request.socket.remoteAddress ?? 'unknown');
       void reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
       return undefined;
     }
@@ -372,12 +372,8 @@ export class ParticipantGateway implements ParticipantChannel {
     }
   }
 
-  /**
-   * Classifies an error into a client-facing refusal, and records what an operator must see. A
-   * participant over its rate is refused as fast as it sends: those refusals are aggregated per
-   * source and minute (given the source), like the refusals before a message is read.
-   */
-  private refusal(error: unknown, participant: string | undefined, what: string, source?: string): { status: number; code: string; message: string } {
+  /** Classifies an error into a client-facing refusal, and records what an operator must see. */
+  private refusal(error: unknown, participant: string | undefined, what: string, source: string): { status: number; code: string; message: string } {
     if (!(error instanceof CipherNexusError)) {
       this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', ...(participant ? { participant } : {}), detail: `${what}: ${(error as Error).message}` });
       return { status: 500, code: 'INTERNAL', message: 'the coordinator failed to handle the message; it is logged, try again' };
@@ -385,13 +381,12 @@ export class ParticipantGateway implements ParticipantChannel {
     const status = error instanceof AuthError ? error.httpStatus : error.code === 'RATE_LIMITED' ? 429 : error.code === 'ROUND_NOT_ACTIVE' ? 409 : 400;
     if (error instanceof AuthError) this.deps.metrics.authFailures.inc({ code: error.code });
     else this.deps.metrics.rejected.inc({ code: error.code });
-    if (error.code === 'RATE_LIMITED' && source !== undefined) {
-      this.deps.refusals.record({ code: error.code, source, ...(participant ? { participant } : {}), detail: `${what}: ${error.message}` });
-      return { status, code: error.code, message: error.message.slice(0, 1900) };
-    }
     const kind = error instanceof AuthError ? (SECURITY_KIND[error.code] ?? 'auth_failed') : error.code === 'RATE_LIMITED' ? 'rate_limited' : error.code.startsWith('UPDATE_') ? 'update_rejected' : 'message_rejected';
-    this.deps.events.emit('security', { at: Date.now(), kind, ...(participant ? { participant } : {}), detail: `${what}: ${error.code}: ${error.message}` });
-    void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
+    // Every message beyond the rate is this refusal: aggregated in the audit trail too. Any other is
+    // audited on its own (durable at once), and listed once per code, participant, address and minute.
+    const aggregated = error.code === 'RATE_LIMITED';
+    this.deps.refusals.record({ code: error.code, kind, source, ...(participant ? { participant } : {}), detail: `${what}: ${error.message.slice(0, 1000)}` }, { audited: !aggregated });
+    if (!aggregated) void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
     // Messages can echo what the peer sent (zod names unknown keys): bound them to the wire limits.
     return { status, code: error.code.slice(0, 64), message: error.message.slice(0, 1900) };
   }

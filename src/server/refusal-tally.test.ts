@@ -43,6 +43,18 @@ describe('RefusalTally', () => {
     expect(audited).toHaveLength(3);
   });
 
+  it('lists but does not audit a refusal its caller audits itself, under the kind it is given', async () => {
+    const { tally, events, audited } = setup();
+    for (let i = 0; i < 10; i++) tally.record({ code: 'AUTH_REPLAY', kind: 'replay', source: '10.0.0.3', participant: 'bob', detail: 'update: nonce reused' }, { audited: true });
+    tally.record({ code: 'RATE_LIMITED', kind: 'rate_limited', source: '10.0.0.3', participant: 'bob', detail: 'heartbeat: too fast' });
+    expect(events.recentSecurityEvents().map((e) => [e.kind, e.participant, e.detail.split(':')[0]])).toEqual([
+      ['rate_limited', 'bob', 'RATE_LIMITED from 10.0.0.3'],
+      ['replay', 'bob', 'AUTH_REPLAY from 10.0.0.3'],
+    ]);
+    await tally.flush();
+    expect(audited).toEqual([{ kind: 'security.rate_limited', actor: 'bob', details: expect.objectContaining({ code: 'RATE_LIMITED', count: 1 }) }]);
+  });
+
   it('lumps sources beyond the limit together, with one event for all of them, so a flood from many addresses cannot fill the list', async () => {
     const { tally, events, audited, registry } = setup(3);
     for (let host = 1; host <= 200; host++) for (let i = 0; i < 2; i++) tally.record({ code: 'TLS_HANDSHAKE', source: `10.0.1.${host}`, detail: 'refused' });

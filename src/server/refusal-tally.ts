@@ -2,16 +2,24 @@ import type { Counter } from 'prom-client';
 import type { ServerEvents } from './events.js';
 import type { AuditSink } from './participant-gateway.js';
 
-/** A refusal that can come as fast as a peer sends: a TLS handshake, a body or a WebSocket message over the size limit, a message over the rate. */
+/** A refusal, which a peer can repeat as fast as it connects or sends. */
 export interface SourceRefusal {
-  /** Stable code: `TLS_HANDSHAKE`, `BODY_TOO_LARGE`, `MESSAGE_TOO_BIG`, `RATE_LIMITED`. */
+  /** Stable code: `TLS_HANDSHAKE`, `BODY_TOO_LARGE`, `MESSAGE_TOO_BIG`, `RATE_LIMITED`, or any other refusal's. */
   code: string;
+  /** Security event kind (the audit kind is `security.<kind>`); known codes have their own, others `message_rejected`. */
+  kind?: string;
   /** The peer's address (the only identity a refused handshake has). */
   source: string;
   /** The participant, when its certificate was already verified. */
   participant?: string;
   /** What was refused and why, for the operator. */
   detail: string;
+}
+
+/** How `RefusalTally.record` treats a refusal. */
+export interface RecordOptions {
+  /** The caller wrote this refusal's own audit entry: it is counted and listed only. */
+  audited?: boolean;
 }
 
 /** How a RefusalTally reports. */
@@ -28,6 +36,8 @@ export interface RefusalTallyOptions {
 
 interface Tally {
   code: string;
+  auditKind: string;
+  audited: boolean;
   source: string;
   participant?: string;
   count: number;
@@ -36,13 +46,14 @@ interface Tally {
   detail: string;
 }
 
-/** Security event kind and audit entry kind of each code. */
+/** Security event kind and audit entry kind of the codes whose refusals are audited here. */
 const KINDS: Record<string, { event: string; audit: string }> = {
   TLS_HANDSHAKE: { event: 'auth_failed', audit: 'security.tls_refused' },
   BODY_TOO_LARGE: { event: 'message_rejected', audit: 'security.message_rejected' },
   MESSAGE_TOO_BIG: { event: 'message_rejected', audit: 'security.message_rejected' },
   RATE_LIMITED: { event: 'rate_limited', audit: 'security.rate_limited' },
 };
+const DEFAULT_KINDS = { event: 'message_rejected', audit: 'security.message_rejected' };
 
 /** The label and key under which sources beyond `maxSources` are counted. */
 export const OTHER_SOURCES = 'other';
@@ -53,7 +64,8 @@ export const OTHER_SOURCES = 'other';
  * window's refusals from a source become one audit entry (with their count, first and last time)
  * when the window closes. So a flood costs one fsync and at most one dashboard entry per source and
  * minute, and a flood from many addresses at most `maxSources` + 1 events a minute, which cannot
- * push the operator's other security events out of the list.
+ * push the operator's other security events out of the list. A refusal its caller audits itself
+ * (`audited`: one of an authenticated participant's, kept durable one by one) is counted and listed here only.
  */
 export class RefusalTally {
   private readonly windowMs: number;
@@ -69,10 +81,10 @@ export class RefusalTally {
     this.maxSources = options.maxSources ?? 20;
   }
 
-  /** Counts a refusal, raises it when it is its source's first in this window, and keeps it for the window's audit entry. */
-  record(refusal: SourceRefusal): void {
+  /** Counts a refusal, raises it when it is its source's first of its code in this window, and (unless `audited`) keeps it for the window's audit entry. */
+  record(refusal: SourceRefusal, options: RecordOptions = {}): void {
     const now = Date.now();
-    const kinds = KINDS[refusal.code] ?? { event: 'message_rejected', audit: 'security.message_rejected' };
+    const kinds = refusal.kind ? { event: refusal.kind, audit: `security.${refusal.kind}` } : (KINDS[refusal.code] ?? DEFAULT_KINDS);
     // Label values are bounded for the life of the process: an address-hopping flood must not grow /metrics without end.
     if (this.labelled.size < this.maxSources * 5) this.labelled.add(refusal.source);
     this.options.counter.inc({ code: refusal.code, source: this.labelled.has(refusal.source) ? refusal.source : OTHER_SOURCES });
@@ -86,7 +98,7 @@ export class RefusalTally {
       known.last = now;
       return;
     }
-    this.window.set(key, { ...refusal, source, count: 1, first: now, last: now });
+    this.window.set(key, { code: refusal.code, detail: refusal.detail, ...(refusal.participant ? { participant: refusal.participant } : {}), auditKind: kinds.audit, audited: options.audited ?? false, source, count: 1, first: now, last: now });
     this.timer ??= setTimeout(() => void this.flush(), this.windowMs).unref();
     if (source !== OTHER_SOURCES) {
       const participant = refusal.participant ? { participant: refusal.participant } : {};
@@ -101,13 +113,13 @@ export class RefusalTally {
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const closed = [...this.window.values()];
+    const closed = [...this.window.values()].filter((t) => !t.audited);
     this.window = new Map();
     this.windowSources = new Set();
     this.overflowReported = false;
     await Promise.all(
       closed.map((t) =>
-        this.options.audit.append((KINDS[t.code] ?? { audit: 'security.message_rejected' }).audit, t.participant ?? 'unknown', {
+        this.options.audit.append(t.auditKind, t.participant ?? 'unknown', {
           code: t.code,
           source: t.source,
           count: t.count,
