@@ -41,6 +41,22 @@ describe('ClientAgent', () => {
     expect(() => new ClientAgent({ kit, dataFile, serverUrl: serverUrl || 'coordinator:8443' })).toThrow(expect.objectContaining({ code: 'CLIENT_URL_INVALID', message: expect.stringMatching(/https:\/\//) }));
   });
 
+  it("checks a CSV without the job's label column against the job's data rules before it joins: the coordinator never registers it", async () => {
+    const storage = openStorage({ path: ':memory:' });
+    const prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 1 }), selection: { fraction: 1, minClients: 1 } });
+    const coordinator = await startCoordinator({ prepared, storage, kitDir, host: '127.0.0.1', port: 0, operatorPort: 0, auditFile: join(dir, 'label-audit.jsonl'), logLevel: 'silent' });
+    try {
+      const unlabelled = join(dir, 'unlabelled.csv');
+      writeFileSync(unlabelled, readFileSync(dataFile, 'utf8').replace(/,\d+$/gm, ''));
+      const agent = new ClientAgent({ kit, dataFile: unlabelled, serverUrl: coordinator.participantUrl });
+      await expect(agent.run()).rejects.toMatchObject({ code: 'DATA_COLUMN_UNKNOWN', message: expect.stringMatching(/column '64' does not exist/) });
+      expect(await storage.nodes.get('alice')).toBeUndefined();
+    } finally {
+      await coordinator.close();
+      await storage.close();
+    }
+  }, 60_000);
+
   it('counts the attempts before the coordinator was up apart from reconnects', async () => {
     const agent = new ClientAgent({ kit, dataFile, backoff: { initialMs: 100, maxMs: 200 } });
     const waiting: boolean[] = [];
