@@ -1,12 +1,14 @@
 import { request as httpsRequest } from 'node:https';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openStorage, verifyAuditTrail, type Storage } from '../src/core/index.js';
 import { demoConfig, prepareCoordinatedJob, type JobOutcome } from '../src/fl/index.js';
 import {
@@ -27,6 +29,23 @@ import { freePort } from './support/free-port.js';
 import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
 const CLIENT_ERROR = /^(MESSAGE_|AUTH_|RATE_LIMITED|UPDATE_|ROUND_)/;
+// Refusals from one source are aggregated per window: short here, so the test sees windows close.
+const REFUSAL_WINDOW_MS = 1000;
+
+interface AuditLine {
+  kind: string;
+  actor: string;
+  details: Record<string, unknown>;
+}
+
+const auditLines = (file: string): AuditLine[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as AuditLine);
+
+/** The value of one sample of a Prometheus exposition, 0 when absent. */
+const sample = (metrics: string, series: string): number => Number(metrics.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ')[1] ?? 0);
 
 /** One snapshot of every table, to show that refused messages change nothing. */
 function snapshot(file: string): string {
@@ -50,10 +69,14 @@ describe('coordinator under hostile input', () => {
   let foreign: ParticipantKit;
   let wsUrl: string;
   let before: string;
+  let kitDir: string;
+  let prepared: Awaited<ReturnType<typeof prepareCoordinatedJob>>;
+  let auditFile: string;
+  let suiteStarted: number;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-fuzz-'));
-    const kitDir = join(dir, 'kits');
+    kitDir = join(dir, 'kits');
     await provisionWithLocalKeys({ outDir: kitDir, participants: ['alice', 'bob', 'mallory'], serverHost: '127.0.0.1', serverPort: 0 });
     await provisionWithLocalKeys({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 0 });
     revokeParticipant(kitDir, 'mallory');
@@ -63,18 +86,10 @@ describe('coordinator under hostile input', () => {
     foreign = loadParticipantKit(join(dir, 'other', 'participants', 'alice', 'kit.json'));
     dbFile = join(dir, 'state.db');
     storage = openStorage({ path: dbFile });
-    const prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 1 }), selection: { fraction: 1, minClients: 3 } });
-    coordinator = await startCoordinator({
-      prepared,
-      storage,
-      kitDir,
-      host: '127.0.0.1',
-      port: 0,
-      operatorPort: 0,
-      auditFile: join(dir, 'audit.jsonl'),
-      logLevel: 'silent',
-      limits: { messagesPerSecond: 1000, burst: 1000 },
-    });
+    auditFile = join(dir, 'audit.jsonl');
+    prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 1 }), selection: { fraction: 1, minClients: 3 } });
+    coordinator = await start();
+    suiteStarted = Date.now();
     wsUrl = `${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`;
     before = snapshot(dbFile);
   });
@@ -84,9 +99,23 @@ describe('coordinator under hostile input', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function connect(kit: ParticipantKit): Promise<{ socket: WebSocket; next: () => Promise<{ kind: string; code?: string }> }> {
+  const start = (logLevel: 'silent' | 'info' = 'silent'): Promise<RunningCoordinator> =>
+    startCoordinator({
+      prepared,
+      storage,
+      kitDir,
+      host: '127.0.0.1',
+      port: 0,
+      operatorPort: 0,
+      auditFile,
+      logLevel,
+      limits: { messagesPerSecond: 1000, burst: 1000 },
+      refusalWindowMs: REFUSAL_WINDOW_MS,
+    });
+
+  function connect(kit: ParticipantKit, url = wsUrl): Promise<{ socket: WebSocket; next: () => Promise<{ kind: string; code?: string }> }> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(wsUrl, { ...tlsOptionsForClient(kit) });
+      const socket = new WebSocket(url, { ...tlsOptionsForClient(kit) });
       const inbox: { kind: string; code?: string }[] = [];
       const waiting: ((m: { kind: string; code?: string }) => void)[] = [];
       socket.on('message', (raw: Buffer) => {
@@ -209,15 +238,157 @@ describe('coordinator under hostile input', () => {
     await expect(connect(bob)).rejects.toMatchObject({ status: 403 });
   });
 
+  it('counts a flood of refused TLS handshakes per source, and lists and audits it once per source and window', async () => {
+    const url = new URL(coordinator.participantUrl);
+    const handshake = (): Promise<void> =>
+      new Promise((resolve) => {
+        const socket = connectTls({ host: url.hostname, port: Number(url.port), ...tlsOptionsForClient(foreign) });
+        socket.on('error', () => resolve());
+        socket.on('close', () => resolve());
+      });
+    const listedBefore = (await securityEvents()).filter((e) => e.detail.startsWith('TLS_HANDSHAKE from 127.0.0.1')).length;
+    const auditBytes = statSync(auditFile).size;
+    const started = Date.now();
+    for (let batch = 0; batch < 15; batch++) await Promise.all(Array.from({ length: 20 }, handshake));
+    // The last hang-ups may reach the coordinator after the clients saw their sockets close.
+    let metrics = '';
+    for (let tries = 0; tries < 20 && sample(metrics, 'cipher_nexus_auth_failures_total{code="TLS_HANDSHAKE"}') < 300; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      metrics = await (await fetch(`${coordinator.operatorUrl}/metrics`)).text();
+    }
+    const windows = Math.ceil((Date.now() - started) / REFUSAL_WINDOW_MS) + 1;
+    expect(sample(metrics, 'cipher_nexus_refusals_by_source_total{code="TLS_HANDSHAKE",source="127.0.0.1"}')).toBeGreaterThanOrEqual(300);
+    expect(sample(metrics, 'cipher_nexus_auth_failures_total{code="TLS_HANDSHAKE"}')).toBeGreaterThanOrEqual(300);
+    const listed = (await securityEvents()).filter((e) => e.detail.startsWith('TLS_HANDSHAKE from 127.0.0.1')).length - listedBefore;
+    expect(listed).toBeGreaterThanOrEqual(1);
+    expect(listed).toBeLessThanOrEqual(windows);
+    await new Promise((resolve) => setTimeout(resolve, REFUSAL_WINDOW_MS + 300));
+    const entries = auditLines(auditFile).filter((e) => e.kind === 'security.tls_refused');
+    expect(entries.length).toBeLessThanOrEqual(windows + 1);
+    expect(entries.every((e) => e.details.source === '127.0.0.1' && e.details.code === 'TLS_HANDSHAKE')).toBe(true);
+    expect(entries.reduce((sum, e) => sum + Number(e.details.count), 0)).toBeGreaterThanOrEqual(300);
+    // One entry per window, instead of one (and one fsync) per refused handshake: 300 of those were 130 KB.
+    expect(statSync(auditFile).size - auditBytes).toBeLessThan(windows * 1024);
+  });
+
+  it('aggregates a flood over the rate limit from a valid kit: counted each, listed and audited once per window', async () => {
+    // A coordinator of its own, with a rate low enough that a flood is refused however loaded the machine is.
+    const limitedStorage = openStorage({ path: ':memory:' });
+    const limitedAudit = join(dir, 'limited-audit.jsonl');
+    const limited = await startCoordinator({ prepared, storage: limitedStorage, kitDir, host: '127.0.0.1', port: 0, operatorPort: 0, auditFile: limitedAudit, logLevel: 'silent', limits: { messagesPerSecond: 5, burst: 10 }, refusalWindowMs: REFUSAL_WINDOW_MS });
+    let refused = 0;
+    let windows = 0;
+    try {
+      const { socket, next } = await connect(alice, `${limited.participantUrl.replace('https', 'wss')}/v1/ws`);
+      const signer = signerFromKit(alice);
+      const started = Date.now();
+      for (let i = 0; i < 300; i++) socket.send(heartbeat(signer));
+      // Accepted heartbeats are not answered, refused ones are: count answers until they stop coming.
+      for (;;) {
+        const answer = await Promise.race([next(), new Promise<null>((resolve) => setTimeout(() => resolve(null), refused === 0 ? 20_000 : 2000))]);
+        if (answer === null) break;
+        expect(answer).toEqual({ kind: 'error', code: 'RATE_LIMITED' });
+        refused++;
+      }
+      socket.close();
+      windows = Math.ceil((Date.now() - started) / REFUSAL_WINDOW_MS) + 1;
+      expect(refused).toBeGreaterThan(200);
+      const metrics = await (await fetch(`${limited.operatorUrl}/metrics`)).text();
+      expect(sample(metrics, 'cipher_nexus_messages_rejected_total{code="RATE_LIMITED"}')).toBe(refused);
+      expect(sample(metrics, 'cipher_nexus_refusals_by_source_total{code="RATE_LIMITED",source="127.0.0.1"}')).toBe(refused);
+      const listed = ((await (await fetch(`${limited.operatorUrl}/api/security-events`)).json()) as { detail: string }[]).filter((e) => e.detail.startsWith('RATE_LIMITED from 127.0.0.1'));
+      expect(listed.length).toBeGreaterThanOrEqual(1);
+      expect(listed.length).toBeLessThanOrEqual(windows);
+    } finally {
+      await limited.close();
+      await limitedStorage.close();
+    }
+    // Closing wrote what the last window held.
+    const entries = auditLines(limitedAudit).filter((e) => e.kind === 'security.rate_limited');
+    expect(entries.length).toBeLessThanOrEqual(windows + 1);
+    expect(entries.reduce((sum, e) => sum + Number(e.details.count), 0)).toBe(refused);
+    expect(entries.every((e) => e.actor === 'alice' && e.details.source === '127.0.0.1')).toBe(true);
+    expect(auditLines(limitedAudit).filter((e) => e.kind.startsWith('security.')).length).toBe(entries.length);
+  });
+
+  async function securityEvents(): Promise<{ kind: string; participant?: string; detail: string }[]> {
+    return (await (await fetch(`${coordinator.operatorUrl}/api/security-events`)).json()) as { kind: string; participant?: string; detail: string }[];
+  }
+
   it('is still up, counted every refusal, raised security events, and left the database as it was', async () => {
     const health = await fetch(`${coordinator.operatorUrl}/health`);
     expect(health.status).toBe(200);
     const metrics = await (await fetch(`${coordinator.operatorUrl}/metrics`)).text();
     expect(metrics).toMatch(/cipher_nexus_auth_failures_total\{code="AUTH_REPLAY"\} [1-9]/);
     expect(metrics).toMatch(/cipher_nexus_auth_failures_total\{code="AUTH_REVOKED"\} [1-9]/);
-    const events = (await (await fetch(`${coordinator.operatorUrl}/api/security-events`)).json()) as unknown[];
+    // Refusals of size: a REST body over its limit (413) and a WebSocket message over its own (1009).
+    expect(sample(metrics, 'cipher_nexus_messages_rejected_total{code="BODY_TOO_LARGE"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(metrics, 'cipher_nexus_messages_rejected_total{code="MESSAGE_TOO_BIG"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(metrics, 'cipher_nexus_refusals_by_source_total{code="BODY_TOO_LARGE",source="127.0.0.1"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(metrics, 'cipher_nexus_refusals_by_source_total{code="MESSAGE_TOO_BIG",source="127.0.0.1"}')).toBeGreaterThanOrEqual(1);
+    const events = await securityEvents();
     expect(events.length).toBeGreaterThan(10);
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'message_rejected', participant: 'alice', detail: expect.stringMatching(/^BODY_TOO_LARGE from 127\.0\.0\.1: /) }));
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'message_rejected', participant: 'alice', detail: expect.stringMatching(/^MESSAGE_TOO_BIG from 127\.0\.0\.1: /) }));
+    await new Promise((resolve) => setTimeout(resolve, REFUSAL_WINDOW_MS + 300));
+    const audited = auditLines(auditFile).filter((e) => e.kind === 'security.message_rejected' && e.actor === 'alice');
+    expect(audited.map((e) => e.details.code)).toEqual(expect.arrayContaining(['BODY_TOO_LARGE', 'MESSAGE_TOO_BIG']));
+    // A kit's other refusals are audited one by one, but listed once per code and window: the fuzzed frames did not fill the list.
+    const malformed = sample(metrics, 'cipher_nexus_auth_failures_total{code="MESSAGE_MALFORMED"}') + sample(metrics, 'cipher_nexus_messages_rejected_total{code="MESSAGE_MALFORMED"}');
+    expect(auditLines(auditFile).filter((e) => e.details.code === 'MESSAGE_MALFORMED' && e.actor === 'alice')).toHaveLength(malformed);
+    const malformedListed = events.filter((e) => e.participant === 'alice' && e.detail.startsWith('MESSAGE_MALFORMED from 127.0.0.1')).length;
+    expect(malformedListed).toBeGreaterThanOrEqual(1);
+    expect(malformedListed).toBeLessThanOrEqual(Math.ceil((Date.now() - suiteStarted) / REFUSAL_WINDOW_MS) + 1);
+    expect(malformedListed).toBeLessThan(malformed / 3);
     expect(snapshot(dbFile)).toBe(before);
+  });
+
+  let captured: { body: Uint8Array; headers: Record<string, string> };
+
+  it('closes at once, with hundreds of idle connections open', async () => {
+    const body = new TextEncoder().encode(JSON.stringify({ resources: { cpuCores: 1, memoryMb: 1 } }));
+    captured = { body, headers: signRequest(signerFromKit(alice), 'POST', '/v1/heartbeat', body) };
+    expect((await post(alice, '/v1/heartbeat', captured.body, captured.headers)).status).toBe(200);
+    const url = new URL(coordinator.participantUrl);
+    const idle: NodeJS.EventEmitter[] = [];
+    // Half of them finish the handshake and never send a request; the other half never start it.
+    await Promise.all(
+      Array.from({ length: 150 }, () => {
+        const socket = connectTls({ host: url.hostname, port: Number(url.port), ...tlsOptionsForClient(alice) });
+        socket.on('error', () => undefined);
+        idle.push(socket);
+        return new Promise((resolve) => socket.once('secureConnect', resolve));
+      }),
+    );
+    for (let i = 0; i < 150; i++) idle.push(connectTcp(Number(url.port), url.hostname).on('error', () => undefined));
+    const closed = Promise.all(idle.map((socket) => new Promise((resolve) => socket.once('close', resolve))));
+    const started = Date.now();
+    await coordinator.close();
+    await closed;
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('refuses after a restart a request captured and accepted before it; logs go to stderr, and name the TLS listener https://', async () => {
+    const written = { stdout: '', stderr: '' };
+    const spies = (['stdout', 'stderr'] as const).map((name) =>
+      vi.spyOn(process[name], 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written[name] += chunk.toString();
+        return true;
+      }),
+    );
+    try {
+      coordinator = await start('info');
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(written.stdout).toBe('');
+    expect(written.stderr).toContain(`"msg":"Server listening at ${coordinator.participantUrl}"`);
+    expect(coordinator.participantUrl).toMatch(/^https:\/\//);
+    const replayed = await post(alice, '/v1/heartbeat', captured.body, captured.headers);
+    expect(replayed.status).toBe(401);
+    expect(JSON.parse(replayed.body).error).toMatchObject({ code: 'AUTH_STALE', message: expect.stringMatching(/before the coordinator started/) });
+    const fresh = signRequest(signerFromKit(alice), 'POST', '/v1/heartbeat', captured.body);
+    expect((await post(alice, '/v1/heartbeat', captured.body, fresh)).status).toBe(200);
   });
 });
 

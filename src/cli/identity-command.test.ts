@@ -1,7 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidInputError, NotFoundError } from '../core/index.js';
@@ -176,6 +179,25 @@ describe('provision', () => {
     expect(code).toBe(EXIT_USAGE);
     if (kind === InvalidInputError) expect(stderr).toMatch(/^error \[[A-Z_]+\]: [^\n]+\n$/);
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('provision --out where no directory can be made', () => {
+  const main = join(process.cwd(), 'src', 'cli', 'main.ts');
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+  it.each([
+    ['below a file', (file: string) => join(file, 'sub'), /^error \[PROVISION_OUT_INVALID\]: --out '.*sub' is below '.*not-a-dir', which is a file, not a directory; give a path inside a directory\n$/],
+    ['in /proc', () => '/proc/cipher-nexus-nope', /^error \[PROVISION_OUT_INVALID\]: --out '\/proc\/cipher-nexus-nope' cannot be created: making '\/proc\/\.cipher-nexus-nope\.provisioning-[0-9a-f]+' failed with ENOENT; give a path in a directory you can write to\n$/],
+  ])('%s: one line, exit code 2, at once', async (_where, target, message) => {
+    const [a] = await keygen('a');
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    // In a process of its own with a deadline: node's recursive mkdir spun forever under /proc.
+    const r = spawnSync(process.execPath, ['--import', tsx, main, 'provision', '--out', target(file), '--requests', a], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, CIPHER_NEXUS_DEBUG: '' } });
+    expect(r.stderr).toMatch(message);
+    expect(r.status).toBe(EXIT_USAGE);
+    expect(readFileSync(file, 'utf8')).toBe('x');
   });
 });
 

@@ -106,7 +106,9 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
       // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.
       agent.on('trained', (t: { round: number; loss?: number; seconds: number }) => say(`${kit.participantId}: round ${t.round} trained (${t.loss !== undefined ? `loss ${t.loss.toFixed(4)}, ` : ''}${t.seconds.toFixed(2)} s)`));
-      agent.on('reconnecting', (r: { delayMs: number; attempt: number }) => say(`${kit.participantId}: connection lost; retrying in ${r.delayMs} ms (attempt ${r.attempt})`));
+      agent.on('reconnecting', (r: { delayMs: number; attempt: number; connectedBefore: boolean }) =>
+        say(`${kit.participantId}: ${r.connectedBefore ? 'connection lost' : 'the coordinator is not reachable yet'}; retrying in ${r.delayMs} ms (attempt ${r.attempt})`),
+      );
       agent.on('warning', (text: string) => say(`${kit.participantId}: ${text}`));
       agent.on('refused', (e: { code: string; message: string }) => say(`${kit.participantId}: refused [${e.code}]: ${e.message}`));
       const stop = (): void => agent.stop();
@@ -115,6 +117,6 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       const result = await agent.run();
       if (result.status === 'failed') process.exitCode = 1;
       if (opts.json) printJson(result);
-      else process.stdout.write(`${kit.participantId}: job ${result.jobId} ${result.status}${result.accuracy !== undefined ? ` (accuracy ${result.accuracy.toFixed(4)})` : ''}; trained ${result.rounds} round(s), ${result.reconnects} reconnect(s)\n`);
+      else process.stdout.write(`${kit.participantId}: job ${result.jobId} ${result.status}${result.accuracy !== undefined ? ` (accuracy ${result.accuracy.toFixed(4)})` : ''}; trained ${result.rounds} round(s), ${result.reconnects} reconnect(s), ${result.attemptsBeforeConnected} attempt(s) before the first connection\n`);
     });
 }

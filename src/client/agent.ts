@@ -31,10 +31,15 @@ export interface ClientAgentResult {
   status: 'completed' | 'failed';
   accuracy?: number;
   rounds: number;
+  /** Connections that dropped during the job and were made again. */
   reconnects: number;
+  /** Attempts that failed before the first connection (the coordinator was not up yet, or not reachable). */
+  attemptsBeforeConnected: number;
 }
 
 type ServerMessage = Message<typeof ServerMessages>;
+/** What the coordinator's announcement of the job's end says. */
+type JobEnd = Pick<ClientAgentResult, 'jobId' | 'status' | 'accuracy'>;
 
 // Refusals of an update that say "not now" rather than "never".
 const RETRYABLE = new Set(['RATE_LIMITED', 'INTERNAL', 'UPDATE_NOT_REQUESTED']);
@@ -78,13 +83,17 @@ export class ClientAgent extends EventEmitter {
   private unacknowledged: { roundId: string; header: ClientHeader<'update'>; body: Uint8Array } | null = null;
   private readonly trainedRounds = new Set<string>();
   private reconnects = 0;
+  private attemptsBeforeConnected = 0;
+  private everConnected = false;
   private reoffers = 0;
   private work: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ClientAgentOptions) {
     super();
     this.signer = signerFromKit(options.kit);
-    const base = new URL(options.serverUrl ?? options.kit.coordinatorUrl);
+    const given = options.serverUrl ?? options.kit.coordinatorUrl;
+    if (!URL.canParse(given)) throw new InvalidInputError('CLIENT_URL_INVALID', `the coordinator URL '${given}' is not a URL; give one like https://coordinator.example:8443`);
+    const base = new URL(given);
     if (base.protocol !== 'https:' && base.protocol !== 'wss:') {
       throw new InvalidInputError('CLIENT_URL_INVALID', `the coordinator URL must be https:// (mutual TLS), got '${base.href}'`);
     }
@@ -99,13 +108,17 @@ export class ClientAgent extends EventEmitter {
     try {
       while (!this.stopped) {
         const outcome = await this.connectOnce();
-        if (outcome.done) return { ...outcome.done, rounds: this.trainedRounds.size, reconnects: this.reconnects };
+        if (outcome.done) return { ...outcome.done, rounds: this.trainedRounds.size, reconnects: this.reconnects, attemptsBeforeConnected: this.attemptsBeforeConnected };
         if (outcome.fatal) throw outcome.fatal;
         if (this.stopped) break;
-        if (outcome.opened) wait = backoff.initialMs;
-        this.reconnects++;
+        if (outcome.opened) {
+          wait = backoff.initialMs;
+          this.everConnected = true;
+          this.reconnects++;
+        } else if (!this.everConnected) this.attemptsBeforeConnected++;
         const delay = Math.min(backoff.maxMs, wait) * (0.5 + Math.random() / 2);
-        this.emit('reconnecting', { delayMs: Math.round(delay), attempt: this.reconnects });
+        const attempt = this.everConnected ? this.reconnects : this.attemptsBeforeConnected;
+        this.emit('reconnecting', { delayMs: Math.round(delay), attempt, connectedBefore: this.everConnected });
         await new Promise((resolve) => setTimeout(resolve, delay));
         wait = Math.min(backoff.maxMs, wait * 2);
       }
@@ -122,10 +135,10 @@ export class ClientAgent extends EventEmitter {
     this.socket?.close();
   }
 
-  private connectOnce(): Promise<{ opened: boolean; done?: Omit<ClientAgentResult, 'rounds' | 'reconnects'>; fatal?: Error }> {
+  private connectOnce(): Promise<{ opened: boolean; done?: JobEnd; fatal?: Error }> {
     return new Promise((resolve) => {
       let opened = false;
-      let done: Omit<ClientAgentResult, 'rounds' | 'reconnects'> | undefined;
+      let done: JobEnd | undefined;
       let fatal: Error | undefined;
       const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
       this.socket = socket;
@@ -175,7 +188,7 @@ export class ClientAgent extends EventEmitter {
     });
   }
 
-  private async handle(message: ServerMessage): Promise<{ done?: Omit<ClientAgentResult, 'rounds' | 'reconnects'> } | undefined> {
+  private async handle(message: ServerMessage): Promise<{ done?: JobEnd } | undefined> {
     switch (message.kind) {
       case 'welcome':
         await this.welcome(message.header);

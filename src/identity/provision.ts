@@ -78,6 +78,31 @@ function checkOutDir(outDir: string, force: boolean): void {
 }
 
 /**
+ * Creates the directory `provision` stages its files in, beside `outDir`, and any missing directory
+ * above it, one level at a time: node's recursive mkdir loops forever where the kernel answers
+ * ENOENT for a parent that exists (under /proc), and its ENOTDIR names no option.
+ */
+function makeStagingDirectory(outDir: string, staging: string): void {
+  const missing: string[] = [];
+  let dir = dirname(staging);
+  while (!existsSync(dir)) {
+    missing.unshift(dir);
+    dir = dirname(dir);
+  }
+  if (!statSync(dir).isDirectory()) {
+    throw new InvalidInputError('PROVISION_OUT_INVALID', `--out '${outDir}' is below '${dir}', which is a file, not a directory; give a path inside a directory`, { outDir, file: dir });
+  }
+  for (const next of [...missing, staging]) {
+    try {
+      mkdirSync(next, { mode: PRIVATE_DIR });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+      throw new InvalidInputError('PROVISION_OUT_INVALID', `--out '${outDir}' cannot be created: making '${next}' failed with ${code}; give a path in a directory you can write to`, { outDir, code });
+    }
+  }
+}
+
+/**
  * Checks the participants' certificate requests, then creates a per-job CA, the coordinator's server
  * kit, a certificate bundle per participant (for the key in its request: no participant's private key
  * is ever here) and an empty revocation list under `outDir`. Everything is written into a sibling
@@ -111,8 +136,9 @@ export async function provision(parameters: ProvisionParameters): Promise<Provis
   const revocations: RevocationList = { version: 1, entries: [] };
 
   const staging = join(dirname(outDir), `.${basename(outDir)}.provisioning-${randomBytes(6).toString('hex')}`);
+  makeStagingDirectory(outDir, staging);
   try {
-    mkdirSync(join(staging, 'server'), { recursive: true, mode: PRIVATE_DIR });
+    mkdirSync(join(staging, 'server'), { mode: PRIVATE_DIR });
     writeKitFile(serverKitPath(staging), serverKit, PRIVATE_FILE);
     writeKitFile(revocationListPath(staging), revocations, PUBLIC_FILE);
     for (const [id, bundle] of bundles) {

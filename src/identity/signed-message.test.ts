@@ -124,6 +124,21 @@ describe('MessageVerifier', () => {
     expect(new MessageVerifier(directory).skewMs).toBe(60_000);
   });
 
+  it('refuses, after a restart, a message the earlier process accepted, and accepts messages signed since', () => {
+    const before = new MessageVerifier(directory);
+    const captured = signed(alice.signer);
+    before.verify(captured, T);
+    expect(refusal(before, captured, T + 1).code).toBe('AUTH_REPLAY');
+    // The restarted process remembers no nonce; the start bound is what refuses the captured message.
+    const restarted = new MessageVerifier(directory, { notBefore: T + 2_000 });
+    expect(restarted.notBefore).toBe(T + 2_000);
+    const replayed = refusal(restarted, captured, T + 2_500);
+    expect(replayed).toMatchObject({ code: 'AUTH_STALE', httpStatus: 401 });
+    expect(replayed.message).toMatch(/stamped 2000 ms before the coordinator started/);
+    expect(() => restarted.verify(signed(alice.signer, { timestamp: T + 2_000, nonce: new Uint8Array(16).fill(9) }), T + 2_500)).not.toThrow();
+    expect(new MessageVerifier(directory).notBefore).toBe(0);
+  });
+
   it('cannot be made to accept a replay by waiting: once the nonce is forgotten the message is stale', () => {
     const verifier = new MessageVerifier(directory, { skewMs: 1_000 });
     const envelope = signed(alice.signer);

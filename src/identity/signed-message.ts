@@ -95,6 +95,12 @@ export interface ParticipantDirectory {
 export interface MessageVerifierOptions {
   /** Largest accepted difference between a message's timestamp and the receiver's clock, default 60 s. */
   skewMs?: number;
+  /**
+   * Messages stamped before this instant (ms since the epoch) are refused as stale. A verifier's
+   * replay memory starts empty, so a process that takes over from an earlier one sets this to its
+   * own start: whatever the earlier process accepted was stamped before it and cannot be replayed.
+   */
+  notBefore?: number;
 }
 
 /** The participant directory of a server kit, with each signing key imported once. */
@@ -107,11 +113,14 @@ export function directoryOfServerKit(kit: ServerKit): ParticipantDirectory {
 /**
  * Checks signed messages from participants: known sender, not revoked, valid signature, timestamp
  * within the skew allowance, nonce not seen before. One verifier per receiving process, since it
- * holds the replay cache.
+ * holds the replay cache; that cache is lost with the process, so a process that takes over from
+ * another gives `notBefore`.
  */
 export class MessageVerifier {
   /** Largest accepted clock difference, ms. */
   readonly skewMs: number;
+  /** Earliest accepted timestamp, ms since the epoch; 0 when unbounded. */
+  readonly notBefore: number;
   private readonly replayGuard: ReplayGuard;
 
   constructor(
@@ -119,6 +128,7 @@ export class MessageVerifier {
     options: MessageVerifierOptions = {},
   ) {
     this.skewMs = options.skewMs ?? DEFAULT_SKEW_MS;
+    this.notBefore = options.notBefore ?? 0;
     this.replayGuard = new ReplayGuard(this.skewMs);
   }
 
@@ -148,6 +158,13 @@ export class MessageVerifier {
         timestamp: envelope.timestamp,
         now,
       });
+    }
+    if (envelope.timestamp < this.notBefore) {
+      throw new AuthError(
+        'AUTH_STALE',
+        `the message of '${sender}' is stamped ${this.notBefore - envelope.timestamp} ms before the coordinator started; a message from before a restart is not accepted again: sign a new one (and check the clock (NTP) if this repeats)`,
+        { sender, timestamp: envelope.timestamp, notBefore: this.notBefore },
+      );
     }
     if (!this.replayGuard.admit(sender, envelope.nonce, envelope.timestamp, now)) {
       throw new AuthError('AUTH_REPLAY', `a message of '${sender}' with this nonce was already accepted; every message needs a fresh random nonce`, { sender });

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { AuditTrail, type Storage } from '../core/index.js';
@@ -8,6 +9,7 @@ import { loadServerKit, serverKitPath, tlsOptionsForServer } from '../identity/i
 import { ServerEvents } from './events.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { registerOperatorApi } from './operator-api.js';
+import { RefusalTally } from './refusal-tally.js';
 import { createMutualTlsServer } from './tls-server.js';
 import { ParticipantGateway, type AuditSink, type GatewayLimits } from './participant-gateway.js';
 
@@ -26,7 +28,9 @@ export interface CoordinatorOptions {
   auditFile: string;
   heartbeatSeconds?: number;
   limits?: Partial<GatewayLimits>;
-  /** Structured log level of both listeners (pino). */
+  /** How long refusals from one source are aggregated into one security event and one audit entry, ms; one minute by default. */
+  refusalWindowMs?: number;
+  /** Structured log level of both listeners (pino), written to stderr. */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
 
@@ -60,6 +64,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         events.emit('security', { at: Date.now(), kind: 'audit_failed', detail: `audit trail write of '${kind}' failed: ${error.message}` });
       }),
   };
+  // Refusals anyone who reaches the port can cause as fast as they connect: counted at once, listed and audited once per source and minute.
+  const refusals = new RefusalTally({ events, audit, counter: metrics.refusalsBySource, windowMs: options.refusalWindowMs });
   const numParams = await parameterCount(options.prepared);
   const limits: GatewayLimits = {
     messagesPerSecond: 20,
@@ -68,18 +74,20 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     maxBodyBytes: 64 * 1024,
     ...options.limits,
   };
-  const gateway = new ParticipantGateway({ kit, kitDir: options.kitDir, prepared: options.prepared, numParams, events, metrics, audit, heartbeatSeconds: options.heartbeatSeconds ?? 5, limits });
-  const logger = { level: options.logLevel ?? 'info' };
+  const gateway = new ParticipantGateway({ kit, kitDir: options.kitDir, prepared: options.prepared, numParams, events, metrics, audit, refusals, heartbeatSeconds: options.heartbeatSeconds ?? 5, limits });
+  // Logs go to stderr: stdout carries the command's result (the report, as JSON with --json).
+  const logger = { level: options.logLevel ?? 'info', stream: process.stderr };
 
   const participants = fastify({
     logger,
     bodyLimit: limits.maxBodyBytes,
     serverFactory: (handler) => createMutualTlsServer(tlsOptionsForServer(kit), handler),
+    // At shutdown every participant connection is closed at once, also idle ones and half-made handshakes.
+    forceCloseConnections: true,
   });
-  participants.server.on('tlsClientError', (error) => {
+  participants.server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
     metrics.authFailures.inc({ code: 'TLS_HANDSHAKE' });
-    events.emit('security', { at: Date.now(), kind: 'auth_failed', detail: `TLS handshake refused: ${error.message}` });
-    void audit.append('security.tls_refused', 'unknown', { reason: error.message });
+    refusals.record({ code: 'TLS_HANDSHAKE', source: socket.remoteAddress ?? 'unknown', detail: `TLS handshake refused: ${error.message}` });
   });
   await participants.register(websocket, { options: { maxPayload: limits.maxMessageBytes } });
   await gateway.register(participants);
@@ -128,7 +136,12 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     void audit.append('round.resumed', 'coordinator', { job: job.jobId, ...info });
   });
 
-  await participants.listen({ host: options.host ?? kitUrl.hostname, port: options.port ?? Number(kitUrl.port || 443) });
+  await participants.listen({
+    host: options.host ?? kitUrl.hostname,
+    port: options.port ?? Number(kitUrl.port || 443),
+    // fastify cannot tell that the factory's server speaks TLS, and would log http://.
+    listenTextResolver: (address) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
+  });
   await operator.listen({ host: options.operatorHost ?? '127.0.0.1', port: options.operatorPort ?? 8080 });
   ready = true;
   await audit.append(job.resumed ? 'job.resumed' : 'job.started', 'coordinator', { job: job.jobId, name: options.prepared.config.name });
@@ -169,6 +182,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       await gateway.closeAll();
       await Promise.allSettled([participants.close(), operator.close()]);
       await done.catch(() => undefined);
+      await refusals.flush();
       await trail.close();
     },
   };

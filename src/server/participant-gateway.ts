@@ -18,6 +18,7 @@ import {
 import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
 import type { CoordinatorMetrics } from './metrics.js';
+import type { RefusalTally } from './refusal-tally.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Limits that keep one participant from flooding the coordinator. */
@@ -46,12 +47,16 @@ export interface GatewayDeps {
   events: ServerEvents;
   metrics: CoordinatorMetrics;
   audit: AuditSink;
+  /** Where refusals before a message is read (size limits) are counted, listed and audited per source. */
+  refusals: RefusalTally;
   heartbeatSeconds: number;
   limits: GatewayLimits;
 }
 
 interface Session {
   participantId: string;
+  /** The peer's address. */
+  source: string;
   socket: WebSocket;
   bucket: TokenBucket;
   queue: Promise<void>;
@@ -119,7 +124,9 @@ export class ParticipantGateway implements ParticipantChannel {
   constructor(private readonly deps: GatewayDeps) {
     const directory = directoryOfServerKit(deps.kit);
     // Revocations are read from the list file, not the kit loaded at start, so a revoke takes effect at once.
-    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revoked.has(id) });
+    // The nonces an earlier coordinator process accepted are gone with it; what it accepted was
+    // stamped before this start, so nothing signed before it is accepted (no write per message).
+    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revoked.has(id) }, { notBefore: Date.now() });
     this.refreshRevocations();
   }
 
@@ -161,8 +168,19 @@ export class ParticipantGateway implements ParticipantChannel {
         if (!participant) return reply;
         (request as FastifyRequest & { participant?: string }).participant = participant;
       });
+      scope.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+        if (error.statusCode !== 413) {
+          // Anything else is fastify's to answer, as before.
+          throw error;
+        }
+        const participant = this.participantOf(request);
+        this.deps.metrics.rejected.inc({ code: 'BODY_TOO_LARGE' });
+        const message = `the body of ${request.method} ${request.url.slice(0, 100)} is larger than ${limits.maxBodyBytes} bytes; send at most that`;
+        this.deps.refusals.record({ code: 'BODY_TOO_LARGE', source: request.socket.remoteAddress ?? 'unknown', ...(participant ? { participant } : {}), detail: message });
+        return reply.code(413).send({ error: { code: 'BODY_TOO_LARGE', message } });
+      });
       scope.get('/v1/ws', { websocket: true }, (socket, request) => {
-        this.open(socket, (request as FastifyRequest & { participant: string }).participant);
+        this.open(socket, (request as FastifyRequest & { participant: string }).participant, request.socket.remoteAddress ?? 'unknown');
       });
       scope.post('/v1/heartbeat', async (request, reply) => this.restHeartbeat(request as FastifyRequest & { participant: string }, reply));
     });
@@ -170,6 +188,15 @@ export class ParticipantGateway implements ParticipantChannel {
 
   private refreshRevocations(): void {
     this.revoked = new Set(loadRevocationList(revocationListPath(this.deps.kitDir)).entries.map((e) => e.participantId));
+  }
+
+  /** The participant whose certificate the request came with, or undefined when it is none of this job's. */
+  private participantOf(request: FastifyRequest): string | undefined {
+    try {
+      return participantOfCertificate((request.raw.socket as TLSSocket).getPeerCertificate?.() ?? {}, this.deps.kit);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Maps the TLS peer certificate to a participant, or answers 401/403 and returns undefined. */
@@ -181,7 +208,7 @@ export class ParticipantGateway implements ParticipantChannel {
       if (this.revoked.has(id)) throw new AuthError('AUTH_REVOKED', `participant '${id}' has been revoked from this job; ask the job's operator`);
       return id;
     } catch (error) {
-      const refusal = this.refusal(error, undefined, `connection to ${request.url}`);
+      const refusal = this.refusal(error, undefined, `connection to ${request.url.slice(0, 100)}`, request.socket.remoteAddress ?? 'unknown');
       void reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
       return undefined;
     }
@@ -207,17 +234,18 @@ export class ParticipantGateway implements ParticipantChannel {
       await this.heartbeat(participant, check.data.resources);
       return { ok: true };
     } catch (error) {
-      const refusal = this.refusal(error, participant, 'heartbeat');
+      const refusal = this.refusal(error, participant, 'heartbeat', request.socket.remoteAddress ?? 'unknown');
       return reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
     }
   }
 
-  private open(socket: WebSocket, participantId: string): void {
+  private open(socket: WebSocket, participantId: string, source: string): void {
     const previous = this.sessions.get(participantId);
     // A participant reconnecting replaces its old connection; tasks go to the newest one.
     if (previous) previous.socket.close(4000, 'replaced by a newer connection');
     const session: Session = {
       participantId,
+      source,
       socket,
       bucket: new TokenBucket(this.deps.limits.messagesPerSecond, this.deps.limits.burst),
       queue: Promise.resolve(),
@@ -232,6 +260,13 @@ export class ParticipantGateway implements ParticipantChannel {
     this.deps.metrics.connected.set(this.sessions.size);
     void this.deps.audit.append('participant.connected', participantId, {});
     if (this.paused) socket.pause();
+    socket.on('error', (error: Error & { code?: string }) => {
+      // ws closes the connection with 1009 itself; the refusal is recorded here, where the participant is known.
+      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
+      this.deps.metrics.rejected.inc({ code: 'MESSAGE_TOO_BIG' });
+      const detail = `'${participantId}' sent a WebSocket message larger than ${this.deps.limits.maxMessageBytes} bytes; the connection was closed (1009)`;
+      this.deps.refusals.record({ code: 'MESSAGE_TOO_BIG', source, participant: participantId, detail });
+    });
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       this.deps.metrics.bytesIn.inc(data.byteLength);
       this.backlog++;
@@ -330,7 +365,7 @@ export class ParticipantGateway implements ParticipantChannel {
           break;
       }
     } catch (error) {
-      const refusal = this.refusal(error, participantId, kind);
+      const refusal = this.refusal(error, participantId, kind, session.source);
       if (kind === 'update') {
         this.deps.metrics.updates.inc({ outcome: 'rejected' });
         if (session.granted?.roundId !== undefined && (error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') this.releaseUpload(session);
@@ -340,7 +375,7 @@ export class ParticipantGateway implements ParticipantChannel {
   }
 
   /** Classifies an error into a client-facing refusal, and records what an operator must see. */
-  private refusal(error: unknown, participant: string | undefined, what: string): { status: number; code: string; message: string } {
+  private refusal(error: unknown, participant: string | undefined, what: string, source: string): { status: number; code: string; message: string } {
     if (!(error instanceof CipherNexusError)) {
       this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', ...(participant ? { participant } : {}), detail: `${what}: ${(error as Error).message}` });
       return { status: 500, code: 'INTERNAL', message: 'the coordinator failed to handle the message; it is logged, try again' };
@@ -358,8 +393,11 @@ export class ParticipantGateway implements ParticipantChannel {
             : error.code.startsWith('UPDATE_')
               ? 'update_rejected'
               : 'message_rejected';
-    this.deps.events.emit('security', { at: Date.now(), kind, ...(participant ? { participant } : {}), detail: `${what}: ${error.code}: ${error.message}` });
-    void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
+    // Every message beyond the rate is this refusal: aggregated in the audit trail too. Any other is
+    // audited on its own (durable at once), and listed once per code, participant, address and minute.
+    const aggregated = error.code === 'RATE_LIMITED';
+    this.deps.refusals.record({ code: error.code, kind, source, ...(participant ? { participant } : {}), detail: `${what}: ${error.message.slice(0, 1000)}` }, { audited: !aggregated });
+    if (!aggregated) void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
     // Messages can echo what the peer sent (zod names unknown keys): bound them to the wire limits.
     return { status, code: error.code.slice(0, 64), message: error.message.slice(0, 1900) };
   }

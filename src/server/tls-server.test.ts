@@ -25,7 +25,7 @@ let stranger: ParticipantKit;
 let server: Server;
 let port: number;
 let handled = 0;
-const refusals: string[] = [];
+const refusals: { message: string; address?: string }[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cn-tls-server-'));
@@ -46,7 +46,7 @@ beforeAll(async () => {
     // Echo a body as large as the one received, so both directions carry megabytes.
     req.on('end', () => res.end(JSON.stringify({ id, address: req.socket.remoteAddress, port: req.socket.remotePort, bytes, sha256: hash.digest('hex'), back: randomBytes(bytes).toString('base64') })));
   });
-  server.on('tlsClientError', (error: Error) => refusals.push(error.message));
+  server.on('tlsClientError', (error: Error, socket: TLSSocket) => refusals.push({ message: error.message, address: socket.remoteAddress }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
 });
@@ -93,6 +93,8 @@ describe('mutual-TLS server fed through a stream', () => {
     expect(handled).toBe(before);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(refusals.length).toBeGreaterThanOrEqual(refusedBefore + 1);
+    // A refused handshake names its peer, although TLS reads from a stream.
+    expect(refusals.slice(refusedBefore).map((r) => r.address)).toContain('127.0.0.1');
   });
 
   it('stays up when connections are reset before, during and after the handshake', async () => {
@@ -113,6 +115,33 @@ describe('mutual-TLS server fed through a stream', () => {
     const reply = await post(tlsOptionsForClient(alice), Buffer.from('still here'));
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toMatchObject({ id: 'alice', bytes: 10 });
+  });
+
+  it('closes at once every connection, also those mid-handshake or that never sent a request', async () => {
+    const kit = loadServerKit(serverKitPath(join(dir, 'job')));
+    const subject = createMutualTlsServer(tlsOptionsForServer(kit), (_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => subject.listen(0, '127.0.0.1', resolve));
+    const at = (subject.address() as AddressInfo).port;
+    const open: NodeJS.EventEmitter[] = [];
+    for (let i = 0; i < 20; i++) {
+      const raw = connectTcp(at, '127.0.0.1');
+      raw.on('error', () => undefined);
+      open.push(raw);
+    }
+    await Promise.all(
+      Array.from({ length: 20 }, () => {
+        const tls = connectTls({ host: '127.0.0.1', port: at, ...tlsOptionsForClient(alice) });
+        tls.on('error', () => undefined);
+        open.push(tls);
+        return new Promise((resolve) => tls.once('secureConnect', resolve));
+      }),
+    );
+    const closed = Promise.all(open.map((socket) => new Promise((resolve) => socket.once('close', resolve))));
+    const started = Date.now();
+    const stopped = new Promise((resolve) => subject.close(resolve));
+    subject.closeAllConnections();
+    await Promise.all([stopped, closed]);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('answers a client that half-closes after its request exactly as node:https does', async () => {
