@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../src/core/index.js';
 import { demoConfig, prepareJob, runJob, type JobReport } from '../src/fl/index.js';
 import { ServerEvents } from '../src/server/events.js';
-import { registerOperatorApi } from '../src/server/operator-api.js';
+import { OperatorAccess, OperatorOrigins, registerOperatorApi } from '../src/server/index.js';
 import { launchTestBrowser, type TestBrowser } from './support/browser.js';
 
 const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
@@ -52,7 +52,7 @@ describe('operator dashboard in Chromium', () => {
     await storage.privacy.setBudget({ scope: { kind: 'dataset', id: 'optdigits' }, epsilon: 10, delta: 1e-5, createdAt: now, updatedAt: now });
     events = new ServerEvents();
     app = Fastify();
-    await registerOperatorApi(app, { storage, events });
+    await registerOperatorApi(app, { storage, events, access: new OperatorAccess(), origins: new OperatorOrigins('127.0.0.1'), audit: async () => undefined });
     origin = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await launchTestBrowser();
     page = await browser.browser.newPage({ viewport: { width: 1280, height: 800 } });
