@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InvalidInputError, type Storage } from '../core/index.js';
-import { printJson, writeJsonFile } from './output.js';
+import { EXIT_ABORTED, printJson, writeJsonFile } from './output.js';
 
 function port(name: string) {
   return (value: string): number => {
@@ -45,7 +45,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         }
         const { loadJobConfig, prepareCoordinatedJob } = await import('../fl/index.js');
         const prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
-        const { startCoordinator } = await import('../server/index.js');
+        const { OperatorAbortError, startCoordinator } = await import('../server/index.js');
         const storage = await openStore();
         const location = dbLocation();
         const auditFile = resolve(opts.audit ?? (location.includes('://') || location === ':memory:' ? '.cipher-nexus/audit.jsonl' : join(dirname(location), 'audit.jsonl')));
@@ -73,7 +73,14 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           coordinator.job.on('round', (round: { round: number; accuracy: number; participants: string[]; seconds: number }) => {
             if (!opts.json) process.stderr.write(`round ${round.round}/${prepared.config.rounds}  accuracy ${round.accuracy.toFixed(4)}  clients ${round.participants.length}  ${round.seconds.toFixed(2)} s\n`);
           });
-          const report = await coordinator.done.finally(() => coordinator.close());
+          coordinator.job.on('control', (state: string) => process.stderr.write(`job ${coordinator.job.jobId} ${state} (operator)\n`));
+          const report = await coordinator.done.finally(() => coordinator.close()).catch((error: unknown) => {
+            if (!(error instanceof OperatorAbortError)) throw error;
+            process.stderr.write(`job ${coordinator.job.jobId} aborted by operator '${error.operator}'; it is stored as failed\n`);
+            process.exitCode = EXIT_ABORTED;
+            return undefined;
+          });
+          if (!report) return;
           const reportPath = resolve(opts.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
           writeJsonFile(reportPath, report);
           if (opts.json) printJson(report);

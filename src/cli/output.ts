@@ -7,6 +7,8 @@ import { CipherNexusError, InvalidInputError, NotFoundError } from '../core/erro
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** An operator aborted the coordinator's job: the process did as told, and a supervisor should not start it again. */
+export const EXIT_ABORTED = 3;
 
 /** Writes JSON to a file atomically, so a reader never sees half a report. */
 export function writeJsonFile(path: string, value: unknown): void {
