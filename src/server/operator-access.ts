@@ -49,6 +49,12 @@ export class OperatorAuthError extends CipherNexusError {
   }
 }
 
+/** What identifies a version of a file without reading it: inode, size and modification time. */
+function stampOf(file: string): string {
+  const stat = statSync(file);
+  return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+}
+
 /** The session cookie's name. */
 export const SESSION_COOKIE = 'cn_operator';
 const DEFAULT_SESSION_SECONDS = 12 * 3600;
@@ -80,8 +86,11 @@ export class OperatorAccess {
   constructor(private readonly options: OperatorAccessOptions = {}) {
     this.sessionMs = (options.sessionSeconds ?? DEFAULT_SESSION_SECONDS) * 1000;
     this.now = options.now ?? Date.now;
-    // A coordinator with an unreadable operators file must not start; later changes are read on use.
-    if (options.credentialsFile) this.credentials();
+    // A coordinator with a missing or invalid operators file does not start (the loader's error names the file); later changes are read on use.
+    if (options.credentialsFile) {
+      const credentials = loadOperatorCredentials(options.credentialsFile);
+      this.loaded = { stamp: stampOf(options.credentialsFile), credentials };
+    }
   }
 
   /** Whether requests need credentials. */
@@ -98,8 +107,7 @@ export class OperatorAccess {
   private credentials(): OperatorCredentials {
     const file = this.options.credentialsFile as string;
     try {
-      const stat = statSync(file);
-      const stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+      const stamp = stampOf(file);
       if (this.loaded?.stamp !== stamp) this.loaded = { stamp, credentials: loadOperatorCredentials(file) };
       return this.loaded.credentials;
     } catch (error) {

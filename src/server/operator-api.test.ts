@@ -412,6 +412,20 @@ describe('operator API access', () => {
   });
 });
 
+describe('operator credentials file', () => {
+  it('must exist and be valid at start, and refuses everyone (503) while it cannot be read', async () => {
+    expect(() => new OperatorAccess({ credentialsFile: join(kitDir, 'server', 'missing.json') })).toThrow(/operators file '.*missing.json' does not exist; provision the job again with --operators/);
+    const file = join(kitDir, 'server', 'moving.json');
+    writeFileSync(file, readFileSync(operatorCredentialsPath(kitDir)));
+    const access = new OperatorAccess({ credentialsFile: file });
+    expect(access.authenticateToken(tokens.bob).name).toBe('bob');
+    rmSync(file);
+    expect(() => access.authenticateToken(tokens.bob)).toThrow(expect.objectContaining({ code: 'OPERATORS_UNREADABLE', httpStatus: 503 }));
+    writeFileSync(file, '{"version": 1}');
+    expect(() => access.authenticateToken(tokens.bob)).toThrow(/OPERATORS_INVALID|operators file/);
+  });
+});
+
 describe('operator API without authentication', () => {
   it('treats everyone as an admin but still checks Host and Origin', async () => {
     const storage = openStorage({ path: ':memory:' });
