@@ -270,6 +270,7 @@ describe('operator API access', () => {
   let audited: { kind: string; actor: string; details: Record<string, unknown> }[];
   let refusals: OperatorRefusal[];
   let auditFails: boolean;
+  let events: ServerEvents;
 
   beforeEach(async () => {
     storage = openStorage({ path: ':memory:' });
@@ -283,7 +284,8 @@ describe('operator API access', () => {
       if (auditFails) throw new StateError('AUDIT_WRITE_FAILED', 'disk full');
       audited.push({ kind, actor, details });
     };
-    await registerOperatorApi(app, guardedDeps(storage, new ServerEvents(), { control, audit, onRefused: (r) => refusals.push(r) }));
+    events = new ServerEvents();
+    await registerOperatorApi(app, guardedDeps(storage, events, { control, audit, onRefused: (r) => refusals.push(r) }));
     app.get('/metrics', { config: { access: 'scrape' } }, async () => 'metrics');
     await app.ready();
   });
@@ -364,8 +366,12 @@ describe('operator API access', () => {
     expect((await call('GET', '/api/session', cookie)).json()).toMatchObject({ name: 'alice', via: 'session' });
     expect((await call('POST', '/api/jobs/job-a/pause', cookie)).statusCode).toBe(200);
     const socket = await app.injectWS('/api/live', { headers: { host: '127.0.0.1:8080', ...cookie } });
-    socket.terminate();
+    const closed = new Promise<number>((resolve) => socket.once('close', (code: number) => resolve(code)));
     expect((await call('DELETE', '/api/session', cookie)).headers['set-cookie']).toContain('Max-Age=0');
+    // The socket opened in the session ends with it, at the first event after the recheck interval.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    events.emit('security', { at: T0, kind: 'replay', detail: 'after logout' });
+    expect(await closed).toBe(4401);
     expect((await call('GET', '/api/session', cookie)).statusCode).toBe(401);
     expect(audited.map((a) => a.kind)).toEqual(['operator.login', 'operator.pause']);
   });

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { CipherNexusError, InvalidInputError, NotFoundError, StateError, parseWithSchema, type Storage } from '../core/index.js';
 import { ParticipantIdSchema } from '../identity/index.js';
 import type { ServerEvents } from './events.js';
-import { OperatorAuthError, SESSION_COOKIE, cookieValue, type OperatorAccess, type OperatorPrincipal } from './operator-access.js';
+import { OperatorAuthError, SESSION_COOKIE, bearerToken, cookieValue, type OperatorAccess, type OperatorPrincipal } from './operator-access.js';
 import { registerOperatorGuard, type OperatorRefusal, type RouteAccess } from './operator-guard.js';
 import type { OperatorOrigins } from './operator-origin.js';
 import { getJobDetail, listBudgetViews, listJobSummaries, listModelViews, listNodeViews, type JobControlState, type JobSummary } from './operator-views.js';
@@ -71,6 +71,25 @@ function needs(access: RouteAccess): { config: { access: RouteAccess } } {
 // A dashboard that cannot keep up gets disconnected rather than growing the coordinator's memory; it falls back to polling.
 const MAX_BUFFERED_BYTES = 1 << 20;
 const WS_TRY_AGAIN_LATER = 1013;
+// Application close codes are 4000-4999; 4401 mirrors HTTP 401.
+const WS_SESSION_ENDED = 4401;
+const LIVE_RECHECK_MS = 1000;
+
+/** How a live socket tells, later, whether the credential it was opened with still holds. */
+function liveCredentialCheck(access: OperatorAccess, request: { headers: { authorization?: string; cookie?: string }; operator: OperatorPrincipal | null }): () => boolean {
+  const via = request.operator?.via;
+  const token = via === 'token' ? bearerToken(request.headers.authorization) : undefined;
+  const session = via === 'session' ? cookieValue(request.headers.cookie, SESSION_COOKIE) : undefined;
+  return () => {
+    try {
+      if (token !== undefined) access.authenticateToken(token);
+      else if (session !== undefined) access.authenticateSession(session);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
 
 // Everything the dashboard loads comes from this origin; nothing may be fetched from elsewhere.
 const DASHBOARD_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -189,9 +208,19 @@ async function apiRoutes(api: FastifyInstance, deps: OperatorApiDeps): Promise<v
     return events.recentSecurityEvents(limit);
   });
 
-  api.get('/live', { websocket: true, ...needs('viewer') }, (socket) => {
+  api.get('/live', { websocket: true, ...needs('viewer') }, (socket, request) => {
+    const stillAllowed = liveCredentialCheck(access, request);
+    let checkedAt = Date.now();
     const unsubscribe = events.onAny((message) => {
       if (socket.readyState !== socket.OPEN) return;
+      // A socket outlives its upgrade: a logout, an expiry or a removed operator ends it at the next event.
+      if (Date.now() - checkedAt >= LIVE_RECHECK_MS) {
+        checkedAt = Date.now();
+        if (!stillAllowed()) {
+          socket.close(WS_SESSION_ENDED, 'session ended; log in again');
+          return;
+        }
+      }
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         socket.close(WS_TRY_AGAIN_LATER, 'dashboard too slow; reconnect');
         return;
