@@ -85,6 +85,7 @@ describe('coordinator under hostile input', () => {
       logLevel: 'silent',
       limits: { messagesPerSecond: 1000, burst: 1000 },
     });
+    expect(coordinator.warnings).toEqual([]);
     wsUrl = `${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`;
     before = snapshot(dbFile);
   });

@@ -68,13 +68,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const kit = loadServerKit(serverKitPath(options.kitDir));
   const access = new OperatorAccess(options.operatorNoAuth ? { sessionSeconds: options.operatorSessionSeconds } : { credentialsFile: operatorCredentialsPath(options.kitDir), sessionSeconds: options.operatorSessionSeconds });
   const origins = new OperatorOrigins(operatorHost, options.operatorHostnames ?? []);
-  const warnings: string[] = [];
-  if (!isLoopbackHost(operatorHost)) {
-    warnings.push(`the operator listener (dashboard, API, /metrics) listens on ${operatorHost}, not on loopback: it is reachable from the network over plain HTTP; put it behind a TLS proxy or an SSH tunnel`);
-  }
-  if (access.required && access.operatorNames().length === 0) {
-    warnings.push(`no operator has a token, so nobody can use the dashboard or the API; add one with \`cipher-nexus operator add --kit-dir ${options.kitDir} --name NAME --role admin\``);
-  }
+  const warnings = operatorListenerWarnings(operatorHost, access.required ? access.operatorNames().length : undefined, options.kitDir);
   const kitUrl = new URL(kit.coordinatorUrl);
   const events = new ServerEvents();
   const metrics = new CoordinatorMetrics();
@@ -220,6 +214,18 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       await trail.close();
     },
   };
+}
+
+/** What an operator should hear at start about the operator listener: exposure beyond loopback, and nobody able to log in (`operators` undefined: no login). */
+export function operatorListenerWarnings(operatorHost: string, operators: number | undefined, kitDir: string): string[] {
+  const warnings: string[] = [];
+  if (!isLoopbackHost(operatorHost)) {
+    warnings.push(`the operator listener (dashboard, API, /metrics) listens on ${operatorHost}, not on loopback: it is reachable from the network over plain HTTP; put it behind a TLS proxy or an SSH tunnel`);
+  }
+  if (operators === 0) {
+    warnings.push(`no operator has a token, so nobody can use the dashboard or the API; add one with \`cipher-nexus operator add --kit-dir ${kitDir} --name NAME --role admin\``);
+  }
+  return warnings;
 }
 
 /** An operator aborted the job from the API or the dashboard. */
