@@ -106,6 +106,8 @@ describe('operator dashboard in Chromium', () => {
     await page.goto(origin);
     await page.getByTestId('login').waitFor();
     expect(await page.locator('#app').isHidden()).toBe(true);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-login.png') });
     await page.getByTestId('login-token').fill('cnop_not-a-token-of-this-coordinator');
     await page.getByTestId('login-submit').click();
     await page.getByTestId('login-error').filter({ hasText: 'not an operator token' }).waitFor();
@@ -249,6 +251,8 @@ describe('operator dashboard of a running coordinator, as an admin', () => {
     await page.locator('[data-testid="job-controls"][data-control="pausing"]').waitFor();
     expect(coordinator.job.controlState).toBe('pausing');
     expect(await page.getByTestId('job-pause').isDisabled()).toBe(true);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-admin.png'), fullPage: true });
     await page.getByTestId('job-resume').click();
     await page.locator('[data-testid="job-controls"][data-control="running"]').waitFor();
     expect(coordinator.job.controlState).toBe('running');
