@@ -323,7 +323,7 @@ describe('coordinator under hostile input', () => {
     expect([revoked.status, JSON.parse(revoked.body).alreadyRevoked]).toEqual([200, true]);
     expect((await operatorCall('POST', '/api/participants/nobody/revoke', bearer(operators.admin))).status).toBe(404);
     const audit = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { kind: string; actor: string });
-    expect(audit.filter((e) => e.kind.startsWith('operator.')).map((e) => `${e.kind} ${e.actor}`)).toEqual(['operator.pause ops-admin', 'operator.resume ops-admin', 'operator.revoke ops-admin', 'operator.revoke ops-admin']);
+    expect(audit.filter((e) => e.kind.startsWith('operator.')).map((e) => `${e.kind} ${e.actor}`)).toEqual(['operator.pause ops-admin', 'operator.resume ops-admin', 'operator.revoke ops-admin']);
     expect(audit.some((e) => e.kind === 'security.operator_refused' && e.actor === 'ops-viewer')).toBe(true);
   });
 

@@ -117,6 +117,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       ended = true;
       job.fail(new OperatorAbortError(operatorName));
     },
+    hasParticipant: (participantId) => kit.participants.has(participantId),
     revoke: (participantId) => {
       const { entry, alreadyRevoked } = revokeParticipant(options.kitDir, participantId);
       gateway.enforceRevocations();

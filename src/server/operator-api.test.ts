@@ -255,6 +255,7 @@ function recordingControl(jobId: string): OperatorControl & { calls: string[]; c
     pause: () => void (control.calls.push('pause'), (control.current = 'pausing')),
     resume: () => void (control.calls.push('resume'), (control.current = 'running')),
     abort: (operator: string) => void (control.calls.push(`abort by ${operator}`), (control.current = undefined)),
+    hasParticipant: (participantId: string) => participantId.startsWith('c'),
     revoke: (participantId: string) => {
       control.calls.push(`revoke ${participantId}`);
       return { participantId, revokedAt: new Date(T0).toISOString(), alreadyRevoked: false };
@@ -336,6 +337,7 @@ describe('operator API access', () => {
     const revoke = await call('POST', '/api/participants/c1/revoke', bearer(tokens.alice));
     expect(revoke.json()).toEqual({ participantId: 'c1', revokedAt: new Date(T0).toISOString(), alreadyRevoked: false });
     expect((await call('POST', '/api/participants/NOT%20AN%20ID/revoke', bearer(tokens.alice))).statusCode).toBe(400);
+    expect((await call('POST', '/api/participants/zed/revoke', bearer(tokens.alice))).statusCode).toBe(404);
     const other = await call('POST', '/api/jobs/job-b/abort', bearer(tokens.alice));
     expect([other.statusCode, other.json().error.code]).toEqual([409, 'JOB_NOT_CONTROLLED']);
     expect((await call('POST', '/api/jobs/job-zzz/abort', bearer(tokens.alice))).statusCode).toBe(404);

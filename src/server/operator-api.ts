@@ -27,6 +27,8 @@ export interface OperatorControl {
   resume(): void;
   /** Ends the job as failed, naming the operator. */
   abort(operator: string): void;
+  /** Whether the job was provisioned for this participant. */
+  hasParticipant(participantId: string): boolean;
   /** Adds a participant to the job's revocation list and closes its connection. */
   revoke(participantId: string): { participantId: string; revokedAt: string; alreadyRevoked: boolean };
 }
@@ -197,6 +199,8 @@ async function apiRoutes(api: FastifyInstance, deps: OperatorApiDeps): Promise<v
     const { id } = parseWithSchema(request.params, ParticipantParamsSchema, 'path parameter', { code: 'REQUEST_INVALID' });
     const operator = principalOf(request);
     if (!control) throw new JobControlError('PARTICIPANTS_NOT_CONTROLLED', 'this server runs no job; revoke with `cipher-nexus revoke` on the coordinator');
+    // Checked before the audit entry, which records only actions that happen.
+    if (!control.hasParticipant(id)) throw new NotFoundError('participant', id);
     await audit('operator.revoke', operator.name, { participant: id, role: operator.role });
     return control.revoke(id);
   });
