@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,9 +6,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../src/core/index.js';
-import { demoConfig, prepareJob, runJob, type JobReport } from '../src/fl/index.js';
+import { demoConfig, prepareCoordinatedJob, prepareJob, runJob, type JobReport } from '../src/fl/index.js';
+import { issueOperatorCredentials, loadRevocationList, operatorCredentialsPath, provisionWithLocalKeys, revocationListPath } from '../src/identity/index.js';
+import { writeKitFile } from '../src/identity/kit-file.js';
 import { ServerEvents } from '../src/server/events.js';
-import { registerOperatorApi } from '../src/server/operator-api.js';
+import { OperatorAccess, OperatorOrigins, registerOperatorApi, startCoordinator } from '../src/server/index.js';
 import { launchTestBrowser, type TestBrowser } from './support/browser.js';
 import { writeTwoClassCsv } from './support/two-class-data.js';
 
@@ -33,6 +35,32 @@ const RECORD_SNAPSHOTS = `(() => {
 
 const countOf = (testId: string): string => `document.querySelectorAll('[data-testid="${testId}"]').length`;
 
+/** Logs in through the dashboard's form, as an operator does, and waits for the live socket. */
+async function logIn(page: Page, token: string): Promise<void> {
+  await page.getByTestId('login').waitFor();
+  await page.getByTestId('login-token').fill(token);
+  await page.getByTestId('login-submit').click();
+  await page.locator('[data-testid="connection-status"][data-state="live"]').waitFor();
+}
+
+// The page's own geometry, read in the page: each card's box, and each nodes-table header cell's box.
+const LAYOUT = `(() => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return { left: r.left, right: r.right, top: r.top, bottom: r.bottom }; };
+  return {
+    cards: [...document.querySelectorAll('.panel')].map((el) => ({ name: el.className, ...box(el), scrollWidth: el.scrollWidth, clientWidth: el.clientWidth })),
+    nodesCard: box(document.querySelector('.panel.nodes')),
+    headers: [...document.querySelectorAll('[data-testid="nodes-table"] th')].filter((th) => th.offsetParent !== null && th.textContent.trim()).map((th) => ({ text: th.textContent.trim(), ...box(th) })),
+    pageWidth: document.documentElement.scrollWidth,
+  };
+})()`;
+
+interface Box {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
 describe('operator dashboard in Chromium', () => {
   let dir: string;
   let storage: Storage;
@@ -41,6 +69,7 @@ describe('operator dashboard in Chromium', () => {
   let browser: TestBrowser;
   let page: Page;
   let origin: string;
+  let viewerToken: string;
   const requests: string[] = [];
   const pageErrors: string[] = [];
 
@@ -48,12 +77,18 @@ describe('operator dashboard in Chromium', () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-dashboard-'));
     storage = openStorage({ path: join(dir, 'coordinator.db') });
     const now = Date.now();
-    await storage.nodes.upsert({ id: 'node-clinic-a', status: 'online', resources: { cpuCores: 8, memoryMb: 16_384, cpuLoad: 0.42, memoryLoad: 0.61 }, labels: { org: 'clinic-a' }, registeredAt: now - 60_000, lastHeartbeat: now - 2_000 });
+    // Labelled as the coordinator labels its participants: the job id makes the first column wide.
+    await storage.nodes.upsert({ id: 'node-clinic-a', status: 'online', resources: { cpuCores: 8, memoryMb: 16_384, cpuLoad: 0.42, memoryLoad: 0.61 }, labels: { job: 'job-3f2b9c1e-7d4a-4e8b-9a61-0c5d2e7f1b3a', examples: '1797' }, registeredAt: now - 60_000, lastHeartbeat: now - 2_000 });
     await storage.nodes.upsert({ id: 'node-bank-b', status: 'offline', resources: { cpuCores: 4, memoryMb: 8_192 }, labels: { org: 'bank-b' }, registeredAt: now - 600_000, lastHeartbeat: now - 300_000 });
     await storage.privacy.setBudget({ scope: { kind: 'dataset', id: 'optdigits' }, epsilon: 10, delta: 1e-5, createdAt: now, updatedAt: now });
+    // An operators file with one viewer, as `provision --operators bob` writes it.
+    mkdirSync(join(dir, 'server'));
+    const issued = issueOperatorCredentials([{ name: 'bob', role: 'viewer' }]);
+    writeKitFile(operatorCredentialsPath(dir), issued.credentials, 0o600);
+    viewerToken = issued.tokens.get('bob') as string;
     events = new ServerEvents();
     app = Fastify();
-    await registerOperatorApi(app, { storage, events });
+    await registerOperatorApi(app, { storage, events, access: new OperatorAccess({ credentialsFile: operatorCredentialsPath(dir) }), origins: new OperatorOrigins('127.0.0.1'), audit: async () => undefined });
     origin = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await launchTestBrowser();
     page = await browser.browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -68,8 +103,27 @@ describe('operator dashboard in Chromium', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('shows the rounds of a real federated job while it runs, then a security event', async () => {
+  it('asks for a token, refuses a wrong one, and logs a viewer in without keeping the token in the page', async () => {
     await page.goto(origin);
+    await page.getByTestId('login').waitFor();
+    expect(await page.locator('#app').isHidden()).toBe(true);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-login.png') });
+    await page.getByTestId('login-token').fill('cnop_not-a-token-of-this-coordinator');
+    await page.getByTestId('login-submit').click();
+    await page.getByTestId('login-error').filter({ hasText: 'not an operator token' }).waitFor();
+    await logIn(page, viewerToken);
+    expect(await page.getByTestId('operator').textContent()).toBe('bob · viewer');
+    const cookies = await page.context().cookies();
+    expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([['cn_operator', true, 'Strict']]);
+    expect(cookies[0].value).not.toContain(viewerToken.slice(5));
+    expect(await page.evaluate('JSON.stringify(sessionStorage) + JSON.stringify(localStorage) + document.cookie')).toBe('{}{}');
+    // A viewer sees neither the job's controls nor the revoke buttons.
+    expect(await page.getByTestId('job-controls').isHidden()).toBe(true);
+    expect(await page.getByTestId('revoke').count()).toBe(0);
+  });
+
+  it('shows the rounds of a real federated job while it runs, then a security event', async () => {
     await page.locator('[data-testid="connection-status"][data-state="live"]').waitFor();
     await page.waitForFunction(`${countOf('node-row')} === 2 && ${countOf('budget-item')} === 1`);
     expect(await page.getByTestId('round-row').count()).toBe(0);
@@ -179,6 +233,26 @@ describe('operator dashboard in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  for (const width of [1400, 1024]) {
+    it(`lays the cards out at ${width} px without one spilling over another, every node column in view`, async () => {
+      await page.setViewportSize({ width, height: 900 });
+      await page.locator('[data-testid="node-row"][data-node-id="node-clinic-a"]').waitFor();
+      const layout = await page.evaluate<{ cards: (Box & { name: string; scrollWidth: number; clientWidth: number })[]; nodesCard: Box; headers: (Box & { text: string })[]; pageWidth: number }>(LAYOUT);
+      expect(layout.pageWidth).toBeLessThanOrEqual(width);
+      for (const card of layout.cards) expect([card.name, card.scrollWidth <= card.clientWidth]).toEqual([card.name, true]);
+      for (const [i, a] of layout.cards.entries()) {
+        for (const b of layout.cards.slice(i + 1)) {
+          const overlap = a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+          expect([a.name, b.name, overlap]).toEqual([a.name, b.name, false]);
+        }
+      }
+      expect(layout.headers.map((h) => h.text)).toEqual(['Node', 'Health', 'Last heartbeat', 'CPU', 'Memory']);
+      for (const header of layout.headers) expect([header.text, header.right <= layout.nodesCard.right]).toEqual([header.text, true]);
+      await page.screenshot({ path: join(ARTIFACTS, `dashboard-${width}.png`), fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 800 });
+    });
+  }
+
   it('falls back to polling the API when the live socket drops', async () => {
     // Every new socket to /api/live is refused from now on, and the open one is cut.
     await page.routeWebSocket(/\/api\/live$/, (socket) => socket.close());
@@ -191,5 +265,84 @@ describe('operator dashboard in Chromium', () => {
     await page.getByTestId('security-event').filter({ hasText: 'seen by polling' }).waitFor({ timeout: 5_000 });
     await page.locator('[data-testid="node-row"][data-node-id="node-late"]').waitFor({ timeout: 5_000 });
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('operator dashboard of a running coordinator, as an admin', () => {
+  let dir: string;
+  let storage: Storage;
+  let browser: TestBrowser;
+  let coordinator: Awaited<ReturnType<typeof startCoordinator>>;
+  let tokens: { admin: string; viewer: string };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cn-dashboard-admin-'));
+    const kitDir = join(dir, 'kits');
+    const provisioned = await provisionWithLocalKeys({ outDir: kitDir, participants: ['clinic-a', 'clinic-b'], serverHost: '127.0.0.1', serverPort: 0, operators: [{ name: 'alice', role: 'admin' }, { name: 'bob', role: 'viewer' }] });
+    tokens = { admin: provisioned.operatorTokens.get('alice')?.token ?? '', viewer: provisioned.operatorTokens.get('bob')?.token ?? '' };
+    storage = openStorage({ path: join(dir, 'coordinator.db') });
+    const prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 2 }), selection: { fraction: 1, minClients: 2 } });
+    coordinator = await startCoordinator({ prepared, storage, kitDir, host: '127.0.0.1', port: 0, operatorPort: 0, auditFile: join(dir, 'audit.jsonl'), logLevel: 'silent' });
+    // A participant as the coordinator registers it when it connects (none connects here: the job waits for two).
+    const now = Date.now();
+    await storage.nodes.upsert({ id: 'clinic-a', status: 'online', resources: { cpuCores: 4, memoryMb: 8_192 }, labels: { job: coordinator.job.jobId, examples: '1797' }, registeredAt: now, lastHeartbeat: now });
+    browser = await launchTestBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await coordinator?.close();
+    await storage?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('pauses, resumes and aborts the job and revokes a participant from the dashboard; each action is in the audit trail', async () => {
+    const page = await browser.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on('dialog', (dialog) => void dialog.accept());
+    const jobId = coordinator.job.jobId;
+    await page.goto(coordinator.operatorUrl);
+    await logIn(page, tokens.admin);
+    expect(await page.getByTestId('operator').textContent()).toBe('alice · admin');
+    const controls = page.getByTestId('job-controls');
+    await page.locator('[data-testid="job-controls"][data-control="running"]').waitFor();
+
+    await page.getByTestId('job-pause').click();
+    await page.locator('[data-testid="job-controls"][data-control="pausing"]').waitFor();
+    expect(coordinator.job.controlState).toBe('pausing');
+    expect(await page.getByTestId('job-pause').isDisabled()).toBe(true);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-admin.png'), fullPage: true });
+    await page.getByTestId('job-resume').click();
+    await page.locator('[data-testid="job-controls"][data-control="running"]').waitFor();
+    expect(coordinator.job.controlState).toBe('running');
+
+    await page.locator('[data-testid="node-row"][data-node-id="clinic-a"] [data-testid="revoke"]').click();
+    await page.getByTestId('action-status').filter({ hasText: 'revoke clinic-a: done' }).waitFor();
+    expect(loadRevocationList(revocationListPath(join(dir, 'kits'))).entries.map((e) => e.participantId)).toEqual(['clinic-a']);
+
+    const outcome = coordinator.done.then(
+      () => 'completed',
+      (error: { code?: string }) => error.code,
+    );
+    await page.getByTestId('job-abort').click();
+    expect(await outcome).toBe('JOB_ABORTED_BY_OPERATOR');
+    await page.locator('[data-testid="job-item"]').filter({ hasText: 'failed' }).waitFor();
+    await controls.waitFor({ state: 'hidden' });
+    expect((await storage.jobs.get(jobId))?.status).toBe('failed');
+
+    const audit = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { kind: string; actor: string });
+    expect(audit.filter((e) => e.kind.startsWith('operator.')).map((e) => `${e.kind} ${e.actor}`)).toEqual(['operator.login alice', 'operator.pause alice', 'operator.resume alice', 'operator.revoke alice', 'operator.abort alice']);
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login').waitFor();
+    // The page stays open: the packaged Chromium runs as one process, which closing its last page would end.
+  });
+
+  it('gives a viewer of the same coordinator no controls', async () => {
+    const page = await browser.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(coordinator.operatorUrl);
+    await logIn(page, tokens.viewer);
+    await page.getByTestId('job-item').first().waitFor();
+    expect(await page.getByTestId('job-controls').isHidden()).toBe(true);
+    expect(await page.getByTestId('revoke').count()).toBe(0);
   });
 });

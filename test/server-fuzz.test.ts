@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import {
   encodeSignedFrame,
   loadParticipantKit,
   provisionWithLocalKeys,
+  revocationListPath,
   revokeParticipant,
   signRequest,
   signerFromKit,
@@ -73,11 +75,19 @@ describe('coordinator under hostile input', () => {
   let prepared: Awaited<ReturnType<typeof prepareCoordinatedJob>>;
   let auditFile: string;
   let suiteStarted: number;
+  let operators: { admin: string; viewer: string; scrape: string };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-fuzz-'));
     kitDir = join(dir, 'kits');
-    await provisionWithLocalKeys({ outDir: kitDir, participants: ['alice', 'bob', 'mallory'], serverHost: '127.0.0.1', serverPort: 0 });
+    const provisioned = await provisionWithLocalKeys({
+      outDir: kitDir,
+      participants: ['alice', 'bob', 'mallory'],
+      serverHost: '127.0.0.1',
+      serverPort: 0,
+      operators: [{ name: 'ops-admin', role: 'admin' }, { name: 'ops-viewer', role: 'viewer' }],
+    });
+    operators = { admin: provisioned.operatorTokens.get('ops-admin')?.token ?? '', viewer: provisioned.operatorTokens.get('ops-viewer')?.token ?? '', scrape: provisioned.scrapeToken };
     await provisionWithLocalKeys({ outDir: join(dir, 'other'), participants: ['alice'], serverHost: '127.0.0.1', serverPort: 0 });
     revokeParticipant(kitDir, 'mallory');
     alice = loadParticipantKit(join(kitDir, 'participants', 'alice', 'kit.json'));
@@ -89,6 +99,7 @@ describe('coordinator under hostile input', () => {
     auditFile = join(dir, 'audit.jsonl');
     prepared = await prepareCoordinatedJob({ ...demoConfig({ rounds: 1 }), selection: { fraction: 1, minClients: 3 } });
     coordinator = await start();
+    expect(coordinator.warnings).toEqual([]);
     suiteStarted = Date.now();
     wsUrl = `${coordinator.participantUrl.replace('https', 'wss')}/v1/ws`;
     before = snapshot(dbFile);
@@ -238,6 +249,113 @@ describe('coordinator under hostile input', () => {
     await expect(connect(bob)).rejects.toMatchObject({ status: 403 });
   });
 
+  /** A request to the operator listener with exactly these headers (fetch would not send a foreign Host). */
+  function operatorCall(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+    const url = new URL(coordinator.operatorUrl);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path, method, headers: { host: url.host, ...headers } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** Opens /api/live with these headers; resolves with the HTTP status that refused it, or 101. */
+  function liveSocket(headers: Record<string, string>): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(`${coordinator.operatorUrl.replace('http', 'ws')}/api/live`, { headers });
+      socket.once('open', () => {
+        socket.close();
+        resolve(101);
+      });
+      socket.once('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        socket.terminate();
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+  const operatorState = (): string => JSON.stringify([snapshot(dbFile), readFileSync(revocationListPath(kitDir), 'utf8'), coordinator.job.controlState]);
+  const auditedOperatorActions = (): string[] => readFileSync(auditFile, 'utf8').split('\n').filter((line) => line.includes('"operator.')).map((line) => (JSON.parse(line) as { kind: string }).kind);
+
+  it('refuses every operator route without credentials (401), with wrong ones (401) and admin routes to a viewer (403), and changes nothing', async () => {
+    const jobId = coordinator.job.jobId;
+    const reads = ['/api/jobs', `/api/jobs/${jobId}`, '/api/models', '/api/nodes', '/api/budgets', '/api/security-events', '/api/session', '/metrics'];
+    const actions = [`/api/jobs/${jobId}/pause`, `/api/jobs/${jobId}/resume`, `/api/jobs/${jobId}/abort`, '/api/participants/alice/revoke'];
+    const state = operatorState();
+    for (const path of reads) expect([path, (await operatorCall('GET', path)).status]).toEqual([path, 401]);
+    for (const path of actions) expect([path, (await operatorCall('POST', path)).status]).toEqual([path, 401]);
+    expect(await liveSocket({})).toBe(401);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...reads.map((path) => ['GET', path]), ...actions.map((path) => ['POST', path]), ['DELETE', '/api/session']),
+        fc.oneof(
+          fc.string({ maxLength: 80 }).map((s) => ({ authorization: `Bearer ${s.replace(/[^\x21-\x7e]/g, '')}x` })),
+          fc.string({ maxLength: 80 }).map((s) => ({ authorization: s.replace(/[^\x20-\x7e]/g, '') || 'x' })),
+          fc.string({ maxLength: 80 }).map((s) => ({ cookie: `cn_operator=${s.replace(/[^\x21-\x7e]/g, '').replace(/;/g, '')}` })),
+          fc.constant(bearer(`${operators.admin}x`)),
+          fc.constant(bearer(operators.admin.slice(0, -1))),
+        ),
+        async ([method, path], headers) => {
+          const answer = await operatorCall(method, path, headers);
+          expect([method, path, answer.status]).toEqual([method, path, 401]);
+          expect((JSON.parse(answer.body) as { error: { code: string } }).error.code).toMatch(/^OPERATOR_(UNAUTHENTICATED|BAD_CREDENTIALS)$/);
+        },
+      ),
+      { numRuns: 120 },
+    );
+    expect(await liveSocket(bearer('cnop_not-a-token'))).toBe(401);
+    // The scrape token opens /metrics and nothing else.
+    expect((await operatorCall('GET', '/metrics', bearer(operators.scrape))).status).toBe(200);
+    for (const path of reads.slice(0, -1)) expect([path, (await operatorCall('GET', path, bearer(operators.scrape))).status]).toEqual([path, 401]);
+    for (const path of reads) expect([path, (await operatorCall('GET', path, bearer(operators.viewer))).status]).toEqual([path, 200]);
+    for (const path of actions) {
+      const answer = await operatorCall('POST', path, bearer(operators.viewer));
+      expect([path, answer.status, (JSON.parse(answer.body) as { error: { code: string } }).error.code]).toEqual([path, 403, 'OPERATOR_FORBIDDEN']);
+    }
+    expect(await liveSocket(bearer(operators.viewer))).toBe(101);
+    expect(operatorState()).toBe(state);
+    expect(auditedOperatorActions()).toEqual([]);
+  });
+
+  it('serves no job data for a foreign Host and no live socket to a foreign Origin, whatever the credentials (DNS rebinding)', async () => {
+    const state = operatorState();
+    for (const headers of [{}, bearer(operators.admin)]) {
+      const rebound = await operatorCall('GET', '/api/jobs', { host: 'attacker.example', ...headers });
+      expect(rebound.status).toBe(421);
+      expect(rebound.body).not.toContain(coordinator.job.jobId);
+      expect((await operatorCall('POST', `/api/jobs/${coordinator.job.jobId}/abort`, { host: 'attacker.example:8080', ...headers })).status).toBe(421);
+      expect(await liveSocket({ origin: 'http://attacker.example', ...headers })).toBe(403);
+      expect(await liveSocket({ host: 'attacker.example', ...headers })).toBe(421);
+      expect((await operatorCall('POST', `/api/jobs/${coordinator.job.jobId}/pause`, { origin: 'http://attacker.example', ...headers })).status).toBe(403);
+    }
+    // Probes answer whatever the Host, and give away nothing but liveness.
+    expect((await operatorCall('GET', '/health', { host: 'attacker.example' })).status).toBe(200);
+    expect(operatorState()).toBe(state);
+  });
+
+  it('lets an admin pause and resume the running job and revoke a participant, each in the audit trail under its name', async () => {
+    const jobId = coordinator.job.jobId;
+    const pause = await operatorCall('POST', `/api/jobs/${jobId}/pause`, bearer(operators.admin));
+    expect([pause.status, JSON.parse(pause.body)]).toEqual([200, { jobId, control: 'pausing' }]);
+    expect(coordinator.job.controlState).toBe('pausing');
+    const listed = JSON.parse((await operatorCall('GET', '/api/jobs', bearer(operators.viewer))).body) as { id: string; control?: string }[];
+    expect(listed.find((j) => j.id === jobId)?.control).toBe('pausing');
+    expect((await operatorCall('POST', `/api/jobs/${jobId}/resume`, bearer(operators.admin))).status).toBe(200);
+    expect(coordinator.job.controlState).toBe('running');
+    const revoked = await operatorCall('POST', '/api/participants/mallory/revoke', bearer(operators.admin));
+    expect([revoked.status, JSON.parse(revoked.body).alreadyRevoked]).toEqual([200, true]);
+    expect((await operatorCall('POST', '/api/participants/nobody/revoke', bearer(operators.admin))).status).toBe(404);
+    const audit = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { kind: string; actor: string });
+    expect(audit.filter((e) => e.kind.startsWith('operator.')).map((e) => `${e.kind} ${e.actor}`)).toEqual(['operator.pause ops-admin', 'operator.resume ops-admin', 'operator.revoke ops-admin']);
+    expect(audit.some((e) => e.kind === 'security.operator_refused' && e.actor === 'ops-viewer')).toBe(true);
+  });
+
   it('counts a flood of refused TLS handshakes per source, and lists and audits it once per source and window', async () => {
     const url = new URL(coordinator.participantUrl);
     const handshake = (): Promise<void> =>
@@ -254,7 +372,7 @@ describe('coordinator under hostile input', () => {
     let metrics = '';
     for (let tries = 0; tries < 20 && sample(metrics, 'cipher_nexus_auth_failures_total{code="TLS_HANDSHAKE"}') < 300; tries++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      metrics = await (await fetch(`${coordinator.operatorUrl}/metrics`)).text();
+      metrics = await (await fetch(`${coordinator.operatorUrl}/metrics`, { headers: bearer(operators.scrape) })).text();
     }
     const windows = Math.ceil((Date.now() - started) / REFUSAL_WINDOW_MS) + 1;
     expect(sample(metrics, 'cipher_nexus_refusals_by_source_total{code="TLS_HANDSHAKE",source="127.0.0.1"}')).toBeGreaterThanOrEqual(300);
@@ -293,10 +411,10 @@ describe('coordinator under hostile input', () => {
       socket.close();
       windows = Math.ceil((Date.now() - started) / REFUSAL_WINDOW_MS) + 1;
       expect(refused).toBeGreaterThan(200);
-      const metrics = await (await fetch(`${limited.operatorUrl}/metrics`)).text();
+      const metrics = await (await fetch(`${limited.operatorUrl}/metrics`, { headers: bearer(operators.scrape) })).text();
       expect(sample(metrics, 'cipher_nexus_messages_rejected_total{code="RATE_LIMITED"}')).toBe(refused);
       expect(sample(metrics, 'cipher_nexus_refusals_by_source_total{code="RATE_LIMITED",source="127.0.0.1"}')).toBe(refused);
-      const listed = ((await (await fetch(`${limited.operatorUrl}/api/security-events`)).json()) as { detail: string }[]).filter((e) => e.detail.startsWith('RATE_LIMITED from 127.0.0.1'));
+      const listed = ((await (await fetch(`${limited.operatorUrl}/api/security-events`, { headers: bearer(operators.viewer) })).json()) as { detail: string }[]).filter((e) => e.detail.startsWith('RATE_LIMITED from 127.0.0.1'));
       expect(listed.length).toBeGreaterThanOrEqual(1);
       expect(listed.length).toBeLessThanOrEqual(windows);
     } finally {
@@ -312,15 +430,17 @@ describe('coordinator under hostile input', () => {
   });
 
   async function securityEvents(): Promise<{ kind: string; participant?: string; detail: string }[]> {
-    return (await (await fetch(`${coordinator.operatorUrl}/api/security-events`)).json()) as { kind: string; participant?: string; detail: string }[];
+    return (await (await fetch(`${coordinator.operatorUrl}/api/security-events`, { headers: bearer(operators.viewer) })).json()) as { kind: string; participant?: string; detail: string }[];
   }
 
   it('is still up, counted every refusal, raised security events, and left the database as it was', async () => {
     const health = await fetch(`${coordinator.operatorUrl}/health`);
     expect(health.status).toBe(200);
-    const metrics = await (await fetch(`${coordinator.operatorUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${coordinator.operatorUrl}/metrics`, { headers: bearer(operators.scrape) })).text();
     expect(metrics).toMatch(/cipher_nexus_auth_failures_total\{code="AUTH_REPLAY"\} [1-9]/);
     expect(metrics).toMatch(/cipher_nexus_auth_failures_total\{code="AUTH_REVOKED"\} [1-9]/);
+    expect(metrics).toMatch(/cipher_nexus_operator_auth_failures_total\{code="OPERATOR_FORBIDDEN"\} [1-9]/);
+    expect(metrics).toMatch(/cipher_nexus_operator_auth_failures_total\{code="OPERATOR_HOST_REFUSED"\} [1-9]/);
     // Refusals of size: a REST body over its limit (413) and a WebSocket message over its own (1009).
     expect(sample(metrics, 'cipher_nexus_messages_rejected_total{code="BODY_TOO_LARGE"}')).toBeGreaterThanOrEqual(1);
     expect(sample(metrics, 'cipher_nexus_messages_rejected_total{code="MESSAGE_TOO_BIG"}')).toBeGreaterThanOrEqual(1);
@@ -328,6 +448,7 @@ describe('coordinator under hostile input', () => {
     expect(sample(metrics, 'cipher_nexus_refusals_by_source_total{code="MESSAGE_TOO_BIG",source="127.0.0.1"}')).toBeGreaterThanOrEqual(1);
     const events = await securityEvents();
     expect(events.length).toBeGreaterThan(10);
+    expect(events.some((e) => e.kind === 'operator_refused')).toBe(true);
     expect(events).toContainEqual(expect.objectContaining({ kind: 'message_rejected', participant: 'alice', detail: expect.stringMatching(/^BODY_TOO_LARGE from 127\.0\.0\.1: /) }));
     expect(events).toContainEqual(expect.objectContaining({ kind: 'message_rejected', participant: 'alice', detail: expect.stringMatching(/^MESSAGE_TOO_BIG from 127\.0\.0\.1: /) }));
     await new Promise((resolve) => setTimeout(resolve, REFUSAL_WINDOW_MS + 300));
@@ -344,6 +465,20 @@ describe('coordinator under hostile input', () => {
   });
 
   let captured: { body: Uint8Array; headers: Record<string, string> };
+
+  it('lets an admin abort the job: it ends as failed, naming the operator, in the store and the audit trail', async () => {
+    const jobId = coordinator.job.jobId;
+    const outcome = coordinator.done.then(
+      () => 'completed',
+      (error: { code?: string; message: string }) => `${error.code}: ${error.message}`,
+    );
+    const abort = await operatorCall('POST', `/api/jobs/${jobId}/abort`, bearer(operators.admin));
+    expect([abort.status, JSON.parse(abort.body)]).toEqual([200, { jobId, control: 'ended' }]);
+    expect(await outcome).toMatch(/^JOB_ABORTED_BY_OPERATOR: operator 'ops-admin' aborted the job/);
+    expect((await storage.jobs.get(jobId))?.status).toBe('failed');
+    expect((await operatorCall('POST', `/api/jobs/${jobId}/resume`, bearer(operators.admin))).status).toBe(409);
+    expect(auditedOperatorActions().slice(-1)).toEqual(['operator.abort']);
+  });
 
   it('closes at once, with hundreds of idle connections open', async () => {
     const body = new TextEncoder().encode(JSON.stringify({ resources: { cpuCores: 1, memoryMb: 1 } }));
@@ -431,7 +566,7 @@ describe('a participant lying about its weight across processes', () => {
       round: { quorum: 1, deadlineSeconds: 120 },
     };
     writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
-    serve = runCli(['--db', join(dir, 'state.db'), 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--operator-port', '0', '--report', join(dir, 'report.json'), '--log-level', 'warn'], dir);
+    serve = runCli(['--db', join(dir, 'state.db'), 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--operator-port', '0', '--operator-no-auth', '--report', join(dir, 'report.json'), '--log-level', 'warn'], dir);
     const participantUrl = (await printed(serve, /participants: (https:\/\/\S+)/))[1];
     const operatorUrl = (await printed(serve, /dashboard: +(http:\/\/\S+?)\/?\n/))[1];
 

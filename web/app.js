@@ -1,7 +1,10 @@
-/* global document, fetch, WebSocket, URL, location, setTimeout, clearTimeout, setInterval, clearInterval, console */
-// The operator dashboard. State is filled from the read-only JSON API, then kept current from the
-// /api/live WebSocket; while the socket is down the page polls the API every 2 s and keeps trying
-// to reconnect. Everything shown is written with textContent, never parsed as HTML.
+/* global document, fetch, WebSocket, URL, location, setTimeout, clearTimeout, setInterval, clearInterval, console, confirm */
+// The operator dashboard. The operator logs in with a token, which the server exchanges for a session
+// in an HttpOnly, SameSite=Strict cookie: the page never keeps the token, and the cookie rides on the
+// API's requests and on the /api/live WebSocket. State is filled from the JSON API, then kept current
+// from the socket; while the socket is down the page polls the API every 2 s and keeps trying to
+// reconnect. An admin also gets pause, resume and abort for the running job and revoke for each
+// participant. Everything shown is written with textContent, never parsed as HTML.
 
 const POLL_MS = 2000;
 const RECONNECT_MIN_MS = 1000;
@@ -14,6 +17,8 @@ const STALE_HEARTBEAT_MS = 60000;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 const state = {
+  /** @type {{ name: string, role: string, authentication: string } | null} who is logged in */
+  operator: null,
   /** @type {Map<string, object>} job summaries by id */
   jobs: new Map(),
   selectedJobId: null,
@@ -65,12 +70,24 @@ function badge(text, kind = text) {
   return el('span', { class: `badge ${kind}` }, text);
 }
 
-async function getJson(path) {
-  const response = await fetch(path, { headers: { accept: 'application/json' } });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body?.error?.message ?? `${path}: HTTP ${response.status}`);
-  return body;
+class SessionEnded extends Error {}
+
+async function requestJson(method, path, body) {
+  const headers = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  const answer = await response.json().catch(() => ({}));
+  if (response.status === 401 && path !== '/api/session') {
+    sessionEnded(answer?.error?.message);
+    throw new SessionEnded(answer?.error?.message ?? 'log in again');
+  }
+  if (!response.ok) throw Object.assign(new Error(answer?.error?.message ?? `${path}: HTTP ${response.status}`), { status: response.status });
+  return answer;
 }
+
+const getJson = (path) => requestJson('GET', path);
+
+const isAdmin = () => state.operator?.role === 'admin';
 
 // ---- state updates -------------------------------------------------------------------------
 
@@ -136,7 +153,8 @@ function mergeSecurity(events) {
 // ---- API reads -----------------------------------------------------------------------------
 
 async function refreshJobs() {
-  for (const job of await getJson('/api/jobs')) mergeJob(job);
+  // Only the job this coordinator runs has `control`, and only while it runs.
+  for (const job of await getJson('/api/jobs')) mergeJob({ ...job, control: job.control });
   renderJobs();
   followNewestJob();
 }
@@ -146,7 +164,7 @@ async function refreshDetail() {
   if (!id) return;
   const { rounds, evaluation, warnings, validation, ...summary } = await getJson(`/api/jobs/${encodeURIComponent(id)}`);
   if (state.selectedJobId !== id) return;
-  mergeJob(summary);
+  mergeJob({ ...summary, control: summary.control });
   state.assessment = evaluation ? { evaluation, warnings: warnings ?? [], validation } : null;
   // Rounds only ever get added, so rows already pushed live that the snapshot lacks are kept.
   for (const r of rounds) state.rounds.set(r.number, roundFromApi(r));
@@ -176,6 +194,7 @@ async function refreshSecurity() {
 }
 
 function reportFailure(error) {
+  if (error instanceof SessionEnded) return;
   console.warn('dashboard: could not refresh', error);
 }
 
@@ -193,6 +212,7 @@ const handlers = new Map([
     (data) => {
       const existing = state.jobs.get(data.jobId);
       mergeJob({
+        control: data.status === 'running' ? (data.control ?? existing?.control) : undefined,
         id: data.jobId,
         name: data.name,
         status: data.status,
@@ -272,6 +292,9 @@ function onLiveMessage(text) {
 
 let pollTimer = null;
 let reconnectDelay = RECONNECT_MIN_MS;
+/** @type {WebSocket | null} */
+let liveSocket = null;
+let reconnectTimer = null;
 
 function setConnection(mode, text) {
   const status = $('connection');
@@ -290,9 +313,11 @@ function stopPolling() {
 }
 
 function connect() {
+  if (!state.operator) return;
   const url = new URL('/api/live', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const socket = new WebSocket(url);
+  liveSocket = socket;
   socket.addEventListener('open', () => {
     reconnectDelay = RECONNECT_MIN_MS;
     stopPolling();
@@ -303,11 +328,103 @@ function connect() {
   socket.addEventListener('message', (event) => onLiveMessage(event.data));
   // 'close' follows every failed attempt and every drop, so it alone drives the fallback.
   socket.addEventListener('close', () => {
+    if (liveSocket !== socket || !state.operator) return;
     setConnection('polling', `Live updates lost; polling every ${POLL_MS / 1000} s`);
     startPolling();
-    setTimeout(connect, reconnectDelay);
+    reconnectTimer = setTimeout(connect, reconnectDelay);
     reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
   });
+}
+
+function disconnect() {
+  const socket = liveSocket;
+  liveSocket = null;
+  clearTimeout(reconnectTimer);
+  stopPolling();
+  socket?.close();
+}
+
+// ---- login and admin actions ---------------------------------------------------------------
+
+function showLogin(message = '') {
+  state.operator = null;
+  disconnect();
+  $('app').hidden = true;
+  $('operator').hidden = true;
+  $('logout').hidden = true;
+  $('login').hidden = false;
+  $('login-error').textContent = message;
+  setConnection('connecting', 'Logged out');
+  $('login-token').focus();
+}
+
+function sessionEnded(message) {
+  if (state.operator) showLogin(message ?? 'Your session has ended; log in again.');
+}
+
+function showApp(operator) {
+  state.operator = operator;
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('operator').hidden = false;
+  $('operator').textContent = operator.authentication === 'off' ? 'No login (loopback only)' : `${operator.name} · ${operator.role}`;
+  $('logout').hidden = operator.authentication === 'off';
+  document.body.dataset.role = operator.role;
+  renderJobs();
+  renderJob();
+  renderNodes();
+  void refreshAll();
+  connect();
+}
+
+async function logIn(event) {
+  event.preventDefault();
+  const input = $('login-token');
+  const token = input.value.trim();
+  if (!token) {
+    $('login-error').textContent = 'Paste your operator token first.';
+    return;
+  }
+  try {
+    const operator = await requestJson('POST', '/api/session', { token });
+    input.value = '';
+    showApp(operator);
+  } catch (error) {
+    $('login-error').textContent = error.status === 401 ? 'That token is not an operator token of this coordinator.' : `Could not log in: ${error.message}`;
+  }
+}
+
+async function logOut() {
+  await requestJson('DELETE', '/api/session').catch(() => undefined);
+  showLogin();
+}
+
+function showActionResult(text, failed = false) {
+  const status = $('action-status');
+  status.textContent = text;
+  status.dataset.state = failed ? 'failed' : 'ok';
+}
+
+async function act(description, path) {
+  try {
+    await requestJson('POST', path);
+    showActionResult(`${description}: done`);
+    await refreshAll();
+  } catch (error) {
+    if (!(error instanceof SessionEnded)) showActionResult(`${description} failed: ${error.message}`, true);
+  }
+}
+
+function controlJob(action) {
+  const id = state.selectedJobId;
+  if (!id) return;
+  if (action === 'abort' && !confirm(`Abort job ${id}? It ends as failed and cannot be resumed.`)) return;
+  void act(`${action} ${id}`, `/api/jobs/${encodeURIComponent(id)}/${action}`);
+}
+
+function revoke(participantId) {
+  if (!confirm(`Revoke participant ${participantId}? Its connection is closed and it cannot rejoin this job.`)) return;
+  void act(`revoke ${participantId}`, `/api/participants/${encodeURIComponent(participantId)}/revoke`);
 }
 
 // ---- rendering -----------------------------------------------------------------------------
@@ -340,8 +457,15 @@ function renderJob() {
     const parts = [job.id, job.plannedRounds ? `${state.rounds.size} of ${job.plannedRounds} rounds` : `${state.rounds.size} rounds`];
     if (job.createdAt) parts.push(`started ${clockTime(job.createdAt)}`);
     if (job.finishedAt) parts.push(`finished ${clockTime(job.finishedAt)}`);
-    meta.append(badge(job.status), ` ${parts.join(' · ')}`);
+    meta.append(badge(job.status), job.control && job.control !== 'running' ? badge(job.control) : '', ` ${parts.join(' · ')}`);
     if (job.error) meta.append(el('span', { class: 'stale' }, ` · ${job.error}`));
+  }
+  const controls = $('job-controls');
+  controls.hidden = !(isAdmin() && job?.control);
+  if (job?.control) {
+    controls.dataset.control = job.control;
+    controls.querySelector('[data-action="pause"]').disabled = job.control !== 'running';
+    controls.querySelector('[data-action="resume"]').disabled = job.control === 'running';
   }
   const rounds = [...state.rounds.values()].sort((a, b) => a.number - b.number);
   $('rounds').replaceChildren(...rounds.map(roundRow));
@@ -513,9 +637,16 @@ function renderNodes() {
         el('td', { title: isoTime(node.lastHeartbeat), class: stale ? 'stale' : null }, age(node.lastHeartbeat)),
         el('td', {}, typeof resources.cpuCores === 'number' ? `${resources.cpuCores} cores${percent(resources.cpuLoad)}` : '—'),
         el('td', {}, typeof resources.memoryMb === 'number' ? `${memory(resources.memoryMb)}${percent(resources.memoryLoad)}` : '—'),
+        el('td', { class: 'admin-only' }, isAdmin() ? revokeButton(node.id) : null),
       );
     }),
   );
+}
+
+function revokeButton(participantId) {
+  const button = el('button', { type: 'button', class: 'danger small', 'data-testid': 'revoke', 'aria-label': `Revoke ${participantId}` }, 'Revoke');
+  button.addEventListener('click', () => revoke(participantId));
+  return button;
 }
 
 function renderBudgets() {
@@ -559,8 +690,11 @@ function renderSecurity() {
 
 // ---- start ---------------------------------------------------------------------------------
 
-renderJob();
-void refreshAll();
-connect();
+$('login-form').addEventListener('submit', (event) => void logIn(event));
+$('logout').addEventListener('click', () => void logOut());
+for (const button of $('job-controls').querySelectorAll('button')) button.addEventListener('click', () => controlJob(button.dataset.action));
+requestJson('GET', '/api/session').then(showApp, (error) => showLogin(error.status === 401 ? '' : `The coordinator did not answer: ${error.message}`));
 // Heartbeat ages move with the clock, not with events.
-setInterval(renderNodes, 1000);
+setInterval(() => {
+  if (state.operator) renderNodes();
+}, 1000);

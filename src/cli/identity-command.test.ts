@@ -11,6 +11,10 @@ import { InvalidInputError, NotFoundError } from '../core/index.js';
 import {
   certificateBundlePath,
   certificateRequestPath,
+  findOperator,
+  isScrapeToken,
+  loadOperatorCredentials,
+  operatorCredentialsPath,
   loadCertificateBundle,
   loadParticipantKit,
   loadServerKit,
@@ -258,5 +262,44 @@ describe('revoke', () => {
     const missing = await failure(['revoke', '--kit-dir', dir, '--participant', 'clinic-a']);
     expect(reported(missing)).toEqual({ code: EXIT_USAGE, stderr: expect.stringMatching(/^error \[KIT_NOT_FOUND\]: server kit '.*' does not exist;/) });
     expect(loadServerKit(serverKitPath(out)).revoked.size).toBe(0);
+  });
+});
+
+describe('operators', () => {
+  it('provision --operators prints each token and the scrape token once, and keeps only their digests', async () => {
+    const requests = await keygen('clinic-a');
+    const stdout = await run(['provision', '--out', out, '--requests', requests[0], '--operators', 'alice:admin,bob']);
+    const tokenOf = (label: RegExp): string => (stdout.match(label) ?? [])[1] ?? '';
+    const alice = tokenOf(/^operator alice \(admin\) +token (cnop_\S{43})$/m);
+    const bob = tokenOf(/^operator bob \(viewer\) +token (cnop_\S{43})$/m);
+    const scrape = tokenOf(/^metrics scrape +token (cnscrape_\S{43})$/m);
+    expect(stdout).toMatch(/these tokens are shown once/);
+    const stored = loadOperatorCredentials(operatorCredentialsPath(out));
+    expect([findOperator(stored, alice)?.role, findOperator(stored, bob)?.role, isScrapeToken(stored, scrape)]).toEqual(['admin', 'viewer', true]);
+    expect(readFileSync(operatorCredentialsPath(out), 'utf8')).not.toContain(alice);
+  });
+
+  it('refuses a bad operator list with exit code 2 and writes nothing', async () => {
+    const requests = await keygen('clinic-a');
+    const error = await failure(['provision', '--out', out, '--requests', requests[0], '--operators', 'alice:owner']);
+    expect(reported(error)).toEqual({ code: EXIT_USAGE, stderr: expect.stringMatching(/^error \[OPERATORS_INVALID\]: operator 'alice:owner' is not NAME or NAME:ROLE[^\n]*viewer or admin\n$/) });
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('operator add issues a token that works at once, --replace rotates it, remove ends it', async () => {
+    await run(['provision', '--out', out, '--requests', (await keygen('clinic-a')).join(',')]);
+    const added = await run(['operator', 'add', '--kit-dir', out, '--name', 'carol', '--role', 'admin']);
+    expect(added.split('\n')[0]).toBe(`added operator 'carol' (admin) in ${operatorCredentialsPath(out)}`);
+    const token = (added.match(/token (cnop_\S+)/) ?? [])[1];
+    expect(findOperator(loadOperatorCredentials(operatorCredentialsPath(out)), token)?.name).toBe('carol');
+    const again = await failure(['operator', 'add', '--kit-dir', out, '--name', 'carol']);
+    expect(reported(again).stderr).toMatch(/^error \[OPERATOR_EXISTS\]/);
+    const badRole = await failure(['operator', 'add', '--kit-dir', out, '--name', 'dave', '--role', 'root']);
+    expect(reported(badRole)).toEqual({ code: EXIT_USAGE, stderr: "error [CLI_OPTION_INVALID]: --role must be one of viewer, admin, got 'root'\n" });
+    const rotated = await run(['operator', 'add', '--kit-dir', out, '--name', 'carol', '--role', 'admin', '--replace']);
+    expect(rotated).toMatch(/^replaced the token of operator 'carol'/);
+    expect(findOperator(loadOperatorCredentials(operatorCredentialsPath(out)), token)).toBeUndefined();
+    expect(await run(['operator', 'remove', '--kit-dir', out, '--name', 'carol'])).toBe("removed operator 'carol'\n");
+    expect(reported(await failure(['operator', 'remove', '--kit-dir', out, '--name', 'carol'])).stderr).toMatch(/^error \[OPERATOR_NOT_FOUND\]/);
   });
 });

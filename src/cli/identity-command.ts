@@ -1,5 +1,16 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { assembleParticipantKit, generateParticipantKeys, provision, revokeParticipant } from '../identity/index.js';
+import {
+  OPERATOR_ROLES,
+  addOperator,
+  assembleParticipantKit,
+  generateParticipantKeys,
+  parseOperatorGrants,
+  provision,
+  removeOperator,
+  revokeParticipant,
+  type OperatorRole,
+} from '../identity/index.js';
+import { InvalidInputError } from '../core/index.js';
 
 /** A parser for an integer flag in [min, max]. */
 function integerFlag(flag: string, min: number, max: number) {
@@ -17,12 +28,24 @@ interface ProvisionOptions {
   port: number;
   validDays: number;
   force?: boolean;
+  operators?: string;
+}
+
+/** The lines that show operator tokens, once: nothing keeps them but the operator who copies them now. */
+function tokenLines(tokens: readonly { name: string; role: OperatorRole; token: string }[], scrapeToken: string | undefined, file: string): string[] {
+  const width = Math.max(12, ...tokens.map((t) => `${t.name} (${t.role})`.length));
+  return [
+    ...tokens.map((t) => `operator ${`${t.name} (${t.role})`.padEnd(width)}  token ${t.token}`),
+    ...(scrapeToken ? [`metrics ${'scrape'.padEnd(width + 1)}  token ${scrapeToken}`] : []),
+    `these tokens are shown once: give each to its holder over a private channel; ${file} keeps only their sha256`,
+  ];
 }
 
 /**
  * Adds `keygen` (a participant's own keys and certificate request), `provision` (a job's CA, server
- * kit and certificate bundles from the requests), `kit assemble` (a participant's kit from its keys
- * and bundle) and `revoke` (a participant, through the revocation list) to the program.
+ * kit, certificate bundles from the requests and operator tokens), `kit assemble` (a participant's kit
+ * from its keys and bundle), `operator add|remove` (operator tokens) and `revoke` (a participant,
+ * through the revocation list) to the program.
  */
 export function registerIdentityCommands(program: Command): void {
   program
@@ -51,8 +74,11 @@ export function registerIdentityCommands(program: Command): void {
     .option('--port <n>', "the coordinator's participant port", integerFlag('--port', 1, 65535), 8443)
     .option('--valid-days <n>', 'lifetime of the CA and of every certificate', integerFlag('--valid-days', 1, 3650), 365)
     .option('--force', 'replace an earlier provision in --out; every participant then needs its new certificate bundle')
+    .option('--operators <list>', `operators of the dashboard and API, NAME[:ROLE] comma-separated (roles: ${OPERATOR_ROLES.join(', ')}; default viewer), e.g. alice:admin,bob`)
     .action(async (opts: ProvisionOptions) => {
+      const operators = opts.operators === undefined ? [] : parseOperatorGrants(opts.operators);
       const result = await provision({
+        operators,
         outDir: opts.out,
         requests: opts.requests.split(',').map((file) => file.trim()),
         serverHost: opts.host,
@@ -67,6 +93,7 @@ export function registerIdentityCommands(program: Command): void {
         `${'coordinator'.padEnd(width)}  ${result.serverKitFile}`,
         ...[...result.certificateBundleFiles].map(([id, file]) => `${id.padEnd(width)}  ${file}  (request sha256 ${result.requestDigests.get(id) ?? ''})`),
         'send each participant its own certificate.json and read it the CA sha256 over a second channel; keep server/ on the coordinator',
+        ...tokenLines([...result.operatorTokens].map(([name, { role, token }]) => ({ name, role, token })), result.scrapeToken, result.operatorsFile),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });
@@ -88,6 +115,33 @@ export function registerIdentityCommands(program: Command): void {
         `start: cipher-nexus client --key ${result.kitFile} --data <your training CSV>`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  const operator = program.command('operator').description("the coordinator's operators: who may use the dashboard and the API, with which role");
+  operator
+    .command('add')
+    .description('issue an operator a token (shown once); the coordinator accepts it at once')
+    .requiredOption('--kit-dir <dir>', 'the directory `provision --out` created (its server/ on the coordinator host)')
+    .requiredOption('--name <name>', 'the operator: lowercase letters, digits and hyphens')
+    .option('--role <role>', `${OPERATOR_ROLES.join(' or ')}: a viewer reads; an admin also revokes participants and pauses, resumes or aborts the job`, 'viewer')
+    .option('--replace', "issue a new token to an existing operator; the old one and the operator's dashboard sessions stop working")
+    .action((opts: { kitDir: string; name: string; role: string; replace?: boolean }) => {
+      if (!(OPERATOR_ROLES as readonly string[]).includes(opts.role)) {
+        throw new InvalidInputError('CLI_OPTION_INVALID', `--role must be one of ${OPERATOR_ROLES.join(', ')}, got '${opts.role}'`);
+      }
+      const role = opts.role as OperatorRole;
+      const result = addOperator(opts.kitDir, { name: opts.name, role }, { replace: opts.replace ?? false });
+      const lines = [`${result.replaced ? 'replaced the token of' : 'added'} operator '${opts.name}' (${role}) in ${result.file}`, ...tokenLines([{ name: opts.name, role, token: result.token }], result.scrapeToken, result.file)];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+  operator
+    .command('remove')
+    .description("remove an operator: its token and dashboard sessions stop working at the coordinator's next request")
+    .requiredOption('--kit-dir <dir>', 'the directory `provision --out` created')
+    .requiredOption('--name <name>', 'the operator to remove')
+    .action((opts: { kitDir: string; name: string }) => {
+      removeOperator(opts.kitDir, opts.name);
+      process.stdout.write(`removed operator '${opts.name}'\n`);
     });
 
   program

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InvalidInputError, type Storage } from '../core/index.js';
-import { printJson, writeJsonFile } from './output.js';
+import { EXIT_ABORTED, printJson, writeJsonFile } from './output.js';
 import type { RoundReport } from '../fl/index.js';
 
 function port(name: string) {
@@ -26,21 +26,27 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--port <n>', "participant listener port (default: the kit's port)", port('--port'))
     .option('--operator-host <host>', 'dashboard/REST/metrics address', '127.0.0.1')
     .option('--operator-port <n>', 'dashboard/REST/metrics port (0 picks a free one)', port('--operator-port'), 8080)
+    .option('--operator-hostname <names>', 'comma-separated further host names the dashboard is reached by (a reverse proxy\'s); any other Host header is refused')
+    .option('--operator-no-auth', 'serve the dashboard and API without operator login: accepted only with a loopback --operator-host')
     .option('--audit <file>', 'hash-chained audit trail (default: audit.jsonl beside the database)')
     .option('--report <file>', 'where to write the JSON report')
     .option('--log-level <level>', `structured log level (${LOG_LEVELS.join(', ')})`, 'info')
     .option('--json', 'print the final report as JSON')
     .action(
-      async (opts: { config: string; kitDir: string; host?: string; port?: number; operatorHost: string; operatorPort: number; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
+      async (opts: { config: string; kitDir: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
         if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
           throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
+        }
+        const { isLoopbackHost } = await import('../server/index.js');
+        if (opts.operatorNoAuth && !isLoopbackHost(opts.operatorHost)) {
+          throw new InvalidInputError('OPERATOR_NO_AUTH_NOT_LOOPBACK', `--operator-no-auth is accepted only on a loopback address (127.0.0.1, ::1, localhost), not on '${opts.operatorHost}'; drop it and log in with an operator token`);
         }
         if (!existsSync(join(opts.kitDir, 'server', 'kit.json'))) {
           throw new InvalidInputError('KIT_NOT_FOUND', `'${opts.kitDir}' has no server/kit.json; run \`cipher-nexus provision --out ${opts.kitDir} --requests ...\` first`);
         }
         const { loadJobConfig, prepareCoordinatedJob, formatEvaluation, formatVerdict, JobValidationError } = await import('../fl/index.js');
         const prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
-        const { startCoordinator } = await import('../server/index.js');
+        const { OperatorAbortError, startCoordinator } = await import('../server/index.js');
         const storage = await openStore();
         const location = dbLocation();
         const auditFile = resolve(opts.audit ?? (location.includes('://') || location === ':memory:' ? '.cipher-nexus/audit.jsonl' : join(dirname(location), 'audit.jsonl')));
@@ -53,10 +59,14 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             port: opts.port,
             operatorHost: opts.operatorHost,
             operatorPort: opts.operatorPort,
+            operatorHostnames: opts.operatorHostname?.split(',').map((name) => name.trim()).filter(Boolean) ?? [],
+            operatorNoAuth: opts.operatorNoAuth ?? false,
             auditFile,
             logLevel: opts.logLevel as (typeof LOG_LEVELS)[number],
           });
-          process.stderr.write(`participants: ${coordinator.participantUrl}\ndashboard:    ${coordinator.operatorUrl}/\nmetrics:      ${coordinator.operatorUrl}/metrics\naudit trail:  ${auditFile}\n`);
+          const login = opts.operatorNoAuth ? ' (no login: --operator-no-auth)' : ' (log in with an operator token)';
+          process.stderr.write(`participants: ${coordinator.participantUrl}\ndashboard:    ${coordinator.operatorUrl}/${login}\nmetrics:      ${coordinator.operatorUrl}/metrics (scrape token)\naudit trail:  ${auditFile}\n`);
+          for (const warning of coordinator.warnings) process.stderr.write(`warning: ${warning}\n`);
           process.stderr.write(`${coordinator.job.resumed ? 'resuming' : 'started'} job ${coordinator.job.jobId}; waiting for ${prepared.config.selection.minClients} participant(s)\n`);
           const stop = (): void => void coordinator.close();
           process.once('SIGINT', stop);
@@ -69,7 +79,14 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           coordinator.events.on('security', (event) => {
             if (!opts.json && event.kind === 'weight_over_bound') process.stderr.write(`REFUSED ${event.participant ?? 'a participant'}: ${event.detail}\n`);
           });
-          const report = await coordinator.done.finally(() => coordinator.close());
+          coordinator.job.on('control', (state: string) => process.stderr.write(`job ${coordinator.job.jobId} ${state} (operator)\n`));
+          const report = await coordinator.done.finally(() => coordinator.close()).catch((error: unknown) => {
+            if (!(error instanceof OperatorAbortError)) throw error;
+            process.stderr.write(`job ${coordinator.job.jobId} aborted by operator '${error.operator}'; it is stored as failed\n`);
+            process.exitCode = EXIT_ABORTED;
+            return undefined;
+          });
+          if (!report) return;
           const reportPath = resolve(opts.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
           writeJsonFile(reportPath, report);
           if (opts.json) printJson(report);

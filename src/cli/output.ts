@@ -17,6 +17,9 @@ export const EXIT_VALIDATION_FAILED = 3;
 // The code of fl's JobValidationError, matched by code so that the CLI need not load the FL layer (and TF.js) to report it.
 const JOB_VALIDATION_FAILED = 'JOB_VALIDATION_FAILED';
 
+/** An operator aborted the coordinator's job: the process did as told, and a supervisor should not start it again. */
+export const EXIT_ABORTED = 4;
+
 /** Writes JSON to a file atomically, so a reader never sees half a report. */
 export function writeJsonFile(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });

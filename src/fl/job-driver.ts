@@ -102,6 +102,10 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
   private readonly refusedUpdates: RefusedUpdate[] = [];
   private failure: Error | null = null;
   private readonly failed = new AbortController();
+  /** An operator asked the job to hold before its next round. */
+  private pauseRequested = false;
+  /** Wakes the round loop while it holds for a pause. */
+  private wakePaused: (() => void) | null = null;
 
   private constructor(
     readonly jobId: string,
@@ -177,6 +181,47 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
   fail(error: Error): void {
     this.failure ??= error;
     this.failed.abort();
+  }
+
+  /** Where the job stands: running, asked to pause (the round in progress finishes first), or holding before a round. */
+  get controlState(): 'running' | 'pausing' | 'paused' {
+    if (!this.pauseRequested) return 'running';
+    return this.wakePaused ? 'paused' : 'pausing';
+  }
+
+  /** Holds the job before its next round, leaving the round in progress to finish; false when it is already paused. Not persisted: a restarted coordinator runs. */
+  pause(): boolean {
+    if (this.pauseRequested) return false;
+    this.pauseRequested = true;
+    this.emit('control', this.controlState);
+    return true;
+  }
+
+  /** Lets a paused job go on; false when it was not paused. */
+  resume(): boolean {
+    if (!this.pauseRequested) return false;
+    this.pauseRequested = false;
+    const wake = this.wakePaused;
+    this.wakePaused = null;
+    wake?.();
+    this.emit('control', this.controlState);
+    return true;
+  }
+
+  /** Waits while a pause is requested, until resumed or aborted; participants stay connected and no round is open meanwhile. */
+  private async holdWhilePaused(signal: AbortSignal): Promise<void> {
+    while (this.pauseRequested && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => resolve();
+        this.wakePaused = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.emit('control', this.controlState);
+      });
+    }
+    this.wakePaused = null;
   }
 
   /** A participant connected (again): registers it as an online node and hands it the open round's task if it owes one. */
@@ -324,6 +369,11 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
         const existing = await this.storage.rounds.list({ jobId: this.jobId });
         const finalized = existing.filter((r) => r.status === 'finalized').length;
         if (finalized >= config.rounds) break;
+        if (this.pauseRequested) {
+          await this.holdWhilePaused(abort);
+          // The rounds are listed again: nothing may have changed, but an abort while paused ends the job above.
+          continue;
+        }
         const open = existing.find((r) => r.status === 'open' || r.status === 'aggregating');
         if (open && (config.privacy.secagg || config.privacy.he)) {
           // Nothing of a protected round can be carried over: it starts again under a new round context.

@@ -20,6 +20,26 @@ export {
 } from './certificate-request.js';
 export { AUTH_HTTP_STATUS, AuthError, type AuthErrorCode } from './errors.js';
 export { provisionWithLocalKeys, type ProvisionWithLocalKeysParameters, type ProvisionWithLocalKeysResult } from './local-provision.js';
+export {
+  OPERATORS_FILE_VERSION,
+  OPERATOR_ROLES,
+  OperatorCredentialsSchema,
+  OperatorNameSchema,
+  addOperator,
+  findOperator,
+  isScrapeToken,
+  issueOperatorCredentials,
+  loadOperatorCredentials,
+  operatorCredentialsPath,
+  parseOperatorGrants,
+  removeOperator,
+  tokenDigest,
+  type AddOperatorResult,
+  type OperatorCredentials,
+  type OperatorGrant,
+  type OperatorIdentity,
+  type OperatorRole,
+} from './operator-credentials.js';
 export { participantOfCertificate, tlsOptionsForClient, tlsOptionsForServer, type PeerCertificateFields } from './mutual-tls.js';
 export {
   GenerateParticipantKeysParametersSchema,

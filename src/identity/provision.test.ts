@@ -108,7 +108,7 @@ describe('provision', () => {
       for (const secret of secrets) expect(flat, path).not.toContain(secret);
       if (path.startsWith('participants')) expect(text, path).not.toMatch(/PRIVATE KEY|signingPrivateKey|tlsPrivateKey/);
     }
-    expect(Object.keys(files).sort()).toEqual(['participants/clinic-a/certificate.json', 'participants/clinic-b/certificate.json', 'participants/lab-7/certificate.json', 'server/kit.json', 'server/revoked.json']);
+    expect(Object.keys(files).sort()).toEqual(['participants/clinic-a/certificate.json', 'participants/clinic-b/certificate.json', 'participants/lab-7/certificate.json', 'server/kit.json', 'server/operators.json', 'server/revoked.json']);
     expect(files['server/kit.json'].match(/PRIVATE KEY-----/g)).toHaveLength(2); // BEGIN and END of the coordinator's key
     for (const file of result.certificateBundleFiles.values()) expect(statSync(file).mode & 0o777).toBe(0o644);
   });

@@ -8,6 +8,7 @@ import { BUNDLE_VERSION, certificateBundlePath, type CertificateBundle } from '.
 import { CertificateAuthority } from './certificate-authority.js';
 import { verifyCertificateRequests } from './certificate-request.js';
 import { writeKitFile } from './kit-file.js';
+import { OPERATORS_FILE_MODE, OperatorNameSchema, issueOperatorCredentials, operatorCredentialsPath } from './operator-credentials.js';
 import { loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
 import { KIT_VERSION, loadServerKit, revocationListPath, serverKitPath, type ServerKitFile } from './startup-kit.js';
 
@@ -34,6 +35,11 @@ export const ProvisionParametersSchema = z
     validDays: z.number().int().min(1).max(3650).default(365),
     /** Replace an earlier provision in `outDir`: every participant then needs its new certificate bundle. */
     force: z.boolean().default(false),
+    /** Operators of the dashboard and API, each issued a token with its role; none by default (`operator add` adds them later). */
+    operators: z
+      .array(z.object({ name: OperatorNameSchema, role: z.enum(['viewer', 'admin']) }).strict())
+      .default([])
+      .refine((list) => new Set(list.map((o) => o.name)).size === list.length, 'lists an operator twice; give each operator once'),
   })
   .strict();
 
@@ -52,6 +58,12 @@ export interface ProvisionResult {
   certificateBundleFiles: ReadonlyMap<string, string>;
   /** sha256 of each participant's request file, by id, for comparing with the participant's out of band. */
   requestDigests: ReadonlyMap<string, string>;
+  /** The operators file: each operator's role and token digest, and the scrape token's digest. */
+  operatorsFile: string;
+  /** Each operator's token, by name: shown once, never stored. */
+  operatorTokens: ReadonlyMap<string, { role: 'viewer' | 'admin'; token: string }>;
+  /** The token Prometheus presents on `/metrics`: shown once, never stored. */
+  scrapeToken: string;
 }
 
 function coordinatorUrlOf(host: string, port: number): string {
@@ -105,7 +117,7 @@ function makeStagingDirectory(outDir: string, staging: string): void {
 /**
  * Checks the participants' certificate requests, then creates a per-job CA, the coordinator's server
  * kit, a certificate bundle per participant (for the key in its request: no participant's private key
- * is ever here) and an empty revocation list under `outDir`. Everything is written into a sibling
+ * is ever here), an empty revocation list and the operators' token digests under `outDir`. Everything is written into a sibling
  * directory first and renamed into place, so a failure leaves `outDir` as it was.
  */
 export async function provision(parameters: ProvisionParameters): Promise<ProvisionResult> {
@@ -134,6 +146,7 @@ export async function provision(parameters: ProvisionParameters): Promise<Provis
     participants: registry,
   };
   const revocations: RevocationList = { version: 1, entries: [] };
+  const operators = issueOperatorCredentials(p.operators);
 
   const staging = join(dirname(outDir), `.${basename(outDir)}.provisioning-${randomBytes(6).toString('hex')}`);
   makeStagingDirectory(outDir, staging);
@@ -141,6 +154,7 @@ export async function provision(parameters: ProvisionParameters): Promise<Provis
     mkdirSync(join(staging, 'server'), { mode: PRIVATE_DIR });
     writeKitFile(serverKitPath(staging), serverKit, PRIVATE_FILE);
     writeKitFile(revocationListPath(staging), revocations, PUBLIC_FILE);
+    writeKitFile(operatorCredentialsPath(staging), operators.credentials, OPERATORS_FILE_MODE);
     for (const [id, bundle] of bundles) {
       mkdirSync(dirname(certificateBundlePath(staging, id)), { recursive: true, mode: PRIVATE_DIR });
       writeKitFile(certificateBundlePath(staging, id), bundle, PUBLIC_FILE);
@@ -158,6 +172,9 @@ export async function provision(parameters: ProvisionParameters): Promise<Provis
     revocationListFile: revocationListPath(outDir),
     certificateBundleFiles: new Map(requests.map(({ participantId }) => [participantId, certificateBundlePath(outDir, participantId)])),
     requestDigests: new Map(requests.map(({ participantId, sha256 }) => [participantId, sha256])),
+    operatorsFile: operatorCredentialsPath(outDir),
+    operatorTokens: new Map(p.operators.map(({ name, role }) => [name, { role, token: operators.tokens.get(name) as string }])),
+    scrapeToken: operators.scrapeToken,
   };
 }
 

@@ -2,13 +2,16 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
-import { AuditTrail, type Storage } from '../core/index.js';
+import { AuditTrail, InvalidInputError, StateError, type Storage } from '../core/index.js';
 import { openCoordinatedJob, type JobDriver, type JobOutcome, type PreparedCoordinatedJob, type RoundReport } from '../fl/index.js';
 import { LocalModel, initBackend } from '../ml/index.js';
-import { loadServerKit, serverKitPath, tlsOptionsForServer } from '../identity/index.js';
+import { loadServerKit, operatorCredentialsPath, revokeParticipant, serverKitPath, tlsOptionsForServer } from '../identity/index.js';
 import { ServerEvents } from './events.js';
 import { CoordinatorMetrics } from './metrics.js';
-import { registerOperatorApi } from './operator-api.js';
+import { OperatorAccess } from './operator-access.js';
+import { registerOperatorApi, type OperatorControl } from './operator-api.js';
+import type { OperatorRefusal } from './operator-guard.js';
+import { OperatorOrigins, isLoopbackHost } from './operator-origin.js';
 import { RefusalTally } from './refusal-tally.js';
 import { createMutualTlsServer } from './tls-server.js';
 import { ParticipantGateway, type AuditSink, type GatewayLimits } from './participant-gateway.js';
@@ -25,6 +28,12 @@ export interface CoordinatorOptions {
   /** Operator listener (dashboard, REST, /metrics, /health, /ready): loopback by default, port 0 picks one. */
   operatorHost?: string;
   operatorPort?: number;
+  /** Further names the operator listener answers to (a reverse proxy's); requests for any other Host are refused. */
+  operatorHostnames?: readonly string[];
+  /** Serve the operator listener without authentication: refused unless it listens on a loopback address. */
+  operatorNoAuth?: boolean;
+  /** How long a dashboard login lasts. Default 12 hours. */
+  operatorSessionSeconds?: number;
   auditFile: string;
   heartbeatSeconds?: number;
   limits?: Partial<GatewayLimits>;
@@ -34,6 +43,9 @@ export interface CoordinatorOptions {
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
 }
 
+/** Why a coordinator would not start its operator listener as asked. */
+export class OperatorListenerError extends InvalidInputError {}
+
 /** A coordinator that is serving: its addresses, its job, and how to stop it. */
 export interface RunningCoordinator {
   participantUrl: string;
@@ -41,6 +53,8 @@ export interface RunningCoordinator {
   job: JobDriver;
   events: ServerEvents;
   metrics: CoordinatorMetrics;
+  /** Warnings about the operator listener's exposure, also logged at start. */
+  warnings: string[];
   /** Settles when the job ends. */
   done: Promise<JobOutcome>;
   close(): Promise<void>;
@@ -51,7 +65,14 @@ export interface RunningCoordinator {
  * dashboard and monitoring, and the job (taken over from the store when a previous process left it running).
  */
 export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
+  const operatorHost = options.operatorHost ?? '127.0.0.1';
+  if (options.operatorNoAuth && !isLoopbackHost(operatorHost)) {
+    throw new OperatorListenerError('OPERATOR_NO_AUTH_NOT_LOOPBACK', `--operator-no-auth is accepted only on a loopback address (127.0.0.1, ::1, localhost), not on '${operatorHost}'; drop it and log in with an operator token`, { operatorHost });
+  }
   const kit = loadServerKit(serverKitPath(options.kitDir));
+  const access = new OperatorAccess(options.operatorNoAuth ? { sessionSeconds: options.operatorSessionSeconds } : { credentialsFile: operatorCredentialsPath(options.kitDir), sessionSeconds: options.operatorSessionSeconds });
+  const origins = new OperatorOrigins(operatorHost, options.operatorHostnames ?? []);
+  const warnings = operatorListenerWarnings(operatorHost, access.required ? access.operatorNames().length : undefined, options.kitDir);
   const kitUrl = new URL(kit.coordinatorUrl);
   const events = new ServerEvents();
   const metrics = new CoordinatorMetrics();
@@ -92,19 +113,51 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   await participants.register(websocket, { options: { maxPayload: limits.maxMessageBytes } });
   await gateway.register(participants);
 
-  const operator = fastify({ logger });
+  const job = await openCoordinatedJob(options.prepared, options.storage, gateway);
+  gateway.attach(job);
+  let ended = false;
+  const control: OperatorControl = {
+    jobId: job.jobId,
+    state: () => (ended ? undefined : job.controlState),
+    pause: () => void job.pause(),
+    resume: () => void job.resume(),
+    abort: (operatorName) => {
+      ended = true;
+      job.fail(new OperatorAbortError(operatorName));
+    },
+    hasParticipant: (participantId) => kit.participants.has(participantId),
+    revoke: (participantId) => {
+      const { entry, alreadyRevoked } = revokeParticipant(options.kitDir, participantId);
+      gateway.enforceRevocations();
+      return { participantId: entry.participantId, revokedAt: entry.revokedAt, alreadyRevoked };
+    },
+  };
+  const onRefused = (refusal: OperatorRefusal): void => {
+    metrics.operatorAuthFailures.inc({ code: refusal.code });
+    // A request without credentials is what a logged-out dashboard makes; wrong credentials, a viewer acting or a foreign Host or Origin are worth an operator's attention.
+    if (refusal.code === 'OPERATOR_UNAUTHENTICATED') return;
+    // Anyone who reaches the listener can repeat a wrong token or a foreign Host as fast as it sends:
+    // those are aggregated per address and minute like a refused handshake. A known operator's are audited one by one.
+    const known = refusal.operator !== undefined;
+    refusals.record({ code: refusal.code, kind: 'operator_refused', source: refusal.source, ...(known ? { participant: refusal.operator } : {}), detail: `${refusal.method} ${refusal.path.slice(0, 200)}` }, { audited: known });
+    if (known) void audit.append('security.operator_refused', refusal.operator ?? 'unknown', { code: refusal.code, method: refusal.method, path: refusal.path.slice(0, 200) });
+  };
+
+  // Dashboards and scrapers keep connections open; closing the coordinator must not wait for them.
+  const operator = fastify({ logger, forceCloseConnections: true });
   let ready = false;
-  operator.get('/health', async () => ({ status: 'ok' }));
-  operator.get('/ready', async (_request, reply) => {
+  // Registered first: its guard covers the routes below as well.
+  await registerOperatorApi(operator, { storage: options.storage, events, access, origins, audit: (kind, actor, details) => trail.append(kind, actor, details), control, onRefused });
+  operator.get('/health', { config: { access: 'probe' } }, async () => ({ status: 'ok' }));
+  operator.get('/ready', { config: { access: 'probe' } }, async (_request, reply) => {
     if (!ready) return reply.code(503).send({ status: 'starting' });
     await options.storage.jobs.get(job.jobId);
     return { status: 'ready', job: job.jobId, participants: gateway.connectedCount };
   });
-  operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await metrics.text()));
-  await registerOperatorApi(operator, { storage: options.storage, events });
-
-  const job = await openCoordinatedJob(options.prepared, options.storage, gateway);
-  gateway.attach(job);
+  operator.get('/metrics', { config: { access: 'scrape' } }, async (_request, reply) => reply.type('text/plain; version=0.0.4').send(await metrics.text()));
+  job.on('control', (state: string) => {
+    events.emit('job', { jobId: job.jobId, name: options.prepared.config.name, status: 'running', rounds: options.prepared.config.rounds, control: state as 'running' | 'pausing' | 'paused' });
+  });
   job.on('round', (round: RoundReport) => {
     metrics.rounds.inc();
     metrics.roundSeconds.observe(round.seconds);
@@ -142,7 +195,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     // fastify cannot tell that the factory's server speaks TLS, and would log http://.
     listenTextResolver: (address) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
   });
-  await operator.listen({ host: options.operatorHost ?? '127.0.0.1', port: options.operatorPort ?? 8080 });
+  await operator.listen({ host: operatorHost, port: options.operatorPort ?? 8080 });
+  for (const warning of warnings) operator.log.warn(warning);
   ready = true;
   await audit.append(job.resumed ? 'job.resumed' : 'job.started', 'coordinator', { job: job.jobId, name: options.prepared.config.name });
   events.emit('job', { jobId: job.jobId, name: options.prepared.config.name, status: 'running', rounds: options.prepared.config.rounds });
@@ -150,6 +204,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const abort = new AbortController();
   const done = job.run(abort.signal).then(
     async (report: JobOutcome) => {
+      ended = true;
       events.emit('job', { jobId: job.jobId, name: report.name, status: report.status, rounds: options.prepared.config.rounds });
       for (const warning of report.warnings) participants.log.warn({ job: job.jobId, code: warning.code }, warning.message);
       // A model that missed a validation threshold ends the job failed, with the thresholds it missed as the reason.
@@ -163,6 +218,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       return report;
     },
     async (error: Error) => {
+      ended = true;
       if (!abort.signal.aborted) {
         events.emit('job', { jobId: job.jobId, name: options.prepared.config.name, status: 'failed', rounds: options.prepared.config.rounds });
         await audit.append('job.failed', 'coordinator', { job: job.jobId, error: error.message });
@@ -170,12 +226,15 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       throw error;
     },
   );
+  // Whoever holds `done` sees its rejection; until then (close() awaits it last) it must not count as unhandled.
+  done.catch(() => undefined);
   return {
     participantUrl: `https://${addressOf(participants)}`,
     operatorUrl: `http://${addressOf(operator)}`,
     job,
     events,
     metrics,
+    warnings,
     done,
     close: async () => {
       abort.abort();
@@ -186,6 +245,25 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       await trail.close();
     },
   };
+}
+
+/** What an operator should hear at start about the operator listener: exposure beyond loopback, and nobody able to log in (`operators` undefined: no login). */
+export function operatorListenerWarnings(operatorHost: string, operators: number | undefined, kitDir: string): string[] {
+  const warnings: string[] = [];
+  if (!isLoopbackHost(operatorHost)) {
+    warnings.push(`the operator listener (dashboard, API, /metrics) listens on ${operatorHost}, not on loopback: it is reachable from the network over plain HTTP; put it behind a TLS proxy or an SSH tunnel`);
+  }
+  if (operators === 0) {
+    warnings.push(`no operator has a token, so nobody can use the dashboard or the API; add one with \`cipher-nexus operator add --kit-dir ${kitDir} --name NAME --role admin\``);
+  }
+  return warnings;
+}
+
+/** An operator aborted the job from the API or the dashboard. */
+export class OperatorAbortError extends StateError {
+  constructor(readonly operator: string) {
+    super('JOB_ABORTED_BY_OPERATOR', `operator '${operator}' aborted the job; start serve again with the same config for a new job`);
+  }
 }
 
 /**

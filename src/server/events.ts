@@ -9,6 +9,8 @@ export interface JobEvent {
   name: string;
   status: JobStatus;
   rounds: number;
+  /** For a running job an operator paused or resumed: where it stands now. */
+  control?: 'running' | 'pausing' | 'paused';
 }
 
 /** A job's round finished and was evaluated. */

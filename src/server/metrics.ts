@@ -26,6 +26,7 @@ export class CoordinatorMetrics {
     labelNames: ['code', 'source'],
     registers: [this.registry],
   });
+  readonly operatorAuthFailures = new Counter({ name: 'cipher_nexus_operator_auth_failures_total', help: 'Refused requests to the operator listener, by code', labelNames: ['code'], registers: [this.registry] });
   readonly rejected = new Counter({ name: 'cipher_nexus_messages_rejected_total', help: 'Refused messages, by code', labelNames: ['code'], registers: [this.registry] });
   readonly connected = new Gauge({ name: 'cipher_nexus_connected_participants', help: 'Participants connected now', registers: [this.registry] });
   readonly nodeCpu = new Gauge({ name: 'cipher_nexus_node_cpu_load', help: 'Reported CPU load per node (0..1)', labelNames: ['node'], registers: [this.registry] });

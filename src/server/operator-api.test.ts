@@ -1,11 +1,19 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
-import { openStorage, type Storage } from '../core/index.js';
+import { StateError, openStorage, type Storage } from '../core/index.js';
 import type { RoundReport } from '../fl/index.js';
+import { addOperator, issueOperatorCredentials, operatorCredentialsPath, removeOperator } from '../identity/index.js';
+import { writeKitFile } from '../identity/kit-file.js';
 import { ServerEvents, type ServerEventMessage } from './events.js';
-import { registerOperatorApi, type OperatorApiErrorBody } from './operator-api.js';
+import { OperatorAccess } from './operator-access.js';
+import { registerOperatorApi, type OperatorApiDeps, type OperatorApiErrorBody, type OperatorControl } from './operator-api.js';
+import type { OperatorRefusal } from './operator-guard.js';
+import { OperatorOrigins } from './operator-origin.js';
 import type { BudgetView, JobDetail, JobSummary, ModelView, NodeView } from './operator-views.js';
 
 const T0 = 1_700_000_000_000;
@@ -34,6 +42,25 @@ async function seed(storage: Storage): Promise<void> {
   }
 }
 
+// A provision directory of its own whose operators file names an admin (alice) and a viewer (bob).
+let kitDir: string;
+let tokens: { alice: string; bob: string; scrape: string };
+beforeAll(() => {
+  kitDir = mkdtempSync(join(tmpdir(), 'cn-operator-api-'));
+  const file = operatorCredentialsPath(kitDir);
+  mkdirSync(dirname(file), { recursive: true });
+  writeKitFile(join(kitDir, 'server', 'kit.json'), {}, 0o600);
+  const issued = issueOperatorCredentials([{ name: 'alice', role: 'admin' }, { name: 'bob', role: 'viewer' }]);
+  writeKitFile(file, issued.credentials, 0o600);
+  tokens = { alice: issued.tokens.get('alice') as string, bob: issued.tokens.get('bob') as string, scrape: issued.scrapeToken };
+});
+afterAll(() => rmSync(kitDir, { recursive: true, force: true }));
+
+/** The deps of an API guarded by the operators file of `kitDir`, on loopback. */
+function guardedDeps(storage: Storage, events: ServerEvents, extra: Partial<OperatorApiDeps> = {}): OperatorApiDeps {
+  return { storage, events, access: new OperatorAccess({ credentialsFile: operatorCredentialsPath(kitDir) }), origins: new OperatorOrigins('127.0.0.1'), audit: async () => undefined, ...extra };
+}
+
 describe('operator API', () => {
   let storage: Storage;
   let events: ServerEvents;
@@ -44,7 +71,7 @@ describe('operator API', () => {
     await seed(storage);
     events = new ServerEvents();
     app = Fastify();
-    await registerOperatorApi(app, { storage, events });
+    await registerOperatorApi(app, guardedDeps(storage, events));
     await app.ready();
   });
   afterEach(async () => {
@@ -53,7 +80,7 @@ describe('operator API', () => {
   });
 
   async function get<T>(url: string): Promise<{ status: number; body: T }> {
-    const response = await app.inject({ method: 'GET', url });
+    const response = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${tokens.bob}` } });
     expect(response.headers['content-type']).toMatch(/^application\/json/);
     return { status: response.statusCode, body: response.json() as T };
   }
@@ -191,8 +218,8 @@ describe('operator API', () => {
     const broken: Storage = Object.create(storage, {
       nodes: { value: { ...storage.nodes, list: () => Promise.reject(new Error('EIO reading /var/lib/secret.db')) } },
     });
-    await registerOperatorApi(failing, { storage: broken, events });
-    const response = await failing.inject({ method: 'GET', url: '/api/nodes' });
+    await registerOperatorApi(failing, guardedDeps(broken, events));
+    const response = await failing.inject({ method: 'GET', url: '/api/nodes', headers: { authorization: `Bearer ${tokens.bob}` } });
     expect(response.statusCode).toBe(500);
     expect(response.json()).toEqual({ error: { code: 'INTERNAL_ERROR', message: 'the server failed to answer; see its log' } });
     await failing.close();
@@ -208,7 +235,7 @@ describe('operator API', () => {
   });
 
   it('pushes every bus event to /api/live as { type, data } until the socket closes', async () => {
-    const socket: WebSocket = await app.injectWS('/api/live');
+    const socket: WebSocket = await app.injectWS('/api/live', { headers: { host: 'localhost', authorization: `Bearer ${tokens.bob}` } });
     const received: ServerEventMessage[] = [];
     const two = new Promise<void>((resolve) => {
       socket.on('message', (raw) => {
@@ -238,10 +265,217 @@ describe('registerOperatorApi', () => {
     const storage = openStorage({ path: ':memory:' });
     const app = Fastify();
     void app.register(fastifyWebsocket);
-    await registerOperatorApi(app, { storage, events: new ServerEvents() });
+    await registerOperatorApi(app, guardedDeps(storage, new ServerEvents()));
     await app.ready();
-    const socket = await app.injectWS('/api/live');
+    const socket = await app.injectWS('/api/live', { headers: { host: 'localhost', authorization: `Bearer ${tokens.alice}` } });
     socket.terminate();
+    await app.close();
+    await storage.close();
+  });
+});
+
+/** The coordinator's side of admin actions, as a recording double: the real one is driven in test/server-fuzz.test.ts. */
+function recordingControl(jobId: string): OperatorControl & { calls: string[]; current: 'running' | 'pausing' | 'paused' | undefined } {
+  const control = {
+    jobId,
+    calls: [] as string[],
+    current: 'running' as 'running' | 'pausing' | 'paused' | undefined,
+    state: () => control.current,
+    pause: () => void (control.calls.push('pause'), (control.current = 'pausing')),
+    resume: () => void (control.calls.push('resume'), (control.current = 'running')),
+    abort: (operator: string) => void (control.calls.push(`abort by ${operator}`), (control.current = undefined)),
+    hasParticipant: (participantId: string) => participantId.startsWith('c'),
+    revoke: (participantId: string) => {
+      control.calls.push(`revoke ${participantId}`);
+      return { participantId, revokedAt: new Date(T0).toISOString(), alreadyRevoked: false };
+    },
+  };
+  return control;
+}
+
+describe('operator API access', () => {
+  let storage: Storage;
+  let app: FastifyInstance;
+  let control: ReturnType<typeof recordingControl>;
+  let audited: { kind: string; actor: string; details: Record<string, unknown> }[];
+  let refusals: OperatorRefusal[];
+  let auditFails: boolean;
+  let events: ServerEvents;
+
+  beforeEach(async () => {
+    storage = openStorage({ path: ':memory:' });
+    await seed(storage);
+    control = recordingControl('job-a');
+    audited = [];
+    refusals = [];
+    auditFails = false;
+    app = Fastify();
+    const audit = async (kind: string, actor: string, details: Record<string, unknown>): Promise<void> => {
+      if (auditFails) throw new StateError('AUDIT_WRITE_FAILED', 'disk full');
+      audited.push({ kind, actor, details });
+    };
+    events = new ServerEvents();
+    await registerOperatorApi(app, guardedDeps(storage, events, { control, audit, onRefused: (r) => refusals.push(r) }));
+    app.get('/metrics', { config: { access: 'scrape' } }, async () => 'metrics');
+    await app.ready();
+  });
+  afterEach(async () => {
+    await app.close();
+    await storage.close();
+  });
+
+  const call = (method: 'GET' | 'POST' | 'DELETE', url: string, headers: Record<string, string> = {}, payload?: unknown) =>
+    app.inject({ method, url, headers: { host: '127.0.0.1:8080', ...headers }, ...(payload !== undefined ? { payload: payload as object } : {}) });
+  const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+  const ADMIN_ROUTES = ['/api/jobs/job-a/pause', '/api/jobs/job-a/resume', '/api/jobs/job-a/abort', '/api/participants/c1/revoke'];
+
+  it('refuses every API route and the live socket without credentials (401) and with a wrong token (401)', async () => {
+    for (const headers of [{}, bearer('cnop_wrong'), { authorization: 'Basic YWxpY2U6eA==' }, { cookie: 'cn_operator=forged' }]) {
+      for (const url of ['/api/jobs', '/api/jobs/job-a', '/api/models', '/api/nodes', '/api/budgets', '/api/security-events', '/api/session', '/api/nope']) {
+        const response = await call('GET', url, headers);
+        expect([url, response.statusCode]).toEqual([url, 401]);
+        expect(response.headers['www-authenticate']).toContain('Bearer');
+      }
+      for (const url of ADMIN_ROUTES) expect((await call('POST', url, headers)).statusCode).toBe(401);
+      await expect(app.injectWS('/api/live', { headers: { host: 'localhost', ...headers } })).rejects.toThrow('Unexpected server response: 401');
+    }
+    expect(control.calls).toEqual([]);
+    expect(audited).toEqual([]);
+    expect(refusals.filter((r) => r.presented).map((r) => r.code)).toContain('OPERATOR_BAD_CREDENTIALS');
+  });
+
+  it('lets a viewer read but not act (403), and changes nothing', async () => {
+    expect((await call('GET', '/api/jobs', bearer(tokens.bob))).statusCode).toBe(200);
+    for (const url of ADMIN_ROUTES) {
+      const response = await call('POST', url, bearer(tokens.bob));
+      expect([url, response.statusCode, response.json().error.code]).toEqual([url, 403, 'OPERATOR_FORBIDDEN']);
+    }
+    expect(control.calls).toEqual([]);
+    expect(audited).toEqual([]);
+    expect(refusals.filter((r) => r.code === 'OPERATOR_FORBIDDEN').map((r) => r.operator)).toEqual(['bob', 'bob', 'bob', 'bob']);
+  });
+
+  it("lets an admin pause, resume and abort the coordinator's job and revoke a participant, each audited first", async () => {
+    const pause = await call('POST', '/api/jobs/job-a/pause', bearer(tokens.alice));
+    expect([pause.statusCode, pause.json()]).toEqual([200, { jobId: 'job-a', control: 'pausing' }]);
+    expect((await call('GET', '/api/jobs', bearer(tokens.bob))).json()[0]).toMatchObject({ id: 'job-a', control: 'pausing' });
+    const again = await call('POST', '/api/jobs/job-a/pause', bearer(tokens.alice));
+    expect([again.statusCode, again.json().error.code]).toEqual([409, 'JOB_ALREADY_PAUSED']);
+    expect((await call('POST', '/api/jobs/job-a/resume', bearer(tokens.alice))).statusCode).toBe(200);
+    expect((await call('POST', '/api/jobs/job-a/resume', bearer(tokens.alice))).json().error.code).toBe('JOB_NOT_PAUSED');
+    const revoke = await call('POST', '/api/participants/c1/revoke', bearer(tokens.alice));
+    expect(revoke.json()).toEqual({ participantId: 'c1', revokedAt: new Date(T0).toISOString(), alreadyRevoked: false });
+    expect((await call('POST', '/api/participants/NOT%20AN%20ID/revoke', bearer(tokens.alice))).statusCode).toBe(400);
+    expect((await call('POST', '/api/participants/zed/revoke', bearer(tokens.alice))).statusCode).toBe(404);
+    const other = await call('POST', '/api/jobs/job-b/abort', bearer(tokens.alice));
+    expect([other.statusCode, other.json().error.code]).toEqual([409, 'JOB_NOT_CONTROLLED']);
+    expect((await call('POST', '/api/jobs/job-zzz/abort', bearer(tokens.alice))).statusCode).toBe(404);
+    expect((await call('POST', '/api/jobs/job-a/abort', bearer(tokens.alice))).json()).toEqual({ jobId: 'job-a', control: 'ended' });
+    expect((await call('POST', '/api/jobs/job-a/pause', bearer(tokens.alice))).json().error.code).toBe('JOB_NOT_RUNNING');
+    expect(control.calls).toEqual(['pause', 'resume', 'revoke c1', 'abort by alice']);
+    expect(audited.map((a) => `${a.kind} ${a.actor}`)).toEqual(['operator.pause alice', 'operator.resume alice', 'operator.revoke alice', 'operator.abort alice']);
+    expect(audited[3].details).toEqual({ job: 'job-a', role: 'admin', from: 'running' });
+  });
+
+  it('does not act when the audit trail cannot record the action (503)', async () => {
+    auditFails = true;
+    const response = await call('POST', '/api/jobs/job-a/pause', bearer(tokens.alice));
+    expect([response.statusCode, response.json().error.code]).toEqual([503, 'AUDIT_WRITE_FAILED']);
+    expect(control.calls).toEqual([]);
+  });
+
+  it('logs in with a token for an HttpOnly SameSite=Strict session that ends at logout', async () => {
+    const wrong = await call('POST', '/api/session', {}, { token: tokens.scrape });
+    expect([wrong.statusCode, wrong.json().error.code]).toEqual([401, 'OPERATOR_BAD_CREDENTIALS']);
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+    const login = await call('POST', '/api/session', { origin: 'http://127.0.0.1:8080' }, { token: tokens.alice });
+    expect(login.json()).toEqual({ name: 'alice', role: 'admin', via: 'session', authentication: 'required' });
+    const setCookie = String(login.headers['set-cookie']);
+    expect(setCookie).toMatch(/^cn_operator=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+    expect(setCookie).not.toContain(tokens.alice);
+    const cookie = { cookie: setCookie.split(';')[0], origin: 'http://127.0.0.1:8080' };
+    expect((await call('GET', '/api/session', cookie)).json()).toMatchObject({ name: 'alice', via: 'session' });
+    expect((await call('POST', '/api/jobs/job-a/pause', cookie)).statusCode).toBe(200);
+    const socket = await app.injectWS('/api/live', { headers: { host: '127.0.0.1:8080', ...cookie } });
+    const closed = new Promise<number>((resolve) => socket.once('close', (code: number) => resolve(code)));
+    expect((await call('DELETE', '/api/session', cookie)).headers['set-cookie']).toContain('Max-Age=0');
+    // The socket opened in the session ends with it, at the first event after the recheck interval.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    events.emit('security', { at: T0, kind: 'replay', detail: 'after logout' });
+    expect(await closed).toBe(4401);
+    expect((await call('GET', '/api/session', cookie)).statusCode).toBe(401);
+    expect(audited.map((a) => a.kind)).toEqual(['operator.login', 'operator.pause']);
+  });
+
+  it("ends a session when the operator's token is replaced or the operator removed", async () => {
+    const login = async (token: string): Promise<Record<string, string>> => ({ cookie: String((await call('POST', '/api/session', {}, { token })).headers['set-cookie']).split(';')[0] });
+    const alice = await login(tokens.alice);
+    const bob = await login(tokens.bob);
+    const original = readFileSync(operatorCredentialsPath(kitDir));
+    const rotated = addOperator(kitDir, { name: 'alice', role: 'admin' }, { replace: true });
+    try {
+      expect((await call('GET', '/api/session', alice)).statusCode).toBe(401);
+      expect((await call('GET', '/api/jobs', bearer(tokens.alice))).statusCode).toBe(401);
+      expect((await call('GET', '/api/jobs', bearer(rotated.token))).statusCode).toBe(200);
+      expect((await call('GET', '/api/session', bob)).statusCode).toBe(200);
+      removeOperator(kitDir, 'bob');
+      expect((await call('GET', '/api/session', bob)).statusCode).toBe(401);
+      expect((await call('GET', '/api/jobs', bearer(tokens.bob))).statusCode).toBe(401);
+    } finally {
+      // The other tests use the first tokens: the file goes back as it was.
+      writeFileSync(operatorCredentialsPath(kitDir), original);
+    }
+  });
+
+  it('refuses a request for a foreign Host (421) and a cross-origin change or socket (403), even with an admin token', async () => {
+    const rebound = await app.inject({ method: 'GET', url: '/api/jobs', headers: { host: 'attacker.example:8080', ...bearer(tokens.alice) } });
+    expect([rebound.statusCode, rebound.json().error.code]).toEqual([421, 'OPERATOR_HOST_REFUSED']);
+    expect((await app.inject({ method: 'GET', url: '/', headers: { host: 'attacker.example' } })).statusCode).toBe(421);
+    for (const origin of ['http://attacker.example', 'null', 'http://127.0.0.1:9999', 'file://']) {
+      const forged = await call('POST', '/api/jobs/job-a/abort', { origin, ...bearer(tokens.alice) });
+      expect([origin, forged.statusCode, forged.json().error.code]).toEqual([origin, 403, 'OPERATOR_ORIGIN_REFUSED']);
+      await expect(app.injectWS('/api/live', { headers: { host: '127.0.0.1:8080', origin, ...bearer(tokens.alice) } })).rejects.toThrow('Unexpected server response: 403');
+    }
+    expect((await call('POST', '/api/jobs/job-a/pause', { 'sec-fetch-site': 'cross-site', ...bearer(tokens.alice) })).statusCode).toBe(403);
+    expect(control.calls).toEqual([]);
+  });
+
+  it('serves the dashboard files and the login to anyone, and /metrics for the scrape token only', async () => {
+    for (const file of ['/', '/app.js', '/style.css']) expect((await call('GET', file)).statusCode).toBe(200);
+    expect((await call('GET', '/metrics')).statusCode).toBe(401);
+    expect((await call('GET', '/metrics', bearer('cnscrape_wrong'))).statusCode).toBe(401);
+    expect((await call('GET', '/metrics', bearer(tokens.scrape))).body).toBe('metrics');
+    expect((await call('GET', '/api/jobs', bearer(tokens.scrape))).statusCode).toBe(401);
+  });
+});
+
+describe('operator credentials file', () => {
+  it('must exist and be valid at start, and refuses everyone (503) while it cannot be read', async () => {
+    expect(() => new OperatorAccess({ credentialsFile: join(kitDir, 'server', 'missing.json') })).toThrow(/operators file '.*missing.json' does not exist; provision the job again with --operators/);
+    const file = join(kitDir, 'server', 'moving.json');
+    writeFileSync(file, readFileSync(operatorCredentialsPath(kitDir)));
+    const access = new OperatorAccess({ credentialsFile: file });
+    expect(access.authenticateToken(tokens.bob).name).toBe('bob');
+    rmSync(file);
+    expect(() => access.authenticateToken(tokens.bob)).toThrow(expect.objectContaining({ code: 'OPERATORS_UNREADABLE', httpStatus: 503 }));
+    writeFileSync(file, '{"version": 1}');
+    expect(() => access.authenticateToken(tokens.bob)).toThrow(/OPERATORS_INVALID|operators file/);
+  });
+});
+
+describe('operator API without authentication', () => {
+  it('treats everyone as an admin but still checks Host and Origin', async () => {
+    const storage = openStorage({ path: ':memory:' });
+    await seed(storage);
+    const control = recordingControl('job-a');
+    const app = Fastify();
+    await registerOperatorApi(app, { storage, events: new ServerEvents(), access: new OperatorAccess(), origins: new OperatorOrigins('127.0.0.1'), audit: async () => undefined, control });
+    await app.ready();
+    expect((await app.inject({ method: 'GET', url: '/api/session' })).json()).toEqual({ name: 'anyone', role: 'admin', via: 'open', authentication: 'off' });
+    expect((await app.inject({ method: 'POST', url: '/api/jobs/job-a/pause' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: '/api/jobs/job-a/resume', headers: { origin: 'http://attacker.example' } })).statusCode).toBe(403);
+    expect((await app.inject({ method: 'GET', url: '/api/jobs', headers: { host: 'attacker.example' } })).statusCode).toBe(421);
+    expect(control.calls).toEqual(['pause']);
     await app.close();
     await storage.close();
   });

@@ -4,14 +4,49 @@ import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { CipherNexusError, InvalidInputError, NotFoundError, parseWithSchema, type Storage } from '../core/index.js';
+import { CipherNexusError, InvalidInputError, NotFoundError, StateError, parseWithSchema, type Storage } from '../core/index.js';
+import { ParticipantIdSchema } from '../identity/index.js';
 import type { ServerEvents } from './events.js';
-import { getJobDetail, listBudgetViews, listJobSummaries, listModelViews, listNodeViews } from './operator-views.js';
+import { OperatorAuthError, SESSION_COOKIE, bearerToken, cookieValue, type OperatorAccess, type OperatorPrincipal } from './operator-access.js';
+import { registerOperatorGuard, type OperatorRefusal, type RouteAccess } from './operator-guard.js';
+import type { OperatorOrigins } from './operator-origin.js';
+import { getJobDetail, listBudgetViews, listJobSummaries, listModelViews, listNodeViews, type JobControlState, type JobSummary } from './operator-views.js';
 
-/** What the operator API reads from: the coordinator's storage (read only) and its event bus. */
+/** An admin action that does not fit where the job stands (pausing a paused job, acting on another job). */
+export class JobControlError extends StateError {}
+
+/** What an admin may do to the coordinator's job and participants. */
+export interface OperatorControl {
+  /** The job this coordinator runs. */
+  readonly jobId: string;
+  /** Where the job stands, or undefined once it has ended. */
+  state(): JobControlState | undefined;
+  /** Holds the job before its next round; the round in progress finishes. */
+  pause(): void;
+  /** Lets a paused job go on. */
+  resume(): void;
+  /** Ends the job as failed, naming the operator. */
+  abort(operator: string): void;
+  /** Whether the job was provisioned for this participant. */
+  hasParticipant(participantId: string): boolean;
+  /** Adds a participant to the job's revocation list and closes its connection. */
+  revoke(participantId: string): { participantId: string; revokedAt: string; alreadyRevoked: boolean };
+}
+
+/** What the operator API reads from and acts on. */
 export interface OperatorApiDeps {
   storage: Storage;
   events: ServerEvents;
+  /** Who may call it: operators' tokens and sessions, or nobody's when authentication is off. */
+  access: OperatorAccess;
+  /** The names the listener answers to. */
+  origins: OperatorOrigins;
+  /** Appends to the audit trail and settles once the entry is written; an admin action happens only after. */
+  audit: (kind: string, actor: string, details: Record<string, unknown>) => Promise<unknown>;
+  /** The coordinator's job and participants; without it the API only reads. */
+  control?: OperatorControl;
+  /** Told of each refused request. */
+  onRefused?: (refusal: OperatorRefusal) => void;
 }
 
 /** The body of every error the operator API returns. */
@@ -26,18 +61,46 @@ export const DASHBOARD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '.
 // 100 is also fastify's default maxParamLength, past which its router answers 414 before this schema runs.
 const JobParamsSchema = z.object({ id: z.string().min(1).max(100).regex(/^[A-Za-z0-9._:-]+$/) });
 const SecurityQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(10_000).optional() });
+const ParticipantParamsSchema = z.object({ id: ParticipantIdSchema });
+const LoginBodySchema = z.object({ token: z.string().min(1).max(200) }).strict();
+const JOB_ACTIONS = ['pause', 'resume', 'abort'] as const;
+
+/** The route option that says who may call a route (operator-guard.ts). */
+function needs(access: RouteAccess): { config: { access: RouteAccess } } {
+  return { config: { access } };
+}
 
 // A dashboard that cannot keep up gets disconnected rather than growing the coordinator's memory; it falls back to polling.
 const MAX_BUFFERED_BYTES = 1 << 20;
 const WS_TRY_AGAIN_LATER = 1013;
+// Application close codes are 4000-4999; 4401 mirrors HTTP 401.
+const WS_SESSION_ENDED = 4401;
+const LIVE_RECHECK_MS = 1000;
+
+/** How a live socket tells, later, whether the credential it was opened with still holds. */
+function liveCredentialCheck(access: OperatorAccess, request: { headers: { authorization?: string; cookie?: string }; operator: OperatorPrincipal | null }): () => boolean {
+  const via = request.operator?.via;
+  const token = via === 'token' ? bearerToken(request.headers.authorization) : undefined;
+  const session = via === 'session' ? cookieValue(request.headers.cookie, SESSION_COOKIE) : undefined;
+  return () => {
+    try {
+      if (token !== undefined) access.authenticateToken(token);
+      else if (session !== undefined) access.authenticateSession(session);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
 
 // Everything the dashboard loads comes from this origin; nothing may be fetched from elsewhere.
 const DASHBOARD_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 function errorReply(error: FastifyError | Error): { status: number; body: OperatorApiErrorBody } {
   if (error instanceof CipherNexusError) {
-    // Only reads happen here, so any other deliberate error (a closed store) is the server's fault, not the request's.
-    const status = error instanceof NotFoundError ? 404 : error instanceof InvalidInputError ? 400 : 500;
+    // Any other deliberate error (a closed store, an unwritable audit trail) is the server's fault, not the request's.
+    const status =
+      error instanceof OperatorAuthError ? error.httpStatus : error instanceof NotFoundError ? 404 : error instanceof InvalidInputError ? 400 : error instanceof JobControlError ? 409 : error.code.startsWith('AUDIT_') ? 503 : 500;
     return { status, body: { error: { code: error.code, message: error.message } } };
   }
   const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
@@ -49,7 +112,19 @@ function errorReply(error: FastifyError | Error): { status: number; body: Operat
   return { status: 500, body: { error: { code: 'INTERNAL_ERROR', message: 'the server failed to answer; see its log' } } };
 }
 
-async function apiRoutes(api: FastifyInstance, { storage, events }: OperatorApiDeps): Promise<void> {
+function sessionCookie(value: string, maxAgeSeconds: number): string {
+  // Not Secure: this listener speaks plain HTTP (loopback, or behind a TLS proxy that adds the flag; see docs/deployment.md).
+  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}`;
+}
+
+function principalOf(request: { operator: OperatorPrincipal | null }): OperatorPrincipal {
+  // The guard sets it on every route that needs an operator; a route without one is a wiring fault.
+  if (!request.operator) throw new Error('operator route reached without an operator');
+  return request.operator;
+}
+
+async function apiRoutes(api: FastifyInstance, deps: OperatorApiDeps): Promise<void> {
+  const { storage, events, access, control, audit } = deps;
   api.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, body } = errorReply(error);
     if (status >= 500) request.log.error({ err: error }, 'operator API request failed');
@@ -57,27 +132,99 @@ async function apiRoutes(api: FastifyInstance, { storage, events }: OperatorApiD
   });
   api.setNotFoundHandler((request, reply) => {
     const body: OperatorApiErrorBody = {
-      error: { code: 'ROUTE_NOT_FOUND', message: `no operator API route ${request.method} ${request.url}; the API serves GET /api/jobs, /api/jobs/:id, /api/models, /api/nodes, /api/budgets, /api/security-events and /api/live` },
+      error: {
+        code: 'ROUTE_NOT_FOUND',
+        message: `no operator API route ${request.method} ${request.url}; the API serves GET /api/jobs, /api/jobs/:id, /api/models, /api/nodes, /api/budgets, /api/security-events, /api/session and /api/live; POST /api/session, /api/jobs/:id/pause|resume|abort and /api/participants/:id/revoke; DELETE /api/session`,
+      },
     };
     return reply.code(404).send(body);
   });
 
-  api.get('/jobs', () => listJobSummaries(storage));
-  api.get('/jobs/:id', (request) => {
-    const { id } = parseWithSchema(request.params, JobParamsSchema, 'path parameter', { code: 'REQUEST_INVALID' });
-    return getJobDetail(storage, id);
+  const withControl = (summary: JobSummary): JobSummary => {
+    const state = control && summary.id === control.jobId ? control.state() : undefined;
+    return state ? { ...summary, control: state } : summary;
+  };
+
+  api.get('/session', needs('viewer'), (request) => {
+    const { name, role, via } = principalOf(request);
+    return { name, role, via, authentication: access.required ? 'required' : 'off' };
   });
-  api.get('/models', () => listModelViews(storage));
-  api.get('/nodes', () => listNodeViews(storage));
-  api.get('/budgets', () => listBudgetViews(storage));
-  api.get('/security-events', async (request) => {
+  api.post('/session', needs('public'), async (request, reply) => {
+    const { token } = parseWithSchema(request.body ?? {}, LoginBodySchema, 'login', { code: 'REQUEST_INVALID' });
+    let session: ReturnType<OperatorAccess['login']>;
+    try {
+      session = access.login(token);
+    } catch (error) {
+      if (error instanceof OperatorAuthError) deps.onRefused?.({ code: error.code, message: error.message, method: 'POST', path: '/api/session', source: request.ip, presented: true });
+      throw error;
+    }
+    await audit('operator.login', session.principal.name, { role: session.principal.role });
+    void reply.header('Set-Cookie', sessionCookie(session.sessionId, session.maxAgeSeconds));
+    return { name: session.principal.name, role: session.principal.role, via: 'session', authentication: 'required' };
+  });
+  api.delete('/session', needs('viewer'), async (request, reply) => {
+    const session = cookieValue(request.headers.cookie, SESSION_COOKIE);
+    if (session !== undefined) access.logout(session);
+    void reply.header('Set-Cookie', sessionCookie('', 0));
+    return { loggedOut: true };
+  });
+
+  api.get('/jobs', needs('viewer'), async () => (await listJobSummaries(storage)).map(withControl));
+  api.get('/jobs/:id', needs('viewer'), async (request) => {
+    const { id } = parseWithSchema(request.params, JobParamsSchema, 'path parameter', { code: 'REQUEST_INVALID' });
+    const detail = await getJobDetail(storage, id);
+    return { ...detail, ...withControl(detail) };
+  });
+  for (const action of JOB_ACTIONS) {
+    api.post(`/jobs/:id/${action}`, needs('admin'), async (request) => {
+      const { id } = parseWithSchema(request.params, JobParamsSchema, 'path parameter', { code: 'REQUEST_INVALID' });
+      const operator = principalOf(request);
+      if (!control || control.jobId !== id) {
+        if (!(await storage.jobs.get(id))) throw new NotFoundError('job', id);
+        throw new JobControlError('JOB_NOT_CONTROLLED', `job '${id}' is not the job this coordinator runs${control ? ` ('${control.jobId}')` : ''}; it cannot be paused, resumed or aborted here`);
+      }
+      const state = control.state();
+      if (state === undefined) throw new JobControlError('JOB_NOT_RUNNING', `job '${id}' has ended; there is nothing to ${action}`);
+      if (action === 'pause' && state !== 'running') throw new JobControlError('JOB_ALREADY_PAUSED', `job '${id}' is already ${state}; resume it first`);
+      if (action === 'resume' && state === 'running') throw new JobControlError('JOB_NOT_PAUSED', `job '${id}' is running, not paused; there is nothing to resume`);
+      // Written before the action: an action the trail cannot record does not happen.
+      await audit(`operator.${action}`, operator.name, { job: id, role: operator.role, from: state });
+      if (action === 'pause') control.pause();
+      else if (action === 'resume') control.resume();
+      else control.abort(operator.name);
+      return { jobId: id, control: control.state() ?? 'ended' };
+    });
+  }
+  api.post('/participants/:id/revoke', needs('admin'), async (request) => {
+    const { id } = parseWithSchema(request.params, ParticipantParamsSchema, 'path parameter', { code: 'REQUEST_INVALID' });
+    const operator = principalOf(request);
+    if (!control) throw new JobControlError('PARTICIPANTS_NOT_CONTROLLED', 'this server runs no job; revoke with `cipher-nexus revoke` on the coordinator');
+    // Checked before the audit entry, which records only actions that happen.
+    if (!control.hasParticipant(id)) throw new NotFoundError('participant', id);
+    await audit('operator.revoke', operator.name, { participant: id, role: operator.role });
+    return control.revoke(id);
+  });
+  api.get('/models', needs('viewer'), () => listModelViews(storage));
+  api.get('/nodes', needs('viewer'), () => listNodeViews(storage));
+  api.get('/budgets', needs('viewer'), () => listBudgetViews(storage));
+  api.get('/security-events', needs('viewer'), async (request) => {
     const { limit } = parseWithSchema(request.query, SecurityQuerySchema, 'query parameter', { code: 'REQUEST_INVALID' });
     return events.recentSecurityEvents(limit);
   });
 
-  api.get('/live', { websocket: true }, (socket) => {
+  api.get('/live', { websocket: true, ...needs('viewer') }, (socket, request) => {
+    const stillAllowed = liveCredentialCheck(access, request);
+    let checkedAt = Date.now();
     const unsubscribe = events.onAny((message) => {
       if (socket.readyState !== socket.OPEN) return;
+      // A socket outlives its upgrade: a logout, an expiry or a removed operator ends it at the next event.
+      if (Date.now() - checkedAt >= LIVE_RECHECK_MS) {
+        checkedAt = Date.now();
+        if (!stillAllowed()) {
+          socket.close(WS_SESSION_ENDED, 'session ended; log in again');
+          return;
+        }
+      }
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         socket.close(WS_TRY_AGAIN_LATER, 'dashboard too slow; reconnect');
         return;
@@ -89,11 +236,14 @@ async function apiRoutes(api: FastifyInstance, { storage, events }: OperatorApiD
 }
 
 /**
- * Mounts the operator API under `/api` (read-only JSON and the `/api/live` WebSocket of bus events)
- * and the dashboard at `/`. Call it once, before `listen`; it registers @fastify/websocket unless
- * the app already has it.
+ * Mounts the operator API under `/api` (JSON, the login session, admin actions and the `/api/live`
+ * WebSocket of bus events) and the dashboard at `/`, behind the operator guard, which also covers
+ * every route the caller adds afterwards (give those a `config.access`). Call it once, before
+ * `listen` and before the caller's own routes; it registers @fastify/websocket unless the app
+ * already has it.
  */
 export async function registerOperatorApi(app: FastifyInstance, deps: OperatorApiDeps): Promise<void> {
+  registerOperatorGuard(app, deps.access, deps.origins, deps.onRefused);
   // Loads what the caller registered so far, so that a websocket plugin it registered is seen below.
   await app.after();
   if (!app.hasPlugin('@fastify/websocket')) await app.register(fastifyWebsocket);

@@ -11,6 +11,9 @@ import {
   type Storage,
 } from '../core/index.js';
 
+/** Where the coordinator's own job stands: running, asked to pause (its round in progress finishes), or paused before a round. */
+export type JobControlState = 'running' | 'pausing' | 'paused';
+
 /** A job as the operator's list shows it. */
 export interface JobSummary {
   id: string;
@@ -25,6 +28,8 @@ export interface JobSummary {
   storedRounds: number;
   /** Held-out accuracy after the latest evaluated round, or null before the first one. */
   latestAccuracy: number | null;
+  /** For the job this coordinator runs, while it runs: whether it is paused. */
+  control?: JobControlState;
 }
 
 /** One round of a job. */

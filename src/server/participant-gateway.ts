@@ -138,7 +138,8 @@ export class ParticipantGateway implements ParticipantChannel {
     this.revocationTimer.unref();
   }
 
-  private enforceRevocations(): void {
+  /** Reads the revocation list again and closes the connections of participants on it (also called right after an operator revokes). */
+  enforceRevocations(): void {
     try {
       this.refreshRevocations();
     } catch (error) {

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { CipherNexusError, openStorage, type Storage } from '../core/index.js';
+import { prepareJob, type PreparedJob } from './federated-job.js';
+import { InProcessChannel } from './in-process-channel.js';
+import { demoConfig } from './job-config.js';
+import { JobDriver, type JobOutcome } from './job-driver.js';
+import type { RoundReport } from './report.js';
+import { createClientRunner } from './simulation.js';
+
+/** A simulated job's driver over in-process participants, as runJob builds it, with the driver in hand. */
+async function openDriver(prepared: PreparedJob, storage: Storage): Promise<{ driver: JobDriver; close: () => Promise<void> }> {
+  const { config, spec, test, clients } = prepared;
+  const runner = await createClientRunner(spec, clients, { mode: 'in-process', workers: 1 });
+  const channel = new InProcessChannel(runner, new Map([...clients].map(([id, data]) => [id, { numExamples: data.numExamples }])));
+  const driver = await JobDriver.open({ config, spec, test, datasetId: prepared.datasetId }, storage, channel, { resume: false, durable: false, openMembership: false });
+  await channel.connect(driver);
+  return { driver, close: () => runner.close() };
+}
+
+const finalizedRounds = async (storage: Storage, jobId: string): Promise<number> => (await storage.rounds.list({ jobId })).filter((r) => r.status === 'finalized').length;
+
+describe('JobDriver pause, resume and abort', () => {
+  it('holds before the next round while paused, then ends with the very model of an uninterrupted run', async () => {
+    const prepared = await prepareJob({ ...demoConfig({ clients: 3, rounds: 3, seed: 11 }), training: { epochs: 1 }, execution: { mode: 'in-process' } });
+    const plainStore = openStorage({ path: ':memory:' });
+    const plain = await openDriver(prepared, plainStore);
+    const uninterrupted = await plain.driver.run();
+    await plain.close();
+
+    const storage = openStorage({ path: ':memory:' });
+    const { driver, close } = await openDriver(prepared, storage);
+    const states: string[] = [];
+    driver.on('control', (state: string) => states.push(state));
+    const paused = new Promise<void>((resolve) => driver.on('control', (state: string) => state === 'paused' && resolve()));
+    driver.on('round', (round: RoundReport) => {
+      // Asked during round 1's report: round 2 must not open until resumed.
+      if (round.round === 1) expect(driver.pause()).toBe(true);
+    });
+    const run = driver.run();
+    await paused;
+    expect(driver.controlState).toBe('paused');
+    expect(driver.pause()).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await finalizedRounds(storage, driver.jobId)).toBe(1);
+    expect((await storage.rounds.list({ jobId: driver.jobId })).length).toBe(1);
+    expect(driver.resume()).toBe(true);
+    expect(driver.resume()).toBe(false);
+    const outcome: JobOutcome = await run;
+    await close();
+    expect(states).toEqual(['pausing', 'paused', 'running']);
+    expect(outcome.rounds.map((r) => r.round)).toEqual([1, 2, 3]);
+    expect(outcome.model.sha256).toBe(uninterrupted.model.sha256);
+    await storage.close();
+    await plainStore.close();
+  });
+
+  it('ends a paused job as failed when it is aborted, without running another round', async () => {
+    const prepared = await prepareJob({ ...demoConfig({ clients: 3, rounds: 3, seed: 11 }), training: { epochs: 1 }, execution: { mode: 'in-process' } });
+    const storage = openStorage({ path: ':memory:' });
+    const { driver, close } = await openDriver(prepared, storage);
+    const paused = new Promise<void>((resolve) => driver.on('control', (state: string) => state === 'paused' && resolve()));
+    driver.on('round', (round: RoundReport) => round.round === 1 && driver.pause());
+    const run = driver.run().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await paused;
+    driver.fail(new CipherNexusError('JOB_ABORTED_BY_OPERATOR', 'aborted by an operator'));
+    const error = await run;
+    await close();
+    expect((error as CipherNexusError).code).toBe('JOB_ABORTED_BY_OPERATOR');
+    expect((await storage.jobs.get(driver.jobId))?.status).toBe('failed');
+    expect(await finalizedRounds(storage, driver.jobId)).toBe(1);
+    await storage.close();
+  });
+});
