@@ -568,7 +568,7 @@ describe('a participant lying about its weight across processes', () => {
     writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
     serve = runCli(['--db', join(dir, 'state.db'), 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--operator-port', '0', '--operator-no-auth', '--report', join(dir, 'report.json'), '--log-level', 'warn'], dir);
     const participantUrl = (await printed(serve, /participants: (https:\/\/\S+)/))[1];
-    const operatorUrl = (await printed(serve, /dashboard: +(http:\/\/\S+?)\/?\n/))[1];
+    const operatorUrl = (await printed(serve, /dashboard: +(http:\/\/[^\s/]+)/))[1];
 
     const socket = new WebSocket(`${participantUrl.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(mallory) });
     const inbox: Message<typeof ServerMessages>[] = [];
