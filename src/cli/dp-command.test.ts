@@ -32,7 +32,9 @@ describe('dp epsilon', () => {
     const out = JSON.parse(await run(['dp', 'epsilon', ...MNIST, '--noise-multiplier', '1.1', '--conversion', 'classic', '--json']));
     expect(Object.keys(out)).toEqual(['epsilon', 'order', 'conversion']);
     expect(Math.abs(out.epsilon - 3.01) / 3.01).toBeLessThan(0.01);
-    expect(out.order).toBe(9);
+    // TF Privacy's orders put it at 9; the search finds the fractional order just below.
+    expect(out.order).toBeGreaterThan(8.5);
+    expect(out.order).toBeLessThan(9);
     expect(out.conversion).toBe('classic');
   });
 
@@ -41,7 +43,7 @@ describe('dp epsilon', () => {
     expect(json.conversion).toBe('improved');
     expect(json.epsilon).toBeLessThan(3.01);
     const line = await run(['dp', 'epsilon', ...MNIST, '--noise-multiplier', '1.1']);
-    expect(line).toMatch(/^epsilon = 2\.\d{4} at delta = 0\.00001 \(RDP order \d+, improved conversion\)\n$/);
+    expect(line).toMatch(/^epsilon = 2\.\d{4} at delta = 0\.00001 \(RDP order \d+(\.\d{1,2})?, improved conversion\)\n$/);
   });
 
   it('answers in well under a second', async () => {
@@ -61,7 +63,7 @@ describe('dp noise', () => {
   });
 
   it('lets an unreachable target surface as the library InvalidInputError', async () => {
-    await expect(run(['dp', 'noise', ...MNIST, '--target-epsilon', '0.001', '--conversion', 'classic'])).rejects.toThrow(InvalidInputError);
+    await expect(run(['dp', 'noise', ...MNIST, '--target-epsilon', '0.0001', '--conversion', 'classic'])).rejects.toThrow(InvalidInputError);
   });
 });
 

@@ -37,7 +37,7 @@ export function registerDpCommand(program: Command): void {
   const dp = program.command('dp').description('differential privacy calculator (Renyi DP accountant of the subsampled Gaussian, Mironov et al. 2019)');
 
   dp.command('epsilon')
-    .description('epsilon spent by T steps of DP-SGD with Poisson sampling rate Q and noise multiplier S, at delta D')
+    .description('epsilon spent by T steps of DP-SGD with Poisson sampling rate Q and noise multiplier S, at delta D (at the best RDP order up to 20,000, fractional ones included)')
     .requiredOption('--sampling-rate <q>', 'probability that an example is in a batch, in (0, 1]', samplingRate)
     .requiredOption('--noise-multiplier <s>', 'noise std divided by the clipping norm, > 0', noiseMultiplier)
     .requiredOption('--steps <t>', 'number of training steps', steps)
@@ -47,7 +47,7 @@ export function registerDpCommand(program: Command): void {
     .action((opts: AccountingOptions & { noiseMultiplier: number }) => {
       const { epsilon, order } = computeEpsilon(opts.samplingRate, opts.noiseMultiplier, opts.steps, opts.delta, opts.conversion);
       if (opts.json) return printJson({ epsilon, order, conversion: opts.conversion });
-      process.stdout.write(`epsilon = ${epsilon.toFixed(4)} at delta = ${opts.delta} (RDP order ${order}, ${opts.conversion} conversion)\n`);
+      process.stdout.write(`epsilon = ${epsilon.toFixed(4)} at delta = ${opts.delta} (RDP order ${Number(order.toFixed(2))}, ${opts.conversion} conversion)\n`);
     });
 
   dp.command('noise')

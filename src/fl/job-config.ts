@@ -206,7 +206,7 @@ export function demoConfig(overrides: { clients?: number; rounds?: number; seed?
 
 /**
  * The demo's sample-level DP-SGD settings (`demo --dp`): every client samples 5% of its examples per
- * step (Poisson), 20 steps a round; 30 rounds spend epsilon 9.2 at delta 1e-5 (improved conversion).
+ * step (Poisson), 20 steps a round; 30 rounds spend epsilon 9.11 at delta 1e-5 (improved conversion).
  */
 const DEMO_DP: Partial<JobConfigInput> = {
   training: { epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'momentum', momentum: 0.9 },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../core/index.js';
-import { DEFAULT_ORDERS, RdpAccountant, computeEpsilon, epsilonFromRdp, noiseMultiplierFor } from './accountant.js';
+import { DEFAULT_ORDERS, MAX_ORDER, RdpAccountant, computeEpsilon, epsilonFromRdp, epsilonOfEvents, noiseMultiplierFor } from './accountant.js';
 
 const MNIST_Q = 256 / 60000;
 // compute_dp_sgd_privacy counts steps as ceil(epochs * N / batch_size).
@@ -176,16 +176,72 @@ describe('noiseMultiplierFor', () => {
   });
 
   it('says clearly when the target cannot be reached', () => {
-    // Classic conversion never goes below -log(delta)/(512 - 1) = 0.0225 on the default orders.
-    const classic = (): unknown => noiseMultiplierFor({ targetEpsilon: 0.001, samplingRate: 0.01, steps: 100, delta: 1e-5, conversion: 'classic' });
+    // Classic conversion never goes below -log(delta)/(MAX_ORDER - 1) = 0.00058 on the searched orders.
+    expect(-Math.log(1e-5) / (MAX_ORDER - 1)).toBeGreaterThan(0.0005);
+    const classic = (): unknown => noiseMultiplierFor({ targetEpsilon: 0.0005, samplingRate: 0.01, steps: 100, delta: 1e-5, conversion: 'classic' });
     expect(classic).toThrow(InvalidInputError);
-    expect(classic).toThrow(/target epsilon 0\.001 cannot be reached at delta 0\.00001 with classic conversion.*raise the target epsilon or delta/);
+    expect(classic).toThrow(/target epsilon 0\.0005 cannot be reached at delta 0\.00001 with classic conversion.*raise the target epsilon or delta/);
     const improved = (): unknown => noiseMultiplierFor({ targetEpsilon: 0.001, samplingRate: 1, steps: 1_000_000, delta: 1e-5 });
     expect(improved).toThrow(/cannot be reached.*improved conversion/);
   });
 
   it('needs no noise when nothing is sampled', () => {
     expect(noiseMultiplierFor({ targetEpsilon: 1, samplingRate: 0, steps: 100, delta: 1e-5 }).noiseMultiplier).toBe(0);
+  });
+});
+
+/**
+ * The slow exhaustive search: every order on a grid 0.5% apart from 1.01 to MAX_ORDER (integers from
+ * 256 on, as the search itself), each RDP computed afresh at that single order.
+ */
+function exhaustiveEpsilon(q: number, sigma: number, steps: number, delta: number): number {
+  const orders = new Set<number>();
+  for (let alpha = 1.01; alpha <= MAX_ORDER; alpha = 1 + (alpha - 1) * 1.005) orders.add(alpha >= 256 ? Math.round(alpha) : alpha);
+  const list = [...orders];
+  const rdp = new RdpAccountant(list).compose({ kind: 'sampled-gaussian', samplingRate: q, noiseMultiplier: sigma, steps }).rdp();
+  return epsilonFromRdp(list, rdp, delta).epsilon;
+}
+
+describe('the search over orders', () => {
+  it('answers the small-epsilon case where TF Privacy orders are 43% conservative (q 0.001, sigma 2.5, 100 steps, delta 1e-5)', () => {
+    const grid = new RdpAccountant(DEFAULT_ORDERS).compose({ kind: 'sampled-gaussian', samplingRate: 0.001, noiseMultiplier: 2.5, steps: 100 }).getEpsilon(1e-5);
+    const searched = computeEpsilon(0.001, 2.5, 100, 1e-5);
+    expect(grid.order).toBe(63);
+    expect(grid.epsilon).toBeCloseTo(0.1034, 4);
+    // An independent accountant over integer orders 11..256 (improved conversion) gives 0.0722.
+    expect(searched.epsilon).toBeCloseTo(0.0722, 4);
+    expect(searched.order).toBeGreaterThan(63);
+    expect(searched.order).toBeLessThan(128);
+  });
+
+  it('is within 1% of an exhaustive search over orders for q in [1e-4, 0.1], sigma in [0.5, 10], steps in [1, 1e6], delta in [1e-9, 1e-3]', () => {
+    const logUniform = (lo: number, hi: number): fc.Arbitrary<number> => fc.double({ min: Math.log(lo), max: Math.log(hi), noNaN: true }).map(Math.exp);
+    fc.assert(
+      fc.property(logUniform(1e-4, 0.1), logUniform(0.5, 10), logUniform(1, 1e6).map(Math.round), logUniform(1e-9, 1e-3), (q, sigma, steps, delta) => {
+        const searched = computeEpsilon(q, sigma, steps, delta).epsilon;
+        const exhaustive = exhaustiveEpsilon(q, sigma, steps, delta);
+        expect(searched).toBeLessThanOrEqual(exhaustive * 1.01);
+        // Never below what some order proves.
+        expect(searched).toBeGreaterThanOrEqual(exhaustive * 0.99);
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it('composes events in RdpAccountant and epsilonOfEvents like computeEpsilon, and never above the fixed TF Privacy orders', () => {
+    const event = { kind: 'sampled-gaussian' as const, samplingRate: 0.01, noiseMultiplier: 1.3, steps: 500 };
+    const searched = new RdpAccountant().compose(event).compose(event).getEpsilon(1e-6);
+    expect(searched).toEqual(computeEpsilon(0.01, 1.3, 1000, 1e-6));
+    expect(epsilonOfEvents([event, event], 1e-6)).toEqual(searched);
+    expect(searched.epsilon).toBeLessThanOrEqual(new RdpAccountant(DEFAULT_ORDERS).compose(event).compose(event).getEpsilon(1e-6).epsilon);
+  });
+
+  it('answers dp epsilon at the corners of the domain in well under a second each', () => {
+    for (const [q, sigma, steps, delta] of [[1e-4, 10, 1, 1e-9], [0.1, 0.5, 1e6, 1e-3], [1e-4, 0.5, 1e6, 1e-9], [0.1, 10, 1, 1e-3]]) {
+      const start = performance.now();
+      expect(computeEpsilon(q, sigma, steps, delta).epsilon).toBeGreaterThan(0);
+      expect(performance.now() - start).toBeLessThan(500);
+    }
   });
 });
 

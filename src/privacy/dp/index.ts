@@ -1,9 +1,11 @@
 export {
   DEFAULT_CONVERSION,
   DEFAULT_ORDERS,
+  MAX_ORDER,
   RdpAccountant,
   computeEpsilon,
   epsilonFromRdp,
+  epsilonOfEvents,
   noiseMultiplierFor,
   type Conversion,
   type EpsilonOptions,
