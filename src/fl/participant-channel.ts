@@ -20,7 +20,7 @@ export interface SecAggTaskProtection {
    * is FedAvg's weighted mean), or for client-level DP clipped to S, noised with N(0, z²S²/m) and
    * divided by m (distributed noise: the released sum carries at least N(0, z²S²)).
    */
-  weighting: { kind: 'examples'; totalExamples: number } | { kind: 'dp'; clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; minSummands: number };
+  weighting: { kind: 'examples'; totalExamples: number } | { kind: 'dp'; clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; minSummands: number; gridStep?: number };
 }
 
 /** Multi-party CKKS as a participant runs it: the committee that holds this round's key, and how to check the others' round keys. */

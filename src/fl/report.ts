@@ -56,6 +56,8 @@ export interface PrivacyReport {
   delta: number;
   conversion: 'classic' | 'improved';
   noise: 'secure' | 'seeded-insecure';
+  /** Fixed-point step of the released noisy values: exact discrete Gaussian noise is added in whole steps. */
+  gridStep: number;
   budget: number;
   epsilon: number;
   /** Ledger name of the data set charged. */
@@ -107,7 +109,7 @@ export function formatRoundTable(report: JobReport): string {
   const footer = [
     ...(adv ? [`SIMULATED ATTACK: ${adv.clients.join(', ')} ran '${adv.kind}'${adv.kind === 'label-flip' ? '' : ` (factor ${adv.factor})`}`] : []),
     ...(dp
-      ? [`privacy: ${dp.mode}-level DP, noise multiplier ${dp.noiseMultiplier}, clip ${dp.clipNorm}; epsilon ${dp.epsilon.toFixed(3)} of ${dp.budget} spent at delta ${dp.delta} (${dp.conversion} RDP conversion)${dp.noise === 'seeded-insecure' ? '; SEEDED NOISE: NOT PRIVATE' : ''}`]
+      ? [`privacy: ${dp.mode}-level DP, noise multiplier ${dp.noiseMultiplier}, clip ${dp.clipNorm}; epsilon ${dp.epsilon.toFixed(3)} of ${dp.budget} spent at delta ${dp.delta} (${dp.conversion} RDP conversion); exact discrete Gaussian on a grid of step 2^${Math.log2(dp.gridStep)}${dp.noise === 'seeded-insecure' ? '; SEEDED NOISE: NOT PRIVATE' : ''}`]
       : []),
     ...(report.stopped ? [`stopped after round ${report.stopped.afterRound}: ${report.stopped.reason}`] : []),
     `final accuracy ${report.final.accuracy.toFixed(4)}, loss ${report.final.loss.toFixed(4)} on ${report.config.data.test}`,

@@ -245,6 +245,46 @@ describe('the search over orders', () => {
   });
 });
 
+describe('discrete events', () => {
+  const rdpAt = (event: Parameters<RdpAccountant['compose']>[0], orders: number[]): number[] => [...new RdpAccountant(orders).compose(event).rdp()];
+
+  it("charges the subsampled discrete Gaussian with Zhu & Wang's general bound: hand-computed at order 3, never below the sampled Gaussian", () => {
+    const q = 0.05;
+    const sigma = 1;
+    // alpha = 3: log[(1-q)^2 (2q + 1) + 3 q^2 (1-q) e^(1/sigma^2) + 3 q^3 e^(3/sigma^2)] / 2.
+    const byHand = Math.log((1 - q) ** 2 * (2 * q + 1) + 3 * q * q * (1 - q) * Math.exp(1) + 3 * q ** 3 * Math.exp(3)) / 2;
+    const [atThree] = rdpAt({ kind: 'sampled-discrete-gaussian', samplingRate: q, noiseMultiplier: sigma, steps: 1 }, [3]);
+    expect(atThree).toBeCloseTo(byHand, 12);
+    const orders = [1.5, 2, 2.5, 3, 7.25, 32, 256];
+    const discrete = rdpAt({ kind: 'sampled-discrete-gaussian', samplingRate: q, noiseMultiplier: sigma, steps: 10 }, orders);
+    const continuous = rdpAt({ kind: 'sampled-gaussian', samplingRate: q, noiseMultiplier: sigma, steps: 10 }, orders);
+    discrete.forEach((value, k) => expect(value).toBeGreaterThanOrEqual(continuous[k] * (1 - 1e-12)));
+    // Unsampled it is the continuous Gaussian's alpha / (2 sigma^2) (CKS 2020 Thm 4).
+    expect(rdpAt({ kind: 'sampled-discrete-gaussian', samplingRate: 1, noiseMultiplier: 2, steps: 1 }, [3.5])[0]).toBeCloseTo(3.5 / 8, 12);
+  });
+
+  it('bounds fractional orders by the chord of (alpha - 1) RDP between the neighbouring integers', () => {
+    const event = { kind: 'sampled-discrete-gaussian' as const, samplingRate: 0.01, noiseMultiplier: 1.3, steps: 1 };
+    const [four, five, between] = rdpAt(event, [4, 5, 4.25]);
+    expect(between * 3.25).toBeCloseTo(0.75 * 3 * four + 0.25 * 4 * five, 12);
+  });
+
+  it('charges the discrete Laplace as pure epsilon-DP: min(epsilon, alpha epsilon^2 / 2) (Bun & Steinke 2016)', () => {
+    const [low, high] = rdpAt({ kind: 'discrete-laplace', scale: 4, steps: 1 }, [2, 1000]);
+    expect(low).toBeCloseTo(2 / 32, 12);
+    expect(high).toBeCloseTo(0.25, 12);
+  });
+
+  it('costs about the same as the continuous Gaussian at small q, and more at q = 0.05 (the demo)', () => {
+    const small = computeEpsilon(0.001, 2.5, 100, 1e-5, 'improved', 'discrete-gaussian').epsilon / computeEpsilon(0.001, 2.5, 100, 1e-5).epsilon;
+    expect(small).toBeGreaterThanOrEqual(1);
+    expect(small).toBeLessThan(1.02);
+    const demo = computeEpsilon(0.05, 1, 600, 1e-5, 'improved', 'discrete-gaussian').epsilon / computeEpsilon(0.05, 1, 600, 1e-5).epsilon;
+    expect(demo).toBeGreaterThan(1);
+    expect(demo).toBeLessThan(1.25);
+  });
+});
+
 describe('properties', () => {
   const q = fc.double({ min: 1e-4, max: 0.2, noNaN: true });
   const sigma = fc.double({ min: 0.5, max: 5, noNaN: true });

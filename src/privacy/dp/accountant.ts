@@ -45,8 +45,28 @@ export interface LaplaceEvent {
   steps: number;
 }
 
+/**
+ * `steps` rounds of the discrete Gaussian mechanism on a fixed-point grid (Canonne, Kamath & Steinke
+ * 2020) on a Poisson sample of rate `samplingRate`; noiseMultiplier is sigma over the L2 sensitivity
+ * in grid steps. Charged with Zhu & Wang's bound for any Poisson-subsampled mechanism, which needs
+ * only the base mechanism's RDP (at most alpha / (2 sigma^2), as the continuous Gaussian's).
+ */
+export interface SampledDiscreteGaussianEvent {
+  kind: 'sampled-discrete-gaussian';
+  samplingRate: number;
+  noiseMultiplier: number;
+  steps: number;
+}
+
+/** `steps` rounds of the discrete Laplace mechanism; `scale` is the noise scale over the L1 sensitivity in grid steps (1/epsilon of its pure DP). */
+export interface DiscreteLaplaceEvent {
+  kind: 'discrete-laplace';
+  scale: number;
+  steps: number;
+}
+
 /** One privacy-relevant operation the accountant can compose. */
-export type PrivacyEvent = SampledGaussianEvent | GaussianEvent | LaplaceEvent;
+export type PrivacyEvent = SampledGaussianEvent | GaussianEvent | LaplaceEvent | SampledDiscreteGaussianEvent | DiscreteLaplaceEvent;
 
 /** An (epsilon, delta) guarantee and the RDP order that gave it. */
 export interface EpsilonResult {
@@ -71,6 +91,8 @@ const EventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sampled-gaussian'), samplingRate, noiseMultiplier, steps }).strict(),
   z.object({ kind: z.literal('gaussian'), noiseMultiplier, steps }).strict(),
   z.object({ kind: z.literal('laplace'), scale: z.number().min(0).finite(), steps }).strict(),
+  z.object({ kind: z.literal('sampled-discrete-gaussian'), samplingRate, noiseMultiplier, steps }).strict(),
+  z.object({ kind: z.literal('discrete-laplace'), scale: z.number().min(0).finite(), steps }).strict(),
 ]);
 
 const OrdersSchema = z.array(z.number().gt(1).finite()).min(1);
@@ -162,7 +184,10 @@ const STEP_RDP_CACHE = new Map<string, number>();
 const STEP_RDP_CACHE_LIMIT = 200_000;
 
 function eventRdp(event: PrivacyEvent, alpha: number): number {
-  const key = event.kind === 'laplace' ? `l|${event.scale}|${alpha}` : `${event.kind}|${event.kind === 'sampled-gaussian' ? event.samplingRate : 1}|${event.noiseMultiplier}|${alpha}`;
+  const key =
+    event.kind === 'laplace' || event.kind === 'discrete-laplace'
+      ? `${event.kind}|${event.scale}|${alpha}`
+      : `${event.kind}|${event.kind === 'gaussian' ? 1 : event.samplingRate}|${event.noiseMultiplier}|${alpha}`;
   let rdp = STEP_RDP_CACHE.get(key);
   if (rdp === undefined) {
     rdp = stepRdp(event, alpha);
@@ -172,8 +197,54 @@ function eventRdp(event: PrivacyEvent, alpha: number): number {
   return rdp;
 }
 
+/**
+ * (alpha - 1) x RDP at integer alpha >= 2 of a Poisson-subsampled mechanism whose own RDP is
+ * l / (2 sigma^2) at every order l (Zhu & Wang 2019, "Poisson Subsampled Rényi Differential
+ * Privacy", Thm 5, the general upper bound): log[(1-q)^(a-1) (a q - q + 1) + C(a,2) q^2 (1-q)^(a-2)
+ * e^(eps(2)) + 3 sum_{l=3}^{a} C(a,l) q^l (1-q)^(a-l) e^((l-1) eps(l))], capped by the unsampled
+ * a (a-1) / (2 sigma^2), as Google's distributed discrete Gaussian accounting does (Kairouz, Liu &
+ * Steinke 2021). It holds for any base mechanism; the tight sampled-Gaussian formula rests on the
+ * continuous Gaussian's rotation invariance, which the lattice lacks.
+ */
+function logSubsampledIntBound(q: number, sigma: number, alpha: number): number {
+  const logQ = Math.log(q);
+  const log1mQ = Math.log1p(-q);
+  const eps = (l: number): number => l / (2 * sigma * sigma);
+  let total = (alpha - 1) * log1mQ + Math.log1p((alpha - 1) * q);
+  let logBinom = Math.log(alpha) + Math.log(alpha - 1) - Math.LN2;
+  total = logAdd(total, logBinom + 2 * logQ + (alpha - 2) * log1mQ + eps(2));
+  for (let l = 3; l <= alpha; l++) {
+    logBinom += Math.log(alpha - l + 1) - Math.log(l);
+    total = logAdd(total, Math.log(3) + logBinom + l * logQ + (alpha - l) * log1mQ + (l - 1) * eps(l));
+  }
+  return Math.min(total, (alpha - 1) * eps(alpha));
+}
+
+/**
+ * RDP of one step of the subsampled discrete Gaussian. Integer orders use Zhu & Wang's bound; between
+ * integers a < alpha < a + 1, (alpha - 1) RDP is convex in alpha (a log-moment), so it lies below the
+ * chord of the bounds at a and a + 1 (and below the chord from 0 at alpha = 1 when alpha < 2).
+ */
+function sampledDiscreteGaussianRdp(q: number, sigma: number, alpha: number): number {
+  if (q === 0) return 0;
+  if (sigma === 0) return Infinity;
+  // Unsampled, the discrete Gaussian's RDP is at most the continuous one's (CKS 2020 Thm 4 per coordinate, summed).
+  if (q === 1) return alpha / (2 * sigma * sigma);
+  const lower = Math.max(1, Math.floor(alpha));
+  const upper = Math.max(2, Math.ceil(alpha));
+  const at = (a: number): number => (a === 1 ? 0 : logSubsampledIntBound(q, sigma, a));
+  if (lower === upper) return at(lower) / (alpha - 1);
+  const w = (alpha - lower) / (upper - lower);
+  return ((1 - w) * at(lower) + w * at(upper)) / (alpha - 1);
+}
+
 function stepRdp(event: PrivacyEvent, alpha: number): number {
   switch (event.kind) {
+    case 'sampled-discrete-gaussian':
+      return sampledDiscreteGaussianRdp(event.samplingRate, event.noiseMultiplier, alpha);
+    case 'discrete-laplace':
+      // Pure (1/scale)-DP, which is (1/(2 scale^2))-zCDP (Bun & Steinke 2016 Prop. 3.3): RDP at most min(eps, alpha eps^2 / 2).
+      return event.scale === 0 ? Infinity : Math.min(1 / event.scale, alpha / (2 * event.scale * event.scale));
     case 'sampled-gaussian':
       return sampledGaussianRdp(event.samplingRate, event.noiseMultiplier, alpha);
     case 'gaussian':
@@ -383,16 +454,24 @@ function checkAccountingInput(q: number, targetDelta: number, stepCount: number,
   parseWithSchema(kind, conversion, 'conversion', { code: 'DP_INPUT_INVALID' });
 }
 
-/** epsilon of `steps` DP-SGD steps (sampling rate q, noise multiplier sigma) at delta, at the best order up to MAX_ORDER; conversion defaults to 'improved'. */
-export function computeEpsilon(q: number, sigma: number, stepCount: number, targetDelta: number, kind: Conversion = DEFAULT_CONVERSION): EpsilonResult {
+/** Which noise a DP-SGD event adds: the continuous Gaussian of the literature, or the exact discrete Gaussian that jobs release. */
+export type NoiseMechanism = 'gaussian' | 'discrete-gaussian';
+
+/** epsilon of `steps` DP-SGD steps (sampling rate q, noise multiplier sigma) at delta, at the best order up to MAX_ORDER; conversion defaults to 'improved', mechanism to the continuous Gaussian. */
+export function computeEpsilon(q: number, sigma: number, stepCount: number, targetDelta: number, kind: Conversion = DEFAULT_CONVERSION, mechanism: NoiseMechanism = 'gaussian'): EpsilonResult {
   checkAccountingInput(q, targetDelta, stepCount, kind);
   parseWithSchema(sigma, noiseMultiplier, 'noise multiplier', { code: 'DP_INPUT_INVALID' });
-  return epsilonOf(q, sigma, stepCount, targetDelta, kind);
+  parseWithSchema(mechanism, z.enum(['gaussian', 'discrete-gaussian']), 'noise mechanism', { code: 'DP_INPUT_INVALID' });
+  return epsilonOf(sampledEvent(q, sigma, stepCount, mechanism), targetDelta, kind);
 }
 
-function epsilonOf(q: number, sigma: number, stepCount: number, targetDelta: number, kind: Conversion, near?: number): EpsilonResult {
-  if (stepCount === 0 || q === 0) return { epsilon: 0, order: SEARCH_GRID[0] };
-  return searchOrders((alpha) => stepCount * sampledGaussianRdp(q, sigma, alpha), targetDelta, kind, near);
+function sampledEvent(q: number, sigma: number, stepCount: number, mechanism: NoiseMechanism): PrivacyEvent {
+  return { kind: mechanism === 'gaussian' ? 'sampled-gaussian' : 'sampled-discrete-gaussian', samplingRate: q, noiseMultiplier: sigma, steps: stepCount };
+}
+
+function epsilonOf(event: PrivacyEvent, targetDelta: number, kind: Conversion, near?: number): EpsilonResult {
+  if (event.steps === 0 || (event.kind !== 'laplace' && event.kind !== 'discrete-laplace' && event.kind !== 'gaussian' && event.samplingRate === 0)) return { epsilon: 0, order: SEARCH_GRID[0] };
+  return searchOrders((alpha) => event.steps * eventRdp(event, alpha), targetDelta, kind, near);
 }
 
 /** Parameters of `noiseMultiplierFor`. */
@@ -403,6 +482,8 @@ export interface NoiseMultiplierParameters {
   delta: number;
   /** Defaults to 'improved' (Balle et al. 2020). */
   conversion?: Conversion;
+  /** Defaults to the continuous Gaussian. */
+  mechanism?: NoiseMechanism;
 }
 
 /** The noise multiplier found and the epsilon it achieves (never above the target). */
@@ -421,7 +502,8 @@ export function noiseMultiplierFor(parameters: NoiseMultiplierParameters): Noise
   const kind = parameters.conversion ?? DEFAULT_CONVERSION;
   checkAccountingInput(q, targetDelta, stepCount, kind);
   parseWithSchema(targetEpsilon, z.number().gt(0).finite(), 'target epsilon', { code: 'DP_INPUT_INVALID' });
-  const at = (sigma: number): EpsilonResult => epsilonOf(q, sigma, stepCount, targetDelta, kind);
+  const mechanism = parseWithSchema(parameters.mechanism ?? 'gaussian', z.enum(['gaussian', 'discrete-gaussian']), 'noise mechanism', { code: 'DP_INPUT_INVALID' });
+  const at = (sigma: number): EpsilonResult => epsilonOf(sampledEvent(q, sigma, stepCount, mechanism), targetDelta, kind);
   // Nothing is released: no noise is needed.
   if (q === 0 || stepCount === 0) return { noiseMultiplier: 0, ...at(0) };
 
@@ -443,7 +525,7 @@ export function noiseMultiplierFor(parameters: NoiseMultiplierParameters): Noise
   // overstate epsilon (so the noise found stays sufficient), and the answer is re-measured in full.
   while (hi - lo > RELATIVE_TOLERANCE * hi) {
     const mid = (lo + hi) / 2;
-    const atMid = epsilonOf(q, mid, stepCount, targetDelta, kind, atHi.order);
+    const atMid = epsilonOf(sampledEvent(q, mid, stepCount, mechanism), targetDelta, kind, atHi.order);
     if (atMid.epsilon <= targetEpsilon) {
       hi = mid;
       atHi = atMid;

@@ -12,16 +12,23 @@ export {
   type EpsilonResult,
   type GaussianEvent,
   type LaplaceEvent,
+  type DiscreteLaplaceEvent,
+  type NoiseMechanism,
+  type SampledDiscreteGaussianEvent,
   type NoiseMultiplierParameters,
   type NoiseMultiplierResult,
   type PrivacyEvent,
   type SampledGaussianEvent,
 } from './accountant.js';
 export { SecureNoiseSource, SeededNoiseSource, type NoiseSource } from './noise.js';
+export { MAX_DISCRETE_SIGMA } from './discrete-gaussian.js';
 export {
   analyticGaussianSigmaFor,
   clipL1,
   clipL2,
+  defaultGridStep,
+  gridL2Sensitivity,
+  powerOfTwoAtMost,
   gaussianDelta,
   gaussianMechanism,
   gaussianSigmaFor,
