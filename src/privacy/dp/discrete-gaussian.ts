@@ -66,7 +66,11 @@ function bernoulliBig(bits: RandomWords, num: bigint, den: bigint): boolean {
 
 /** A uniform integer in [0, n) for 1 <= n <= 2^32, by rejection so that every value is equally likely. */
 export function uniformBelow(bits: RandomWords, n: number): number {
-  const limit = TWO_32 - (TWO_32 % n);
+  return uniformBelowWithLimit(bits, n, TWO_32 - (TWO_32 % n));
+}
+
+/** `uniformBelow` with its rejection limit, the largest multiple of n up to 2^32, computed once. */
+function uniformBelowWithLimit(bits: RandomWords, n: number, limit: number): number {
   for (;;) {
     const w = bits.next();
     if (w < limit) return w % n;
@@ -112,6 +116,8 @@ export interface DiscreteGaussianParameters {
   sigma2: number;
   /** floor(sigma) + 1: the scale of the discrete Laplace proposal. */
   t: number;
+  /** The largest multiple of t up to 2^32: uniform words at or above it are redrawn. */
+  limit: number;
   /** sigma2 as an exact dyadic fraction, for the rare comparisons floating point cannot settle. */
   exact: { mantissa: bigint; shift: bigint };
 }
@@ -122,7 +128,8 @@ export function discreteGaussianParameters(sigma2: number): DiscreteGaussianPara
     throw new RangeError(`discrete Gaussian needs 0 < sigma <= 2^30, got sigma^2 = ${sigma2}`);
   }
   // Any t > 0 gives the exact distribution; floor(sigma) + 1 is CKS's choice for a good acceptance rate.
-  return { sigma2, t: Math.floor(Math.sqrt(sigma2)) + 1, exact: exactDyadic(sigma2) };
+  const t = Math.floor(Math.sqrt(sigma2)) + 1;
+  return { sigma2, t, limit: TWO_32 - (TWO_32 % t), exact: exactDyadic(sigma2) };
 }
 
 /** Algorithm 3's acceptance exponent gamma = (|y| - sigma^2/t)^2 / (2 sigma^2) as an exact fraction: (|y| t 2^e - m)^2 / (2^(e+1) m t^2) for sigma^2 = m / 2^e. */
@@ -211,7 +218,7 @@ const EXP_NEG: readonly number[] = Array.from({ length: 64 }, (_, k) => Math.exp
  */
 function proposeAndAccept(bits: RandomWords, p: DiscreteGaussianParameters): number | undefined {
   const { sigma2: s, t } = p;
-  const u = uniformBelow(bits, t);
+  const u = uniformBelowWithLimit(bits, t, p.limit);
   // Algorithm 2's own test, Bernoulli(exp(-U/t)), first: a rejection here needs no V, sign or Gaussian test.
   const unitEstimate = Math.exp(-u / t);
   const unitWord = bits.next();
@@ -245,7 +252,8 @@ function proposeAndAccept(bits: RandomWords, p: DiscreteGaussianParameters): num
   const err = 2 * ((ea * (2 * (ay + ratio) + ea)) / (2 * s) + 6 * UNIT_ROUNDOFF * g);
   const estimate = Math.exp(-g);
   // |exp(-r) - exp(-g)| <= exp(-g) (e^err - 1) for |r - g| <= err.
-  const margin = estimate * (Math.expm1(err) * 1.01 + EXP_RELATIVE_ERROR) + Number.MIN_VALUE;
+  // e^err - 1 <= 1.01 err for err <= 0.01, which spares the transcendental in all but absurd cases.
+  const margin = estimate * ((err <= 0.01 ? err : Math.expm1(err)) * 1.01 + EXP_RELATIVE_ERROR) + Number.MIN_VALUE;
   const first = bits.next();
   let accept = settled(first, estimate, margin);
   if (accept === undefined) {
