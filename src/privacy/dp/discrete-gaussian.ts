@@ -2,10 +2,10 @@
  * Exact samplers of the discrete Laplace and discrete Gaussian distributions on the integers
  * (Canonne, Kamath & Steinke 2020, "The Discrete Gaussian for Differential Privacy", §5,
  * Algorithms 1-3). Every decision is a comparison of a uniform real, revealed 16 or 32 bits at a
- * time, with an exact rational: the output distribution is exactly the stated one, with no
- * floating-point rounding for an observer to exploit (Mironov 2012). Floating point only ever
- * decides a comparison when a proven error bound puts the answer beyond doubt; otherwise the
- * comparison is finished in BigInt arithmetic.
+ * time, with an exact number (a fraction, or exp(-fraction) between exact series bounds): the
+ * output distribution is exactly the stated one, with no floating-point rounding for an observer
+ * to exploit (Mironov 2012). Floating point only ever decides a comparison when a proven error
+ * bound puts the answer beyond doubt; otherwise the comparison is finished in BigInt arithmetic.
  */
 
 /** A stream of independent uniform 32-bit words. */
