@@ -31,7 +31,7 @@ describe('jobs with differential privacy', () => {
     expect(report.rounds).toHaveLength(3);
     // Every client samples 5% per step for 20 steps a round: the job's epsilon is the accountant's for 20 r steps.
     for (const r of report.rounds) {
-      expect(r.epsilon).toBeCloseTo(computeEpsilon(0.05, 1.0, 20 * r.round, 1e-5, 'improved').epsilon, 6);
+      expect(r.epsilon).toBeCloseTo(computeEpsilon(0.05, 1.0, 20 * r.round, 1e-5, 'improved', 'discrete-gaussian').epsilon, 6);
     }
     expect(report.privacy).toMatchObject({ mode: 'sample', budget: 50, dataset: 'optdigits-sample' });
     expect(report.privacy?.epsilon).toBeCloseTo(report.rounds[2].epsilon as number, 9);
@@ -43,9 +43,9 @@ describe('jobs with differential privacy', () => {
   });
 
   it('stops at the budget: the refused round never runs and is not charged', async () => {
-    const oneRound = computeEpsilon(0.05, 1.0, 20, 1e-5, 'improved').epsilon;
-    const twoRounds = computeEpsilon(0.05, 1.0, 40, 1e-5, 'improved').epsilon;
-    const budget = (twoRounds + computeEpsilon(0.05, 1.0, 60, 1e-5, 'improved').epsilon) / 2;
+    const oneRound = computeEpsilon(0.05, 1.0, 20, 1e-5, 'improved', 'discrete-gaussian').epsilon;
+    const twoRounds = computeEpsilon(0.05, 1.0, 40, 1e-5, 'improved', 'discrete-gaussian').epsilon;
+    const budget = (twoRounds + computeEpsilon(0.05, 1.0, 60, 1e-5, 'improved', 'discrete-gaussian').epsilon) / 2;
     const report = await runJob(await prepareJob(dpJob('sample', {}, budget)), storage);
     expect(report.rounds).toHaveLength(2);
     expect(report.stopped).toMatchObject({ afterRound: 2, code: 'DP_BUDGET_EXCEEDED' });
@@ -60,7 +60,7 @@ describe('jobs with differential privacy', () => {
 
   it('a second job on the same data set is stopped by what the first one spent', async () => {
     // The first job fits (40 steps); the second's first round alone fits its own budget but not the ledger's (60 steps).
-    const budget = (computeEpsilon(0.05, 1.0, 40, 1e-5, 'improved').epsilon + computeEpsilon(0.05, 1.0, 60, 1e-5, 'improved').epsilon) / 2;
+    const budget = (computeEpsilon(0.05, 1.0, 40, 1e-5, 'improved', 'discrete-gaussian').epsilon + computeEpsilon(0.05, 1.0, 60, 1e-5, 'improved', 'discrete-gaussian').epsilon) / 2;
     const first = await runJob(await prepareJob(dpJob('sample', { rounds: 2 }, budget)), storage);
     expect(first.rounds).toHaveLength(2);
     const second = await runJob(await prepareJob(dpJob('sample', { rounds: 2 }, budget)), storage);
@@ -72,7 +72,7 @@ describe('jobs with differential privacy', () => {
   it('client-level DP-FedAvg and local DP train and account one release per round', async () => {
     const client = await runJob(await prepareJob(dpJob('client', { selection: { fraction: 0.5, minClients: 2 } })), storage);
     expect(client.rounds.every((r) => r.participants.length === 2)).toBe(true);
-    expect(client.rounds[2].epsilon).toBeCloseTo(computeEpsilon(0.5, 1.0, 3, 1e-5, 'improved').epsilon, 6);
+    expect(client.rounds[2].epsilon).toBeCloseTo(computeEpsilon(0.5, 1.0, 3, 1e-5, 'improved', 'discrete-gaussian').epsilon, 6);
     const local = await runJob(await prepareJob(dpJob('local')), storage);
     expect(local.rounds[2].epsilon).toBeCloseTo(computeEpsilon(1, 1.0, 3, 1e-5, 'improved').epsilon, 6);
   });

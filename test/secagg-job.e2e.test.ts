@@ -45,8 +45,10 @@ describe('secure aggregation as a round mode', () => {
       storage,
     );
     expect(report.rounds).toHaveLength(4);
-    expect(report.rounds[3].epsilon).toBeCloseTo(computeEpsilon(3 / 5, 0.5, 4, 1e-5, 'improved').epsilon, 6);
-    expect(report.final.accuracy).toBeGreaterThan(0.2);
+    expect(report.rounds[3].epsilon).toBeCloseTo(computeEpsilon(3 / 5, 0.5, 4, 1e-5, 'improved', 'discrete-gaussian').epsilon, 6);
+    // Noise of 0.5 x clip 5 over three clients for four rounds: above chance (0.1), no more. Over job
+    // seeds 9 and 1 to 5 the former Box-Muller noise ended at 0.11 to 0.23, the exact noise at 0.10 to 0.21.
+    expect(report.final.accuracy).toBeGreaterThan(0.12);
   });
 
   it('refuses rules that need individual updates, and HE together with SecAgg', async () => {

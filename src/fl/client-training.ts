@@ -1,6 +1,6 @@
 import type { Dataset, ModelSpec } from '../ml/index.js';
 import { LocalModel, train, trainDpSgd } from '../ml/index.js';
-import { clipL2, type NoiseSource } from '../privacy/dp/index.js';
+import { clipL2, gaussianMechanism, type NoiseSource } from '../privacy/dp/index.js';
 import { Rng } from '../core/rng.js';
 import { attackedWeights, flipLabels, type ClientAttack } from './attacks.js';
 import { UpdateCompressor, decompress, type ParsedCompressionConfig } from './compression.js';
@@ -64,6 +64,7 @@ export async function runClientTask(model: LocalModel, honestData: Dataset, task
           l2NormClip: privacy.clipNorm,
           noiseMultiplier: privacy.noiseMultiplier,
           noise: noiseSourceFor(privacy.noise, task.seed),
+          gridStep: privacy.gridStep,
           // Amplification by subsampling needs the batches to be secret: only the insecure test mode replays them.
           seed: privacy.noise === 'seeded-insecure' ? task.seed : undefined,
         })
@@ -99,18 +100,20 @@ export function decodeCompressed(result: ClientResult, global: Float32Array): Cl
 
 
 /**
- * Local DP: the client clips its model delta to L2 norm C and adds N(0, (zC)^2) per coordinate
- * before the update leaves the node, so nothing downstream (coordinator included) sees it un-noised.
+ * Local DP: the client clips its model delta to L2 norm C, rounds it to the grid and adds the exact
+ * discrete Gaussian (`gaussianMechanism`) before the update leaves the node, so nothing downstream
+ * (coordinator included) sees it un-noised or sees floating-point noise.
  */
-export function localDpUpdate(global: Float32Array, trained: Float32Array, privacy: Pick<ClientPrivacy, 'clipNorm' | 'noiseMultiplier'>, noise: NoiseSource): Float32Array {
+export function localDpUpdate(global: Float32Array, trained: Float32Array, privacy: Pick<ClientPrivacy, 'clipNorm' | 'noiseMultiplier' | 'gridStep'>, noise: NoiseSource): Float32Array {
   const delta = new Float64Array(global.length);
   for (let k = 0; k < delta.length; k++) delta[k] = trained[k] - global[k];
   const clipped = clipL2(delta, privacy.clipNorm);
-  const draws = noise.gaussian(delta.length, privacy.noiseMultiplier * privacy.clipNorm);
+  const released = gaussianMechanism(clipped, { l2Sensitivity: privacy.clipNorm, noiseMultiplier: privacy.noiseMultiplier, gridStep: privacy.gridStep }, noise);
   const out = new Float32Array(global.length);
-  for (let k = 0; k < out.length; k++) out[k] = global[k] + clipped[k] + draws[k];
+  for (let k = 0; k < out.length; k++) out[k] = global[k] + released[k];
   delta.fill(0);
   clipped.fill(0);
+  released.fill(0);
   return out;
 }
 

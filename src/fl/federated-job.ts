@@ -17,6 +17,7 @@ import {
   type Dataset,
   type ModelSpec,
 } from '../ml/index.js';
+import { defaultGridStep, powerOfTwoAtMost } from '../privacy/dp/index.js';
 import { attackOf, chooseAdversaries, type ClientAttack } from './attacks.js';
 import { InProcessChannel } from './in-process-channel.js';
 import type { RoundIncentives } from './incentives.js';
@@ -192,6 +193,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
               delta: dp.delta,
               conversion: dp.conversion,
               noise: dp.noise,
+              gridStep: dp.gridStep === undefined ? defaultGridStep(dp.clipNorm, outcome.model.numParams) : powerOfTwoAtMost(dp.gridStep),
               budget: dp.budget.epsilon,
               epsilon: outcome.epsilon ?? 0,
               dataset: prepared.datasetId,

@@ -144,7 +144,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     // secure aggregation the participants do it (SecAggParticipant), since the coordinator cannot.
     const strategy =
       dp?.mode === 'client' && !config.privacy.secagg
-        ? new DpFixedClipping(base, { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: noiseSourceFor(dp.noise, streams.initSeed) })
+        ? new DpFixedClipping(base, { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: noiseSourceFor(dp.noise, streams.initSeed), gridStep: dp.gridStep })
         : base;
     const manager = new TrainingManager(storage, registry, strategy, {
       validator: new ModelValidator({ expectedLength: weights.length, thresholds: config.validation }),
@@ -478,7 +478,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
       delta: secagg.delta,
       identityKeys,
       stageMs: secagg.stageSeconds * 1000,
-      ...(dp?.mode === 'client' ? { dp: { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: dp.noise } } : {}),
+      ...(dp?.mode === 'client' ? { dp: { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: dp.noise, ...(dp.gridStep === undefined ? {} : { gridStep: dp.gridStep }) } } : {}),
     });
   }
 

@@ -21,7 +21,7 @@ export interface SecAggTaskProtection {
    * mean), or for client-level DP clipped to S, noised with N(0, z²S²/m) and divided by m
    * (distributed noise: the released sum carries at least N(0, z²S²)).
    */
-  weighting: { kind: 'examples'; weight: number; totalWeight: number } | { kind: 'dp'; clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; minSummands: number };
+  weighting: { kind: 'examples'; weight: number; totalWeight: number } | { kind: 'dp'; clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; minSummands: number; gridStep?: number };
 }
 
 /** Multi-party CKKS as a participant runs it: the committee that holds this round's key, and how to check the others' round keys. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeEpsilon, SeededNoiseSource } from '../privacy/dp/index.js';
+import { computeEpsilon, defaultGridStep, SeededNoiseSource } from '../privacy/dp/index.js';
 import { parseWithSchema } from '../core/index.js';
 import { localDpUpdate } from './client-training.js';
 import { DpConfigSchema, JobPrivacyAccount, dpSgdSchedule, roundPrivacyCost } from './privacy-plan.js';
@@ -22,7 +22,7 @@ describe('privacy plan', () => {
   it('charges each selected client its own DP-SGD run and the data set the worst of them', () => {
     const cost = roundPrivacyCost(dp('sample'), { selected: ['a', 'c'], federation, training });
     expect([...cost.participants.keys()]).toEqual(['a', 'c']);
-    expect(cost.participants.get('a')).toEqual([{ kind: 'sampled-gaussian', samplingRate: 0.5, steps: 4, noiseMultiplier: 1.1 }]);
+    expect(cost.participants.get('a')).toEqual([{ kind: 'sampled-discrete-gaussian', samplingRate: 0.5, steps: 4, noiseMultiplier: 1.1 }]);
     // The smallest client samples the largest fraction per step and so spends the most.
     expect(cost.dataset).toEqual(cost.participants.get('a'));
     expect(cost.clientPlans.get('c')).toMatchObject({ mode: 'sample', samplingRate: 0.05, steps: 40, clipNorm: 1 });
@@ -31,7 +31,7 @@ describe('privacy plan', () => {
   it('charges every member of the federation the subsampled Gaussian of client-level DP', () => {
     const cost = roundPrivacyCost(dp('client'), { selected: ['a'], federation, training });
     expect(cost.participants.size).toBe(3);
-    expect(cost.dataset).toEqual([{ kind: 'sampled-gaussian', samplingRate: 1 / 3, noiseMultiplier: 1.1, steps: 1 }]);
+    expect(cost.dataset).toEqual([{ kind: 'sampled-discrete-gaussian', samplingRate: 1 / 3, noiseMultiplier: 1.1, steps: 1 }]);
     expect(cost.clientPlans.size).toBe(0);
   });
 
@@ -53,14 +53,17 @@ describe('privacy plan', () => {
 });
 
 describe('localDpUpdate', () => {
-  it('clips the delta to C and adds noise of standard deviation zC', () => {
+  it('clips the delta to C, rounds it to the grid and adds discrete Gaussian noise of standard deviation z (C + sqrt(d) steps)', () => {
     const d = 20000;
     const global = new Float32Array(d).fill(1);
     const trained = new Float32Array(d).fill(2);
     const noNoise = localDpUpdate(global, trained, { clipNorm: 0.5, noiseMultiplier: 0 }, new SeededNoiseSource(1));
     let norm = 0;
     for (let k = 0; k < d; k++) norm += (noNoise[k] - 1) ** 2;
-    expect(Math.sqrt(norm)).toBeCloseTo(0.5, 4);
+    const step = defaultGridStep(0.5, d);
+    // Rounding moves each coordinate by at most half a step.
+    expect(Math.abs(Math.sqrt(norm) - 0.5)).toBeLessThanOrEqual((step * Math.sqrt(d)) / 2);
+    expect(Array.from(noNoise, (v) => Number.isInteger(Math.round((v - 1) * 2 ** 40) / 2 ** 40 / step)).every(Boolean)).toBe(true);
     const noisy = localDpUpdate(global, trained, { clipNorm: 0.5, noiseMultiplier: 2 }, new SeededNoiseSource(2));
     let sq = 0;
     for (let k = 0; k < d; k++) sq += (noisy[k] - noNoise[k]) ** 2;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CipherNexusError, type PrivacyScope, type Storage } from '../core/index.js';
-import { computeEpsilon, PrivacyLedger, RdpAccountant, SecureNoiseSource, SeededNoiseSource, type Conversion, type NoiseSource, type PrivacyEvent } from '../privacy/dp/index.js';
+import { PrivacyLedger, RdpAccountant, SecureNoiseSource, SeededNoiseSource, epsilonOfEvents, type Conversion, type NoiseSource, type PrivacyEvent } from '../privacy/dp/index.js';
 
 /**
  * A job's differential-privacy plan. One of three places for the noise:
@@ -21,6 +21,12 @@ export const DpConfigSchema = z
     /** Poisson sampling rate of DP-SGD; default: batch size / the client's examples. */
     samplingRate: z.number().gt(0).max(1).optional(),
     conversion: z.enum(['classic', 'improved']).default('improved'),
+    /**
+     * Fixed-point step of every noised release (rounded down to a power of two): values are rounded
+     * to it and exact discrete Gaussian noise is added in whole steps. Default: 1% of the clip norm
+     * over sqrt(model parameters), so rounding adds at most 1% to the noise.
+     */
+    gridStep: z.number().positive().finite().optional(),
     /** `seeded-insecure` replays a job bit for bit but anyone with the seed can remove the noise: tests only. */
     noise: z.enum(['secure', 'seeded-insecure']).default('secure'),
     /** Ledger name of the data set; default: the training file's name and content hash. */
@@ -41,6 +47,8 @@ export interface ClientPrivacy {
   clipNorm: number;
   noiseMultiplier: number;
   noise: 'secure' | 'seeded-insecure';
+  /** Fixed-point step of the exact noise; absent: the default for the clip norm and model size. */
+  gridStep?: number;
   /** DP-SGD only: Poisson rate and number of steps, fixed by the coordinator so the accounting matches. */
   samplingRate?: number;
   steps?: number;
@@ -60,8 +68,8 @@ export function dpSgdSchedule(dp: DpConfig, numExamples: number, training: { epo
 }
 
 /**
- * The accountant events one round costs. Sample-level: each selected client runs the subsampled
- * Gaussian for its own steps; the partitions are disjoint, so the data set pays the worst client's
+ * The accountant events one round costs; every release is the exact discrete Gaussian on a grid.
+ * Sample-level: each selected client runs the subsampled discrete Gaussian for its own steps; the partitions are disjoint, so the data set pays the worst client's
  * cost (parallel composition). Client-level: every participant of the federation is sampled with
  * rate m / N and the server releases one Gaussian sum (McMahan et al. 2018 §3); the accountant
  * assumes Poisson sampling while selection draws a fixed m, as in that paper. Local: each selected
@@ -74,10 +82,10 @@ export function roundPrivacyCost(
 ): RoundPrivacyCost {
   const participants = new Map<string, PrivacyEvent[]>();
   const clientPlans = new Map<string, ClientPrivacy>();
-  const base = { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: dp.noise };
+  const base = { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: dp.noise, ...(dp.gridStep === undefined ? {} : { gridStep: dp.gridStep }) };
   if (dp.mode === 'client') {
     const event: PrivacyEvent = {
-      kind: 'sampled-gaussian',
+      kind: 'sampled-discrete-gaussian',
       samplingRate: context.selected.length / context.federation.size,
       noiseMultiplier: dp.noiseMultiplier,
       steps: 1,
@@ -91,12 +99,12 @@ export function roundPrivacyCost(
     let epsilon: number;
     if (dp.mode === 'sample') {
       const schedule = dpSgdSchedule(dp, context.federation.get(id) ?? 0, context.training);
-      events = [{ kind: 'sampled-gaussian', noiseMultiplier: dp.noiseMultiplier, ...schedule }];
-      epsilon = computeEpsilon(schedule.samplingRate, dp.noiseMultiplier, schedule.steps, dp.delta, dp.conversion).epsilon;
+      events = [{ kind: 'sampled-discrete-gaussian', noiseMultiplier: dp.noiseMultiplier, ...schedule }];
+      epsilon = epsilonOfEvents(events, dp.delta, dp.conversion).epsilon;
       clientPlans.set(id, { mode: 'sample', ...base, ...schedule });
     } else {
       events = [{ kind: 'gaussian', noiseMultiplier: dp.noiseMultiplier, steps: 1 }];
-      epsilon = computeEpsilon(1, dp.noiseMultiplier, 1, dp.delta, dp.conversion).epsilon;
+      epsilon = epsilonOfEvents(events, dp.delta, dp.conversion).epsilon;
       clientPlans.set(id, { mode: 'local', ...base });
     }
     participants.set(id, events);

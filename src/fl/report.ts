@@ -83,6 +83,8 @@ export interface PrivacyReport {
   delta: number;
   conversion: 'classic' | 'improved';
   noise: 'secure' | 'seeded-insecure';
+  /** Fixed-point step of the released noisy values: exact discrete Gaussian noise is added in whole steps. */
+  gridStep: number;
   budget: number;
   epsilon: number;
   /** Ledger name of the data set charged. */
@@ -142,7 +144,7 @@ export function formatRoundTable(report: JobReport): string {
   const footer = [
     ...(adv ? [`SIMULATED ATTACK: ${adv.clients.join(', ')} ran '${adv.kind}'${adv.kind === 'label-flip' ? '' : ` (factor ${adv.factor})`}`] : []),
     ...(dp
-      ? [`privacy: ${dp.mode}-level DP, noise multiplier ${dp.noiseMultiplier}, clip ${dp.clipNorm}; epsilon ${dp.epsilon.toFixed(3)} of ${dp.budget} spent at delta ${dp.delta} (${dp.conversion} RDP conversion)${dp.noise === 'seeded-insecure' ? '; SEEDED NOISE: NOT PRIVATE' : ''}`]
+      ? [`privacy: ${dp.mode}-level DP, noise multiplier ${dp.noiseMultiplier}, clip ${dp.clipNorm}; epsilon ${dp.epsilon.toFixed(3)} of ${dp.budget} spent at delta ${dp.delta} (${dp.conversion} RDP conversion); exact discrete Gaussian on a grid of step 2^${Math.log2(dp.gridStep)}${dp.noise === 'seeded-insecure' ? '; SEEDED NOISE: NOT PRIVATE' : ''}`]
       : []),
     ...(report.refusedUpdates ?? []).map((x) => `round ${x.round}: REFUSED ${x.clientId}'s update (${x.code}): ${x.reason}`),
     ...report.rounds.flatMap((r) => (r.accuracyDrop ? [`round ${r.round}: ACCURACY DROP from ${r.accuracyDrop.previous.toFixed(4)} to ${r.accuracy.toFixed(4)} (more than ${r.accuracyDrop.margin}); check this round's participants`] : [])),

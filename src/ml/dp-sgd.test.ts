@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/errors.js';
-import { SeededNoiseSource } from '../privacy/dp/index.js';
+import { SeededNoiseSource, defaultGridStep, gridL2Sensitivity } from '../privacy/dp/index.js';
 import { initBackend } from './backend.js';
 import { loadCsvDataset } from './csv.js';
 import { subset, type Dataset } from './dataset.js';
@@ -13,7 +13,9 @@ import { evaluate, train } from './trainer.js';
 const mlp: ModelSpec = { type: 'mlp', inputShape: [64], hidden: [32, 16], activation: 'tanh', numClasses: 10 };
 // Two conv layers so that the second one's patches span several input channels; pooling after it.
 const cnn: ModelSpec = { type: 'cnn', inputShape: [8, 8, 1], conv: [{ filters: 4, kernelSize: 3 }, { filters: 6, kernelSize: 2, pool: 2 }], dense: [12], numClasses: 10 };
-const base: DpSgdOptions = { steps: 1, samplingRate: 1, noiseMultiplier: 0, l2NormClip: 1e6, learningRate: 0.1, optimizer: 'sgd', seed: 1 };
+// The default grid is 1% of the clip norm over sqrt(d): with nothing clipped (C = 1e6) the tests that
+// compare against plain steps need a grid fine enough to vanish next to float32 rounding.
+const base: DpSgdOptions = { steps: 1, samplingRate: 1, noiseMultiplier: 0, l2NormClip: 1e6, learningRate: 0.1, optimizer: 'sgd', seed: 1, gridStep: 2 ** -40 };
 let trainSet: Dataset;
 let testSet: Dataset;
 
@@ -125,7 +127,7 @@ describe('clippedGradientSum', () => {
 });
 
 describe('privatiseGradientSum', () => {
-  it('adds N(0, (sigma C)^2) per coordinate and divides by the expected batch size', () => {
+  it('rounds the sum to the grid, adds the discrete Gaussian of std sigma (C + sqrt(d) steps) and divides by the expected batch size', () => {
     const size = 40_000;
     const sum = [tf.fill([size / 4, 4], 3), tf.zeros([0])];
     const [noisy, empty] = privatiseGradientSum(sum, { l2NormClip: 2, noiseMultiplier: 1.5, expectedBatchSize: 50 }, new SeededNoiseSource(9));
@@ -135,7 +137,14 @@ describe('privatiseGradientSum', () => {
     for (const s of v) mean += s / size;
     let variance = 0;
     for (const s of v) variance += (s - mean) ** 2 / (size - 1);
-    const sd = (1.5 * 2) / 50;
+    const step = defaultGridStep(2, size);
+    const sd = (1.5 * gridL2Sensitivity(2, step, size) * step) / 50;
+    // Rounding widens the sensitivity by at most 1% of the clip norm.
+    expect(sd / ((1.5 * 2) / 50)).toBeLessThan(1.01);
+    const small = defaultGridStep(2, 3);
+    const [rounded] = privatiseGradientSum([tf.fill([3], 0.3)], { l2NormClip: 2, noiseMultiplier: 0, expectedBatchSize: 1 }, new SeededNoiseSource(1));
+    expect([...rounded.dataSync()]).toEqual(new Array(3).fill(Math.round(Math.fround(0.3) / small) * small));
+    rounded.dispose();
     expect(mean).toBeCloseTo(3 / 50, 2);
     expect(Math.abs(mean - 3 / 50)).toBeLessThan((4 * sd) / Math.sqrt(size));
     // The sample sd of 40,000 normals is within 2% of the truth with overwhelming probability.

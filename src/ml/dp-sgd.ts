@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { InvalidInputError, StateError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { SecureNoiseSource, type NoiseSource } from '../privacy/dp/index.js';
+import { SecureNoiseSource, defaultGridStep, gridL2Sensitivity, powerOfTwoAtMost, type NoiseSource } from '../privacy/dp/index.js';
 import { checkSpecAgainstDataset } from './model-spec.js';
 import type { Dataset } from './dataset.js';
 import type { LocalModel } from './model.js';
@@ -16,8 +16,8 @@ import { createOptimizer, disposeOptimizer } from './optimizer.js';
  */
 
 const noiseSource = z.custom<NoiseSource>(
-  (v) => typeof v === 'object' && v !== null && typeof (v as NoiseSource).gaussian === 'function',
-  'expected a NoiseSource (an object with gaussian(n, sigma))',
+  (v) => typeof v === 'object' && v !== null && typeof (v as NoiseSource).discreteGaussian === 'function',
+  'expected a NoiseSource (an object with discreteGaussian(n, sigma))',
 );
 
 /** DP-SGD hyper-parameters; give `epochs` or `steps`. */
@@ -42,8 +42,10 @@ export const DpSgdOptionsSchema = z
      * not know which examples a step used; without a seed the sampling draws from node:crypto.
      */
     seed: z.number().int().optional(),
-    /** Where the Gaussian noise comes from; a SecureNoiseSource by default. */
+    /** Where the discrete Gaussian noise comes from; a SecureNoiseSource by default. */
     noise: noiseSource.optional(),
+    /** Fixed-point step of each noised gradient sum (a power of two); default `defaultGridStep(l2NormClip, parameters)`. */
+    gridStep: z.number().positive().finite().optional(),
   })
   .strict()
   .refine((o) => o.epochs !== undefined || o.steps !== undefined, { message: 'give epochs or steps' });
@@ -78,6 +80,8 @@ export interface PrivatiseParameters {
   noiseMultiplier: number;
   /** q * n: the divisor of the noisy sum (the realised batch size would leak its own size). */
   expectedBatchSize: number;
+  /** Fixed-point step of the noised sum; default `defaultGridStep(l2NormClip, parameters)`. */
+  gridStep?: number;
 }
 
 type Activation = 'relu' | 'tanh' | 'sigmoid' | 'linear';
@@ -266,8 +270,12 @@ export function clippedGradientSum(model: LocalModel, x: tf.Tensor, y: tf.Tensor
 }
 
 /**
- * Gaussian mechanism on a clipped gradient sum, then the mean over the expected batch size
- * (Abadi et al. 2016, Alg. 1, "add noise"): (sum + N(0, (sigma C)^2 I)) / (q n).
+ * The discrete Gaussian mechanism on a clipped gradient sum, then the mean over the expected batch
+ * size (Abadi et al. 2016, Alg. 1, "add noise", on a grid as Canonne, Kamath & Steinke 2020 §3):
+ * the sum is rounded to multiples of the grid step and N_Z(0, sigma^2) added in steps, with
+ * sigma = noiseMultiplier x (C in steps + sqrt(d)), the sum's L2 sensitivity after rounding. Every
+ * step's noisy sum is thus an exact mechanism, and the update the client releases after its steps
+ * is post-processing of them.
  */
 export function privatiseGradientSum(sum: readonly tf.Tensor[], params: PrivatiseParameters, noise: NoiseSource): tf.Tensor[] {
   const { l2NormClip, noiseMultiplier, expectedBatchSize } = params;
@@ -278,20 +286,26 @@ export function privatiseGradientSum(sum: readonly tf.Tensor[], params: Privatis
       params,
     );
   }
-  const draws = noise.gaussian(
-    sum.reduce((n, t) => n + t.size, 0),
-    noiseMultiplier * l2NormClip,
-  );
-  const values = Float32Array.from(draws);
+  const d = sum.reduce((n, t) => n + t.size, 0);
+  const step = params.gridStep === undefined ? defaultGridStep(l2NormClip, d) : powerOfTwoAtMost(params.gridStep);
+  const draws = noise.discreteGaussian(d, noiseMultiplier * gridL2Sensitivity(l2NormClip, step, d));
+  const values = new Float32Array(d);
+  let offset = 0;
+  for (const t of sum) {
+    const exact = t.dataSync();
+    // The grid step is a power of two, so the integers times it are exact in float32 (|k| < 2^24).
+    for (let k = 0; k < exact.length; k++) values[offset + k] = (Math.round(exact[k] / step) + draws[offset + k]) * step;
+    offset += exact.length;
+  }
   // Whoever sees the noise can subtract it from the released update.
   draws.fill(0);
   try {
     let at = 0;
     return tf.tidy(() =>
       sum.map((t) => {
-        const z = tf.tensor(values.subarray(at, at + t.size), t.shape, 'float32');
+        const noisy = tf.tensor(values.subarray(at, at + t.size), t.shape, 'float32');
         at += t.size;
-        return tf.div(tf.add(t, z), expectedBatchSize);
+        return tf.div(noisy, expectedBatchSize);
       }),
     );
   } finally {
@@ -315,7 +329,7 @@ export async function trainDpSgd(model: LocalModel, dataset: Dataset, options: D
   const layers = layersOf(model);
   const vars = model.variables();
   const optimizer = createOptimizer(opts);
-  const privatise: PrivatiseParameters = { l2NormClip: opts.l2NormClip, noiseMultiplier: opts.noiseMultiplier, expectedBatchSize: q * n };
+  const privatise: PrivatiseParameters = { l2NormClip: opts.l2NormClip, noiseMultiplier: opts.noiseMultiplier, expectedBatchSize: q * n, gridStep: opts.gridStep };
   const xAll = tf.tensor(dataset.features, [n, ...model.inputShape], 'float32');
   const yAll = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(dataset.labels, 'int32'), model.spec.numClasses), 'float32') as tf.Tensor2D);
   let lossSum = 0;

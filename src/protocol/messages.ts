@@ -47,6 +47,8 @@ const privacy = z
     noise: z.enum(['secure', 'seeded-insecure']),
     samplingRate: z.number().gt(0).max(1).optional(),
     steps: z.number().int().positive().max(1e9).optional(),
+    /** Fixed-point step of the exact noise (a power of two); absent: the default for the clip norm and model size. */
+    gridStep: z.number().positive().finite().optional(),
   })
   .strict();
 
@@ -88,6 +90,7 @@ const protection = z.discriminatedUnion('kind', [
             noiseMultiplier: z.number().positive().max(1000),
             noise: z.enum(['secure', 'seeded-insecure']),
             minSummands: z.number().int().positive(),
+            gridStep: z.number().positive().finite().optional(),
           })
           .strict(),
       ]),

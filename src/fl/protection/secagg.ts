@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { clipL2 } from '../../privacy/dp/index.js';
+import { clipL2, defaultGridStep, gridL2Sensitivity, powerOfTwoAtMost, type NoiseSource } from '../../privacy/dp/index.js';
 import { ClientSecAgg, SecAggError, SecAggMessageRejectedError, ServerSecAgg, createRoundConfig, parseRoundConfig, type RoundConfig } from '../../privacy/secagg/index.js';
 import type { ClientResult } from '../client-training.js';
 import type { RemoteUpdate, SecAggTaskProtection, StageMessage } from '../participant-channel.js';
@@ -21,7 +21,7 @@ export interface SecAggRoundOptions {
   gamma: number;
   delta: number;
   /** Client-level DP under secure aggregation: the participants clip and add the noise (see the secagg README). */
-  dp?: { clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure' };
+  dp?: { clipNorm: number; noiseMultiplier: number; noise: 'secure' | 'seeded-insecure'; gridStep?: number };
   /** Registered Ed25519 public keys of the participants (their kits' signing keys). */
   identityKeys: ReadonlyMap<string, Uint8Array>;
   /** How long a key-exchange, consistency or unmasking stage waits for the participants, ms. */
@@ -252,10 +252,14 @@ export class SecAggParticipant {
     const weighting = this.protection.weighting;
     if (weighting.kind === 'dp') {
       // DP-FedAvg weighs participants equally so one of them moves the sum by at most S (McMahan et al. 2018).
+      // Each of the n = minSummands participants adds the discrete Gaussian with variance 1/n of the
+      // central noise on the grid, so the sum carries the distributed discrete Gaussian (Kairouz, Liu &
+      // Steinke 2021 Thm 1), whose extra term tau <= 10 n exp(-pi^2 sigma_i^2) vanishes for sigma_i >= 10 steps.
       const clipped = clipL2(delta, weighting.clipNorm);
-      const noise = noiseSourceFor(weighting.noise, this.seed).gaussian(delta.length, (weighting.noiseMultiplier * weighting.clipNorm) / Math.sqrt(weighting.minSummands));
-      for (let k = 0; k < out.length; k++) out[k] = (clipped[k] + noise[k]) / weighting.minSummands;
+      const noisy = distributedGaussianShare(clipped, weighting, noiseSourceFor(weighting.noise, this.seed));
+      for (let k = 0; k < out.length; k++) out[k] = noisy[k] / weighting.minSummands;
       clipped.fill(0);
+      noisy.fill(0);
     } else {
       const share = weighting.weight / weighting.totalWeight;
       for (let k = 0; k < out.length; k++) out[k] = delta[k] * share;
@@ -264,3 +268,23 @@ export class SecAggParticipant {
     return out;
   }
 }
+
+/** Smallest per-participant sigma, in grid steps, at which the distributed discrete Gaussian's tau term is below 10 n e^-987. */
+const MIN_SHARE_SIGMA = 10;
+
+/** One participant's share of the distributed discrete Gaussian: its clipped delta on the grid plus N_Z(0, (z Delta)^2 / n) in grid steps. */
+export function distributedGaussianShare(
+  clipped: ArrayLike<number>,
+  weighting: { clipNorm: number; noiseMultiplier: number; minSummands: number; gridStep?: number },
+  noise: NoiseSource,
+): Float64Array {
+  const d = clipped.length;
+  let step = weighting.gridStep === undefined ? defaultGridStep(weighting.clipNorm, d) : powerOfTwoAtMost(weighting.gridStep);
+  // A finer grid only adds precision: halve it until each share is wide enough for KLS 2021's bound.
+  const shareSigma = (s: number): number => (weighting.noiseMultiplier * gridL2Sensitivity(weighting.clipNorm, s, d)) / Math.sqrt(weighting.minSummands);
+  while (shareSigma(step) < MIN_SHARE_SIGMA) step /= 2;
+  const draws = noise.discreteGaussian(d, shareSigma(step));
+  for (let k = 0; k < d; k++) draws[k] = (Math.round(clipped[k] / step) + draws[k]) * step;
+  return draws;
+}
+

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { SeededNoiseSource } from '../../privacy/dp/index.js';
+import { SeededNoiseSource, defaultGridStep, gridL2Sensitivity } from '../../privacy/dp/index.js';
 import { DpFixedClipping } from './dp-fixed-clipping.js';
 import { FedAvg } from './fedavg.js';
 import { FedAdam } from './fedopt.js';
 
 const zero = new Float32Array(4);
-const noNoise = { noise: new SeededNoiseSource(1), noiseMultiplier: 0 };
+// A grid far finer than the 1e-6 the tests compare to; the default grid is checked on its own.
+const noNoise = { noise: new SeededNoiseSource(1), noiseMultiplier: 0, gridStep: 2 ** -30 };
 
 describe('DpFixedClipping (McMahan et al. 2018)', () => {
   it('with no noise is the unweighted mean of the clipped deltas', () => {
@@ -31,7 +32,7 @@ describe('DpFixedClipping (McMahan et al. 2018)', () => {
     expect(norm).toBeCloseTo(0.25, 6);
   });
 
-  it('adds Gaussian noise of standard deviation z S / m to the mean', () => {
+  it('adds discrete Gaussian noise of standard deviation z (S + sqrt(d) steps) / m to the mean, on the grid', () => {
     const d = 20000;
     const global = new Float32Array(d);
     const updates = [1, 2, 3, 4].map((i) => ({ clientId: `c${i}`, weights: new Float32Array(d), numExamples: i }));
@@ -40,8 +41,13 @@ describe('DpFixedClipping (McMahan et al. 2018)', () => {
     let sq = 0;
     for (const x of out) sq += x * x;
     const sd = Math.sqrt(sq / d);
-    expect(sd).toBeGreaterThan(0.75 * 0.97);
-    expect(sd).toBeLessThan(0.75 * 1.03);
+    const step = defaultGridStep(2, d);
+    const expected = (1.5 * gridL2Sensitivity(2, step, d) * step) / 4;
+    expect(expected / 0.75).toBeLessThan(1.01);
+    expect(sd).toBeGreaterThan(expected * 0.97);
+    expect(sd).toBeLessThan(expected * 1.03);
+    // The released sum is a whole number of grid steps.
+    expect(Array.from(out).every((x) => Number.isInteger((x * 4) / step))).toBe(true);
   });
 
   it('hands the noisy mean to a server optimiser as its pseudo-gradient', () => {

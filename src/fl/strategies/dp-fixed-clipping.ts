@@ -1,4 +1,4 @@
-import { clipL2, type NoiseSource } from '../../privacy/dp/index.js';
+import { clipL2, gaussianMechanism, type NoiseSource } from '../../privacy/dp/index.js';
 import { InvalidInputError, StateError } from '../../core/errors.js';
 import { AggregationError, type ClientUpdate, type FitInstructions, type Strategy } from './strategy.js';
 
@@ -9,13 +9,16 @@ export interface DpFixedClippingOptions {
   /** Noise multiplier z: the noise on the sum of deltas has standard deviation z * S. */
   noiseMultiplier: number;
   noise: NoiseSource;
+  /** Fixed-point step of the noised sum; default `defaultGridStep(clipNorm, model size)`. */
+  gridStep?: number;
 }
 
 /**
  * Client-level differential privacy on the server (McMahan et al. 2018, "Learning Differentially
  * Private Recurrent Language Models", Algorithm 1 with flat clipping): each client's delta is
- * clipped to L2 norm S, the clipped deltas are summed, Gaussian noise N(0, (zS)^2 I) is added to the
- * sum, and the sum is divided by the number of updates m. Every client counts equally, so one
+ * clipped to L2 norm S, the clipped deltas are summed, the sum is rounded to the grid and the exact
+ * discrete Gaussian with sigma = z x (S in grid steps + sqrt(d)) is added (`gaussianMechanism`), and
+ * the sum is divided by the number of updates m. Every client counts equally, so one
  * client changes the sum by at most S; weighting by example counts would let a large client exceed it.
  * The noisy mean delta is handed to the wrapped strategy as a single update, so a server optimiser
  * (FedAdam, FedYogi) treats it as its pseudo-gradient and the noise is never bypassed.
@@ -62,11 +65,12 @@ export class DpFixedClipping implements Strategy {
       const clipped = clipL2(delta, this.options.clipNorm);
       for (let k = 0; k < d; k++) sum[k] += clipped[k];
     }
-    const noise = this.options.noise.gaussian(d, this.options.noiseMultiplier * this.options.clipNorm);
+    const released = gaussianMechanism(sum, { l2Sensitivity: this.options.clipNorm, noiseMultiplier: this.options.noiseMultiplier, gridStep: this.options.gridStep }, this.options.noise);
     const m = updates.length;
     const noisy = new Float32Array(d);
-    for (let k = 0; k < d; k++) noisy[k] = global[k] + (sum[k] + noise[k]) / m;
+    for (let k = 0; k < d; k++) noisy[k] = global[k] + released[k] / m;
     delta.fill(0);
+    sum.fill(0);
     return this.inner.aggregate(global, [{ clientId: 'dp-aggregate', weights: noisy, numExamples: 1 }], round);
   }
 }

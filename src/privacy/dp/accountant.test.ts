@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../core/index.js';
-import { DEFAULT_ORDERS, RdpAccountant, computeEpsilon, epsilonFromRdp, noiseMultiplierFor } from './accountant.js';
+import { DEFAULT_ORDERS, MAX_ORDER, RdpAccountant, computeEpsilon, epsilonFromRdp, epsilonOfEvents, noiseMultiplierFor } from './accountant.js';
 
 const MNIST_Q = 256 / 60000;
 // compute_dp_sgd_privacy counts steps as ceil(epochs * N / batch_size).
@@ -176,16 +176,112 @@ describe('noiseMultiplierFor', () => {
   });
 
   it('says clearly when the target cannot be reached', () => {
-    // Classic conversion never goes below -log(delta)/(512 - 1) = 0.0225 on the default orders.
-    const classic = (): unknown => noiseMultiplierFor({ targetEpsilon: 0.001, samplingRate: 0.01, steps: 100, delta: 1e-5, conversion: 'classic' });
+    // Classic conversion never goes below -log(delta)/(MAX_ORDER - 1) = 0.00058 on the searched orders.
+    expect(-Math.log(1e-5) / (MAX_ORDER - 1)).toBeGreaterThan(0.0005);
+    const classic = (): unknown => noiseMultiplierFor({ targetEpsilon: 0.0005, samplingRate: 0.01, steps: 100, delta: 1e-5, conversion: 'classic' });
     expect(classic).toThrow(InvalidInputError);
-    expect(classic).toThrow(/target epsilon 0\.001 cannot be reached at delta 0\.00001 with classic conversion.*raise the target epsilon or delta/);
+    expect(classic).toThrow(/target epsilon 0\.0005 cannot be reached at delta 0\.00001 with classic conversion.*raise the target epsilon or delta/);
     const improved = (): unknown => noiseMultiplierFor({ targetEpsilon: 0.001, samplingRate: 1, steps: 1_000_000, delta: 1e-5 });
     expect(improved).toThrow(/cannot be reached.*improved conversion/);
   });
 
   it('needs no noise when nothing is sampled', () => {
     expect(noiseMultiplierFor({ targetEpsilon: 1, samplingRate: 0, steps: 100, delta: 1e-5 }).noiseMultiplier).toBe(0);
+  });
+});
+
+/**
+ * The slow exhaustive search: every order on a grid 0.5% apart from 1.01 to MAX_ORDER (integers from
+ * 256 on, as the search itself), each RDP computed afresh at that single order.
+ */
+function exhaustiveEpsilon(q: number, sigma: number, steps: number, delta: number): number {
+  const orders = new Set<number>();
+  for (let alpha = 1.01; alpha <= MAX_ORDER; alpha = 1 + (alpha - 1) * 1.005) orders.add(alpha >= 256 ? Math.round(alpha) : alpha);
+  const list = [...orders];
+  const rdp = new RdpAccountant(list).compose({ kind: 'sampled-gaussian', samplingRate: q, noiseMultiplier: sigma, steps }).rdp();
+  return epsilonFromRdp(list, rdp, delta).epsilon;
+}
+
+describe('the search over orders', () => {
+  it('answers the small-epsilon case where TF Privacy orders are 43% conservative (q 0.001, sigma 2.5, 100 steps, delta 1e-5)', () => {
+    const grid = new RdpAccountant(DEFAULT_ORDERS).compose({ kind: 'sampled-gaussian', samplingRate: 0.001, noiseMultiplier: 2.5, steps: 100 }).getEpsilon(1e-5);
+    const searched = computeEpsilon(0.001, 2.5, 100, 1e-5);
+    expect(grid.order).toBe(63);
+    expect(grid.epsilon).toBeCloseTo(0.1034, 4);
+    // An independent accountant over integer orders 11..256 (improved conversion) gives 0.0722.
+    expect(searched.epsilon).toBeCloseTo(0.0722, 4);
+    expect(searched.order).toBeGreaterThan(63);
+    expect(searched.order).toBeLessThan(128);
+  });
+
+  it('is within 1% of an exhaustive search over orders for q in [1e-4, 0.1], sigma in [0.5, 10], steps in [1, 1e6], delta in [1e-9, 1e-3]', () => {
+    const logUniform = (lo: number, hi: number): fc.Arbitrary<number> => fc.double({ min: Math.log(lo), max: Math.log(hi), noNaN: true }).map(Math.exp);
+    fc.assert(
+      fc.property(logUniform(1e-4, 0.1), logUniform(0.5, 10), logUniform(1, 1e6).map(Math.round), logUniform(1e-9, 1e-3), (q, sigma, steps, delta) => {
+        const searched = computeEpsilon(q, sigma, steps, delta).epsilon;
+        const exhaustive = exhaustiveEpsilon(q, sigma, steps, delta);
+        expect(searched).toBeLessThanOrEqual(exhaustive * 1.01);
+        // Never below what some order proves.
+        expect(searched).toBeGreaterThanOrEqual(exhaustive * 0.99);
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it('composes events in RdpAccountant and epsilonOfEvents like computeEpsilon, and never above the fixed TF Privacy orders', () => {
+    const event = { kind: 'sampled-gaussian' as const, samplingRate: 0.01, noiseMultiplier: 1.3, steps: 500 };
+    const searched = new RdpAccountant().compose(event).compose(event).getEpsilon(1e-6);
+    expect(searched).toEqual(computeEpsilon(0.01, 1.3, 1000, 1e-6));
+    expect(epsilonOfEvents([event, event], 1e-6)).toEqual(searched);
+    expect(searched.epsilon).toBeLessThanOrEqual(new RdpAccountant(DEFAULT_ORDERS).compose(event).compose(event).getEpsilon(1e-6).epsilon);
+  });
+
+  it('answers dp epsilon at the corners of the domain in well under a second each', () => {
+    for (const [q, sigma, steps, delta] of [[1e-4, 10, 1, 1e-9], [0.1, 0.5, 1e6, 1e-3], [1e-4, 0.5, 1e6, 1e-9], [0.1, 10, 1, 1e-3]]) {
+      const start = performance.now();
+      expect(computeEpsilon(q, sigma, steps, delta).epsilon).toBeGreaterThan(0);
+      expect(performance.now() - start).toBeLessThan(500);
+    }
+  });
+});
+
+describe('discrete events', () => {
+  const rdpAt = (event: Parameters<RdpAccountant['compose']>[0], orders: number[]): number[] => [...new RdpAccountant(orders).compose(event).rdp()];
+
+  it("charges the subsampled discrete Gaussian with Zhu & Wang's general bound: hand-computed at order 3, never below the sampled Gaussian", () => {
+    const q = 0.05;
+    const sigma = 1;
+    // alpha = 3: log[(1-q)^2 (2q + 1) + 3 q^2 (1-q) e^(1/sigma^2) + 3 q^3 e^(3/sigma^2)] / 2.
+    const byHand = Math.log((1 - q) ** 2 * (2 * q + 1) + 3 * q * q * (1 - q) * Math.exp(1) + 3 * q ** 3 * Math.exp(3)) / 2;
+    const [atThree] = rdpAt({ kind: 'sampled-discrete-gaussian', samplingRate: q, noiseMultiplier: sigma, steps: 1 }, [3]);
+    expect(atThree).toBeCloseTo(byHand, 12);
+    const orders = [1.5, 2, 2.5, 3, 7.25, 32, 256];
+    const discrete = rdpAt({ kind: 'sampled-discrete-gaussian', samplingRate: q, noiseMultiplier: sigma, steps: 10 }, orders);
+    const continuous = rdpAt({ kind: 'sampled-gaussian', samplingRate: q, noiseMultiplier: sigma, steps: 10 }, orders);
+    discrete.forEach((value, k) => expect(value).toBeGreaterThanOrEqual(continuous[k] * (1 - 1e-12)));
+    // Unsampled it is the continuous Gaussian's alpha / (2 sigma^2) (CKS 2020 Thm 4).
+    expect(rdpAt({ kind: 'sampled-discrete-gaussian', samplingRate: 1, noiseMultiplier: 2, steps: 1 }, [3.5])[0]).toBeCloseTo(3.5 / 8, 12);
+  });
+
+  it('bounds fractional orders by the chord of (alpha - 1) RDP between the neighbouring integers', () => {
+    const event = { kind: 'sampled-discrete-gaussian' as const, samplingRate: 0.01, noiseMultiplier: 1.3, steps: 1 };
+    const [four, five, between] = rdpAt(event, [4, 5, 4.25]);
+    expect(between * 3.25).toBeCloseTo(0.75 * 3 * four + 0.25 * 4 * five, 12);
+  });
+
+  it('charges the discrete Laplace as pure epsilon-DP: min(epsilon, alpha epsilon^2 / 2) (Bun & Steinke 2016)', () => {
+    const [low, high] = rdpAt({ kind: 'discrete-laplace', scale: 4, steps: 1 }, [2, 1000]);
+    expect(low).toBeCloseTo(2 / 32, 12);
+    expect(high).toBeCloseTo(0.25, 12);
+  });
+
+  it('costs about the same as the continuous Gaussian at small q, and more at q = 0.05 (the demo)', () => {
+    const small = computeEpsilon(0.001, 2.5, 100, 1e-5, 'improved', 'discrete-gaussian').epsilon / computeEpsilon(0.001, 2.5, 100, 1e-5).epsilon;
+    expect(small).toBeGreaterThanOrEqual(1);
+    expect(small).toBeLessThan(1.02);
+    const demo = computeEpsilon(0.05, 1, 600, 1e-5, 'improved', 'discrete-gaussian').epsilon / computeEpsilon(0.05, 1, 600, 1e-5).epsilon;
+    expect(demo).toBeGreaterThan(1);
+    expect(demo).toBeLessThan(1.25);
   });
 });
 

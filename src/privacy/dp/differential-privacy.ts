@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseWithSchema } from '../../core/index.js';
-import { DEFAULT_CONVERSION, RdpAccountant, type Conversion, type EpsilonResult, type PrivacyEvent } from './accountant.js';
-import { analyticGaussianSigmaFor, gaussianMechanism, laplaceMechanism } from './mechanisms.js';
+import { DEFAULT_CONVERSION, RdpAccountant, noiseMultiplierFor, type Conversion, type EpsilonResult, type PrivacyEvent } from './accountant.js';
+import { gaussianMechanism, laplaceMechanism } from './mechanisms.js';
 import { SecureNoiseSource, type NoiseSource } from './noise.js';
 
 /** Configuration of `DifferentialPrivacy` (SYSTEM-ARCHITECTURE.md, "Differential Privacy"). */
@@ -16,6 +16,8 @@ export interface DPConfig {
   mechanism?: 'gaussian' | 'laplace';
   /** Defaults to a `SecureNoiseSource`; `SeededNoiseSource` is for tests only. */
   noiseSource?: NoiseSource;
+  /** Fixed-point step of every release (rounded down to a power of two); default 1% of the sensitivity over sqrt(length) (Gaussian) or over the length (Laplace). */
+  gridStep?: number;
   /** RDP to (epsilon, delta) conversion for reports; defaults to 'improved' (Balle et al. 2020). */
   conversion?: Conversion;
 }
@@ -34,7 +36,7 @@ export interface PrivacySpend {
 }
 
 const isNoiseSource = (value: unknown): value is NoiseSource =>
-  typeof value === 'object' && value !== null && typeof (value as NoiseSource).gaussian === 'function' && typeof (value as NoiseSource).laplace === 'function';
+  typeof value === 'object' && value !== null && typeof (value as NoiseSource).discreteGaussian === 'function' && typeof (value as NoiseSource).discreteLaplace === 'function';
 
 const ConfigSchema = z
   .object({
@@ -42,7 +44,8 @@ const ConfigSchema = z
     delta: z.number().gt(0).lt(1),
     sensitivity: z.number().gt(0).finite(),
     mechanism: z.enum(['gaussian', 'laplace']).default('gaussian'),
-    noiseSource: z.custom<NoiseSource>(isNoiseSource, 'expected an object with gaussian() and laplace()').optional(),
+    noiseSource: z.custom<NoiseSource>(isNoiseSource, 'expected an object with discreteGaussian() and discreteLaplace()').optional(),
+    gridStep: z.number().gt(0).finite().optional(),
     conversion: z.enum(['classic', 'improved']).default(DEFAULT_CONVERSION),
   })
   .strict();
@@ -57,7 +60,7 @@ const options = { code: 'DP_CONFIG_INVALID' };
  * (Mironov 2017) and basic composition (Dwork & Roth 2014 Thm 3.16).
  */
 export class DifferentialPrivacy {
-  private readonly config: Required<Omit<DPConfig, 'noiseSource'>>;
+  private readonly config: Required<Omit<DPConfig, 'noiseSource' | 'gridStep'>> & { gridStep?: number };
   private readonly source: NoiseSource;
   private readonly accountant = new RdpAccountant();
   /** Noise std in units of the sensitivity (Gaussian) or Laplace b / sensitivity; fixed by the config. */
@@ -67,22 +70,26 @@ export class DifferentialPrivacy {
   /** Validates the config and calibrates the noise once. */
   constructor(config: DPConfig) {
     const parsed = parseWithSchema(config, ConfigSchema, 'dp config', options);
-    this.config = { epsilon: parsed.epsilon, delta: parsed.delta, sensitivity: parsed.sensitivity, mechanism: parsed.mechanism, conversion: parsed.conversion };
+    this.config = { epsilon: parsed.epsilon, delta: parsed.delta, sensitivity: parsed.sensitivity, mechanism: parsed.mechanism, conversion: parsed.conversion, gridStep: parsed.gridStep };
     this.source = parsed.noiseSource ?? new SecureNoiseSource();
-    // The analytic Gaussian mechanism (Balle & Wang 2018) is exact for one release at any epsilon,
-    // where the classic calibration (Dwork & Roth Thm A.1) is looser and needs epsilon < 1.
-    this.noiseRatio = parsed.mechanism === 'gaussian' ? analyticGaussianSigmaFor(parsed.epsilon, parsed.delta, 1) : 1 / parsed.epsilon;
+    // The discrete Gaussian's RDP is at most the continuous one's (CKS 2020 Thm 4), so one release
+    // is calibrated through RDP and the Balle et al. 2020 conversion; the analytic Gaussian
+    // calibration (Balle & Wang 2018) is exact only for the continuous Gaussian.
+    this.noiseRatio =
+      parsed.mechanism === 'gaussian'
+        ? noiseMultiplierFor({ targetEpsilon: parsed.epsilon, samplingRate: 1, steps: 1, delta: parsed.delta, conversion: parsed.conversion }).noiseMultiplier
+        : 1 / parsed.epsilon;
   }
 
-  /** The data plus noise calibrated to (epsilon, delta) and the sensitivity; returns the same kind of array it was given. */
+  /** The data rounded to the grid plus exact discrete noise calibrated to (epsilon, delta) and the sensitivity; returns the same kind of array it was given. */
   addNoise(data: number[]): number[];
   addNoise(data: Float32Array): Float32Array;
   addNoise(data: number[] | Float32Array): number[] | Float32Array {
-    const { sensitivity, mechanism } = this.config;
+    const { sensitivity, mechanism, gridStep } = this.config;
     const noisy =
       mechanism === 'gaussian'
-        ? gaussianMechanism(data, { l2Sensitivity: sensitivity, noiseMultiplier: this.noiseRatio }, this.source)
-        : laplaceMechanism(data, { l1Sensitivity: sensitivity, epsilon: this.config.epsilon }, this.source);
+        ? gaussianMechanism(data, { l2Sensitivity: sensitivity, noiseMultiplier: this.noiseRatio, gridStep }, this.source)
+        : laplaceMechanism(data, { l1Sensitivity: sensitivity, epsilon: this.config.epsilon, gridStep }, this.source);
     this.accountant.compose(this.releaseEvent());
     this.releases += 1;
     return data instanceof Float32Array ? Float32Array.from(noisy) : Array.from(noisy);
@@ -91,7 +98,7 @@ export class DifferentialPrivacy {
   private releaseEvent(): Operation {
     return this.config.mechanism === 'gaussian'
       ? { kind: 'gaussian', noiseMultiplier: this.noiseRatio, steps: 1 }
-      : { kind: 'laplace', scale: this.noiseRatio, steps: 1 };
+      : { kind: 'discrete-laplace', scale: this.noiseRatio, steps: 1 };
   }
 
   /** epsilon at the configured delta of running all `operations` (RDP composition), without touching this instance's spend. */

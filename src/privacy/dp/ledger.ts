@@ -10,13 +10,15 @@ import {
   type PrivacyScope,
   type Storage,
 } from '../../core/index.js';
-import { DEFAULT_CONVERSION, DEFAULT_ORDERS, RdpAccountant, epsilonFromRdp, type Conversion, type EpsilonResult, type PrivacyEvent } from './accountant.js';
+import { DEFAULT_CONVERSION, RdpAccountant, epsilonFromRdp, epsilonOfEvents, type Conversion, type EpsilonResult, type PrivacyEvent } from './accountant.js';
 
 /**
  * The persistent privacy budget ledger: per data set and per participant, a budget (epsilon, delta)
  * and every charge made against it. Charges are kept as per-order Renyi DP and composed by adding
  * them order by order (Mironov 2017 Prop. 1), then converted to (epsilon, delta) once; summing
  * per-round epsilons would overstate the spend by a factor that grows with the number of rounds.
+ * Unless the ledger is given orders, the conversion searches every order up to MAX_ORDER, recomposing
+ * the recorded events, so a scope is charged at the order that is best for its whole history.
  */
 
 export type { PrivacyScope, PrivacyScopeKind } from '../../core/index.js';
@@ -92,7 +94,7 @@ export interface LedgerEntry {
 export interface PrivacyLedgerOptions {
   /** RDP to (epsilon, delta) conversion; defaults to 'improved' (Balle et al. 2020 Thm 21). */
   conversion?: Conversion;
-  /** RDP orders new charges are recorded at; defaults to DEFAULT_ORDERS. */
+  /** Convert only at these orders (and record charges at them); by default every order up to MAX_ORDER is searched and charges record TF Privacy's orders. */
   orders?: readonly number[];
   /** Clock for `createdAt` / `updatedAt`, in ms; defaults to Date.now. */
   now?: () => number;
@@ -175,6 +177,7 @@ function compose(orders: readonly number[], charges: readonly PrivacyChargeRecor
 export class PrivacyLedger {
   readonly conversion: Conversion;
   readonly orders: readonly number[];
+  private readonly fixedOrders: boolean;
   private readonly storage: Storage;
   private readonly now: () => number;
 
@@ -183,7 +186,8 @@ export class PrivacyLedger {
     this.storage = storage;
     this.conversion = parseWithSchema(options.conversion ?? DEFAULT_CONVERSION, z.enum(['classic', 'improved']), 'conversion', { code: 'DP_INPUT_INVALID' });
     // RdpAccountant validates the orders (each > 1, at least one).
-    this.orders = new RdpAccountant(options.orders ?? DEFAULT_ORDERS).orders;
+    this.orders = new RdpAccountant(options.orders).orders;
+    this.fixedOrders = options.orders !== undefined;
     this.now = options.now ?? Date.now;
   }
 
@@ -195,7 +199,7 @@ export class PrivacyLedger {
       const existing = await this.storage.privacy.getBudget(target);
       const charges = await this.storage.privacy.listCharges(target);
       // Spent is re-measured at the new delta: a smaller delta makes the same RDP a larger epsilon.
-      const spent = this.convert(compose(this.orders, charges), limit.delta);
+      const spent = this.epsilonOf(charges, [], limit.delta);
       if (spent.epsilon > limit.epsilon) {
         throw new InvalidInputError(
           'DP_BUDGET_BELOW_SPENT',
@@ -292,7 +296,7 @@ export class PrivacyLedger {
 
   private async spentOf(budget: PrivacyBudgetRecord): Promise<PrivacySpent> {
     const charges = await this.storage.privacy.listCharges(budget.scope);
-    const { epsilon, order } = this.convert(compose(this.orders, charges), budget.delta);
+    const { epsilon, order } = this.epsilonOf(charges, [], budget.delta);
     return { scope: budget.scope, epsilon, delta: budget.delta, order, budget: { epsilon: budget.epsilon, delta: budget.delta }, charges: charges.length };
   }
 
@@ -311,9 +315,9 @@ export class PrivacyLedger {
     });
   }
 
-  private async project(rounds: readonly { scope: PrivacyScope; rdp: Float64Array }[]): Promise<ChargePreview[]> {
+  private async project(rounds: readonly { scope: PrivacyScope; events: PrivacyEvent[]; rdp: Float64Array }[]): Promise<ChargePreview[]> {
     const previews: ChargePreview[] = [];
-    for (const { scope, rdp } of rounds) {
+    for (const { scope, events, rdp } of rounds) {
       const budget = await this.storage.privacy.getBudget(scope);
       if (!budget) {
         throw new StateError(
@@ -322,20 +326,30 @@ export class PrivacyLedger {
           { scope },
         );
       }
-      const spent = compose(this.orders, await this.storage.privacy.listCharges(scope));
-      const after: RdpCurve = new Map();
-      for (const [order, sum] of spent) after.set(order, sum + rdp[this.orders.indexOf(order)]);
-      const epsilonAfter = this.convert(after, budget.delta).epsilon;
+      const charges = await this.storage.privacy.listCharges(scope);
+      const epsilonAfter = this.epsilonOf(charges, [{ events, rdp }], budget.delta).epsilon;
       previews.push({
         scope: budget.scope,
         budget: { epsilon: budget.epsilon, delta: budget.delta },
-        spentEpsilon: this.convert(spent, budget.delta).epsilon,
-        roundEpsilon: epsilonFromRdp(this.orders, rdp, budget.delta, this.conversion).epsilon,
+        spentEpsilon: this.epsilonOf(charges, [], budget.delta).epsilon,
+        roundEpsilon: this.epsilonOf([], [{ events, rdp }], budget.delta).epsilon,
         epsilonAfter,
         withinBudget: epsilonAfter <= budget.epsilon,
       });
     }
     return previews;
+  }
+
+  /** epsilon of recorded charges plus this round's events: searched over all orders, or at the ledger's own orders. */
+  private epsilonOf(charges: readonly PrivacyChargeRecord[], round: readonly { events: PrivacyEvent[]; rdp: Float64Array }[], delta: number): EpsilonResult {
+    if (!this.fixedOrders) {
+      // Written by `charge` after RdpAccountant validated every event.
+      const events = [...charges.flatMap((c) => c.events as PrivacyEvent[]), ...round.flatMap((r) => r.events)];
+      return epsilonOfEvents(events, delta, this.conversion);
+    }
+    const curve = compose(this.orders, charges);
+    for (const { rdp } of round) for (const [order, sum] of curve) curve.set(order, sum + rdp[this.orders.indexOf(order)]);
+    return this.convert(curve, delta);
   }
 
   private convert(curve: RdpCurve, delta: number): EpsilonResult {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../core/index.js';
-import { analyticGaussianSigmaFor, clipL1, clipL2, gaussianDelta, gaussianMechanism, gaussianSigmaFor, laplaceMechanism } from './mechanisms.js';
+import { analyticGaussianSigmaFor, clipL1, clipL2, defaultGridStep, gaussianDelta, gaussianMechanism, gaussianSigmaFor, gridL2Sensitivity, laplaceMechanism, powerOfTwoAtMost } from './mechanisms.js';
 import { SeededNoiseSource } from './noise.js';
 
 const l2 = (x: ArrayLike<number>): number => Math.hypot(...Array.from(x));
@@ -54,21 +54,42 @@ describe('mechanisms', () => {
     return { mean, variance: q / (x.length - 1) };
   };
 
-  it('Gaussian mechanism adds noise of std noiseMultiplier x sensitivity around the input', () => {
-    const input = new Float64Array(N).fill(3);
+  it('Gaussian mechanism rounds to the grid and adds discrete Gaussian noise of std noiseMultiplier x (sensitivity + sqrt(d) steps)', () => {
+    const input = new Float64Array(N).fill(3.3);
+    const step = defaultGridStep(0.5, N);
+    expect(step).toBe(2 ** Math.floor(Math.log2((0.01 * 0.5) / Math.sqrt(N))));
     const out = gaussianMechanism(input, { l2Sensitivity: 0.5, noiseMultiplier: 4 }, new SeededNoiseSource(1));
-    const { mean, variance } = stats(out, 3);
-    expect(Math.abs(mean)).toBeLessThan(5 * (2 / Math.sqrt(N)));
-    expect(Math.abs(variance - 4)).toBeLessThan(5 * 4 * Math.sqrt(2 / N));
+    expect(out.every((v) => Number.isInteger(v / step))).toBe(true);
+    const center = Math.round(3.3 / step) * step;
+    const sigma = 4 * gridL2Sensitivity(0.5, step, N) * step;
+    // The grid costs at most 1% more noise than the continuous mechanism's 4 x 0.5.
+    expect(sigma / 2).toBeGreaterThan(1);
+    expect(sigma / 2).toBeLessThan(1.01);
+    const { mean, variance } = stats(out, center);
+    expect(Math.abs(mean)).toBeLessThan(5 * (sigma / Math.sqrt(N)));
+    expect(Math.abs(variance - sigma ** 2)).toBeLessThan(5 * sigma ** 2 * Math.sqrt(2 / N));
   });
 
-  it('Laplace mechanism adds noise of variance 2b^2 with b = sensitivity / epsilon', () => {
+  it('uses the grid step it is given, rounded down to a power of two, and releases the input rounded to it when there is no noise', () => {
+    expect(powerOfTwoAtMost(0.3)).toBe(0.25);
+    expect(powerOfTwoAtMost(1)).toBe(1);
+    const out = gaussianMechanism([0.26, -0.74, 1.1], { l2Sensitivity: 1, noiseMultiplier: 0, gridStep: 0.3 }, new SeededNoiseSource(4));
+    expect([...out]).toEqual([0.25, -0.75, 1]);
+    // A neighbour 1 apart, rounded, is at most 1/step + sqrt(d) steps away.
+    expect(gridL2Sensitivity(1, 0.25, 3)).toBeCloseTo(4 + Math.sqrt(3), 6);
+  });
+
+  it('Laplace mechanism adds discrete Laplace noise of integer scale ceil((sensitivity + d steps) / epsilon) steps', () => {
     const input = new Float64Array(N).fill(-1);
-    const out = laplaceMechanism(input, { l1Sensitivity: 1, epsilon: 0.5 }, new SeededNoiseSource(2));
-    const b = 2;
+    const step = 2 ** -4;
+    const out = laplaceMechanism(input, { l1Sensitivity: 1, epsilon: 0.5, gridStep: step }, new SeededNoiseSource(2));
+    expect(out.every((v) => Number.isInteger(v / step))).toBe(true);
+    const t = Math.ceil((16 * (1 + 1e-9) + N) / 0.5);
+    const r = Math.exp(-1 / t);
+    const expected = ((2 * r) / (1 - r) ** 2) * step * step;
     const { mean, variance } = stats(out, -1);
-    expect(Math.abs(mean)).toBeLessThan(5 * Math.sqrt((2 * b * b) / N));
-    expect(Math.abs(variance - 2 * b * b)).toBeLessThan(5 * b * b * Math.sqrt(20 / N));
+    expect(Math.abs(mean)).toBeLessThan(5 * Math.sqrt(expected / N));
+    expect(Math.abs(variance - expected)).toBeLessThan(5 * expected * Math.sqrt(20 / N));
   });
 
   it('rejects a non-positive epsilon or negative sensitivity', () => {

@@ -49,21 +49,62 @@ export function clipL1(vector: NumericVector, maxNorm: number): Float64Array {
   return scaled(vector, norm, maxNorm);
 }
 
+// Rounding may add at most 1% to the noise (Gaussian) or to the scale (Laplace) by default.
+const GRID_SLACK = 0.01;
+// clipL2 computes the clipped norm in floating point: allow for it being a few ulps above the bound.
+const CLIP_ROUNDING = 1 + 1e-9;
+
+/** The largest power of two at most x: scaling by it is exact, so x / step and k x step carry no rounding. */
+export function powerOfTwoAtMost(x: number): number {
+  parseWithSchema(x, positive, 'grid step', options);
+  return 2 ** Math.floor(Math.log2(x));
+}
+
+/**
+ * The default fixed-point step for `dimension` values of L2 sensitivity `l2Sensitivity`: the largest
+ * power of two at most 1% of sensitivity / sqrt(dimension), so that rounding to the grid (which can
+ * move a neighbouring pair apart by up to sqrt(dimension) steps) adds at most 1% to the noise.
+ */
+export function defaultGridStep(l2Sensitivity: number, dimension: number): number {
+  return powerOfTwoAtMost((GRID_SLACK * l2Sensitivity) / Math.sqrt(Math.max(1, dimension)));
+}
+
+/**
+ * L2 sensitivity in grid steps after rounding to the grid: a neighbouring pair of vectors at most
+ * `l2Sensitivity` apart are, once each coordinate is rounded to the nearest multiple of `step`, at
+ * most l2Sensitivity / step + sqrt(dimension) steps apart (each coordinate's two rounding errors
+ * differ by less than one step).
+ */
+export function gridL2Sensitivity(l2Sensitivity: number, step: number, dimension: number): number {
+  return (l2Sensitivity / step) * CLIP_ROUNDING + Math.sqrt(dimension);
+}
+
 /** Parameters of `gaussianMechanism`. */
 export interface GaussianMechanismParameters {
   /** Bound on how far one individual can move the vector in L2 norm (the clipping norm). */
   l2Sensitivity: number;
-  /** Noise standard deviation in units of the sensitivity. */
+  /** Noise in units of the sensitivity: sigma = noiseMultiplier x the sensitivity in grid steps. */
   noiseMultiplier: number;
+  /** Fixed-point step of the release, rounded down to a power of two; default `defaultGridStep`. */
+  gridStep?: number;
 }
 
-/** vector + N(0, sigma^2 I) with sigma = noiseMultiplier x l2Sensitivity (Dwork & Roth 2014 §3.5.3; Mironov 2017 Table II for its RDP). */
+/**
+ * The discrete Gaussian mechanism (Canonne, Kamath & Steinke 2020 §3): each coordinate is rounded to
+ * the nearest multiple of the grid step, N_Z(0, sigma^2) is added in grid steps with
+ * sigma = noiseMultiplier x `gridL2Sensitivity`, and the integers are scaled back. Its RDP is at
+ * most alpha / (2 noiseMultiplier^2), the continuous Gaussian's (CKS 2020 Thm 4 per coordinate,
+ * summed over the independent coordinates), so it is charged as a `gaussian` event.
+ */
 export function gaussianMechanism(vector: NumericVector, parameters: GaussianMechanismParameters, source: NoiseSource): Float64Array {
   const sensitivity = parseWithSchema(parameters.l2Sensitivity, nonNegative, 'L2 sensitivity', options);
   const multiplier = parseWithSchema(parameters.noiseMultiplier, nonNegative, 'noise multiplier', options);
   checkFinite(vector);
-  const noise = source.gaussian(vector.length, multiplier * sensitivity);
-  for (let k = 0; k < noise.length; k++) noise[k] += vector[k];
+  const d = vector.length;
+  if (d === 0) return new Float64Array(0);
+  const step = parameters.gridStep === undefined ? defaultGridStep(sensitivity || 1, d) : powerOfTwoAtMost(parameters.gridStep);
+  const noise = source.discreteGaussian(d, multiplier * gridL2Sensitivity(sensitivity, step, d));
+  for (let k = 0; k < d; k++) noise[k] = (Math.round(vector[k] / step) + noise[k]) * step;
   return noise;
 }
 
@@ -73,15 +114,25 @@ export interface LaplaceMechanismParameters {
   l1Sensitivity: number;
   /** The pure-DP epsilon this release spends. */
   epsilon: number;
+  /** Fixed-point step of the release, rounded down to a power of two; default: 1% of l1Sensitivity / dimension. */
+  gridStep?: number;
 }
 
-/** vector + Laplace(0, b) per coordinate with b = l1Sensitivity / epsilon: (epsilon, 0)-DP (Dwork & Roth 2014 Thm 3.6). */
+/**
+ * The discrete Laplace mechanism (CKS 2020 §2.2, Algorithm 2): each coordinate rounded to the grid,
+ * discrete Laplace noise of integer scale t = ceil(L1 sensitivity in grid steps / epsilon) added in
+ * grid steps: (epsilon, 0)-DP, as rounding moves a neighbouring pair at most one step per coordinate apart.
+ */
 export function laplaceMechanism(vector: NumericVector, parameters: LaplaceMechanismParameters, source: NoiseSource): Float64Array {
   const sensitivity = parseWithSchema(parameters.l1Sensitivity, nonNegative, 'L1 sensitivity', options);
   const epsilon = parseWithSchema(parameters.epsilon, positive, 'epsilon', options);
   checkFinite(vector);
-  const noise = source.laplace(vector.length, sensitivity / epsilon);
-  for (let k = 0; k < noise.length; k++) noise[k] += vector[k];
+  const d = vector.length;
+  if (d === 0) return new Float64Array(0);
+  const step = parameters.gridStep === undefined ? powerOfTwoAtMost((GRID_SLACK * (sensitivity || 1)) / d) : powerOfTwoAtMost(parameters.gridStep);
+  const units = (sensitivity / step) * CLIP_ROUNDING + d;
+  const noise = source.discreteLaplace(d, Math.ceil(units / epsilon));
+  for (let k = 0; k < d; k++) noise[k] = (Math.round(vector[k] / step) + noise[k]) * step;
   return noise;
 }
 
