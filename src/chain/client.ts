@@ -1,6 +1,6 @@
 import { getAddress, isAddress, isHex, keccak256, toBytes, type Address, type Hex, type LocalAccount } from 'viem';
 import { InvalidInputError } from '../core/errors.js';
-import { nexusTokenAbi, parameterRegistryAbi, reputationAbi, rewardDistributorAbi, stakingAbi } from './artifacts/index.js';
+import { nexusTokenAbi, parameterRegistryAbi, reputationAbi, rewardDistributorAbi, stakingAbi } from './artifacts.js';
 import type { ChainConnection } from './connection.js';
 import type { NexusDeployment, ProtocolParameters } from './deploy.js';
 import { NexusGovernance } from './governance.js';

@@ -15,7 +15,7 @@ import {
   rewardDistributorBytecode,
   stakingAbi,
   stakingBytecode,
-} from './artifacts/index.js';
+} from './artifacts.js';
 import type { ChainConnection } from './connection.js';
 import { confirm, write } from './transact.js';
 import { toChainError } from './errors.js';

@@ -1,6 +1,6 @@
 import { encodeFunctionData, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parameterRegistryAbi, rewardDistributorAbi, stakingAbi } from './artifacts/index.js';
+import { parameterRegistryAbi, rewardDistributorAbi, stakingAbi } from './artifacts.js';
 import { evidenceHash } from './client.js';
 import { DEFAULT_GOVERNANCE, nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';

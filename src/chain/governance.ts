@@ -1,6 +1,6 @@
 import { encodeFunctionData, keccak256, parseEventLogs, toBytes, type Address, type Hex, type LocalAccount } from 'viem';
 import { InvalidInputError, NotFoundError, StateError } from '../core/errors.js';
-import { nexusGovernorAbi, parameterRegistryAbi } from './artifacts/index.js';
+import { nexusGovernorAbi, parameterRegistryAbi } from './artifacts.js';
 import type { ChainConnection } from './connection.js';
 import type { NexusDeployment, ProtocolParameters } from './deploy.js';
 import { read, write, type TxResult } from './transact.js';

@@ -1,6 +1,6 @@
 import { stringToHex, type Address } from 'viem';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parameterRegistryAbi, parameterRegistryBytecode } from './artifacts/index.js';
+import { parameterRegistryAbi, parameterRegistryBytecode } from './artifacts.js';
 import { openChain, type ChainConnection } from './connection.js';
 import { DEFAULT_PARAMETERS } from './deploy.js';
 import { write } from './transact.js';

@@ -1,6 +1,6 @@
 import { getAddress, zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { rewardDistributorAbi, rewardDistributorBytecode } from './artifacts/index.js';
+import { rewardDistributorAbi, rewardDistributorBytecode } from './artifacts.js';
 import { nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
 import { toChainError } from './errors.js';

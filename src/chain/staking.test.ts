@@ -1,6 +1,6 @@
 import { keccak256, toBytes, zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { stakingAbi, stakingBytecode } from './artifacts/index.js';
+import { stakingAbi, stakingBytecode } from './artifacts.js';
 import { evidenceHash } from './client.js';
 import { nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';

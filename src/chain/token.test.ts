@@ -1,6 +1,6 @@
 import { parseSignature, zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { nexusTokenAbi, nexusTokenBytecode } from './artifacts/index.js';
+import { nexusTokenAbi, nexusTokenBytecode } from './artifacts.js';
 import { deployNexus, nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
 import { toChainError } from './errors.js';
