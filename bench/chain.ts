@@ -1,6 +1,6 @@
 import { keccak256, toHex, getAddress, type Address } from 'viem';
 import { nxs, startEmbeddedNexus, type NexusClient, type RewardTree } from '../src/chain/index.js';
-import type { BenchResult } from './run.js';
+import type { BenchResult } from './bench-result.js';
 
 const PARTICIPANTS = 1_000;
 const k = (g: number): string => g.toLocaleString('en-US');
