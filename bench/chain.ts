@@ -1,6 +1,6 @@
 import { keccak256, toHex, getAddress, type Address } from 'viem';
 import { nxs, startEmbeddedNexus, type NexusClient, type RewardTree } from '../src/chain/index.js';
-import type { BenchResult } from './run.js';
+import type { BenchResult } from './bench-result.js';
 
 const PARTICIPANTS = 1_000;
 const k = (g: number): string => g.toLocaleString('en-US');
@@ -47,7 +47,7 @@ export async function benchChain(): Promise<BenchResult> {
     accounts: 5,
     allocation: nxs(1_000_000),
     rewardPool: nxs(10_000_000),
-    parameters: { rewardPerRound: nxs(1_000_000) },
+    parameters: { rewardPerRound: nxs(1_000_000), maxRewardPerEpoch: nxs(10_000_000) },
     governance: { votingDelayBlocks: 1, votingPeriodBlocks: 10 },
   });
   const [alice, bob, relayer, carol] = n.participants;
@@ -64,7 +64,10 @@ export async function benchChain(): Promise<BenchResult> {
   await carol.approve(n.deployment.staking, nxs(200));
   row('stake (first, whole wallet)', Number((await carol.stake(nxs(200))).gasUsed), 'as above, and the emptied wallet gets 1 base unit back from the pool');
   row('requestUnstake', Number((await alice.requestUnstake(nxs(100))).gasUsed), 'starts the cool-down');
-  row('slash', Number((await n.coordinator.slash(alice.account, 'bench evidence')).gasUsed), 'registry fraction to the treasury');
+  const proposed = await n.coordinator.proposeSlash(alice.account, 'bench evidence');
+  row('proposeSlash', Number(proposed.gasUsed), 'registry fraction of the stake, taken after the challenge period');
+  await n.conn.increaseTime(Number((await n.coordinator.parameters()).slashChallengePeriod));
+  row('finalizeSlash', Number((await bob.finalizeSlash(proposed.evidence)).gasUsed), 'anyone, after the challenge period: the stake to the treasury');
 
   await alice.delegate();
   await bob.delegate();
@@ -95,17 +98,18 @@ export async function benchChain(): Promise<BenchResult> {
   // Stakers in the rounds: the relayer (kept tokens), carol (staked her whole wallet), bob (delegated his votes to himself).
   const stakers = [relayer.account, carol.account, bob.account];
   const entries = [...roster, ...stakers].map((account, i) => ({ account, amount: nxs(1) + BigInt(i) }));
-  for (const size of [10, 100]) {
-    const posted = await n.coordinator.postRewardRoot(BigInt(size), entries.slice(0, size));
+  // Rounds are posted in increasing order: 1 and 2 here, 3 and 4 claimed below.
+  for (const [round, size] of [[1n, 10], [2n, 100]] as const) {
+    const posted = await n.coordinator.postRewardRoot(round, entries.slice(0, size));
     row(`postRewardRoot (${size} participants)`, Number(posted.gasUsed), 'one root and total');
   }
-  const round1 = await n.coordinator.postRewardRoot(1n, entries);
+  const round1 = await n.coordinator.postRewardRoot(3n, entries);
   row(`postRewardRoot (${PARTICIPANTS} participants)`, Number(round1.gasUsed), 'one root and total, independent of the count', { target: 100_000, met: round1.gasUsed < 100_000n });
-  const firstRegH = await claimAllOf(relayer, 1n, round1.tree, regHolders);
-  const firstRegE = await claimAllOf(relayer, 1n, round1.tree, regEmpty);
-  const firstH = await claimAllOf(relayer, 1n, round1.tree, holders1);
-  const firstE = await claimAllOf(relayer, 1n, round1.tree, empty1);
-  const own = async (c: NexusClient): Promise<Stats> => stats([(await c.claimFromTree(1n, round1.tree)).gasUsed]);
+  const firstRegH = await claimAllOf(relayer, 3n, round1.tree, regHolders);
+  const firstRegE = await claimAllOf(relayer, 3n, round1.tree, regEmpty);
+  const firstH = await claimAllOf(relayer, 3n, round1.tree, holders1);
+  const firstE = await claimAllOf(relayer, 3n, round1.tree, empty1);
+  const own = async (c: NexusClient): Promise<Stats> => stats([(await c.claimFromTree(3n, round1.tree)).gasUsed]);
   const firstKept = await own(relayer);
   const firstCarol = await own(carol);
   const firstBob = await own(bob);
@@ -116,12 +120,12 @@ export async function benchChain(): Promise<BenchResult> {
   claimRow('claim (first, never registered, token holder)', firstH, 'sets the claimed-flags word from zero (never staked)');
   claimRow('claim (first, never registered, empty wallet)', firstE, 'sets the flags word and the token balance from zero');
   claimRow('claim (first, staked, votes delegated)', firstBob, 'bob: ERC20Votes writes a vote checkpoint on every balance change of a delegator');
-  const round2 = await n.coordinator.postRewardRoot(2n, entries);
-  const again = await claimAllOf(relayer, 2n, round2.tree, roster);
+  const round2 = await n.coordinator.postRewardRoot(4n, entries);
+  const again = await claimAllOf(relayer, 4n, round2.tree, roster);
   claimRow('claim (returning participant)', again, 'claimed an earlier round in the same word');
 
   // claimMany: rounds 20 to 29 of 1,003-leaf trees (10-deep proofs), in the same claimed-flags
-  // word as rounds 1 and 2, each participant's rounds in one transaction. Newcomers (empty
+  // word as rounds 3 and 4, each participant's rounds in one transaction. Newcomers (empty
   // wallets, never claimed; half registered) take the places of 40 participants in rounds 30 to 39.
   const CLAIMED_ROUNDS = 10;
   const postRounds = async (first: number, list: typeof entries): Promise<{ round: bigint; tree: RewardTree }[]> => {

@@ -4,7 +4,7 @@ import { openStorage } from '../src/core/index.js';
 import { demoConfig, jobStreams, prepareJob, runJob, type JobConfigInput } from '../src/fl/index.js';
 import { LocalModel, concat, initBackend, train, trainDpSgd, validateModelSpec } from '../src/ml/index.js';
 import { SecureNoiseSource, computeEpsilon, defaultGridStep, gaussianMechanism } from '../src/privacy/dp/index.js';
-import type { BenchResult } from './run.js';
+import type { BenchResult } from './bench-result.js';
 
 const EPOCHS = 3;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { openStorage } from '../src/core/index.js';
 import { demoConfig, jobStreams, prepareJob, runJob, type JobReport } from '../src/fl/index.js';
 import { LocalModel, concat, evaluate, initBackend, train } from '../src/ml/index.js';
-import type { BenchResult } from './run.js';
+import type { BenchResult } from './bench-result.js';
 
 /** Samples the process's resident set size while `fn` runs and returns its peak in MiB. */
 async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peakRssMb: number }> {

@@ -12,7 +12,7 @@ import {
   type MultipartySetup,
   type SealedShare,
 } from '../src/privacy/he/index.js';
-import type { BenchResult } from './run.js';
+import type { BenchResult } from './bench-result.js';
 
 const DIMENSION = 100_000;
 const HOLDERS = 3;

@@ -12,7 +12,7 @@ import {
   type EncryptedSummer,
   type UpdateEncryptor,
 } from '../src/privacy/he/index.js';
-import type { BenchResult } from './run.js';
+import type { BenchResult } from './bench-result.js';
 
 const DIMENSIONS = [10_000, 100_000, 1_000_000];
 const CLIENTS = [10, 100];

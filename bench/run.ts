@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
+import type { BenchResult } from './bench-result.js';
 import { benchChain } from './chain.js';
 import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
@@ -8,13 +9,6 @@ import { benchHeMultiparty } from './he-multiparty.js';
 import { benchNetwork } from './network.js';
 import { benchSecagg } from './secagg.js';
 
-/** What one benchmark produces: rows for bench/results/<name>.json and a table for the terminal. */
-export interface BenchResult {
-  name: string;
-  description: string;
-  rows: Record<string, unknown>[];
-  table: string;
-}
 
 const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork };
 

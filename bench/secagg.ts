@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Rng } from '../src/core/index.js';
 import { DEFAULT_DELTA, DEFAULT_GAMMA, runSecureAggregation, type RunSecureAggregationParameters, type SecAggInputSource } from '../src/privacy/secagg/index.js';
-import type { BenchResult } from './run.js';
+import type { BenchResult } from './bench-result.js';
 
 const CLIENTS = process.env.SA_N ? [Number(process.env.SA_N)] : [10, 100, 500];
 const DIMENSIONS = process.env.SA_D ? [Number(process.env.SA_D)] : [10_000, 100_000, 1_000_000];

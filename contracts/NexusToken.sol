@@ -13,7 +13,9 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
  * @title NexusToken
  * @notice The Cipher Nexus token (NXS): ERC-20 with EIP-2612 permits and ERC-5805 votes, a capped
  * supply, role-based minting and pausing, and transfer restrictions (a deny list and per-account
- * lock-ups) enforced on every balance change.
+ * lock-ups) enforced on every balance change. Pausing and the restrictions belong to governance
+ * (the timelock), not to the coordinator: whoever holds them could freeze accounts until their
+ * reward claim windows lapse, so each use is a proposal that passed a vote and the timelock.
  * @dev One storage slot per account holds its restriction, so a transfer pays one extra cold read
  * per side. Mints are restricted like transfers (a denied account cannot receive); burns are not
  * offered.
@@ -50,21 +52,20 @@ contract NexusToken is ERC20, ERC20Capped, ERC20Permit, ERC20Votes, AccessContro
     error ZeroAddress();
 
     /**
-     * @param admin receives DEFAULT_ADMIN_ROLE (the governance timelock)
+     * @param admin receives DEFAULT_ADMIN_ROLE, PAUSER_ROLE and COMPLIANCE_ROLE (the governance timelock)
      * @param minter receives MINTER_ROLE for the launch allocations (renounced afterwards)
-     * @param operator receives PAUSER_ROLE and COMPLIANCE_ROLE (the coordinator's operator)
      * @param cap_ the maximum total supply, in base units
      */
-    constructor(address admin, address minter, address operator, uint256 cap_)
+    constructor(address admin, address minter, uint256 cap_)
         ERC20("Cipher Nexus", "NXS")
         ERC20Capped(cap_)
         ERC20Permit("Cipher Nexus")
     {
-        if (admin == address(0) || minter == address(0) || operator == address(0)) revert ZeroAddress();
+        if (admin == address(0) || minter == address(0)) revert ZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(MINTER_ROLE, minter);
-        _grantRole(PAUSER_ROLE, operator);
-        _grantRole(COMPLIANCE_ROLE, operator);
+        _grantRole(PAUSER_ROLE, admin);
+        _grantRole(COMPLIANCE_ROLE, admin);
     }
 
     /// @notice Mints `amount` to `to`, within the cap. Only MINTER_ROLE.

@@ -6,7 +6,8 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 /**
  * @title ParameterRegistry
  * @notice The protocol parameters that token holders steer: reward per round, minimum stake, slash
- * fraction, default privacy budget, unstake cool-down, claim window and reputation decay.
+ * fraction, default privacy budget, unstake cool-down, claim window, reputation decay, the reward
+ * budget of an epoch and its length, and the challenge period of a proposed slash.
  * @dev The owner is the governance timelock, so every change is a proposal that passed a vote and
  * waited out the timelock. Off-chain components (the coordinator) read the values at the start of
  * each job; on-chain components (Staking, RewardDistributor, Reputation) read them on every call.
@@ -24,6 +25,9 @@ contract ParameterRegistry is Ownable {
         uint256 unstakeCooldown;
         uint256 claimWindow;
         uint256 reputationDecayBps;
+        uint256 maxRewardPerEpoch;
+        uint256 rewardEpoch;
+        uint256 slashChallengePeriod;
     }
 
     /// @notice Most tokens (in base units) one round may pay out in rewards.
@@ -40,6 +44,12 @@ contract ParameterRegistry is Ownable {
     uint256 public claimWindow;
     /// @notice Share of a reputation score kept per round without activity, in basis points.
     uint256 public reputationDecayBps;
+    /// @notice Most tokens (in base units) all rounds posted in one reward epoch may pay out together.
+    uint256 public maxRewardPerEpoch;
+    /// @notice Seconds of one reward epoch; epoch n covers [n * rewardEpoch, (n + 1) * rewardEpoch).
+    uint256 public rewardEpoch;
+    /// @notice Seconds a proposed slash waits, contestable by the accused or governance, before it may take effect.
+    uint256 public slashChallengePeriod;
 
     /// @notice A parameter changed from `oldValue` to `newValue`.
     event ParameterChanged(bytes32 indexed name, uint256 oldValue, uint256 newValue);
@@ -59,6 +69,9 @@ contract ParameterRegistry is Ownable {
         _set("unstakeCooldown", initial.unstakeCooldown);
         _set("claimWindow", initial.claimWindow);
         _set("reputationDecayBps", initial.reputationDecayBps);
+        _set("maxRewardPerEpoch", initial.maxRewardPerEpoch);
+        _set("rewardEpoch", initial.rewardEpoch);
+        _set("slashChallengePeriod", initial.slashChallengePeriod);
     }
 
     /// @notice All parameters in one call.
@@ -70,7 +83,10 @@ contract ParameterRegistry is Ownable {
             defaultPrivacyBudgetMilli,
             unstakeCooldown,
             claimWindow,
-            reputationDecayBps
+            reputationDecayBps,
+            maxRewardPerEpoch,
+            rewardEpoch,
+            slashChallengePeriod
         );
     }
 
@@ -109,6 +125,21 @@ contract ParameterRegistry is Ownable {
         _set("reputationDecayBps", value);
     }
 
+    /// @notice Sets the most all rounds of one reward epoch may pay out. Only governance.
+    function setMaxRewardPerEpoch(uint256 value) external onlyOwner {
+        _set("maxRewardPerEpoch", value);
+    }
+
+    /// @notice Sets the length of a reward epoch in seconds (1 hour to 365 days); the epoch under way restarts its count. Only governance.
+    function setRewardEpoch(uint256 value) external onlyOwner {
+        _set("rewardEpoch", value);
+    }
+
+    /// @notice Sets how long a proposed slash stays contestable, in seconds (1 hour to 90 days); applies to slashes proposed afterwards. Only governance.
+    function setSlashChallengePeriod(uint256 value) external onlyOwner {
+        _set("slashChallengePeriod", value);
+    }
+
     function _set(bytes32 name, uint256 value) private {
         uint256 old;
         if (name == "rewardPerRound") {
@@ -133,10 +164,21 @@ contract ParameterRegistry is Ownable {
             if (value < 1 hours || value > 365 days) revert ParameterOutOfRange(name, value);
             old = claimWindow;
             claimWindow = value;
-        } else {
+        } else if (name == "reputationDecayBps") {
             if (value > BPS) revert ParameterOutOfRange(name, value);
             old = reputationDecayBps;
             reputationDecayBps = value;
+        } else if (name == "maxRewardPerEpoch") {
+            old = maxRewardPerEpoch;
+            maxRewardPerEpoch = value;
+        } else if (name == "rewardEpoch") {
+            if (value < 1 hours || value > 365 days) revert ParameterOutOfRange(name, value);
+            old = rewardEpoch;
+            rewardEpoch = value;
+        } else {
+            if (value < 1 hours || value > 90 days) revert ParameterOutOfRange(name, value);
+            old = slashChallengePeriod;
+            slashChallengePeriod = value;
         }
         emit ParameterChanged(name, old, value);
     }

@@ -12,7 +12,11 @@ import {ParameterRegistry} from "./ParameterRegistry.sol";
  * @notice Pays each training round's rewards from a funded pool. The coordinator posts one Merkle
  * root per round with the round's total (constant gas, whatever the number of participants);
  * each participant (or anyone on its behalf) claims its amount with a proof. Unclaimed rewards
- * return to the pool when the claim window has passed.
+ * return to the pool when the claim window has passed. The poster's power is bounded three ways,
+ * all set by governance through the registry: a round pays at most the reward per round, rounds
+ * are posted in increasing order (at most {MAX_ROUND_STEP} past the latest), and all rounds
+ * posted within one reward epoch pay at most the epoch's budget, so a stolen or faulty poster key
+ * can promise at most one epoch's budget before governance revokes it.
  * @dev Leaves are OpenZeppelin StandardMerkleTree leaves of type (address, uint256):
  * keccak256(bytes.concat(keccak256(abi.encode(account, amount)))). The double hash keeps a leaf
  * from being read as an inner node (second pre-image). Claimed flags are one bit per account and
@@ -44,6 +48,13 @@ contract RewardDistributor is AccessControl {
     uint192 public available;
     /// @notice The highest round posted so far (shares a slot with `available`, which posting writes anyway).
     uint64 public latestRound;
+    /// @notice The reward epoch of the latest posting (block time / the registry's epoch length).
+    uint64 public epoch;
+    /// @notice Tokens promised to rounds posted in {epoch} so far.
+    uint192 public epochPosted;
+
+    /// @notice How far past {latestRound} a new round may be numbered, so a poster cannot exhaust the round numbers.
+    uint64 public constant MAX_ROUND_STEP = 1_000_000;
 
     /// @notice Rounds per claimed-flags word: bit 255 of each word is the registration sentinel, never a round.
     uint256 public constant ROUNDS_PER_WORD = 255;
@@ -77,6 +88,10 @@ contract RewardDistributor is AccessControl {
     error RoundNotPosted(uint64 round);
     /// @notice `total` is more than the registry's reward per round, `limit`.
     error RewardExceedsLimit(uint256 total, uint256 limit);
+    /// @notice `round` is not after the latest posted round `latest`, or more than {MAX_ROUND_STEP} past it.
+    error RoundOutOfSequence(uint64 round, uint64 latest);
+    /// @notice Epoch `epoch_` has promised `posted` already; `total` more would pass its budget, `limit`.
+    error EpochRewardExceedsLimit(uint64 epoch_, uint256 posted, uint256 total, uint256 limit);
     /// @notice The pool holds `available` unpromised tokens, less than `requested`.
     error InsufficientPool(uint256 available, uint256 requested);
     /// @notice `account` already claimed `round`.
@@ -132,20 +147,30 @@ contract RewardDistributor is AccessControl {
 
     /**
      * @notice Posts the reward root of `round`, promising `total` from the pool until the claim
-     * window ends. Only POSTER_ROLE; once per round; `total` at most the registry's reward per round.
+     * window ends. Only POSTER_ROLE; once per round, after the latest posted one; `total` at most
+     * the registry's reward per round and, with what the current epoch promised already, at most
+     * its reward per epoch.
      */
     function postRoot(uint64 round, bytes32 root, uint256 total) external onlyRole(POSTER_ROLE) {
         if (root == bytes32(0)) revert EmptyRoot();
         if (total == 0) revert ZeroAmount();
         Round storage r = _rounds[round];
         if (r.root != bytes32(0)) revert RoundAlreadyPosted(round);
+        uint64 latest = latestRound;
+        if (round <= latest || round - latest > MAX_ROUND_STEP) revert RoundOutOfSequence(round, latest);
         uint256 limit = registry.rewardPerRound();
         if (total > limit) revert RewardExceedsLimit(total, limit);
         if (total > type(uint96).max) revert AmountTooLarge(total);
+        uint64 current = uint64(block.timestamp / registry.rewardEpoch());
+        uint256 posted = (current == epoch ? epochPosted : 0) + total;
+        uint256 epochLimit = registry.maxRewardPerEpoch();
+        if (posted > epochLimit) revert EpochRewardExceedsLimit(current, posted - total, total, epochLimit);
         uint256 pool = available;
         if (total > pool) revert InsufficientPool(pool, total);
         available = uint192(pool - total);
-        if (round > latestRound) latestRound = round;
+        latestRound = round;
+        epoch = current;
+        epochPosted = uint192(posted);
         uint40 expiresAt = uint40(block.timestamp + registry.claimWindow());
         r.root = root;
         r.total = uint96(total);
@@ -233,6 +258,13 @@ contract RewardDistributor is AccessControl {
         amount = uint256(r.total) - r.claimed;
         available += uint192(amount);
         emit Swept(round, amount);
+    }
+
+    /// @notice What rounds posted now may still promise in the current reward epoch (the per-round limit applies too).
+    function epochRewardLeft() external view returns (uint256) {
+        uint256 limit = registry.maxRewardPerEpoch();
+        uint256 posted = uint64(block.timestamp / registry.rewardEpoch()) == epoch ? epochPosted : 0;
+        return posted >= limit ? 0 : limit - posted;
     }
 
     /// @notice Whether `account` has claimed `round`.

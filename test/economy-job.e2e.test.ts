@@ -86,7 +86,7 @@ describe('a federated job with the token economy', () => {
     expect(await storage.nodes.list()).toHaveLength(0);
   }, 60_000);
 
-  it('slashes a client the poisoning detector flags and takes its reputation', async () => {
+  it('proposes a slash of a client the poisoning detector flags, takes it after the challenge period, and takes its reputation', async () => {
     const prepared = await prepareJob(config({ adversaries: { clients: 1, kind: 'scale', factor: 10 } }));
     const [attacker] = prepared.adversaries.keys();
     const account = f.participants[[...prepared.clients.keys()].indexOf(attacker)].account;
@@ -97,9 +97,16 @@ describe('a federated job with the token economy', () => {
       expect(r.settlement!.slashed.map((s) => s.clientId)).toContain(attacker);
       expect(r.settlement!.rewards.map((x) => x.clientId)).not.toContain(attacker);
     }
-    const { active } = await f.coordinator.stakeOf(account);
-    expect(active).toBeLessThan(nxs(1_000));
-    expect(nxs(1_000) - active).toBe(flaggedRounds.reduce((sum, r) => sum + BigInt(r.settlement!.slashed.find((s) => s.clientId === attacker)!.amount.units), 0n));
+    // One slash is open per account: the first flag proposes it, later flags within its challenge period cost reputation only.
+    const proposed = flaggedRounds.map((r) => BigInt(r.settlement!.slashed.find((s) => s.clientId === attacker)!.amount.units));
+    expect(proposed[0]).toBe(nxs(100));
+    expect(proposed.slice(1).every((a) => a === 0n)).toBe(true);
+    expect((await f.coordinator.stakeOf(account)).active).toBe(nxs(1_000));
+    const open = await f.coordinator.openSlashOf(account);
+    expect(open).toMatchObject({ status: 'Pending', amount: nxs(100) });
+    await f.conn.increaseTime(Number((await f.coordinator.parameters()).slashChallengePeriod));
+    await f.coordinator.finalizeSlash(open!.evidence);
+    expect((await f.coordinator.stakeOf(account)).active).toBe(nxs(900));
     const honest = f.participants.find((p) => p.account !== account)!.account;
     expect(await f.coordinator.reputationOf(account)).toBeLessThan(await f.coordinator.reputationOf(honest));
   }, 60_000);

@@ -1,6 +1,6 @@
-import { getAddress, isAddress, isHex, keccak256, toBytes, type Address, type Hex, type LocalAccount } from 'viem';
+import { getAddress, isAddress, isHex, keccak256, parseEventLogs, toBytes, zeroHash, type Address, type Hex, type LocalAccount } from 'viem';
 import { InvalidInputError } from '../core/errors.js';
-import { nexusTokenAbi, parameterRegistryAbi, reputationAbi, rewardDistributorAbi, stakingAbi } from './artifacts/index.js';
+import { nexusTokenAbi, parameterRegistryAbi, reputationAbi, rewardDistributorAbi, stakingAbi } from './artifacts.js';
 import type { ChainConnection } from './connection.js';
 import type { NexusDeployment, ProtocolParameters } from './deploy.js';
 import { NexusGovernance } from './governance.js';
@@ -34,6 +34,30 @@ export interface RewardRoundInfo {
   claimed: bigint;
   expiresAt: bigint;
   swept: boolean;
+}
+
+/** Where a proposed slash stands (Staking.SlashStatus). */
+export const SLASH_STATUSES = ['None', 'Pending', 'Contested', 'Executed', 'Cancelled', 'Lapsed'] as const;
+export type SlashStatus = (typeof SLASH_STATUSES)[number];
+
+/** A slash proposed by the coordinator, keyed by its evidence hash. */
+export interface SlashProposalInfo {
+  evidence: Hex;
+  account: Address;
+  /** Base units the slash takes when it takes effect. */
+  amount: bigint;
+  /** Unix seconds: a pending slash may take effect from then on. */
+  challengeEndsAt: bigint;
+  /** Unix seconds: until when governance may uphold a contested slash (0 while not contested). */
+  resolveBy: bigint;
+  status: SlashStatus;
+}
+
+/** A slash the coordinator proposed: the transaction, the evidence hash and what it will take. */
+export interface ProposedSlash extends TxResult {
+  evidence: Hex;
+  amount: bigint;
+  challengeEndsAt: bigint;
 }
 
 /** Reputation points of one full contribution to one round. */
@@ -163,11 +187,38 @@ export class NexusClient {
   }
 
   /**
-   * Slashes the registry's slash fraction of `account`'s stake to the treasury (SLASHER_ROLE: the
-   * coordinator). `evidence` is a 32-byte hash or text that is hashed; each evidence slashes once.
+   * Proposes slashing the registry's slash fraction of `account`'s stake (SLASHER_ROLE: the
+   * coordinator); it takes effect after the challenge period unless contested or cancelled.
+   * `evidence` is a 32-byte hash or text that is hashed; each evidence once, one open slash per account.
    */
-  async slash(account: Address, evidence: string): Promise<TxResult> {
-    return write(this.conn, this.signer, { ...this.staking, action: 'slash', functionName: 'slash', args: [address(account, 'the account'), evidenceHash(evidence)] });
+  async proposeSlash(account: Address, evidence: string): Promise<ProposedSlash> {
+    const hash = evidenceHash(evidence);
+    const tx = await write(this.conn, this.signer, { ...this.staking, action: 'proposing a slash', functionName: 'proposeSlash', args: [address(account, 'the account'), hash] });
+    const [proposed] = parseEventLogs({ abi: stakingAbi, logs: tx.receipt.logs, eventName: 'SlashProposed' });
+    return { ...tx, evidence: hash, amount: proposed.args.amount, challengeEndsAt: BigInt(proposed.args.challengeEndsAt) };
+  }
+
+  /** The accused (the signer) contests its pending slash with counter-evidence (a 32-byte hash or text that is hashed). */
+  async contestSlash(evidence: string, counterEvidence: string): Promise<TxResult> {
+    return write(this.conn, this.signer, { ...this.staking, action: 'contesting a slash', functionName: 'contestSlash', args: [evidenceHash(evidence), evidenceHash(counterEvidence)] });
+  }
+
+  /** Makes a slash whose challenge period passed take effect, or lets a contested one governance did not uphold lapse; anyone may. */
+  async finalizeSlash(evidence: string): Promise<TxResult> {
+    return write(this.conn, this.signer, { ...this.staking, action: 'finalizing a slash', functionName: 'finalizeSlash', args: [evidenceHash(evidence)] });
+  }
+
+  /** The slash proposed with `evidence` (status None when there is none). */
+  async slashOf(evidence: string): Promise<SlashProposalInfo> {
+    const hash = evidenceHash(evidence);
+    const p = await read('reading a slash', () => this.conn.publicClient.readContract({ ...this.staking, functionName: 'slashOf', args: [hash] }));
+    return { evidence: hash, account: p.account, amount: p.amount, challengeEndsAt: BigInt(p.challengeEndsAt), resolveBy: BigInt(p.resolveBy), status: SLASH_STATUSES[p.status] };
+  }
+
+  /** `account`'s open (pending or contested) slash, if any. */
+  async openSlashOf(account: Address): Promise<SlashProposalInfo | undefined> {
+    const evidence = await read('reading an open slash', () => this.conn.publicClient.readContract({ ...this.staking, functionName: 'openSlashOf', args: [address(account, 'the account')] }));
+    return evidence === zeroHash ? undefined : this.slashOf(evidence);
   }
 
   // --- reputation ------------------------------------------------------------------------------
@@ -283,6 +334,11 @@ export class NexusClient {
   /** Whether `account` has claimed `round`. */
   async isClaimed(round: bigint, account: Address): Promise<boolean> {
     return read('reading a claim', () => this.conn.publicClient.readContract({ ...this.distributor, functionName: 'isClaimed', args: [round, address(account, 'the account')] }));
+  }
+
+  /** What rounds posted now may still promise in the current reward epoch (the per-round limit applies too). */
+  async epochRewardLeft(): Promise<bigint> {
+    return read('reading the epoch budget', () => this.conn.publicClient.readContract({ ...this.distributor, functionName: 'epochRewardLeft', args: [] }));
   }
 
   /** Tokens in the reward pool not yet promised to a round. */

@@ -15,7 +15,7 @@ import {
   rewardDistributorBytecode,
   stakingAbi,
   stakingBytecode,
-} from './artifacts/index.js';
+} from './artifacts.js';
 import type { ChainConnection } from './connection.js';
 import { confirm, write } from './transact.js';
 import { toChainError } from './errors.js';
@@ -35,6 +35,12 @@ export interface ProtocolParameters {
   /** Seconds. */
   claimWindow: bigint;
   reputationDecayBps: bigint;
+  /** Most all rounds posted in one reward epoch may pay together, base units. */
+  maxRewardPerEpoch: bigint;
+  /** Seconds of one reward epoch. */
+  rewardEpoch: bigint;
+  /** Seconds a proposed slash waits, contestable, before it may take effect. */
+  slashChallengePeriod: bigint;
 }
 
 export const DEFAULT_PARAMETERS: ProtocolParameters = {
@@ -45,6 +51,13 @@ export const DEFAULT_PARAMETERS: ProtocolParameters = {
   unstakeCooldown: 7n * 86_400n,
   claimWindow: 30n * 86_400n,
   reputationDecayBps: 9_500n,
+  // 100 rounds of the default reward a day: a demo posts 30; a stolen poster key promises at most
+  // 10% of the launch pool before governance (a vote of about 8 days plus the timelock) revokes it.
+  maxRewardPerEpoch: nxs(100_000),
+  rewardEpoch: 86_400n,
+  // Longer than a governance proposal takes (1 day delay, 7 days voting, 2 days timelock), so
+  // governance can cancel a slash whose accused is away, not only decide a contested one.
+  slashChallengePeriod: 14n * 86_400n,
 };
 
 /** Governor and timelock settings; voting is counted in blocks, the timelock in seconds. */
@@ -68,7 +81,7 @@ export const DEFAULT_GOVERNANCE: GovernanceSettings = {
 export interface DeployOptions {
   /** Signs the deployment and receives the launch roles (minting is renounced at the end); the connection's first account unless given. */
   deployer?: LocalAccount;
-  /** Holds SLASHER, UPDATER and POSTER roles, and PAUSER and COMPLIANCE on the token; the deployer unless given. */
+  /** Holds the SLASHER (proposes slashes), UPDATER and POSTER roles; the deployer unless given. The token's PAUSER and COMPLIANCE roles go to the timelock. */
   coordinator?: Address;
   /** Receives slashed stake; the timelock unless given. */
   treasury?: Address;
@@ -113,8 +126,9 @@ async function deployOne(conn: ChainConnection, deployer: LocalAccount, name: st
 
 /**
  * Deploys the whole suite and wires its roles: the timelock administers everything and owns the
- * registry, the governor is the timelock's only proposer and canceller, anyone may execute, the
- * coordinator may slash, post rewards and record reputation, staking registers stakers' reward
+ * registry and holds the token's pause and compliance roles, the governor is the timelock's only
+ * proposer and canceller, anyone may execute, the coordinator may propose slashes, post rewards
+ * (within the registry's caps) and record reputation, staking registers stakers' reward
  * claims with the distributor, and the deployer keeps no minting
  * right once the launch allocations and the reward pool are minted.
  */
@@ -136,7 +150,7 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
     deployer.address,
   ]);
   const treasury = options.treasury ?? timelock;
-  const token = await deployOne(conn, deployer, 'NexusToken', nexusTokenAbi, nexusTokenBytecode, [timelock, deployer.address, coordinator, cap]);
+  const token = await deployOne(conn, deployer, 'NexusToken', nexusTokenAbi, nexusTokenBytecode, [timelock, deployer.address, cap]);
   const registry = await deployOne(conn, deployer, 'ParameterRegistry', parameterRegistryAbi, parameterRegistryBytecode, [timelock, parameters]);
   const governor = await deployOne(conn, deployer, 'NexusGovernor', nexusGovernorAbi, nexusGovernorBytecode, [
     token,

@@ -8,7 +8,7 @@ import {
   reputationAbi,
   rewardDistributorAbi,
   stakingAbi,
-} from './artifacts/index.js';
+} from './artifacts.js';
 
 /** Every custom error of the suite, so a revert bubbling up from another contract (a token error inside a stake) is still named. */
 const ALL_ERRORS: Abi = (() => {

@@ -1,6 +1,6 @@
 import { encodeFunctionData, keccak256, parseEventLogs, toBytes, type Address, type Hex, type LocalAccount } from 'viem';
 import { InvalidInputError, NotFoundError, StateError } from '../core/errors.js';
-import { nexusGovernorAbi, parameterRegistryAbi } from './artifacts/index.js';
+import { nexusGovernorAbi, parameterRegistryAbi, stakingAbi } from './artifacts.js';
 import type { ChainConnection } from './connection.js';
 import type { NexusDeployment, ProtocolParameters } from './deploy.js';
 import { read, write, type TxResult } from './transact.js';
@@ -50,9 +50,15 @@ const SETTERS = {
   unstakeCooldown: 'setUnstakeCooldown',
   claimWindow: 'setClaimWindow',
   reputationDecayBps: 'setReputationDecayBps',
+  maxRewardPerEpoch: 'setMaxRewardPerEpoch',
+  rewardEpoch: 'setRewardEpoch',
+  slashChallengePeriod: 'setSlashChallengePeriod',
 } as const satisfies Record<keyof ProtocolParameters, string>;
 
 export type ParameterName = keyof ProtocolParameters;
+
+/** What governance may do with an open slash. */
+export type SlashDecision = 'cancel' | 'uphold';
 export const PARAMETER_NAMES = Object.keys(SETTERS) as ParameterName[];
 
 interface StoredProposal {
@@ -94,6 +100,16 @@ export class NexusGovernance {
     if (!setter) throw new InvalidInputError('GOV_UNKNOWN_PARAMETER', `unknown parameter '${String(name)}'; one of ${PARAMETER_NAMES.join(', ')}`);
     const data = encodeFunctionData({ abi: parameterRegistryAbi, functionName: setter, args: [value] });
     return this.propose([{ target: this.deployment.registry, data }], description);
+  }
+
+  /**
+   * Proposes deciding the open slash proposed with `evidence` (its 32-byte hash): `cancel` so it
+   * never takes effect, or `uphold` so it takes effect when the proposal executes.
+   */
+  async proposeSlashDecision(evidence: Hex, decision: SlashDecision, description = `${decision === 'cancel' ? 'Cancel' : 'Uphold'} the slash ${evidence}`): Promise<CreatedProposal> {
+    if (decision !== 'cancel' && decision !== 'uphold') throw new InvalidInputError('GOV_BAD_SLASH_DECISION', `a slash decision is cancel or uphold, got '${String(decision)}'`);
+    const data = encodeFunctionData({ abi: stakingAbi, functionName: decision === 'cancel' ? 'cancelSlash' : 'upholdSlash', args: [evidence] });
+    return this.propose([{ target: this.deployment.staking, data }], description);
   }
 
   /** Votes on an active proposal with the signer's delegated votes at its snapshot. */

@@ -25,7 +25,7 @@ function amount(units: bigint): TokenAmount {
 }
 
 export interface JobEconomyOptions {
-  /** Signs as the coordinator: posts reward roots, records reputation, slashes (POSTER, UPDATER and SLASHER roles). */
+  /** Signs as the coordinator: posts reward roots, records reputation, proposes slashes (POSTER, UPDATER and SLASHER roles). */
   coordinator: NexusClient;
   /**
    * Each client id's chain client, signing as that participant. The simulation holds every
@@ -112,7 +112,7 @@ export class JobEconomy implements RoundIncentives {
     return Object.fromEntries(clientIds.map((id, i) => [id, 1 + Number(scores[i]) / Number(REPUTATION_ONE)]));
   }
 
-  /** Posts job round `round`'s reward root, records reputation and slashes the flagged clients (see settleRound). */
+  /** Posts job round `round`'s reward root, records reputation and proposes slashes of the flagged clients (see settleRound). */
   async settle(round: number, outcome: RoundContributions): Promise<RoundSettlementReport> {
     const chainRound = this.chainRound(round);
     // A lowered reward per round applies at once: the distributor checks the live value on posting.
@@ -131,7 +131,7 @@ export class JobEconomy implements RoundIncentives {
       ledgerRound: chainRound.toString(),
       paid: amount(settled.rewards.reduce((sum, r) => sum + r.amount, 0n)),
       rewards: settled.rewards.map((r) => ({ clientId: client(r.account), amount: amount(r.amount) })),
-      slashed: settled.slashed.map((s) => ({ clientId: client(s.account), amount: amount(s.amount) })),
+      slashed: settled.slashes.map((s) => ({ clientId: client(s.account), amount: amount(s.amount) })),
     };
   }
 

@@ -1,6 +1,6 @@
 import { stringToHex, type Address } from 'viem';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parameterRegistryAbi, parameterRegistryBytecode } from './artifacts/index.js';
+import { parameterRegistryAbi, parameterRegistryBytecode } from './artifacts.js';
 import { openChain, type ChainConnection } from './connection.js';
 import { DEFAULT_PARAMETERS } from './deploy.js';
 import { write } from './transact.js';
@@ -30,7 +30,7 @@ describe('ParameterRegistry', () => {
   });
 
   it('lets no one but its owner change anything', async () => {
-    for (const setter of ['setRewardPerRound', 'setMinimumStake', 'setSlashFractionBps', 'setDefaultPrivacyBudgetMilli', 'setUnstakeCooldown', 'setClaimWindow', 'setReputationDecayBps']) {
+    for (const setter of ['setRewardPerRound', 'setMinimumStake', 'setSlashFractionBps', 'setDefaultPrivacyBudgetMilli', 'setUnstakeCooldown', 'setClaimWindow', 'setReputationDecayBps', 'setMaxRewardPerEpoch', 'setRewardEpoch', 'setSlashChallengePeriod']) {
       await expect(set(1, setter, 1n)).rejects.toMatchObject({ errorName: 'OwnableUnauthorizedAccount', args: [conn.accounts[1].address] });
     }
   });
@@ -43,10 +43,17 @@ describe('ParameterRegistry', () => {
       ['setClaimWindow', 'claimWindow', 3_599n],
       ['setClaimWindow', 'claimWindow', 365n * 86_400n + 1n],
       ['setReputationDecayBps', 'reputationDecayBps', 10_001n],
+      ['setRewardEpoch', 'rewardEpoch', 3_599n],
+      ['setRewardEpoch', 'rewardEpoch', 365n * 86_400n + 1n],
+      ['setSlashChallengePeriod', 'slashChallengePeriod', 3_599n],
+      ['setSlashChallengePeriod', 'slashChallengePeriod', 90n * 86_400n + 1n],
     ];
     for (const [setter, param, value] of cases) {
       await expect(set(0, setter, value)).rejects.toMatchObject({ errorName: 'ParameterOutOfRange', args: [name(param), value] });
     }
     await set(0, 'setSlashFractionBps', 10_000n);
+    await set(0, 'setSlashChallengePeriod', 90n * 86_400n);
+    await set(0, 'setRewardEpoch', 3_600n);
+    await set(0, 'setMaxRewardPerEpoch', 0n);
   });
 });

@@ -1,6 +1,6 @@
 import type { Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { reputationAbi } from './artifacts/index.js';
+import { reputationAbi } from './artifacts.js';
 import { REPUTATION_ONE } from './client.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
 import { write } from './transact.js';

@@ -1,6 +1,6 @@
 import { getAddress, zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { rewardDistributorAbi, rewardDistributorBytecode } from './artifacts/index.js';
+import { rewardDistributorAbi, rewardDistributorBytecode } from './artifacts.js';
 import { nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
 import { toChainError } from './errors.js';
@@ -73,6 +73,36 @@ describe('RewardDistributor', () => {
     await expect(distributor(0, 'fund', [0n])).rejects.toMatchObject({ errorName: 'ZeroAmount' });
     await expect(distributor(0, 'fund', [2n ** 192n])).rejects.toMatchObject({ errorName: 'AmountTooLarge', args: [2n ** 192n] });
     await expect(distributor(0, 'withdrawPool', [alice.account, 1n])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
+  });
+
+  it('posts rounds in increasing order only, at most a million past the latest', async () => {
+    await n.coordinator.postRewardRoot(5n, entries());
+    for (const round of [4n, 0n]) await expect(n.coordinator.postRewardRoot(round, entries())).rejects.toMatchObject({ errorName: 'RoundOutOfSequence', args: [round, 5n] });
+    // A round number far ahead would leave no room for the rounds after it.
+    await expect(n.coordinator.postRewardRoot(5n + 1_000_001n, entries())).rejects.toMatchObject({ errorName: 'RoundOutOfSequence', args: [1_000_006n, 5n] });
+    await expect(n.coordinator.postRewardRoot(2n ** 64n - 1n, entries())).rejects.toMatchObject({ errorName: 'RoundOutOfSequence' });
+    await n.coordinator.postRewardRoot(5n + 1_000_000n, entries());
+    expect(await n.coordinator.latestRound()).toBe(1_000_005n);
+  });
+
+  it('caps what the rounds of one epoch promise: a poster key cannot drain the pool, and the budget renews each epoch', async () => {
+    const capped = await startEmbeddedNexus({ accounts: 2, parameters: { maxRewardPerEpoch: nxs(2_500), rewardEpoch: 3_600n } });
+    const [alice] = capped.participants;
+    const pay = (round: bigint, amount: bigint) => capped.coordinator.postRewardRoot(round, [{ account: alice.account, amount }]);
+    // Start just after an epoch (an hour) begins, so the posts below stay inside it.
+    const now = (await capped.conn.publicClient.getBlock()).timestamp;
+    await capped.conn.increaseTime(Number(3_600n - (now % 3_600n)) + 1);
+    await pay(1n, nxs(1_000));
+    await pay(2n, nxs(1_000));
+    expect(await capped.coordinator.epochRewardLeft()).toBe(nxs(500));
+    const epoch = ((await capped.conn.publicClient.getBlock()).timestamp + 1n) / 3_600n;
+    await expect(pay(3n, nxs(501))).rejects.toMatchObject({ errorName: 'EpochRewardExceedsLimit', args: [epoch, nxs(2_000), nxs(501), nxs(2_500)] });
+    await pay(3n, nxs(500));
+    await expect(pay(4n, 1n)).rejects.toMatchObject({ errorName: 'EpochRewardExceedsLimit' });
+    expect(await capped.coordinator.rewardPoolAvailable()).toBe(nxs(1_000_000 - 2_500));
+    await capped.conn.increaseTime(3_600);
+    expect(await capped.coordinator.epochRewardLeft()).toBe(nxs(2_500));
+    await pay(4n, nxs(1_000));
   });
 
   it('refuses a round the pool cannot cover, or whose total does not fit in 96 bits', async () => {

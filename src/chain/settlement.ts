@@ -1,4 +1,4 @@
-import { getAddress, type Address } from 'viem';
+import { getAddress, type Address, type Hex } from 'viem';
 import { InvalidInputError } from '../core/errors.js';
 import { REPUTATION_ONE, type NexusClient, type ReputationRecord } from './client.js';
 import type { RewardTree } from './merkle.js';
@@ -11,7 +11,7 @@ export interface RoundOutcome {
   contributions: readonly { account: Address; score: number }[];
   /** Participants the poisoning detector flagged, with the evidence (a report hash or text) for the slash. */
   flagged?: readonly { account: Address; evidence: string }[];
-  /** Tokens (base units) to split; the registry's reward per round unless given. */
+  /** Tokens (base units) to split; the registry's reward per round unless given. Either way at most what the reward epoch has left. */
   reward?: bigint;
 }
 
@@ -21,9 +21,13 @@ export interface RoundSettlement {
   tree?: RewardTree;
   /** Each paid participant's reward, base units. */
   rewards: readonly { account: Address; amount: bigint }[];
-  /** What each flagged participant lost (0 when it had no stake). */
-  slashed: readonly { account: Address; amount: bigint }[];
-  /** Gas the coordinator spent: root, reputation batch and slashes. */
+  /**
+   * The slash proposed against each flagged participant: what it will take once its challenge
+   * period has passed (`challengeEndsAt`, unix seconds) unless contested or cancelled; amount 0
+   * and no evidence when none was proposed (no stake, or a slash of it is still open).
+   */
+  slashes: readonly { account: Address; amount: bigint; evidence?: Hex; challengeEndsAt?: bigint }[];
+  /** Gas the coordinator spent: root, reputation batch and slash proposals. */
   gasUsed: bigint;
 }
 
@@ -41,13 +45,17 @@ export function splitReward(reward: bigint, scores: readonly number[]): bigint[]
 /**
  * After a round: pays contributions through one Merkle root, records reputation (the best
  * contributor earns one full point, the rest in proportion; a flagged participant earns nothing
- * and loses a full point) and slashes every flagged participant that has stake. This is what the
- * coordinator calls once per round, signed by its client (POSTER, UPDATER and SLASHER roles).
+ * and loses a full point) and proposes a slash of every flagged participant that has stake and no
+ * open slash. This is what the coordinator calls once per round, signed by its client (POSTER,
+ * UPDATER and SLASHER roles).
  */
 export async function settleRound(coordinator: NexusClient, outcome: RoundOutcome): Promise<RoundSettlement> {
   const flagged = new Map((outcome.flagged ?? []).map((f) => [getAddress(f.account), f.evidence]));
   const honest = outcome.contributions.filter((c) => !flagged.has(getAddress(c.account)));
-  const reward = outcome.reward ?? (await coordinator.parameters()).rewardPerRound;
+  const wanted = outcome.reward ?? (await coordinator.parameters()).rewardPerRound;
+  // The distributor refuses a root past the epoch's budget; pay what is left instead of failing the round.
+  const left = await coordinator.epochRewardLeft();
+  const reward = wanted < left ? wanted : left;
   const amounts = splitReward(reward, honest.map((c) => c.score));
   const rewards = honest.map((c, i) => ({ account: getAddress(c.account), amount: amounts[i] })).filter((r) => r.amount > 0n);
   let gasUsed = 0n;
@@ -65,20 +73,19 @@ export async function settleRound(coordinator: NexusClient, outcome: RoundOutcom
   ];
   if (records.length > 0) gasUsed += (await coordinator.recordReputation(outcome.round, records)).gasUsed;
 
-  const slashed: { account: Address; amount: bigint }[] = [];
+  const slashes: RoundSettlement['slashes'][number][] = [];
   for (const [account, evidence] of flagged) {
     const { active, pending } = await coordinator.stakeOf(account);
-    if (active + pending === 0n) {
-      slashed.push({ account, amount: 0n });
+    // One open slash per account: a repeat offence within the challenge period costs reputation only.
+    if (active + pending === 0n || (await coordinator.openSlashOf(account))) {
+      slashes.push({ account, amount: 0n });
       continue;
     }
-    const before = active + pending;
-    const tx = await coordinator.slash(account, `round ${outcome.round}: ${evidence}`);
-    const after = await coordinator.stakeOf(account);
-    slashed.push({ account, amount: before - after.active - after.pending });
-    gasUsed += tx.gasUsed;
+    const proposed = await coordinator.proposeSlash(account, `round ${outcome.round}: ${evidence}`);
+    slashes.push({ account, amount: proposed.amount, evidence: proposed.evidence, challengeEndsAt: proposed.challengeEndsAt });
+    gasUsed += proposed.gasUsed;
   }
-  return { round: outcome.round, tree, rewards, slashed, gasUsed };
+  return { round: outcome.round, tree, rewards, slashes, gasUsed };
 }
 
 /** What client selection needs about candidates, in one call: stake eligibility and reputation. */

@@ -1,6 +1,6 @@
 import { keccak256, toBytes, zeroAddress, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { stakingAbi, stakingBytecode } from './artifacts/index.js';
+import { stakingAbi, stakingBytecode } from './artifacts.js';
 import { evidenceHash } from './client.js';
 import { nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
@@ -70,25 +70,90 @@ describe('Staking', () => {
     expect(await alice.balanceOf()).toBe(nxs(9_950));
   });
 
-  it('slashes the registry fraction of active and cooling-down stake to the treasury, once per evidence', async () => {
-    const [alice] = n.participants;
+  it('proposes a slash of the registry fraction of active and cooling-down stake; it takes effect after the challenge period, once per evidence', async () => {
+    const [alice, bob] = n.participants;
     await alice.stake(nxs(200));
     await alice.requestUnstake(nxs(190));
     const evidence = 'round 7: update flagged by the poisoning detector';
-    const tx = await n.coordinator.slash(alice.account, evidence);
-    expect(tx.receipt.logs.length).toBeGreaterThan(0);
-    // 10% of 200: 10 from active, then 10 from the cool-down.
+    const proposed = await n.coordinator.proposeSlash(alice.account, evidence);
+    expect(proposed).toMatchObject({ evidence: evidenceHash(evidence), amount: nxs(20) });
+    // Nothing is taken yet: the slash waits out the 14-day challenge period.
+    expect(await alice.stakeOf()).toMatchObject({ active: nxs(10), pending: nxs(190) });
+    expect(await n.coordinator.openSlashOf(alice.account)).toMatchObject({ account: alice.account, amount: nxs(20), status: 'Pending', challengeEndsAt: proposed.challengeEndsAt });
+    await expect(bob.finalizeSlash(evidence)).rejects.toMatchObject({ errorName: 'ChallengePeriodNotOver', args: [Number(proposed.challengeEndsAt)] });
+    await n.conn.increaseTime(14 * 86_400);
+    // Anyone may make it take effect: 10 from active, then 10 from the cool-down.
+    await bob.finalizeSlash(evidence);
     expect(await alice.stakeOf()).toMatchObject({ active: 0n, pending: nxs(180) });
     expect(await n.coordinator.balanceOf(n.deployment.timelock)).toBe(nxs(20));
+    expect((await n.coordinator.slashOf(evidence)).status).toBe('Executed');
+    expect(await n.coordinator.openSlashOf(alice.account)).toBeUndefined();
+    await expect(bob.finalizeSlash(evidence)).rejects.toMatchObject({ errorName: 'SlashNotOpen', args: [evidenceHash(evidence), 3] });
     expect(await n.conn.publicClient.readContract({ address: n.deployment.staking, abi: stakingAbi, functionName: 'evidenceUsed', args: [evidenceHash(evidence)] })).toBe(true);
-    await expect(n.coordinator.slash(alice.account, evidence)).rejects.toMatchObject({ errorName: 'EvidenceAlreadyUsed', args: [keccak256(toBytes(evidence))] });
+    await expect(n.coordinator.proposeSlash(alice.account, evidence)).rejects.toMatchObject({ errorName: 'EvidenceAlreadyUsed', args: [keccak256(toBytes(evidence))] });
   });
 
-  it('lets only the slasher or governance slash, and only existing stake', async () => {
+  it('refuses a second slash of the same account with fresh evidence while one is open', async () => {
+    const [alice] = n.participants;
+    await alice.stake(nxs(1_000));
+    const first = await n.coordinator.proposeSlash(alice.account, 'round 1: outlier');
+    await expect(n.coordinator.proposeSlash(alice.account, 'round 2: outlier')).rejects.toMatchObject({ errorName: 'SlashAlreadyOpen', args: [alice.account, first.evidence] });
+    await n.conn.increaseTime(14 * 86_400);
+    await n.coordinator.finalizeSlash(first.evidence);
+    // Decided: the next slash may be proposed, of what is left.
+    expect((await n.coordinator.proposeSlash(alice.account, 'round 3: outlier')).amount).toBe(nxs(90));
+  });
+
+  it('lets the accused contest within the challenge period; a contested slash takes nothing unless governance upholds it in time', async () => {
+    const [alice, bob] = n.participants;
+    await alice.stake(nxs(500));
+    const { evidence, challengeEndsAt } = await n.coordinator.proposeSlash(alice.account, 'round 4: outlier');
+    await expect(bob.contestSlash(evidence, 'not mine')).rejects.toMatchObject({ errorName: 'NotAccused', args: [alice.account] });
+    await alice.contestSlash(evidence, 'my update was a fine-tune on new data: report sha256 ...');
+    const contested = await alice.slashOf(evidence);
+    expect(contested).toMatchObject({ status: 'Contested' });
+    await expect(alice.contestSlash(evidence, 'again')).rejects.toMatchObject({ errorName: 'SlashNotOpen', args: [evidence, 2] });
+    await n.conn.increaseTime(Number(challengeEndsAt - (await n.conn.publicClient.getBlock()).timestamp) + 1);
+    await expect(bob.finalizeSlash(evidence)).rejects.toMatchObject({ errorName: 'ResolutionPeriodNotOver', args: [Number(contested.resolveBy)] });
+    await n.conn.increaseTime(30 * 86_400);
+    await bob.finalizeSlash(evidence);
+    expect((await alice.slashOf(evidence)).status).toBe('Lapsed');
+    expect(await alice.stakeOf()).toMatchObject({ active: nxs(500) });
+    expect(await n.coordinator.balanceOf(n.deployment.timelock)).toBe(0n);
+  });
+
+  it('refuses a contest after the challenge period', async () => {
+    const [alice] = n.participants;
+    await alice.stake(nxs(500));
+    const { evidence, challengeEndsAt } = await n.coordinator.proposeSlash(alice.account, 'round 5: outlier');
+    await n.conn.increaseTime(14 * 86_400);
+    await expect(alice.contestSlash(evidence, 'late')).rejects.toMatchObject({ errorName: 'ChallengePeriodOver', args: [Number(challengeEndsAt)] });
+  });
+
+  it('keeps the amount of an open slash from being withdrawn', async () => {
+    const [alice] = n.participants;
+    await alice.stake(nxs(200));
+    const { evidence } = await n.coordinator.proposeSlash(alice.account, 'round 6: outlier');
+    await alice.requestUnstake(nxs(200));
+    await n.conn.increaseTime(7 * 86_400);
+    await expect(alice.withdraw()).rejects.toMatchObject({ errorName: 'StakeFrozen', args: [alice.account, nxs(20)] });
+    await alice.contestSlash(evidence, 'wrong');
+    await n.conn.increaseTime(31 * 86_400);
+    await alice.finalizeSlash(evidence);
+    await alice.withdraw();
+    expect(await alice.stakeOf()).toEqual({ active: 0n, pending: 0n, readyAt: 0n });
+  });
+
+  it('lets only the slasher propose, only governance cancel or uphold, and only existing stake be slashed', async () => {
     const [alice, bob] = n.participants;
     await alice.stake(nxs(100));
-    await expect(bob.slash(alice.account, 'grudge')).rejects.toMatchObject({ errorName: 'NotSlasher', args: [bob.account] });
-    await expect(n.coordinator.slash(bob.account, 'no stake')).rejects.toMatchObject({ errorName: 'NothingToSlash', args: [bob.account] });
+    await expect(bob.proposeSlash(alice.account, 'grudge')).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount', args: [bob.account, keccak256(toBytes('SLASHER_ROLE'))] });
+    await expect(n.coordinator.proposeSlash(bob.account, 'no stake')).rejects.toMatchObject({ errorName: 'NothingToSlash', args: [bob.account] });
+    const { evidence } = await n.coordinator.proposeSlash(alice.account, 'round 8: outlier');
+    for (const fn of ['cancelSlash', 'upholdSlash']) {
+      await expect(staking(0, fn, [evidence])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
+    }
+    await expect(bob.finalizeSlash('never proposed')).rejects.toMatchObject({ errorName: 'UnknownSlash', args: [evidenceHash('never proposed')] });
     await expect(staking(0, 'slashAmount', [alice.account, nxs(1), evidenceHash('x')])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
     await expect(staking(0, 'setTreasury', [alice.account])).rejects.toMatchObject({ errorName: 'AccessControlUnauthorizedAccount' });
   });

@@ -104,6 +104,33 @@ describe('chain commands', () => {
     expect((await alice.parameters()).slashFractionBps).toBe(2_500n);
   });
 
+  it('slash show, contest and finalize; gov propose --cancel-slash and --uphold-slash', async () => {
+    const [alice, bob] = n.participants;
+    expect(await run(['slash', 'show'])).toBe(`${alice.account}: no open slash\n`);
+    await alice.stake(nxs(1_000));
+    const { evidence, challengeEndsAt } = await n.coordinator.proposeSlash(alice.account, 'round 2: cosine outlier');
+    const shown = new Date(Number(challengeEndsAt) * 1000).toISOString();
+    expect(await run(['slash', 'show', alice.account])).toBe(`${alice.account}: slash ${evidence} of 100 NXS, takes effect from ${shown} unless contested or cancelled before\n`);
+    expect(JSON.parse(await run(['slash', 'show', '--json']))).toMatchObject({ account: alice.account, open: { evidence, amount: nxs(100).toString(), status: 'Pending' } });
+    await expect(run(['slash', 'finalize', evidence])).rejects.toMatchObject({ errorName: 'ChallengePeriodNotOver' });
+    signer = bob;
+    await expect(run(['slash', 'contest', evidence, '--counter', 'not bob'])).rejects.toMatchObject({ errorName: 'NotAccused' });
+    signer = alice;
+    expect(await run(['slash', 'contest', evidence, '--counter', 'a fine-tune on new data'])).toMatch(new RegExp(`^contested ${evidence}; it takes effect only if governance upholds it before `));
+    expect(await run(['slash', 'show'])).toMatch(/, contested; lapses at .* unless governance upholds it before\n$/);
+    expect(await run(['gov', 'propose', '--uphold-slash', evidence, '--description', 'The update was scaled tenfold'])).toMatch(/^proposal \d+/);
+    expect(await run(['gov', 'propose', '--cancel-slash', evidence])).toMatch(/^proposal \d+/);
+    await n.conn.increaseTime(31 * 86_400);
+    signer = bob;
+    expect(await run(['slash', 'finalize', evidence])).toMatch(new RegExp(`^slash ${evidence} lapsed \\(tx`));
+    expect((await alice.stakeOf()).active).toBe(nxs(1_000));
+
+    const second = await n.coordinator.proposeSlash(alice.account, 'round 3: norm outlier');
+    await n.conn.increaseTime(14 * 86_400);
+    expect(await run(['slash', 'finalize', second.evidence])).toMatch(/took effect: 100 NXS at most to the treasury/);
+    expect((await alice.stakeOf()).active).toBe(nxs(900));
+  });
+
   it('turn bad input into one-line InvalidInputErrors (exit 2) before touching the chain', async () => {
     const cases: [string[], string][] = [
       [['token', 'transfer', 'nobody', '1'], 'CLI_BAD_ADDRESS'],
@@ -121,6 +148,12 @@ describe('chain commands', () => {
       [['gov', 'propose', '--set', 'quorum=5'], 'CLI_BAD_PARAMETER'],
       [['gov', 'propose', '--set', 'slashFractionBps=0.5'], 'CLI_BAD_INTEGER'],
       [['gov', 'vote', '1', 'maybe'], 'CLI_BAD_SUPPORT'],
+      [['gov', 'propose'], 'CLI_PROPOSE_USAGE'],
+      [['gov', 'propose', '--set', 'minimumStake=5', '--cancel-slash', `0x${'1'.repeat(64)}`], 'CLI_PROPOSE_USAGE'],
+      [['gov', 'propose', '--uphold-slash', 'cheater'], 'CLI_BAD_EVIDENCE'],
+      [['slash', 'finalize', '0x12'], 'CLI_BAD_EVIDENCE'],
+      [['slash', 'contest', `0x${'1'.repeat(64)}`, '--counter', ' '], 'CLI_BAD_EVIDENCE'],
+      [['slash', 'show', 'nobody'], 'CLI_BAD_ADDRESS'],
       [['gov', 'status', 'abc'], 'CLI_BAD_INTEGER'],
       [['gov', 'fast-forward', '-1'], 'CLI_BAD_INTEGER'],
       [['token', 'transfer', n.addresses[2], '1.0000000000000000001'], 'CLI_BAD_AMOUNT'],

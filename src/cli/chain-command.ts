@@ -10,7 +10,7 @@ import { printJson } from './output.js';
 const loadChain = (): Promise<typeof import('../chain/index.js')> => import('../chain/index.js');
 
 /** Parameters given in NXS on the command line (converted to base units); the others are plain integers. */
-const TOKEN_PARAMETERS: readonly ParameterName[] = ['rewardPerRound', 'minimumStake'];
+const TOKEN_PARAMETERS: readonly ParameterName[] = ['rewardPerRound', 'minimumStake', 'maxRewardPerEpoch'];
 const DECIMALS = 18;
 
 /** Base units as NXS, every significant decimal kept. */
@@ -39,6 +39,14 @@ function integerArg(what: string, value: string): bigint {
   if (!/^\d+$/.test(value.trim())) throw new InvalidInputError('CLI_BAD_INTEGER', `${what} must be a non-negative integer, got '${value}'`);
   return BigInt(value.trim());
 }
+
+/** A slash's id: the 32-byte evidence hash the coordinator proposed it with. */
+function evidenceArg(what: string, value: string): Hex {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new InvalidInputError('CLI_BAD_EVIDENCE', `${what} must be the slash's 32-byte 0x evidence hash (cipher-nexus slash show ACCOUNT prints it), got '${value}'`);
+  return value as Hex;
+}
+
+const isoTime = (unixSeconds: bigint): string => new Date(Number(unixSeconds) * 1000).toISOString();
 
 function txLine(what: string, tx: TxResult): string {
   return `${what} (tx ${tx.hash}, ${tx.gasUsed} gas)\n`;
@@ -70,8 +78,8 @@ function readTree(path: string): RewardTreeDump {
 }
 
 /**
- * Adds `token balance|transfer|delegate`, `stake`, `unstake`, `rewards claim` and
- * `gov propose|vote|queue|execute|fast-forward|status` to the program; `open` gives the chain client (its
+ * Adds `token balance|transfer|delegate`, `stake`, `unstake`, `rewards claim`, `slash
+ * show|contest|finalize` and `gov propose|vote|queue|execute|fast-forward|status` to the program; `open` gives the chain client (its
  * signer is the acting account) each command uses.
  */
 export function registerChainCommands(program: Command, open: () => Promise<ChainClient>): void {
@@ -172,15 +180,69 @@ export function registerChainCommands(program: Command, open: () => Promise<Chai
       process.stdout.write(txLine(`claimed ${fmt(units)} for round ${round}`, tx));
     });
 
+  const slash = program.command('slash').description('slashes the coordinator proposed: each takes effect after a challenge period unless contested or cancelled');
+  slash
+    .command('show')
+    .description("an account's open slash (the signer's unless given): amount, status, deadlines")
+    .argument('[account]', 'address')
+    .option('--json', 'print JSON')
+    .action(async (account: string | undefined, opts: { json?: boolean }) => {
+      const who = account === undefined ? undefined : addressArg('the account', account);
+      const client = await open();
+      const address = who ?? client.account;
+      const open_ = await client.openSlashOf(address);
+      if (opts.json) return printJson(jsonSafe({ account: address, open: open_ ?? null }));
+      if (!open_) return void process.stdout.write(`${address}: no open slash\n`);
+      const until =
+        open_.status === 'Pending'
+          ? `takes effect from ${isoTime(open_.challengeEndsAt)} unless contested or cancelled before`
+          : `contested; lapses at ${isoTime(open_.resolveBy)} unless governance upholds it before`;
+      process.stdout.write(`${address}: slash ${open_.evidence} of ${fmt(open_.amount)}, ${until}\n`);
+    });
+  slash
+    .command('contest')
+    .description('as the accused (the signer), contest your pending slash with counter-evidence before its challenge period ends')
+    .argument('<evidence>', "the slash's 0x evidence hash")
+    .requiredOption('--counter <text>', 'your counter-evidence: a 0x 32-byte hash, or text that is hashed (publish the full text)')
+    .action(async (evidence: string, opts: { counter: string }) => {
+      const id = evidenceArg('the evidence', evidence);
+      if (opts.counter.trim() === '') throw new InvalidInputError('CLI_BAD_EVIDENCE', '--counter must not be empty');
+      const client = await open();
+      const tx = await client.contestSlash(id, opts.counter);
+      const { resolveBy } = await client.slashOf(id);
+      process.stdout.write(txLine(`contested ${id}; it takes effect only if governance upholds it before ${isoTime(resolveBy)}`, tx));
+    });
+  slash
+    .command('finalize')
+    .description('anyone: make a slash whose challenge period has passed take effect, or let a contested one governance did not uphold lapse')
+    .argument('<evidence>', "the slash's 0x evidence hash")
+    .action(async (evidence: string) => {
+      const id = evidenceArg('the evidence', evidence);
+      const client = await open();
+      const tx = await client.finalizeSlash(id);
+      const after = await client.slashOf(id);
+      process.stdout.write(txLine(after.status === 'Executed' ? `slash ${id} took effect: ${fmt(after.amount)} at most to the treasury` : `slash ${id} lapsed`, tx));
+    });
+
   const gov = program.command('gov').description('governance: proposals voted with NXS, executed by the timelock');
   gov
     .command('propose')
-    .description('propose a change of a protocol parameter')
-    .requiredOption('--set <name=value>', 'a ParameterRegistry parameter and its new value; rewardPerRound and minimumStake in NXS')
+    .description("propose a change of a protocol parameter, or a decision on an open slash")
+    .option('--set <name=value>', 'a ParameterRegistry parameter and its new value; rewardPerRound, minimumStake and maxRewardPerEpoch in NXS')
+    .option('--cancel-slash <evidence>', 'cancel the open slash with this 0x evidence hash')
+    .option('--uphold-slash <evidence>', 'let the open slash with this 0x evidence hash take effect')
     .option('--description <text>', 'what the proposal does and why')
-    .action(async (opts: { set: string; description?: string }) => {
-      const { name, value } = parameterChange(opts.set, (await loadChain()).PARAMETER_NAMES);
-      const created = await (await open()).gov.proposeParameterChange(name, value, opts.description);
+    .action(async (opts: { set?: string; cancelSlash?: string; upholdSlash?: string; description?: string }) => {
+      const given = [opts.set, opts.cancelSlash, opts.upholdSlash].filter((o) => o !== undefined).length;
+      if (given !== 1) throw new InvalidInputError('CLI_PROPOSE_USAGE', 'give exactly one of --set NAME=VALUE, --cancel-slash EVIDENCE or --uphold-slash EVIDENCE');
+      if (opts.set !== undefined) {
+        const { name, value } = parameterChange(opts.set, (await loadChain()).PARAMETER_NAMES);
+        const created = await (await open()).gov.proposeParameterChange(name, value, opts.description);
+        return void process.stdout.write(txLine(`proposal ${created.proposalId}`, created));
+      }
+      const decision = opts.cancelSlash !== undefined ? 'cancel' : 'uphold';
+      const id = evidenceArg(`--${decision}-slash`, (opts.cancelSlash ?? opts.upholdSlash) as string);
+      const created = await (await open()).gov.proposeSlashDecision(id, decision, opts.description);
       process.stdout.write(txLine(`proposal ${created.proposalId}`, created));
     });
   gov

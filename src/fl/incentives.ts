@@ -34,6 +34,7 @@ export interface RoundSettlementReport {
   ledgerRound: string;
   paid: TokenAmount;
   rewards: readonly { clientId: string; amount: TokenAmount }[];
+  /** The slash proposed against each flagged client (0 when none was); it takes effect after the chain's challenge period unless contested or cancelled. */
   slashed: readonly { clientId: string; amount: TokenAmount }[];
 }
 

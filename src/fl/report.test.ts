@@ -93,7 +93,7 @@ describe('formatRoundTable', () => {
       execution: { mode: 'in-process', workers: 1 },
       protection: 'none',
       participants: [],
-      rounds: [{ ...round(1, 0.5), settlement: settlement([]) }, { ...round(2, 0.6), settlement: settlement([{ clientId: 'client-02', amount: t('100 NXS') }]) }],
+      rounds: [{ ...round(1, 0.5), settlement: settlement([{ clientId: 'client-05', amount: { units: '0', display: '0 NXS' } }]) }, { ...round(2, 0.6), settlement: settlement([{ clientId: 'client-02', amount: t('100 NXS') }]) }],
       final: { accuracy: 0.6, loss: 0.5, passedValidation: true },
       model: { id: 'model-z', version: 3, sha256: 'ef'.repeat(32), numParams: 10 },
       timings: { setupSeconds: 0, trainSeconds: 0, aggregateSeconds: 0, evaluateSeconds: 0 },
@@ -113,7 +113,9 @@ describe('formatRoundTable', () => {
     const text = formatRoundTable(report);
     expect(text).toContain('token economy (in-process EVM, chain 31337): 1000 NXS per round, minimum stake 100 NXS; 1 of 2 rounds posted a reward root');
     expect(text).toContain('refused at registration: client-09 has 0 NXS staked');
-    expect(text).toContain('slashed client-02 (flagged by the poisoning detector): 100 NXS in round 2');
+    expect(text).toContain('slash proposed for client-02 (flagged by the poisoning detector): 100 NXS in round 2; takes effect after the challenge period unless contested');
+    // A flagged client against which no slash was proposed (no stake, or one still open) gets no slash line.
+    expect(text).not.toContain('client-05');
     const lines = text.split('\n');
     const table = lines.indexOf(lines.find((l) => l.startsWith('client '))!);
     expect(lines[table].split(/\s+/)).toEqual(['client', 'earned', 'balance', 'account']);

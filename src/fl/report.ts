@@ -202,7 +202,7 @@ function formatIncentives(chain: IncentivesReport, rounds: readonly RoundReport[
   const posted = chain.rewardRoots.filter((root) => !/^0x0+$/.test(root)).length;
   const slashes = new Map<string, string[]>();
   for (const r of rounds) {
-    for (const s of r.settlement?.slashed ?? []) slashes.set(s.clientId, [...(slashes.get(s.clientId) ?? []), `${s.amount.display} in round ${r.round}`]);
+    for (const s of (r.settlement?.slashed ?? []).filter((x) => !/^0+$/.test(x.amount.units))) slashes.set(s.clientId, [...(slashes.get(s.clientId) ?? []), `${s.amount.display} in round ${r.round}`]);
   }
   const width = Math.max(6, ...chain.balances.map((b) => b.clientId.length));
   const earnedWidth = Math.max(6, ...chain.balances.map((b) => b.earned.display.length));
@@ -210,7 +210,7 @@ function formatIncentives(chain: IncentivesReport, rounds: readonly RoundReport[
   return [
     `token economy (${chain.network}): ${chain.rewardPerRound.display} per round, minimum stake ${chain.minimumStake.display}; ${posted} of ${chain.rewardRoots.length} rounds posted a reward root`,
     ...chain.refused.map((x) => `refused ${x.round === 0 ? 'at registration' : `before round ${x.round}`}: ${x.reason}`),
-    ...[...slashes].map(([clientId, what]) => `slashed ${clientId} (flagged by the poisoning detector): ${what.join(', ')}`),
+    ...[...slashes].map(([clientId, what]) => `slash proposed for ${clientId} (flagged by the poisoning detector): ${what.join(', ')}; takes effect after the challenge period unless contested`),
     `${'client'.padEnd(width)}  ${'earned'.padStart(earnedWidth)}  ${'balance'.padStart(balanceWidth)}  account`,
     ...chain.balances.map((b) => `${b.clientId.padEnd(width)}  ${b.earned.display.padStart(earnedWidth)}  ${b.balance.display.padStart(balanceWidth)}  ${b.account}`),
   ];
