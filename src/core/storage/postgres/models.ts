@@ -1,4 +1,5 @@
-import { NotFoundError, StateError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
+import { modelDuplicate, modelVersionDuplicate } from '../conflicts.js';
 import type { ModelRepository } from '../repository.js';
 import {
   decodeWeights,
@@ -27,9 +28,7 @@ export function modelRepository(run: Run): ModelRepository {
           );
         } catch (error) {
           if (violated(error, UNIQUE_VIOLATION, 'models_pkey')) {
-            throw new StateError('MODEL_DUPLICATE', `model '${model.id}' already exists; choose another id or add a version to it`, {
-              id: model.id,
-            });
+            throw modelDuplicate(model.id);
           }
           throw error;
         }
@@ -68,11 +67,7 @@ export function modelRepository(run: Run): ModelRepository {
         } catch (error) {
           if (violated(error, FOREIGN_KEY_VIOLATION, 'model_versions_model_fkey')) throw new NotFoundError('model', version.modelId);
           if (violated(error, UNIQUE_VIOLATION, 'model_versions_pkey')) {
-            throw new StateError(
-              'MODEL_VERSION_DUPLICATE',
-              `model '${version.modelId}' already has version ${version.version}; versions are immutable, store the next number instead`,
-              { modelId: version.modelId, version: version.version },
-            );
+            throw modelVersionDuplicate(version);
           }
           throw error;
         }

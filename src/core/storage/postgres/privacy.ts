@@ -1,4 +1,5 @@
-import { NotFoundError, StateError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
+import { privacyChargeDuplicate } from '../conflicts.js';
 import type { PrivacyRepository } from '../repository.js';
 import { encodeRdp, privacyBudgetFromRow, privacyChargeFromRow, type PrivacyBudgetRow, type PrivacyChargeRow } from '../rows.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, violated, type Run } from './query.js';
@@ -54,11 +55,7 @@ export function privacyRepository(run: Run): PrivacyRepository {
         } catch (error) {
           if (violated(error, FOREIGN_KEY_VIOLATION, 'privacy_charges_budget_fkey')) throw new NotFoundError('privacy_budget', `${kind}:${id}`);
           if (violated(error, UNIQUE_VIOLATION, 'privacy_charges_scope_round_key')) {
-            throw new StateError(
-              'PRIVACY_CHARGE_DUPLICATE',
-              `round ${charge.round} of job '${charge.jobId}' is already charged to ${kind} '${id}'; a re-run releases again, so charge it under a new round number`,
-              { scope: charge.scope, jobId: charge.jobId, round: charge.round },
-            );
+            throw privacyChargeDuplicate(charge);
           }
           throw error;
         }

@@ -1,4 +1,5 @@
-import { NotFoundError, StateError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
+import { updateDuplicate } from '../conflicts.js';
 import type { RoundRepository } from '../repository.js';
 import { encodeBytes, roundFromRow, updateFromRow, type RoundRow, type UpdateRow } from '../rows.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, violated, type Run } from './query.js';
@@ -72,11 +73,7 @@ export function roundRepository(run: Run): RoundRepository {
         } catch (error) {
           if (violated(error, FOREIGN_KEY_VIOLATION, 'updates_round_fkey')) throw new NotFoundError('round', update.roundId);
           if (violated(error, UNIQUE_VIOLATION, 'updates_round_client_key')) {
-            throw new StateError(
-              'UPDATE_DUPLICATE',
-              `client '${update.clientId}' already submitted an update to round '${update.roundId}'; each client submits once per round`,
-              { roundId: update.roundId, clientId: update.clientId },
-            );
+            throw updateDuplicate(update);
           }
           throw error;
         }

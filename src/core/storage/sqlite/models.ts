@@ -1,4 +1,5 @@
-import { NotFoundError, StateError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
+import { modelDuplicate, modelVersionDuplicate } from '../conflicts.js';
 import type { ModelRepository } from '../repository.js';
 import {
   decodeWeights,
@@ -33,9 +34,7 @@ export function modelRepository(run: Run): ModelRepository {
           });
         } catch (error) {
           if (isSqliteError(error, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
-            throw new StateError('MODEL_DUPLICATE', `model '${model.id}' already exists; choose another id or add a version to it`, {
-              id: model.id,
-            });
+            throw modelDuplicate(model.id);
           }
           throw error;
         }
@@ -71,11 +70,7 @@ export function modelRepository(run: Run): ModelRepository {
             });
           } catch (error) {
             if (isSqliteError(error, 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
-              throw new StateError(
-                'MODEL_VERSION_DUPLICATE',
-                `model '${version.modelId}' already has version ${version.version}; versions are immutable, store the next number instead`,
-                { modelId: version.modelId, version: version.version },
-              );
+              throw modelVersionDuplicate(version);
             }
             throw error;
           }

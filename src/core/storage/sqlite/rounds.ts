@@ -1,4 +1,5 @@
-import { NotFoundError, StateError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
+import { updateDuplicate } from '../conflicts.js';
 import type { RoundRepository } from '../repository.js';
 import { encodeBytes, roundFromRow, updateFromRow, type RoundRow, type UpdateRow } from '../rows.js';
 import { isSqliteError, type Run } from './connection.js';
@@ -73,11 +74,7 @@ export function roundRepository(run: Run): RoundRepository {
           });
         } catch (error) {
           if (isSqliteError(error, 'SQLITE_CONSTRAINT_UNIQUE')) {
-            throw new StateError(
-              'UPDATE_DUPLICATE',
-              `client '${update.clientId}' already submitted an update to round '${update.roundId}'; each client submits once per round`,
-              { roundId: update.roundId, clientId: update.clientId },
-            );
+            throw updateDuplicate(update);
           }
           throw error;
         }
