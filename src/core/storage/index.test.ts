@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectStorage } from './index.js';
-import { SqliteStorage } from './sqlite.js';
+import { SqliteStorage } from './sqlite/index.js';
 import { expectCode, node } from './storage-contract.js';
 
 describe('connectStorage', () => {

@@ -1,11 +1,11 @@
 import { InvalidInputError } from '../errors.js';
-import { PostgresStorage } from './postgres.js';
-import { SqliteStorage } from './sqlite.js';
+import { PostgresStorage } from './postgres/index.js';
+import { SqliteStorage } from './sqlite/index.js';
 import type { Storage } from './repository.js';
 
 export type * from './repository.js';
-export { SqliteStorage, type SqliteStorageOptions } from './sqlite.js';
-export { PostgresStorage, type PostgresStorageOptions } from './postgres.js';
+export { SqliteStorage, type SqliteStorageOptions } from './sqlite/index.js';
+export { PostgresStorage, type PostgresStorageOptions } from './postgres/index.js';
 export { StorageUnreachableError, type PostgresConnectionOptions } from './postgres-connection.js';
 export { MIGRATIONS, applyMigrations, type Migration } from './migrations.js';
 export { POSTGRES_MIGRATIONS, applyPostgresMigrations } from './postgres-migrations.js';

@@ -5,7 +5,7 @@ import { connectStorage } from './index.js';
 import type { Migration } from './migrations.js';
 import { postgresPoolConfig, StorageUnreachableError } from './postgres-connection.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
-import { PostgresStorage } from './postgres.js';
+import { PostgresStorage } from './postgres/index.js';
 import { describeStorageContract, expectCode, model, node, round } from './storage-contract.js';
 
 /**

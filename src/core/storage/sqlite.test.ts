@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStorage } from './index.js';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.js';
-import { SqliteStorage } from './sqlite.js';
+import { SqliteStorage } from './sqlite/index.js';
 import { describeStorageContract, node } from './storage-contract.js';
 
 describeStorageContract('SqliteStorage', async () => ({ storage: openStorage({ path: ':memory:' }), dispose: async () => undefined }));

@@ -1,0 +1,1 @@
+export { SqliteStorage, type SqliteStorageOptions } from './storage.js';
