@@ -36,7 +36,7 @@ export {
   type RoundPrivacyCost,
 } from './privacy-plan.js';
 export { localDpUpdate, decodeCompressed } from './client-training.js';
-export * from './compression.js';
+export * from './compression/index.js';
 export {
   AdversaryConfigSchema,
   DEFAULT_NOISE_STD,

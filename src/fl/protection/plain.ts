@@ -1,5 +1,5 @@
 import { CipherNexusError } from '../../core/errors.js';
-import { decompress } from '../compression.js';
+import { decompress } from '../compression/index.js';
 import type { RemoteUpdate, StageMessage, TaskProtection } from '../participant-channel.js';
 import { UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
 import { boundedWeight } from '../weight-bound.js';
