@@ -1,11 +1,6 @@
 export { ModelRegistry, weightsSha256, type MetricThresholds, type ModelConfig, type ModelVersionInfo } from './model-registry.js';
-export {
-  TrainingManager,
-  RoundError,
-  UpdateRejectedError,
-  type RoundResult,
-  type StartRoundOptions,
-} from './training-manager.js';
+export { TrainingManager, type RoundResult, type StartRoundOptions } from './training-manager.js';
+export { RoundError, UpdateRejectedError } from './round-errors.js';
 export * from './strategies/index.js';
 export * from './client-selection.js';
 export * from './model-validator.js';
@@ -55,5 +50,6 @@ export { JobDriver, taskSeed, type CoordinatorJob, type JobDriverOptions, type J
 export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
 export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
 export { InProcessChannel, type SimulatedParticipant } from './in-process-channel.js';
-export type { SubmitOutcome, TrainingManagerOptions } from './training-manager.js';
+export type { TrainingManagerOptions } from './training-manager.js';
+export type { SubmitOutcome } from './update-admission.js';
 export { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';

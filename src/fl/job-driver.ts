@@ -19,7 +19,9 @@ import type { RoundCollection, RoundContext } from './protection/round-collectio
 import { SecAggCollection } from './protection/secagg.js';
 import type { IncentivesReport, JobStop, JobValidation, ModelEvaluation, RefusedUpdate, RoundReport } from './report.js';
 import { DpFixedClipping, createStrategy } from './strategies/index.js';
-import { TrainingManager, UpdateRejectedError, type SubmitOutcome } from './training-manager.js';
+import { UpdateRejectedError } from './round-errors.js';
+import { TrainingManager } from './training-manager.js';
+import type { SubmitOutcome } from './update-admission.js';
 import { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, roundWeightBounds } from './weight-bound.js';
 
 /** What a job needs at the coordinator: its config, its model and the held-out set it is evaluated on. */
