@@ -46,7 +46,9 @@ export {
 } from './attacks.js';
 export { PoisoningDetectorOptionsSchema, detectPoisoning, type FlaggedClient, type PoisoningDetectorOptions } from './poisoning-detector.js';
 export { openCoordinatedJob, prepareCoordinatedJob, type ParticipantDataOptions, type PreparedCoordinatedJob } from './coordinated-job.js';
-export { JobDriver, taskSeed, type CoordinatorJob, type JobDriverOptions, type JobOutcome } from './job-driver.js';
+export { JobDriver, type CoordinatorJob, type JobDriverOptions } from './job-driver.js';
+export type { JobOutcome } from './job-outcome.js';
+export { taskSeed } from './round-opening.js';
 export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
 export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
 export { InProcessChannel, type SimulatedParticipant } from './in-process-channel.js';
