@@ -3,7 +3,7 @@ import { LocalModel, train, trainDpSgd } from '../ml/index.js';
 import { clipL2, gaussianMechanism, type NoiseSource } from '../privacy/dp/index.js';
 import { Rng } from '../core/rng.js';
 import { attackedWeights, flipLabels, type ClientAttack } from './attacks.js';
-import { UpdateCompressor, decompress, type ParsedCompressionConfig } from './compression.js';
+import { UpdateCompressor, decompress, type ParsedCompressionConfig } from './compression/index.js';
 import { noiseSourceFor, type ClientPrivacy } from './privacy-plan.js';
 
 /** The local training a client does in one round, as the coordinator asks for it. */

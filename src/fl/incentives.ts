@@ -4,6 +4,8 @@
  * this interface, so the learning layer never depends on a chain; the surfaces compose the two.
  */
 
+import type { FlaggedClient } from './poisoning-detector.js';
+
 /** A node the incentives would not let in, and why, in words an operator can act on. */
 export interface AdmissionRefusal {
   clientId: string;
@@ -71,4 +73,20 @@ export interface RoundIncentives {
   settle(round: number, outcome: RoundContributions): Promise<RoundSettlementReport>;
   /** Ends the job: rewards are claimed and balances read. */
   finish(): Promise<IncentivesSummary>;
+}
+
+/**
+ * A round's contribution score per participant is the number of examples it trained on: FedAvg
+ * weights each update by exactly that (McMahan et al. 2017), so a participant's reward share equals
+ * its share of the aggregate; scores from model quality would need individual updates, which secure
+ * aggregation hides. A flagged participant earns nothing and is penalised, with the detector's
+ * statistics as evidence.
+ */
+export function roundContributions(jobId: string, round: number, accepted: readonly { clientId: string; numExamples: number }[], flagged: readonly FlaggedClient[]): RoundContributions {
+  const reasons = new Map<string, string[]>();
+  for (const f of flagged) reasons.set(f.clientId, [...(reasons.get(f.clientId) ?? []), `${f.reason} ${f.score.toPrecision(4)}`]);
+  return {
+    contributions: [...accepted].sort((a, b) => (a.clientId < b.clientId ? -1 : 1)).map((x) => ({ clientId: x.clientId, score: x.numExamples })),
+    flagged: [...reasons].map(([clientId, why]) => ({ clientId, evidence: `job ${jobId} round ${round} ${clientId}: ${why.join(', ')}` })),
+  };
 }

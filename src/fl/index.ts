@@ -1,11 +1,6 @@
 export { ModelRegistry, weightsSha256, type MetricThresholds, type ModelConfig, type ModelVersionInfo } from './model-registry.js';
-export {
-  TrainingManager,
-  RoundError,
-  UpdateRejectedError,
-  type RoundResult,
-  type StartRoundOptions,
-} from './training-manager.js';
+export { TrainingManager, type RoundResult, type StartRoundOptions } from './training-manager.js';
+export { RoundError, UpdateRejectedError } from './round-errors.js';
 export * from './strategies/index.js';
 export * from './client-selection.js';
 export * from './model-validator.js';
@@ -36,7 +31,7 @@ export {
   type RoundPrivacyCost,
 } from './privacy-plan.js';
 export { localDpUpdate, decodeCompressed } from './client-training.js';
-export * from './compression.js';
+export * from './compression/index.js';
 export {
   AdversaryConfigSchema,
   DEFAULT_NOISE_STD,
@@ -51,9 +46,12 @@ export {
 } from './attacks.js';
 export { PoisoningDetectorOptionsSchema, detectPoisoning, type FlaggedClient, type PoisoningDetectorOptions } from './poisoning-detector.js';
 export { openCoordinatedJob, prepareCoordinatedJob, type ParticipantDataOptions, type PreparedCoordinatedJob } from './coordinated-job.js';
-export { JobDriver, taskSeed, type CoordinatorJob, type JobDriverOptions, type JobOutcome } from './job-driver.js';
+export { JobDriver, type CoordinatorJob, type JobDriverOptions } from './job-driver.js';
+export type { JobOutcome } from './job-outcome.js';
+export { taskSeed } from './round-opening.js';
 export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
 export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
 export { InProcessChannel, type SimulatedParticipant } from './in-process-channel.js';
-export type { SubmitOutcome, TrainingManagerOptions } from './training-manager.js';
+export type { TrainingManagerOptions } from './training-manager.js';
+export type { SubmitOutcome } from './update-admission.js';
 export { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';

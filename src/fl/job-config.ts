@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { loadConfigFile } from '../core/index.js';
 import { AdversaryConfigSchema } from './attacks.js';
 import { PoisoningDetectorOptionsSchema } from './poisoning-detector.js';
-import { CompressionConfigSchema } from './compression.js';
+import { CompressionConfigSchema } from './compression/index.js';
 import { DEFAULT_DELTA, DEFAULT_GAMMA } from '../privacy/secagg/index.js';
 import { DpConfigSchema } from './privacy-plan.js';
 import { StrategyConfigSchema } from './strategies/index.js';

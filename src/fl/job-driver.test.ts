@@ -3,7 +3,8 @@ import { CipherNexusError, openStorage, type Storage } from '../core/index.js';
 import { prepareJob, type PreparedJob } from './federated-job.js';
 import { InProcessChannel } from './in-process-channel.js';
 import { demoConfig } from './job-config.js';
-import { JobDriver, type JobOutcome } from './job-driver.js';
+import { JobDriver } from './job-driver.js';
+import type { JobOutcome } from './job-outcome.js';
 import type { RoundReport } from './report.js';
 import { createClientRunner } from './simulation.js';
 

@@ -1,6 +1,6 @@
 import type { ResourceMetrics } from '../core/index.js';
 import type { LocalTrainingPlan } from './client-training.js';
-import type { ParsedCompressionConfig } from './compression.js';
+import type { ParsedCompressionConfig } from './compression/index.js';
 import type { ClientPrivacy } from './privacy-plan.js';
 
 /**

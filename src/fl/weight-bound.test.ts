@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { UpdateRejectedError } from './training-manager.js';
+import { UpdateRejectedError } from './round-errors.js';
 import { WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';
 
 const share = (bounds: Map<string, number>): number => {

@@ -1,4 +1,4 @@
-import { UpdateRejectedError } from './training-manager.js';
+import { UpdateRejectedError } from './round-errors.js';
 
 /**
  * How much an update may weigh in FedAvg. A participant declares its example count once, in its

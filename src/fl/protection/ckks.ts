@@ -21,7 +21,8 @@ import {
 } from '../../privacy/he/index.js';
 import type { ClientResult } from '../client-training.js';
 import type { CkksTaskProtection, RemoteUpdate, StageMessage } from '../participant-channel.js';
-import { RoundError, UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
+import { RoundError, UpdateRejectedError } from '../round-errors.js';
+import type { SubmitOutcome } from '../update-admission.js';
 import { boundedWeight } from '../weight-bound.js';
 import { packParts, partText, textPart, unpackParts } from './parts.js';
 import type { CollectedRound, RoundCollection, RoundContext } from './round-collection.js';

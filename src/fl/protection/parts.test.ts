@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { UpdateRejectedError } from '../training-manager.js';
+import { UpdateRejectedError } from '../round-errors.js';
 import { packParts, partText, textPart, unpackParts } from './parts.js';
 
 describe('protocol message parts', () => {

@@ -1,4 +1,4 @@
-import { UpdateRejectedError } from '../training-manager.js';
+import { UpdateRejectedError } from '../round-errors.js';
 
 /** Most parts a protocol message may carry (one per participant of a large round, twice over). */
 const MAX_PARTS = 1 << 16;

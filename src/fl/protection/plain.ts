@@ -1,7 +1,8 @@
 import { CipherNexusError } from '../../core/errors.js';
-import { decompress } from '../compression.js';
+import { decompress } from '../compression/index.js';
 import type { RemoteUpdate, StageMessage, TaskProtection } from '../participant-channel.js';
-import { UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
+import { UpdateRejectedError } from '../round-errors.js';
+import type { SubmitOutcome } from '../update-admission.js';
 import { boundedWeight } from '../weight-bound.js';
 import { Waiter, type CollectedRound, type RoundCollection, type RoundContext, type VisibleUpdate } from './round-collection.js';
 

@@ -1,6 +1,7 @@
 import { StateError } from '../../core/errors.js';
 import type { ParticipantChannel, RemoteUpdate, StageMessage, TaskProtection } from '../participant-channel.js';
-import type { RoundResult, SubmitOutcome, TrainingManager } from '../training-manager.js';
+import type { RoundResult, TrainingManager } from '../training-manager.js';
+import type { SubmitOutcome } from '../update-admission.js';
 
 /** An update the coordinator could read, kept for the poisoning detector. */
 export interface VisibleUpdate {

@@ -4,7 +4,8 @@ import { ClientSecAgg, SecAggError, SecAggMessageRejectedError, ServerSecAgg, cr
 import type { ClientResult } from '../client-training.js';
 import type { RemoteUpdate, SecAggTaskProtection, StageMessage } from '../participant-channel.js';
 import { noiseSourceFor } from '../privacy-plan.js';
-import { UpdateRejectedError, type SubmitOutcome } from '../training-manager.js';
+import { UpdateRejectedError } from '../round-errors.js';
+import type { SubmitOutcome } from '../update-admission.js';
 import { boundedWeight } from '../weight-bound.js';
 import type { CollectedRound, RoundCollection, RoundContext } from './round-collection.js';
 import { StageTracker } from './stage-tracker.js';

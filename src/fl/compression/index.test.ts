@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CipherNexusError, Rng } from '../core/index.js';
+import { CipherNexusError, Rng } from '../../core/index.js';
 import {
   CompressionConfigSchema,
   UpdateCompressor,
@@ -8,7 +8,7 @@ import {
   denseBytes,
   topKCount,
   type CompressionConfig,
-} from './compression.js';
+} from './index.js';
 
 function randomVector(d: number, seed: number, spread = 1): Float32Array {
   const rng = new Rng(seed);
