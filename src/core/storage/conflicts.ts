@@ -38,3 +38,23 @@ export function privacyChargeDuplicate({ scope, jobId, round }: Pick<PrivacyChar
     { scope, jobId, round },
   );
 }
+
+/** MARKET_ORDER_DUPLICATE: an order with this hash was received already. */
+export function marketOrderDuplicate(hash: string): StateError {
+  return new StateError('MARKET_ORDER_DUPLICATE', `order ${hash} was received already; sign a new order with a fresh nonce`, { hash });
+}
+
+/** MARKET_FILL_DUPLICATE: a fill with this id exists already. */
+export function marketFillDuplicate(id: string): StateError {
+  return new StateError('MARKET_FILL_DUPLICATE', `fill '${id}' exists already; a fill is recorded once`, { id });
+}
+
+/** MARKET_GRANT_DUPLICATE: a grant with this id, or for this fill, exists already. */
+export function marketGrantDuplicate(id: string, fillId: string): StateError {
+  return new StateError('MARKET_GRANT_DUPLICATE', `a grant for fill '${fillId}' (or with id '${id}') exists already; one fill gives one grant`, { id, fillId });
+}
+
+/** MARKET_RATING_DUPLICATE: the rater has rated this fill already. */
+export function marketRatingDuplicate(fillId: string, rater: string): StateError {
+  return new StateError('MARKET_RATING_DUPLICATE', `${rater} has rated fill '${fillId}' already; each buyer rates a purchase once`, { fillId, rater });
+}

@@ -162,6 +162,89 @@ export const MIGRATIONS: readonly Migration[] = [
       updated_at INTEGER NOT NULL
     );`,
   },
+  {
+    version: 5,
+    name: 'marketplace',
+    // Prices are uint256 NXS base units: kept as 78-digit zero-padded text so that text order is numeric order.
+    sql: `
+      CREATE TABLE market_assets (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        replaces TEXT,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL,
+        category TEXT NOT NULL,
+        task TEXT NOT NULL,
+        licence TEXT NOT NULL,
+        regions TEXT NOT NULL,
+        consent TEXT NOT NULL,
+        schema TEXT NOT NULL,
+        schema_hash TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        rows INTEGER NOT NULL CHECK (rows >= 0),
+        budget_epsilon REAL NOT NULL,
+        budget_delta REAL NOT NULL,
+        quality TEXT NOT NULL,
+        listed_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE market_orders (
+        hash TEXT PRIMARY KEY,
+        asset_id TEXT NOT NULL REFERENCES market_assets (id),
+        side TEXT NOT NULL CHECK (side IN ('bid', 'ask')),
+        price TEXT NOT NULL,
+        units INTEGER NOT NULL CHECK (units > 0),
+        remaining INTEGER NOT NULL CHECK (remaining >= 0),
+        expiry INTEGER NOT NULL,
+        nonce TEXT NOT NULL,
+        maker TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX market_orders_asset ON market_orders (asset_id, status, side, price);
+      CREATE INDEX market_orders_nonce ON market_orders (maker, nonce);
+      CREATE TABLE market_fills (
+        id TEXT PRIMARY KEY,
+        asset_id TEXT NOT NULL REFERENCES market_assets (id),
+        bid_hash TEXT NOT NULL REFERENCES market_orders (hash),
+        ask_hash TEXT NOT NULL REFERENCES market_orders (hash),
+        buyer TEXT NOT NULL,
+        seller TEXT NOT NULL,
+        units INTEGER NOT NULL CHECK (units > 0),
+        price TEXT NOT NULL,
+        status TEXT NOT NULL,
+        chain_fill_id TEXT,
+        tx_hash TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX market_fills_asset ON market_fills (asset_id, created_at);
+      CREATE TABLE market_grants (
+        id TEXT PRIMARY KEY,
+        fill_id TEXT NOT NULL UNIQUE REFERENCES market_fills (id),
+        asset_id TEXT NOT NULL REFERENCES market_assets (id),
+        buyer TEXT NOT NULL,
+        job_config_hash TEXT NOT NULL,
+        units INTEGER NOT NULL CHECK (units > 0),
+        used INTEGER NOT NULL CHECK (used >= 0),
+        expiry INTEGER NOT NULL,
+        signed TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE market_ratings (
+        asset_id TEXT NOT NULL REFERENCES market_assets (id),
+        fill_id TEXT NOT NULL REFERENCES market_fills (id),
+        rater TEXT NOT NULL,
+        score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (fill_id, rater)
+      );
+    `,
+  },
 ];
 
 /**

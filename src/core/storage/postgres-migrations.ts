@@ -186,6 +186,94 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE strategy_states ALTER COLUMN state SET STORAGE EXTERNAL;
     `,
   },
+  {
+    version: 5,
+    name: 'marketplace',
+    // Prices are uint256 NXS base units: kept as 78-digit zero-padded text, as in SQLite, so that text order is numeric order.
+    sql: `
+      CREATE TABLE market_assets (
+        id TEXT COLLATE "C" CONSTRAINT market_assets_pkey PRIMARY KEY,
+        owner TEXT NOT NULL,
+        replaces TEXT,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL,
+        category TEXT NOT NULL,
+        task TEXT NOT NULL,
+        licence TEXT NOT NULL,
+        regions TEXT NOT NULL,
+        consent TEXT NOT NULL,
+        schema TEXT NOT NULL,
+        schema_hash TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        rows BIGINT NOT NULL CHECK (rows >= 0),
+        budget_epsilon DOUBLE PRECISION NOT NULL,
+        budget_delta DOUBLE PRECISION NOT NULL,
+        quality TEXT NOT NULL,
+        listed_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE market_orders (
+        hash TEXT COLLATE "C" CONSTRAINT market_orders_pkey PRIMARY KEY,
+        asset_id TEXT COLLATE "C" NOT NULL CONSTRAINT market_orders_asset_fkey REFERENCES market_assets (id),
+        side TEXT NOT NULL CHECK (side IN ('bid', 'ask')),
+        price TEXT COLLATE "C" NOT NULL,
+        units BIGINT NOT NULL CHECK (units > 0),
+        remaining BIGINT NOT NULL CHECK (remaining >= 0),
+        expiry BIGINT NOT NULL,
+        nonce TEXT COLLATE "C" NOT NULL,
+        maker TEXT COLLATE "C" NOT NULL,
+        signature TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        seq BIGSERIAL
+      );
+      CREATE INDEX market_orders_asset ON market_orders (asset_id, status, side, price);
+      CREATE INDEX market_orders_nonce ON market_orders (maker, nonce);
+      CREATE TABLE market_fills (
+        id TEXT COLLATE "C" CONSTRAINT market_fills_pkey PRIMARY KEY,
+        asset_id TEXT COLLATE "C" NOT NULL CONSTRAINT market_fills_asset_fkey REFERENCES market_assets (id),
+        bid_hash TEXT COLLATE "C" NOT NULL CONSTRAINT market_fills_bid_fkey REFERENCES market_orders (hash),
+        ask_hash TEXT COLLATE "C" NOT NULL CONSTRAINT market_fills_ask_fkey REFERENCES market_orders (hash),
+        buyer TEXT NOT NULL,
+        seller TEXT NOT NULL,
+        units BIGINT NOT NULL CHECK (units > 0),
+        price TEXT COLLATE "C" NOT NULL,
+        status TEXT NOT NULL,
+        chain_fill_id TEXT,
+        tx_hash TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        seq BIGSERIAL
+      );
+      CREATE INDEX market_fills_asset ON market_fills (asset_id, created_at);
+      CREATE TABLE market_grants (
+        id TEXT COLLATE "C" CONSTRAINT market_grants_pkey PRIMARY KEY,
+        fill_id TEXT COLLATE "C" NOT NULL CONSTRAINT market_grants_fill_key UNIQUE
+          CONSTRAINT market_grants_fill_fkey REFERENCES market_fills (id),
+        asset_id TEXT COLLATE "C" NOT NULL CONSTRAINT market_grants_asset_fkey REFERENCES market_assets (id),
+        buyer TEXT COLLATE "C" NOT NULL,
+        job_config_hash TEXT NOT NULL,
+        units BIGINT NOT NULL CHECK (units > 0),
+        used BIGINT NOT NULL CHECK (used >= 0),
+        expiry BIGINT NOT NULL,
+        signed TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        seq BIGSERIAL
+      );
+      CREATE TABLE market_ratings (
+        asset_id TEXT COLLATE "C" NOT NULL CONSTRAINT market_ratings_asset_fkey REFERENCES market_assets (id),
+        fill_id TEXT COLLATE "C" NOT NULL CONSTRAINT market_ratings_fill_fkey REFERENCES market_fills (id),
+        rater TEXT COLLATE "C" NOT NULL,
+        score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+        created_at BIGINT NOT NULL,
+        seq BIGSERIAL,
+        CONSTRAINT market_ratings_pkey PRIMARY KEY (fill_id, rater)
+      );
+    `,
+  },
 ];
 
 /**

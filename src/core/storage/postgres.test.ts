@@ -6,7 +6,8 @@ import type { Migration } from './migrations.js';
 import { postgresPoolConfig, StorageUnreachableError } from './postgres-connection.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { PostgresStorage } from './postgres/index.js';
-import { describeStorageContract, expectCode, model, node, round } from './storage-contract.js';
+import { describeMarketContract } from './market-contract.js';
+import { describeStorageContract, expectCode, model, node, round, type OpenedStorage } from './storage-contract.js';
 
 /**
  * PostgreSQL tests run against a real server: the test run's global setup starts a throwaway one
@@ -40,7 +41,7 @@ const variant = (change: (target: URL) => void): string => {
 };
 const allVersions = POSTGRES_MIGRATIONS.map((m) => m.version);
 
-describeStorageContract('PostgresStorage', async () => {
+const openFresh = async (): Promise<OpenedStorage> => {
   const schema = await freshSchema();
   try {
     return { storage: await PostgresStorage.open({ url, schema }), dispose: async () => void (await dropSchema(schema)) };
@@ -48,7 +49,9 @@ describeStorageContract('PostgresStorage', async () => {
     await dropSchema(schema);
     throw error;
   }
-});
+};
+describeStorageContract('PostgresStorage', openFresh);
+describeMarketContract('PostgresStorage', openFresh);
 
 describe('PostgresStorage schema and migrations', () => {
   let schema: string;
@@ -70,7 +73,7 @@ describe('PostgresStorage schema and migrations', () => {
 
     expect(await appliedIn(schema)).toEqual(allVersions);
     expect(await tablesIn(schema)).toEqual(
-      ['jobs', 'model_versions', 'models', 'nodes', 'privacy_budgets', 'privacy_charges', 'rounds', 'schema_migrations', 'strategy_states', 'tasks', 'updates'],
+      ['jobs', 'market_assets', 'market_fills', 'market_grants', 'market_orders', 'market_ratings', 'model_versions', 'models', 'nodes', 'privacy_budgets', 'privacy_charges', 'rounds', 'schema_migrations', 'strategy_states', 'tasks', 'updates'],
     );
     const columns = await admin.query<{ column: string; type: string; collation: string | null }>(
       `SELECT table_name || '.' || column_name AS column, data_type AS type, collation_name AS collation

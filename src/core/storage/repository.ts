@@ -4,6 +4,10 @@
  * JSON text; weights are stored as raw little-endian float32 bytes.
  */
 
+import type { MarketRepository } from './market-repository.js';
+
+export type * from './market-repository.js';
+
 export type NodeStatus = 'online' | 'busy' | 'offline';
 
 /** Resources a compute node reports with each heartbeat. */
@@ -249,6 +253,7 @@ export interface Storage {
   readonly models: ModelRepository;
   readonly rounds: RoundRepository;
   readonly privacy: PrivacyRepository;
+  readonly market: MarketRepository;
   /** Runs `fn` atomically: everything it wrote is kept, or nothing is. Calls are serialised. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

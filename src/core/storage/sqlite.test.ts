@@ -6,9 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStorage } from './index.js';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.js';
 import { SqliteStorage } from './sqlite/index.js';
-import { describeStorageContract, node } from './storage-contract.js';
+import { describeMarketContract } from './market-contract.js';
+import { describeStorageContract, node, type OpenedStorage } from './storage-contract.js';
 
-describeStorageContract('SqliteStorage', async () => ({ storage: openStorage({ path: ':memory:' }), dispose: async () => undefined }));
+const openMemory = async (): Promise<OpenedStorage> => ({ storage: openStorage({ path: ':memory:' }), dispose: async () => undefined });
+describeStorageContract('SqliteStorage', openMemory);
+describeMarketContract('SqliteStorage', openMemory);
 
 let dir: string;
 

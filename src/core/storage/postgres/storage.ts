@@ -15,9 +15,11 @@ import type {
   Storage,
   TaskRepository,
 } from '../repository.js';
+import type { MarketRepository } from '../market-repository.js';
 import { jobRepository } from './jobs.js';
 import { modelRepository } from './models.js';
 import { nodeRepository } from './nodes.js';
+import { marketRepository } from './market.js';
 import { privacyRepository } from './privacy.js';
 import { translate, type Query } from './query.js';
 import { roundRepository } from './rounds.js';
@@ -59,6 +61,7 @@ export class PostgresStorage implements Storage {
   readonly models: ModelRepository;
   readonly rounds: RoundRepository;
   readonly privacy: PrivacyRepository;
+  readonly market: MarketRepository;
   /** Schema versions applied when this storage was opened (empty if the schema was current). */
   readonly appliedMigrations: readonly number[];
 
@@ -108,6 +111,7 @@ export class PostgresStorage implements Storage {
     this.models = modelRepository(run);
     this.rounds = roundRepository(run);
     this.privacy = privacyRepository(run);
+    this.market = marketRepository(run);
   }
 
   /** Runs `fn` atomically on one connection; nested calls from inside `fn` become savepoints instead of waiting. */

@@ -14,10 +14,12 @@ import type {
   Storage,
   TaskRepository,
 } from '../repository.js';
+import type { MarketRepository } from '../market-repository.js';
 import { cachedConnection, type Connection } from './connection.js';
 import { jobRepository } from './jobs.js';
 import { modelRepository } from './models.js';
 import { nodeRepository } from './nodes.js';
+import { marketRepository } from './market.js';
 import { privacyRepository } from './privacy.js';
 import { roundRepository } from './rounds.js';
 import { taskRepository } from './tasks.js';
@@ -51,6 +53,7 @@ export class SqliteStorage implements Storage {
   readonly models: ModelRepository;
   readonly rounds: RoundRepository;
   readonly privacy: PrivacyRepository;
+  readonly market: MarketRepository;
   /** Schema versions applied when this storage was opened (empty if the file was current). */
   readonly appliedMigrations: readonly number[];
 
@@ -86,6 +89,7 @@ export class SqliteStorage implements Storage {
     this.models = modelRepository(run);
     this.rounds = roundRepository(run);
     this.privacy = privacyRepository(run);
+    this.market = marketRepository(run);
   }
 
   /** Runs `fn` atomically; nested calls from inside `fn` become savepoints instead of waiting. */
