@@ -62,10 +62,10 @@ export function foldedMean(buffer: RoundBuffer): Float32Array {
 }
 
 /**
- * A round left open (or mid-aggregation) by a previous coordinator process, its accepted updates
+ * A plain round left open (or mid-aggregation) by a previous coordinator process, its accepted updates
  * reloaded from storage so none is lost and none counted twice. Needs `durable` updates.
  */
-export async function reloadBuffer(storage: Storage, round: RoundRecord, kind: 'plain' | 'protected', folds: boolean): Promise<RoundBuffer> {
+export async function reloadBuffer(storage: Storage, round: RoundRecord, folds: boolean): Promise<RoundBuffer> {
   const buffer = emptyBuffer(round);
   for (const update of await storage.rounds.listUpdates(round.id)) {
     const bytes = await storage.rounds.getUpdatePayload(round.id, update.clientId);
@@ -73,11 +73,7 @@ export async function reloadBuffer(storage: Storage, round: RoundRecord, kind: '
       throw new StateError('ROUND_NOT_RESUMABLE', `round ${round.number} has no stored bytes for '${update.clientId}'s update; it was run without durable updates`);
     }
     buffer.accepted.set(update.clientId, update.sha256);
-    const entry: PendingUpdate =
-      kind === 'protected'
-        ? { clientId: update.clientId, numExamples: update.numExamples, payload: bytes, metrics: update.metrics }
-        : { clientId: update.clientId, numExamples: update.numExamples, weights: floatsOf(bytes), metrics: update.metrics };
-    foldInto(buffer, entry, folds);
+    foldInto(buffer, { clientId: update.clientId, numExamples: update.numExamples, weights: floatsOf(bytes), metrics: update.metrics }, folds);
   }
   return buffer;
 }

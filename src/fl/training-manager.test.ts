@@ -158,6 +158,18 @@ describe('TrainingManager streaming and resume', () => {
     for (let i = 0; i < 5; i++) expect(results[1][i]).toBeCloseTo(results[0][i], 6);
   });
 
+  it('keeps the bytes of a plain update for a restart but never those of a protected one, which no restart resumes', async () => {
+    const { store, registry, manager } = await setup({ streaming: true, durable: true });
+    const modelId = await registry.registerModel({ name: 'm', architecture: {}, initialWeights: new Float32Array(5) });
+    const roundId = await manager.startRound(modelId, { jobId: 'j', participants: ['plain', 'masked'], quorum: 2, deadlineMs: 60_000 });
+    await manager.submitUpdate(roundId, { ...updates[0], clientId: 'plain' });
+    expect(await manager.submitProtectedUpdate(roundId, { clientId: 'masked', numExamples: 3, payload: new Uint8Array([1, 2, 3, 4]) })).toBe('accepted');
+    expect(await store.rounds.getUpdatePayload(roundId, 'plain')).toBeDefined();
+    expect(await store.rounds.getUpdatePayload(roundId, 'masked')).toBeUndefined();
+    expect((await store.rounds.listUpdates(roundId)).map((u) => u.clientId)).toEqual(['plain', 'masked']);
+    await store.close();
+  });
+
   it('a coordinator restarted mid-round reloads the accepted updates: none lost, none counted twice', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tm-resume-'));
     const path = join(dir, 'db.sqlite');

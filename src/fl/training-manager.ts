@@ -147,15 +147,15 @@ export class TrainingManager extends EventEmitter {
   }
 
   /**
-   * Takes up a round that a previous coordinator process left open (or mid-aggregation): reloads its
-   * accepted updates from storage, so none is lost and none counted twice. Needs `durable` updates.
+   * Takes up a plain round that a previous coordinator process left open (or mid-aggregation): reloads
+   * its accepted updates from storage, so none is lost and none counted twice. Needs `durable` updates.
    */
-  async resumeRound(roundId: string, kind: 'plain' | 'protected' = 'plain'): Promise<RoundRecord> {
+  async resumeRound(roundId: string): Promise<RoundRecord> {
     const round = await this.held.require(roundId);
     if (round.status !== 'open' && round.status !== 'aggregating') {
       throw new StateError('ROUND_NOT_RESUMABLE', `round ${round.number} is ${round.status}; only an open or aggregating round can be resumed`);
     }
-    const buffer = await reloadBuffer(this.storage, round, kind, this.folds);
+    const buffer = await reloadBuffer(this.storage, round, this.folds);
     this.held.set(roundId, buffer);
     this.emit('round:resumed', round);
     return round;

@@ -52,11 +52,13 @@ export class UpdateAdmission {
 
   /**
    * Accepts a protected update: the coordinator holds only its bytes (a CKKS ciphertext or a
-   * masked vector), so its content cannot be validated here; the same admission rules apply.
+   * masked vector), so its content cannot be validated here; the same admission rules apply. Its
+   * bytes are not stored: a protected round open at a restart is abandoned, never resumed (its
+   * keys and masks died with the round), and a CKKS contribution is megabytes.
    */
   async submitProtectedUpdate(roundId: string, update: ProtectedUpdate): Promise<SubmitOutcome> {
     const sha256 = createHash('sha256').update(update.payload).digest('hex');
-    return this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, sha256, async () => ({ entry: update, payload: update.payload }));
+    return this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, sha256, async () => ({ entry: update }));
   }
 
   private async admit(...args: Parameters<UpdateAdmission['admitNow']>): Promise<SubmitOutcome> {
@@ -76,7 +78,7 @@ export class UpdateAdmission {
     numExamples: number,
     metrics: Record<string, number>,
     sha256: string,
-    check: (round: RoundRecord, buffer: RoundBuffer) => Promise<{ entry: PendingUpdate; payload: Uint8Array }>,
+    check: (round: RoundRecord, buffer: RoundBuffer) => Promise<{ entry: PendingUpdate; payload?: Uint8Array }>,
   ): Promise<SubmitOutcome> {
     const held = this.ctx.held.get(roundId);
     const round = await this.ctx.held.current(roundId);
@@ -116,7 +118,7 @@ export class UpdateAdmission {
           sha256,
           metrics,
           receivedAt: this.ctx.now(),
-          ...(this.ctx.durable ? { payload } : {}),
+          ...(this.ctx.durable && payload ? { payload } : {}),
         });
       } catch (error) {
         buffer.accepted.delete(clientId);
