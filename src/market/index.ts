@@ -10,3 +10,4 @@ export {
   type SignedAccessGrant,
 } from './access-grant.js';
 export { FileGrantUsage, GrantGate, type Admission, type GrantGateOptions, type GrantUsage } from './grant-gate.js';
+export { AssetBudgetError, assetBudgetStanding, assetScope, checkPurchaseBudget, type AssetBudgetStanding } from './asset-budget.js';

@@ -30,6 +30,8 @@ export interface MarketAssetRecord {
   rows: number;
   /** What each buyer may spend on this asset over its lifetime. */
   budget: { epsilon: number; delta: number };
+  /** One access unit: a training job of at most this many rounds that may spend at most this epsilon. */
+  unit: { rounds: number; epsilon: number };
   /** The owner's signed quality report, as published. */
   quality: unknown;
   listedAt: number;
@@ -92,6 +94,8 @@ export interface MarketGrantRecord {
   units: number;
   /** Jobs started under the grant so far. */
   used: number;
+  /** What each of its jobs may spend, as the asset's unit stated when it was bought. */
+  epsilonPerUnit: number;
   /** Unix seconds. */
   expiry: number;
   /** The signed grant, as issued. */

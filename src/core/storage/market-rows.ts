@@ -46,6 +46,8 @@ export interface MarketAssetRow {
   rows: Int;
   budget_epsilon: number;
   budget_delta: number;
+  unit_rounds: Int;
+  unit_epsilon: number;
   quality: string;
   listed_at: Int;
   updated_at: Int;
@@ -70,6 +72,8 @@ export function marketAssetColumns(a: MarketAssetRecord): unknown[] {
     a.rows,
     a.budget.epsilon,
     a.budget.delta,
+    a.unit.rounds,
+    a.unit.epsilon,
     JSON.stringify(a.quality),
     a.listedAt,
     a.updatedAt,
@@ -77,7 +81,7 @@ export function marketAssetColumns(a: MarketAssetRecord): unknown[] {
 }
 
 export const MARKET_ASSET_COLUMNS =
-  'id, owner, replaces, title, description, category, task, licence, regions, consent, schema, schema_hash, content_hash, rows, budget_epsilon, budget_delta, quality, listed_at, updated_at';
+  'id, owner, replaces, title, description, category, task, licence, regions, consent, schema, schema_hash, content_hash, rows, budget_epsilon, budget_delta, unit_rounds, unit_epsilon, quality, listed_at, updated_at';
 
 export const marketAssetFromRow = (row: MarketAssetRow): MarketAssetRecord => ({
   id: row.id,
@@ -95,6 +99,7 @@ export const marketAssetFromRow = (row: MarketAssetRow): MarketAssetRecord => ({
   contentHash: row.content_hash,
   rows: Number(row.rows),
   budget: { epsilon: row.budget_epsilon, delta: row.budget_delta },
+  unit: { rounds: Number(row.unit_rounds), epsilon: row.unit_epsilon },
   quality: JSON.parse(row.quality) as unknown,
   listedAt: Number(row.listed_at),
   updatedAt: Number(row.updated_at),
@@ -210,6 +215,7 @@ export interface MarketGrantRow {
   job_config_hash: string;
   units: Int;
   used: Int;
+  epsilon_per_unit: number;
   expiry: Int;
   signed: string;
   status: string;
@@ -217,7 +223,7 @@ export interface MarketGrantRow {
   updated_at: Int;
 }
 
-export const MARKET_GRANT_COLUMNS = 'id, fill_id, asset_id, buyer, job_config_hash, units, used, expiry, signed, status, created_at, updated_at';
+export const MARKET_GRANT_COLUMNS = 'id, fill_id, asset_id, buyer, job_config_hash, units, used, epsilon_per_unit, expiry, signed, status, created_at, updated_at';
 
 /** The grant's columns in the order of `MARKET_GRANT_COLUMNS`. */
 export const marketGrantColumns = (g: MarketGrantRecord): unknown[] => [
@@ -228,6 +234,7 @@ export const marketGrantColumns = (g: MarketGrantRecord): unknown[] => [
   g.jobConfigHash,
   g.units,
   g.used,
+  g.epsilonPerUnit,
   g.expiry,
   JSON.stringify(g.signed),
   g.status,
@@ -243,6 +250,7 @@ export const marketGrantFromRow = (row: MarketGrantRow): MarketGrantRecord => ({
   jobConfigHash: row.job_config_hash,
   units: Number(row.units),
   used: Number(row.used),
+  epsilonPerUnit: row.epsilon_per_unit,
   expiry: Number(row.expiry),
   signed: JSON.parse(row.signed) as unknown,
   status: row.status as MarketGrantStatus,

@@ -184,6 +184,8 @@ export const MIGRATIONS: readonly Migration[] = [
         rows INTEGER NOT NULL CHECK (rows >= 0),
         budget_epsilon REAL NOT NULL,
         budget_delta REAL NOT NULL,
+        unit_rounds INTEGER NOT NULL CHECK (unit_rounds > 0),
+        unit_epsilon REAL NOT NULL,
         quality TEXT NOT NULL,
         listed_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
@@ -229,6 +231,7 @@ export const MIGRATIONS: readonly Migration[] = [
         job_config_hash TEXT NOT NULL,
         units INTEGER NOT NULL CHECK (units > 0),
         used INTEGER NOT NULL CHECK (used >= 0),
+        epsilon_per_unit REAL NOT NULL,
         expiry INTEGER NOT NULL,
         signed TEXT NOT NULL,
         status TEXT NOT NULL,

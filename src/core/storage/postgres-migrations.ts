@@ -208,6 +208,8 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         rows BIGINT NOT NULL CHECK (rows >= 0),
         budget_epsilon DOUBLE PRECISION NOT NULL,
         budget_delta DOUBLE PRECISION NOT NULL,
+        unit_rounds INTEGER NOT NULL CHECK (unit_rounds > 0),
+        unit_epsilon DOUBLE PRECISION NOT NULL,
         quality TEXT NOT NULL,
         listed_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL
@@ -256,6 +258,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         job_config_hash TEXT NOT NULL,
         units BIGINT NOT NULL CHECK (units > 0),
         used BIGINT NOT NULL CHECK (used >= 0),
+        epsilon_per_unit DOUBLE PRECISION NOT NULL,
         expiry BIGINT NOT NULL,
         signed TEXT NOT NULL,
         status TEXT NOT NULL,
