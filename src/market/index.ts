@@ -11,3 +11,4 @@ export {
 } from './access-grant.js';
 export { FileGrantUsage, GrantGate, type Admission, type GrantGateOptions, type GrantUsage } from './grant-gate.js';
 export { AssetBudgetError, assetBudgetStanding, assetScope, checkPurchaseBudget, type AssetBudgetStanding } from './asset-budget.js';
+export { AssetVaultError, openAsset, sealAsset, vaultHeader } from './asset-vault.js';

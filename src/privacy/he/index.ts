@@ -26,6 +26,7 @@ export {
 export { HomomorphicEncryption, type EncryptOptions, type NumericInput } from './homomorphic-encryption.js';
 export {
   DEFAULT_SCRYPT_LOG2N,
+  scryptKey,
   checkKeyBinding,
   computeKeyId,
   evaluationKeysOf,
