@@ -27,3 +27,5 @@ export {
   type SignedOrder,
   type SignedOrderJson,
 } from './order.js';
+export type { DepthLevel } from './book-side.js';
+export { OrderBook, type BestPrices, type BookDepth, type Fill, type PlaceResult, type Removal } from './order-book.js';
