@@ -9,8 +9,8 @@ export class RestingOrder<O extends Order> {
     readonly order: O,
     /** Lower-case maker address, to compare makers without re-normalising. */
     readonly maker: string,
-    /** `maker:nonce`, the key of the book's nonce index. */
-    readonly key: string,
+    /** The maker's entries in the book's nonce index, where this order's nonce is marked spent when it closes. */
+    readonly makerNonces: Map<bigint, RestingOrder<O> | null>,
     /** Expiry in unix seconds as a number: exact below 2^53 and monotone above, which is all a comparison with the clock needs. */
     readonly expiry: number,
     readonly level: PriceLevel<O>,
@@ -54,14 +54,14 @@ export class BookSide<O extends Order> {
   constructor(private readonly highestFirst: boolean) {}
 
   /** Queues an order behind those already at its price. */
-  add(order: O, maker: string, key: string, expiry: number, remaining: bigint): RestingOrder<O> {
+  add(order: O, maker: string, makerNonces: Map<bigint, RestingOrder<O> | null>, expiry: number, remaining: bigint): RestingOrder<O> {
     let level = this.levels.get(order.price);
     if (level === undefined) {
       level = new PriceLevel<O>(order.price);
       this.levels.set(order.price, level);
       this.heapPush(order.price);
     }
-    const resting = new RestingOrder(order, maker, key, expiry, level, remaining);
+    const resting = new RestingOrder(order, maker, makerNonces, expiry, level, remaining);
     level.orders.push(resting);
     level.openOrders++;
     level.openUnits += remaining;

@@ -44,10 +44,6 @@ export interface BookDepth {
 
 const NONE: readonly Removal<never>[] = Object.freeze([]);
 
-function nonceKey(maker: string, nonce: bigint): string {
-  return `${maker}:${nonce}`;
-}
-
 /**
  * A limit order book for one data asset: price-time priority, partial fills, cancellation by
  * (maker, nonce), expiry and replay refusal. It trusts its caller to have checked signatures
@@ -68,8 +64,8 @@ function nonceKey(maker: string, nonce: bigint): string {
 export class OrderBook<O extends Order = Order> {
   private readonly bids = new BookSide<O>(true);
   private readonly asks = new BookSide<O>(false);
-  /** Every (maker, nonce) seen; the resting order while it is open, null after. */
-  private readonly nonces = new Map<string, RestingOrder<O> | null>();
+  /** Every (maker, nonce) seen, by lower-case maker then nonce (no key string per order): the resting order while it is open, null after. */
+  private readonly nonces = new Map<string, Map<bigint, RestingOrder<O> | null>>();
 
   constructor(readonly assetId: bigint) {}
 
@@ -83,8 +79,8 @@ export class OrderBook<O extends Order = Order> {
     }
     assertOrderLive(order, now);
     const maker = order.maker.toLowerCase();
-    const key = nonceKey(maker, order.nonce);
-    if (this.nonces.has(key)) {
+    const makerNonces = this.noncesOf(maker);
+    if (makerNonces.has(order.nonce)) {
       throw new OrderError('ORDER_REPLAYED', `order nonce ${order.nonce} of ${order.maker} was already placed or cancelled; sign a new order with an unused nonce`);
     }
 
@@ -103,7 +99,7 @@ export class OrderBook<O extends Order = Order> {
       const resting = opposite.front(level);
       if (resting.expiry < clock || resting.maker === maker) {
         opposite.remove(resting);
-        this.nonces.set(resting.key, null);
+        resting.makerNonces.set(resting.order.nonce, null);
         const removal = { order: resting.order, units: resting.remaining };
         if (resting.expiry < clock) (expired ??= []).push(removal);
         else (selfTradeCancelled ??= []).push(removal);
@@ -113,14 +109,14 @@ export class OrderBook<O extends Order = Order> {
       fills.push(isBid ? { bid: order, ask: resting.order, units, price: level.price, taker: 'bid' } : { bid: resting.order, ask: order, units, price: level.price, taker: 'ask' });
       remaining -= units;
       opposite.fill(resting, units);
-      if (!resting.open) this.nonces.set(resting.key, null);
+      if (!resting.open) resting.makerNonces.set(resting.order.nonce, null);
     }
 
     if (remaining > 0n) {
       const own = isBid ? this.bids : this.asks;
-      this.nonces.set(key, own.add(order, maker, key, Number(order.expiry), remaining));
+      makerNonces.set(order.nonce, own.add(order, maker, makerNonces, Number(order.expiry), remaining));
     } else {
-      this.nonces.set(key, null);
+      makerNonces.set(order.nonce, null);
     }
     return { fills, resting: remaining, selfTradeCancelled: selfTradeCancelled ?? NONE, expired: expired ?? NONE };
   }
@@ -130,9 +126,9 @@ export class OrderBook<O extends Order = Order> {
    * The nonce is spent either way, as cancelling on chain spends it.
    */
   cancel(maker: string, nonce: bigint): Removal<O> | undefined {
-    const key = nonceKey(maker.toLowerCase(), nonce);
-    const resting = this.nonces.get(key);
-    this.nonces.set(key, null);
+    const makerNonces = this.noncesOf(maker.toLowerCase());
+    const resting = makerNonces.get(nonce);
+    makerNonces.set(nonce, null);
     if (!resting) return undefined;
     (resting.order.side === 'bid' ? this.bids : this.asks).remove(resting);
     return { order: resting.order, units: resting.remaining };
@@ -140,7 +136,7 @@ export class OrderBook<O extends Order = Order> {
 
   /** The units of order (maker, nonce) still on the book (0 when it is not there), expired or not. */
   restingUnits(maker: string, nonce: bigint): bigint {
-    return this.nonces.get(nonceKey(maker.toLowerCase(), nonce))?.remaining ?? 0n;
+    return this.nonces.get(maker.toLowerCase())?.get(nonce)?.remaining ?? 0n;
   }
 
   /** The best bid and ask among orders open and unexpired at `now`. */
@@ -153,5 +149,14 @@ export class OrderBook<O extends Order = Order> {
   depth(levels: number, now: bigint): BookDepth {
     const clock = Number(now);
     return { bids: this.bids.depth(levels, clock), asks: this.asks.depth(levels, clock) };
+  }
+
+  private noncesOf(maker: string): Map<bigint, RestingOrder<O> | null> {
+    let makerNonces = this.nonces.get(maker);
+    if (makerNonces === undefined) {
+      makerNonces = new Map();
+      this.nonces.set(maker, makerNonces);
+    }
+    return makerNonces;
   }
 }
