@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../core/errors.js';
+import { InvalidInputError } from '../core/index.js';
 
 /** Why an order was refused; stable across releases so that clients can branch on it. */
 export type OrderErrorCode =

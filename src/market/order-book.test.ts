@@ -3,7 +3,7 @@ import { keccak256, toHex, type Address } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import { OrderError } from './errors.js';
-import { marketDomain, signOrder, verifyOrder, type Order, type OrderSide } from './order.js';
+import { marketDomain, signOrder, verifyOrder, type Order, type OrderSide, type SignedOrder } from './order.js';
 import { OrderBook, type Fill } from './order-book.js';
 
 const ASSET = 3n;
@@ -175,7 +175,7 @@ describe('OrderBook against the reference matcher (fast-check)', () => {
         }
         expect(filledBySide.bid).toBe(filledBySide.ask);
       }),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 });
@@ -206,10 +206,28 @@ describe('OrderBook examples', () => {
     const b3 = mk(bob, 'bid', 3n, 1n);
     for (const o of [a5, b4, c4, b3]) book.place(o, T0);
     expect(book.depth(5, T0).asks).toEqual([{ price: 4n, units: 4n, orders: 2 }, { price: 5n, units: 2n, orders: 1 }]);
+    expect(book.depth(1, T0)).toEqual({ bids: [{ price: 3n, units: 1n, orders: 1 }], asks: [{ price: 4n, units: 4n, orders: 2 }] });
+    expect(book.best(T0)).toEqual({ bid: 3n, ask: 4n });
     const taker = mk(MAKERS[3], 'ask', 1n, 1n);
     expect(book.place(taker, T0).fills).toEqual([{ bid: b3, ask: taker, units: 1n, price: 3n, taker: 'ask' }]);
     const sweep = mk(MAKERS[3], 'bid', 5n, 5n);
     expect(book.place(sweep, T0).fills.map((f) => [f.ask, f.units, f.price])).toEqual([[b4, 2n, 4n], [c4, 2n, 4n], [a5, 1n, 5n]]);
+  });
+
+  it('keeps arrival order in a long queue at one price while its front is consumed and compacted', () => {
+    const book = new OrderBook(ASSET);
+    const asks = Array.from({ length: 600 }, (_, i) => mk(MAKERS[i % 3], 'ask', 5n, 2n));
+    for (const ask of asks) book.place(ask, T0);
+    for (const ask of asks.slice(0, 500).filter((_, i) => i % 7 === 3)) book.cancel(ask.maker, ask.nonce);
+    const expected = asks.filter((_, i) => i >= 500 || i % 7 !== 3);
+    const taken: Order[] = [];
+    for (let i = 0; i < expected.length; i++) {
+      const [fill] = book.place(mk(MAKERS[3], 'bid', 5n, 2n), T0).fills;
+      taken.push(fill.ask);
+      if (i === 400) expect(book.depth(1, T0).asks).toEqual([{ price: 5n, units: BigInt(2 * (expected.length - 401)), orders: expected.length - 401 }]);
+    }
+    expect(taken).toEqual(expected);
+    expect(book.best(T0)).toEqual({ bid: undefined, ask: undefined });
   });
 
   it('cancels by (maker, nonce) and then refuses that nonce', () => {
@@ -270,7 +288,7 @@ describe('OrderBook examples', () => {
     const domain = marketDomain(31337, '0x5FbDB2315678afecb367f032d93F642f64180aa3');
     const seller = privateKeyToAccount(keccak256(toHex('seller')));
     const buyer = privateKeyToAccount(keccak256(toHex('buyer')));
-    const book = new OrderBook<Awaited<ReturnType<typeof signOrder>>>(ASSET);
+    const book = new OrderBook<SignedOrder>(ASSET);
     const ask = await signOrder(seller, domain, mk(seller.address, 'ask', 10n ** 18n, 2n));
     const bid = await signOrder(buyer, domain, mk(buyer.address, 'bid', 2n * 10n ** 18n, 2n));
     book.place(ask, T0);
