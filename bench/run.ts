@@ -6,11 +6,12 @@ import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
 import { benchHe } from './he.js';
 import { benchHeMultiparty } from './he-multiparty.js';
+import { benchMarket } from './market.js';
 import { benchNetwork } from './network.js';
 import { benchSecagg } from './secagg.js';
 
 
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork, market: benchMarket };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));
