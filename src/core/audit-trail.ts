@@ -3,6 +3,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { canonicalJson } from './canonical-json.js';
 import { CipherNexusError, InvalidInputError } from './errors.js';
 import { formatZodIssue } from './config.js';
 
@@ -38,17 +39,6 @@ export type AuditEntry = z.output<typeof AuditEntrySchema>;
 
 /** The trail cannot be appended to as it is (`AUDIT_TORN_TAIL`, `AUDIT_TAMPERED`, `AUDIT_CLOSED`, `AUDIT_WRITE_FAILED`, `AUDIT_ENTRY_INVALID`). */
 export class AuditTrailError extends CipherNexusError {}
-
-/** JSON with object keys sorted by UTF-16 code units and no whitespace (the ordering of RFC 8785 §3.2.3), for values that came from JSON. */
-function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const record = value as Record<string, unknown>;
-  return `{${Object.keys(record)
-    .sort()
-    .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`)
-    .join(',')}}`;
-}
 
 /** The hash an entry must carry: sha256 over the canonical JSON of every field but `hash`. */
 function entryHash(entry: Record<string, unknown>): string {
