@@ -3,8 +3,8 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { CipherNexusError, InvalidInputError } from './errors.js';
 import { canonicalJson } from './canonical-json.js';
+import { CipherNexusError, InvalidInputError } from './errors.js';
 import { formatZodIssue } from './config.js';
 
 /**

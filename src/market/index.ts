@@ -45,3 +45,57 @@ export {
 } from './order.js';
 export type { DepthLevel } from './book-side.js';
 export { OrderBook, type BestPrices, type BookDepth, type Fill, type PlaceResult, type Removal } from './order-book.js';
+export {
+  ColumnTypeSchema,
+  DEFAULT_MISSING_MARKERS,
+  DataColumnSchema,
+  DataSchemaSchema,
+  parseDataSchema,
+  schemaHash,
+  type ColumnType,
+  type DataSchema,
+  type DataSchemaInput,
+} from './data-schema.js';
+export { canonicalCsv, contentHash, parseCsvTable, readCsvTable, type DataTable, type ReadTableOptions } from './data-table.js';
+export {
+  ColumnQualitySchema,
+  LabelBalanceSchema,
+  MODIFIED_Z_THRESHOLD,
+  QUALITY_REPORT_VERSION,
+  QualityReportSchema,
+  RobustSpreadSchema,
+  SchemaProblemCodeSchema,
+  SchemaProblemSchema,
+  assessQuality,
+  labelBalance,
+  qualityReportFromCsv,
+  robustSpread,
+  type ColumnQuality,
+  type LabelBalance,
+  type QualityReport,
+  type RobustSpread,
+  type SchemaProblem,
+} from './quality.js';
+export {
+  QualityReportError,
+  SignedQualityReportSchema,
+  signQualityReport,
+  verifyQualityReport,
+  type ExpectedReportSubject,
+  type QualityReportErrorCode,
+  type SignedQualityReport,
+} from './quality-report.js';
+export {
+  RATING_MAX,
+  RATING_MIN,
+  RatingBook,
+  RatingError,
+  RatingSchema,
+  weightedRating,
+  type CompletedPurchase,
+  type Rating,
+  type RatingErrorCode,
+  type RatingInput,
+  type ReputationOf,
+  type WeightedRating,
+} from './rating.js';

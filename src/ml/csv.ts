@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { splitCsvRows, type CsvRow } from '../core/csv-rows.js';
 import { InvalidInputError } from '../core/errors.js';
 import { shapeSize, type Dataset } from './dataset.js';
 
@@ -58,7 +59,7 @@ export async function loadCsvDataset(path: string, options: LoadCsvOptions): Pro
 /** Parses CSV text as a classification dataset; `source` names the text in error messages. */
 export function parseCsvDataset(text: string, options: LoadCsvOptions, source = '<csv>'): LoadCsvResult {
   const delimiter = options.delimiter ?? ',';
-  const rows = splitLines(text, delimiter);
+  const rows = splitCsvRows(text, delimiter);
   if (rows.length === 0) throw new InvalidInputError('DATA_EMPTY', `data file '${source}' has no rows`, { path: source });
 
   const hasHeader = options.header === 'auto' || options.header === undefined ? looksLikeHeader(rows) : options.header;
@@ -113,52 +114,6 @@ export function parseCsvDataset(text: string, options: LoadCsvOptions, source = 
   return { dataset, columns, labels: labelNames, stats };
 }
 
-interface Row {
-  cells: string[];
-  /** 1-based line number in the file, for error messages. */
-  line: number;
-}
-
-function splitLines(text: string, delimiter: string): Row[] {
-  const rows: Row[] = [];
-  let start = 0;
-  let line = 0;
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    line++;
-    let s = text.slice(start, end);
-    if (s.endsWith('\r')) s = s.slice(0, -1);
-    if (s.trim() !== '') rows.push({ cells: s.includes('"') ? splitQuoted(s, delimiter) : s.split(delimiter), line });
-    start = end + 1;
-  }
-  return rows;
-}
-
-// RFC 4180 quoting is rare in numeric tables, so it takes this slower path only when a quote appears.
-function splitQuoted(s: string, delimiter: string): string[] {
-  const cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (quoted) {
-      if (ch === '"' && s[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (s.startsWith(delimiter, i)) {
-      cells.push(cell);
-      cell = '';
-      i += delimiter.length - 1;
-    } else cell += ch;
-  }
-  cells.push(cell);
-  return cells;
-}
-
 // Number() accepts '' and whitespace as 0, so those are rejected explicitly.
 function parseNumber(cell: string): number {
   if (cell.trim() === '') return NaN;
@@ -166,7 +121,7 @@ function parseNumber(cell: string): number {
   return Number.isFinite(v) ? v : NaN;
 }
 
-function looksLikeHeader(rows: Row[]): boolean {
+function looksLikeHeader(rows: CsvRow[]): boolean {
   const first = rows[0].cells;
   if (rows.length === 1) return first.every((c) => Number.isNaN(parseNumber(c)));
   const second = rows[1].cells;
@@ -188,7 +143,7 @@ function resolveColumn(column: CsvColumn, columns: string[], hasHeader: boolean)
 
 function encodeLabels(
   raw: string[],
-  rows: Row[],
+  rows: CsvRow[],
   options: LoadCsvOptions,
   source: string,
   labelColumn: string,
