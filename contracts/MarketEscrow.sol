@@ -17,9 +17,11 @@ import {DataAsset} from "./DataAsset.sol";
  * {disputeWindow} after; then anyone releases it to the seller. The seller may revoke a fill before
  * completion (full refund); the arbiter (the governance timelock) decides disputes.
  * @dev Gas per fill is kept low (see src/chain/market.test.ts) by writing little storage:
- *  - An order is closed, fully filled or cancelled, by one bit of its maker's nonce bitmap (as
- *    Permit2's unordered nonces): a repeat maker with nearby nonces flips a bit in a word already
- *    written. Only a partly filled order keeps its filled units, keyed by its EIP-712 digest.
+ *  - One word per (maker, nonce) holds the cancel flag, the filled units and a tag of the
+ *    order's EIP-712 digest (a nonce serves one order), so a fill reads one word per order.
+ *    A bid filled completely at once (the common taker) writes nothing there: its fill's
+ *    record, whose id is derived from the bid's digest and the units filled before, already
+ *    refuses a replay.
  *  - A fill is one storage word: a 200-bit tag of its data (buyer, seller, asset, units, amount),
  *    the completion time and the status. The data itself is in the {Filled} event; the calls that
  *    pay someone take it back and check it against the tag.
@@ -46,6 +48,7 @@ contract MarketEscrow is EIP712, AccessControl {
     uint8 public constant BID = 0;
     /// @notice {Order-side} of a seller's order.
     uint8 public constant ASK = 1;
+    uint256 private constant CANCELLED = 1 << 128;
 
     /// @notice A signed order: `units` access units of `assetId` at `price` NXS base units each, live until `expiry` (unix seconds, inclusive).
     struct Order {
@@ -91,8 +94,8 @@ contract MarketEscrow is EIP712, AccessControl {
     /// @notice Seconds after completion during which the buyer may dispute.
     uint256 public immutable disputeWindow;
 
-    mapping(address maker => mapping(uint256 word => uint256 bits)) private _closed;
-    mapping(bytes32 orderHash => uint256 units) private _filled;
+    /// @dev Per maker and nonce: digest tag (120 bits) << 136 | cancelled (1 bit) << 128 | filled units (128 bits).
+    mapping(address maker => mapping(uint256 nonce => uint256 state)) private _orders;
     mapping(bytes32 fillId => uint256 record) private _fills;
     mapping(uint256 assetId => PricePoint) private _assetPrice;
     mapping(bytes32 category => PricePoint) private _categoryPrice;
@@ -105,9 +108,7 @@ contract MarketEscrow is EIP712, AccessControl {
         address seller,
         uint256 units,
         uint256 price,
-        uint256 amount,
-        bytes32 bidHash,
-        bytes32 askHash
+        uint256 amount
     );
     /// @notice `maker` cancelled every order signed with `nonce`.
     event NonceCancelled(address indexed maker, uint256 indexed nonce);
@@ -138,8 +139,10 @@ contract MarketEscrow is EIP712, AccessControl {
     error OrderExpired(address maker, uint256 nonce, uint64 expiry);
     /// @notice The signature is not `maker`'s.
     error BadSignature(address maker, address signer);
-    /// @notice `maker`'s nonce is used up: cancelled, or its order was filled completely.
+    /// @notice `maker` cancelled `nonce`.
     error OrderClosed(address maker, uint256 nonce);
+    /// @notice `maker`'s `nonce` belongs to another order already partly filled; sign each order with a fresh nonce.
+    error NonceTaken(address maker, uint256 nonce);
     /// @notice The order has `available` units left, fewer than `requested`.
     error Overfill(bytes32 orderHash, uint256 available, uint256 requested);
     /// @notice The ask's maker `maker` does not own asset `assetId`; `owner` does.
@@ -194,7 +197,7 @@ contract MarketEscrow is EIP712, AccessControl {
 
     /// @notice Cancels every order the caller signed with `nonce`: none of them can be filled any more.
     function cancelNonce(uint256 nonce) external {
-        _closed[msg.sender][nonce >> 8] |= 1 << (nonce & 0xff);
+        _orders[msg.sender][nonce] |= CANCELLED;
         emit NonceCancelled(msg.sender, nonce);
     }
 
@@ -203,15 +206,20 @@ contract MarketEscrow is EIP712, AccessControl {
         return _hashTypedDataV4(keccak256(abi.encode(ORDER_TYPEHASH, order)));
     }
 
-    /// @notice Units of `order` that may still be filled (0 once cancelled or filled completely).
+    /// @notice Units of `order` that may still be filled (0 once cancelled, filled completely, or its nonce taken by another order).
     function unfilledUnits(Order calldata order) external view returns (uint256) {
-        if (isNonceClosed(order.maker, order.nonce)) return 0;
-        return order.units - _filled[hashOrder(order)];
+        uint256 state = _orders[order.maker][order.nonce];
+        bytes32 digest = hashOrder(order);
+        uint256 filled = uint128(state);
+        if (state & CANCELLED != 0 || (filled != 0 && state >> 136 != uint256(digest) >> 136)) return 0;
+        // A bid's completing fill leaves its filled units as they were; that fill's record marks it done.
+        if (order.side == BID && _fills[keccak256(abi.encode(digest, filled))] != 0) return 0;
+        return order.units - filled;
     }
 
-    /// @notice Whether `maker`'s `nonce` is used up: cancelled, or its order was filled completely.
-    function isNonceClosed(address maker, uint256 nonce) public view returns (bool) {
-        return _closed[maker][nonce >> 8] & (1 << (nonce & 0xff)) != 0;
+    /// @notice Whether `maker` cancelled `nonce`.
+    function isNonceCancelled(address maker, uint256 nonce) external view returns (bool) {
+        return _orders[maker][nonce] & CANCELLED != 0;
     }
 
     // --- escrow life -----------------------------------------------------------------------------
@@ -337,13 +345,14 @@ contract MarketEscrow is EIP712, AccessControl {
         returns (bytes32 fillId)
     {
         fillId = keccak256(abi.encode(bidHash, _take(bid, bidHash, units)));
+        if (_fills[fillId] != 0) revert Overfill(bidHash, 0, units);
         _take(ask, askHash, units);
         uint256 amount = units * price;
-        _fills[fillId] = _record(_tag(Fill(bid.maker, ask.maker, bid.assetId, units, amount)), 0, FillStatus.Held);
+        _fills[fillId] = _record(_tag(bid.maker, ask.maker, bid.assetId, units, amount), 0, FillStatus.Held);
         _assetPrice[bid.assetId] = _advance(_assetPrice[bid.assetId], price);
         _categoryPrice[category] = _advance(_categoryPrice[category], price);
         token.safeTransferFrom(bid.maker, address(this), amount);
-        emit Filled(fillId, bid.assetId, bid.maker, ask.maker, units, price, amount, bidHash, askHash);
+        emit Filled(fillId, bid.assetId, bid.maker, ask.maker, units, price, amount);
     }
 
     function _verify(Order calldata order, bytes calldata signature) private view returns (bytes32 digest) {
@@ -353,16 +362,23 @@ contract MarketEscrow is EIP712, AccessControl {
         if (signer != order.maker) revert BadSignature(order.maker, signer);
     }
 
-    /// @dev Adds `units` to the order's filled units, closing its nonce when it is filled completely; returns the units filled before.
+    /**
+     * @dev Adds `units` to the order's filled units and returns the units filled before. One word
+     * per maker and nonce holds the cancel flag and the filled units, so a fill reads one word per
+     * order. A bid filled completely at once writes nothing: the fill's own record, keyed by the
+     * bid's digest and 0, refuses it a second time (see {_settle}).
+     */
     function _take(Order calldata order, bytes32 digest, uint256 units) private returns (uint256 before) {
-        mapping(uint256 => uint256) storage words = _closed[order.maker];
-        uint256 word = words[order.nonce >> 8];
-        uint256 bit = 1 << (order.nonce & 0xff);
-        if (word & bit != 0) revert OrderClosed(order.maker, order.nonce);
-        before = _filled[digest];
+        uint256 state = _orders[order.maker][order.nonce];
+        if (state & CANCELLED != 0) revert OrderClosed(order.maker, order.nonce);
+        before = uint128(state);
+        if (before != 0 && state >> 136 != uint256(digest) >> 136) revert NonceTaken(order.maker, order.nonce);
         if (units > order.units - before) revert Overfill(digest, order.units - before, units);
-        if (before + units == order.units) words[order.nonce >> 8] = word | bit;
-        else _filled[digest] = before + units;
+        if (order.side == ASK || before + units != order.units) {
+            uint256 filled = before + units;
+            if (filled > type(uint128).max) revert Overfill(digest, type(uint128).max - before, units);
+            _orders[order.maker][order.nonce] = ((uint256(digest) >> 136) << 136) | filled;
+        }
     }
 
     function _pay(bytes32 fillId, uint256 record, Fill calldata fill, bool refund) private {
@@ -388,8 +404,12 @@ contract MarketEscrow is EIP712, AccessControl {
     }
 
     /// @dev The top 200 bits of the fill data's hash.
-    function _tag(Fill memory fill) private pure returns (uint256) {
-        return uint256(keccak256(abi.encode(fill))) >> 56;
+    function _tag(address buyer, address seller, uint256 assetId, uint256 units, uint256 amount) private pure returns (uint256) {
+        return uint256(keccak256(abi.encode(buyer, seller, assetId, units, amount))) >> 56;
+    }
+
+    function _tag(Fill calldata fill) private pure returns (uint256) {
+        return _tag(fill.buyer, fill.seller, fill.assetId, fill.units, fill.amount);
     }
 
     /// @dev A fill's storage word: tag (200 bits) | completedAt (40 bits) | status (8 bits).

@@ -64,12 +64,10 @@ export interface FillData {
 export const FILL_STATUSES = ['None', 'Held', 'Completed', 'Disputed', 'Released', 'Refunded'] as const;
 export type FillStatus = (typeof FILL_STATUSES)[number];
 
-/** A fill: its data, price, the orders it filled and its escrow state. */
+/** A fill: its data, price and escrow state. */
 export interface FillInfo extends FillData {
   fillId: Hex;
   price: bigint;
-  bidHash: Hex;
-  askHash: Hex;
   status: FillStatus;
   /** Unix seconds the job completed (0n before). */
   completedAt: bigint;
@@ -273,14 +271,14 @@ export class MarketClient {
     return write(this.conn, this.signer, { ...this.escrow, action: `cancelling nonce ${nonce}`, functionName: 'cancelNonce', args: [nonce] });
   }
 
-  /** Units of `order` that may still be filled (0 once cancelled or filled completely). */
+  /** Units of `order` that may still be filled (0 once cancelled, filled completely, or its nonce taken by another order). */
   async unfilledUnits(order: Order): Promise<bigint> {
     return read('reading an order', () => this.conn.publicClient.readContract({ ...this.escrow, functionName: 'unfilledUnits', args: [order] }));
   }
 
-  /** Whether `maker`'s `nonce` is used up (cancelled or completely filled). */
-  async isNonceClosed(maker: Address, nonce: bigint): Promise<boolean> {
-    return read('reading a nonce', () => this.conn.publicClient.readContract({ ...this.escrow, functionName: 'isNonceClosed', args: [address(maker, 'the maker'), nonce] }));
+  /** Whether `maker` cancelled `nonce`. */
+  async isNonceCancelled(maker: Address, nonce: bigint): Promise<boolean> {
+    return read('reading a nonce', () => this.conn.publicClient.readContract({ ...this.escrow, functionName: 'isNonceCancelled', args: [address(maker, 'the maker'), nonce] }));
   }
 
   // --- escrow life -----------------------------------------------------------------------------
@@ -408,15 +406,13 @@ interface FilledArgs {
   units?: bigint;
   price?: bigint;
   amount?: bigint;
-  bidHash?: Hex;
-  askHash?: Hex;
 }
 
 function fillFromEvent(a: FilledArgs): Omit<FillInfo, 'status' | 'completedAt' | 'disputeUntil'> {
-  if (!a.fillId || a.assetId === undefined || !a.buyer || !a.seller || a.units === undefined || a.price === undefined || a.amount === undefined || !a.bidHash || !a.askHash) {
+  if (!a.fillId || a.assetId === undefined || !a.buyer || !a.seller || a.units === undefined || a.price === undefined || a.amount === undefined) {
     throw new InvalidInputError('MARKET_BAD_FILL_EVENT', 'a Filled event is missing fields; is the deployment file pointing at a MarketEscrow?');
   }
-  return { fillId: a.fillId, assetId: a.assetId, buyer: a.buyer, seller: a.seller, units: a.units, price: a.price, amount: a.amount, bidHash: a.bidHash, askHash: a.askHash };
+  return { fillId: a.fillId, assetId: a.assetId, buyer: a.buyer, seller: a.seller, units: a.units, price: a.price, amount: a.amount };
 }
 
 const toFillData = (f: FillData): FillData => ({ buyer: f.buyer, seller: f.seller, assetId: f.assetId, units: f.units, amount: f.amount });
