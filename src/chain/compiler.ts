@@ -11,7 +11,7 @@ const require = createRequire(import.meta.url);
 export const CONTRACTS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../contracts');
 
 /** The contracts the build emits, in deployment order; every other contract is a base or a library. */
-export const CONTRACT_NAMES = ['NexusToken', 'ParameterRegistry', 'NexusTimelock', 'NexusGovernor', 'Staking', 'Reputation', 'RewardDistributor'] as const;
+export const CONTRACT_NAMES = ['NexusToken', 'ParameterRegistry', 'NexusTimelock', 'NexusGovernor', 'Staking', 'Reputation', 'RewardDistributor', 'DataAsset', 'MarketEscrow'] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 /** Compiler settings; part of the source hash, so changing them marks the artefacts stale. */

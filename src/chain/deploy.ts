@@ -1,6 +1,10 @@
 import { keccak256, parseUnits, toBytes, zeroAddress, type Abi, type Address, type Hex, type LocalAccount } from 'viem';
 import { InvalidInputError } from '../core/errors.js';
 import {
+  dataAssetAbi,
+  dataAssetBytecode,
+  marketEscrowAbi,
+  marketEscrowBytecode,
   nexusGovernorAbi,
   nexusGovernorBytecode,
   nexusTimelockAbi,
@@ -81,7 +85,7 @@ export const DEFAULT_GOVERNANCE: GovernanceSettings = {
 export interface DeployOptions {
   /** Signs the deployment and receives the launch roles (minting is renounced at the end); the connection's first account unless given. */
   deployer?: LocalAccount;
-  /** Holds the SLASHER (proposes slashes), UPDATER and POSTER roles; the deployer unless given. The token's PAUSER and COMPLIANCE roles go to the timelock. */
+  /** Holds the SLASHER (proposes slashes), UPDATER, POSTER and the market's COORDINATOR roles; the deployer unless given. The token's PAUSER and COMPLIANCE roles go to the timelock. */
   coordinator?: Address;
   /** Receives slashed stake; the timelock unless given. */
   treasury?: Address;
@@ -93,7 +97,12 @@ export interface DeployOptions {
   rewardPool?: bigint;
   parameters?: Partial<ProtocolParameters>;
   governance?: Partial<GovernanceSettings>;
+  /** Seconds a buyer may dispute a market fill after its job completed; 3 days unless given. */
+  disputeWindowSeconds?: number;
 }
+
+/** Three days: long enough for a buyer to evaluate the model a job delivered. */
+export const DEFAULT_DISPUTE_WINDOW_SECONDS = 3 * 86_400;
 
 /** Where the suite lives on a chain; save it to reconnect later. */
 export interface NexusDeployment {
@@ -107,6 +116,10 @@ export interface NexusDeployment {
   staking: Address;
   reputation: Address;
   distributor: Address;
+  /** DataAsset: one ERC-721 token per listed data set. */
+  dataAsset: Address;
+  /** MarketEscrow: settles order-book fills and holds the buyer's NXS until the job is done. */
+  escrow: Address;
 }
 
 const role = (name: string): Hex => keccak256(toBytes(name));
@@ -128,7 +141,8 @@ async function deployOne(conn: ChainConnection, deployer: LocalAccount, name: st
  * Deploys the whole suite and wires its roles: the timelock administers everything and owns the
  * registry and holds the token's pause and compliance roles, the governor is the timelock's only
  * proposer and canceller, anyone may execute, the coordinator may propose slashes, post rewards
- * (within the registry's caps) and record reputation, staking registers stakers' reward
+ * (within the registry's caps), record reputation and post market completion evidence, the
+ * timelock arbitrates market disputes, staking registers stakers' reward
  * claims with the distributor, and the deployer keeps no minting
  * right once the launch allocations and the reward pool are minted.
  */
@@ -164,6 +178,14 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
   const distributor = await deployOne(conn, deployer, 'RewardDistributor', rewardDistributorAbi, rewardDistributorBytecode, [token, registry, timelock, coordinator]);
   const staking = await deployOne(conn, deployer, 'Staking', stakingAbi, stakingBytecode, [token, registry, timelock, treasury, coordinator, distributor]);
   const reputation = await deployOne(conn, deployer, 'Reputation', reputationAbi, reputationBytecode, [registry, timelock, coordinator]);
+  const dataAsset = await deployOne(conn, deployer, 'DataAsset', dataAssetAbi, dataAssetBytecode, []);
+  const escrow = await deployOne(conn, deployer, 'MarketEscrow', marketEscrowAbi, marketEscrowBytecode, [
+    token,
+    dataAsset,
+    timelock,
+    coordinator,
+    BigInt(options.disputeWindowSeconds ?? DEFAULT_DISPUTE_WINDOW_SECONDS),
+  ]);
 
   const tl = { address: timelock, abi: nexusTimelockAbi } as const;
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), governor] });
@@ -180,5 +202,5 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
     await write(conn, deployer, { address: distributor, abi: rewardDistributorAbi, action: 'funding the reward pool', functionName: 'fund', args: [rewardPool] });
   }
   await write(conn, deployer, { ...tk, action: 'handing minting to governance', functionName: 'renounceRole', args: [role('MINTER_ROLE'), deployer.address] });
-  return { chainId: conn.chain.id, fromBlock, token, timelock, governor, registry, staking, reputation, distributor };
+  return { chainId: conn.chain.id, fromBlock, token, timelock, governor, registry, staking, reputation, distributor, dataAsset, escrow };
 }

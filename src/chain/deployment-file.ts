@@ -19,6 +19,8 @@ const DeploymentFileSchema = z
     staking: address,
     reputation: address,
     distributor: address,
+    dataAsset: address,
+    escrow: address,
   })
   .strict();
 

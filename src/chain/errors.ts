@@ -1,6 +1,8 @@
 import { BaseError, decodeErrorResult, type Abi, type Hex } from 'viem';
 import { CipherNexusError } from '../core/errors.js';
 import {
+  dataAssetAbi,
+  marketEscrowAbi,
   nexusGovernorAbi,
   nexusTimelockAbi,
   nexusTokenAbi,
@@ -14,7 +16,7 @@ import {
 const ALL_ERRORS: Abi = (() => {
   const seen = new Set<string>();
   const errors: Abi[number][] = [];
-  for (const abi of [nexusTokenAbi, stakingAbi, reputationAbi, rewardDistributorAbi, parameterRegistryAbi, nexusGovernorAbi, nexusTimelockAbi] as readonly Abi[]) {
+  for (const abi of [nexusTokenAbi, stakingAbi, reputationAbi, rewardDistributorAbi, parameterRegistryAbi, nexusGovernorAbi, nexusTimelockAbi, dataAssetAbi, marketEscrowAbi] as readonly Abi[]) {
     for (const item of abi) {
       if (item.type !== 'error') continue;
       const key = `${item.name}(${item.inputs.map((i) => i.type).join(',')})`;

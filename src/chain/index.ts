@@ -5,6 +5,7 @@
 export { NexusClient, REPUTATION_ONE, evidenceHash, type PostedRewardRound, type ReputationRecord, type RewardRoundInfo, type StakeInfo } from './client.js';
 export { DEV_MNEMONIC, devPrivateKeys, openChain, type ChainConfig, type ChainConnection } from './connection.js';
 export {
+  DEFAULT_DISPUTE_WINDOW_SECONDS,
   DEFAULT_GOVERNANCE,
   DEFAULT_PARAMETERS,
   deployNexus,
@@ -17,6 +18,35 @@ export {
 export { startEmbeddedNexus, type EmbeddedNexus, type EmbeddedNexusOptions } from './dev.js';
 export { startDevNode, type DevNode, type DevNodeOptions } from './dev-node.js';
 export { loadDeployment, saveDeployment } from './deployment-file.js';
+export {
+  FILL_STATUSES,
+  MarketClient,
+  label32,
+  labelText,
+  twapBetween,
+  type AssetListing,
+  type DataAssetInfo,
+  type FillData,
+  type FillInfo,
+  type FillStatus,
+  type ListedAsset,
+  type PriceObservation,
+  type PricePoint,
+  type SettledFill,
+} from './market.js';
+export {
+  MARKET_DOMAIN_NAME,
+  MARKET_DOMAIN_VERSION,
+  ORDER_SIDE,
+  ORDER_TYPES,
+  hashOrder,
+  marketDomain,
+  signOrder,
+  verifyOrder,
+  type Order,
+  type OrderSide,
+  type SignedOrder,
+} from './market-order-types.js';
 export { JobEconomy, type JobEconomyOptions } from './job-economy.js';
 export { openSimulatedFederation, type SimulatedFederation, type SimulatedFederationOptions } from './simulated-federation.js';
 export { EmbeddedChainError, createEmbeddedProvider, type EmbeddedChainOptions, type Eip1193Provider } from './edr-provider.js';
