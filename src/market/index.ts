@@ -20,10 +20,7 @@ export { AssetBudgetError, assetBudgetStanding, assetScope, checkPurchaseBudget,
 export { AssetVaultError, openAsset, sealAsset, vaultHeader } from './asset-vault.js';
 export { OrderError, type OrderErrorCode } from './errors.js';
 export {
-  MARKET_DOMAIN_NAME,
-  MARKET_DOMAIN_VERSION,
   ORDER_SIDE_CODES,
-  ORDER_TYPES,
   OrderSchema,
   SignedOrderSchema,
   assertOrderLive,

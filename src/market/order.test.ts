@@ -2,7 +2,6 @@ import { concat, encodeAbiParameters, keccak256, numberToHex, slice, toHex, type
 import { privateKeyToAccount } from 'viem/accounts';
 import { describe, expect, it } from 'vitest';
 import {
-  MARKET_DOMAIN_NAME,
   marketDomain,
   orderHash,
   parseOrder,
@@ -36,7 +35,7 @@ function solidityDigest(chainId: number, verifyingContract: Hex, o: Order): Hex 
   const domainSeparator = keccak256(
     encodeAbiParameters(
       [{ type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }, { type: 'address' }],
-      [domainTypeHash, keccak256(toHex(MARKET_DOMAIN_NAME)), keccak256(toHex('1')), BigInt(chainId), verifyingContract],
+      [domainTypeHash, keccak256(toHex('CipherNexus Market')), keccak256(toHex('1')), BigInt(chainId), verifyingContract],
     ),
   );
   const structHash = keccak256(

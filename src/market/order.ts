@@ -1,6 +1,5 @@
 import {
   getAddress,
-  hashTypedData,
   hexToBigInt,
   isAddress,
   isAddressEqual,
@@ -11,34 +10,15 @@ import {
 } from 'viem';
 import type { LocalAccount } from 'viem/accounts';
 import { z } from 'zod';
+import { MARKET_DOMAIN_NAME, MARKET_DOMAIN_VERSION, ORDER_SIDE, ORDER_TYPES, hashOrder } from '../chain/index.js';
 import { formatZodIssue } from '../core/index.js';
 import { OrderError } from './errors.js';
-
-/** EIP-712 domain name and version the MarketEscrow contract signs under. */
-export const MARKET_DOMAIN_NAME = 'CipherNexus Market';
-export const MARKET_DOMAIN_VERSION = '1';
-
-/**
- * EIP-712 types of an order, field for field
- * `Order(uint256 assetId,uint8 side,uint256 price,uint256 units,uint64 expiry,uint256 nonce,address maker)`.
- */
-export const ORDER_TYPES = {
-  Order: [
-    { name: 'assetId', type: 'uint256' },
-    { name: 'side', type: 'uint8' },
-    { name: 'price', type: 'uint256' },
-    { name: 'units', type: 'uint256' },
-    { name: 'expiry', type: 'uint64' },
-    { name: 'nonce', type: 'uint256' },
-    { name: 'maker', type: 'address' },
-  ],
-} as const;
 
 /** A bid buys access units, an ask sells them. */
 export type OrderSide = 'bid' | 'ask';
 
-/** The `uint8 side` of the signed struct: 0 bid (buyer), 1 ask (seller). */
-export const ORDER_SIDE_CODES = { bid: 0, ask: 1 } as const satisfies Record<OrderSide, number>;
+/** The `uint8 side` of the signed struct: 0 bid (buyer), 1 ask (seller), as MarketEscrow numbers them. */
+export const ORDER_SIDE_CODES = ORDER_SIDE satisfies Record<OrderSide, number>;
 
 /** The EIP-712 domain of one MarketEscrow deployment. */
 export interface MarketDomain {
@@ -199,7 +179,7 @@ export function orderTypedData(domain: MarketDomain, order: Order) {
 
 /** The EIP-712 digest of an order: the value MarketEscrow's `_hashTypedDataV4` computes and signatures are over. */
 export function orderHash(domain: MarketDomain, order: Order): Hex {
-  return hashTypedData(orderTypedData(domain, order));
+  return hashOrder(domain, orderTypedData(domain, order).message);
 }
 
 /** Signs `order` as its maker; the account must be the order's maker. */
