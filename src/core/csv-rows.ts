@@ -1,3 +1,6 @@
+import { readFile } from 'node:fs/promises';
+import { InvalidInputError } from './errors.js';
+
 /** One non-blank line of a delimited text file, split into cells. */
 export interface CsvRow {
   cells: string[];
@@ -44,4 +47,16 @@ function splitQuoted(s: string, delimiter: string): string[] {
   }
   cells.push(cell);
   return cells;
+}
+
+/** A data file's text; a missing file is `DATA_NOT_FOUND`, one clear line. */
+export async function readDataText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new InvalidInputError('DATA_NOT_FOUND', `data file '${path}' does not exist; check the path`, { path });
+    }
+    throw err;
+  }
 }

@@ -1,7 +1,7 @@
 export { CipherNexusError, InvalidInputError, NotFoundError, StateError } from './errors.js';
 export { Rng } from './rng.js';
 export { canonicalJson } from './canonical-json.js';
-export { splitCsvRows, type CsvRow } from './csv-rows.js';
+export { readDataText, splitCsvRows, type CsvRow } from './csv-rows.js';
 export { Mutex } from './mutex.js';
 export { AUDIT_GENESIS_HASH, AuditEntrySchema, AuditTrail, AuditTrailError, verifyAuditTrail, type AuditEntry, type AuditTrailOptions, type AuditVerification } from './audit-trail.js';
 export { PriorityQueue, type Comparator } from './priority-queue.js';

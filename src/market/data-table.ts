@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { InvalidInputError, splitCsvRows } from '../core/index.js';
+import { readDataText, splitCsvRows } from '../core/index.js';
 import type { DataSchema } from './data-schema.js';
 
 /**
@@ -40,15 +39,7 @@ export function parseCsvTable(text: string, schema: DataSchema, options: ReadTab
 
 /** Reads a delimited file on this node as a table of the schema's columns. */
 export async function readCsvTable(path: string, schema: DataSchema, options: ReadTableOptions = {}): Promise<DataTable> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new InvalidInputError('DATA_NOT_FOUND', `data file '${path}' does not exist; check the path`, { path });
-    }
-    throw err;
-  }
+  const text = await readDataText(path);
   return parseCsvTable(text, schema, options);
 }
 

@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { splitCsvRows, type CsvRow } from '../core/csv-rows.js';
+import { readDataText, splitCsvRows, type CsvRow } from '../core/csv-rows.js';
 import { InvalidInputError } from '../core/errors.js';
 import { shapeSize, type Dataset } from './dataset.js';
 
@@ -44,15 +43,7 @@ export interface LoadCsvResult {
 
 /** Loads a numeric CSV file as a classification dataset. */
 export async function loadCsvDataset(path: string, options: LoadCsvOptions): Promise<LoadCsvResult> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new InvalidInputError('DATA_NOT_FOUND', `data file '${path}' does not exist; check the path`, { path });
-    }
-    throw err;
-  }
+  const text = await readDataText(path);
   return parseCsvDataset(text, options, path);
 }
 
