@@ -254,6 +254,16 @@ export class MarketClient {
     });
   }
 
+  /** What `account` could pay into escrow now: its NXS balance and what it has approved the escrow to take. */
+  async funds(account: Address): Promise<{ balance: bigint; allowance: bigint }> {
+    const token = { address: this.deployment.token, abi: nexusTokenAbi } as const;
+    const [balance, allowance] = await Promise.all([
+      read('reading a balance', () => this.conn.publicClient.readContract({ ...token, functionName: 'balanceOf', args: [account] })),
+      read('reading an allowance', () => this.conn.publicClient.readContract({ ...token, functionName: 'allowance', args: [account, this.deployment.escrow] })),
+    ]);
+    return { balance, allowance };
+  }
+
   /** Settles `units` of a matched bid and ask at `price`: the bid's maker's NXS moves into escrow. Anyone may submit it. */
   async settle(bid: SignedOrder, ask: SignedOrder, units: bigint, price: bigint): Promise<SettledFill> {
     const tx = await write(this.conn, this.signer, {
