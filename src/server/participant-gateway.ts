@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, type JobDriver, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask, type StageMessage } from '../fl/index.js';
+import { type JobDriver, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask, type StageMessage } from '../fl/index.js';
 import {
   AuthError,
   MessageVerifier,
@@ -17,6 +17,7 @@ import {
 } from '../identity/index.js';
 import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
+import { GatewayRefusals } from './gateway-refusals.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { RefusalTally } from './refusal-tally.js';
 import { TokenBucket } from './token-bucket.js';
@@ -92,10 +93,6 @@ const UPLOAD_GRANT_MS = 30_000;
 // How often the revocation list is re-read for connected participants.
 const REVOCATION_CHECK_MS = 2000;
 
-const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVOKED: 'revoked' };
-// A weight claimed over the declared count, or a count declared anew: an operator filters for these apart from malformed input.
-const WEIGHT_CODES = new Set([WEIGHT_OVER_BOUND, EXAMPLES_REDECLARED]);
-
 /**
  * The participants' side of the coordinator: a WebSocket per participant over mutual TLS for round
  * traffic, and signed REST for heartbeats. Every connection is mapped to a provisioned participant
@@ -116,12 +113,14 @@ export class ParticipantGateway implements ParticipantChannel {
   /** Participants waiting to upload an update, and how many uploads are under way. */
   private readonly uploadQueue: { session: Session; roundId: string }[] = [];
   private uploading = 0;
+  private readonly refusals: GatewayRefusals;
   private readonly verifier: MessageVerifier;
   private revoked = new Set<string>();
   private job: JobDriver | null = null;
   private revocationTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: GatewayDeps) {
+    this.refusals = new GatewayRefusals(deps);
     const directory = directoryOfServerKit(deps.kit);
     // Revocations are read from the list file, not the kit loaded at start, so a revoke takes effect at once.
     // The nonces an earlier coordinator process accepted are gone with it; what it accepted was
@@ -209,7 +208,7 @@ export class ParticipantGateway implements ParticipantChannel {
       if (this.revoked.has(id)) throw new AuthError('AUTH_REVOKED', `participant '${id}' has been revoked from this job; ask the job's operator`);
       return id;
     } catch (error) {
-      const refusal = this.refusal(error, undefined, `connection to ${request.url.slice(0, 100)}`, request.socket.remoteAddress ?? 'unknown');
+      const refusal = this.refusals.refuse(error, undefined, `connection to ${request.url.slice(0, 100)}`, request.socket.remoteAddress ?? 'unknown');
       void reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
       return undefined;
     }
@@ -235,7 +234,7 @@ export class ParticipantGateway implements ParticipantChannel {
       await this.heartbeat(participant, check.data.resources);
       return { ok: true };
     } catch (error) {
-      const refusal = this.refusal(error, participant, 'heartbeat', request.socket.remoteAddress ?? 'unknown');
+      const refusal = this.refusals.refuse(error, participant, 'heartbeat', request.socket.remoteAddress ?? 'unknown');
       return reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
     }
   }
@@ -366,41 +365,13 @@ export class ParticipantGateway implements ParticipantChannel {
           break;
       }
     } catch (error) {
-      const refusal = this.refusal(error, participantId, kind, session.source);
+      const refusal = this.refusals.refuse(error, participantId, kind, session.source);
       if (kind === 'update') {
         this.deps.metrics.updates.inc({ outcome: 'rejected' });
         if (session.granted?.roundId !== undefined && (error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') this.releaseUpload(session);
       }
       this.send(session, 'error', { code: refusal.code, message: refusal.message });
     }
-  }
-
-  /** Classifies an error into a client-facing refusal, and records what an operator must see. */
-  private refusal(error: unknown, participant: string | undefined, what: string, source: string): { status: number; code: string; message: string } {
-    if (!(error instanceof CipherNexusError)) {
-      this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', ...(participant ? { participant } : {}), detail: `${what}: ${(error as Error).message}` });
-      return { status: 500, code: 'INTERNAL', message: 'the coordinator failed to handle the message; it is logged, try again' };
-    }
-    const status = error instanceof AuthError ? error.httpStatus : error.code === 'RATE_LIMITED' ? 429 : error.code === 'ROUND_NOT_ACTIVE' ? 409 : 400;
-    if (error instanceof AuthError) this.deps.metrics.authFailures.inc({ code: error.code });
-    else this.deps.metrics.rejected.inc({ code: error.code });
-    const kind =
-      error instanceof AuthError
-        ? (SECURITY_KIND[error.code] ?? 'auth_failed')
-        : error.code === 'RATE_LIMITED'
-          ? 'rate_limited'
-          : WEIGHT_CODES.has(error.code)
-            ? 'weight_over_bound'
-            : error.code.startsWith('UPDATE_')
-              ? 'update_rejected'
-              : 'message_rejected';
-    // Every message beyond the rate is this refusal: aggregated in the audit trail too. Any other is
-    // audited on its own (durable at once), and listed once per code, participant, address and minute.
-    const aggregated = error.code === 'RATE_LIMITED';
-    this.deps.refusals.record({ code: error.code, kind, source, ...(participant ? { participant } : {}), detail: `${what}: ${error.message.slice(0, 1000)}` }, { audited: !aggregated });
-    if (!aggregated) void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
-    // Messages can echo what the peer sent (zod names unknown keys): bound them to the wire limits.
-    return { status, code: error.code.slice(0, 64), message: error.message.slice(0, 1900) };
   }
 
   private async heartbeat(participantId: string, resources: WireResources): Promise<void> {
