@@ -7,10 +7,8 @@ import { type JobDriver, type ParticipantChannel, type PreparedCoordinatedJob, t
 import {
   AuthError,
   MessageVerifier,
-  loadRevocationList,
   openSignedFrame,
   participantOfCertificate,
-  revocationListPath,
   directoryOfServerKit,
   verifyRequest,
   type ServerKit,
@@ -20,6 +18,7 @@ import type { ServerEvents } from './events.js';
 import { GatewayRefusals } from './gateway-refusals.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { RefusalTally } from './refusal-tally.js';
+import { RevocationWatch } from './revocation-watch.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Limits that keep one participant from flooding the coordinator. */
@@ -90,9 +89,6 @@ const UPLOAD_SLOTS = 8;
 // A pulled participant that does not send within this time loses its slot to the next one.
 const UPLOAD_GRANT_MS = 30_000;
 
-// How often the revocation list is re-read for connected participants.
-const REVOCATION_CHECK_MS = 2000;
-
 /**
  * The participants' side of the coordinator: a WebSocket per participant over mutual TLS for round
  * traffic, and signed REST for heartbeats. Every connection is mapped to a provisioned participant
@@ -115,42 +111,28 @@ export class ParticipantGateway implements ParticipantChannel {
   private uploading = 0;
   private readonly refusals: GatewayRefusals;
   private readonly verifier: MessageVerifier;
-  private revoked = new Set<string>();
+  private readonly revocations: RevocationWatch;
   private job: JobDriver | null = null;
-  private revocationTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: GatewayDeps) {
+    this.revocations = new RevocationWatch(deps, () => this.sessions.values());
     this.refusals = new GatewayRefusals(deps);
     const directory = directoryOfServerKit(deps.kit);
-    // Revocations are read from the list file, not the kit loaded at start, so a revoke takes effect at once.
     // The nonces an earlier coordinator process accepted are gone with it; what it accepted was
     // stamped before this start, so nothing signed before it is accepted (no write per message).
-    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revoked.has(id) }, { notBefore: Date.now() });
-    this.refreshRevocations();
+    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revocations.isRevoked(id) }, { notBefore: Date.now() });
+    this.revocations.refresh();
   }
 
   /** The job whose rounds this gateway carries. */
   attach(job: JobDriver): void {
     this.job = job;
-    // A revocation takes effect within seconds even for participants that stay connected.
-    this.revocationTimer = setInterval(() => this.enforceRevocations(), REVOCATION_CHECK_MS);
-    this.revocationTimer.unref();
+    this.revocations.start();
   }
 
   /** Reads the revocation list again and closes the connections of participants on it (also called right after an operator revokes). */
   enforceRevocations(): void {
-    try {
-      this.refreshRevocations();
-    } catch (error) {
-      this.deps.events.emit('security', { at: Date.now(), kind: 'revocation_list_unreadable', detail: (error as Error).message });
-      return;
-    }
-    for (const session of this.sessions.values()) {
-      if (!this.revoked.has(session.participantId)) continue;
-      this.deps.events.emit('security', { at: Date.now(), kind: 'revoked', participant: session.participantId, detail: 'connection closed: the participant was revoked' });
-      void this.deps.audit.append('security.revoked', session.participantId, { what: 'connection closed' });
-      session.socket.close(4403, 'participant revoked');
-    }
+    this.revocations.enforce();
   }
 
   /** Participants connected now. */
@@ -186,10 +168,6 @@ export class ParticipantGateway implements ParticipantChannel {
     });
   }
 
-  private refreshRevocations(): void {
-    this.revoked = new Set(loadRevocationList(revocationListPath(this.deps.kitDir)).entries.map((e) => e.participantId));
-  }
-
   /** The participant whose certificate the request came with, or undefined when it is none of this job's. */
   private participantOf(request: FastifyRequest): string | undefined {
     try {
@@ -202,10 +180,10 @@ export class ParticipantGateway implements ParticipantChannel {
   /** Maps the TLS peer certificate to a participant, or answers 401/403 and returns undefined. */
   private authenticateConnection(request: FastifyRequest, reply: FastifyReply): string | undefined {
     try {
-      this.refreshRevocations();
+      this.revocations.refresh();
       const peer = (request.raw.socket as TLSSocket).getPeerCertificate?.() ?? {};
       const id = participantOfCertificate(peer, this.deps.kit);
-      if (this.revoked.has(id)) throw new AuthError('AUTH_REVOKED', `participant '${id}' has been revoked from this job; ask the job's operator`);
+      if (this.revocations.isRevoked(id)) throw new AuthError('AUTH_REVOKED', `participant '${id}' has been revoked from this job; ask the job's operator`);
       return id;
     } catch (error) {
       const refusal = this.refusals.refuse(error, undefined, `connection to ${request.url.slice(0, 100)}`, request.socket.remoteAddress ?? 'unknown');
@@ -484,7 +462,7 @@ export class ParticipantGateway implements ParticipantChannel {
 
   /** Closes every participant connection once queued messages are written (the coordinator is shutting down). */
   async closeAll(): Promise<void> {
-    if (this.revocationTimer) clearInterval(this.revocationTimer);
+    this.revocations.stop();
     // Let the last messages (the job's end) reach the participants, but not for long.
     const sessions = [...this.sessions.values()];
     await Promise.race([Promise.all(sessions.map((s) => s.out.idle())), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
