@@ -15,6 +15,7 @@ import {
 } from '../identity/index.js';
 import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
+import { FlowControl, type FlowPeer } from './flow-control.js';
 import { GatewayRefusals } from './gateway-refusals.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { RefusalTally } from './refusal-tally.js';
@@ -53,41 +54,20 @@ export interface GatewayDeps {
   limits: GatewayLimits;
 }
 
-interface Session {
+interface Session extends FlowPeer {
   participantId: string;
   /** The peer's address. */
   source: string;
-  socket: WebSocket;
   bucket: TokenBucket;
   queue: Promise<void>;
   taskSentAt: Map<string, number>;
-  /** The round whose update this participant may upload now, and when the slot lapses. */
-  granted: { roundId: string; timer: NodeJS.Timeout } | null;
   /** True once the participant said hello and was sent the job's welcome; only then does it get tasks. */
   welcomed: boolean;
   /** Messages to this participant, written one after another in small fragments. */
   out: SendQueue;
-  /** The task being delivered to this participant, holding a send slot until it confirms receipt. */
-  delivering: { roundId: string; timer: NodeJS.Timeout } | null;
-  /** The round of a task waiting in the outbox for this participant. */
-  pendingTask: string | null;
 }
 
 type WireResources = ClientHeader<'heartbeat'>['resources'];
-
-// Received messages waiting to be handled (each up to a model's size): reading from every socket
-// pauses above the first bound and resumes below the second, so memory follows the bound, not the crowd.
-const BACKLOG_PAUSE = 16;
-const BACKLOG_RESUME = 4;
-// Tasks (each a model's size) being written at once; the rest wait their turn.
-const SEND_SLOTS = 8;
-// A participant that does not confirm a task within this time frees its send slot for the next one.
-const DELIVERY_GRANT_MS = 30_000;
-// Updates (each a model's size) uploading at once: a participant offers, and sends when pulled, so
-// the coordinator holds a bounded number of models in memory however many participants finish together.
-const UPLOAD_SLOTS = 8;
-// A pulled participant that does not send within this time loses its slot to the next one.
-const UPLOAD_GRANT_MS = 30_000;
 
 /**
  * The participants' side of the coordinator: a WebSocket per participant over mutual TLS for round
@@ -100,21 +80,18 @@ export class ParticipantGateway implements ParticipantChannel {
   private readonly sessions = new Map<string, Session>();
   /** REST rate limits, per provisioned participant (so at most one bucket per kit). */
   private readonly restBuckets = new Map<string, TokenBucket>();
-  /** Messages received and not yet handled, across participants; above a bound, reading stops. */
-  private backlog = 0;
-  private paused = false;
-  /** Tasks waiting for a send slot, and sends not yet handed to the kernel. */
-  private readonly outbox: (() => void)[] = [];
-  private sending = 0;
-  /** Participants waiting to upload an update, and how many uploads are under way. */
-  private readonly uploadQueue: { session: Session; roundId: string }[] = [];
-  private uploading = 0;
+  private readonly flow: FlowControl<Session>;
   private readonly refusals: GatewayRefusals;
   private readonly verifier: MessageVerifier;
   private readonly revocations: RevocationWatch;
   private job: JobDriver | null = null;
 
   constructor(private readonly deps: GatewayDeps) {
+    this.flow = new FlowControl({
+      peers: () => this.sessions.values(),
+      isCurrent: (session) => this.sessions.get(session.participantId) === session,
+      pull: (session, roundId) => this.send(session, 'pull', { roundId }),
+    });
     this.revocations = new RevocationWatch(deps, () => this.sessions.values());
     this.refusals = new GatewayRefusals(deps);
     const directory = directoryOfServerKit(deps.kit);
@@ -237,7 +214,7 @@ export class ParticipantGateway implements ParticipantChannel {
     this.sessions.set(participantId, session);
     this.deps.metrics.connected.set(this.sessions.size);
     void this.deps.audit.append('participant.connected', participantId, {});
-    if (this.paused) socket.pause();
+    if (this.flow.paused) socket.pause();
     socket.on('error', (error: Error & { code?: string }) => {
       // ws closes the connection with 1009 itself; the refusal is recorded here, where the participant is known.
       if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
@@ -247,21 +224,14 @@ export class ParticipantGateway implements ParticipantChannel {
     });
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       this.deps.metrics.bytesIn.inc(data.byteLength);
-      this.backlog++;
-      if (this.backlog >= BACKLOG_PAUSE && !this.paused) this.setPaused(true);
+      this.flow.received();
       session.queue = session.queue
         .then(() => this.receive(session, data, isBinary))
         .catch((error: Error) => this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', participant: participantId, detail: error.message }))
-        .finally(() => {
-          this.backlog--;
-          if (this.paused && this.backlog <= BACKLOG_RESUME) this.setPaused(false);
-        });
+        .finally(() => this.flow.handled());
     });
     socket.on('close', () => {
-      this.releaseUpload(session);
-      this.delivered(session);
-      const queued = this.uploadQueue.findIndex((q) => q.session === session);
-      if (queued >= 0) this.uploadQueue.splice(queued, 1);
+      this.flow.forget(session);
       if (this.sessions.get(participantId) !== session) return;
       this.sessions.delete(participantId);
       this.deps.metrics.connected.set(this.sessions.size);
@@ -307,21 +277,16 @@ export class ParticipantGateway implements ParticipantChannel {
           await this.heartbeat(participantId, message.header.resources);
           break;
         case 'received':
-          this.delivered(session, message.header.roundId);
+          this.flow.delivered(session, message.header.roundId);
           break;
         case 'offer': {
           const answer = await job.offer(participantId, message.header.roundId);
           if (answer === 'duplicate') this.send(session, 'ack', { roundId: message.header.roundId, outcome: 'duplicate' });
-          else if (session.granted?.roundId !== message.header.roundId) {
-            const queued = this.uploadQueue.find((q) => q.session === session);
-            if (queued) queued.roundId = message.header.roundId;
-            else this.uploadQueue.push({ session, roundId: message.header.roundId });
-            this.grantUploads();
-          }
+          else this.flow.requestUpload(session, message.header.roundId);
           break;
         }
         case 'update': {
-          if (session.granted?.roundId !== message.header.roundId) {
+          if (!this.flow.mayUpload(session, message.header.roundId)) {
             throw new CipherNexusError('UPDATE_NOT_REQUESTED', `'${participantId}' sent an update for round ${message.header.round} without being pulled; offer it first and send when the coordinator asks`);
           }
           // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
@@ -332,7 +297,7 @@ export class ParticipantGateway implements ParticipantChannel {
           if (sentAt !== undefined && outcome === 'accepted') this.deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
           await this.deps.audit.append('update.' + outcome, participantId, { roundId: message.header.roundId, round: message.header.round, sha256: message.header.sha256, numExamples: message.header.numExamples });
           this.send(session, 'ack', { roundId: message.header.roundId, outcome });
-          this.releaseUpload(session);
+          this.flow.releaseUpload(session);
           break;
         }
         case 'stage':
@@ -346,7 +311,8 @@ export class ParticipantGateway implements ParticipantChannel {
       const refusal = this.refusals.refuse(error, participantId, kind, session.source);
       if (kind === 'update') {
         this.deps.metrics.updates.inc({ outcome: 'rejected' });
-        if (session.granted?.roundId !== undefined && (error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') this.releaseUpload(session);
+        // An update refused for not being pulled leaves a slot it holds for another round alone.
+        if ((error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') this.flow.releaseUpload(session);
       }
       this.send(session, 'error', { code: refusal.code, message: refusal.message });
     }
@@ -381,69 +347,16 @@ export class ParticipantGateway implements ParticipantChannel {
     void session.out.send(parts).catch(() => undefined);
   }
 
-  private grantUploads(): void {
-    while (this.uploading < UPLOAD_SLOTS && this.uploadQueue.length > 0) {
-      const { session, roundId } = this.uploadQueue.shift() as { session: Session; roundId: string };
-      if (session.socket.readyState !== session.socket.OPEN) continue;
-      this.releaseUpload(session);
-      this.uploading++;
-      const grant = { roundId, timer: setTimeout(() => session.granted === grant && this.releaseUpload(session), UPLOAD_GRANT_MS) };
-      session.granted = grant;
-      this.send(session, 'pull', { roundId });
-    }
-  }
-
-  private releaseUpload(session: Session): void {
-    if (!session.granted) return;
-    clearTimeout(session.granted.timer);
-    session.granted = null;
-    this.uploading--;
-    this.grantUploads();
-  }
-
-  private drainOutbox(): void {
-    while (this.sending < SEND_SLOTS && this.outbox.length > 0) (this.outbox.shift() as () => void)();
-  }
-
-  private setPaused(paused: boolean): void {
-    this.paused = paused;
-    for (const session of this.sessions.values()) {
-      if (paused) session.socket.pause();
-      else session.socket.resume();
-    }
-  }
-
   /** Sends a round's task with the global weights; false when the participant is not connected. */
   sendTask(participantId: string, task: RemoteTask, weights: Float32Array): boolean {
     const session = this.sessions.get(participantId);
     if (!session?.welcomed) return false;
-    // One delivery per participant and round: a task already on its way or waiting is not sent twice.
-    if (session.delivering?.roundId === task.roundId || session.pendingTask === task.roundId) return true;
-    session.pendingTask = task.roundId;
     const { jobId: _jobId, ...header } = task satisfies ServerHeader<'task'> & { jobId: string };
-    this.outbox.push(() => {
-      session.pendingTask = null;
-      if (session.socket.readyState !== session.socket.OPEN || this.sessions.get(participantId) !== session) return;
-      this.delivered(session);
+    this.flow.deliverTask(session, task.roundId, () => {
       session.taskSentAt.set(task.roundId, Date.now());
-      this.sending++;
-      // TLS queues a whole encrypted model at once, so a write callback says nothing about memory: the
-      // slot is held until the participant confirms receipt (or leaves, or the slot lapses).
-      const delivery = { roundId: task.roundId, timer: setTimeout(() => session.delivering === delivery && this.delivered(session), DELIVERY_GRANT_MS) };
-      session.delivering = delivery;
       this.send(session, 'task', header, weightsBody(weights));
     });
-    this.drainOutbox();
     return true;
-  }
-
-  /** Frees the send slot a task to this participant held. */
-  private delivered(session: Session, roundId?: string): void {
-    if (!session.delivering || (roundId !== undefined && session.delivering.roundId !== roundId)) return;
-    clearTimeout(session.delivering.timer);
-    session.delivering = null;
-    this.sending--;
-    this.drainOutbox();
   }
 
   /** Sends a protection protocol message (small: keys, shares, signatures); false when the participant is not connected. */
