@@ -3,21 +3,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { type JobDriver, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask, type StageMessage } from '../fl/index.js';
-import {
-  AuthError,
-  MessageVerifier,
-  openSignedFrame,
-  participantOfCertificate,
-  directoryOfServerKit,
-  verifyRequest,
-  type ServerKit,
-} from '../identity/index.js';
-import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
+import type { JobDriver, ParticipantChannel, PreparedCoordinatedJob, RemoteTask, StageMessage } from '../fl/index.js';
+import { AuthError, MessageVerifier, participantOfCertificate, directoryOfServerKit, verifyRequest, type ServerKit } from '../identity/index.js';
+import { ClientMessages, ProtocolError, weightsBody, type ServerHeader } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
-import { FlowControl, type FlowPeer } from './flow-control.js';
+import { FlowControl } from './flow-control.js';
 import { GatewayRefusals } from './gateway-refusals.js';
 import type { CoordinatorMetrics } from './metrics.js';
+import { ParticipantSession, type WireResources } from './participant-session.js';
 import type { RefusalTally } from './refusal-tally.js';
 import { RevocationWatch } from './revocation-watch.js';
 import { TokenBucket } from './token-bucket.js';
@@ -54,21 +47,6 @@ export interface GatewayDeps {
   limits: GatewayLimits;
 }
 
-interface Session extends FlowPeer {
-  participantId: string;
-  /** The peer's address. */
-  source: string;
-  bucket: TokenBucket;
-  queue: Promise<void>;
-  taskSentAt: Map<string, number>;
-  /** True once the participant said hello and was sent the job's welcome; only then does it get tasks. */
-  welcomed: boolean;
-  /** Messages to this participant, written one after another in small fragments. */
-  out: SendQueue;
-}
-
-type WireResources = ClientHeader<'heartbeat'>['resources'];
-
 /**
  * The participants' side of the coordinator: a WebSocket per participant over mutual TLS for round
  * traffic, and signed REST for heartbeats. Every connection is mapped to a provisioned participant
@@ -77,20 +55,20 @@ type WireResources = ClientHeader<'heartbeat'>['resources'];
  * and written to the audit trail, and changes nothing.
  */
 export class ParticipantGateway implements ParticipantChannel {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new Map<string, ParticipantSession>();
   /** REST rate limits, per provisioned participant (so at most one bucket per kit). */
   private readonly restBuckets = new Map<string, TokenBucket>();
-  private readonly flow: FlowControl<Session>;
+  private readonly flow: FlowControl<ParticipantSession>;
+  private readonly revocations: RevocationWatch;
   private readonly refusals: GatewayRefusals;
   private readonly verifier: MessageVerifier;
-  private readonly revocations: RevocationWatch;
   private job: JobDriver | null = null;
 
   constructor(private readonly deps: GatewayDeps) {
     this.flow = new FlowControl({
       peers: () => this.sessions.values(),
       isCurrent: (session) => this.sessions.get(session.participantId) === session,
-      pull: (session, roundId) => this.send(session, 'pull', { roundId }),
+      pull: (session, roundId) => session.send('pull', { roundId }),
     });
     this.revocations = new RevocationWatch(deps, () => this.sessions.values());
     this.refusals = new GatewayRefusals(deps);
@@ -198,38 +176,20 @@ export class ParticipantGateway implements ParticipantChannel {
     const previous = this.sessions.get(participantId);
     // A participant reconnecting replaces its old connection; tasks go to the newest one.
     if (previous) previous.socket.close(4000, 'replaced by a newer connection');
-    const session: Session = {
-      participantId,
-      source,
-      socket,
-      bucket: new TokenBucket(this.deps.limits.messagesPerSecond, this.deps.limits.burst),
-      queue: Promise.resolve(),
-      taskSentAt: new Map(),
-      granted: null,
-      delivering: null,
-      welcomed: false,
-      pendingTask: null,
-      out: new SendQueue(socket),
-    };
+    const session = new ParticipantSession(participantId, source, socket, {
+      deps: this.deps,
+      verifier: this.verifier,
+      flow: this.flow,
+      refusals: this.refusals,
+      job: () => this.requireJob(),
+      heartbeat: (id, resources) => this.heartbeat(id, resources),
+      nodeEvent: (id) => this.nodeEvent(id),
+    });
     this.sessions.set(participantId, session);
     this.deps.metrics.connected.set(this.sessions.size);
     void this.deps.audit.append('participant.connected', participantId, {});
     if (this.flow.paused) socket.pause();
-    socket.on('error', (error: Error & { code?: string }) => {
-      // ws closes the connection with 1009 itself; the refusal is recorded here, where the participant is known.
-      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
-      this.deps.metrics.rejected.inc({ code: 'MESSAGE_TOO_BIG' });
-      const detail = `'${participantId}' sent a WebSocket message larger than ${this.deps.limits.maxMessageBytes} bytes; the connection was closed (1009)`;
-      this.deps.refusals.record({ code: 'MESSAGE_TOO_BIG', source, participant: participantId, detail });
-    });
-    socket.on('message', (data: Buffer, isBinary: boolean) => {
-      this.deps.metrics.bytesIn.inc(data.byteLength);
-      this.flow.received();
-      session.queue = session.queue
-        .then(() => this.receive(session, data, isBinary))
-        .catch((error: Error) => this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', participant: participantId, detail: error.message }))
-        .finally(() => this.flow.handled());
-    });
+    session.listen();
     socket.on('close', () => {
       this.flow.forget(session);
       if (this.sessions.get(participantId) !== session) return;
@@ -241,81 +201,6 @@ export class ParticipantGateway implements ParticipantChannel {
         .then(() => this.nodeEvent(participantId))
         .catch((error: Error) => this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', participant: participantId, detail: `leave: ${error.message}` }));
     });
-  }
-
-  private async receive(session: Session, data: Buffer, isBinary: boolean): Promise<void> {
-    const { participantId } = session;
-    let kind = 'message';
-    try {
-      if (!session.bucket.take()) throw new CipherNexusError('RATE_LIMITED', `'${participantId}' is sending faster than ${this.deps.limits.messagesPerSecond} messages a second; slow down`);
-      if (!isBinary) throw new ProtocolError('MESSAGE_MALFORMED', 'text frames are not part of the protocol; send binary signed frames');
-      const frame = openSignedFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.verifier);
-      if (frame.sender !== participantId) {
-        throw new AuthError('AUTH_BAD_SIGNATURE', `the frame is signed by '${frame.sender}' but the connection belongs to '${participantId}'; participants sign with their own kit`);
-      }
-      const message = decodeMessage(frame.payload, ClientMessages);
-      kind = message.kind;
-      if (message.kind !== frame.kind) throw new ProtocolError('MESSAGE_INVALID', `the frame was signed as '${frame.kind}' but carries a '${message.kind}' message`);
-      const job = this.requireJob();
-      switch (message.kind) {
-        case 'hello':
-          // The welcome goes first: a task the join hands out must not overtake the job's data rules.
-          this.send(session, 'welcome', {
-            participantId,
-            jobId: job.jobId,
-            spec: { ...this.deps.prepared.spec },
-            data: this.deps.prepared.data,
-            heartbeatSeconds: this.deps.heartbeatSeconds,
-          });
-          session.welcomed = true;
-          if (message.header.numExamples === undefined) break;
-          // The participant's registered signing key is also its SecAgg+ identity key.
-          await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(this.deps.kit.participants.get(participantId)?.signingPublicKey ?? '', 'base64url')));
-          this.nodeEvent(participantId);
-          break;
-        case 'heartbeat':
-          await this.heartbeat(participantId, message.header.resources);
-          break;
-        case 'received':
-          this.flow.delivered(session, message.header.roundId);
-          break;
-        case 'offer': {
-          const answer = await job.offer(participantId, message.header.roundId);
-          if (answer === 'duplicate') this.send(session, 'ack', { roundId: message.header.roundId, outcome: 'duplicate' });
-          else this.flow.requestUpload(session, message.header.roundId);
-          break;
-        }
-        case 'update': {
-          if (!this.flow.mayUpload(session, message.header.roundId)) {
-            throw new CipherNexusError('UPDATE_NOT_REQUESTED', `'${participantId}' sent an update for round ${message.header.round} without being pulled; offer it first and send when the coordinator asks`);
-          }
-          // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
-          const sentAt = session.taskSentAt.get(message.header.roundId);
-          const { round: _round, sha256: _sha256, ...update } = message.header;
-          const outcome = await job.submit(participantId, { ...update, body: new Uint8Array(message.body) });
-          this.deps.metrics.updates.inc({ outcome });
-          if (sentAt !== undefined && outcome === 'accepted') this.deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
-          await this.deps.audit.append('update.' + outcome, participantId, { roundId: message.header.roundId, round: message.header.round, sha256: message.header.sha256, numExamples: message.header.numExamples });
-          this.send(session, 'ack', { roundId: message.header.roundId, outcome });
-          this.flow.releaseUpload(session);
-          break;
-        }
-        case 'stage':
-          await job.receiveStage(participantId, { ...message.header, body: new Uint8Array(message.body) });
-          break;
-        case 'failed':
-          await this.deps.audit.append('task.failed', participantId, { roundId: message.header.roundId, reason: message.header.reason });
-          break;
-      }
-    } catch (error) {
-      const refusal = this.refusals.refuse(error, participantId, kind, session.source);
-      if (kind === 'update') {
-        this.deps.metrics.updates.inc({ outcome: 'rejected' });
-        // An update refused for not being pulled leaves a slot it holds for another round alone.
-        if ((error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') this.flow.releaseUpload(session);
-      }
-      this.send(session, 'error', { code: refusal.code, message: refusal.message });
-    }
   }
 
   private async heartbeat(participantId: string, resources: WireResources): Promise<void> {
@@ -339,14 +224,6 @@ export class ParticipantGateway implements ParticipantChannel {
     return this.job;
   }
 
-  private send<K extends ServerKind>(session: Session, kind: K, header: ServerHeader<K>, body?: Uint8Array): void {
-    if (session.socket.readyState !== session.socket.OPEN) return;
-    const parts = encodeMessageParts(kind, ServerMessages[kind].parse(header), body);
-    this.deps.metrics.bytesOut.inc(parts[0].byteLength + parts[1].byteLength);
-    // A failed write means the connection is closing; its close handler cleans up.
-    void session.out.send(parts).catch(() => undefined);
-  }
-
   /** Sends a round's task with the global weights; false when the participant is not connected. */
   sendTask(participantId: string, task: RemoteTask, weights: Float32Array): boolean {
     const session = this.sessions.get(participantId);
@@ -354,7 +231,7 @@ export class ParticipantGateway implements ParticipantChannel {
     const { jobId: _jobId, ...header } = task satisfies ServerHeader<'task'> & { jobId: string };
     this.flow.deliverTask(session, task.roundId, () => {
       session.taskSentAt.set(task.roundId, Date.now());
-      this.send(session, 'task', header, weightsBody(weights));
+      session.send('task', header, weightsBody(weights));
     });
     return true;
   }
@@ -364,13 +241,13 @@ export class ParticipantGateway implements ParticipantChannel {
     const session = this.sessions.get(participantId);
     if (!session?.welcomed) return false;
     const { body, ...header } = message;
-    this.send(session, 'stage', header as ServerHeader<'stage'>, body);
+    session.send('stage', header as ServerHeader<'stage'>, body);
     return true;
   }
 
   /** Tells every connected participant that the job ended. */
   announceDone(jobId: string, status: 'completed' | 'failed', accuracy?: number): void {
-    for (const session of this.sessions.values()) this.send(session, 'done', { jobId, status, ...(accuracy !== undefined ? { accuracy } : {}) });
+    for (const session of this.sessions.values()) session.send('done', { jobId, status, ...(accuracy !== undefined ? { accuracy } : {}) });
   }
 
   /** Closes every participant connection once queued messages are written (the coordinator is shutting down). */
