@@ -3,22 +3,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, type JobDriver, type ParticipantChannel, type PreparedCoordinatedJob, type RemoteTask, type StageMessage } from '../fl/index.js';
-import {
-  AuthError,
-  MessageVerifier,
-  loadRevocationList,
-  openSignedFrame,
-  participantOfCertificate,
-  revocationListPath,
-  directoryOfServerKit,
-  verifyRequest,
-  type ServerKit,
-} from '../identity/index.js';
-import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, weightsBody, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
+import type { JobDriver, ParticipantChannel, PreparedCoordinatedJob, RemoteTask, StageMessage } from '../fl/index.js';
+import { AuthError, MessageVerifier, participantOfCertificate, directoryOfServerKit, verifyRequest, type ServerKit } from '../identity/index.js';
+import { ClientMessages, ProtocolError, weightsBody, type ServerHeader } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
+import { FlowControl } from './flow-control.js';
+import { GatewayRefusals } from './gateway-refusals.js';
 import type { CoordinatorMetrics } from './metrics.js';
+import { ParticipantSession, type WireResources } from './participant-session.js';
 import type { RefusalTally } from './refusal-tally.js';
+import { RevocationWatch } from './revocation-watch.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Limits that keep one participant from flooding the coordinator. */
@@ -53,49 +47,6 @@ export interface GatewayDeps {
   limits: GatewayLimits;
 }
 
-interface Session {
-  participantId: string;
-  /** The peer's address. */
-  source: string;
-  socket: WebSocket;
-  bucket: TokenBucket;
-  queue: Promise<void>;
-  taskSentAt: Map<string, number>;
-  /** The round whose update this participant may upload now, and when the slot lapses. */
-  granted: { roundId: string; timer: NodeJS.Timeout } | null;
-  /** True once the participant said hello and was sent the job's welcome; only then does it get tasks. */
-  welcomed: boolean;
-  /** Messages to this participant, written one after another in small fragments. */
-  out: SendQueue;
-  /** The task being delivered to this participant, holding a send slot until it confirms receipt. */
-  delivering: { roundId: string; timer: NodeJS.Timeout } | null;
-  /** The round of a task waiting in the outbox for this participant. */
-  pendingTask: string | null;
-}
-
-type WireResources = ClientHeader<'heartbeat'>['resources'];
-
-// Received messages waiting to be handled (each up to a model's size): reading from every socket
-// pauses above the first bound and resumes below the second, so memory follows the bound, not the crowd.
-const BACKLOG_PAUSE = 16;
-const BACKLOG_RESUME = 4;
-// Tasks (each a model's size) being written at once; the rest wait their turn.
-const SEND_SLOTS = 8;
-// A participant that does not confirm a task within this time frees its send slot for the next one.
-const DELIVERY_GRANT_MS = 30_000;
-// Updates (each a model's size) uploading at once: a participant offers, and sends when pulled, so
-// the coordinator holds a bounded number of models in memory however many participants finish together.
-const UPLOAD_SLOTS = 8;
-// A pulled participant that does not send within this time loses its slot to the next one.
-const UPLOAD_GRANT_MS = 30_000;
-
-// How often the revocation list is re-read for connected participants.
-const REVOCATION_CHECK_MS = 2000;
-
-const SECURITY_KIND: Record<string, string> = { AUTH_REPLAY: 'replay', AUTH_REVOKED: 'revoked' };
-// A weight claimed over the declared count, or a count declared anew: an operator filters for these apart from malformed input.
-const WEIGHT_CODES = new Set([WEIGHT_OVER_BOUND, EXAMPLES_REDECLARED]);
-
 /**
  * The participants' side of the coordinator: a WebSocket per participant over mutual TLS for round
  * traffic, and signed REST for heartbeats. Every connection is mapped to a provisioned participant
@@ -104,54 +55,39 @@ const WEIGHT_CODES = new Set([WEIGHT_OVER_BOUND, EXAMPLES_REDECLARED]);
  * and written to the audit trail, and changes nothing.
  */
 export class ParticipantGateway implements ParticipantChannel {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new Map<string, ParticipantSession>();
   /** REST rate limits, per provisioned participant (so at most one bucket per kit). */
   private readonly restBuckets = new Map<string, TokenBucket>();
-  /** Messages received and not yet handled, across participants; above a bound, reading stops. */
-  private backlog = 0;
-  private paused = false;
-  /** Tasks waiting for a send slot, and sends not yet handed to the kernel. */
-  private readonly outbox: (() => void)[] = [];
-  private sending = 0;
-  /** Participants waiting to upload an update, and how many uploads are under way. */
-  private readonly uploadQueue: { session: Session; roundId: string }[] = [];
-  private uploading = 0;
+  private readonly flow: FlowControl<ParticipantSession>;
+  private readonly revocations: RevocationWatch;
+  private readonly refusals: GatewayRefusals;
   private readonly verifier: MessageVerifier;
-  private revoked = new Set<string>();
   private job: JobDriver | null = null;
-  private revocationTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: GatewayDeps) {
+    this.flow = new FlowControl({
+      peers: () => this.sessions.values(),
+      isCurrent: (session) => this.sessions.get(session.participantId) === session,
+      pull: (session, roundId) => session.send('pull', { roundId }),
+    });
+    this.revocations = new RevocationWatch(deps, () => this.sessions.values());
+    this.refusals = new GatewayRefusals(deps);
     const directory = directoryOfServerKit(deps.kit);
-    // Revocations are read from the list file, not the kit loaded at start, so a revoke takes effect at once.
     // The nonces an earlier coordinator process accepted are gone with it; what it accepted was
     // stamped before this start, so nothing signed before it is accepted (no write per message).
-    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revoked.has(id) }, { notBefore: Date.now() });
-    this.refreshRevocations();
+    this.verifier = new MessageVerifier({ signingKeyOf: (id) => directory.signingKeyOf(id), isRevoked: (id) => this.revocations.isRevoked(id) }, { notBefore: Date.now() });
+    this.revocations.refresh();
   }
 
   /** The job whose rounds this gateway carries. */
   attach(job: JobDriver): void {
     this.job = job;
-    // A revocation takes effect within seconds even for participants that stay connected.
-    this.revocationTimer = setInterval(() => this.enforceRevocations(), REVOCATION_CHECK_MS);
-    this.revocationTimer.unref();
+    this.revocations.start();
   }
 
   /** Reads the revocation list again and closes the connections of participants on it (also called right after an operator revokes). */
   enforceRevocations(): void {
-    try {
-      this.refreshRevocations();
-    } catch (error) {
-      this.deps.events.emit('security', { at: Date.now(), kind: 'revocation_list_unreadable', detail: (error as Error).message });
-      return;
-    }
-    for (const session of this.sessions.values()) {
-      if (!this.revoked.has(session.participantId)) continue;
-      this.deps.events.emit('security', { at: Date.now(), kind: 'revoked', participant: session.participantId, detail: 'connection closed: the participant was revoked' });
-      void this.deps.audit.append('security.revoked', session.participantId, { what: 'connection closed' });
-      session.socket.close(4403, 'participant revoked');
-    }
+    this.revocations.enforce();
   }
 
   /** Participants connected now. */
@@ -187,10 +123,6 @@ export class ParticipantGateway implements ParticipantChannel {
     });
   }
 
-  private refreshRevocations(): void {
-    this.revoked = new Set(loadRevocationList(revocationListPath(this.deps.kitDir)).entries.map((e) => e.participantId));
-  }
-
   /** The participant whose certificate the request came with, or undefined when it is none of this job's. */
   private participantOf(request: FastifyRequest): string | undefined {
     try {
@@ -203,13 +135,13 @@ export class ParticipantGateway implements ParticipantChannel {
   /** Maps the TLS peer certificate to a participant, or answers 401/403 and returns undefined. */
   private authenticateConnection(request: FastifyRequest, reply: FastifyReply): string | undefined {
     try {
-      this.refreshRevocations();
+      this.revocations.refresh();
       const peer = (request.raw.socket as TLSSocket).getPeerCertificate?.() ?? {};
       const id = participantOfCertificate(peer, this.deps.kit);
-      if (this.revoked.has(id)) throw new AuthError('AUTH_REVOKED', `participant '${id}' has been revoked from this job; ask the job's operator`);
+      if (this.revocations.isRevoked(id)) throw new AuthError('AUTH_REVOKED', `participant '${id}' has been revoked from this job; ask the job's operator`);
       return id;
     } catch (error) {
-      const refusal = this.refusal(error, undefined, `connection to ${request.url.slice(0, 100)}`, request.socket.remoteAddress ?? 'unknown');
+      const refusal = this.refusals.refuse(error, undefined, `connection to ${request.url.slice(0, 100)}`, request.socket.remoteAddress ?? 'unknown');
       void reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
       return undefined;
     }
@@ -235,7 +167,7 @@ export class ParticipantGateway implements ParticipantChannel {
       await this.heartbeat(participant, check.data.resources);
       return { ok: true };
     } catch (error) {
-      const refusal = this.refusal(error, participant, 'heartbeat', request.socket.remoteAddress ?? 'unknown');
+      const refusal = this.refusals.refuse(error, participant, 'heartbeat', request.socket.remoteAddress ?? 'unknown');
       return reply.code(refusal.status).send({ error: { code: refusal.code, message: refusal.message } });
     }
   }
@@ -244,47 +176,22 @@ export class ParticipantGateway implements ParticipantChannel {
     const previous = this.sessions.get(participantId);
     // A participant reconnecting replaces its old connection; tasks go to the newest one.
     if (previous) previous.socket.close(4000, 'replaced by a newer connection');
-    const session: Session = {
-      participantId,
-      source,
-      socket,
-      bucket: new TokenBucket(this.deps.limits.messagesPerSecond, this.deps.limits.burst),
-      queue: Promise.resolve(),
-      taskSentAt: new Map(),
-      granted: null,
-      delivering: null,
-      welcomed: false,
-      pendingTask: null,
-      out: new SendQueue(socket),
-    };
+    const session = new ParticipantSession(participantId, source, socket, {
+      deps: this.deps,
+      verifier: this.verifier,
+      flow: this.flow,
+      refusals: this.refusals,
+      job: () => this.requireJob(),
+      heartbeat: (id, resources) => this.heartbeat(id, resources),
+      nodeEvent: (id) => this.nodeEvent(id),
+    });
     this.sessions.set(participantId, session);
     this.deps.metrics.connected.set(this.sessions.size);
     void this.deps.audit.append('participant.connected', participantId, {});
-    if (this.paused) socket.pause();
-    socket.on('error', (error: Error & { code?: string }) => {
-      // ws closes the connection with 1009 itself; the refusal is recorded here, where the participant is known.
-      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
-      this.deps.metrics.rejected.inc({ code: 'MESSAGE_TOO_BIG' });
-      const detail = `'${participantId}' sent a WebSocket message larger than ${this.deps.limits.maxMessageBytes} bytes; the connection was closed (1009)`;
-      this.deps.refusals.record({ code: 'MESSAGE_TOO_BIG', source, participant: participantId, detail });
-    });
-    socket.on('message', (data: Buffer, isBinary: boolean) => {
-      this.deps.metrics.bytesIn.inc(data.byteLength);
-      this.backlog++;
-      if (this.backlog >= BACKLOG_PAUSE && !this.paused) this.setPaused(true);
-      session.queue = session.queue
-        .then(() => this.receive(session, data, isBinary))
-        .catch((error: Error) => this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', participant: participantId, detail: error.message }))
-        .finally(() => {
-          this.backlog--;
-          if (this.paused && this.backlog <= BACKLOG_RESUME) this.setPaused(false);
-        });
-    });
+    if (this.flow.paused) socket.pause();
+    session.listen();
     socket.on('close', () => {
-      this.releaseUpload(session);
-      this.delivered(session);
-      const queued = this.uploadQueue.findIndex((q) => q.session === session);
-      if (queued >= 0) this.uploadQueue.splice(queued, 1);
+      this.flow.forget(session);
       if (this.sessions.get(participantId) !== session) return;
       this.sessions.delete(participantId);
       this.deps.metrics.connected.set(this.sessions.size);
@@ -294,113 +201,6 @@ export class ParticipantGateway implements ParticipantChannel {
         .then(() => this.nodeEvent(participantId))
         .catch((error: Error) => this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', participant: participantId, detail: `leave: ${error.message}` }));
     });
-  }
-
-  private async receive(session: Session, data: Buffer, isBinary: boolean): Promise<void> {
-    const { participantId } = session;
-    let kind = 'message';
-    try {
-      if (!session.bucket.take()) throw new CipherNexusError('RATE_LIMITED', `'${participantId}' is sending faster than ${this.deps.limits.messagesPerSecond} messages a second; slow down`);
-      if (!isBinary) throw new ProtocolError('MESSAGE_MALFORMED', 'text frames are not part of the protocol; send binary signed frames');
-      const frame = openSignedFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.verifier);
-      if (frame.sender !== participantId) {
-        throw new AuthError('AUTH_BAD_SIGNATURE', `the frame is signed by '${frame.sender}' but the connection belongs to '${participantId}'; participants sign with their own kit`);
-      }
-      const message = decodeMessage(frame.payload, ClientMessages);
-      kind = message.kind;
-      if (message.kind !== frame.kind) throw new ProtocolError('MESSAGE_INVALID', `the frame was signed as '${frame.kind}' but carries a '${message.kind}' message`);
-      const job = this.requireJob();
-      switch (message.kind) {
-        case 'hello':
-          // The welcome goes first: a task the join hands out must not overtake the job's data rules.
-          this.send(session, 'welcome', {
-            participantId,
-            jobId: job.jobId,
-            spec: { ...this.deps.prepared.spec },
-            data: this.deps.prepared.data,
-            heartbeatSeconds: this.deps.heartbeatSeconds,
-          });
-          session.welcomed = true;
-          if (message.header.numExamples === undefined) break;
-          // The participant's registered signing key is also its SecAgg+ identity key.
-          await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(this.deps.kit.participants.get(participantId)?.signingPublicKey ?? '', 'base64url')));
-          this.nodeEvent(participantId);
-          break;
-        case 'heartbeat':
-          await this.heartbeat(participantId, message.header.resources);
-          break;
-        case 'received':
-          this.delivered(session, message.header.roundId);
-          break;
-        case 'offer': {
-          const answer = await job.offer(participantId, message.header.roundId);
-          if (answer === 'duplicate') this.send(session, 'ack', { roundId: message.header.roundId, outcome: 'duplicate' });
-          else if (session.granted?.roundId !== message.header.roundId) {
-            const queued = this.uploadQueue.find((q) => q.session === session);
-            if (queued) queued.roundId = message.header.roundId;
-            else this.uploadQueue.push({ session, roundId: message.header.roundId });
-            this.grantUploads();
-          }
-          break;
-        }
-        case 'update': {
-          if (session.granted?.roundId !== message.header.roundId) {
-            throw new CipherNexusError('UPDATE_NOT_REQUESTED', `'${participantId}' sent an update for round ${message.header.round} without being pulled; offer it first and send when the coordinator asks`);
-          }
-          // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
-          const sentAt = session.taskSentAt.get(message.header.roundId);
-          const { round: _round, sha256: _sha256, ...update } = message.header;
-          const outcome = await job.submit(participantId, { ...update, body: new Uint8Array(message.body) });
-          this.deps.metrics.updates.inc({ outcome });
-          if (sentAt !== undefined && outcome === 'accepted') this.deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
-          await this.deps.audit.append('update.' + outcome, participantId, { roundId: message.header.roundId, round: message.header.round, sha256: message.header.sha256, numExamples: message.header.numExamples });
-          this.send(session, 'ack', { roundId: message.header.roundId, outcome });
-          this.releaseUpload(session);
-          break;
-        }
-        case 'stage':
-          await job.receiveStage(participantId, { ...message.header, body: new Uint8Array(message.body) });
-          break;
-        case 'failed':
-          await this.deps.audit.append('task.failed', participantId, { roundId: message.header.roundId, reason: message.header.reason });
-          break;
-      }
-    } catch (error) {
-      const refusal = this.refusal(error, participantId, kind, session.source);
-      if (kind === 'update') {
-        this.deps.metrics.updates.inc({ outcome: 'rejected' });
-        if (session.granted?.roundId !== undefined && (error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') this.releaseUpload(session);
-      }
-      this.send(session, 'error', { code: refusal.code, message: refusal.message });
-    }
-  }
-
-  /** Classifies an error into a client-facing refusal, and records what an operator must see. */
-  private refusal(error: unknown, participant: string | undefined, what: string, source: string): { status: number; code: string; message: string } {
-    if (!(error instanceof CipherNexusError)) {
-      this.deps.events.emit('security', { at: Date.now(), kind: 'internal_error', ...(participant ? { participant } : {}), detail: `${what}: ${(error as Error).message}` });
-      return { status: 500, code: 'INTERNAL', message: 'the coordinator failed to handle the message; it is logged, try again' };
-    }
-    const status = error instanceof AuthError ? error.httpStatus : error.code === 'RATE_LIMITED' ? 429 : error.code === 'ROUND_NOT_ACTIVE' ? 409 : 400;
-    if (error instanceof AuthError) this.deps.metrics.authFailures.inc({ code: error.code });
-    else this.deps.metrics.rejected.inc({ code: error.code });
-    const kind =
-      error instanceof AuthError
-        ? (SECURITY_KIND[error.code] ?? 'auth_failed')
-        : error.code === 'RATE_LIMITED'
-          ? 'rate_limited'
-          : WEIGHT_CODES.has(error.code)
-            ? 'weight_over_bound'
-            : error.code.startsWith('UPDATE_')
-              ? 'update_rejected'
-              : 'message_rejected';
-    // Every message beyond the rate is this refusal: aggregated in the audit trail too. Any other is
-    // audited on its own (durable at once), and listed once per code, participant, address and minute.
-    const aggregated = error.code === 'RATE_LIMITED';
-    this.deps.refusals.record({ code: error.code, kind, source, ...(participant ? { participant } : {}), detail: `${what}: ${error.message.slice(0, 1000)}` }, { audited: !aggregated });
-    if (!aggregated) void this.deps.audit.append('security.' + kind, participant ?? 'unknown', { code: error.code, what });
-    // Messages can echo what the peer sent (zod names unknown keys): bound them to the wire limits.
-    return { status, code: error.code.slice(0, 64), message: error.message.slice(0, 1900) };
   }
 
   private async heartbeat(participantId: string, resources: WireResources): Promise<void> {
@@ -424,77 +224,16 @@ export class ParticipantGateway implements ParticipantChannel {
     return this.job;
   }
 
-  private send<K extends ServerKind>(session: Session, kind: K, header: ServerHeader<K>, body?: Uint8Array): void {
-    if (session.socket.readyState !== session.socket.OPEN) return;
-    const parts = encodeMessageParts(kind, ServerMessages[kind].parse(header), body);
-    this.deps.metrics.bytesOut.inc(parts[0].byteLength + parts[1].byteLength);
-    // A failed write means the connection is closing; its close handler cleans up.
-    void session.out.send(parts).catch(() => undefined);
-  }
-
-  private grantUploads(): void {
-    while (this.uploading < UPLOAD_SLOTS && this.uploadQueue.length > 0) {
-      const { session, roundId } = this.uploadQueue.shift() as { session: Session; roundId: string };
-      if (session.socket.readyState !== session.socket.OPEN) continue;
-      this.releaseUpload(session);
-      this.uploading++;
-      const grant = { roundId, timer: setTimeout(() => session.granted === grant && this.releaseUpload(session), UPLOAD_GRANT_MS) };
-      session.granted = grant;
-      this.send(session, 'pull', { roundId });
-    }
-  }
-
-  private releaseUpload(session: Session): void {
-    if (!session.granted) return;
-    clearTimeout(session.granted.timer);
-    session.granted = null;
-    this.uploading--;
-    this.grantUploads();
-  }
-
-  private drainOutbox(): void {
-    while (this.sending < SEND_SLOTS && this.outbox.length > 0) (this.outbox.shift() as () => void)();
-  }
-
-  private setPaused(paused: boolean): void {
-    this.paused = paused;
-    for (const session of this.sessions.values()) {
-      if (paused) session.socket.pause();
-      else session.socket.resume();
-    }
-  }
-
   /** Sends a round's task with the global weights; false when the participant is not connected. */
   sendTask(participantId: string, task: RemoteTask, weights: Float32Array): boolean {
     const session = this.sessions.get(participantId);
     if (!session?.welcomed) return false;
-    // One delivery per participant and round: a task already on its way or waiting is not sent twice.
-    if (session.delivering?.roundId === task.roundId || session.pendingTask === task.roundId) return true;
-    session.pendingTask = task.roundId;
     const { jobId: _jobId, ...header } = task satisfies ServerHeader<'task'> & { jobId: string };
-    this.outbox.push(() => {
-      session.pendingTask = null;
-      if (session.socket.readyState !== session.socket.OPEN || this.sessions.get(participantId) !== session) return;
-      this.delivered(session);
+    this.flow.deliverTask(session, task.roundId, () => {
       session.taskSentAt.set(task.roundId, Date.now());
-      this.sending++;
-      // TLS queues a whole encrypted model at once, so a write callback says nothing about memory: the
-      // slot is held until the participant confirms receipt (or leaves, or the slot lapses).
-      const delivery = { roundId: task.roundId, timer: setTimeout(() => session.delivering === delivery && this.delivered(session), DELIVERY_GRANT_MS) };
-      session.delivering = delivery;
-      this.send(session, 'task', header, weightsBody(weights));
+      session.send('task', header, weightsBody(weights));
     });
-    this.drainOutbox();
     return true;
-  }
-
-  /** Frees the send slot a task to this participant held. */
-  private delivered(session: Session, roundId?: string): void {
-    if (!session.delivering || (roundId !== undefined && session.delivering.roundId !== roundId)) return;
-    clearTimeout(session.delivering.timer);
-    session.delivering = null;
-    this.sending--;
-    this.drainOutbox();
   }
 
   /** Sends a protection protocol message (small: keys, shares, signatures); false when the participant is not connected. */
@@ -502,18 +241,18 @@ export class ParticipantGateway implements ParticipantChannel {
     const session = this.sessions.get(participantId);
     if (!session?.welcomed) return false;
     const { body, ...header } = message;
-    this.send(session, 'stage', header as ServerHeader<'stage'>, body);
+    session.send('stage', header as ServerHeader<'stage'>, body);
     return true;
   }
 
   /** Tells every connected participant that the job ended. */
   announceDone(jobId: string, status: 'completed' | 'failed', accuracy?: number): void {
-    for (const session of this.sessions.values()) this.send(session, 'done', { jobId, status, ...(accuracy !== undefined ? { accuracy } : {}) });
+    for (const session of this.sessions.values()) session.send('done', { jobId, status, ...(accuracy !== undefined ? { accuracy } : {}) });
   }
 
   /** Closes every participant connection once queued messages are written (the coordinator is shutting down). */
   async closeAll(): Promise<void> {
-    if (this.revocationTimer) clearInterval(this.revocationTimer);
+    this.revocations.stop();
     // Let the last messages (the job's end) reach the participants, but not for long.
     const sessions = [...this.sessions.values()];
     await Promise.race([Promise.all(sessions.map((s) => s.out.idle())), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);

@@ -1,0 +1,161 @@
+import type { WebSocket } from 'ws';
+import { CipherNexusError } from '../core/errors.js';
+import type { JobDriver } from '../fl/index.js';
+import { AuthError, openSignedFrame, type MessageVerifier } from '../identity/index.js';
+import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
+import type { FlowControl, FlowPeer, RoundSlot } from './flow-control.js';
+import type { GatewayRefusals } from './gateway-refusals.js';
+import type { GatewayDeps } from './participant-gateway.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** The resources a participant reports with a heartbeat. */
+export type WireResources = ClientHeader<'heartbeat'>['resources'];
+
+/** What a participant's session reaches in the coordinator. */
+export interface SessionContext {
+  deps: Pick<GatewayDeps, 'kit' | 'prepared' | 'heartbeatSeconds' | 'limits' | 'metrics' | 'audit' | 'events' | 'refusals'>;
+  verifier: MessageVerifier;
+  flow: FlowControl<ParticipantSession>;
+  refusals: GatewayRefusals;
+  /** The job, or a ROUND_NOT_ACTIVE error while the coordinator is still starting. */
+  job(): JobDriver;
+  /** Records the participant's heartbeat with the job, the metrics and the dashboard. */
+  heartbeat(participantId: string, resources: WireResources): Promise<void>;
+  /** Tells the dashboard the participant's state changed. */
+  nodeEvent(participantId: string): void;
+}
+
+/**
+ * One participant's WebSocket: its messages are checked (rate, signature, sender, shape) and handled
+ * one after another in arrival order, and what it is sent is written in order.
+ */
+export class ParticipantSession implements FlowPeer {
+  readonly bucket: TokenBucket;
+  /** The messages received from this participant, handled one at a time. */
+  private queue: Promise<void> = Promise.resolve();
+  readonly taskSentAt = new Map<string, number>();
+  granted: RoundSlot | null = null;
+  delivering: RoundSlot | null = null;
+  pendingTask: string | null = null;
+  /** True once the participant said hello and was sent the job's welcome; only then does it get tasks. */
+  welcomed = false;
+  /** Messages to this participant, written one after another in small fragments. */
+  readonly out: SendQueue;
+
+  constructor(
+    readonly participantId: string,
+    /** The peer's address. */
+    readonly source: string,
+    readonly socket: WebSocket,
+    private readonly context: SessionContext,
+  ) {
+    this.bucket = new TokenBucket(context.deps.limits.messagesPerSecond, context.deps.limits.burst);
+    this.out = new SendQueue(socket);
+  }
+
+  /** Starts reading the participant's messages and records the ones too big to read. */
+  listen(): void {
+    const { deps, flow } = this.context;
+    const { participantId, source } = this;
+    this.socket.on('error', (error: Error & { code?: string }) => {
+      // ws closes the connection with 1009 itself; the refusal is recorded here, where the participant is known.
+      if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
+      deps.metrics.rejected.inc({ code: 'MESSAGE_TOO_BIG' });
+      const detail = `'${participantId}' sent a WebSocket message larger than ${deps.limits.maxMessageBytes} bytes; the connection was closed (1009)`;
+      deps.refusals.record({ code: 'MESSAGE_TOO_BIG', source, participant: participantId, detail });
+    });
+    this.socket.on('message', (data: Buffer, isBinary: boolean) => {
+      deps.metrics.bytesIn.inc(data.byteLength);
+      flow.received();
+      this.queue = this.queue
+        .then(() => this.receive(data, isBinary))
+        .catch((error: Error) => deps.events.emit('security', { at: Date.now(), kind: 'internal_error', participant: participantId, detail: error.message }))
+        .finally(() => flow.handled());
+    });
+  }
+
+  /** Writes a message to the participant; dropped when the connection is no longer open. */
+  send<K extends ServerKind>(kind: K, header: ServerHeader<K>, body?: Uint8Array): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    const parts = encodeMessageParts(kind, ServerMessages[kind].parse(header), body);
+    this.context.deps.metrics.bytesOut.inc(parts[0].byteLength + parts[1].byteLength);
+    // A failed write means the connection is closing; its close handler cleans up.
+    void this.out.send(parts).catch(() => undefined);
+  }
+
+  private async receive(data: Buffer, isBinary: boolean): Promise<void> {
+    const { deps, flow } = this.context;
+    const { participantId } = this;
+    let kind = 'message';
+    try {
+      if (!this.bucket.take()) throw new CipherNexusError('RATE_LIMITED', `'${participantId}' is sending faster than ${deps.limits.messagesPerSecond} messages a second; slow down`);
+      if (!isBinary) throw new ProtocolError('MESSAGE_MALFORMED', 'text frames are not part of the protocol; send binary signed frames');
+      const frame = openSignedFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.context.verifier);
+      if (frame.sender !== participantId) {
+        throw new AuthError('AUTH_BAD_SIGNATURE', `the frame is signed by '${frame.sender}' but the connection belongs to '${participantId}'; participants sign with their own kit`);
+      }
+      const message = decodeMessage(frame.payload, ClientMessages);
+      kind = message.kind;
+      if (message.kind !== frame.kind) throw new ProtocolError('MESSAGE_INVALID', `the frame was signed as '${frame.kind}' but carries a '${message.kind}' message`);
+      const job = this.context.job();
+      switch (message.kind) {
+        case 'hello':
+          // The welcome goes first: a task the join hands out must not overtake the job's data rules.
+          this.send('welcome', {
+            participantId,
+            jobId: job.jobId,
+            spec: { ...deps.prepared.spec },
+            data: deps.prepared.data,
+            heartbeatSeconds: deps.heartbeatSeconds,
+          });
+          this.welcomed = true;
+          if (message.header.numExamples === undefined) break;
+          // The participant's registered signing key is also its SecAgg+ identity key.
+          await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(deps.kit.participants.get(participantId)?.signingPublicKey ?? '', 'base64url')));
+          this.context.nodeEvent(participantId);
+          break;
+        case 'heartbeat':
+          await this.context.heartbeat(participantId, message.header.resources);
+          break;
+        case 'received':
+          flow.delivered(this, message.header.roundId);
+          break;
+        case 'offer': {
+          const answer = await job.offer(participantId, message.header.roundId);
+          if (answer === 'duplicate') this.send('ack', { roundId: message.header.roundId, outcome: 'duplicate' });
+          else flow.requestUpload(this, message.header.roundId);
+          break;
+        }
+        case 'update': {
+          if (!flow.mayUpload(this, message.header.roundId)) {
+            throw new CipherNexusError('UPDATE_NOT_REQUESTED', `'${participantId}' sent an update for round ${message.header.round} without being pulled; offer it first and send when the coordinator asks`);
+          }
+          // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
+          const sentAt = this.taskSentAt.get(message.header.roundId);
+          const { round: _round, sha256: _sha256, ...update } = message.header;
+          const outcome = await job.submit(participantId, { ...update, body: new Uint8Array(message.body) });
+          deps.metrics.updates.inc({ outcome });
+          if (sentAt !== undefined && outcome === 'accepted') deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
+          await deps.audit.append('update.' + outcome, participantId, { roundId: message.header.roundId, round: message.header.round, sha256: message.header.sha256, numExamples: message.header.numExamples });
+          this.send('ack', { roundId: message.header.roundId, outcome });
+          flow.releaseUpload(this);
+          break;
+        }
+        case 'stage':
+          await job.receiveStage(participantId, { ...message.header, body: new Uint8Array(message.body) });
+          break;
+        case 'failed':
+          await deps.audit.append('task.failed', participantId, { roundId: message.header.roundId, reason: message.header.reason });
+          break;
+      }
+    } catch (error) {
+      const refusal = this.context.refusals.refuse(error, participantId, kind, this.source);
+      if (kind === 'update') {
+        deps.metrics.updates.inc({ outcome: 'rejected' });
+        // An update refused for not being pulled leaves a slot it holds for another round alone.
+        if ((error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') flow.releaseUpload(this);
+      }
+      this.send('error', { code: refusal.code, message: refusal.message });
+    }
+  }
+}
