@@ -39,7 +39,7 @@ async function grantOf(units: number, used: number, status: 'active' | 'spent' |
   const n = (await storage.market.listFills()).length;
   const hash = (side: string): string => `0x${side}${n}`;
   for (const side of ['bid', 'ask'] as const) {
-    await storage.market.insertOrder({ hash: hash(side), assetId: '4', side, price: 1n, units, remaining: 0, expiry: 9e9, nonce: BigInt(n), maker: side === 'bid' ? buyer.toLowerCase() : asset.owner, signature: '0x', status: 'filled', createdAt: n, updatedAt: n });
+    await storage.market.insertOrder({ hash: hash(side), assetId: '4', side, price: 1n, units, remaining: 0, expiry: 9e9, nonce: BigInt(n), maker: side === 'bid' ? buyer.toLowerCase() : asset.owner, signature: '0x', intent: null, status: 'filled', createdAt: n, updatedAt: n });
   }
   const fill = `f${n}`;
   await storage.market.insertFill({ id: fill, assetId: '4', bidHash: hash('bid'), askHash: hash('ask'), buyer: buyer.toLowerCase(), seller: asset.owner, units, price: 1n, status: 'settled', chainFillId: String(n), txHash: null, createdAt: n, updatedAt: n });

@@ -42,6 +42,7 @@ export const order = (hash: string, overrides: Partial<MarketOrderRecord> = {}):
   nonce: 1n,
   maker: '0x00000000000000000000000000000000000000a1',
   signature: '0xsig',
+  intent: null,
   status: 'open',
   createdAt: 1,
   updatedAt: 1,
@@ -108,7 +109,7 @@ export function describeMarketContract(name: string, open: () => Promise<OpenedS
 
     it('keeps prices and nonces beyond 64 bits exactly', async () => {
       await storage.market.upsertAsset(asset('1'));
-      const huge = order('0xhuge', { price: 2n ** 255n + 7n, nonce: 2n ** 200n });
+      const huge = order('0xhuge', { side: 'bid', price: 2n ** 255n + 7n, nonce: 2n ** 200n, intent: { purpose: 'research', region: 'eu', jobConfig: { rounds: 3 } } });
       await storage.market.insertOrder(huge);
       expect(await storage.market.getOrder('0xhuge')).toEqual(huge);
       expect(await storage.market.nonceUsed(huge.maker, 2n ** 200n)).toBe(true);

@@ -56,6 +56,8 @@ export interface MarketOrderRecord {
   nonce: bigint;
   maker: string;
   signature: string;
+  /** A bid's stated purpose, region and job configuration, which its grant will name; null for an ask. */
+  intent: unknown;
   status: MarketOrderStatus;
   createdAt: number;
   updatedAt: number;

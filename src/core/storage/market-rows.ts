@@ -116,12 +116,13 @@ export interface MarketOrderRow {
   nonce: string;
   maker: string;
   signature: string;
+  intent: string | null;
   status: string;
   created_at: Int;
   updated_at: Int;
 }
 
-export const MARKET_ORDER_COLUMNS = 'hash, asset_id, side, price, units, remaining, expiry, nonce, maker, signature, status, created_at, updated_at';
+export const MARKET_ORDER_COLUMNS = 'hash, asset_id, side, price, units, remaining, expiry, nonce, maker, signature, intent, status, created_at, updated_at';
 
 /** The order's columns in the order of `MARKET_ORDER_COLUMNS`. */
 export const marketOrderColumns = (o: MarketOrderRecord): unknown[] => [
@@ -135,6 +136,7 @@ export const marketOrderColumns = (o: MarketOrderRecord): unknown[] => [
   encodeUint(o.nonce),
   o.maker,
   o.signature,
+  o.intent === null || o.intent === undefined ? null : JSON.stringify(o.intent),
   o.status,
   o.createdAt,
   o.updatedAt,
@@ -151,6 +153,7 @@ export const marketOrderFromRow = (row: MarketOrderRow): MarketOrderRecord => ({
   nonce: decodeUint(row.nonce, `the nonce of order ${row.hash}`),
   maker: row.maker,
   signature: row.signature,
+  intent: row.intent === null ? null : (JSON.parse(row.intent) as unknown),
   status: row.status as MarketOrderStatus,
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),

@@ -201,6 +201,7 @@ export const MIGRATIONS: readonly Migration[] = [
         nonce TEXT NOT NULL,
         maker TEXT NOT NULL,
         signature TEXT NOT NULL,
+        intent TEXT,
         status TEXT NOT NULL,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL

@@ -225,6 +225,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         nonce TEXT COLLATE "C" NOT NULL,
         maker TEXT COLLATE "C" NOT NULL,
         signature TEXT NOT NULL,
+        intent TEXT,
         status TEXT NOT NULL,
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL,
