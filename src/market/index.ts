@@ -96,3 +96,5 @@ export {
   type ReputationOf,
   type WeightedRating,
 } from './rating.js';
+export { ComplianceError, checkCompliance, parseBuyerIntent, type BuyerIntent } from './compliance.js';
+export { MarketError, Marketplace, type DescribeJob, type MarketplaceOptions, type Placement, type SettledSale } from './marketplace.js';
