@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InvalidInputError, type Storage } from '../core/index.js';
 import { EXIT_ABORTED, printJson, writeJsonFile } from './output.js';
+import type { MarketJob } from './market-job.js';
 import type { RoundReport } from '../fl/index.js';
 
 function port(name: string) {
@@ -32,8 +33,9 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--report <file>', 'where to write the JSON report')
     .option('--log-level <level>', `structured log level (${LOG_LEVELS.join(', ')})`, 'info')
     .option('--json', 'print the final report as JSON')
+    .option('--grant <file>', 'run a job bought on the data market: the access grant `market order` wrote; its configuration must be --config, its privacy budget is the asset\'s')
     .action(
-      async (opts: { config: string; kitDir: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
+      async (opts: { config: string; kitDir: string; grant?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
         if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
           throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
         }
@@ -45,9 +47,20 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           throw new InvalidInputError('KIT_NOT_FOUND', `'${opts.kitDir}' has no server/kit.json; run \`cipher-nexus provision --out ${opts.kitDir} --requests ...\` first`);
         }
         const { loadJobConfig, prepareCoordinatedJob, formatEvaluation, formatVerdict, JobValidationError } = await import('../fl/index.js');
-        const prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
+        let prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
         const { OperatorAbortError, startCoordinator } = await import('../server/index.js');
         const storage = await openStore();
+        let market: MarketJob['market'] | undefined;
+        if (opts.grant) {
+          // Loaded only for a bought job: the market brings viem and the contract artefacts.
+          const { marketJob } = await import('./market-job.js');
+          try {
+            ({ market, prepared } = await marketJob(opts.grant, opts.config, prepared, storage));
+          } catch (error) {
+            await storage.close();
+            throw error;
+          }
+        }
         const location = dbLocation();
         const auditFile = resolve(opts.audit ?? (location.includes('://') || location === ':memory:' ? '.cipher-nexus/audit.jsonl' : join(dirname(location), 'audit.jsonl')));
         try {
@@ -63,6 +76,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             operatorNoAuth: opts.operatorNoAuth ?? false,
             auditFile,
             logLevel: opts.logLevel as (typeof LOG_LEVELS)[number],
+            ...(market ? { market } : {}),
           });
           const login = opts.operatorNoAuth ? ' (no login: --operator-no-auth)' : ' (log in with an operator token)';
           process.stderr.write(`participants: ${coordinator.participantUrl}\ndashboard:    ${coordinator.operatorUrl}/${login}\nmetrics:      ${coordinator.operatorUrl}/metrics (scrape token)\naudit trail:  ${auditFile}\n`);
@@ -113,12 +127,24 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .requiredOption('--data <file>', 'your local training CSV (it never leaves this machine)')
     .option('--server <url>', "coordinator address (default: the kit's)")
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { key: string; data: string; server?: string; json?: boolean }) => {
+    .option('--asset <id>', 'serve this data market asset: take part only in jobs whose access grant for it is valid and unspent (needs --market-operator, --rpc and --deployment)')
+    .option('--market-operator <address>', 'with --asset: the market operator whose signature grants carry')
+    .option('--grant-usage <file>', 'with --asset: where this node counts the jobs each grant admitted', '.cipher-nexus/grant-usage.json')
+    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string }) => {
       if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
       const { loadParticipantKit } = await import('../identity/index.js');
       const kit = loadParticipantKit(opts.key);
+      let admitJob: Awaited<ReturnType<typeof import('./asset-gate.js').assetGate>> | undefined;
+      if (opts.asset !== undefined) {
+        const chainOptions = program.opts<{ rpc?: string; deployment: string }>();
+        if (!opts.marketOperator || !chainOptions.rpc) {
+          throw new InvalidInputError('CLI_OPTION_INVALID', '--asset needs --market-operator ADDRESS and --rpc URL (with --deployment FILE): grants are checked against the operator and the escrow on chain');
+        }
+        const { assetGate } = await import('./asset-gate.js');
+        admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment });
+      }
       const { ClientAgent } = await import('../client/index.js');
-      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server });
+      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, ...(admitJob ? { admitJob } : {}) });
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
       // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.
@@ -128,6 +154,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       );
       agent.on('warning', (text: string) => say(`${kit.participantId}: ${text}`));
       agent.on('refused', (e: { code: string; message: string }) => say(`${kit.participantId}: refused [${e.code}]: ${e.message}`));
+      agent.on('refused-job', (e: { jobId: string; code: string; message: string }) => say(`${kit.participantId}: will not serve job ${e.jobId} [${e.code}]: ${e.message}`));
       const stop = (): void => agent.stop();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

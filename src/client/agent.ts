@@ -23,6 +23,11 @@ export interface ClientAgentOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Resource metrics sent with heartbeats; the host's by default. */
   resources?: () => ResourceMetrics;
+  /**
+   * A data owner's agent serving a market asset: it takes part only in a job whose welcome carries an
+   * access grant this check admits, before it reads a row, and refuses any other with the reason.
+   */
+  admitJob?: (jobId: string, market: ServerHeader<'welcome'>['market']) => Promise<void>;
 }
 
 /** How the agent's job ended. */
@@ -234,6 +239,18 @@ export class ClientAgent extends EventEmitter {
   }
 
   private async welcome(header: ServerHeader<'welcome'>): Promise<void> {
+    if (this.options.admitJob && this.jobId !== header.jobId) {
+      try {
+        await this.options.admitJob(header.jobId, header.market);
+      } catch (error) {
+        const code = error instanceof CipherNexusError ? error.code : 'CLIENT_JOB_REFUSED';
+        const message = (error as Error).message;
+        this.emit('refused-job', { jobId: header.jobId, code, message });
+        // Said before leaving, so that the coordinator's operator sees why this data owner is not taking part.
+        await this.out?.send(encodeSignedFrame(this.signer, 'refuse', encodeMessage('refuse', { code, message: message.slice(0, 2000) }))).catch(() => undefined);
+        throw new ClientAgentError(code, `refused job ${header.jobId}: ${message}`);
+      }
+    }
     if (!this.data) {
       const { stats, ...rules } = header.data;
       const loaded = await loadCsvDataset(this.options.dataFile, {

@@ -154,6 +154,8 @@ export const ClientMessages = {
   stage: z.object({ roundId: id, protocol, stage: participantStage }).strict(),
   /** The client could not train the task (data error, out of memory). */
   failed: z.object({ roundId: id, reason: z.string().max(1000) }).strict(),
+  /** The participant will not serve this job (e.g. a data owner's agent finds no valid access grant for it), and why; it then disconnects. */
+  refuse: z.object({ code: z.string().regex(/^[A-Z0-9_]{1,64}$/), message: z.string().max(2000) }).strict(),
 } as const;
 
 export const ServerMessages = {
@@ -165,6 +167,8 @@ export const ServerMessages = {
       spec: z.record(z.string(), z.unknown()),
       data: ParticipantDataSchema,
       heartbeatSeconds: z.number().positive(),
+      /** A job bought on the data market: the buyer's access grant and the job configuration it names, for the data owner's agent to check before it reads a row. */
+      market: z.object({ grant: z.unknown(), config: z.record(z.string(), z.unknown()) }).strict().optional(),
     })
     .strict(),
   /** Train this round; the body is the global model's float32 weights. */

@@ -41,6 +41,8 @@ export interface CoordinatorOptions {
   refusalWindowMs?: number;
   /** Structured log level of both listeners (pino), written to stderr. */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  /** A job bought on the data market: the buyer's access grant and the job configuration file's content it names, sent in every welcome. */
+  market?: { grant: unknown; config: Record<string, unknown> };
 }
 
 /** Why a coordinator would not start its operator listener as asked. */
@@ -95,7 +97,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     maxBodyBytes: 64 * 1024,
     ...options.limits,
   };
-  const gateway = new ParticipantGateway({ kit, kitDir: options.kitDir, prepared: options.prepared, numParams, events, metrics, audit, refusals, heartbeatSeconds: options.heartbeatSeconds ?? 5, limits });
+  const gateway = new ParticipantGateway({ kit, kitDir: options.kitDir, prepared: options.prepared, numParams, events, metrics, audit, refusals, heartbeatSeconds: options.heartbeatSeconds ?? 5, limits, ...(options.market ? { market: options.market } : {}) });
   // Logs go to stderr: stdout carries the command's result (the report, as JSON with --json).
   const logger = { level: options.logLevel ?? 'info', stream: process.stderr };
 

@@ -45,6 +45,8 @@ export interface GatewayDeps {
   refusals: RefusalTally;
   heartbeatSeconds: number;
   limits: GatewayLimits;
+  /** A job bought on the data market: the grant and job configuration every welcome carries. */
+  market?: { grant: unknown; config: Record<string, unknown> };
 }
 
 /**

@@ -13,7 +13,7 @@ export type WireResources = ClientHeader<'heartbeat'>['resources'];
 
 /** What a participant's session reaches in the coordinator. */
 export interface SessionContext {
-  deps: Pick<GatewayDeps, 'kit' | 'prepared' | 'heartbeatSeconds' | 'limits' | 'metrics' | 'audit' | 'events' | 'refusals'>;
+  deps: Pick<GatewayDeps, 'kit' | 'prepared' | 'heartbeatSeconds' | 'limits' | 'metrics' | 'audit' | 'events' | 'refusals' | 'market'>;
   verifier: MessageVerifier;
   flow: FlowControl<ParticipantSession>;
   refusals: GatewayRefusals;
@@ -107,6 +107,7 @@ export class ParticipantSession implements FlowPeer {
             spec: { ...deps.prepared.spec },
             data: deps.prepared.data,
             heartbeatSeconds: deps.heartbeatSeconds,
+            ...(deps.market ? { market: deps.market } : {}),
           });
           this.welcomed = true;
           if (message.header.numExamples === undefined) break;
@@ -147,6 +148,13 @@ export class ParticipantSession implements FlowPeer {
         case 'failed':
           await deps.audit.append('task.failed', participantId, { roundId: message.header.roundId, reason: message.header.reason });
           break;
+        case 'refuse': {
+          // A data owner's agent that will not serve this job says why before it leaves: the operator sees the reason.
+          const detail = `'${participantId}' refuses to serve job ${job.jobId}: ${message.header.code}: ${message.header.message}`;
+          await deps.audit.append('participant.refused_job', participantId, { jobId: job.jobId, code: message.header.code, message: message.header.message });
+          deps.events.emit('security', { at: Date.now(), kind: 'participant_refused_job', participant: participantId, detail });
+          break;
+        }
       }
     } catch (error) {
       const refusal = this.context.refusals.refuse(error, participantId, kind, this.source);

@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { InvalidInputError, loadConfigFile, type Storage } from '../core/index.js';
+import type { PreparedCoordinatedJob } from '../fl/index.js';
+import { accessGrantFromJson, accessGrantToJson, assetScope, jobConfigHash } from '../market/index.js';
+
+/** What `serve --grant` adds to a job bought on the data market. */
+export interface MarketJob {
+  /** Sent in every welcome: the owner's agent checks the grant and the configuration's hash before it reads a row. */
+  market: { grant: unknown; config: Record<string, unknown> };
+  /** The job charged to the asset's ledger scope for this buyer instead of the data set's. */
+  prepared: PreparedCoordinatedJob;
+}
+
+/**
+ * Reads the access grant a bought job runs under and checks, before anything starts, that it names
+ * exactly this job configuration file, that the job uses differential privacy, and that the store
+ * holds the asset's budget for the buyer (the market desk opened it when the purchase was checked).
+ */
+export async function marketJob(grantFile: string, configFile: string, prepared: PreparedCoordinatedJob, storage: Storage): Promise<MarketJob> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(grantFile, 'utf8'));
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new InvalidInputError('MARKET_GRANT_UNREADABLE', missing ? `grant file '${grantFile}' does not exist; \`cipher-nexus market order\` writes one per purchase` : `grant file '${grantFile}' is not JSON`);
+  }
+  const signed = accessGrantFromJson(json);
+  const config = loadConfigFile(configFile, z.record(z.unknown()));
+  if (jobConfigHash(config) !== signed.grant.jobConfigHash) {
+    throw new InvalidInputError(
+      'MARKET_GRANT_CONFIG_MISMATCH',
+      `the grant of fill ${signed.grant.fillId} was bought for another job configuration than '${configFile}' (hash ${jobConfigHash(config)}, granted ${signed.grant.jobConfigHash}); run the configuration you bought`,
+    );
+  }
+  if (!prepared.config.privacy.dp) {
+    throw new InvalidInputError('MARKET_JOB_NEEDS_DP', `a job on a market asset charges the asset's privacy budget: give '${configFile}' privacy.dp`);
+  }
+  const scope = assetScope(signed.grant.assetId.toString(), signed.grant.buyer);
+  if (!(await storage.privacy.getBudget(scope))) {
+    throw new InvalidInputError(
+      'MARKET_BUDGET_UNKNOWN',
+      `this store has no budget for asset ${signed.grant.assetId} and buyer ${signed.grant.buyer}; serve with the --db the purchase was made against`,
+    );
+  }
+  return { market: { grant: accessGrantToJson(signed), config }, prepared: { ...prepared, datasetId: scope.id } };
+}
