@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../core/index.js';
+import { CipherNexusError, InvalidInputError, type AuditTrail } from '../core/index.js';
 import type { ServerHeader } from '../protocol/index.js';
 
 /** What `client --asset` needs to check the jobs it is offered. */
@@ -11,6 +11,10 @@ export interface AssetGateOptions {
   /** The chain the escrow is on, read for the domain and for refunded (revoked) fills. */
   rpc: string;
   deployment: string;
+  /** The owner's own hash-chained record of every grant check. */
+  audit: AuditTrail;
+  /** Who checks: the participant the kit names. */
+  actor: string;
 }
 
 /**
@@ -40,7 +44,14 @@ export async function assetGate(options: AssetGateOptions): Promise<(jobId: stri
     now: () => Math.floor(Date.now() / 1000),
   });
   return async (jobId, offer) => {
-    if (!offer) throw new market.AccessGrantError('GRANT_MISSING', `job ${jobId} carries no access grant; this node serves asset ${options.assetId} only to jobs bought on the market`);
-    await gate.admit(market.accessGrantFromJson(offer.grant), jobId, market.jobConfigHash(offer.config));
+    try {
+      if (!offer) throw new market.AccessGrantError('GRANT_MISSING', `job ${jobId} carries no access grant; this node serves asset ${options.assetId} only to jobs bought on the market`);
+      const admitted = await gate.admit(market.accessGrantFromJson(offer.grant), jobId, market.jobConfigHash(offer.config));
+      await options.audit.append('grant.admitted', options.actor, { assetId: options.assetId, jobId, fillId: admitted.grant.fillId.toString(), buyer: admitted.grant.buyer, remaining: admitted.remaining });
+    } catch (error) {
+      const code = error instanceof CipherNexusError ? error.code : 'GRANT_INVALID';
+      await options.audit.append('grant.refused', options.actor, { assetId: options.assetId, jobId, code, message: (error as Error).message });
+      throw error;
+    }
   };
 }

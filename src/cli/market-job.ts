@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
 import { z } from 'zod';
 import { InvalidInputError, loadConfigFile, type Storage } from '../core/index.js';
 import type { PreparedCoordinatedJob } from '../fl/index.js';
@@ -44,4 +45,21 @@ export async function marketJob(grantFile: string, configFile: string, prepared:
     );
   }
   return { market: { grant: accessGrantToJson(signed), config }, prepared: { ...prepared, datasetId: scope.id } };
+}
+
+/**
+ * The completion evidence of a bought job, posted to the escrow by the market operator's key: the
+ * final model's hash and the job's last reward root (zero when the job posted none). The buyer's
+ * dispute window starts here; after it the seller is paid.
+ */
+export async function completeOnChain(program: Command, grant: unknown, report: { model: { sha256: string }; chain?: { rewardRoots: string[] } }): Promise<string> {
+  const signed = accessGrantFromJson(grant);
+  const { openChainClient } = await import('./chain-context.js');
+  const { MarketClient } = await import('../chain/index.js');
+  const client = await openChainClient(program);
+  const market = new MarketClient(client.conn, client.deployment, client.signer);
+  const fillId = `0x${signed.grant.fillId.toString(16).padStart(64, '0')}` as const;
+  const rewardRoot = (report.chain?.rewardRoots.at(-1) ?? `0x${'0'.repeat(64)}`) as `0x${string}`;
+  const tx = await market.complete(fillId, `0x${report.model.sha256}`, rewardRoot);
+  return `fill ${fillId} completed on chain (tx ${tx.hash}); the buyer may dispute until the window ends, then the escrow's release (anyone may call it) pays the seller`;
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { InvalidInputError, type Storage } from '../core/index.js';
+import { AuditTrail, InvalidInputError, type Storage } from '../core/index.js';
 import { EXIT_ABORTED, printJson, writeJsonFile } from './output.js';
 import type { MarketJob } from './market-job.js';
 import type { RoundReport } from '../fl/index.js';
@@ -114,6 +114,15 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             process.stdout.write(`${lines.join('\n')}\n`);
           }
           if (report.status === 'failed') throw new JobValidationError(report.jobId, report.validation.failures);
+          if (market) {
+            // A bought job that completed posts its evidence to the escrow; without a chain the operator posts it later.
+            if (program.opts<{ rpc?: string }>().rpc) {
+              const { completeOnChain } = await import('./market-job.js');
+              process.stderr.write(`${await completeOnChain(program, market.grant, report)}\n`);
+            } else {
+              process.stderr.write('warning: no --rpc: the completion of this bought job was not posted to the escrow; post it with the market operator key\n');
+            }
+          }
         } finally {
           await storage.close();
         }
@@ -130,18 +139,21 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--asset <id>', 'serve this data market asset: take part only in jobs whose access grant for it is valid and unspent (needs --market-operator, --rpc and --deployment)')
     .option('--market-operator <address>', 'with --asset: the market operator whose signature grants carry')
     .option('--grant-usage <file>', 'with --asset: where this node counts the jobs each grant admitted', '.cipher-nexus/grant-usage.json')
-    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string }) => {
+    .option('--audit <file>', "with --asset: this node's hash-chained record of every grant check and every task served", '.cipher-nexus/owner-audit.jsonl')
+    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string }) => {
       if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
       const { loadParticipantKit } = await import('../identity/index.js');
       const kit = loadParticipantKit(opts.key);
       let admitJob: Awaited<ReturnType<typeof import('./asset-gate.js').assetGate>> | undefined;
+      let ownerAudit: AuditTrail | undefined;
       if (opts.asset !== undefined) {
         const chainOptions = program.opts<{ rpc?: string; deployment: string }>();
         if (!opts.marketOperator || !chainOptions.rpc) {
           throw new InvalidInputError('CLI_OPTION_INVALID', '--asset needs --market-operator ADDRESS and --rpc URL (with --deployment FILE): grants are checked against the operator and the escrow on chain');
         }
         const { assetGate } = await import('./asset-gate.js');
-        admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment });
+        ownerAudit = await AuditTrail.open(resolve(opts.audit));
+        admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment, audit: ownerAudit, actor: kit.participantId });
       }
       const { ClientAgent } = await import('../client/index.js');
       const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, ...(admitJob ? { admitJob } : {}) });
@@ -158,7 +170,9 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       const stop = (): void => agent.stop();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      const result = await agent.run();
+      // Every task served on the asset goes to the owner's trail too: what left this node, and when.
+      if (ownerAudit) agent.on('trained', (t: { round: number }) => void ownerAudit?.append('task.served', kit.participantId, { assetId: opts.asset, round: t.round }));
+      const result = await agent.run().finally(() => ownerAudit?.close());
       if (result.status === 'failed') process.exitCode = 1;
       if (opts.json) printJson(result);
       else process.stdout.write(`${kit.participantId}: job ${result.jobId} ${result.status}${result.accuracy !== undefined ? ` (accuracy ${result.accuracy.toFixed(4)})` : ''}; trained ${result.rounds} round(s), ${result.reconnects} reconnect(s), ${result.attemptsBeforeConnected} attempt(s) before the first connection\n`);
