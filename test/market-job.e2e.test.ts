@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keccak256, toBytes } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MarketClient, nxs, startEmbeddedNexus, type EmbeddedNexus } from '../src/chain/index.js';
+import { DEFAULT_DISPUTE_WINDOW_SECONDS, MarketClient, nxs, startEmbeddedNexus, type EmbeddedNexus } from '../src/chain/index.js';
 import { ClientAgent } from '../src/client/index.js';
 import { openStorage, type Storage } from '../src/core/index.js';
 import { demoConfig, prepareCoordinatedJob, type JobConfigInput } from '../src/fl/index.js';
@@ -193,6 +193,17 @@ describe('a job bought on the market, on the owner node', () => {
     expect(charges.map((c) => c.round)).toEqual([1, 2]);
     expect(charges[1].epsilonAfter).toBeGreaterThan(0);
     expect(charges[1].epsilonAfter).toBeLessThanOrEqual(2);
+
+    // The coordinator posts the completion; once the buyer's dispute window has passed, the escrow pays the seller.
+    const fillId = `0x${grant.grant.fillId.toString(16).padStart(64, '0')}` as const;
+    const fill = await operator.readFill(fillId);
+    const sellerBefore = (await operator.funds(fill.seller)).balance;
+    await operator.complete(fillId, `0x${'ab'.repeat(32)}`, `0x${'00'.repeat(32)}`);
+    await expect(operator.release(fillId)).rejects.toThrow();
+    await n.conn.increaseTime(DEFAULT_DISPUTE_WINDOW_SECONDS + 1);
+    await operator.release(fillId);
+    expect((await operator.readFill(fillId)).status).toBe('Released');
+    expect((await operator.funds(fill.seller)).balance).toBe(sellerBefore + fill.amount);
 
     // The same grant for a second job: its one unit is spent on this node.
     const second = await serve(bought, { grant: accessGrantToJson(grant), config: bought as Record<string, unknown> }, 'second.jsonl');
