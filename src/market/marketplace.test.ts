@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { keccak256, toBytes, type Address } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MarketClient, nxs, startEmbeddedNexus, type EmbeddedNexus } from '../chain/index.js';
@@ -12,6 +13,7 @@ let operator: MarketClient;
 let seller: MarketClient;
 let buyer: MarketClient;
 let stranger: MarketClient;
+let buyer2: MarketClient;
 let assetId: bigint;
 let storage: Storage;
 let market: Marketplace;
@@ -35,10 +37,11 @@ async function order(who: MarketClient, side: 'bid' | 'ask', price: bigint, unit
 const balanceOf = async (who: Address) => (await operator.funds(who)).balance;
 
 beforeAll(async () => {
-  n = await startEmbeddedNexus({ accounts: 4 });
-  [operator, seller, buyer, stranger] = n.conn.accounts.map((a) => new MarketClient(n.conn, n.deployment, a));
+  n = await startEmbeddedNexus({ accounts: 5 });
+  [operator, seller, buyer, stranger, buyer2] = n.conn.accounts.map((a) => new MarketClient(n.conn, n.deployment, a));
   assetId = (await seller.listAsset({ contentHash, schemaHash, licence: 'CC-BY-4.0', category: 'vision', rows: 1_912n, consentFlags: 1, regionFlags: 1, epsilonMilli: 8_000 })).id;
   await buyer.approveEscrow(nxs(1_000));
+  await buyer2.approveEscrow(nxs(1_000));
 });
 
 beforeEach(async () => {
@@ -125,4 +128,44 @@ describe('Marketplace', () => {
     expect((await market.cancel(seller.account, BigInt(ask.nonce))).status).toBe('cancelled');
     expect((await market.depth(assetId.toString())).asks).toEqual([]);
   });
+
+  it('creates and loses no NXS over random order streams: what buyers paid is what the escrow holds and what the store records', async () => {
+    const step = fc.record({ who: fc.constantFrom('seller', 'buyer', 'buyer2'), price: fc.integer({ min: 1, max: 5 }), units: fc.integer({ min: 1, max: 3 }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 8 }), async (steps) => {
+        const snapshot = await n.conn.snapshot();
+        const local = openStorage({ path: ':memory:' });
+        const desk = new Marketplace({ storage: local, chain: operator, operator: operator.signer, describeJob, now: () => Math.floor(Date.now() / 1000) });
+        try {
+          const asset = (await storage.market.getAsset(assetId.toString())) as MarketAssetRecord;
+          await desk.catalogue({ ...asset, budget: { epsilon: 1_000, delta: 1e-5 } });
+          const parties = { seller, buyer, buyer2 };
+          const before = await Promise.all([buyer, buyer2, seller].map((p) => balanceOf(p.account)));
+          const escrowBefore = await balanceOf(n.deployment.escrow);
+          for (const { who, price, units } of steps) {
+            const maker = parties[who as keyof typeof parties];
+            await desk.place(await order(maker, who === 'seller' ? 'ask' : 'bid', nxs(price), BigInt(units)), who === 'seller' ? undefined : intent);
+          }
+          const after = await Promise.all([buyer, buyer2, seller].map((p) => balanceOf(p.account)));
+          const fills = await local.market.listFills();
+          const settled = fills.filter((f) => f.status === 'settled');
+          const paid = settled.reduce((sum, f) => sum + f.price * BigInt(f.units), 0n);
+          expect(fills.length).toBe(settled.length);
+          expect(before[0] + before[1] - after[0] - after[1]).toBe(paid);
+          expect(after[2]).toBe(before[2]);
+          expect((await balanceOf(n.deployment.escrow)) - escrowBefore).toBe(paid);
+          for (const fill of settled) expect((await operator.readFill(fill.chainFillId as `0x${string}`)).amount).toBe(fill.price * BigInt(fill.units));
+          // Every order's units are what is left plus what it sold or bought.
+          for (const o of await local.market.listOrders()) {
+            const traded = fills.filter((f) => f.bidHash === o.hash || f.askHash === o.hash).reduce((sum, f) => sum + f.units, 0);
+            expect(o.remaining + traded).toBe(o.units);
+          }
+        } finally {
+          await local.close();
+          await n.conn.revert(snapshot);
+        }
+      }),
+      { numRuns: 30 },
+    );
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import type { Address, Hex, LocalAccount } from 'viem';
+import { getAddress, type Address, type Hex, type LocalAccount } from 'viem';
 import { type MarketClient, type SignedOrder as ChainSignedOrder } from '../chain/index.js';
 import { CipherNexusError, type MarketAssetRecord, type MarketFillRecord, type MarketOrderRecord, type Storage } from '../core/index.js';
 import { accessGrantToJson, jobConfigHash, signAccessGrant, type SignedAccessGrant } from './access-grant.js';
@@ -51,6 +51,9 @@ export interface Placement {
 }
 
 const DAY = 86_400;
+
+/** An order as the book holds it: `units` is what is left of it, `signed` the order its maker signed. */
+type BookOrder = SignedOrder & { signed: SignedOrder };
 
 /** The market desk over one store and one chain. */
 export class Marketplace {
@@ -146,11 +149,16 @@ export class Marketplace {
     }
   }
 
-  /** The asset's book rebuilt from its open orders in arrival order (they rest without crossing, so none match here). */
-  private async book(assetId: string, now: bigint): Promise<OrderBook<SignedOrder>> {
-    const book = new OrderBook<SignedOrder>(BigInt(assetId));
+  /**
+   * The asset's book rebuilt from its open orders in arrival order (they rest without crossing, so
+   * none match here). A partly filled order rests with what is left of it, and carries the order
+   * its maker signed, whose hash the store and the escrow know it by.
+   */
+  private async book(assetId: string, now: bigint): Promise<OrderBook<BookOrder>> {
+    const book = new OrderBook<BookOrder>(BigInt(assetId));
     for (const o of await this.options.storage.market.listOrders({ assetId, status: 'open' })) {
-      book.place({ assetId: BigInt(o.assetId), side: o.side, price: o.price, units: BigInt(o.remaining), expiry: BigInt(o.expiry), nonce: o.nonce, maker: o.maker as Address, signature: o.signature as Hex }, now);
+      const signed: SignedOrder = { assetId: BigInt(o.assetId), side: o.side, price: o.price, units: BigInt(o.units), expiry: BigInt(o.expiry), nonce: o.nonce, maker: getAddress(o.maker), signature: o.signature as Hex };
+      book.place({ ...signed, units: BigInt(o.remaining), signed }, now);
     }
     return book;
   }
@@ -158,7 +166,7 @@ export class Marketplace {
   private async match(asset: MarketAssetRecord, signed: SignedOrder, intent: BuyerIntent | null, now: number): Promise<Placement> {
     const { storage } = this.options;
     const book = await this.book(asset.id, BigInt(now));
-    const result = book.place(signed, BigInt(now));
+    const result = book.place({ ...signed, signed }, BigInt(now));
     const hash = orderHash(this.domain, signed);
     await storage.market.insertOrder({
       hash,
@@ -176,15 +184,15 @@ export class Marketplace {
       createdAt: now,
       updatedAt: now,
     });
-    for (const dropped of result.expired) await this.close(dropped.order, 'expired', now);
-    for (const dropped of result.selfTradeCancelled) await this.close(dropped.order, 'cancelled', now);
+    for (const dropped of result.expired) await this.close(dropped.order.signed, 'expired', now);
+    for (const dropped of result.selfTradeCancelled) await this.close(dropped.order.signed, 'cancelled', now);
     const placement: Placement = { order: (await storage.market.getOrder(hash)) as MarketOrderRecord, sales: [], failed: [] };
     const touched = new Map<string, SignedOrder>([[hash, signed]]);
     const failed = new Set<string>();
     for (const fill of result.fills) {
-      const bidHash = orderHash(this.domain, fill.bid);
-      const askHash = orderHash(this.domain, fill.ask);
-      touched.set(bidHash, fill.bid).set(askHash, fill.ask);
+      const bidHash = orderHash(this.domain, fill.bid.signed);
+      const askHash = orderHash(this.domain, fill.ask.signed);
+      touched.set(bidHash, fill.bid.signed).set(askHash, fill.ask.signed);
       const outcome = await this.settle(asset, fill, bidHash, askHash, now);
       if ('grant' in outcome) {
         placement.sales.push(outcome);
@@ -209,7 +217,7 @@ export class Marketplace {
   }
 
   /** Settles one match on chain; on success records the fill and issues its grant, on failure records why. */
-  private async settle(asset: MarketAssetRecord, fill: Fill<SignedOrder>, bidHash: string, askHash: string, now: number): Promise<SettledSale | { fill: MarketFillRecord; error: string }> {
+  private async settle(asset: MarketAssetRecord, fill: Fill<BookOrder>, bidHash: string, askHash: string, now: number): Promise<SettledSale | { fill: MarketFillRecord; error: string }> {
     const { storage, chain, operator } = this.options;
     const record: MarketFillRecord = {
       id: `failed:${bidHash}:${askHash}:${now}`,
@@ -228,7 +236,7 @@ export class Marketplace {
     };
     let settled: Awaited<ReturnType<MarketClient['settle']>>;
     try {
-      settled = await chain.settle(toChain(fill.bid), toChain(fill.ask), fill.units, fill.price);
+      settled = await chain.settle(toChain(fill.bid.signed), toChain(fill.ask.signed), fill.units, fill.price);
     } catch (error) {
       await storage.market.insertFill(record);
       return { fill: record, error: error instanceof Error ? error.message : String(error) };
