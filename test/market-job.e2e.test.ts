@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DISPUTE_WINDOW_SECONDS, MarketClient, nxs, startEmbeddedNexus, type EmbeddedNexus } from '../src/chain/index.js';
 import { ClientAgent } from '../src/client/index.js';
 import { openStorage, type Storage } from '../src/core/index.js';
+import { asset as assetRecord } from '../src/core/storage/market-contract.js';
 import { demoConfig, prepareCoordinatedJob, type JobConfigInput } from '../src/fl/index.js';
 import { loadParticipantKit, provisionWithLocalKeys, type ParticipantKit } from '../src/identity/index.js';
 import {
@@ -75,27 +76,16 @@ beforeAll(async () => {
     operator: operator.signer,
     describeJob: (config) => ({ rounds: (config as JobConfigInput).rounds ?? 0, epsilon: (config as JobConfigInput).privacy?.dp?.budget.epsilon ?? Infinity }),
   });
-  await market.catalogue({
-    id: assetId.toString(),
-    owner: seller.account,
-    replaces: null,
-    title: 'digits of one hospital',
-    description: '',
-    category: 'vision',
-    task: 'classification',
-    licence: 'CC-BY-4.0',
-    regions: ['eu'],
-    consent: ['research'],
-    schema: {},
-    schemaHash: schemaHash.slice(2),
-    contentHash: contentHash.slice(2),
-    rows: 400,
-    budget: { epsilon: 6, delta: 1e-5 },
-    unit: { rounds: 3, epsilon: 2 },
-    quality: {},
-    listedAt: 1,
-    updatedAt: 1,
-  });
+  await market.catalogue(
+    assetRecord(assetId.toString(), {
+      owner: seller.account,
+      schemaHash: schemaHash.slice(2),
+      contentHash: contentHash.slice(2),
+      rows: 400,
+      budget: { epsilon: 6, delta: 1e-5 },
+      unit: { rounds: 3, epsilon: 2 },
+    }),
+  );
   const domain = marketDomain(n.conn.chain.id, n.deployment.escrow);
   const expiry = BigInt(Math.floor(Date.now() / 1000) + 3_600);
   await market.place(toOrderJson(await signOrder(seller.signer, domain, { assetId, side: 'ask', price: nxs(2), units: 1n, expiry, nonce: 1n, maker: seller.account })));

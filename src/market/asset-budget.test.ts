@@ -1,30 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStorage, type MarketAssetRecord, type Storage } from '../core/index.js';
+import { openStorage, type Storage } from '../core/index.js';
+import { asset as assetRecord } from '../core/storage/market-contract.js';
 import { PrivacyLedger, type PrivacyEvent } from '../privacy/dp/index.js';
 import { assetBudgetStanding, assetScope, checkPurchaseBudget } from './asset-budget.js';
 
 const buyer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
-const asset: MarketAssetRecord = {
-  id: '4',
-  owner: '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266',
-  replaces: null,
-  title: 'digits',
-  description: '',
-  category: 'vision',
-  task: 'classification',
-  licence: 'CC-BY-4.0',
-  regions: ['eu'],
-  consent: ['research'],
-  schema: {},
-  schemaHash: 'a'.repeat(64),
-  contentHash: 'b'.repeat(64),
-  rows: 100,
-  budget: { epsilon: 10, delta: 1e-5 },
-  unit: { rounds: 5, epsilon: 3 },
-  quality: {},
-  listedAt: 1,
-  updatedAt: 1,
-};
+const asset = assetRecord('4', { owner: '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266', rows: 100, budget: { epsilon: 10, delta: 1e-5 }, unit: { rounds: 5, epsilon: 3 } });
 // 100 DP-SGD steps at q = 0.01, sigma = 1: epsilon about 1.22 (improved conversion, delta 1e-5).
 const step: PrivacyEvent = { kind: 'sampled-gaussian', samplingRate: 0.01, noiseMultiplier: 1, steps: 100 };
 

@@ -3,6 +3,7 @@ import { keccak256, toBytes, type Address } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MarketClient, nxs, startEmbeddedNexus, type EmbeddedNexus } from '../chain/index.js';
 import { openStorage, type MarketAssetRecord, type Storage } from '../core/index.js';
+import { asset as assetRecord } from '../core/storage/market-contract.js';
 import { verifyAccessGrant } from './access-grant.js';
 import { assetScope } from './asset-budget.js';
 import { Marketplace } from './marketplace.js';
@@ -47,27 +48,14 @@ beforeAll(async () => {
 beforeEach(async () => {
   storage = openStorage({ path: ':memory:' });
   market = new Marketplace({ storage, chain: operator, operator: operator.signer, describeJob, now: () => Math.floor(Date.now() / 1000) });
-  const asset: MarketAssetRecord = {
-    id: assetId.toString(),
+  const asset = assetRecord(assetId.toString(), {
     owner: seller.account,
-    replaces: null,
-    title: 'Handwritten digits, partition 0',
-    description: 'UCI optdigits',
-    category: 'vision',
-    task: 'classification',
-    licence: 'CC-BY-4.0',
-    regions: ['eu'],
-    consent: ['research'],
-    schema: {},
     schemaHash: schemaHash.slice(2),
     contentHash: contentHash.slice(2),
     rows: 1_912,
     budget: { epsilon: 5, delta: 1e-5 },
     unit: { rounds: 5, epsilon: 2 },
-    quality: {},
-    listedAt: 1,
-    updatedAt: 1,
-  };
+  });
   await market.catalogue(asset);
 });
 
