@@ -4,6 +4,7 @@
  */
 import { verify as verifySignature } from 'node:crypto';
 import { serialHex, type ParsedCertificate } from './certificate.js';
+import { commonName } from './chain.js';
 import { childrenOf, contentOf, oidOf, readElement, type DerElement } from './der.js';
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
@@ -62,7 +63,7 @@ export function parseCrl(der: Uint8Array): Crl | { error: string } {
  * returns null when it passes, else what was wrong.
  */
 export function crlProblem(crl: Crl, issuer: ParsedCertificate, subjects: ParsedCertificate[], at: Date, name: string): string | null {
-  if (!Buffer.from(crl.issuerDer).equals(issuer.subjectDer)) return `the ${name} is not issued by ${issuer.x509.subject.split('\n').find((line) => line.startsWith('CN=')) ?? 'the expected CA'}`;
+  if (!Buffer.from(crl.issuerDer).equals(issuer.subjectDer)) return `the ${name} is not issued by '${commonName(issuer)}'`;
   if (crl.signatureAlgorithm !== ECDSA_WITH_SHA256) return `the ${name} is signed with ${crl.signatureAlgorithm}, not ECDSA with SHA-256`;
   let signed = false;
   try {
