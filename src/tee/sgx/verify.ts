@@ -29,7 +29,9 @@ export function verifySgxQuote(bytes: Uint8Array, options: VerifySgxQuoteOptions
   }
   const checks: EvidenceCheck[] = [];
   const refuse = (check: EvidenceCheck): EvidenceVerification => conclude('sgx', [...checks, check], null);
-  const pass = (name: string, detail: string): void => void checks.push({ name, ok: true, detail });
+  const pass = (name: string, detail: string): void => {
+    checks.push({ name, ok: true, detail });
+  };
 
   const quote = parseSgxQuote(quoteBytesOf(bytes));
   if ('error' in quote) return refuse({ name: 'parse', ok: false, detail: quote.error });
@@ -78,13 +80,12 @@ export function verifySgxQuote(bytes: Uint8Array, options: VerifySgxQuoteOptions
 
 /** One `crl` check over the CRLs given, or null when none was. */
 function crlCheck(collateral: SgxCollateral, pckCa: ParsedCertificate, root: ParsedCertificate, leaf: ParsedCertificate, at: Date): EvidenceCheck | null {
-  const given = [
-    { der: collateral.rootCaCrl, issuer: root, subject: pckCa, name: 'Root CA CRL' },
-    { der: collateral.pckCrl, issuer: pckCa, subject: leaf, name: 'PCK CA CRL' },
-  ].filter((entry) => entry.der !== undefined);
+  const given: { der: Uint8Array; issuer: ParsedCertificate; subject: ParsedCertificate; name: string }[] = [];
+  if (collateral.rootCaCrl) given.push({ der: collateral.rootCaCrl, issuer: root, subject: pckCa, name: 'Root CA CRL' });
+  if (collateral.pckCrl) given.push({ der: collateral.pckCrl, issuer: pckCa, subject: leaf, name: 'PCK CA CRL' });
   if (given.length === 0) return null;
   for (const { der, issuer, subject, name } of given) {
-    const crl = parseCrl(der as Uint8Array);
+    const crl = parseCrl(der);
     if ('error' in crl) return { name: 'crl', ok: false, detail: `${name}: ${crl.error}` };
     const problem = crlProblem(crl, issuer, [subject], at, name);
     if (problem !== null) return { name: 'crl', ok: false, detail: problem };
