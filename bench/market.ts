@@ -2,6 +2,7 @@ import type { Address } from 'viem';
 import { Rng } from '../src/core/index.js';
 import { OrderBook, type Order } from '../src/market/index.js';
 import type { BenchResult } from './bench-result.js';
+import { FILL_GAS_TARGET, measureFillGas, STEADY_FILLS } from './market-gas.js';
 
 const ORDERS = 100_000;
 const RUNS = 5;
@@ -91,7 +92,7 @@ function sortOnly(stream: Stream): number {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Matching throughput of one order book on 100k seeded random orders, against sorting the same orders without matching. */
+/** Matching throughput of one order book on 100k seeded random orders against sorting them, and gas per settled fill against an NXS transfer. */
 export async function benchMarket(): Promise<BenchResult> {
   const stream = randomStream(ORDERS, SEED);
   // Warm-up, so that the timed runs measure optimised code rather than the JIT compiling it.
@@ -122,17 +123,49 @@ export async function benchMarket(): Promise<BenchResult> {
     },
     { kind: 'baseline', name: 'sort only (price-time order by Array.sort, no matching)', orders: ORDERS, ordersPerSecondMedian: Math.round(baseline), secondsMedian: median(sorts) },
   ];
-  // Gas per settled fill on MarketEscrow against a plain ERC-20 transfer (issue 13, target under 130k) joins these rows once the contract exists.
+  const gas = await measureFillGas();
+  const steadyMedian = median(gas.steady);
+  const steadyMax = Math.max(...gas.steady);
+  const vsTransfer = (g: number): number => Number((g / gas.transfer).toFixed(2));
+  rows.push(
+    {
+      kind: 'gas',
+      name: 'settle, steady (resting ask filled before, new 1-unit bid, finite allowance)',
+      fills: STEADY_FILLS,
+      gasMedian: steadyMedian,
+      gasMin: Math.min(...gas.steady),
+      gasMax: steadyMax,
+      vsTransferMedian: vsTransfer(steadyMedian),
+      vsTransferMax: vsTransfer(steadyMax),
+      target: FILL_GAS_TARGET,
+      met: steadyMax < FILL_GAS_TARGET,
+    },
+    {
+      kind: 'gas',
+      name: 'settle, first fill on a fresh asset (ask, oracle words and escrow balance written from zero)',
+      gas: gas.first,
+      vsTransfer: vsTransfer(gas.first),
+      target: FILL_GAS_TARGET,
+      met: gas.first < FILL_GAS_TARGET,
+    },
+    { kind: 'gas baseline', name: 'NXS transfer (ERC-20, between two holders)', gas: gas.transfer },
+  );
   const k = (x: number): string => Math.round(x).toLocaleString('en-US');
+  const met = (g: number): string => (g < FILL_GAS_TARGET ? 'met' : 'NOT met');
   const table = [
     `${k(ORDERS)} seeded random orders on one book, one thread, median of ${RUNS} runs:`,
     `matching   ${k(typical).padStart(9)} orders/s (best ${k(best)}; target ${k(TARGET)}: ${typical >= TARGET ? 'met' : 'NOT met'})`,
     `           ${k(last.fills)} fills, ${last.unitsFilled} units; ${k(last.expiredDropped)} expired and ${k(last.selfTradeCancelled)} self-trade orders dropped; ${k(last.openAtEnd)} open at the end`,
     `sort only  ${k(baseline).padStart(9)} orders/s (baseline: price-time order by Array.sort, no matching); matching takes ${(baseline / typical).toFixed(1)}x its time`,
+    '',
+    `gas per settled fill (MarketEscrow.settle, 1 unit, in-process EVM) beside a plain NXS transfer on the same chain; target under ${k(FILL_GAS_TARGET)}:`,
+    `steady fill     ${k(steadyMedian).padStart(7)} median, ${k(steadyMax)} max of ${STEADY_FILLS} (${vsTransfer(steadyMedian)}x / ${vsTransfer(steadyMax)}x the transfer; ${met(steadyMax)})`,
+    `first fill      ${k(gas.first).padStart(7)} (${vsTransfer(gas.first)}x the transfer; ${met(gas.first)}: the ask's filled units, both oracle words and the escrow's balance start from zero)`,
+    `NXS transfer    ${k(gas.transfer).padStart(7)} (baseline: ERC-20 transfer between two holders)`,
   ].join('\n');
   return {
     name: 'market',
-    description: 'order matching: throughput of one limit order book on 100k seeded random orders against sorting them without matching',
+    description: 'order matching: throughput of one limit order book on 100k seeded random orders against sorting them without matching; gas per settled fill against a plain NXS transfer',
     rows,
     table,
   };
