@@ -1,0 +1,10 @@
+export { loadVerificationKey, MEMBERSHIP_ARTEFACTS } from './artefacts.js';
+export { ZkArtefactError, ZkInputError, ZkProofMalformedError, ZkProofRejectedError, type ZkRejection } from './errors.js';
+export { BASE_FIELD, fieldElement, SCALAR_FIELD } from './field.js';
+export { createIdentity, nullifierOf, type Identity } from './identity.js';
+export { Membership, type MembershipExpectation, type ProveParameters } from './membership.js';
+export { decodeMembershipProof, encodeMembershipProof, MEMBERSHIP_PROOF_BYTES, type MembershipProof } from './membership-proof.js';
+export { MerkleTree, rootOf, TREE_DEPTH, type MerklePath } from './merkle-tree.js';
+export { NullifierSet } from './nullifier-set.js';
+export { poseidon } from './poseidon.js';
+export { ZkWorkerPool } from './worker-pool.js';

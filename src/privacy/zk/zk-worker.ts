@@ -1,0 +1,38 @@
+import { groth16, type Groth16Proof } from 'snarkjs';
+
+/** A request from `ZkWorkerPool`: prove one witness, or verify one proof. */
+export type ZkWorkerRequest =
+  | { id: number; op: 'prove'; input: Record<string, string | string[]>; wasm: string; zkey: string }
+  | { id: number; op: 'verify'; verificationKey: object; publicSignals: string[]; proof: Groth16Proof };
+
+/** The worker's answer; `wellFormed` is false when snarkjs found proof points off the curve. */
+export type ZkWorkerResponse =
+  | { id: number; ok: true; op: 'prove'; proof: Groth16Proof; publicSignals: string[] }
+  | { id: number; ok: true; op: 'verify'; valid: boolean; wellFormed: boolean }
+  | { id: number; ok: false; message: string };
+
+// A child process rather than a worker thread: snarkjs's curve code loads web-worker 1.2, which takes over any
+// worker thread it is imported in (it expects to be the one that started it) and fails there.
+const send = process.send?.bind(process);
+if (send === undefined) throw new Error('zk-worker.ts runs only as a child process started by ZkWorkerPool');
+// snarkjs's own worker threads would keep this process alive after its parent is gone.
+process.on('disconnect', () => process.exit(0));
+
+async function handle(request: ZkWorkerRequest): Promise<ZkWorkerResponse> {
+  if (request.op === 'prove') {
+    const { proof, publicSignals } = await groth16.fullProve(request.input, request.wasm, request.zkey);
+    return { id: request.id, ok: true, op: 'prove', proof, publicSignals };
+  }
+  // snarkjs answers false both for points off the curve and for a failed pairing; its log line tells them apart.
+  let wellFormed = true;
+  const logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (message: string) => void (wellFormed &&= !message.includes('commitments are not valid')) };
+  const valid = await groth16.verify(request.verificationKey, request.publicSignals, request.proof, logger);
+  return { id: request.id, ok: true, op: 'verify', valid, wellFormed };
+}
+
+process.on('message', (request: ZkWorkerRequest) => {
+  handle(request).then(
+    (response) => send(response),
+    (error: unknown) => send({ id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) }),
+  );
+});
