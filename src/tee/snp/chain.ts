@@ -46,7 +46,16 @@ export function buildPath(leaf: X509Certificate, given: X509Certificate[]): { ok
 }
 
 /** Checks each link's issuer name and signature, the ARK's self-signature and the CA flags; null when all hold, else what failed. */
-export function verifyPath({ leaf, ask, ark }: CertificatePath): string | null {
+export function verifyPath(path: CertificatePath): string | null {
+  try {
+    return verifyLinks(path);
+  } catch (error) {
+    // node:crypto decodes each public key on first use and throws on a malformed one.
+    return `a certificate of the chain has an unreadable key (${(error as Error).message})`;
+  }
+}
+
+function verifyLinks({ leaf, ask, ark }: CertificatePath): string | null {
   const askName = commonName(ask.subject) ?? 'the signing key';
   const arkName = commonName(ark.subject) ?? 'the root';
   if (!leaf.checkIssued(ask) || !leaf.verify(ask.publicKey)) return `the endorsement key's signature does not verify with ${askName}`;
@@ -67,9 +76,9 @@ export function firstInvalidAt(path: CertificatePath, at: Date): string | null {
   for (const [role, certificate] of [['endorsement key', path.leaf], ['ASK', path.ask], ['ARK', path.ark]] as const) {
     const from = new Date(certificate.validFrom);
     const to = new Date(certificate.validTo);
-    if (at < from || at > to) {
-      return `the ${role} ${commonName(certificate.subject) ?? ''} is valid ${from.toISOString()} to ${to.toISOString()}, not at ${at.toISOString()}`;
-    }
+    const name = commonName(certificate.subject) ?? '';
+    if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) return `the ${role} ${name} has an unreadable validity period`;
+    if (at < from || at > to) return `the ${role} ${name} is valid ${from.toISOString()} to ${to.toISOString()}, not at ${at.toISOString()}`;
   }
   return null;
 }

@@ -4,7 +4,7 @@
  * and KDS Interface Specification" (publication 57230) §3 lists them.
  */
 
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 import type { SnpProduct } from './roots.js';
 import type { SnpSigningKey, SnpTcb } from './report.js';
@@ -23,6 +23,7 @@ const OID = {
 /** An endorsement key certificate with the AMD extensions read out. */
 export interface EndorsementKey {
   certificate: X509Certificate;
+  publicKey: KeyObject;
   /** `vcek` or `vlek`, from the subject's common name. */
   kind: SnpSigningKey | null;
   /** The product named by the issuer (`SEV-Milan`, `SEV-VLEK-Genoa`, ...), or null. */
@@ -36,9 +37,12 @@ export interface EndorsementKey {
 /** Reads a VCEK or VLEK from DER or PEM bytes, or says why they are not one. */
 export function readEndorsementKey(input: Uint8Array | string): { ok: true; key: EndorsementKey } | { ok: false; reason: string } {
   let certificate: X509Certificate;
+  let publicKey: KeyObject;
   let extensions: PeculiarCertificate['extensions'];
   try {
     certificate = new X509Certificate(typeof input === 'string' ? input : Buffer.from(input));
+    // The key is decoded lazily by node:crypto and throws on a malformed one: read it here.
+    publicKey = certificate.publicKey;
     extensions = new PeculiarCertificate(certificate.raw).extensions;
   } catch (error) {
     return { ok: false, reason: `the VCEK/VLEK is not an X.509 certificate in DER or PEM (${(error as Error).message})` };
@@ -58,6 +62,7 @@ export function readEndorsementKey(input: Uint8Array | string): { ok: true; key:
     ok: true,
     key: {
       certificate,
+      publicKey,
       kind: kindOf(commonName(certificate.subject)),
       issuerProduct: productOfName(commonName(certificate.issuer)),
       hwid: hwid === null ? null : unwrapHwid(hwid),

@@ -80,8 +80,8 @@ function endorsementKeyFailure(key: EndorsementKey, snp: SnpReport): string | nu
   if (key.kind !== snp.signingKey) {
     return `the report says it is signed by a ${snp.signingKey.toUpperCase()}, the certificate is ${nameOf(key.certificate.subject)}`;
   }
-  const details = key.certificate.publicKey.asymmetricKeyDetails;
-  if (key.certificate.publicKey.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'secp384r1') return 'the certificate\'s key is not an ECDSA P-384 key';
+  const details = key.publicKey.asymmetricKeyDetails;
+  if (key.publicKey.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'secp384r1') return 'the certificate\'s key is not an ECDSA P-384 key';
   return null;
 }
 
@@ -126,7 +126,7 @@ function signatureFailure(key: EndorsementKey, snp: SnpReport): string | null {
   const padding = [...snp.signatureR.subarray(48), ...snp.signatureS.subarray(48)];
   if (padding.some((byte) => byte !== 0)) return 'R or S is wider than 384 bits';
   const signature = Buffer.concat([Buffer.from(snp.signatureR.subarray(0, 48)).reverse(), Buffer.from(snp.signatureS.subarray(0, 48)).reverse()]);
-  const ok = verifySignature('sha384', snp.signed, { key: key.certificate.publicKey, dsaEncoding: 'ieee-p1363' }, signature);
+  const ok = verifySignature('sha384', snp.signed, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature);
   return ok ? null : `the signature does not verify with the ${snp.signingKey.toUpperCase()}'s key`;
 }
 
