@@ -117,6 +117,12 @@ describe('verifySnpReport refuses', () => {
     expect(check(snpVector('derived_az-genoa-snp-report.bin'), '2025-06-01T00:00:00Z', { vcek: snpVector('trustee_az-vcek-genoa.pem'), chain: MILAN }).failed).toBe('chain');
   });
 
+  it('a version 3 report whose CPUID names another product than the chain, at the root', () => {
+    const result = check(snpVector('derived_az-genoa-snp-report.bin'), at, { vcek: snpVector('vcek.der'), chain: MILAN });
+    expect(result.failed).toBe('root');
+    expect(result.checks.find((c) => c.name === 'root')?.detail).toBe("the report's CPUID names Genoa, the chain ends at the Milan root");
+  });
+
   it("trustee's synthetic VCEKs (raw and wrapped hwID), at the chain", () => {
     for (const name of ['trustee_test-vcek-invalid-legacy.der', 'trustee_test-vcek-invalid-new.der']) {
       const result = check(report(), at, { vcek: snpVector(name), chain: MILAN });

@@ -61,7 +61,7 @@ export function verifySnpReport(report: Uint8Array | string, options: VerifySnpR
     return refuse();
   }
   const path = built.path;
-  record('chain', verifyPath(path), `${nameOf(path.leaf.subject)} ← ${nameOf(path.ask.subject)} ← ${nameOf(path.ark.subject)}: every RSASSA-PSS signature verifies`);
+  record('chain', verifyPath(path), `${nameOf(path.leaf.subject)} ← ${nameOf(path.ask.subject)} ← ${nameOf(path.ark.subject)}: every signature verifies`);
 
   const rootProduct = pinnedProductOf(path.ark);
   record('root', rootFailure(rootProduct, snp), `the chain ends at the pinned ${rootProduct ?? ''} root key (SHA-256 ${path.ark.fingerprint256})`);
