@@ -102,11 +102,9 @@ const UNSETTLED: ReadonlySet<MarketFillStatus> = new Set(['matched', 'failed']);
 const settled = (fill: MarketFillRecord): boolean => !UNSETTLED.has(fill.status);
 
 async function ratingOf(storage: Storage, assetId: string): Promise<RatingView> {
-  const ratings = await storage.market.listRatings(assetId);
-  const { mean, count } = weightedRating(
-    ratings.map(({ assetId: asset, fillId, rater, score }) => ({ assetId: asset, fillId, rater, score })),
-    () => 1,
-  );
+  // The rating rule refuses unknown fields, and a stored rating also carries its time.
+  const ratings = (await storage.market.listRatings(assetId)).map(({ createdAt, ...rating }) => rating);
+  const { mean, count } = weightedRating(ratings, () => 1);
   return { mean: mean ?? null, count };
 }
 
