@@ -1,10 +1,11 @@
-/* global document, fetch, WebSocket, URL, location, setTimeout, clearTimeout, setInterval, clearInterval, console, confirm */
+/* global document, window, fetch, WebSocket, URL, location, setTimeout, clearTimeout, setInterval, clearInterval, console, confirm */
 // The operator dashboard. The operator logs in with a token, which the server exchanges for a session
 // in an HttpOnly, SameSite=Strict cookie: the page never keeps the token, and the cookie rides on the
 // API's requests and on the /api/live WebSocket. State is filled from the JSON API, then kept current
 // from the socket; while the socket is down the page polls the API every 2 s and keeps trying to
 // reconnect. An admin also gets pause, resume and abort for the running job and revoke for each
-// participant. Everything shown is written with textContent, never parsed as HTML.
+// participant. Everything shown is written with textContent, never parsed as HTML. A second page
+// (#market) shows the data market: the catalogue, and for one asset its book's depth, fills and prices.
 
 const POLL_MS = 2000;
 const RECONNECT_MIN_MS = 1000;
@@ -15,6 +16,12 @@ const SECURITY_KEEP = 500;
 // A node that has not sent a heartbeat for this long is shown as stale even before the coordinator marks it offline.
 const STALE_HEARTBEAT_MS = 60000;
 const SVG_NS = 'http://www.w3.org/2000/svg';
+// The book and its fills are not on the live bus, so the market page reads them again this often while shown.
+const MARKET_POLL_MS = 5000;
+const DEPTH_LEVELS = 10;
+// NXS has 18 decimals; prices arrive as decimal strings of base units, which a JS number cannot hold exactly.
+const NXS_DECIMALS = 18;
+const NXS_SHOWN_DECIMALS = 6;
 
 const state = {
   /** @type {{ name: string, role: string, authentication: string } | null} who is logged in */
@@ -34,6 +41,17 @@ const state = {
   budgets: new Map(),
   /** @type {object[]} newest first */
   security: [],
+  /** Which page is shown: 'training' or 'market'. */
+  view: 'training',
+  market: {
+    /** @type {object[]} the catalogue, cheapest best ask first */
+    assets: [],
+    selectedId: null,
+    // Until the operator picks an asset, the page shows the first one listed.
+    followFirst: true,
+    /** The selected asset with its depth, fills and prices. */
+    detail: null,
+  },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -64,6 +82,28 @@ function age(ms) {
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
   return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+/** A price in NXS base units (a decimal string) as NXS, rounded to six decimals; `≈` marks a rounded one. */
+function nxs(base) {
+  if (base === null || base === undefined) return '—';
+  const value = BigInt(base);
+  const scale = 10n ** BigInt(NXS_DECIMALS - NXS_SHOWN_DECIMALS);
+  const shown = (value + scale / 2n) / scale;
+  const unit = 10n ** BigInt(NXS_SHOWN_DECIMALS);
+  const fraction = (shown % unit).toString().padStart(NXS_SHOWN_DECIMALS, '0').replace(/0+$/, '');
+  return `${shown * scale === value ? '' : '≈'}${shown / unit}${fraction ? `.${fraction}` : ''}`;
+}
+
+/** A price cell: NXS shown, the exact base units on hover. */
+function priceCell(base) {
+  return el('td', { class: 'num', title: base === null ? null : `${base} base units` }, nxs(base));
+}
+
+/** An address shortened to its ends, the whole of it on hover. */
+function address(text) {
+  if (!text) return el('span', {}, '—');
+  return el('span', { class: 'participant', title: text }, text.length > 14 ? `${text.slice(0, 6)}…${text.slice(-4)}` : text);
 }
 
 function badge(text, kind = text) {
@@ -202,6 +242,33 @@ async function refreshAll() {
   const results = await Promise.allSettled([refreshJobs(), refreshNodes(), refreshBudgets(), refreshSecurity()]);
   for (const r of results) if (r.status === 'rejected') reportFailure(r.reason);
   await refreshDetail().catch(reportFailure);
+  if (state.view === 'market') await refreshMarket().catch(reportFailure);
+}
+
+async function refreshMarket() {
+  const market = state.market;
+  market.assets = await getJson('/api/market/assets');
+  if (market.followFirst || !market.assets.some((a) => a.id === market.selectedId)) market.selectedId = market.assets[0]?.id ?? null;
+  renderMarketAssets();
+  await refreshMarketAsset();
+}
+
+async function refreshMarketAsset() {
+  const id = state.market.selectedId;
+  const detail = id === null ? null : await getJson(`/api/market/assets/${encodeURIComponent(id)}?levels=${DEPTH_LEVELS}`);
+  if (state.market.selectedId !== id) return;
+  state.market.detail = detail;
+  renderMarketAsset();
+}
+
+function selectAsset(id) {
+  state.market.followFirst = false;
+  if (state.market.selectedId === id) return;
+  state.market.selectedId = id;
+  state.market.detail = null;
+  renderMarketAssets();
+  renderMarketAsset();
+  refreshMarketAsset().catch(reportFailure);
 }
 
 // ---- live events ---------------------------------------------------------------------------
@@ -344,12 +411,31 @@ function disconnect() {
   socket?.close();
 }
 
+// ---- pages ---------------------------------------------------------------------------------
+
+const viewFromHash = () => (location.hash === '#market' ? 'market' : 'training');
+
+function applyView() {
+  const loggedIn = state.operator !== null;
+  $('views').hidden = !loggedIn;
+  $('app').hidden = !loggedIn || state.view !== 'training';
+  $('market').hidden = !loggedIn || state.view !== 'market';
+  for (const link of $('views').querySelectorAll('a')) link.setAttribute('aria-current', link.dataset.view === state.view ? 'page' : 'false');
+}
+
+function showView(view) {
+  const opened = view !== state.view;
+  state.view = view;
+  applyView();
+  if (opened && view === 'market' && state.operator) refreshMarket().catch(reportFailure);
+}
+
 // ---- login and admin actions ---------------------------------------------------------------
 
 function showLogin(message = '') {
   state.operator = null;
   disconnect();
-  $('app').hidden = true;
+  applyView();
   $('operator').hidden = true;
   $('logout').hidden = true;
   $('login').hidden = false;
@@ -365,7 +451,7 @@ function sessionEnded(message) {
 function showApp(operator) {
   state.operator = operator;
   $('login').hidden = true;
-  $('app').hidden = false;
+  applyView();
   $('operator').hidden = false;
   $('operator').textContent = operator.authentication === 'off' ? 'No login (loopback only)' : `${operator.name} · ${operator.role}`;
   $('logout').hidden = operator.authentication === 'off';
@@ -612,6 +698,127 @@ function renderPlot(rounds, plannedRounds) {
   plot.replaceChildren($('plot-title'), desc, layer);
 }
 
+// ---- market ----------------------------------------------------------------------------------
+
+function renderMarketAssets() {
+  const { assets, selectedId } = state.market;
+  $('market-empty').hidden = assets.length > 0;
+  $('market-assets-table').hidden = assets.length === 0;
+  $('market-assets').replaceChildren(
+    ...assets.map((a) => {
+      const pick = el('button', { type: 'button', class: 'asset-button', 'aria-current': a.id === selectedId ? 'true' : 'false' }, a.title);
+      pick.addEventListener('click', () => selectAsset(a.id));
+      return el(
+        'tr',
+        { 'data-testid': 'market-asset-row', 'data-asset-id': a.id, class: a.id === selectedId ? 'selected' : null },
+        el('td', { class: 'num' }, `#${a.id}`),
+        el('td', { class: 'asset-title' }, pick),
+        el('td', {}, a.category),
+        el('td', {}, a.task),
+        el('td', {}, a.licence),
+        el('td', {}, a.regions.join(', ')),
+        el('td', { class: 'num' }, String(a.rows)),
+        priceCell(a.bestAsk),
+        el('td', { class: 'num' }, String(a.fills)),
+        el('td', { class: 'num', title: `${a.rating.count} ratings` }, a.rating.mean === null ? '—' : `${fixed(a.rating.mean, 1)} (${a.rating.count})`),
+      );
+    }),
+  );
+}
+
+function renderMarketAsset() {
+  const a = state.market.detail;
+  $('market-asset-heading').textContent = a ? a.title : state.market.selectedId ? 'Loading…' : 'No asset selected';
+  const meta = $('market-asset-meta');
+  meta.textContent = a
+    ? `#${a.id} · ${a.category} · ${a.task} · ${a.licence} · regions ${a.regions.join(', ')} · consent ${a.consent.join(', ') || '—'} · ${a.rows} rows · one unit: ${a.unit.rounds} rounds, ε ${a.unit.epsilon} · budget per buyer ε ${a.budget.epsilon}`
+    : '';
+  const q = a?.quality;
+  $('market-quality').textContent = !a
+    ? ''
+    : q
+      ? `Quality (signed by ${q.owner}): schema ${q.schemaValid ? 'valid' : `${q.problems} problems`} · ${q.rows} rows · duplicates ${fixed(q.duplicateFraction * 100, 1)}% · worst column missing ${fixed(q.worstMissingFraction * 100, 1)}% · ${q.outliers} outliers${q.classes === null ? '' : ` · ${q.classes} classes, majority ${fixed(q.majorityFraction * 100, 1)}%`}${q.baselineAccuracy === null ? '' : ` · baseline accuracy ${fixed(q.baselineAccuracy, 4)}`} · rating ${a.rating.mean === null ? '—' : `${fixed(a.rating.mean, 1)} of 5 from ${a.rating.count}`}`
+      : 'No signed quality report published.';
+  renderDepth(a?.depth ?? { bids: [], asks: [] });
+  const fills = a?.fillHistory ?? [];
+  $('market-fills-empty').hidden = fills.length > 0;
+  $('market-fills-table').hidden = fills.length === 0;
+  $('market-fills').replaceChildren(
+    ...fills.map((f) =>
+      el(
+        'tr',
+        { 'data-testid': 'market-fill-row', 'data-fill-id': f.id },
+        el('td', { title: isoTime(f.at * 1000) }, new Date(f.at * 1000).toLocaleString([], { hour12: false })),
+        el('td', { class: 'num' }, String(f.units)),
+        priceCell(f.price),
+        el('td', {}, badge(f.status, `fill-${f.status}`)),
+        el('td', {}, address(f.buyer)),
+        el('td', {}, address(f.seller)),
+        el('td', {}, address(f.txHash)),
+      ),
+    ),
+  );
+  renderPriceChart(a?.prices ?? []);
+}
+
+function renderDepth(depth) {
+  // One scale for both sides, so the bars compare bids with asks.
+  const most = Math.max(1, ...depth.bids.map((l) => l.units), ...depth.asks.map((l) => l.units));
+  const rows = (levels, side) =>
+    levels.length === 0
+      ? [el('tr', {}, el('td', { class: 'empty', colspan: 4 }, `No open ${side}.`))]
+      : levels.map((l) => {
+          const bar = el('span', { class: `depth-bar ${side}` });
+          bar.style.width = `${((l.units / most) * 100).toFixed(1)}%`;
+          return el('tr', { 'data-testid': 'depth-level', 'data-side': side, 'data-price': l.price }, priceCell(l.price), el('td', { class: 'num' }, String(l.units)), el('td', { class: 'num' }, String(l.orders)), el('td', { class: 'depth-cell' }, bar));
+        });
+  $('depth-bids').replaceChildren(...rows(depth.bids, 'bids'));
+  $('depth-asks').replaceChildren(...rows(depth.asks, 'asks'));
+  const bid = depth.bids[0];
+  const ask = depth.asks[0];
+  $('market-spread').textContent = bid && ask ? `best bid ${nxs(bid.price)} · best ask ${nxs(ask.price)} NXS · spread ${nxs((BigInt(ask.price) - BigInt(bid.price)).toString())}` : '';
+}
+
+const PRICE_PLOT = { width: 900, height: 220, left: 56, right: 24, top: 24, bottom: 34 };
+
+function renderPriceChart(prices) {
+  const chart = $('price-chart');
+  const { width, height, left, right, top, bottom } = PRICE_PLOT;
+  const innerW = width - left - right;
+  const innerH = height - top - bottom;
+  // Only for drawing: a double keeps about 15 significant digits, far more than a pixel needs.
+  const values = prices.map((p) => Number(BigInt(p.price)) / 10 ** NXS_DECIMALS);
+  const yMax = niceCeiling(Math.max(0, ...values));
+  const first = prices[0]?.at ?? 0;
+  const last = prices[prices.length - 1]?.at ?? 0;
+  const x = (at) => (last === first ? left + innerW / 2 : left + ((at - first) / (last - first)) * innerW);
+  const y = (v) => top + (1 - v / yMax) * innerH;
+
+  const layer = svg('g');
+  for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
+    layer.append(
+      svg('line', { class: 'grid-line', x1: left, x2: width - right, y1: y(tick * yMax), y2: y(tick * yMax) }),
+      svg('text', { class: 'axis-label', x: left - 6, y: y(tick * yMax) + 4, 'text-anchor': 'end' }, String(Number((tick * yMax).toPrecision(3)))),
+    );
+  }
+  layer.append(svg('text', { class: 'axis-title', x: left, y: top - 10, 'text-anchor': 'middle' }, 'NXS'));
+  if (prices.length > 0) {
+    const when = (at) => new Date(at * 1000).toLocaleString([], { hour12: false });
+    layer.append(svg('text', { class: 'axis-label', x: left, y: height - bottom + 16, 'text-anchor': 'start' }, when(first)));
+    if (last !== first) layer.append(svg('text', { class: 'axis-label', x: width - right, y: height - bottom + 16, 'text-anchor': 'end' }, when(last)));
+    layer.append(svg('text', { class: 'axis-title', x: left + innerW / 2, y: height - 4, 'text-anchor': 'middle' }, 'time of fill'));
+    layer.append(svg('polyline', { class: 'series-price', 'data-testid': 'price-line', points: prices.map((p, i) => `${x(p.at)},${y(values[i])}`).join(' ') }));
+  }
+  prices.forEach((p, i) => {
+    const point = svg('circle', { class: 'point-price', 'data-testid': 'price-point', cx: x(p.at), cy: y(values[i]), r: 4 });
+    point.append(svg('title', {}, `${new Date(p.at * 1000).toISOString()}: ${nxs(p.price)} NXS`));
+    layer.append(point);
+  });
+  const desc = $('price-desc');
+  desc.textContent = prices.length > 0 ? `${prices.length} settled fills; latest at ${nxs(prices[prices.length - 1].price)} NXS.` : 'No settled fills yet.';
+  chart.replaceChildren($('price-title'), desc, layer);
+}
+
 function percent(load) {
   return typeof load === 'number' ? ` · ${Math.round(load * 100)}%` : '';
 }
@@ -692,9 +899,14 @@ function renderSecurity() {
 
 $('login-form').addEventListener('submit', (event) => void logIn(event));
 $('logout').addEventListener('click', () => void logOut());
+state.view = viewFromHash();
+window.addEventListener('hashchange', () => showView(viewFromHash()));
 for (const button of $('job-controls').querySelectorAll('button')) button.addEventListener('click', () => controlJob(button.dataset.action));
 requestJson('GET', '/api/session').then(showApp, (error) => showLogin(error.status === 401 ? '' : `The coordinator did not answer: ${error.message}`));
 // Heartbeat ages move with the clock, not with events.
 setInterval(() => {
   if (state.operator) renderNodes();
 }, 1000);
+setInterval(() => {
+  if (state.operator && state.view === 'market') refreshMarket().catch(reportFailure);
+}, MARKET_POLL_MS);

@@ -14,6 +14,7 @@ import { OperatorAccess } from './operator-access.js';
 import { registerOperatorApi, type OperatorApiDeps, type OperatorApiErrorBody, type OperatorControl } from './operator-api.js';
 import type { OperatorRefusal } from './operator-guard.js';
 import { OperatorOrigins } from './operator-origin.js';
+import type { MarketAssetDetail, MarketAssetSummary } from './market-views.js';
 import type { BudgetView, JobDetail, JobSummary, ModelView, NodeView } from './operator-views.js';
 
 const T0 = 1_700_000_000_000;
@@ -331,7 +332,7 @@ describe('operator API access', () => {
 
   it('refuses every API route and the live socket without credentials (401) and with a wrong token (401)', async () => {
     for (const headers of [{}, bearer('cnop_wrong'), { authorization: 'Basic YWxpY2U6eA==' }, { cookie: 'cn_operator=forged' }]) {
-      for (const url of ['/api/jobs', '/api/jobs/job-a', '/api/models', '/api/nodes', '/api/budgets', '/api/security-events', '/api/session', '/api/nope']) {
+      for (const url of ['/api/jobs', '/api/jobs/job-a', '/api/models', '/api/nodes', '/api/budgets', '/api/security-events', '/api/market/assets', '/api/market/assets/7', '/api/session', '/api/nope']) {
         const response = await call('GET', url, headers);
         expect([url, response.statusCode]).toEqual([url, 401]);
         expect(response.headers['www-authenticate']).toContain('Bearer');
@@ -446,6 +447,60 @@ describe('operator API access', () => {
     expect((await call('GET', '/metrics', bearer('cnscrape_wrong'))).statusCode).toBe(401);
     expect((await call('GET', '/metrics', bearer(tokens.scrape))).body).toBe('metrics');
     expect((await call('GET', '/api/jobs', bearer(tokens.scrape))).statusCode).toBe(401);
+  });
+});
+
+describe('operator API: market', () => {
+  const NXS = 10n ** 18n;
+  const OWNER = '0x00000000000000000000000000000000000000a1';
+  let storage: Storage;
+  let app: FastifyInstance;
+
+  beforeEach(async () => {
+    storage = openStorage({ path: ':memory:' });
+    await storage.market.upsertAsset({
+      id: '7', owner: OWNER, replaces: null, title: 'Handwritten digits', description: 'optdigits', category: 'vision', task: 'classification', licence: 'CC-BY-4.0', regions: ['eu'], consent: ['research'],
+      schema: {}, schemaHash: 'a'.repeat(64), contentHash: 'b'.repeat(64), rows: 1797, budget: { epsilon: 8, delta: 1e-5 }, unit: { rounds: 5, epsilon: 1 }, quality: null, listedAt: T0, updatedAt: T0,
+    });
+    // An ask of 2.5 NXS that outlives any test run, so the route's own clock sees it open.
+    await storage.market.insertOrder({ hash: '0xask', assetId: '7', side: 'ask', price: (5n * NXS) / 2n, units: 3, remaining: 3, expiry: 4_000_000_000, nonce: 1n, maker: OWNER, signature: '0xsig', intent: null, status: 'open', createdAt: 1, updatedAt: 1 });
+    app = Fastify();
+    await registerOperatorApi(app, guardedDeps(storage, new ServerEvents()));
+    await app.ready();
+  });
+  afterEach(async () => {
+    await app.close();
+    await storage.close();
+  });
+
+  const get = (url: string, headers: Record<string, string> = { authorization: `Bearer ${tokens.bob}` }) => app.inject({ method: 'GET', url, headers: { host: '127.0.0.1:8080', ...headers } });
+
+  it('refuses the market routes without login (401)', async () => {
+    for (const url of ['/api/market/assets', '/api/market/assets/7']) expect([url, (await get(url, {})).statusCode]).toEqual([url, 401]);
+  });
+
+  it('lists the catalogue and shows an asset to a viewer, prices as decimal strings', async () => {
+    const list = await get('/api/market/assets');
+    expect(list.statusCode).toBe(200);
+    expect(list.json<MarketAssetSummary[]>()).toEqual([
+      { id: '7', title: 'Handwritten digits', category: 'vision', task: 'classification', licence: 'CC-BY-4.0', regions: ['eu'], rows: 1797, bestAsk: '2500000000000000000', fills: 0, rating: { mean: null, count: 0 } },
+    ]);
+    const detail = await get('/api/market/assets/7?levels=5');
+    expect(detail.statusCode).toBe(200);
+    expect(detail.json<MarketAssetDetail>()).toMatchObject({ id: '7', depth: { bids: [], asks: [{ price: '2500000000000000000', units: 3, orders: 1 }] }, fillHistory: [], prices: [] });
+  });
+
+  it('answers 404 in the API error shape for an unknown asset', async () => {
+    const response = await get('/api/market/assets/404');
+    expect(response.statusCode).toBe(404);
+    expect(response.json<OperatorApiErrorBody>()).toEqual({ error: { code: 'MARKET_ASSET_NOT_FOUND', message: "market_asset '404' does not exist; list the known ones first" } });
+  });
+
+  it('refuses a malformed token id or depth before querying storage (400)', async () => {
+    for (const url of ['/api/market/assets/0x7', `/api/market/assets/${'9'.repeat(79)}`, '/api/market/assets/7?levels=0', '/api/market/assets/7?levels=many']) {
+      const response = await get(url);
+      expect([url, response.statusCode, response.json<OperatorApiErrorBody>().error.code]).toEqual([url, 400, 'REQUEST_INVALID']);
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { ParticipantIdSchema } from '../identity/index.js';
 import type { ServerEvents } from './events.js';
 import { OperatorAuthError, SESSION_COOKIE, bearerToken, cookieValue, type OperatorAccess, type OperatorPrincipal } from './operator-access.js';
 import { registerOperatorGuard, type OperatorRefusal, type RouteAccess } from './operator-guard.js';
+import { getMarketAsset, listMarketAssets } from './market-views.js';
 import type { OperatorOrigins } from './operator-origin.js';
 import { getJobDetail, listBudgetViews, listJobSummaries, listModelViews, listNodeViews, type JobControlState, type JobSummary } from './operator-views.js';
 
@@ -62,6 +63,9 @@ export const DASHBOARD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '.
 const JobParamsSchema = z.object({ id: z.string().min(1).max(100).regex(/^[A-Za-z0-9._:-]+$/) });
 const SecurityQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(10_000).optional() });
 const ParticipantParamsSchema = z.object({ id: ParticipantIdSchema });
+// A DataAsset token id is a uint256 in decimal: at most 78 digits.
+const AssetParamsSchema = z.object({ id: z.string().regex(/^[0-9]{1,78}$/, 'expected a token id in decimal') });
+const DepthQuerySchema = z.object({ levels: z.coerce.number().int().min(1).max(100).default(10) });
 const LoginBodySchema = z.object({ token: z.string().min(1).max(200) }).strict();
 const JOB_ACTIONS = ['pause', 'resume', 'abort'] as const;
 
@@ -134,7 +138,7 @@ async function apiRoutes(api: FastifyInstance, deps: OperatorApiDeps): Promise<v
     const body: OperatorApiErrorBody = {
       error: {
         code: 'ROUTE_NOT_FOUND',
-        message: `no operator API route ${request.method} ${request.url}; the API serves GET /api/jobs, /api/jobs/:id, /api/models, /api/nodes, /api/budgets, /api/security-events, /api/session and /api/live; POST /api/session, /api/jobs/:id/pause|resume|abort and /api/participants/:id/revoke; DELETE /api/session`,
+        message: `no operator API route ${request.method} ${request.url}; the API serves GET /api/jobs, /api/jobs/:id, /api/models, /api/nodes, /api/budgets, /api/security-events, /api/market/assets, /api/market/assets/:id, /api/session and /api/live; POST /api/session, /api/jobs/:id/pause|resume|abort and /api/participants/:id/revoke; DELETE /api/session`,
       },
     };
     return reply.code(404).send(body);
@@ -210,6 +214,15 @@ async function apiRoutes(api: FastifyInstance, deps: OperatorApiDeps): Promise<v
   api.get('/security-events', needs('viewer'), async (request) => {
     const { limit } = parseWithSchema(request.query, SecurityQuerySchema, 'query parameter', { code: 'REQUEST_INVALID' });
     return events.recentSecurityEvents(limit);
+  });
+
+  // Orders expire by the chain's clock, unix seconds.
+  const unixNow = (): number => Math.floor(Date.now() / 1000);
+  api.get('/market/assets', needs('viewer'), () => listMarketAssets(storage, unixNow()));
+  api.get('/market/assets/:id', needs('viewer'), async (request) => {
+    const { id } = parseWithSchema(request.params, AssetParamsSchema, 'path parameter', { code: 'REQUEST_INVALID' });
+    const { levels } = parseWithSchema(request.query, DepthQuerySchema, 'query parameter', { code: 'REQUEST_INVALID' });
+    return getMarketAsset(storage, id, { now: unixNow(), levels });
   });
 
   api.get('/live', { websocket: true, ...needs('viewer') }, (socket, request) => {
