@@ -191,6 +191,34 @@ describe('market commands', () => {
     }
   }, 60_000);
 
+  it('an owner lists with an ask at once and revokes a sale before use, refunding the buyer; a buyer disputes a completed fill', async () => {
+    signer = owner;
+    const listed = JSON.parse(
+      await run([
+        'list', '--csv', csv, '--schema', schema, '--title', 'Digits, commercial', '--category', 'vision', '--task', 'classification', '--licence', 'CC-BY-4.0',
+        '--region', 'global', '--consent', 'research,commercial', '--budget-epsilon', '4', '--unit-rounds', '3', '--unit-epsilon', '2', '--price', '2', '--units', '1', '--json',
+      ]),
+    );
+    expect(listed.ask).toMatchObject({ side: 'ask', status: 'open', remaining: 1, nonce: '3' });
+    signer = buyer;
+    const before = await buyer.balanceOf();
+    const grants = join(dir, 'grants-2');
+    const placed = JSON.parse(await run(['order', '--asset', listed.assetId, '--side', 'bid', '--price', '2', '--units', '1', '--purpose', 'commercial', '--region', 'us', '--job', job, '--approve', '--grant-out', grants, '--json']));
+    const sold: string = placed.fills[0].id;
+    expect(await buyer.balanceOf()).toBe(before - nxs(2));
+
+    signer = owner;
+    expect(await run(['grant', 'revoke', sold])).toMatch(new RegExp(`^revoked the grant of fill ${sold}; 2 NXS refunded to ${buyer.account} \\(tx`));
+    expect(await buyer.balanceOf()).toBe(before);
+    expect(await run(['grant', 'show', join(grants, `${sold}.json`)])).toMatch(/escrow: Refunded/);
+    await expect(run(['grant', 'revoke', sold])).rejects.toMatchObject({ code: 'MARKET_FILL_NOT_HELD' });
+
+    signer = buyer;
+    expect(await run(['dispute', fillId])).toMatch(new RegExp(`^disputed fill ${fillId}: 3 NXS stays in escrow until the arbiter decides`));
+    const fills = JSON.parse(await run(['fills', '--json'])) as { id: string; status: string }[];
+    expect(Object.fromEntries(fills.map((f) => [f.id, f.status]))).toEqual({ [fillId]: 'disputed', [sold]: 'revoked' });
+  }, 60_000);
+
   it('the program wires `market`: a refusal from a separate process is one line and exit 2', () => {
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
     const cli = (args: string[]) => spawnSync(process.execPath, ['--import', tsx, join(root, 'src', 'cli', 'main.ts'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, CIPHER_NEXUS_DEBUG: '', CIPHER_NEXUS_RPC: '', CIPHER_NEXUS_DB: db } });
