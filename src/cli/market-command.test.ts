@@ -9,7 +9,8 @@ import { keccak256, toBytes, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MarketClient, nxs, startEmbeddedNexus, type ChainClient, type EmbeddedNexus } from '../chain/index.js';
 import { InvalidInputError, connectStorage } from '../core/index.js';
-import { accessGrantFromJson, marketDomain, openAsset, verifyAccessGrant } from '../market/index.js';
+import { directoryOfServerKit, loadServerKit, participantKitPath, provisionWithLocalKeys, serverKitPath } from '../identity/index.js';
+import { accessGrantFromJson, marketDomain, openAsset, verifyAccessGrant, verifyQualityReport } from '../market/index.js';
 import { registerMarketCommands } from './market-command.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
@@ -191,14 +192,22 @@ describe('market commands', () => {
     }
   }, 60_000);
 
-  it('an owner lists with an ask at once and revokes a sale before use, refunding the buyer; a buyer disputes a completed fill', async () => {
+  it('an owner lists with a signed quality report and an ask at once, and revokes a sale before use, refunding the buyer; a buyer disputes a completed fill', async () => {
+    const kits = join(dir, 'kits');
+    await provisionWithLocalKeys({ outDir: kits, participants: ['clinic-a'], serverHost: '127.0.0.1', serverPort: 8443 });
     signer = owner;
     const listed = JSON.parse(
       await run([
         'list', '--csv', csv, '--schema', schema, '--title', 'Digits, commercial', '--category', 'vision', '--task', 'classification', '--licence', 'CC-BY-4.0',
-        '--region', 'global', '--consent', 'research,commercial', '--budget-epsilon', '4', '--unit-rounds', '3', '--unit-epsilon', '2', '--price', '2', '--units', '1', '--json',
+        '--region', 'global', '--consent', 'research,commercial', '--budget-epsilon', '4', '--unit-rounds', '3', '--unit-epsilon', '2', '--price', '2', '--units', '1',
+        '--kit', participantKitPath(kits, 'clinic-a'), '--json',
       ]),
     );
+    expect(listed).toMatchObject({ qualitySigned: true });
+    const storage = await connectStorage(db);
+    const catalogued = await storage.market.getAsset(listed.assetId);
+    await storage.close();
+    expect(verifyQualityReport(catalogued?.quality, directoryOfServerKit(loadServerKit(serverKitPath(kits))), { contentHash: listed.contentHash })).toMatchObject({ rowCount: 200 });
     expect(listed.ask).toMatchObject({ side: 'ask', status: 'open', remaining: 1, nonce: '3' });
     signer = buyer;
     const before = await buyer.balanceOf();
