@@ -212,7 +212,8 @@ describe('market commands', () => {
     signer = buyer;
     const before = await buyer.balanceOf();
     const grants = join(dir, 'grants-2');
-    const placed = JSON.parse(await run(['order', '--asset', listed.assetId, '--side', 'bid', '--price', '2', '--units', '1', '--purpose', 'commercial', '--region', 'us', '--job', job, '--approve', '--grant-out', grants, '--json']));
+    expect(await run(['approve', '2'])).toMatch(/^the escrow may take up to 2 NXS of yours for your bids \(tx/);
+    const placed = JSON.parse(await run(['order', '--asset', listed.assetId, '--side', 'bid', '--price', '2', '--units', '1', '--purpose', 'commercial', '--region', 'us', '--job', job, '--grant-out', grants, '--json']));
     const sold: string = placed.fills[0].id;
     expect(await buyer.balanceOf()).toBe(before - nxs(2));
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { loadConfigFile, type MarketAssetRecord } from '../core/index.js';
 // The flag names alone, for the help text: the market's index would load viem to print it.
 import { CONSENT_PURPOSES, REGIONS } from '../market/asset-flags.js';
-import type { DataSchema, QualityReport } from '../market/index.js';
+import type { DataSchema, Placement, QualityReport } from '../market/index.js';
 import { amountArg, jsonSafe } from './chain-command.js';
 import {
   MarketCommandError,
@@ -18,7 +18,7 @@ import {
   withMarket,
   type MarketCommandContext,
 } from './market-context.js';
-import { placeOrder, placementLines, type OrderRequest } from './market-order-command.js';
+import { placeOrder, placementLines, settlementsHeld, type OrderRequest } from './market-order-command.js';
 import { printJson } from './output.js';
 
 const loadMarket = (): Promise<typeof import('../market/index.js')> => import('../market/index.js');
@@ -170,11 +170,17 @@ async function list(context: MarketCommandContext, opts: ListOptions): Promise<v
   });
 
   if (opts.json) {
-    return printJson({ assetId: out.id, tx: out.tx, contentHash: report.contentHash, schemaHash: report.schemaHash, rows: report.rowCount, qualitySigned: opts.kit !== undefined, vault: opts.vault ?? null, ask: out.placement ? jsonSafe({ ...out.placement.order, intent: undefined }) : null });
+    printJson({ assetId: out.id, tx: out.tx, contentHash: report.contentHash, schemaHash: report.schemaHash, rows: report.rowCount, qualitySigned: opts.kit !== undefined, vault: opts.vault ?? null, ask: out.placement ? jsonSafe({ ...out.placement.order, intent: undefined }) : null });
+  } else {
+    printListing(opts, report.rowCount, out);
   }
+  if (out.placement) settlementsHeld(out.placement);
+}
+
+function printListing(opts: ListOptions, rows: number, out: { id: string; tx: string; placement?: Placement }): void {
   const signed = opts.kit === undefined ? 'quality report unsigned (no --kit)' : 'quality report signed';
-  process.stdout.write(`listed asset ${out.id}: '${opts.title}', ${report.rowCount} rows, ${signed} (tx ${out.tx})\n`);
+  process.stdout.write(`listed asset ${out.id}: '${opts.title}', ${rows} rows, ${signed} (tx ${out.tx})\n`);
   if (opts.vault !== undefined) process.stdout.write(`encrypted copy at rest: ${opts.vault}\n`);
   if (out.placement) process.stdout.write(placementLines(out.placement));
-  if (ask === undefined) process.stdout.write(`offer access with: cipher-nexus market order --asset ${out.id} --side ask --price NXS --units N\n`);
+  else process.stdout.write(`offer access with: cipher-nexus market order --asset ${out.id} --side ask --price NXS --units N\n`);
 }

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { MarketOrderRecord } from '../core/index.js';
+import { StateError, type MarketOrderRecord } from '../core/index.js';
 import type { BuyerIntent, Placement } from '../market/index.js';
 import { amountArg, fmt, integerArg, jsonSafe, txLine } from './chain-command.js';
 import {
@@ -78,6 +78,12 @@ export function placementLines(placement: Placement, grantFiles: ReadonlyMap<str
   return `${lines.join('\n')}\n`;
 }
 
+/** A settlement the chain refused is no fault of the input, but the command did not do all it was asked: exit 1 after the report. */
+export function settlementsHeld(placement: Placement): void {
+  if (placement.failed.length === 0) return;
+  throw new StateError('MARKET_SETTLEMENT_FAILED', `${placement.failed.length} match(es) failed to settle on chain and their orders left the book (first: ${placement.failed[0].error}); place the order again`);
+}
+
 /** The order as printed by `--json`. */
 const orderJson = (order: MarketOrderRecord): unknown => jsonSafe({ ...order, intent: undefined });
 
@@ -131,13 +137,27 @@ export function registerMarketOrderCommands(market: Command, context: MarketComm
           }
         }
         if (opts.json) {
-          return printJson({
+          printJson({
             order: orderJson(placement.order),
             fills: placement.sales.map(({ fill }) => ({ ...(jsonSafe(fill) as object), grantFile: grantFiles.get(fill.id) ?? null })),
             failed: placement.failed.map(({ fill, error }) => ({ fill: jsonSafe(fill), error })),
           });
+        } else {
+          process.stdout.write(placementLines(placement, grantFiles));
         }
-        process.stdout.write(placementLines(placement, grantFiles));
+        settlementsHeld(placement);
+      }),
+    );
+
+  market
+    .command('approve')
+    .description('buyer: let the escrow take up to this much of your NXS when your bids settle (replaces any earlier approval); market order --approve does it per bid')
+    .argument('<nxs>', 'the most NXS the escrow may take')
+    .action(
+      marketAction(async (amount: string) => {
+        const units = amountArg('the amount', amount);
+        const tx = await withMarket(context, (session) => session.chain.approveEscrow(units));
+        process.stdout.write(txLine(`the escrow may take up to ${fmt(units)} of yours for your bids`, tx));
       }),
     );
 
