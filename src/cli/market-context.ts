@@ -19,7 +19,7 @@ export interface MarketCommandContext {
 export class MarketCommandError extends InvalidInputError {}
 
 /** The chain id of development chains (`chain serve`, the in-process EVM), where dev account 0 may sign grants. */
-const DEV_CHAIN_ID = 31337;
+export const DEV_CHAIN_ID = 31337;
 
 /** One command's chain client, its market client (signing as the same account) and the open store. */
 export interface MarketSession {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { Address, Hex } from 'viem';
 import type { MarketFillRecord } from '../core/index.js';
 import { addressArg, fmt, jsonSafe, txLine } from './chain-command.js';
-import { MarketCommandError, fillIdArg, marketAction, withMarket, type MarketCommandContext, type MarketSession } from './market-context.js';
+import { DEV_CHAIN_ID, MarketCommandError, fillIdArg, marketAction, operatorAccount, withMarket, type MarketCommandContext, type MarketSession } from './market-context.js';
 import { printJson } from './output.js';
 
 const loadMarket = (): Promise<typeof import('../market/index.js')> => import('../market/index.js');
@@ -47,10 +47,10 @@ export function registerMarketFillCommands(market: Command, context: MarketComma
         const signed = accessGrantFromJson(readGrantFile(file));
         const operatorGiven = opts.operator === undefined ? undefined : addressArg('--operator', opts.operator);
         const client = await context.open();
-        const { MarketClient, devPrivateKeys } = await import('../chain/index.js');
-        const { privateKeyToAccount } = await import('viem/accounts');
+        const { MarketClient } = await import('../chain/index.js');
         const chain = new MarketClient(client.conn, client.deployment, client.signer);
-        const operator: Address | undefined = operatorGiven ?? (chain.conn.chain.id === 31337 ? privateKeyToAccount(devPrivateKeys(1)[0]).address : undefined);
+        const chainId = chain.conn.chain.id;
+        const operator: Address | undefined = operatorGiven ?? (chainId === DEV_CHAIN_ID ? (await operatorAccount(undefined, chainId)).address : undefined);
         let validity = operator === undefined ? 'not checked: give --operator ADDRESS' : 'valid';
         if (operator !== undefined) {
           try {
