@@ -14,14 +14,16 @@ const TOKEN_PARAMETERS: readonly ParameterName[] = ['rewardPerRound', 'minimumSt
 const DECIMALS = 18;
 
 /** Base units as NXS, every significant decimal kept. */
-function fmt(units: bigint): string {
+export function fmt(units: bigint): string {
   const scale = 10n ** BigInt(DECIMALS);
   const fraction = (units % scale).toString().padStart(DECIMALS, '0').replace(/0+$/, '');
   return `${units / scale}${fraction ? `.${fraction}` : ''} NXS`;
 }
-const jsonSafe = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+/** A value with its bigints as decimal strings, ready for JSON. */
+export const jsonSafe = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
 
-function amountArg(what: string, value: string): bigint {
+/** An amount of NXS given on the command line, in base units; more than 0. */
+export function amountArg(what: string, value: string): bigint {
   const match = /^(\d+)(?:\.(\d{1,18}))?$/.exec(value.trim());
   if (!match) throw new InvalidInputError('CLI_BAD_AMOUNT', `${what} must be a number of NXS like 12 or 0.5, got '${value}'`);
   const units = BigInt(match[1]) * 10n ** BigInt(DECIMALS) + BigInt((match[2] ?? '').padEnd(DECIMALS, '0'));
@@ -30,12 +32,13 @@ function amountArg(what: string, value: string): bigint {
 }
 
 /** Checks the form here; the chain client checks the checksum of a mixed-case address. */
-function addressArg(what: string, value: string): Address {
+export function addressArg(what: string, value: string): Address {
   if (!/^0x[0-9a-fA-F]{40}$/.test(value)) throw new InvalidInputError('CLI_BAD_ADDRESS', `${what} must be a 0x-prefixed 20-byte address, got '${value}'`);
   return value as Address;
 }
 
-function integerArg(what: string, value: string): bigint {
+/** A non-negative integer given on the command line. */
+export function integerArg(what: string, value: string): bigint {
   if (!/^\d+$/.test(value.trim())) throw new InvalidInputError('CLI_BAD_INTEGER', `${what} must be a non-negative integer, got '${value}'`);
   return BigInt(value.trim());
 }
@@ -48,7 +51,8 @@ function evidenceArg(what: string, value: string): Hex {
 
 const isoTime = (unixSeconds: bigint): string => new Date(Number(unixSeconds) * 1000).toISOString();
 
-function txLine(what: string, tx: TxResult): string {
+/** One line that says what a transaction did, with its hash and gas. */
+export function txLine(what: string, tx: TxResult): string {
   return `${what} (tx ${tx.hash}, ${tx.gasUsed} gas)\n`;
 }
 

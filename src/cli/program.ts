@@ -8,6 +8,7 @@ import { registerChainCommands } from './chain-command.js';
 import { addChainOptions, openChainClient, startDemoEconomy } from './chain-context.js';
 import { registerChainServeCommand } from './chain-serve-command.js';
 import { registerDpCommand } from './dp-command.js';
+import { registerMarketCommands } from './market-command.js';
 import { registerNetworkCommands } from './network-command.js';
 import { registerIdentityCommands } from './identity-command.js';
 import { registerAuditCommands } from './audit-command.js';
@@ -178,6 +179,7 @@ export function buildProgram(): Command {
   registerBudgetCommand(program, async () => connectStorage(program.opts<GlobalOptions>().db));
   registerIdentityCommands(program);
   registerAuditCommands(program);
+  registerMarketCommands(program, { open: () => openChainClient(program), storage: () => connectStorage(program.opts<GlobalOptions>().db) });
   registerNetworkCommands(program, async () => connectStorage(program.opts<GlobalOptions>().db), () => program.opts<GlobalOptions>().db);
 
   return program;

@@ -96,5 +96,6 @@ export {
   type ReputationOf,
   type WeightedRating,
 } from './rating.js';
+export { CONSENT_PURPOSES, REGIONS, consentFlags, consentNames, regionFlags, regionNames } from './asset-flags.js';
 export { ComplianceError, checkCompliance, parseBuyerIntent, type BuyerIntent } from './compliance.js';
 export { MarketError, Marketplace, type DescribeJob, type MarketplaceOptions, type Placement, type SettledSale } from './marketplace.js';

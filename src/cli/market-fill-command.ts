@@ -1,0 +1,143 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { Address, Hex } from 'viem';
+import type { MarketFillRecord } from '../core/index.js';
+import { addressArg, fmt, jsonSafe, txLine } from './chain-command.js';
+import { DEV_CHAIN_ID, MarketCommandError, fillIdArg, marketAction, operatorAccount, withMarket, type MarketCommandContext, type MarketSession } from './market-context.js';
+import { printJson } from './output.js';
+
+const loadMarket = (): Promise<typeof import('../market/index.js')> => import('../market/index.js');
+
+/** The chain's escrow states after which a buyer's job has run, so the buyer may rate it. */
+const RATEABLE = new Set(['Completed', 'Disputed', 'Released']);
+
+/** A settled fill of the store, or `MARKET_FILL_UNKNOWN`. */
+async function settledFill({ storage }: MarketSession, id: Hex): Promise<MarketFillRecord> {
+  const fill = await storage.market.getFill(id);
+  if (!fill || fill.status === 'failed') throw new MarketCommandError('MARKET_FILL_UNKNOWN', `no settled fill ${id} in this store; market fills lists them`);
+  return fill;
+}
+
+function readGrantFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new MarketCommandError('CLI_GRANT_UNREADABLE', `cannot read the grant file '${file}'`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new MarketCommandError('CLI_GRANT_UNREADABLE', `'${file}' is not JSON; give a grant file market order wrote`);
+  }
+}
+
+/** Adds `market grant show|revoke`, `market rate` and `market dispute` to the `market` command. */
+export function registerMarketFillCommands(market: Command, context: MarketCommandContext): void {
+  const grant = market.command('grant').description('access grants: what a settled fill gives its buyer, signed by the market operator');
+  grant
+    .command('show')
+    .description("a grant file: what it admits, whether the market operator's signature holds and it is unexpired, and its fill's escrow on chain")
+    .argument('<file>', 'a grant file (market order --grant-out wrote it)')
+    .option('--operator <address>', 'the market operator whose signature the grant must carry; on a development chain dev account 0 by default')
+    .option('--json', 'print JSON')
+    .action(
+      marketAction(async (file: string, opts: { operator?: string; json?: boolean }) => {
+        const { accessGrantFromJson, accessGrantToJson, marketDomain, verifyAccessGrant, AccessGrantError } = await loadMarket();
+        const signed = accessGrantFromJson(readGrantFile(file));
+        const operatorGiven = opts.operator === undefined ? undefined : addressArg('--operator', opts.operator);
+        const client = await context.open();
+        const { MarketClient } = await import('../chain/index.js');
+        const chain = new MarketClient(client.conn, client.deployment, client.signer);
+        const chainId = chain.conn.chain.id;
+        const operator: Address | undefined = operatorGiven ?? (chainId === DEV_CHAIN_ID ? (await operatorAccount(undefined, chainId)).address : undefined);
+        let validity = operator === undefined ? 'not checked: give --operator ADDRESS' : 'valid';
+        if (operator !== undefined) {
+          try {
+            await verifyAccessGrant(marketDomain(chain.conn.chain.id, chain.deployment.escrow), signed, operator, Math.floor(Date.now() / 1000));
+          } catch (error) {
+            if (!(error instanceof AccessGrantError)) throw error;
+            validity = `refused [${error.code}]: ${error.message}`;
+          }
+        }
+        const fillId = `0x${signed.grant.fillId.toString(16).padStart(64, '0')}` as Hex;
+        const escrow = await chain.readFill(fillId);
+        if (opts.json) return printJson({ ...(accessGrantToJson(signed) as object), fillId, operator: operator ?? null, validity, escrow: jsonSafe(escrow) });
+        const g = signed.grant;
+        process.stdout.write(
+          `grant of fill ${fillId}: ${g.units} job(s) on asset ${g.assetId} for ${g.buyer}, job configuration ${g.jobConfigHash}, until ${new Date(g.expiry * 1000).toISOString()}\n` +
+            `  signature: ${validity}\n` +
+            `  escrow: ${escrow.status}, ${fmt(escrow.amount)} for ${escrow.units} unit(s) at ${fmt(escrow.price)}\n`,
+        );
+      }),
+    );
+  grant
+    .command('revoke')
+    .description("owner: withdraw a sale before its job has used the grant; the escrow refunds the buyer in full")
+    .argument('<fill>', "the fill's id")
+    .action(
+      marketAction(async (id: string) => {
+        const fillId = fillIdArg(id);
+        const line = await withMarket(context, async (session) => {
+          const fill = await settledFill(session, fillId);
+          if (fill.seller !== session.chain.account.toLowerCase()) throw new MarketCommandError('MARKET_NOT_SELLER', `fill ${fillId} was sold by ${fill.seller}, not by ${session.chain.account}; only the seller revokes its grant`);
+          const stored = await session.storage.market.getGrant(fillId);
+          if (stored && stored.used > 0) throw new MarketCommandError('MARKET_GRANT_USED', `the grant of fill ${fillId} has admitted ${stored.used} job(s); a grant in use cannot be revoked (the buyer may dispute)`);
+          const escrow = await session.chain.readFill(fillId);
+          if (escrow.status !== 'Held') throw new MarketCommandError('MARKET_FILL_NOT_HELD', `fill ${fillId} is ${escrow.status} on chain; only a fill whose escrow is still held can be revoked`);
+          const tx = await session.chain.revoke(fillId);
+          const now = Math.floor(Date.now() / 1000);
+          await session.storage.market.updateFill(fillId, { status: 'revoked', updatedAt: now });
+          if (stored) await session.storage.market.updateGrant(fillId, { used: stored.used, status: 'revoked', updatedAt: now });
+          return txLine(`revoked the grant of fill ${fillId}; ${fmt(escrow.amount)} refunded to ${escrow.buyer}`, tx);
+        });
+        process.stdout.write(line);
+      }),
+    );
+
+  market
+    .command('rate')
+    .description("buyer: rate the asset of a purchase whose job has completed, once per fill; market show weighs ratings by each rater's on-chain reputation")
+    .argument('<fill>', "the fill's id")
+    .requiredOption('--score <n>', 'a whole number from 1 to 5')
+    .action(
+      marketAction(async (id: string, opts: { score: string }) => {
+        const fillId = fillIdArg(id);
+        const { RatingBook } = await loadMarket();
+        const rating = await withMarket(context, async (session) => {
+          const fill = await settledFill(session, fillId);
+          const book = new RatingBook(async (rater, purchase, assetId) => {
+            if (fill.buyer !== rater.toLowerCase() || fill.id !== purchase || fill.assetId !== assetId) return false;
+            return RATEABLE.has((await session.chain.readFill(fillId)).status);
+          });
+          const rated = await book.rate({ assetId: fill.assetId, fillId, rater: session.chain.account, score: opts.score.trim() === '' ? NaN : Number(opts.score) });
+          await session.storage.market.insertRating({ assetId: rated.assetId, fillId, rater: rated.rater.toLowerCase(), score: rated.score, createdAt: Math.floor(Date.now() / 1000) });
+          return rated;
+        });
+        process.stdout.write(`rated asset ${rating.assetId} ${rating.score}/5 for fill ${fillId}\n`);
+      }),
+    );
+
+  market
+    .command('dispute')
+    .description("buyer: dispute a fill before its job completes or within the dispute window after; the escrow holds the NXS until the arbiter (governance) decides")
+    .argument('<fill>', "the fill's id")
+    .action(
+      marketAction(async (id: string) => {
+        const fillId = fillIdArg(id);
+        const line = await withMarket(context, async (session) => {
+          const fill = await settledFill(session, fillId);
+          if (fill.buyer !== session.chain.account.toLowerCase()) throw new MarketCommandError('MARKET_NOT_BUYER', `fill ${fillId} was bought by ${fill.buyer}, not by ${session.chain.account}; only its buyer disputes it`);
+          const escrow = await session.chain.readFill(fillId);
+          // The window is the chain's, so its clock decides.
+          const now = (await session.chain.conn.publicClient.getBlock()).timestamp;
+          const open = escrow.status === 'Held' || (escrow.status === 'Completed' && now < escrow.disputeUntil);
+          if (!open) throw new MarketCommandError('MARKET_DISPUTE_CLOSED', `fill ${fillId} is ${escrow.status} on chain${escrow.disputeUntil > 0n ? ` and its dispute window closed at ${new Date(Number(escrow.disputeUntil) * 1000).toISOString()}` : ''}; it can no longer be disputed`);
+          const tx = await session.chain.dispute(fillId);
+          await session.storage.market.updateFill(fillId, { status: 'disputed', updatedAt: Number(now) });
+          return txLine(`disputed fill ${fillId}: ${fmt(escrow.amount)} stays in escrow until the arbiter decides`, tx);
+        });
+        process.stdout.write(line);
+      }),
+    );
+}
