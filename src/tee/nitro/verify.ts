@@ -1,5 +1,5 @@
 import { verify, X509Certificate as NodeCertificate } from 'node:crypto';
-import { KeyUsageFlags, KeyUsagesExtension } from '@peculiar/x509';
+import { KeyUsageFlags } from '@peculiar/x509';
 import { InvalidInputError } from '../../core/errors.js';
 import { conclude, type EvidenceCheck, type EvidenceClaims, type EvidenceVerification, type VerifyEvidenceOptions } from '../evidence.js';
 import { readAttestationDocument, type AttestationDocument } from './attestation-document.js';
@@ -59,12 +59,11 @@ function parse(bytes: Uint8Array): Read<{ message: CoseSign1; evidence: Attestat
 
 /** `signature`: the leaf's P-384 key, allowed to sign, verifies the COSE_Sign1 over its Sig_structure (RFC 9052 §4.4). */
 function checkSignature(message: CoseSign1, leaf: ChainCertificate): EvidenceCheck {
-  const key = leaf.verifier.publicKey;
+  const key = leaf.key;
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'secp384r1') {
     return { name: 'signature', ok: false, detail: `${leaf.label} holds a ${key.asymmetricKeyType ?? 'unknown'} key, not the P-384 key ES384 needs` };
   }
-  const usage = leaf.parsed.getExtension(KeyUsagesExtension);
-  if (usage !== null && (usage.usages & KeyUsageFlags.digitalSignature) === 0) {
+  if (leaf.keyUsage !== null && (leaf.keyUsage & KeyUsageFlags.digitalSignature) === 0) {
     return { name: 'signature', ok: false, detail: `${leaf.label} is not allowed to make digital signatures` };
   }
   const valid = verify('sha384', sigStructure(message), { key, dsaEncoding: 'ieee-p1363' }, message.signature);
@@ -80,7 +79,7 @@ function checkSignature(message: CoseSign1, leaf: ChainCertificate): EvidenceChe
  */
 function checkTimestamp(timestamp: number, leaf: ChainCertificate, at: Date): EvidenceCheck {
   const made = new Date(timestamp);
-  const { notBefore, notAfter } = leaf.parsed;
+  const { notBefore, notAfter } = leaf;
   if (timestamp < notBefore.getTime() || timestamp > notAfter.getTime()) {
     // Before 2001-09-09 in milliseconds is a plausible date in seconds: say so.
     const unit = timestamp < 1e12 ? ' (a count of seconds, where AWS specifies milliseconds?)' : '';
