@@ -106,7 +106,7 @@ function claims(document: AttestationDocument): EvidenceClaims {
     reportData: document.userData === null ? null : hex(document.userData),
     nonce: document.nonce === null ? null : hex(document.nonce),
     publicKey: document.publicKey === null ? null : hex(document.publicKey),
-    // A debug-mode enclave reports its PCRs as zeros (Nitro Enclaves user guide, "Attestation in debug mode").
+    // AWS zeroes the PCRs of an enclave started in debug mode, so a zero PCR0 is the one sign of it in the document.
     debug: pcr0.every((byte) => byte === 0),
     tcb: { status: 'unknown', detail: 'Nitro evidence carries no TCB collateral; the AWS-rooted chain vouches for the platform' },
     issuedAt: document.timestamp,
