@@ -2,16 +2,16 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../src/core/index.js';
 import { demoConfig, prepareCoordinatedJob, prepareJob, runJob, type JobReport } from '../src/fl/index.js';
-import { issueOperatorCredentials, loadRevocationList, operatorCredentialsPath, provisionWithLocalKeys, revocationListPath } from '../src/identity/index.js';
-import { writeKitFile } from '../src/identity/kit-file.js';
+import { loadRevocationList, provisionWithLocalKeys, revocationListPath } from '../src/identity/index.js';
 import { ServerEvents } from '../src/server/events.js';
-import { OperatorAccess, OperatorOrigins, registerOperatorApi, startCoordinator } from '../src/server/index.js';
+import { startCoordinator } from '../src/server/index.js';
 import { launchTestBrowser, type TestBrowser } from './support/browser.js';
+import { logIn, startDashboard, type Box, type DashboardHarness } from './support/dashboard.js';
 import { writeTwoClassCsv } from './support/two-class-data.js';
 
 const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
@@ -35,14 +35,6 @@ const RECORD_SNAPSHOTS = `(() => {
 
 const countOf = (testId: string): string => `document.querySelectorAll('[data-testid="${testId}"]').length`;
 
-/** Logs in through the dashboard's form, as an operator does, and waits for the live socket. */
-async function logIn(page: Page, token: string): Promise<void> {
-  await page.getByTestId('login').waitFor();
-  await page.getByTestId('login-token').fill(token);
-  await page.getByTestId('login-submit').click();
-  await page.locator('[data-testid="connection-status"][data-state="live"]').waitFor();
-}
-
 // The page's own geometry, read in the page: each card's box, and each nodes-table header cell's box.
 const LAYOUT = `(() => {
   const box = (el) => { const r = el.getBoundingClientRect(); return { left: r.left, right: r.right, top: r.top, bottom: r.bottom }; };
@@ -54,53 +46,35 @@ const LAYOUT = `(() => {
   };
 })()`;
 
-interface Box {
-  left: number;
-  right: number;
-  top: number;
-  bottom: number;
-}
-
 describe('operator dashboard in Chromium', () => {
+  let dashboard: DashboardHarness;
   let dir: string;
   let storage: Storage;
   let events: ServerEvents;
   let app: FastifyInstance;
-  let browser: TestBrowser;
   let page: Page;
   let origin: string;
   let viewerToken: string;
-  const requests: string[] = [];
-  const pageErrors: string[] = [];
+  let requests: string[];
+  let pageErrors: string[];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cn-dashboard-'));
-    storage = openStorage({ path: join(dir, 'coordinator.db') });
     const now = Date.now();
-    // Labelled as the coordinator labels its participants: the job id makes the first column wide.
-    await storage.nodes.upsert({ id: 'node-clinic-a', status: 'online', resources: { cpuCores: 8, memoryMb: 16_384, cpuLoad: 0.42, memoryLoad: 0.61 }, labels: { job: 'job-3f2b9c1e-7d4a-4e8b-9a61-0c5d2e7f1b3a', examples: '1797' }, registeredAt: now - 60_000, lastHeartbeat: now - 2_000 });
-    await storage.nodes.upsert({ id: 'node-bank-b', status: 'offline', resources: { cpuCores: 4, memoryMb: 8_192 }, labels: { org: 'bank-b' }, registeredAt: now - 600_000, lastHeartbeat: now - 300_000 });
-    await storage.privacy.setBudget({ scope: { kind: 'dataset', id: 'optdigits' }, epsilon: 10, delta: 1e-5, createdAt: now, updatedAt: now });
-    // An operators file with one viewer, as `provision --operators bob` writes it.
-    mkdirSync(join(dir, 'server'));
-    const issued = issueOperatorCredentials([{ name: 'bob', role: 'viewer' }]);
-    writeKitFile(operatorCredentialsPath(dir), issued.credentials, 0o600);
-    viewerToken = issued.tokens.get('bob') as string;
-    events = new ServerEvents();
-    app = Fastify();
-    await registerOperatorApi(app, { storage, events, access: new OperatorAccess({ credentialsFile: operatorCredentialsPath(dir) }), origins: new OperatorOrigins('127.0.0.1'), audit: async () => undefined });
-    origin = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await launchTestBrowser();
-    page = await browser.browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('request', (request) => requests.push(request.url()));
-    page.on('pageerror', (error) => pageErrors.push(error.message));
+    dashboard = await startDashboard({
+      prefix: 'cn-dashboard-',
+      viewport: { width: 1280, height: 800 },
+      seed: async (seeded) => {
+        // Labelled as the coordinator labels its participants: the job id makes the first column wide.
+        await seeded.nodes.upsert({ id: 'node-clinic-a', status: 'online', resources: { cpuCores: 8, memoryMb: 16_384, cpuLoad: 0.42, memoryLoad: 0.61 }, labels: { job: 'job-3f2b9c1e-7d4a-4e8b-9a61-0c5d2e7f1b3a', examples: '1797' }, registeredAt: now - 60_000, lastHeartbeat: now - 2_000 });
+        await seeded.nodes.upsert({ id: 'node-bank-b', status: 'offline', resources: { cpuCores: 4, memoryMb: 8_192 }, labels: { org: 'bank-b' }, registeredAt: now - 600_000, lastHeartbeat: now - 300_000 });
+        await seeded.privacy.setBudget({ scope: { kind: 'dataset', id: 'optdigits' }, epsilon: 10, delta: 1e-5, createdAt: now, updatedAt: now });
+      },
+    });
+    ({ dir, storage, events, app, page, origin, viewerToken, requests, pageErrors } = dashboard);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await storage?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await dashboard?.close();
   });
 
   it('asks for a token, refuses a wrong one, and logs a viewer in without keeping the token in the page', async () => {

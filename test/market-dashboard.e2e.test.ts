@@ -1,28 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStorage, type MarketOrderRecord, type Storage } from '../src/core/index.js';
-import { issueOperatorCredentials, operatorCredentialsPath } from '../src/identity/index.js';
-import { writeKitFile } from '../src/identity/kit-file.js';
-import { ServerEvents } from '../src/server/events.js';
-import { OperatorAccess, OperatorOrigins, registerOperatorApi } from '../src/server/index.js';
-import { launchTestBrowser, type TestBrowser } from './support/browser.js';
+import type { MarketOrderRecord, Storage } from '../src/core/index.js';
+import { logIn, startDashboard, type Box, type DashboardHarness } from './support/dashboard.js';
 
 const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
 const NXS = 10n ** 18n;
 const OWNER = '0x00000000000000000000000000000000000000a1';
 const BUYER = '0x00000000000000000000000000000000000000b2';
-
-interface Box {
-  left: number;
-  right: number;
-  top: number;
-  bottom: number;
-}
 
 // The market page's geometry, read in the page (the project's tsconfig has no DOM library).
 const LAYOUT = `(() => {
@@ -90,45 +76,20 @@ async function seedMarket(storage: Storage, now: number): Promise<void> {
 }
 
 describe('market page of the operator dashboard in Chromium', () => {
-  let dir: string;
-  let storage: Storage;
-  let app: FastifyInstance;
-  let browser: TestBrowser;
-  let page: Page;
-  let origin: string;
-  let viewerToken: string;
-  const requests: string[] = [];
-  const pageErrors: string[] = [];
+  let dashboard: DashboardHarness;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cn-market-dashboard-'));
-    storage = openStorage({ path: join(dir, 'coordinator.db') });
-    await seedMarket(storage, Math.floor(Date.now() / 1000));
-    mkdirSync(join(dir, 'server'));
-    const issued = issueOperatorCredentials([{ name: 'bob', role: 'viewer' }]);
-    writeKitFile(operatorCredentialsPath(dir), issued.credentials, 0o600);
-    viewerToken = issued.tokens.get('bob') as string;
-    app = Fastify();
-    await registerOperatorApi(app, { storage, events: new ServerEvents(), access: new OperatorAccess({ credentialsFile: operatorCredentialsPath(dir) }), origins: new OperatorOrigins('127.0.0.1'), audit: async () => undefined });
-    origin = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await launchTestBrowser();
-    page = await browser.browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.on('request', (request) => requests.push(request.url()));
-    page.on('pageerror', (error) => pageErrors.push(error.message));
+    dashboard = await startDashboard({ prefix: 'cn-market-dashboard-', viewport: { width: 1400, height: 900 }, seed: (storage) => seedMarket(storage, Math.floor(Date.now() / 1000)) });
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await storage?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await dashboard?.close();
   });
 
   it("logs a viewer in, opens the market and shows the catalogue, the asset's depth, fills and a price chart", async () => {
+    const { page, origin, requests, pageErrors } = dashboard;
     await page.goto(origin);
-    await page.getByTestId('login-token').fill(viewerToken);
-    await page.getByTestId('login-submit').click();
-    await page.locator('[data-testid="connection-status"][data-state="live"]').waitFor();
+    await logIn(page, dashboard.viewerToken);
     expect(await page.getByTestId('market').isHidden()).toBe(true);
 
     await page.getByTestId('view-market').click();
@@ -183,6 +144,7 @@ describe('market page of the operator dashboard in Chromium', () => {
 
   for (const width of [1400, 1024]) {
     it(`lays the market cards out at ${width} px without one spilling over another`, async () => {
+      const { page } = dashboard;
       await page.setViewportSize({ width, height: 900 });
       await page.getByTestId('price-point').nth(2).waitFor();
       const layout = await page.evaluate<{ cards: (Box & { name: string; scrollWidth: number; clientWidth: number })[]; tables: { scrollWidth: number; clientWidth: number }[]; pageWidth: number }>(LAYOUT);
