@@ -33,9 +33,10 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--report <file>', 'where to write the JSON report')
     .option('--log-level <level>', `structured log level (${LOG_LEVELS.join(', ')})`, 'info')
     .option('--json', 'print the final report as JSON')
+    .option('--firewall <file>', 'JSON {"allow": [...], "deny": [...]} of addresses and CIDR networks that may or may not connect to the participants\' listener; re-read on SIGHUP, or set with PUT /api/firewall')
     .option('--grant <file>', 'run a job bought on the data market: the access grant `market order` wrote; its configuration must be --config, its privacy budget is the asset\'s')
     .action(
-      async (opts: { config: string; kitDir: string; grant?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
+      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
         if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
           throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
         }
@@ -48,7 +49,9 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         }
         const { loadJobConfig, prepareCoordinatedJob, formatEvaluation, formatVerdict, JobValidationError } = await import('../fl/index.js');
         let prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
-        const { OperatorAbortError, startCoordinator } = await import('../server/index.js');
+        const { Firewall, OperatorAbortError, startCoordinator } = await import('../server/index.js');
+        // Read before anything is opened: a bad rules file stops serve with nothing changed.
+        const firewall = opts.firewall ? Firewall.fromFile(opts.firewall) : undefined;
         const storage = await openStore();
         let market: MarketJob['market'] | undefined;
         if (opts.grant) {
@@ -77,6 +80,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             auditFile,
             logLevel: opts.logLevel as (typeof LOG_LEVELS)[number],
             ...(market ? { market } : {}),
+            ...(firewall ? { firewall } : {}),
           });
           const login = opts.operatorNoAuth ? ' (no login: --operator-no-auth)' : ' (log in with an operator token)';
           process.stderr.write(`participants: ${coordinator.participantUrl}\ndashboard:    ${coordinator.operatorUrl}/${login}\nmetrics:      ${coordinator.operatorUrl}/metrics (scrape token)\naudit trail:  ${auditFile}\n`);
@@ -85,6 +89,17 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           const stop = (): void => void coordinator.close();
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
+          // SIGHUP re-reads the firewall's rules; a bad file is reported and the rules in force stay.
+          const reloadFirewall = (): void => {
+            try {
+              const rules = coordinator.reloadFirewall();
+              process.stderr.write(`firewall reloaded: ${rules.allow.length} allow, ${rules.deny.length} deny rule(s)\n`);
+            } catch (error) {
+              process.stderr.write(`firewall not reloaded: ${(error as Error).message}\n`);
+            }
+          };
+          process.on('SIGHUP', reloadFirewall);
+          void coordinator.done.finally(() => process.off('SIGHUP', reloadFirewall)).catch(() => undefined);
           coordinator.job.on('round', (round: RoundReport) => {
             const drop = round.accuracyDrop ? `  ACCURACY DROP from ${round.accuracyDrop.previous.toFixed(4)} (more than ${round.accuracyDrop.margin})` : '';
             if (!opts.json) process.stderr.write(`round ${round.round}/${prepared.config.rounds}  accuracy ${round.accuracy.toFixed(4)}  clients ${round.participants.length}  ${round.seconds.toFixed(2)} s${drop}\n`);

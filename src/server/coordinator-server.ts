@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
@@ -12,6 +12,7 @@ import { OperatorAccess } from './operator-access.js';
 import { registerOperatorApi, type OperatorControl } from './operator-api.js';
 import type { OperatorRefusal } from './operator-guard.js';
 import { OperatorOrigins, isLoopbackHost } from './operator-origin.js';
+import { Firewall, type FirewallRules } from './firewall.js';
 import { RefusalTally } from './refusal-tally.js';
 import { createMutualTlsServer } from './tls-server.js';
 import { ParticipantGateway, type AuditSink, type GatewayLimits } from './participant-gateway.js';
@@ -43,6 +44,8 @@ export interface CoordinatorOptions {
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
   /** A job bought on the data market: the buyer's access grant and the job configuration file's content it names, sent in every welcome. */
   market?: { grant: unknown; config: Record<string, unknown> };
+  /** Who may connect to the participants' listener; open to all (mutual TLS still applies) when not given. */
+  firewall?: Firewall;
 }
 
 /** Why a coordinator would not start its operator listener as asked. */
@@ -55,6 +58,8 @@ export interface RunningCoordinator {
   job: JobDriver;
   events: ServerEvents;
   metrics: CoordinatorMetrics;
+  /** Re-reads the firewall's rules file and closes connections it now refuses (what SIGHUP does). */
+  reloadFirewall(): FirewallRules;
   /** Warnings about the operator listener's exposure, also logged at start. */
   warnings: string[];
   /** Settles when the job ends. */
@@ -101,10 +106,27 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   // Logs go to stderr: stdout carries the command's result (the report, as JSON with --json).
   const logger = { level: options.logLevel ?? 'info', stream: process.stderr };
 
+  const firewall = options.firewall ?? new Firewall();
+  const admit = (socket: Socket): boolean => {
+    const decision = firewall.check(socket.remoteAddress);
+    if (!decision.allowed) {
+      metrics.firewallDenied.inc({ list: decision.reason.startsWith('deny') ? 'deny' : 'allow' });
+      refusals.record({ code: 'FIREWALL_DENIED', kind: 'firewall_denied', source: socket.remoteAddress ?? 'unknown', detail: `connection refused by the job's firewall (${decision.reason})` });
+    }
+    return decision.allowed;
+  };
+  // New rules apply to connections already open as well: a peer denied now is cut off now.
+  const changeFirewall = (change: () => FirewallRules, actor: string): FirewallRules => {
+    const rules = change();
+    gateway.enforceFirewall((address) => firewall.check(address));
+    void audit.append('firewall.changed', actor, { allow: rules.allow.length, deny: rules.deny.length });
+    return rules;
+  };
+
   const participants = fastify({
     logger,
     bodyLimit: limits.maxBodyBytes,
-    serverFactory: (handler) => createMutualTlsServer(tlsOptionsForServer(kit), handler),
+    serverFactory: (handler) => createMutualTlsServer(tlsOptionsForServer(kit), handler, admit),
     // At shutdown every participant connection is closed at once, also idle ones and half-made handshakes.
     forceCloseConnections: true,
   });
@@ -132,6 +154,10 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       const { entry, alreadyRevoked } = revokeParticipant(options.kitDir, participantId);
       gateway.enforceRevocations();
       return { participantId: entry.participantId, revokedAt: entry.revokedAt, alreadyRevoked };
+    },
+    firewall: {
+      rules: () => firewall.rules,
+      replace: (rules, operatorName) => changeFirewall(() => firewall.replace(rules), operatorName),
     },
   };
   const onRefused = (refusal: OperatorRefusal): void => {
@@ -238,6 +264,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     metrics,
     warnings,
     done,
+    reloadFirewall: () => changeFirewall(() => firewall.reload(), 'coordinator'),
     close: async () => {
       abort.abort();
       await gateway.closeAll();

@@ -7,3 +7,4 @@ export { OperatorAccess, OperatorAuthError, SESSION_COOKIE, type OperatorAccessO
 export { registerOperatorGuard, type OperatorRefusal, type RouteAccess } from './operator-guard.js';
 export { OperatorOrigins, isLoopbackHost } from './operator-origin.js';
 export { TokenBucket } from './token-bucket.js';
+export { Firewall, FirewallRulesError, FirewallRulesSchema, type FirewallDecision, type FirewallRules } from './firewall.js';

@@ -26,6 +26,7 @@ export class CoordinatorMetrics {
     labelNames: ['code', 'source'],
     registers: [this.registry],
   });
+  readonly firewallDenied = new Counter({ name: 'cipher_nexus_firewall_denied_total', help: "Connections refused by the job's firewall, by the list that refused them", labelNames: ['list'], registers: [this.registry] });
   readonly operatorAuthFailures = new Counter({ name: 'cipher_nexus_operator_auth_failures_total', help: 'Refused requests to the operator listener, by code', labelNames: ['code'], registers: [this.registry] });
   readonly rejected = new Counter({ name: 'cipher_nexus_messages_rejected_total', help: 'Refused messages, by code', labelNames: ['code'], registers: [this.registry] });
   readonly connected = new Gauge({ name: 'cipher_nexus_connected_participants', help: 'Participants connected now', registers: [this.registry] });

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { CipherNexusError, InvalidInputError, NotFoundError, StateError, parseWithSchema, type Storage } from '../core/index.js';
 import { ParticipantIdSchema } from '../identity/index.js';
 import type { ServerEvents } from './events.js';
+import { FirewallRulesSchema, type FirewallRules } from './firewall.js';
 import { OperatorAuthError, SESSION_COOKIE, bearerToken, cookieValue, type OperatorAccess, type OperatorPrincipal } from './operator-access.js';
 import { registerOperatorGuard, type OperatorRefusal, type RouteAccess } from './operator-guard.js';
 import { getMarketAsset, listMarketAssets } from './market-views.js';
@@ -32,6 +33,8 @@ export interface OperatorControl {
   hasParticipant(participantId: string): boolean;
   /** Adds a participant to the job's revocation list and closes its connection. */
   revoke(participantId: string): { participantId: string; revokedAt: string; alreadyRevoked: boolean };
+  /** The participants' listener's firewall: its rules, and replacing them whole (invalid rules throw and change nothing). */
+  firewall?: { rules(): FirewallRules; replace(rules: unknown, operator: string): FirewallRules };
 }
 
 /** What the operator API reads from and acts on. */
@@ -138,7 +141,7 @@ async function apiRoutes(api: FastifyInstance, deps: OperatorApiDeps): Promise<v
     const body: OperatorApiErrorBody = {
       error: {
         code: 'ROUTE_NOT_FOUND',
-        message: `no operator API route ${request.method} ${request.url}; the API serves GET /api/jobs, /api/jobs/:id, /api/models, /api/nodes, /api/budgets, /api/security-events, /api/market/assets, /api/market/assets/:id, /api/session and /api/live; POST /api/session, /api/jobs/:id/pause|resume|abort and /api/participants/:id/revoke; DELETE /api/session`,
+        message: `no operator API route ${request.method} ${request.url}; the API serves GET /api/jobs, /api/jobs/:id, /api/models, /api/nodes, /api/budgets, /api/security-events, /api/market/assets, /api/market/assets/:id, /api/firewall, /api/session and /api/live; POST /api/session, /api/jobs/:id/pause|resume|abort and /api/participants/:id/revoke; PUT /api/firewall; DELETE /api/session`,
       },
     };
     return reply.code(404).send(body);
@@ -207,6 +210,17 @@ async function apiRoutes(api: FastifyInstance, deps: OperatorApiDeps): Promise<v
     if (!control.hasParticipant(id)) throw new NotFoundError('participant', id);
     await audit('operator.revoke', operator.name, { participant: id, role: operator.role });
     return control.revoke(id);
+  });
+  api.get('/firewall', needs('viewer'), async () => {
+    if (!control?.firewall) throw new JobControlError('FIREWALL_NOT_CONTROLLED', 'this server runs no job, so it has no participants\' listener to guard');
+    return control.firewall.rules();
+  });
+  api.put('/firewall', needs('admin'), async (request) => {
+    const operator = principalOf(request);
+    if (!control?.firewall) throw new JobControlError('FIREWALL_NOT_CONTROLLED', 'this server runs no job, so it has no participants\' listener to guard');
+    const rules = parseWithSchema(request.body, FirewallRulesSchema, 'firewall rules', { code: 'REQUEST_INVALID' });
+    await audit('operator.firewall', operator.name, { role: operator.role, allow: rules.allow, deny: rules.deny });
+    return control.firewall.replace(rules, operator.name);
   });
   api.get('/models', needs('viewer'), () => listModelViews(storage));
   api.get('/nodes', needs('viewer'), () => listNodeViews(storage));

@@ -252,6 +252,17 @@ export class ParticipantGateway implements ParticipantChannel {
     for (const session of this.sessions.values()) session.send('done', { jobId, status, ...(accuracy !== undefined ? { accuracy } : {}) });
   }
 
+  /** Closes the connections of participants whose address the firewall now denies (its rules were just replaced). */
+  enforceFirewall(decide: (address: string) => { allowed: boolean; reason: string }): void {
+    for (const session of this.sessions.values()) {
+      const decision = decide(session.source);
+      if (decision.allowed) continue;
+      this.deps.events.emit('security', { at: Date.now(), kind: 'firewall_denied', participant: session.participantId, detail: `connection from ${session.source} closed: the job's firewall now refuses it (${decision.reason})` });
+      void this.deps.audit.append('security.firewall_denied', session.participantId, { source: session.source, reason: decision.reason, what: 'connection closed' });
+      session.socket.close(4403, 'refused by the firewall');
+    }
+  }
+
   /** Closes every participant connection once queued messages are written (the coordinator is shutting down). */
   async closeAll(): Promise<void> {
     this.revocations.stop();

@@ -66,8 +66,9 @@ class ConnectionStream extends Duplex {
  * upload (measured with 1,000 connections on this machine). Everything else (handshake, client
  * certificate checks, `tlsClientError`, handshake timeout) is node:https's own, except that
  * `closeAllConnections()` also ends connections node:http does not track (mid-handshake, or never sent a request).
+ * `admit` sees each TCP connection first; one it refuses is closed at once.
  */
-export function createMutualTlsServer(options: TlsOptions, handler: RequestListener): Server {
+export function createMutualTlsServer(options: TlsOptions, handler: RequestListener, admit: (socket: Socket) => boolean = () => true): Server {
   const server = createServer(options, handler);
   const listeners = server.listeners('connection') as ((socket: unknown) => void)[];
   // The TLS socket made for a connection runs its callbacks in the context it was made in: that is
@@ -83,6 +84,11 @@ export function createMutualTlsServer(options: TlsOptions, handler: RequestListe
   };
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
+    // Checked before TLS: a peer the firewall denies costs no handshake.
+    if (!admit(socket)) {
+      socket.destroy();
+      return;
+    }
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
     const peer = { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, remoteFamily: socket.remoteFamily };
