@@ -21,6 +21,8 @@ const DeploymentFileSchema = z
     distributor: address,
     dataAsset: address,
     escrow: address,
+    membershipVerifier: address,
+    members: address,
   })
   .strict();
 

@@ -3,6 +3,7 @@ import { CipherNexusError } from '../core/errors.js';
 import {
   dataAssetAbi,
   marketEscrowAbi,
+  memberRegistryAbi,
   nexusGovernorAbi,
   nexusTimelockAbi,
   nexusTokenAbi,
@@ -16,7 +17,7 @@ import {
 const ALL_ERRORS: Abi = (() => {
   const seen = new Set<string>();
   const errors: Abi[number][] = [];
-  for (const abi of [nexusTokenAbi, stakingAbi, reputationAbi, rewardDistributorAbi, parameterRegistryAbi, nexusGovernorAbi, nexusTimelockAbi, dataAssetAbi, marketEscrowAbi] as readonly Abi[]) {
+  for (const abi of [nexusTokenAbi, stakingAbi, reputationAbi, rewardDistributorAbi, parameterRegistryAbi, nexusGovernorAbi, nexusTimelockAbi, dataAssetAbi, marketEscrowAbi, memberRegistryAbi] as readonly Abi[]) {
     for (const item of abi) {
       if (item.type !== 'error') continue;
       const key = `${item.name}(${item.inputs.map((i) => i.type).join(',')})`;

@@ -9,6 +9,7 @@ export {
   DEFAULT_GOVERNANCE,
   DEFAULT_PARAMETERS,
   deployNexus,
+  linkLibrary,
   nxs,
   type DeployOptions,
   type GovernanceSettings,
@@ -64,6 +65,7 @@ export {
   type ProposalStatus,
   type VoteSupport,
 } from './governance.js';
+export { groth16Args, MemberRegistryClient, proofWords, type MemberEvent, type MemberRecord, type ProofWords } from './members.js';
 export { REWARD_LEAF_ENCODING, buildRewardTree, loadRewardTree, type RewardEntry, type RewardTree, type RewardTreeDump } from './merkle.js';
 export { participantStanding, settleRound, splitReward, type RoundOutcome, type RoundSettlement } from './settlement.js';
 export type { TxResult } from './transact.js';
