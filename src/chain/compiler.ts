@@ -24,6 +24,7 @@ export const CONTRACT_NAMES = [
   'PoseidonT3',
   'MembershipVerifier',
   'MemberRegistry',
+  'AnonymousVoting',
 ] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 

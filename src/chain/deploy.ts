@@ -1,6 +1,8 @@
 import { keccak256, parseUnits, toBytes, zeroAddress, type Abi, type Address, type Hex, type LocalAccount } from 'viem';
 import { InvalidInputError } from '../core/errors.js';
 import {
+  anonymousVotingAbi,
+  anonymousVotingBytecode,
   dataAssetAbi,
   dataAssetBytecode,
   marketEscrowAbi,
@@ -77,13 +79,18 @@ export interface GovernanceSettings {
   proposalThreshold: bigint;
   quorumPercent: number;
   timelockDelaySeconds: number;
+  /** Seconds an anonymous (one member, one vote) proposal is open. */
+  anonymousVotingPeriodSeconds: number;
+  /** Share of the members, in basis points, that must vote For or Abstain on an anonymous proposal. */
+  anonymousQuorumBps: number;
   /** Seconds the member registry still accepts proofs against a replaced root. */
   memberRootValiditySeconds: number;
 }
 
 /**
- * One day of voting delay, one week of voting (12 s blocks), 4% quorum, two days of timelock; a member root stays
- * valid an hour after it is replaced (Semaphore V4's default).
+ * One day of voting delay, one week of voting (12 s blocks), 4% quorum, two days of timelock; anonymous votes run a
+ * week with a quorum of a fifth of the members; a member root stays valid an hour after it is replaced (Semaphore
+ * V4's default).
  */
 export const DEFAULT_GOVERNANCE: GovernanceSettings = {
   votingDelayBlocks: 7_200,
@@ -91,6 +98,8 @@ export const DEFAULT_GOVERNANCE: GovernanceSettings = {
   proposalThreshold: 0n,
   quorumPercent: 4,
   timelockDelaySeconds: 2 * 86_400,
+  anonymousVotingPeriodSeconds: 7 * 86_400,
+  anonymousQuorumBps: 2_000,
   memberRootValiditySeconds: 3_600,
 };
 
@@ -136,6 +145,8 @@ export interface NexusDeployment {
   membershipVerifier: Address;
   /** MemberRegistry: stakers' identity commitments in an on-chain Poseidon Merkle tree, and nullifiers per scope. */
   members: Address;
+  /** AnonymousVoting: one member, one vote on protocol parameters, executed through the timelock. */
+  anonymousVoting: Address;
 }
 
 const role = (name: string): Hex => keccak256(toBytes(name));
@@ -172,7 +183,8 @@ async function deployOne(conn: ChainConnection, deployer: LocalAccount, name: st
  * claims with the distributor, and the deployer keeps no minting
  * right once the launch allocations and the reward pool are minted. The member registry (with the
  * Poseidon library it links and the membership circuit's Groth16 verifier) admits stakers' identity
- * commitments and checks their anonymous membership proofs.
+ * commitments and checks their anonymous membership proofs; anonymous voting (one member, one vote
+ * on registry parameters) may schedule on the timelock but not cancel.
  */
 export async function deployNexus(conn: ChainConnection, options: DeployOptions = {}): Promise<NexusDeployment> {
   const deployer = options.deployer ?? conn.accounts[0];
@@ -222,9 +234,18 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
     membershipVerifier,
     BigInt(gov.memberRootValiditySeconds),
   ]);
+  const anonymousVoting = await deployOne(conn, deployer, 'AnonymousVoting', anonymousVotingAbi, anonymousVotingBytecode, [
+    members,
+    timelock,
+    registry,
+    BigInt(gov.anonymousVotingPeriodSeconds),
+    BigInt(gov.anonymousQuorumBps),
+  ]);
 
   const tl = { address: timelock, abi: nexusTimelockAbi } as const;
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), governor] });
+  // The member track may only schedule; the governor keeps the sole right to cancel, so token holders can stop it.
+  await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), anonymousVoting] });
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('CANCELLER_ROLE'), governor] });
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'renounceRole', args: [DEFAULT_ADMIN_ROLE, deployer.address] });
 
@@ -238,5 +259,5 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
     await write(conn, deployer, { address: distributor, abi: rewardDistributorAbi, action: 'funding the reward pool', functionName: 'fund', args: [rewardPool] });
   }
   await write(conn, deployer, { ...tk, action: 'handing minting to governance', functionName: 'renounceRole', args: [role('MINTER_ROLE'), deployer.address] });
-  return { chainId: conn.chain.id, fromBlock, token, timelock, governor, registry, staking, reputation, distributor, dataAsset, escrow, membershipVerifier, members };
+  return { chainId: conn.chain.id, fromBlock, token, timelock, governor, registry, staking, reputation, distributor, dataAsset, escrow, membershipVerifier, members, anonymousVoting };
 }

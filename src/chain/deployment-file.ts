@@ -23,6 +23,7 @@ const DeploymentFileSchema = z
     escrow: address,
     membershipVerifier: address,
     members: address,
+    anonymousVoting: address,
   })
   .strict();
 

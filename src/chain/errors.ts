@@ -1,6 +1,7 @@
 import { BaseError, decodeErrorResult, type Abi, type Hex } from 'viem';
 import { CipherNexusError } from '../core/errors.js';
 import {
+  anonymousVotingAbi,
   dataAssetAbi,
   marketEscrowAbi,
   memberRegistryAbi,
@@ -17,7 +18,7 @@ import {
 const ALL_ERRORS: Abi = (() => {
   const seen = new Set<string>();
   const errors: Abi[number][] = [];
-  for (const abi of [nexusTokenAbi, stakingAbi, reputationAbi, rewardDistributorAbi, parameterRegistryAbi, nexusGovernorAbi, nexusTimelockAbi, dataAssetAbi, marketEscrowAbi, memberRegistryAbi] as readonly Abi[]) {
+  for (const abi of [nexusTokenAbi, stakingAbi, reputationAbi, rewardDistributorAbi, parameterRegistryAbi, nexusGovernorAbi, nexusTimelockAbi, dataAssetAbi, marketEscrowAbi, memberRegistryAbi, anonymousVotingAbi] as readonly Abi[]) {
     for (const item of abi) {
       if (item.type !== 'error') continue;
       const key = `${item.name}(${item.inputs.map((i) => i.type).join(',')})`;

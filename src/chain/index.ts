@@ -3,6 +3,12 @@
  * from TypeScript through viem, on the in-process EVM by default or any JSON-RPC endpoint.
  */
 export { NexusClient, REPUTATION_ONE, evidenceHash, type PostedRewardRound, type ReputationRecord, type RewardRoundInfo, type StakeInfo } from './client.js';
+export {
+  ANONYMOUS_PROPOSAL_STATES,
+  AnonymousVotingClient,
+  type AnonymousProposal,
+  type AnonymousProposalState,
+} from './anonymous-voting.js';
 export { DEV_MNEMONIC, devPrivateKeys, openChain, type ChainConfig, type ChainConnection } from './connection.js';
 export {
   DEFAULT_DISPUTE_WINDOW_SECONDS,
@@ -56,6 +62,7 @@ export { ChainCallError, ChainRevertError } from './errors.js';
 export {
   NexusGovernance,
   PARAMETER_NAMES,
+  PARAMETER_SETTERS,
   PROPOSAL_STATES,
   VOTE_SUPPORT,
   type CreatedProposal,
