@@ -11,8 +11,10 @@ import {ParameterRegistry} from "./ParameterRegistry.sol";
  * @notice One member, one vote on a protocol parameter, without revealing who voted what: a member of the
  * {MemberRegistry} proves membership with scope = the proposal id and signal = its choice (0 against, 1 for,
  * 2 abstain), and the proof's nullifier lets it vote once per proposal. A passed proposal is scheduled on the same
- * timelock the token governor uses (this contract holds its PROPOSER_ROLE), waits out its delay, during which the
- * governor may cancel it, and then sets the parameter in the ParameterRegistry.
+ * timelock the token governor uses (this contract holds its PROPOSER_ROLE, not CANCELLER_ROLE), waits out its delay,
+ * and then sets the parameter in the ParameterRegistry. The governor cancels only its own proposals' operations, so
+ * token holders answer a decision of this track with a proposal of their own (setting the parameter back, or revoking
+ * this contract's PROPOSER_ROLE), not by a veto within the delay.
  * @dev A second, member-counted track beside the token-weighted NexusGovernor rather than an input to it: the
  * governor's counting is by token weight at a block, which an anonymous tally cannot be. The track is confined to
  * the registry's parameter setters, so it cannot move funds or roles. Eligibility is frozen at proposal time: votes

@@ -83,7 +83,7 @@ describe('AnonymousVoting', () => {
     ).rejects.toMatchObject({ errorName: 'NotAParameterSetter', args: [ownership] });
   });
 
-  it('is defeated without quorum; on the timelock the member track may only schedule, and cancelling stays with the token governor', async () => {
+  it('is defeated without quorum; on the timelock the member track may schedule but not cancel', async () => {
     const { proposalId } = await voting(1).propose('minimumStake', nxs(50));
     await n.conn.increaseTime(DEFAULT_GOVERNANCE.anonymousVotingPeriodSeconds + 1);
     expect((await voting(0).proposal(proposalId)).state).toBe('Defeated');

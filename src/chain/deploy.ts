@@ -244,7 +244,7 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
 
   const tl = { address: timelock, abi: nexusTimelockAbi } as const;
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), governor] });
-  // The member track may only schedule; the governor keeps the sole right to cancel, so token holders can stop it.
+  // The member track may only schedule, not cancel: it cannot stop the governor's operations.
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), anonymousVoting] });
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('CANCELLER_ROLE'), governor] });
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'renounceRole', args: [DEFAULT_ADMIN_ROLE, deployer.address] });
