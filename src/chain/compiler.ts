@@ -11,8 +11,28 @@ const require = createRequire(import.meta.url);
 export const CONTRACTS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../contracts');
 
 /** The contracts the build emits, in deployment order; every other contract is a base or a library. */
-export const CONTRACT_NAMES = ['NexusToken', 'ParameterRegistry', 'NexusTimelock', 'NexusGovernor', 'Staking', 'Reputation', 'RewardDistributor', 'DataAsset', 'MarketEscrow'] as const;
+export const CONTRACT_NAMES = [
+  'NexusToken',
+  'ParameterRegistry',
+  'NexusTimelock',
+  'NexusGovernor',
+  'Staking',
+  'Reputation',
+  'RewardDistributor',
+  'DataAsset',
+  'MarketEscrow',
+  'PoseidonT3',
+  'MembershipVerifier',
+  'MemberRegistry',
+  'AnonymousVoting',
+] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
+
+/** Contracts built from a package rather than contracts/, by the path solc sees; PoseidonT3 is a library deployed once and linked. */
+export const PACKAGE_SOURCES: Partial<Record<ContractName, string>> = { PoseidonT3: 'poseidon-solidity/PoseidonT3.sol' };
+
+/** The solc source path of a contract. */
+export const sourcePathOf = (name: ContractName): string => PACKAGE_SOURCES[name] ?? `contracts/${name}.sol`;
 
 /** Compiler settings; part of the source hash, so changing them marks the artefacts stale. */
 export const COMPILER_SETTINGS = {
@@ -79,13 +99,13 @@ function readImport(path: string): { contents: string } | { error: string } {
 
 /**
  * A digest of everything that determines the artefacts: the solc version, the settings, the
- * installed OpenZeppelin version and our sources. The build skips solc when it matches.
+ * installed OpenZeppelin and poseidon-solidity versions and our sources. The build skips solc when it matches.
  */
 export function sourceHash(): string {
   // Package versions rather than solc.version(): loading the compiler takes seconds.
   const version = (pkg: string): string => (require(`${pkg}/package.json`) as { version: string }).version;
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ solc: version('solc'), oz: version('@openzeppelin/contracts'), settings: COMPILER_SETTINGS }));
+  hash.update(JSON.stringify({ solc: version('solc'), oz: version('@openzeppelin/contracts'), poseidon: version('poseidon-solidity'), settings: COMPILER_SETTINGS }));
   for (const [name, text] of Object.entries(ourSources())) hash.update(`\0${name}\0${text}`);
   return hash.digest('hex');
 }
@@ -97,20 +117,24 @@ export function sourceHash(): string {
  */
 export function compileContracts(only: readonly ContractName[] = CONTRACT_NAMES): CompileResult {
   const solc = loadSolc();
-  const wanted = new Set(only.map((name) => `contracts/${name}.sol`));
+  const wanted = new Set(only.map(sourcePathOf));
   const sources = Object.fromEntries(
     Object.entries(ourSources())
       .filter(([name]) => wanted.has(name))
       .map(([name, content]) => [name, { content }]),
   );
+  for (const name of only) {
+    const path = PACKAGE_SOURCES[name];
+    if (path !== undefined) sources[path] = { content: readFileSync(require.resolve(path), 'utf8') };
+  }
   const input = { language: 'Solidity', sources, settings: COMPILER_SETTINGS };
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: readImport })) as SolcOutput;
   const errors = (output.errors ?? []).filter((e) => e.severity === 'error').map((e) => e.formattedMessage);
   if (errors.length > 0) throw new ContractCompileError(errors);
   const contracts: Partial<Record<ContractName, CompiledContract>> = {};
   for (const name of only) {
-    const out = output.contracts?.[`contracts/${name}.sol`]?.[name];
-    if (!out) throw new ContractCompileError([`contracts/${name}.sol produced no contract ${name}`]);
+    const out = output.contracts?.[sourcePathOf(name)]?.[name];
+    if (!out) throw new ContractCompileError([`${sourcePathOf(name)} produced no contract ${name}`]);
     contracts[name] = {
       abi: out.abi,
       bytecode: `0x${out.evm.bytecode.object}`,

@@ -1,10 +1,16 @@
 import { keccak256, parseUnits, toBytes, zeroAddress, type Abi, type Address, type Hex, type LocalAccount } from 'viem';
 import { InvalidInputError } from '../core/errors.js';
 import {
+  anonymousVotingAbi,
+  anonymousVotingBytecode,
   dataAssetAbi,
   dataAssetBytecode,
   marketEscrowAbi,
   marketEscrowBytecode,
+  memberRegistryAbi,
+  memberRegistryBytecode,
+  membershipVerifierAbi,
+  membershipVerifierBytecode,
   nexusGovernorAbi,
   nexusGovernorBytecode,
   nexusTimelockAbi,
@@ -13,6 +19,8 @@ import {
   nexusTokenBytecode,
   parameterRegistryAbi,
   parameterRegistryBytecode,
+  poseidonT3Abi,
+  poseidonT3Bytecode,
   reputationAbi,
   reputationBytecode,
   rewardDistributorAbi,
@@ -71,15 +79,28 @@ export interface GovernanceSettings {
   proposalThreshold: bigint;
   quorumPercent: number;
   timelockDelaySeconds: number;
+  /** Seconds an anonymous (one member, one vote) proposal is open. */
+  anonymousVotingPeriodSeconds: number;
+  /** Share of the members, in basis points, that must vote For or Abstain on an anonymous proposal. */
+  anonymousQuorumBps: number;
+  /** Seconds the member registry still accepts proofs against a replaced root. */
+  memberRootValiditySeconds: number;
 }
 
-/** One day of voting delay, one week of voting (12 s blocks), 4% quorum, two days of timelock. */
+/**
+ * One day of voting delay, one week of voting (12 s blocks), 4% quorum, two days of timelock; anonymous votes run a
+ * week with a quorum of a fifth of the members; a member root stays valid an hour after it is replaced (Semaphore
+ * V4's default).
+ */
 export const DEFAULT_GOVERNANCE: GovernanceSettings = {
   votingDelayBlocks: 7_200,
   votingPeriodBlocks: 50_400,
   proposalThreshold: 0n,
   quorumPercent: 4,
   timelockDelaySeconds: 2 * 86_400,
+  anonymousVotingPeriodSeconds: 7 * 86_400,
+  anonymousQuorumBps: 2_000,
+  memberRootValiditySeconds: 3_600,
 };
 
 export interface DeployOptions {
@@ -120,10 +141,26 @@ export interface NexusDeployment {
   dataAsset: Address;
   /** MarketEscrow: settles order-book fills and holds the buyer's NXS until the job is done. */
   escrow: Address;
+  /** MembershipVerifier: the Groth16 verifier of circuits/membership.circom. */
+  membershipVerifier: Address;
+  /** MemberRegistry: stakers' identity commitments in an on-chain Poseidon Merkle tree, and nullifiers per scope. */
+  members: Address;
+  /** AnonymousVoting: one member, one vote on protocol parameters, executed through the timelock. */
+  anonymousVoting: Address;
 }
 
 const role = (name: string): Hex => keccak256(toBytes(name));
 const DEFAULT_ADMIN_ROLE = `0x${'0'.repeat(64)}` as Hex;
+
+/**
+ * Replaces solc's placeholder for library `fullName` ("path:Name") with its address; a bytecode without the
+ * placeholder is a build that does not match this code.
+ */
+export function linkLibrary(bytecode: Hex, fullName: string, address: Address): Hex {
+  const placeholder = `__$${keccak256(toBytes(fullName)).slice(2, 36)}$__`;
+  if (!bytecode.includes(placeholder)) throw new InvalidInputError('CHAIN_LINK_MISSING', `the bytecode has no link placeholder for ${fullName}; run npm run build:contracts`);
+  return bytecode.split(placeholder).join(address.slice(2).toLowerCase()) as Hex;
+}
 
 async function deployOne(conn: ChainConnection, deployer: LocalAccount, name: string, abi: Abi, bytecode: Hex, args: readonly unknown[]): Promise<Address> {
   let hash: Hex;
@@ -144,7 +181,10 @@ async function deployOne(conn: ChainConnection, deployer: LocalAccount, name: st
  * (within the registry's caps), record reputation and post market completion evidence, the
  * timelock arbitrates market disputes, staking registers stakers' reward
  * claims with the distributor, and the deployer keeps no minting
- * right once the launch allocations and the reward pool are minted.
+ * right once the launch allocations and the reward pool are minted. The member registry (with the
+ * Poseidon library it links and the membership circuit's Groth16 verifier) admits stakers' identity
+ * commitments and checks their anonymous membership proofs; anonymous voting (one member, one vote
+ * on registry parameters) may schedule on the timelock but not cancel.
  */
 export async function deployNexus(conn: ChainConnection, options: DeployOptions = {}): Promise<NexusDeployment> {
   const deployer = options.deployer ?? conn.accounts[0];
@@ -187,8 +227,25 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
     BigInt(options.disputeWindowSeconds ?? DEFAULT_DISPUTE_WINDOW_SECONDS),
   ]);
 
+  const poseidon = await deployOne(conn, deployer, 'PoseidonT3', poseidonT3Abi, poseidonT3Bytecode, []);
+  const membershipVerifier = await deployOne(conn, deployer, 'MembershipVerifier', membershipVerifierAbi, membershipVerifierBytecode, []);
+  const members = await deployOne(conn, deployer, 'MemberRegistry', memberRegistryAbi, linkLibrary(memberRegistryBytecode, 'poseidon-solidity/PoseidonT3.sol:PoseidonT3', poseidon), [
+    staking,
+    membershipVerifier,
+    BigInt(gov.memberRootValiditySeconds),
+  ]);
+  const anonymousVoting = await deployOne(conn, deployer, 'AnonymousVoting', anonymousVotingAbi, anonymousVotingBytecode, [
+    members,
+    timelock,
+    registry,
+    BigInt(gov.anonymousVotingPeriodSeconds),
+    BigInt(gov.anonymousQuorumBps),
+  ]);
+
   const tl = { address: timelock, abi: nexusTimelockAbi } as const;
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), governor] });
+  // The member track may only schedule, not cancel: it cannot stop the governor's operations.
+  await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('PROPOSER_ROLE'), anonymousVoting] });
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'grantRole', args: [role('CANCELLER_ROLE'), governor] });
   await write(conn, deployer, { ...tl, action: 'wiring the timelock', functionName: 'renounceRole', args: [DEFAULT_ADMIN_ROLE, deployer.address] });
 
@@ -202,5 +259,5 @@ export async function deployNexus(conn: ChainConnection, options: DeployOptions 
     await write(conn, deployer, { address: distributor, abi: rewardDistributorAbi, action: 'funding the reward pool', functionName: 'fund', args: [rewardPool] });
   }
   await write(conn, deployer, { ...tk, action: 'handing minting to governance', functionName: 'renounceRole', args: [role('MINTER_ROLE'), deployer.address] });
-  return { chainId: conn.chain.id, fromBlock, token, timelock, governor, registry, staking, reputation, distributor, dataAsset, escrow };
+  return { chainId: conn.chain.id, fromBlock, token, timelock, governor, registry, staking, reputation, distributor, dataAsset, escrow, membershipVerifier, members, anonymousVoting };
 }

@@ -21,6 +21,9 @@ const DeploymentFileSchema = z
     distributor: address,
     dataAsset: address,
     escrow: address,
+    membershipVerifier: address,
+    members: address,
+    anonymousVoting: address,
   })
   .strict();
 

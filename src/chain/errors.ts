@@ -1,8 +1,10 @@
 import { BaseError, decodeErrorResult, type Abi, type Hex } from 'viem';
 import { CipherNexusError } from '../core/errors.js';
 import {
+  anonymousVotingAbi,
   dataAssetAbi,
   marketEscrowAbi,
+  memberRegistryAbi,
   nexusGovernorAbi,
   nexusTimelockAbi,
   nexusTokenAbi,
@@ -16,7 +18,7 @@ import {
 const ALL_ERRORS: Abi = (() => {
   const seen = new Set<string>();
   const errors: Abi[number][] = [];
-  for (const abi of [nexusTokenAbi, stakingAbi, reputationAbi, rewardDistributorAbi, parameterRegistryAbi, nexusGovernorAbi, nexusTimelockAbi, dataAssetAbi, marketEscrowAbi] as readonly Abi[]) {
+  for (const abi of [nexusTokenAbi, stakingAbi, reputationAbi, rewardDistributorAbi, parameterRegistryAbi, nexusGovernorAbi, nexusTimelockAbi, dataAssetAbi, marketEscrowAbi, memberRegistryAbi, anonymousVotingAbi] as readonly Abi[]) {
     for (const item of abi) {
       if (item.type !== 'error') continue;
       const key = `${item.name}(${item.inputs.map((i) => i.type).join(',')})`;

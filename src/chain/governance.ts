@@ -42,7 +42,7 @@ export interface CreatedProposal extends TxResult {
 }
 
 /** Registry parameters a proposal can set, and the setter each one calls. */
-const SETTERS = {
+export const PARAMETER_SETTERS = {
   rewardPerRound: 'setRewardPerRound',
   minimumStake: 'setMinimumStake',
   slashFractionBps: 'setSlashFractionBps',
@@ -59,7 +59,7 @@ export type ParameterName = keyof ProtocolParameters;
 
 /** What governance may do with an open slash. */
 export type SlashDecision = 'cancel' | 'uphold';
-export const PARAMETER_NAMES = Object.keys(SETTERS) as ParameterName[];
+export const PARAMETER_NAMES = Object.keys(PARAMETER_SETTERS) as ParameterName[];
 
 interface StoredProposal {
   targets: readonly Address[];
@@ -96,7 +96,7 @@ export class NexusGovernance {
 
   /** Proposes setting one registry parameter to `value`. */
   async proposeParameterChange(name: ParameterName, value: bigint, description = `Set ${name} to ${value}`): Promise<CreatedProposal> {
-    const setter = SETTERS[name];
+    const setter = PARAMETER_SETTERS[name];
     if (!setter) throw new InvalidInputError('GOV_UNKNOWN_PARAMETER', `unknown parameter '${String(name)}'; one of ${PARAMETER_NAMES.join(', ')}`);
     const data = encodeFunctionData({ abi: parameterRegistryAbi, functionName: setter, args: [value] });
     return this.propose([{ target: this.deployment.registry, data }], description);

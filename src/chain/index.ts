@@ -3,12 +3,19 @@
  * from TypeScript through viem, on the in-process EVM by default or any JSON-RPC endpoint.
  */
 export { NexusClient, REPUTATION_ONE, evidenceHash, type PostedRewardRound, type ReputationRecord, type RewardRoundInfo, type StakeInfo } from './client.js';
+export {
+  ANONYMOUS_PROPOSAL_STATES,
+  AnonymousVotingClient,
+  type AnonymousProposal,
+  type AnonymousProposalState,
+} from './anonymous-voting.js';
 export { DEV_MNEMONIC, devPrivateKeys, openChain, type ChainConfig, type ChainConnection } from './connection.js';
 export {
   DEFAULT_DISPUTE_WINDOW_SECONDS,
   DEFAULT_GOVERNANCE,
   DEFAULT_PARAMETERS,
   deployNexus,
+  linkLibrary,
   nxs,
   type DeployOptions,
   type GovernanceSettings,
@@ -55,6 +62,7 @@ export { ChainCallError, ChainRevertError } from './errors.js';
 export {
   NexusGovernance,
   PARAMETER_NAMES,
+  PARAMETER_SETTERS,
   PROPOSAL_STATES,
   VOTE_SUPPORT,
   type CreatedProposal,
@@ -64,6 +72,7 @@ export {
   type ProposalStatus,
   type VoteSupport,
 } from './governance.js';
+export { groth16Args, MemberRegistryClient, proofWords, type MemberEvent, type MemberRecord, type ProofWords } from './members.js';
 export { REWARD_LEAF_ENCODING, buildRewardTree, loadRewardTree, type RewardEntry, type RewardTree, type RewardTreeDump } from './merkle.js';
 export { participantStanding, settleRound, splitReward, type RoundOutcome, type RoundSettlement } from './settlement.js';
 export type { TxResult } from './transact.js';

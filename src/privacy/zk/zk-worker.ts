@@ -1,4 +1,6 @@
-import { groth16, type Groth16Proof } from 'snarkjs';
+import { readFileSync } from 'node:fs';
+import { WitnessCalculatorBuilder, type WitnessCalculator } from 'circom_runtime';
+import { groth16, type Groth16Proof, type MemFile } from 'snarkjs';
 
 /** A request from `ZkWorkerPool`: prove one witness, or verify one proof. */
 export type ZkWorkerRequest =
@@ -18,9 +20,33 @@ if (send === undefined) throw new Error('zk-worker.ts runs only as a child proce
 // snarkjs's own worker threads would keep this process alive after its parent is gone.
 process.on('disconnect', () => process.exit(0));
 
+// groth16.fullProve compiles the witness generator's WebAssembly and reads the proving key from disk on every call;
+// a long-lived worker does both once per artefact (bench/zk.ts measures the difference).
+const calculators = new Map<string, Promise<WitnessCalculator>>();
+const provingKeys = new Map<string, MemFile>();
+
+function calculatorFor(wasm: string): Promise<WitnessCalculator> {
+  let calculator = calculators.get(wasm);
+  if (calculator === undefined) {
+    calculator = WitnessCalculatorBuilder(readFileSync(wasm));
+    calculators.set(wasm, calculator);
+  }
+  return calculator;
+}
+
+function provingKeyFor(zkey: string): MemFile {
+  let key = provingKeys.get(zkey);
+  if (key === undefined) {
+    key = { type: 'mem', data: readFileSync(zkey) };
+    provingKeys.set(zkey, key);
+  }
+  return key;
+}
+
 async function handle(request: ZkWorkerRequest): Promise<ZkWorkerResponse> {
   if (request.op === 'prove') {
-    const { proof, publicSignals } = await groth16.fullProve(request.input, request.wasm, request.zkey);
+    const witness = await (await calculatorFor(request.wasm)).calculateWTNSBin(request.input, 0);
+    const { proof, publicSignals } = await groth16.prove(provingKeyFor(request.zkey), { type: 'mem', data: witness });
     return { id: request.id, ok: true, op: 'prove', proof, publicSignals };
   }
   // snarkjs answers false both for points off the curve and for a failed pairing; its log line tells them apart.
