@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keccak256, toBytes } from 'viem';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_DISPUTE_WINDOW_SECONDS, MarketClient, nxs, startEmbeddedNexus, type EmbeddedNexus } from '../src/chain/index.js';
 import { ClientAgent } from '../src/client/index.js';
 import { openStorage, type Storage } from '../src/core/index.js';
@@ -217,7 +217,8 @@ describe('a job bought on the market, on the owner node', () => {
     const swapped = await serve(bigger, { grant: accessGrantToJson(grant), config: bigger as Record<string, unknown> }, 'swapped.jsonl');
     try {
       await expect(ownerAgent(swapped.participantUrl).run()).rejects.toMatchObject({ code: 'GRANT_CONFIG_MISMATCH' });
-      expect(readFileSync(join(dir, 'swapped.jsonl'), 'utf8')).toMatch(/participant\.refused_job.*GRANT_CONFIG_MISMATCH/);
+      // The agent exits once it has sent its refusal; the coordinator writes it a moment later.
+      await vi.waitFor(() => expect(readFileSync(join(dir, 'swapped.jsonl'), 'utf8')).toMatch(/participant\.refused_job.*GRANT_CONFIG_MISMATCH/), { timeout: 10_000 });
     } finally {
       await swapped.close();
     }
