@@ -3,3 +3,9 @@ export { INTEL_SGX_ROOT_CA_SHA256, sgxCollateralFromQvl, verifySgxQuote, type Sg
 export { AMD_ROOT_KEYS, verifySnpReport, type SnpCollateral, type VerifySnpReportOptions } from './snp/index.js';
 export { AWS_NITRO_ROOT_G1_SHA256, nitroEvidenceBytes, verifyNitroEvidence, type VerifyNitroOptions } from './nitro/index.js';
 export { applyPolicy, type AttestationPolicy } from './policy.js';
+export type { Enclave, EnclaveMessage, EnclaveResources, EnclaveState } from './enclave.js';
+export { EnclaveManager, type EnclaveRecord, type LaunchOptions } from './enclave-manager.js';
+export { EnclaveError, hardwareUnavailable, type EnclaveErrorCode } from './errors.js';
+export { createIoKeyPair, decryptInEnclave, encryptToEnclave, ioKeyReportData, type IoKeyPair } from './io-channel.js';
+export { deriveSealingKey, sealState, unsealState } from './sealing.js';
+export * from './simulated/index.js';
