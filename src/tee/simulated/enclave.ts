@@ -70,7 +70,7 @@ export class SimulatedEnclave implements Enclave {
     const log = this.options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
     const tag = `simulated enclave ${this.measurement.slice(0, 12)}`;
     // The bundle is handed over on stdin, so the bytes measured are the bytes run (no file to swap in between).
-    const child = spawn(process.execPath, [`--max-old-space-size=${this.limits.memoryMb}`, '--input-type=module', '-'], {
+    const child = spawn(process.execPath, [`--max-old-space-size=${this.limits.memoryMb}`, '-'], {
       stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
       env: {},
