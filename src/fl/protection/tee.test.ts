@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createIoKeyPair, ioKeyReportData, signSimulatedEvidence } from '../../tee/index.js';
 import type { TeeTaskProtection } from '../participant-channel.js';
-import { createStrategy } from '../strategies/index.js';
+import { SeededNoiseSource } from '../../privacy/dp/index.js';
+import { DpFixedClipping, createStrategy } from '../strategies/index.js';
 import { EnclaveAggregator } from './enclave-aggregation.js';
 import { admitEnclave, encryptUpdate } from './tee.js';
 import { roundNonce, teeRoundContext } from './tee-enclave.js';
@@ -62,6 +63,20 @@ describe('the aggregation enclave program', () => {
     expect(answer.weights).toEqual(expected);
     // The outlier is not among the two updates Multi-Krum averaged.
     expect(Math.max(...(answer.weights as Float32Array))).toBeLessThan(1);
+  });
+
+  it('adds client-level DP noise inside, as DpFixedClipping around the job\'s rule does on a plain coordinator', () => {
+    const aggregator = new EnclaveAggregator();
+    const dp = { clipNorm: 0.5, noiseMultiplier: 1, noise: 'seeded-insecure' as const, seed: 9 };
+    const key = aggregator.handle({ op: 'open', roundContext: teeRoundContext(round.jobId, round.roundId), round: 1, global, strategy: { name: 'fedavg' }, dp }).publicKey as Uint8Array;
+    const contributions = [...updates].map(([id, weights]) => ({ id, numExamples: 10, envelope: encryptUpdate(key, round, id, weights) }));
+    const answer = aggregator.handle({ op: 'aggregate', roundContext: teeRoundContext(round.jobId, round.roundId), contributions });
+    const plain = new DpFixedClipping(createStrategy({ name: 'fedavg' }), { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: new SeededNoiseSource(dp.seed ^ 0x5eed) });
+    const expected = plain.aggregate(global, [...updates].map(([clientId, weights]) => ({ clientId, weights, numExamples: 10 })), 1);
+    expect(answer.weights).toEqual(expected);
+    // Noise was added: the result is not the clipped mean alone.
+    const noiseless = new DpFixedClipping(createStrategy({ name: 'fedavg' }), { clipNorm: dp.clipNorm, noiseMultiplier: 1e-9, noise: new SeededNoiseSource(1) }).aggregate(global, [...updates].map(([clientId, weights]) => ({ clientId, weights, numExamples: 10 })), 1);
+    expect(answer.weights).not.toEqual(noiseless);
   });
 
   it('refuses a ciphertext relabelled as another participant\'s, and a round key used twice', () => {
