@@ -95,7 +95,9 @@ export class SimulatedEnclave implements Enclave {
     child.stdin?.end(Buffer.from(this.options.bundle));
     await ready;
     child.on('message', (message: EnclaveReply) => this.onReply(message));
-    const sealingKey = deriveSealingKey(this.platformSecret(), this.measurement);
+    const secret = this.platformSecret();
+    const sealingKey = deriveSealingKey(secret, this.measurement);
+    secret.fill(0);
     try {
       await this.call({ call: 'init', measurement: this.measurement, sealingKey });
     } finally {
