@@ -145,6 +145,7 @@ describe('privacy.tee: simulated across processes', () => {
     // The refusal, with its reason, at both ends: the coordinator logs it, the refuser says it sent nothing.
     expect(coordinator.output()).toMatch(new RegExp(`'${REFUSER}' refused round 1's enclave: refused the simulated enclave at check 'policy-measurement': measurement ${measurement} is not on the allow-list`));
     expect(agents.get(REFUSER)?.output()).toMatch(/round 1: sent nothing \[TEE_ENCLAVE_REFUSED\]/);
+    for (const id of HONEST) expect(agents.get(id)?.output()).toMatch(/round 1 trained \(.*\); encrypted to the SIMULATED enclave/);
     expect([...seen.keys()].sort()).toEqual(HONEST);
     expect([...seen.values()]).toEqual(HONEST.map(() => false));
 

@@ -173,7 +173,9 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
       // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.
-      agent.on('trained', (t: { round: number; loss?: number; seconds: number }) => say(`${kit.participantId}: round ${t.round} trained (${t.loss !== undefined ? `loss ${t.loss.toFixed(4)}, ` : ''}${t.seconds.toFixed(2)} s)`));
+      agent.on('trained', (t: { round: number; loss?: number; seconds: number; encoding: string }) =>
+        say(`${kit.participantId}: round ${t.round} trained (${t.loss !== undefined ? `loss ${t.loss.toFixed(4)}, ` : ''}${t.seconds.toFixed(2)} s)${t.encoding === 'tee' ? '; encrypted to the SIMULATED enclave (not hardware-protected) after checking its evidence' : ''}`),
+      );
       agent.on('reconnecting', (r: { delayMs: number; attempt: number; connectedBefore: boolean }) =>
         say(`${kit.participantId}: ${r.connectedBefore ? 'connection lost' : 'the coordinator is not reachable yet'}; retrying in ${r.delayMs} ms (attempt ${r.attempt})`),
       );

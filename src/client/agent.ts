@@ -324,7 +324,7 @@ export class ClientAgent extends EventEmitter {
         this.unacknowledged = { roundId: update.roundId, header, body: update.body };
         this.reoffers = 0;
         this.offer(header);
-        this.emit('trained', { round: header.round, ...(update.loss !== undefined ? { loss: update.loss } : {}), seconds: update.seconds });
+        this.emit('trained', { round: header.round, ...(update.loss !== undefined ? { loss: update.loss } : {}), seconds: update.seconds, encoding: update.encoding });
         return;
       }
       case 'stage': {
