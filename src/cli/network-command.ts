@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -85,6 +86,10 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           const login = opts.operatorNoAuth ? ' (no login: --operator-no-auth)' : ' (log in with an operator token)';
           process.stderr.write(`participants: ${coordinator.participantUrl}\ndashboard:    ${coordinator.operatorUrl}/${login}\nmetrics:      ${coordinator.operatorUrl}/metrics (scrape token)\naudit trail:  ${auditFile}\n`);
           for (const warning of coordinator.warnings) process.stderr.write(`warning: ${warning}\n`);
+          const enclave = coordinator.job.enclave;
+          if (enclave) {
+            process.stderr.write(`enclave:      ${enclave.kind.toUpperCase()} (not hardware-protected), heap ${enclave.resources.memoryMb} MiB, measurement ${enclave.measurement}\n              participants admit it with: cipher-nexus client ... --tee-allow ${enclave.measurement}\n`);
+          }
           process.stderr.write(`${coordinator.job.resumed ? 'resuming' : 'started'} job ${coordinator.job.jobId}; waiting for ${prepared.config.selection.minClients} participant(s)\n`);
           const stop = (): void => void coordinator.close();
           process.once('SIGINT', stop);
@@ -155,8 +160,12 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--market-operator <address>', 'with --asset: the market operator whose signature grants carry')
     .option('--grant-usage <file>', 'with --asset: where this node counts the jobs each grant admitted', '.cipher-nexus/grant-usage.json')
     .option('--audit <file>', "with --asset: this node's hash-chained record of every grant check and every task served", '.cipher-nexus/owner-audit.jsonl')
-    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string }) => {
+    .option('--tee-allow <measurement>', 'in a privacy.tee job, send updates only to an enclave of this measurement (SHA-384 hex; repeat for several); without it every enclave is refused', (value: string, all: string[]) => [...all, value], [] as string[])
+    .option('--tee-platform-key <file>', "the simulated platform's public key whose evidence to trust", '.cipher-nexus/tee/platform-key.pub.pem')
+    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; teeAllow: string[]; teePlatformKey: string }) => {
       if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
+      const badMeasurement = opts.teeAllow.find((m) => !/^(0x)?[0-9a-fA-F]{96}$/.test(m));
+      if (badMeasurement !== undefined) throw new InvalidInputError('CLI_OPTION_INVALID', `--tee-allow takes an enclave measurement, 96 hex digits (SHA-384), got '${badMeasurement.slice(0, 120)}'`);
       const { loadParticipantKit } = await import('../identity/index.js');
       const kit = loadParticipantKit(opts.key);
       let admitJob: Awaited<ReturnType<typeof import('./asset-gate.js').assetGate>> | undefined;
@@ -171,16 +180,23 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment, audit: ownerAudit, actor: kit.participantId });
       }
       const { ClientAgent } = await import('../client/index.js');
-      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, ...(admitJob ? { admitJob } : {}) });
+      let platformKey: KeyObject | undefined;
+      const { readSimulatedPlatformPublicKey } = await import('../tee/index.js');
+      // Read when the first enclave is checked: a coordinator on this machine makes the key when it starts its enclave.
+      const enclavePolicy = { allowedMeasurements: opts.teeAllow, platformKey: () => (platformKey ??= readSimulatedPlatformPublicKey(resolve(opts.teePlatformKey))) };
+      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, enclavePolicy, ...(admitJob ? { admitJob } : {}) });
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
       // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.
-      agent.on('trained', (t: { round: number; loss?: number; seconds: number }) => say(`${kit.participantId}: round ${t.round} trained (${t.loss !== undefined ? `loss ${t.loss.toFixed(4)}, ` : ''}${t.seconds.toFixed(2)} s)`));
+      agent.on('trained', (t: { round: number; loss?: number; seconds: number; encoding: string }) =>
+        say(`${kit.participantId}: round ${t.round} trained (${t.loss !== undefined ? `loss ${t.loss.toFixed(4)}, ` : ''}${t.seconds.toFixed(2)} s)${t.encoding === 'tee' ? '; encrypted to the SIMULATED enclave (not hardware-protected) after checking its evidence' : ''}`),
+      );
       agent.on('reconnecting', (r: { delayMs: number; attempt: number; connectedBefore: boolean }) =>
         say(`${kit.participantId}: ${r.connectedBefore ? 'connection lost' : 'the coordinator is not reachable yet'}; retrying in ${r.delayMs} ms (attempt ${r.attempt})`),
       );
       agent.on('warning', (text: string) => say(`${kit.participantId}: ${text}`));
       agent.on('refused', (e: { code: string; message: string }) => say(`${kit.participantId}: refused [${e.code}]: ${e.message}`));
+      agent.on('refused-enclave', (e: { round: number; code: string; message: string }) => say(`${kit.participantId}: round ${e.round}: sent nothing [${e.code}]: ${e.message}`));
       agent.on('refused-job', (e: { jobId: string; code: string; message: string }) => say(`${kit.participantId}: will not serve job ${e.jobId} [${e.code}]: ${e.message}`));
       const stop = (): void => agent.stop();
       process.once('SIGINT', stop);

@@ -4,7 +4,7 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { EXAMPLES_REDECLARED, ParticipantRuntime, runClientTask, weightsSha256, type ClientResult, type ClientTask, type ParticipantOutput } from '../fl/index.js';
+import { EXAMPLES_REDECLARED, ParticipantRuntime, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput } from '../fl/index.js';
 import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
 import { SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
@@ -28,6 +28,8 @@ export interface ClientAgentOptions {
    * access grant this check admits, before it reads a row, and refuses any other with the reason.
    */
   admitJob?: (jobId: string, market: ServerHeader<'welcome'>['market']) => Promise<void>;
+  /** Which enclaves may see this participant's update in a `privacy.tee` job; without it every enclave is refused. */
+  enclavePolicy?: EnclavePolicy;
 }
 
 /** How the agent's job ended. */
@@ -271,6 +273,7 @@ export class ClientAgent extends EventEmitter {
         // The kit's signing key is also the participant's SecAgg+ identity key, registered with the coordinator.
         identity: createPrivateKey(this.options.kit.signingPrivateKey),
         send: (output) => this.output(output),
+        ...(this.options.enclavePolicy ? { enclavePolicy: this.options.enclavePolicy } : {}),
       });
       // The first hello could not know the example count before the job's data rules arrived.
       this.send('hello', { numExamples: this.data.numExamples, resources: this.resources(), agent: 'cipher-nexus/0.1' });
@@ -321,11 +324,16 @@ export class ClientAgent extends EventEmitter {
         this.unacknowledged = { roundId: update.roundId, header, body: update.body };
         this.reoffers = 0;
         this.offer(header);
-        this.emit('trained', { round: header.round, ...(update.loss !== undefined ? { loss: update.loss } : {}), seconds: update.seconds });
+        this.emit('trained', { round: header.round, ...(update.loss !== undefined ? { loss: update.loss } : {}), seconds: update.seconds, encoding: update.encoding });
         return;
       }
       case 'stage': {
         const { body, ...header } = output.message;
+        if (header.protocol === 'tee' && header.stage === 'refuse') {
+          // Nothing was trained for a refused enclave; the operator of this node is told why, as the coordinator is.
+          this.trainedRounds.delete(header.roundId);
+          this.emit('refused-enclave', { round: this.roundNumbers.get(header.roundId) ?? 0, ...(JSON.parse(Buffer.from(body).toString('utf8')) as { code: string; message: string }) });
+        }
         this.send('stage', header as ClientHeader<'stage'>, body);
         return;
       }

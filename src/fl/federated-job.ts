@@ -174,7 +174,7 @@ export async function runJob(prepared: PreparedJob, storage: Storage, observer: 
       startedAt: new Date(Date.now() - (performance.now() - started)).toISOString(),
       config,
       execution: { mode: config.execution.mode, workers },
-      protection: config.privacy.he ? 'ckks' : config.privacy.secagg ? 'secagg' : 'none',
+      protection: config.privacy.tee ? 'tee' : config.privacy.he ? 'ckks' : config.privacy.secagg ? 'secagg' : 'none',
       participants,
       rounds,
       final: { ...final, passedValidation: outcome.validation.passed },

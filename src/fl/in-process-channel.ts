@@ -1,5 +1,6 @@
 import type { ResourceMetrics } from '../core/index.js';
 import { generateIdentity } from '../privacy/secagg/index.js';
+import { loadSimulatedPlatformKey } from '../tee/index.js';
 import type { ClientAttack } from './attacks.js';
 import type { JobDriver } from './job-driver.js';
 import { ParticipantRuntime, type ParticipantOutput } from './participant.js';
@@ -34,6 +35,10 @@ export class InProcessChannel implements ParticipantChannel {
   /** Joins every simulated participant to the job, each with a fresh Ed25519 identity (its "kit"). */
   async connect(driver: JobDriver): Promise<void> {
     this.driver = driver;
+    // A simulation trusts the enclave its own coordinator launched: its participants allow that measurement, on this machine's simulated platform.
+    const enclave = driver.enclave;
+    const platformKey = enclave ? loadSimulatedPlatformKey().publicKey : undefined;
+    const enclavePolicy = enclave && platformKey ? { allowedMeasurements: [enclave.measurement], platformKey: () => platformKey } : undefined;
     for (const [id, participant] of this.participants) {
       const identity = generateIdentity();
       this.runtimes.set(
@@ -45,6 +50,7 @@ export class InProcessChannel implements ParticipantChannel {
           identity: identity.privateKey,
           send: (output) => this.deliver(id, output),
           ...(participant.attack ? { attack: participant.attack } : {}),
+          ...(enclavePolicy ? { enclavePolicy } : {}),
         }),
       );
       await driver.join(id, participant.numExamples, SIMULATED_RESOURCES, identity.publicKey);

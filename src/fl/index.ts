@@ -51,6 +51,8 @@ export type { JobOutcome } from './job-outcome.js';
 export { taskSeed } from './round-opening.js';
 export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
 export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
+export { EnclaveRefusedError, type EnclavePolicy } from './protection/tee.js';
+export { AggregationEnclave, aggregationEnclaveBundle, roundNonce } from './protection/tee-enclave.js';
 export { InProcessChannel, type SimulatedParticipant } from './in-process-channel.js';
 export type { TrainingManagerOptions } from './training-manager.js';
 export type { SubmitOutcome } from './update-admission.js';

@@ -76,4 +76,13 @@ describe('job config', () => {
     expect(loadJobConfig(path)).toEqual({ rounds: 2 });
     expect(() => loadJobConfig(join(dir, 'absent.yaml'))).toThrow(/absent\.yaml/);
   });
+
+  it('runs an enclave round only on the simulated backend here, alone among the protections, with robust rules allowed', () => {
+    const data = { train: 'a.csv', test: 'b.csv', labelColumn: 'y' };
+    const parse = (extra: object) => parseWithSchema({ data, ...extra }, JobConfigSchema, 'config');
+    expect(parse({ privacy: { tee: 'simulated' }, strategy: { name: 'krum', f: 0, m: 2 } }).privacy).toMatchObject({ tee: 'simulated', teeMemoryMb: 512 });
+    for (const kind of ['nitro', 'sgx', 'snp']) expect(() => parse({ privacy: { tee: kind } })).toThrow(new RegExp(`privacy\\.tee.*'${kind}' needs .*this machine does not have`));
+    expect(() => parse({ privacy: { tee: 'simulated', secagg: true } })).toThrow(/choose one of privacy\.tee and privacy\.secagg/);
+    expect(() => parse({ privacy: { tee: 'simulated' }, compression: { kind: 'q8' } })).toThrow(/cannot be combined with privacy\.tee/);
+  });
 });

@@ -6,6 +6,7 @@ import { AdversaryConfigSchema } from './attacks.js';
 import { PoisoningDetectorOptionsSchema } from './poisoning-detector.js';
 import { CompressionConfigSchema } from './compression/index.js';
 import { DEFAULT_DELTA, DEFAULT_GAMMA } from '../privacy/secagg/index.js';
+import { hardwareUnavailable } from '../tee/index.js';
 import { DpConfigSchema } from './privacy-plan.js';
 import { StrategyConfigSchema } from './strategies/index.js';
 
@@ -119,6 +120,14 @@ export const JobConfigSchema = z
         heCommittee: z.number().int().min(1).max(16).default(3),
         /** How long a CKKS key-setup or decryption stage waits for the key holders. */
         heStageSeconds: z.number().positive().max(3600).default(30),
+        /**
+         * An attested enclave aggregates: participants verify its evidence and encrypt their updates to it;
+         * it runs the strategy (robust rules too) and client-level DP inside. Only `simulated` runs without
+         * enclave hardware, and it is not hardware-protected.
+         */
+        tee: z.enum(['simulated', 'nitro', 'sgx', 'snp']).optional(),
+        /** Heap ceiling of the aggregation enclave, MiB. */
+        teeMemoryMb: z.number().int().min(64).max(65_536).default(512),
         /** Secure aggregation (SecAgg+): the coordinator learns only the sum; `clip` bounds each coordinate of a contribution. */
         secagg: z
           .union([
@@ -160,7 +169,16 @@ export const JobConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    // Protected updates cannot be read one by one, so rules that inspect individual updates cannot run on them.
+    const tee = config.privacy.tee;
+    if (tee && tee !== 'simulated') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['privacy', 'tee'], message: hardwareUnavailable(tee) });
+    if (tee && (config.privacy.he || config.privacy.secagg)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['privacy', 'tee'], message: `choose one of privacy.tee and ${config.privacy.he ? 'privacy.he' : 'privacy.secagg'}` });
+    }
+    // The enclave opens whole weights; a compressed delta is a plain-round encoding.
+    if (tee && config.compression.kind !== 'none') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['compression', 'kind'], message: 'compression applies to plain updates and cannot be combined with privacy.tee' });
+    }
+    // Protected updates cannot be read one by one, so rules that inspect individual updates cannot run on them (an enclave can).
     const mode = config.privacy.he ? 'privacy.he' : config.privacy.secagg ? 'privacy.secagg' : undefined;
     if (!mode) return;
     if (config.compression.kind !== 'none') {

@@ -12,6 +12,8 @@ import type { ModelRegistry } from './model-registry.js';
 import type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, StageMessage } from './participant-channel.js';
 import type { JobPrivacy, RoundCharge } from './privacy-plan.js';
 import type { RoundCollection } from './protection/round-collection.js';
+import type { AggregationEnclave } from './protection/tee-enclave.js';
+import type { EnclaveResources } from '../tee/index.js';
 import type { IncentivesReport, JobStop, RefusedUpdate, RoundReport } from './report.js';
 import { UpdateRejectedError } from './round-errors.js';
 import { closeRound } from './round-closing.js';
@@ -81,6 +83,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     private readonly federation: Map<string, number>,
     private readonly privacy: JobPrivacy | undefined,
     private readonly options: JobDriverOptions,
+    private readonly aggregationEnclave: AggregationEnclave | undefined,
   ) {
     super();
     this.membership = new JobMembership(storage, jobId);
@@ -89,7 +92,13 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
   /** Takes over the store's running job of this name (with `resume`), or creates a new job with a fresh model. */
   static async open(job: CoordinatorJob, storage: Storage, channel: ParticipantChannel, options: JobDriverOptions): Promise<JobDriver> {
     const s = await startJob(job, storage, options);
-    return new JobDriver(s.jobId, s.resumed, job, storage, channel, s.modelId, s.createdAt, s.manager, s.registry, s.nodes, s.scheduler, s.federation, s.privacy, options);
+    return new JobDriver(s.jobId, s.resumed, job, storage, channel, s.modelId, s.createdAt, s.manager, s.registry, s.nodes, s.scheduler, s.federation, s.privacy, options, s.enclave);
+  }
+
+  /** The job's aggregation enclave under `privacy.tee` (its kind, measurement and resources), or undefined. */
+  get enclave(): { kind: string; measurement: string; resources: EnclaveResources } | undefined {
+    const enclave = this.aggregationEnclave;
+    return enclave ? { kind: enclave.kind, measurement: enclave.measurement, resources: enclave.resources } : undefined;
   }
 
   /** Ends the job with `error` (a simulated participant that cannot train is a broken setup, not a drop-out). */
@@ -218,7 +227,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
           continue;
         }
         const open = existing.find((r) => r.status === 'open' || r.status === 'aggregating');
-        if (open && (config.privacy.secagg || config.privacy.he)) {
+        if (open && (config.privacy.secagg || config.privacy.he || config.privacy.tee)) {
           // Nothing of a protected round can be carried over: it starts again under a new round context.
           await this.manager.abandonRound(open.id, 'the coordinator restarted during this protected round; it was started again as a new round');
           this.emit('restarted', { round: open.number });
@@ -289,6 +298,7 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
       throw reason;
     } finally {
       evaluator.dispose();
+      await this.aggregationEnclave?.destroy();
     }
   }
 
@@ -312,7 +322,8 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
       weightBounds: roundWeightBounds(declared, config.aggregation.maxWeightShare),
       keepUpdates: detect,
       onRefused: (participantId, code, message) => this.emit('refused', { participantId, code, message }),
-    }, config, this.jobId, this.membership.identityKeys());
+    }, config, this.jobId, this.membership.identityKeys(), this.aggregationEnclave);
+    await collection.prepare?.();
     const tasks = tasksFor({ config, jobId: this.jobId, roundId, round, base, charge, collection, manager: this.manager });
     const submitted = new Set((await this.storage.rounds.listUpdates(roundId)).map((u) => u.clientId));
     // A round that was already aggregating when the previous coordinator died has all it will get.

@@ -6,6 +6,8 @@ import { jobStreams } from './job-streams.js';
 import { ModelRegistry } from './model-registry.js';
 import { ModelValidator } from './model-validator.js';
 import { JobPrivacy, noiseSourceFor } from './privacy-plan.js';
+import { EnclaveAggregated } from './protection/tee.js';
+import { AggregationEnclave } from './protection/tee-enclave.js';
 import { DpFixedClipping, createStrategy } from './strategies/index.js';
 import { TrainingManager } from './training-manager.js';
 
@@ -23,6 +25,8 @@ export interface JobState {
   /** Participants and their examples, for client-level DP's sampling rate (updated as they join). */
   federation: Map<string, number>;
   privacy: JobPrivacy | undefined;
+  /** The job's aggregation enclave under `privacy.tee`: it runs the strategy (and client-level DP) on the decrypted updates. */
+  enclave: AggregationEnclave | undefined;
 }
 
 /** Takes over the store's running job of this name (with `resume`), or creates a new job with a fresh model. */
@@ -39,9 +43,20 @@ export async function startJob(job: CoordinatorJob, storage: Storage, options: J
   const dp = config.privacy.dp;
   const base = createStrategy(config.strategy);
   // Client-level DP clips and noises on the coordinator, before the strategy sees anything; under
-  // secure aggregation the participants do it (SecAggParticipant), since the coordinator cannot.
-  const strategy =
-    dp?.mode === 'client' && !config.privacy.secagg
+  // secure aggregation the participants do it (SecAggParticipant), since the coordinator cannot; with
+  // an enclave, the enclave does it together with the strategy.
+  const enclave = config.privacy.tee
+    ? await AggregationEnclave.launch(
+        {
+          strategy: config.strategy,
+          ...(dp?.mode === 'client' ? { dp: { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: dp.noise, seed: streams.initSeed, ...(dp.gridStep === undefined ? {} : { gridStep: dp.gridStep }) } } : {}),
+        },
+        { resources: { memoryMb: config.privacy.teeMemoryMb } },
+      )
+    : undefined;
+  const strategy = enclave
+    ? new EnclaveAggregated(base)
+    : dp?.mode === 'client' && !config.privacy.secagg
       ? new DpFixedClipping(base, { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier, noise: noiseSourceFor(dp.noise, streams.initSeed), gridStep: dp.gridStep })
       : base;
   const manager = new TrainingManager(storage, registry, strategy, {
@@ -72,5 +87,5 @@ export async function startJob(job: CoordinatorJob, storage: Storage, options: J
   const privacy = dp ? await JobPrivacy.open(storage, dp, { jobId, datasetId: job.datasetId, federation, training: config.training }) : undefined;
   // A job taken over continues its own epsilon from the ledger's record of its rounds.
   if (privacy && running) await privacy.resume();
-  return { jobId, resumed: Boolean(running), modelId, createdAt, manager, registry, nodes, scheduler, federation, privacy };
+  return { jobId, resumed: Boolean(running), modelId, createdAt, manager, registry, nodes, scheduler, federation, privacy, enclave };
 }

@@ -39,8 +39,19 @@ export interface CkksTaskProtection {
   identityKeys: Record<string, string>;
 }
 
+/** An attested enclave aggregates this round: its evidence and the I/O key a participant encrypts its update to, once it admits the enclave. */
+export interface TeeTaskProtection {
+  kind: 'tee';
+  /** The enclave's platform; only `simulated` runs without enclave hardware. */
+  platform: 'simulated';
+  /** The enclave's evidence for this round, base64: its measurement, the round's nonce, SHA-256 of `publicKey` as report data. */
+  evidence: string;
+  /** The enclave's X25519 key for this round, base64 of the raw 32 bytes. */
+  publicKey: string;
+}
+
 /** How a participant protects its update this round. */
-export type TaskProtection = { kind: 'none' } | SecAggTaskProtection | CkksTaskProtection;
+export type TaskProtection = { kind: 'none' } | SecAggTaskProtection | CkksTaskProtection | TeeTaskProtection;
 
 /** One round's work for one participant. */
 export interface RemoteTask {
@@ -64,8 +75,8 @@ export interface RemoteTask {
   releaseLoss: boolean;
 }
 
-/** How an update's bytes are to be read: float32 weights, a compressed delta, a SecAgg+ masked vector, CKKS ciphertexts. */
-export type UpdateEncoding = 'float32' | 'compressed' | 'secagg' | 'ckks';
+/** How an update's bytes are to be read: float32 weights, a compressed delta, a SecAgg+ masked vector, CKKS ciphertexts, weights encrypted to an enclave. */
+export type UpdateEncoding = 'float32' | 'compressed' | 'secagg' | 'ckks' | 'tee';
 
 /** An update as it leaves a participant. */
 export interface RemoteUpdate {
@@ -81,10 +92,10 @@ export interface RemoteUpdate {
   body: Uint8Array;
 }
 
-/** A step of a multi-message protection protocol (SecAgg+'s key exchange and unmasking, CKKS's key setup and decryption). */
+/** A step of a multi-message protection protocol (SecAgg+'s key exchange and unmasking, CKKS's key setup and decryption, a participant's refusal of an enclave). */
 export interface StageMessage {
   roundId: string;
-  protocol: 'secagg' | 'ckks';
+  protocol: 'secagg' | 'ckks' | 'tee';
   stage: string;
   body: Uint8Array;
 }

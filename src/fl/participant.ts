@@ -5,6 +5,7 @@ import type { ClientResult, ClientTask } from './client-training.js';
 import type { RemoteTask, RemoteUpdate, StageMessage } from './participant-channel.js';
 import { CkksParticipant } from './protection/ckks.js';
 import { SecAggParticipant } from './protection/secagg.js';
+import { admitEnclave, encryptUpdate, refusalBody, type EnclavePolicy } from './protection/tee.js';
 
 /** What a participant sends: an update (offered, then sent when pulled), a protocol message, or a failed task. */
 export type ParticipantOutput = { kind: 'update'; update: RemoteUpdate } | { kind: 'stage'; message: StageMessage } | { kind: 'failed'; roundId: string; reason: string };
@@ -22,6 +23,8 @@ export interface ParticipantRuntimeOptions {
   send(output: ParticipantOutput): void;
   /** Simulation only: the attack this participant runs. */
   attack?: ClientAttack;
+  /** Which enclaves may see this participant's update (`privacy.tee`); without it, every enclave is refused. */
+  enclavePolicy?: EnclavePolicy;
 }
 
 interface ActiveRound {
@@ -58,6 +61,18 @@ export class ParticipantRuntime {
   /** Starts a round's task: training begins at once; SecAgg+ advertises its keys while it trains. */
   onTask(task: RemoteTask, weights: Float32Array): void {
     const { id, attack } = this.options;
+    let enclaveKey: Uint8Array | undefined;
+    if (task.protection.kind === 'tee') {
+      // The enclave is checked before any training: a participant that refuses it spends nothing on the round.
+      try {
+        enclaveKey = admitEnclave(task.protection, task, this.options.enclavePolicy, new Date());
+      } catch (error) {
+        this.active?.ckks?.dispose();
+        this.active = null;
+        this.stage(task.roundId, 'tee', 'refuse', refusalBody(error));
+        return;
+      }
+    }
     const plain = task.protection.kind === 'none';
     const compression = plain && task.compression && task.compression.kind !== 'none' ? task.compression : undefined;
     const clientTask: ClientTask = {
@@ -74,7 +89,7 @@ export class ParticipantRuntime {
     this.active?.ckks?.dispose();
     const active: ActiveRound = { roundId: task.roundId, global: weights, trained };
     this.active = active;
-    if (task.protection.kind !== 'none') {
+    if (task.protection.kind === 'secagg' || task.protection.kind === 'ckks') {
       // The protection's first message goes out while the participant trains.
       try {
         if (task.protection.kind === 'secagg') {
@@ -94,12 +109,20 @@ export class ParticipantRuntime {
       (result) => {
         if (this.active !== active) return;
         if (result.residual) this.residual = result.residual;
-        const body = result.compressed ?? new Uint8Array(result.weights.buffer, result.weights.byteOffset, result.weights.byteLength);
+        let body: Uint8Array;
+        try {
+          body = enclaveKey ? encryptUpdate(enclaveKey, task, id, result.weights) : (result.compressed ?? new Uint8Array(result.weights.buffer, result.weights.byteOffset, result.weights.byteLength));
+          // Only the ciphertext leaves: the trained weights are wiped once encrypted.
+          if (enclaveKey) result.weights.fill(0);
+        } catch (error) {
+          this.fail(task.roundId, error);
+          return;
+        }
         const update: RemoteUpdate = {
           roundId: task.roundId,
           numExamples: this.claimed,
           seconds: result.seconds,
-          encoding: result.compressed ? 'compressed' : 'float32',
+          encoding: enclaveKey ? 'tee' : result.compressed ? 'compressed' : 'float32',
           body,
           ...(task.releaseLoss ? { loss: result.loss } : {}),
         };

@@ -108,7 +108,7 @@ export interface JobReport {
   config: JobConfig;
   execution: { mode: 'in-process' | 'workers'; workers: number };
   /** How updates travelled: plain float32, or CKKS ciphertexts summed without a secret key. */
-  protection: 'none' | 'ckks' | 'secagg';
+  protection: 'none' | 'ckks' | 'secagg' | 'tee';
   participants: ParticipantReport[];
   rounds: RoundReport[];
   final: { accuracy: number; loss: number; passedValidation: boolean };
@@ -156,6 +156,7 @@ export function formatRoundTable(report: JobReport): string {
     ...(report.protection === 'ckks'
       ? [`updates travelled as CKKS ciphertexts under a joint key that ${report.config.privacy.heCommittee} participants held in shares each round (${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round, key holders' messages included); the coordinator held no part of the key`]
       : []),
+    ...(report.protection === 'tee' ? [`updates were encrypted to a SIMULATED enclave (not hardware-protected) after each participant verified its evidence; it aggregated with ${report.config.strategy.name} inside, and the coordinator held only ciphertexts and the result`] : []),
     ...(report.protection === 'secagg' ? [`updates were securely aggregated (SecAgg+, ${Math.round(report.rounds[0]?.bytesPerClient ?? 0)} bytes per client per round); the coordinator saw only masked vectors and the sum`] : []),
     ...(report.chain ? ['', ...formatIncentives(report.chain, report.rounds)] : []),
     ...formatVerdict(report),

@@ -11,6 +11,8 @@ import { CkksCollection } from './protection/ckks.js';
 import { PlainCollection } from './protection/plain.js';
 import type { RoundCollection, RoundContext } from './protection/round-collection.js';
 import { SecAggCollection } from './protection/secagg.js';
+import { TeeCollection } from './protection/tee.js';
+import type { AggregationEnclave } from './protection/tee-enclave.js';
 import type { IncentivesReport } from './report.js';
 import type { TrainingManager } from './training-manager.js';
 
@@ -56,9 +58,10 @@ export async function selectParticipants(input: SelectionInput): Promise<string[
   }
 }
 
-/** The protection that collects the round's updates, as the job's privacy config asks: CKKS, secure aggregation, or plain. */
-export function collectionFor(ctx: RoundContext, config: JobConfig, jobId: string, identityKeys: Map<string, Uint8Array>): RoundCollection {
+/** The protection that collects the round's updates, as the job's privacy config asks: an enclave, CKKS, secure aggregation, or plain. */
+export function collectionFor(ctx: RoundContext, config: JobConfig, jobId: string, identityKeys: Map<string, Uint8Array>, enclave?: AggregationEnclave): RoundCollection {
   const { secagg, he, heParams, heCommittee, heStageSeconds } = config.privacy;
+  if (enclave) return new TeeCollection(ctx, enclave, jobId);
   if (he) return new CkksCollection(ctx, jobId, { preset: heParams, committee: heCommittee, identityKeys, stageMs: heStageSeconds * 1000 });
   if (!secagg) return new PlainCollection(ctx);
   const dp = config.privacy.dp;

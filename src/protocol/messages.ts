@@ -62,7 +62,7 @@ const compression = z.discriminatedUnion('kind', [
 
 const identityKeys = z.record(z.string().max(64), z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64'));
 
-/** How a participant protects this round's update: plain, SecAgg+ with the round's public configuration, or multi-party CKKS. */
+/** How a participant protects this round's update: plain, SecAgg+ with the round's public configuration, multi-party CKKS, or encrypted to an attested enclave. */
 const protection = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }).strict(),
   z
@@ -73,6 +73,14 @@ const protection = z.discriminatedUnion('kind', [
       minContributors: z.number().int().min(1),
       weights: z.record(id, z.number().int().positive().max(1e12)),
       identityKeys,
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('tee'),
+      platform: z.literal('simulated'),
+      evidence: z.string().max(96 * 1024).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64'),
+      publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64'),
     })
     .strict(),
   z
@@ -100,8 +108,8 @@ const protection = z.discriminatedUnion('kind', [
 
 /** Stages of a protection protocol: what the coordinator asks for next, and what a participant answers. */
 const coordinatorStage = z.enum(['shareKeys', 'confirmShares', 'maskedInput', 'consistencyCheck', 'unmask', 'identities', 'commitments', 'publicShares', 'contribution', 'decrypt', 'openShares']);
-const participantStage = z.enum(['advertiseKeys', 'shareKeys', 'confirmShares', 'consistencyCheck', 'unmask', 'identity', 'commitment', 'publicShare', 'decryptionShares', 'opened']);
-const protocol = z.enum(['secagg', 'ckks']);
+const participantStage = z.enum(['advertiseKeys', 'shareKeys', 'confirmShares', 'consistencyCheck', 'unmask', 'identity', 'commitment', 'publicShare', 'decryptionShares', 'opened', 'refuse']);
+const protocol = z.enum(['secagg', 'ckks', 'tee']);
 
 /** How a participant reads its local CSV so that its features match the job's model. */
 export const ParticipantDataSchema = z
@@ -146,7 +154,7 @@ export const ClientMessages = {
       numExamples: z.number().int().positive().max(1e12),
       loss: z.number().finite().optional(),
       seconds: z.number().nonnegative().finite(),
-      encoding: z.enum(['float32', 'compressed', 'secagg', 'ckks']),
+      encoding: z.enum(['float32', 'compressed', 'secagg', 'ckks', 'tee']),
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
     })
     .strict(),

@@ -208,6 +208,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     void audit.append('round.failed', 'coordinator', { job: job.jobId, ...info });
   });
   job.on('refused', (info: { participantId: string; code: string; message: string }) => {
+    participants.log.warn({ job: job.jobId, participant: info.participantId, code: info.code }, info.message);
     metrics.rejected.inc({ code: info.code });
     events.emit('security', { at: Date.now(), kind: 'message_rejected', participant: info.participantId, detail: `${info.code}: ${info.message}` });
     void audit.append('security.message_rejected', info.participantId, { code: info.code });

@@ -5,8 +5,8 @@
  * nonce and report-data binding) is decided apart from these checks, on the claims.
  */
 
-/** The kinds of hardware evidence Cipher Nexus verifies. */
-export type EvidenceKind = 'nitro' | 'sgx' | 'snp';
+/** The kinds of evidence Cipher Nexus verifies: three hardware platforms, and the development backend `simulated` (no hardware, a local platform key). */
+export type EvidenceKind = 'nitro' | 'sgx' | 'snp' | 'simulated';
 
 /** One check a verifier made, in the order it made them. */
 export interface EvidenceCheck {
@@ -45,6 +45,8 @@ export interface EvidenceClaims {
   tcb: { status: TcbStatus; detail: string };
   /** When the evidence was made, unix ms, where it says. */
   issuedAt: number | null;
+  /** Set on every claim of `simulated` evidence: no hardware stands behind it, only a key on the developer's machine. */
+  simulated?: true;
 }
 
 /** A verifier's conclusion. */

@@ -52,9 +52,11 @@ export interface CollectedRound {
  * it takes in their messages, and how it turns them into the next model.
  */
 export interface RoundCollection {
-  readonly kind: 'none' | 'secagg' | 'ckks';
+  readonly kind: 'none' | 'secagg' | 'ckks' | 'tee';
   /** Whether the coordinator sees individual updates (robust rules and the poisoning detector need them). */
   readonly individualUpdatesVisible: boolean;
+  /** Work before the round's tasks go out (an enclave opens the round and attests its key). */
+  prepare?(): Promise<void>;
   /** The protection section of a participant's task. */
   taskProtection(participantId: string): TaskProtection;
   /** An update (after offer and pull): 'accepted', 'duplicate', or an UpdateRejectedError. */
