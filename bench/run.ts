@@ -6,12 +6,13 @@ import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
 import { benchHe } from './he.js';
 import { benchHeMultiparty } from './he-multiparty.js';
+import { benchLeakage } from './leakage.js';
 import { benchMarket } from './market.js';
 import { benchNetwork } from './network.js';
 import { benchSecagg } from './secagg.js';
 
 
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork, market: benchMarket };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork, market: benchMarket, leakage: benchLeakage };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));
