@@ -6,14 +6,14 @@ import { benchDp } from './dp.js';
 import { benchFl } from './fl.js';
 import { benchHe } from './he.js';
 import { benchHeMultiparty } from './he-multiparty.js';
+import { benchLeakage } from './leakage.js';
 import { benchMarket } from './market.js';
 import { benchNetwork } from './network.js';
 import { benchSecagg } from './secagg.js';
 import { benchTee } from './tee.js';
 import { benchZk } from './zk.js';
 
-
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork, market: benchMarket, zk: benchZk, tee: benchTee };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork, market: benchMarket, zk: benchZk, tee: benchTee, leakage: benchLeakage };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));

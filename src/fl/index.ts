@@ -57,3 +57,4 @@ export { InProcessChannel, type SimulatedParticipant } from './in-process-channe
 export type { TrainingManagerOptions } from './training-manager.js';
 export type { SubmitOutcome } from './update-admission.js';
 export { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';
+export * as leakage from './leakage/index.js';
