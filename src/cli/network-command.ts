@@ -155,7 +155,8 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--market-operator <address>', 'with --asset: the market operator whose signature grants carry')
     .option('--grant-usage <file>', 'with --asset: where this node counts the jobs each grant admitted', '.cipher-nexus/grant-usage.json')
     .option('--audit <file>', "with --asset: this node's hash-chained record of every grant check and every task served", '.cipher-nexus/owner-audit.jsonl')
-    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string }) => {
+    .option('--wire-log <file>', 'write every message this node sends to the coordinator, whole and signed, before TLS, to this file (records of a 4-byte big-endian length and the bytes), to inspect what left the node')
+    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; wireLog?: string }) => {
       if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
       const { loadParticipantKit } = await import('../identity/index.js');
       const kit = loadParticipantKit(opts.key);
@@ -170,8 +171,9 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         ownerAudit = await AuditTrail.open(resolve(opts.audit));
         admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment, audit: ownerAudit, actor: kit.participantId });
       }
-      const { ClientAgent } = await import('../client/index.js');
-      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, ...(admitJob ? { admitJob } : {}) });
+      const { ClientAgent, WireLog } = await import('../client/index.js');
+      const wireLog = opts.wireLog === undefined ? undefined : WireLog.open(resolve(opts.wireLog));
+      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, ...(admitJob ? { admitJob } : {}), ...(wireLog ? { onFrame: wireLog.record } : {}) });
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
       // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.
@@ -187,7 +189,10 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       process.once('SIGTERM', stop);
       // Every task served on the asset goes to the owner's trail too: what left this node, and when.
       if (ownerAudit) agent.on('trained', (t: { round: number }) => void ownerAudit?.append('task.served', kit.participantId, { assetId: opts.asset, round: t.round }));
-      const result = await agent.run().finally(() => ownerAudit?.close());
+      const result = await agent.run().finally(() => {
+        wireLog?.close();
+        return ownerAudit?.close();
+      });
       if (result.status === 'failed') process.exitCode = 1;
       if (opts.json) printJson(result);
       else process.stdout.write(`${kit.participantId}: job ${result.jobId} ${result.status}${result.accuracy !== undefined ? ` (accuracy ${result.accuracy.toFixed(4)})` : ''}; trained ${result.rounds} round(s), ${result.reconnects} reconnect(s), ${result.attemptsBeforeConnected} attempt(s) before the first connection\n`);

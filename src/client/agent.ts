@@ -28,6 +28,8 @@ export interface ClientAgentOptions {
    * access grant this check admits, before it reads a row, and refuses any other with the reason.
    */
   admitJob?: (jobId: string, market: ServerHeader<'welcome'>['market']) => Promise<void>;
+  /** Sees every message this agent sends, whole and signed, before TLS (the CLI's `client --wire-log` writes them to a file). */
+  onFrame?: (message: Uint8Array) => void;
 }
 
 /** How the agent's job ended. */
@@ -147,7 +149,7 @@ export class ClientAgent extends EventEmitter {
       let fatal: Error | undefined;
       const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
       this.socket = socket;
-      this.out = new SendQueue(socket);
+      this.out = new SendQueue(socket, this.options.onFrame);
       socket.binaryType = 'nodebuffer';
       socket.on('open', () => {
         opened = true;
