@@ -160,6 +160,7 @@ describe('market commands', () => {
       [['cancel', '--asset', assetId, '--nonce', '77'], 'MARKET_ORDER_UNKNOWN'],
       [['grant', 'revoke', fillId], 'MARKET_NOT_SELLER'],
       [['dispute', '0x12'], 'CLI_BAD_FILL'],
+      [['release', fillId], 'MARKET_DISPUTE_WINDOW_OPEN'],
       [['rate', fillId, '--score', '9'], 'RATING_OUT_OF_RANGE'],
       [['grant', 'show', join(dir, 'missing.json')], 'CLI_GRANT_UNREADABLE'],
       [['quality', csv, '--schema', job], 'DATA_SCHEMA_INVALID'],
@@ -222,6 +223,7 @@ describe('market commands', () => {
     expect(await buyer.balanceOf()).toBe(before);
     expect(await run(['grant', 'show', join(grants, `${sold}.json`)])).toMatch(/escrow: Refunded/);
     await expect(run(['grant', 'revoke', sold])).rejects.toMatchObject({ code: 'MARKET_FILL_NOT_HELD' });
+    await expect(run(['release', sold])).rejects.toMatchObject({ code: 'MARKET_FILL_NOT_COMPLETED' });
 
     signer = buyer;
     expect(await run(['dispute', fillId])).toMatch(new RegExp(`^disputed fill ${fillId}: 3 NXS stays in escrow until the arbiter decides`));

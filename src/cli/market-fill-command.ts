@@ -32,7 +32,7 @@ function readGrantFile(file: string): unknown {
   }
 }
 
-/** Adds `market grant show|revoke`, `market rate` and `market dispute` to the `market` command. */
+/** Adds `market grant show|revoke`, `market release`, `market rate` and `market dispute` to the `market` command. */
 export function registerMarketFillCommands(market: Command, context: MarketCommandContext): void {
   const grant = market.command('grant').description('access grants: what a settled fill gives its buyer, signed by the market operator');
   grant
@@ -90,6 +90,30 @@ export function registerMarketFillCommands(market: Command, context: MarketComma
           await session.storage.market.updateFill(fillId, { status: 'revoked', updatedAt: now });
           if (stored) await session.storage.market.updateGrant(fillId, { used: stored.used, status: 'revoked', updatedAt: now });
           return txLine(`revoked the grant of fill ${fillId}; ${fmt(escrow.amount)} refunded to ${escrow.buyer}`, tx);
+        });
+        process.stdout.write(line);
+      }),
+    );
+
+  market
+    .command('release')
+    .description("anyone: pay a completed fill's escrowed NXS to its seller once the buyer's dispute window has passed")
+    .argument('<fill>', "the fill's id")
+    .action(
+      marketAction(async (id: string) => {
+        const fillId = fillIdArg(id);
+        const line = await withMarket(context, async (session) => {
+          await settledFill(session, fillId);
+          const escrow = await session.chain.readFill(fillId);
+          // The window is the chain's, so its clock decides.
+          const now = (await session.chain.conn.publicClient.getBlock()).timestamp;
+          if (escrow.status !== 'Completed') throw new MarketCommandError('MARKET_FILL_NOT_COMPLETED', `fill ${fillId} is ${escrow.status} on chain; only a completed fill (its job ran and the coordinator posted it) is released`);
+          if (now < escrow.disputeUntil) {
+            throw new MarketCommandError('MARKET_DISPUTE_WINDOW_OPEN', `the buyer may dispute fill ${fillId} until ${new Date(Number(escrow.disputeUntil) * 1000).toISOString()}; release it after that`);
+          }
+          const tx = await session.chain.release(fillId);
+          await session.storage.market.updateFill(fillId, { status: 'released', updatedAt: Number(now) });
+          return txLine(`released fill ${fillId}: ${fmt(escrow.amount)} paid to the seller ${escrow.seller}`, tx);
         });
         process.stdout.write(line);
       }),
