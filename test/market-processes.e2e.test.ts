@@ -157,7 +157,15 @@ describe('the data market across processes', () => {
 
     // Each round's epsilon was charged to the asset's scope for this buyer, within the unit bought.
     const storage = await connectStorage(db);
-    const charges = await storage.privacy.listCharges({ kind: 'dataset', id: `asset/${assetId}/${buyer.toLowerCase()}` }).finally(() => storage.close());
+    const [charges, grant, fill] = await Promise.all([
+      storage.privacy.listCharges({ kind: 'dataset', id: `asset/${assetId}/${buyer.toLowerCase()}` }),
+      storage.market.getGrant(fillId),
+      storage.market.getFill(fillId),
+    ]).finally(() => storage.close());
+    // The coordinator counted the job against the grant (its one unit: spent) and recorded the completion.
+    expect(grant).toMatchObject({ used: 1, units: 1, status: 'spent' });
+    expect(fill?.status).toBe('completed');
+    expect(coordinator.output()).toMatch(new RegExp(`grant of fill ${fillId}: 1 of 1 job\\(s\\) run \\(spent\\)`));
     expect(charges.map((c) => c.round)).toEqual([1, 2]);
     expect(charges[0].epsilonAfter).toBeGreaterThan(0);
     expect(charges[1].epsilonAfter).toBeGreaterThan(charges[0].epsilonAfter);
@@ -174,6 +182,8 @@ describe('the data market across processes', () => {
     await conn.increaseTime(completed.disputeUntil - now + 1n);
     expect(await cli(['--dev-account', String(OWNER), 'market', 'release', fillId])).toMatch(new RegExp(`^released fill ${fillId}: ${PRICE} NXS paid to the seller ${owner}`));
     expect((await reader.readFill(fillId)).status).toBe('Released');
+    const store = await connectStorage(db);
+    expect((await store.market.getFill(fillId).finally(() => store.close()))?.status).toBe('released');
     const after = await balances();
     expect(after[1]).toBe(before[1] + nxs(PRICE));
     expect(after[2]).toBe(before[2] - nxs(PRICE));

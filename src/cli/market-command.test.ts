@@ -102,7 +102,7 @@ describe('market commands', () => {
     expect(await verifyAccessGrant(marketDomain(n.conn.chain.id, n.deployment.escrow), grant, n.coordinator.account, now)).toMatchObject({ assetId: BigInt(assetId), buyer: buyer.account, units: 1 });
     // The resting ask's price, not the bid's, moved into escrow.
     expect(await buyer.balanceOf()).toBe(buyerBefore - nxs(3));
-    expect(await run(['grant', 'show', grantFile])).toMatch(/signature: valid\n {2}escrow: Held, 3 NXS for 1 unit\(s\) at 3 NXS\n$/);
+    expect(await run(['grant', 'show', grantFile])).toMatch(/signature: valid\n {2}jobs run: 0 of 1 \(active\)\n {2}escrow: Held, 3 NXS for 1 unit\(s\) at 3 NXS\n$/);
 
     expect(await run(['book', assetId])).toMatch(/ask +3 NXS +1 unit\(s\) +1 order\(s\)\n {2}---\n$/);
     expect(JSON.parse(await run(['fills', '--json']))).toEqual([expect.objectContaining({ id: fillId, assetId, units: 1, price: nxs(3).toString(), status: 'settled', buyer: buyer.account.toLowerCase() })]);

@@ -37,7 +37,7 @@ export function registerMarketFillCommands(market: Command, context: MarketComma
   const grant = market.command('grant').description('access grants: what a settled fill gives its buyer, signed by the market operator');
   grant
     .command('show')
-    .description("a grant file: what it admits, whether the market operator's signature holds and it is unexpired, and its fill's escrow on chain")
+    .description("a grant file: what it admits, whether the market operator's signature holds and it is unexpired, the jobs run under it as the --db store counts them, and its fill's escrow on chain")
     .argument('<file>', 'a grant file (market order --grant-out wrote it)')
     .option('--operator <address>', 'the market operator whose signature the grant must carry; on a development chain dev account 0 by default')
     .option('--json', 'print JSON')
@@ -46,27 +46,29 @@ export function registerMarketFillCommands(market: Command, context: MarketComma
         const { accessGrantFromJson, accessGrantToJson, marketDomain, verifyAccessGrant, AccessGrantError } = await loadMarket();
         const signed = accessGrantFromJson(readGrantFile(file));
         const operatorGiven = opts.operator === undefined ? undefined : addressArg('--operator', opts.operator);
-        const client = await context.open();
-        const { MarketClient } = await import('../chain/index.js');
-        const chain = new MarketClient(client.conn, client.deployment, client.signer);
-        const chainId = chain.conn.chain.id;
-        const operator: Address | undefined = operatorGiven ?? (chainId === DEV_CHAIN_ID ? (await operatorAccount(undefined, chainId)).address : undefined);
-        let validity = operator === undefined ? 'not checked: give --operator ADDRESS' : 'valid';
-        if (operator !== undefined) {
-          try {
-            await verifyAccessGrant(marketDomain(chain.conn.chain.id, chain.deployment.escrow), signed, operator, Math.floor(Date.now() / 1000));
-          } catch (error) {
-            if (!(error instanceof AccessGrantError)) throw error;
-            validity = `refused [${error.code}]: ${error.message}`;
-          }
-        }
         const fillId = `0x${signed.grant.fillId.toString(16).padStart(64, '0')}` as Hex;
-        const escrow = await chain.readFill(fillId);
-        if (opts.json) return printJson({ ...(accessGrantToJson(signed) as object), fillId, operator: operator ?? null, validity, escrow: jsonSafe(escrow) });
+        const { validity, operator, escrow, stored } = await withMarket(context, async ({ chain, storage }) => {
+          const chainId = chain.conn.chain.id;
+          const operator: Address | undefined = operatorGiven ?? (chainId === DEV_CHAIN_ID ? (await operatorAccount(undefined, chainId)).address : undefined);
+          let validity = operator === undefined ? 'not checked: give --operator ADDRESS' : 'valid';
+          if (operator !== undefined) {
+            try {
+              await verifyAccessGrant(marketDomain(chainId, chain.deployment.escrow), signed, operator, Math.floor(Date.now() / 1000));
+            } catch (error) {
+              if (!(error instanceof AccessGrantError)) throw error;
+              validity = `refused [${error.code}]: ${error.message}`;
+            }
+          }
+          return { validity, operator, escrow: await chain.readFill(fillId), stored: await storage.market.getGrant(fillId) };
+        });
+        // The jobs run under the grant as this store counts them (`serve --grant` counts each job that ran to its end).
+        const use = stored ? { used: stored.used, units: stored.units, status: stored.status } : null;
+        if (opts.json) return printJson({ ...(accessGrantToJson(signed) as object), fillId, operator: operator ?? null, validity, escrow: jsonSafe(escrow), use });
         const g = signed.grant;
         process.stdout.write(
           `grant of fill ${fillId}: ${g.units} job(s) on asset ${g.assetId} for ${g.buyer}, job configuration ${g.jobConfigHash}, until ${new Date(g.expiry * 1000).toISOString()}\n` +
             `  signature: ${validity}\n` +
+            `  jobs run: ${use ? `${use.used} of ${use.units} (${use.status})` : 'not in this store'}\n` +
             `  escrow: ${escrow.status}, ${fmt(escrow.amount)} for ${escrow.units} unit(s) at ${fmt(escrow.price)}\n`,
         );
       }),

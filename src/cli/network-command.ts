@@ -128,12 +128,17 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             ];
             process.stdout.write(`${lines.join('\n')}\n`);
           }
+          if (market) {
+            // A job that ran to its end used a unit of its grant, whether or not its model passed validation.
+            const { recordJobOnGrant } = await import('./market-job.js');
+            process.stderr.write(`${await recordJobOnGrant(storage, market.grant)}\n`);
+          }
           if (report.status === 'failed') throw new JobValidationError(report.jobId, report.validation.failures);
           if (market) {
             // A bought job that completed posts its evidence to the escrow; without a chain the operator posts it later.
             if (program.opts<{ rpc?: string }>().rpc) {
               const { completeOnChain } = await import('./market-job.js');
-              process.stderr.write(`${await completeOnChain(program, market.grant, report)}\n`);
+              process.stderr.write(`${await completeOnChain(program, storage, market.grant, report)}\n`);
             } else {
               process.stderr.write('warning: no --rpc: the completion of this bought job was not posted to the escrow; post it with the market operator key\n');
             }
