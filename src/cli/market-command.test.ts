@@ -161,6 +161,7 @@ describe('market commands', () => {
       [['grant', 'revoke', fillId], 'MARKET_NOT_SELLER'],
       [['dispute', '0x12'], 'CLI_BAD_FILL'],
       [['release', fillId], 'MARKET_DISPUTE_WINDOW_OPEN'],
+      [['release', `0x${'0'.repeat(64)}`], 'MARKET_FILL_UNKNOWN'],
       [['rate', fillId, '--score', '9'], 'RATING_OUT_OF_RANGE'],
       [['grant', 'show', join(dir, 'missing.json')], 'CLI_GRANT_UNREADABLE'],
       [['quality', csv, '--schema', job], 'DATA_SCHEMA_INVALID'],

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Address, Hex } from 'viem';
 import type { MarketFillRecord } from '../core/index.js';
+import type { FillInfo } from '../chain/index.js';
 import { addressArg, fmt, jsonSafe, txLine } from './chain-command.js';
 import { DEV_CHAIN_ID, MarketCommandError, fillIdArg, marketAction, operatorAccount, withMarket, type MarketCommandContext, type MarketSession } from './market-context.js';
 import { printJson } from './output.js';
@@ -11,11 +12,22 @@ const loadMarket = (): Promise<typeof import('../market/index.js')> => import('.
 /** The chain's escrow states after which a buyer's job has run, so the buyer may rate it. */
 const RATEABLE = new Set(['Completed', 'Disputed', 'Released']);
 
-/** A settled fill of the store, or `MARKET_FILL_UNKNOWN`. */
-async function settledFill({ storage }: MarketSession, id: Hex): Promise<MarketFillRecord> {
+/** Who may act on a fill: its seller, its buyer, or anyone (the escrow's release is permissionless; a rating's own book checks its rater). */
+type FillParty = 'seller' | 'buyer' | 'anyone';
+
+/**
+ * A settled fill of the store that the acting account may act on as `party` (`MARKET_FILL_UNKNOWN`,
+ * `MARKET_NOT_SELLER`, `MARKET_NOT_BUYER`), with its escrow on chain and the chain's clock, which
+ * decides its windows. `action` finishes the refusal's sentence, e.g. "revokes its grant".
+ */
+async function fillAs({ chain, storage }: MarketSession, id: Hex, party: FillParty, action: string): Promise<{ fill: MarketFillRecord; escrow: FillInfo; now: bigint }> {
   const fill = await storage.market.getFill(id);
   if (!fill || fill.status === 'failed') throw new MarketCommandError('MARKET_FILL_UNKNOWN', `no settled fill ${id} in this store; market fills lists them`);
-  return fill;
+  const account = chain.account.toLowerCase();
+  if (party === 'seller' && fill.seller !== account) throw new MarketCommandError('MARKET_NOT_SELLER', `fill ${id} was sold by ${fill.seller}, not by ${chain.account}; only the seller ${action}`);
+  if (party === 'buyer' && fill.buyer !== account) throw new MarketCommandError('MARKET_NOT_BUYER', `fill ${id} was bought by ${fill.buyer}, not by ${chain.account}; only its buyer ${action}`);
+  const [escrow, block] = await Promise.all([chain.readFill(id), chain.conn.publicClient.getBlock()]);
+  return { fill, escrow, now: block.timestamp };
 }
 
 function readGrantFile(file: string): unknown {
@@ -81,11 +93,9 @@ export function registerMarketFillCommands(market: Command, context: MarketComma
       marketAction(async (id: string) => {
         const fillId = fillIdArg(id);
         const line = await withMarket(context, async (session) => {
-          const fill = await settledFill(session, fillId);
-          if (fill.seller !== session.chain.account.toLowerCase()) throw new MarketCommandError('MARKET_NOT_SELLER', `fill ${fillId} was sold by ${fill.seller}, not by ${session.chain.account}; only the seller revokes its grant`);
+          const { escrow } = await fillAs(session, fillId, 'seller', 'revokes its grant');
           const stored = await session.storage.market.getGrant(fillId);
-          if (stored && stored.used > 0) throw new MarketCommandError('MARKET_GRANT_USED', `the grant of fill ${fillId} has admitted ${stored.used} job(s); a grant in use cannot be revoked (the buyer may dispute)`);
-          const escrow = await session.chain.readFill(fillId);
+          if (stored && stored.used > 0) throw new MarketCommandError('MARKET_GRANT_USED', `the grant of fill ${fillId} has run ${stored.used} job(s); a grant in use cannot be revoked (the buyer may dispute)`);
           if (escrow.status !== 'Held') throw new MarketCommandError('MARKET_FILL_NOT_HELD', `fill ${fillId} is ${escrow.status} on chain; only a fill whose escrow is still held can be revoked`);
           const tx = await session.chain.revoke(fillId);
           const now = Math.floor(Date.now() / 1000);
@@ -105,10 +115,7 @@ export function registerMarketFillCommands(market: Command, context: MarketComma
       marketAction(async (id: string) => {
         const fillId = fillIdArg(id);
         const line = await withMarket(context, async (session) => {
-          await settledFill(session, fillId);
-          const escrow = await session.chain.readFill(fillId);
-          // The window is the chain's, so its clock decides.
-          const now = (await session.chain.conn.publicClient.getBlock()).timestamp;
+          const { escrow, now } = await fillAs(session, fillId, 'anyone', 'releases it');
           if (escrow.status !== 'Completed') throw new MarketCommandError('MARKET_FILL_NOT_COMPLETED', `fill ${fillId} is ${escrow.status} on chain; only a completed fill (its job ran and the coordinator posted it) is released`);
           if (now < escrow.disputeUntil) {
             throw new MarketCommandError('MARKET_DISPUTE_WINDOW_OPEN', `the buyer may dispute fill ${fillId} until ${new Date(Number(escrow.disputeUntil) * 1000).toISOString()}; release it after that`);
@@ -131,11 +138,8 @@ export function registerMarketFillCommands(market: Command, context: MarketComma
         const fillId = fillIdArg(id);
         const { RatingBook } = await loadMarket();
         const rating = await withMarket(context, async (session) => {
-          const fill = await settledFill(session, fillId);
-          const book = new RatingBook(async (rater, purchase, assetId) => {
-            if (fill.buyer !== rater.toLowerCase() || fill.id !== purchase || fill.assetId !== assetId) return false;
-            return RATEABLE.has((await session.chain.readFill(fillId)).status);
-          });
+          const { fill, escrow } = await fillAs(session, fillId, 'anyone', 'rates it');
+          const book = new RatingBook(async (rater, purchase, assetId) => fill.buyer === rater.toLowerCase() && fill.id === purchase && fill.assetId === assetId && RATEABLE.has(escrow.status));
           const rated = await book.rate({ assetId: fill.assetId, fillId, rater: session.chain.account, score: opts.score.trim() === '' ? NaN : Number(opts.score) });
           await session.storage.market.insertRating({ assetId: rated.assetId, fillId, rater: rated.rater.toLowerCase(), score: rated.score, createdAt: Math.floor(Date.now() / 1000) });
           return rated;
@@ -152,11 +156,7 @@ export function registerMarketFillCommands(market: Command, context: MarketComma
       marketAction(async (id: string) => {
         const fillId = fillIdArg(id);
         const line = await withMarket(context, async (session) => {
-          const fill = await settledFill(session, fillId);
-          if (fill.buyer !== session.chain.account.toLowerCase()) throw new MarketCommandError('MARKET_NOT_BUYER', `fill ${fillId} was bought by ${fill.buyer}, not by ${session.chain.account}; only its buyer disputes it`);
-          const escrow = await session.chain.readFill(fillId);
-          // The window is the chain's, so its clock decides.
-          const now = (await session.chain.conn.publicClient.getBlock()).timestamp;
+          const { escrow, now } = await fillAs(session, fillId, 'buyer', 'disputes it');
           const open = escrow.status === 'Held' || (escrow.status === 'Completed' && now < escrow.disputeUntil);
           if (!open) throw new MarketCommandError('MARKET_DISPUTE_CLOSED', `fill ${fillId} is ${escrow.status} on chain${escrow.disputeUntil > 0n ? ` and its dispute window closed at ${new Date(Number(escrow.disputeUntil) * 1000).toISOString()}` : ''}; it can no longer be disputed`);
           const tx = await session.chain.dispute(fillId);
