@@ -30,6 +30,8 @@ export {
   parseOrder,
   parseSignedOrder,
   signOrder,
+  toChainOrder,
+  toChainSignedOrder,
   toOrderJson,
   verifyOrder,
   type MarketDomain,
