@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MarketClient, nxs, startEmbeddedNexus, type ChainClient, type EmbeddedNexus } from '../chain/index.js';
 import { InvalidInputError, connectStorage } from '../core/index.js';
 import { directoryOfServerKit, loadServerKit, participantKitPath, provisionWithLocalKeys, serverKitPath } from '../identity/index.js';
-import { accessGrantFromJson, marketDomain, openAsset, verifyAccessGrant, verifyQualityReport } from '../market/index.js';
+import { accessGrantFromJson, marketDomain, openAsset, recordGrantJob, verifyAccessGrant, verifyQualityReport } from '../market/index.js';
 import { registerMarketCommands } from './market-command.js';
 import { EXIT_USAGE, reportError } from './output.js';
 
@@ -103,6 +103,10 @@ describe('market commands', () => {
     // The resting ask's price, not the bid's, moved into escrow.
     expect(await buyer.balanceOf()).toBe(buyerBefore - nxs(3));
     expect(await run(['grant', 'show', grantFile])).toMatch(/signature: valid\n {2}jobs run: 0 of 1 \(active\)\n {2}escrow: Held, 3 NXS for 1 unit\(s\) at 3 NXS\n$/);
+    // serve --grant counts a job that ran to its end; grant show reads the count from the store.
+    const store = await connectStorage(db);
+    await recordGrantJob(store, fillId, now).finally(() => store.close());
+    expect(JSON.parse(await run(['grant', 'show', grantFile, '--json']))).toMatchObject({ fillId, use: { used: 1, units: 1, status: 'spent' }, escrow: { status: 'Held' } });
 
     expect(await run(['book', assetId])).toMatch(/ask +3 NXS +1 unit\(s\) +1 order\(s\)\n {2}---\n$/);
     expect(JSON.parse(await run(['fills', '--json']))).toEqual([expect.objectContaining({ id: fillId, assetId, units: 1, price: nxs(3).toString(), status: 'settled', buyer: buyer.account.toLowerCase() })]);
