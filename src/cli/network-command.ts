@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AuditTrail, InvalidInputError, type Storage } from '../core/index.js';
@@ -165,19 +165,26 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
       const { loadParticipantKit } = await import('../identity/index.js');
       const kit = loadParticipantKit(opts.key);
+      const { ClientAgent, WireLog } = await import('../client/index.js');
+      // Opened first, so that an unwritable place is refused before anything else is written.
+      const wireLog = opts.wireLog === undefined ? undefined : WireLog.open(resolve(opts.wireLog));
       let admitJob: Awaited<ReturnType<typeof import('./asset-gate.js').assetGate>> | undefined;
       let ownerAudit: AuditTrail | undefined;
       if (opts.asset !== undefined) {
-        const chainOptions = program.opts<{ rpc?: string; deployment: string }>();
-        if (!opts.marketOperator || !chainOptions.rpc) {
-          throw new InvalidInputError('CLI_OPTION_INVALID', '--asset needs --market-operator ADDRESS and --rpc URL (with --deployment FILE): grants are checked against the operator and the escrow on chain');
+        try {
+          const chainOptions = program.opts<{ rpc?: string; deployment: string }>();
+          if (!opts.marketOperator || !chainOptions.rpc) {
+            throw new InvalidInputError('CLI_OPTION_INVALID', '--asset needs --market-operator ADDRESS and --rpc URL (with --deployment FILE): grants are checked against the operator and the escrow on chain');
+          }
+          const { assetGate } = await import('./asset-gate.js');
+          ownerAudit = await AuditTrail.open(resolve(opts.audit));
+          admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment, audit: ownerAudit, actor: kit.participantId });
+        } catch (error) {
+          wireLog?.close();
+          if (wireLog) rmSync(wireLog.path, { force: true });
+          throw error;
         }
-        const { assetGate } = await import('./asset-gate.js');
-        ownerAudit = await AuditTrail.open(resolve(opts.audit));
-        admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment, audit: ownerAudit, actor: kit.participantId });
       }
-      const { ClientAgent, WireLog } = await import('../client/index.js');
-      const wireLog = opts.wireLog === undefined ? undefined : WireLog.open(resolve(opts.wireLog));
       const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, ...(admitJob ? { admitJob } : {}), ...(wireLog ? { onFrame: wireLog.record } : {}) });
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
