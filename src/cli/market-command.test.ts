@@ -12,7 +12,7 @@ import { InvalidInputError, connectStorage } from '../core/index.js';
 import { directoryOfServerKit, loadServerKit, participantKitPath, provisionWithLocalKeys, serverKitPath } from '../identity/index.js';
 import { accessGrantFromJson, marketDomain, openAsset, recordGrantJob, verifyAccessGrant, verifyQualityReport } from '../market/index.js';
 import { registerMarketCommands } from './market-command.js';
-import { EXIT_USAGE, reportError } from './output.js';
+import { EXIT_FAILURE, EXIT_USAGE, reportError } from './output.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 
@@ -234,6 +234,31 @@ describe('market commands', () => {
     expect(await run(['dispute', fillId])).toMatch(new RegExp(`^disputed fill ${fillId}: 3 NXS stays in escrow until the arbiter decides`));
     const fills = JSON.parse(await run(['fills', '--json'])) as { id: string; status: string }[];
     expect(Object.fromEntries(fills.map((f) => [f.id, f.status]))).toEqual({ [fillId]: 'disputed', [sold]: 'revoked' });
+  }, 60_000);
+
+  it('a match the chain refuses to settle is no fault of the input: exit 1, not 2', async () => {
+    signer = owner;
+    const listed = JSON.parse(
+      await run([
+        'list', '--csv', csv, '--schema', schema, '--title', 'Digits, withdrawn ask', '--category', 'vision', '--task', 'classification', '--licence', 'CC-BY-4.0',
+        '--region', 'eu', '--consent', 'research', '--budget-epsilon', '4', '--unit-rounds', '3', '--unit-epsilon', '2', '--price', '1', '--units', '1', '--json',
+      ]),
+    );
+    // The owner cancels the ask's nonce on chain from elsewhere: the book still holds it, the escrow refuses it.
+    await new MarketClient(n.conn, n.deployment, owner.signer).cancelNonce(BigInt(listed.ask.nonce));
+    signer = buyer;
+    const error = await run(['order', '--asset', listed.assetId, '--side', 'bid', '--price', '1', '--units', '1', '--purpose', 'research', '--region', 'eu', '--job', job, '--approve']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'MARKET_SETTLEMENT_FAILED' });
+    expect(error).not.toBeInstanceOf(InvalidInputError);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(reportError(error)).toBe(EXIT_FAILURE);
+    } finally {
+      stderr.mockRestore();
+    }
   }, 60_000);
 
   it('the program wires `market`: a refusal from a separate process is one line and exit 2', () => {
