@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keccak256, toBytes } from 'viem';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_DISPUTE_WINDOW_SECONDS, MarketClient, nxs, startEmbeddedNexus, type EmbeddedNexus } from '../src/chain/index.js';
 import { ClientAgent } from '../src/client/index.js';
 import { openStorage, type Storage } from '../src/core/index.js';
@@ -169,11 +169,10 @@ describe('a job bought on the market, on the owner node', () => {
     const second = await serve(bought, { grant: accessGrantToJson(grant), config: bought as Record<string, unknown> }, 'second.jsonl');
     try {
       await expect(ownerAgent(second.participantUrl).run()).rejects.toMatchObject({ code: 'GRANT_SPENT' });
+      await vi.waitFor(() => expect(readFileSync(join(dir, 'second.jsonl'), 'utf8')).toMatch(/participant\.refused_job.*GRANT_SPENT/), { timeout: 10_000, interval: 50 });
     } finally {
       await second.close();
     }
-    const audit = readFileSync(join(dir, 'second.jsonl'), 'utf8');
-    expect(audit).toMatch(/participant\.refused_job.*GRANT_SPENT/);
   }, 180_000);
 
   it('refuses a job without a grant, and one whose configuration is not the one bought, before reading a row', async () => {
@@ -187,7 +186,8 @@ describe('a job bought on the market, on the owner node', () => {
     const swapped = await serve(bigger, { grant: accessGrantToJson(grant), config: bigger as Record<string, unknown> }, 'swapped.jsonl');
     try {
       await expect(ownerAgent(swapped.participantUrl).run()).rejects.toMatchObject({ code: 'GRANT_CONFIG_MISMATCH' });
-      expect(readFileSync(join(dir, 'swapped.jsonl'), 'utf8')).toMatch(/participant\.refused_job.*GRANT_CONFIG_MISMATCH/);
+      // The agent leaves once its refusal is written to the socket; the coordinator reads and audits it a moment later.
+      await vi.waitFor(() => expect(readFileSync(join(dir, 'swapped.jsonl'), 'utf8')).toMatch(/participant\.refused_job.*GRANT_CONFIG_MISMATCH/), { timeout: 10_000, interval: 50 });
     } finally {
       await swapped.close();
     }
