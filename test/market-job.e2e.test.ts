@@ -23,8 +23,8 @@ import {
   toOrderJson,
   type SignedAccessGrant,
 } from '../src/market/index.js';
-import { SendQueue } from '../src/protocol/index.js';
 import { startCoordinator } from '../src/server/index.js';
+import { rowSignatures, rowsFound, rowsMissedByControl } from './support/row-search.js';
 
 /**
  * Compute-to-data through the network path: a buyer's grant from a settled fill admits exactly the
@@ -101,8 +101,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The owner's agent: admits a job only under a grant for its asset, counted in its own file. */
-function ownerAgent(serverUrl: string): ClientAgent {
+/** The owner's agent: admits a job only under a grant for its asset, counted in its own file; `onFrame` sees every message it sends. */
+function ownerAgent(serverUrl: string, onFrame?: (message: Uint8Array) => void): ClientAgent {
   const gate = new GrantGate({
     domain: marketDomain(n.conn.chain.id, n.deployment.escrow),
     issuer: operator.account,
@@ -119,6 +119,7 @@ function ownerAgent(serverUrl: string): ClientAgent {
       if (!offer) throw new AccessGrantError('GRANT_MISSING', `job ${jobId} carries no access grant`);
       await gate.admit(accessGrantFromJson(offer.grant), jobId, jobConfigHash(offer.config));
     },
+    ...(onFrame ? { onFrame } : {}),
   });
 }
 
@@ -128,57 +129,26 @@ async function serve(config: JobConfigInput, market: { grant: unknown; config: R
   return startCoordinator({ prepared: scoped, storage, kitDir, host: '127.0.0.1', port: 0, operatorPort: 0, auditFile: join(dir, audit), logLevel: 'silent', ...(market ? { market } : {}) });
 }
 
-/**
- * Every message the owner's agent sends, whole, before the wire splits and encrypts it: the test
- * process holds both ends, and only the coordinator's sockets are server-side.
- */
-function tapOwnerFrames(): { frames: Buffer[]; restore: () => void } {
-  const frames: Buffer[] = [];
-  const original = SendQueue.prototype.send;
-  SendQueue.prototype.send = function (this: SendQueue, message: Uint8Array | readonly Uint8Array[]) {
-    const socket = (this as unknown as { socket: { _isServer?: boolean } }).socket;
-    if (!socket._isServer) frames.push(Buffer.concat((Array.isArray(message) ? message : [message]) as Uint8Array[]));
-    return original.call(this, message);
-  };
-  return { frames, restore: () => void (SendQueue.prototype.send = original) };
-}
-
-/** Each row of the owner's CSV as the wire could carry it: its text, and its 8 most telling features as the model reads them (float32, / 16). */
-function rowSignatures(csv: string): Buffer[] {
-  return csv
-    .trim()
-    .split('\n')
-    .flatMap((line) => {
-      const features = line.split(',').slice(0, 64).map(Number);
-      let best = 0;
-      for (let i = 0; i + 8 <= 64; i++) if (features.slice(i, i + 8).filter((v) => v !== 0).length > features.slice(best, best + 8).filter((v) => v !== 0).length) best = i;
-      const window = Buffer.from(Float32Array.from(features.slice(best, best + 8), (v) => v / 16).buffer);
-      return [Buffer.from(line), window];
-    });
-}
-
 describe('a job bought on the market, on the owner node', () => {
   it('runs the job the grant names, charging its epsilon to the asset for this buyer; the spent grant then admits no other job', async () => {
     const first = await serve(bought, { grant: accessGrantToJson(grant), config: bought as Record<string, unknown> }, 'first.jsonl');
-    const tap = tapOwnerFrames();
+    const frames: Buffer[] = [];
     try {
-      const result = await ownerAgent(first.participantUrl).run();
+      const result = await ownerAgent(first.participantUrl, (m) => frames.push(Buffer.from(m))).run();
       expect(result.status).toBe('completed');
       expect(result.rounds).toBe(2);
     } finally {
-      tap.restore();
       await first.close();
     }
     // The buyer's coordinator got two model updates from the owner, and no row of the owner's data in any frame.
     // The demo's 64-128-64-10 network: 17,226 float32 weights, about 69 KB an update.
-    expect(tap.frames.filter((f) => f.length > 60_000).length).toBe(2);
-    const rows = rowSignatures(readFileSync(dataFile, 'utf8'));
+    expect(frames.filter((f) => f.length > 60_000).length).toBe(2);
+    const csv = readFileSync(dataFile, 'utf8');
+    const rows = rowSignatures(csv);
     expect(rows.length).toBe(800);
-    for (const row of rows) expect(tap.frames.some((frame) => frame.includes(row))).toBe(false);
+    expect(rowsFound(frames, rows)).toEqual([]);
     // The control: the same search finds every row in the data as the file and as the model's input.
-    const csv = readFileSync(dataFile);
-    const inputs = Buffer.from(Float32Array.from(csv.toString().trim().split('\n').flatMap((line) => line.split(',').slice(0, 64).map((v) => Number(v) / 16))).buffer);
-    rows.forEach((row, i) => expect((i % 2 === 0 ? csv : inputs).includes(row)).toBe(true));
+    expect(rowsMissedByControl(csv, rows)).toBe(0);
     const charges = await storage.privacy.listCharges(assetScope(grant.grant.assetId.toString(), grant.grant.buyer));
     expect(charges.map((c) => c.round)).toEqual([1, 2]);
     expect(charges[1].epsilonAfter).toBeGreaterThan(0);
@@ -199,11 +169,10 @@ describe('a job bought on the market, on the owner node', () => {
     const second = await serve(bought, { grant: accessGrantToJson(grant), config: bought as Record<string, unknown> }, 'second.jsonl');
     try {
       await expect(ownerAgent(second.participantUrl).run()).rejects.toMatchObject({ code: 'GRANT_SPENT' });
+      await vi.waitFor(() => expect(readFileSync(join(dir, 'second.jsonl'), 'utf8')).toMatch(/participant\.refused_job.*GRANT_SPENT/), { timeout: 10_000, interval: 50 });
     } finally {
       await second.close();
     }
-    const audit = readFileSync(join(dir, 'second.jsonl'), 'utf8');
-    expect(audit).toMatch(/participant\.refused_job.*GRANT_SPENT/);
   }, 180_000);
 
   it('refuses a job without a grant, and one whose configuration is not the one bought, before reading a row', async () => {
@@ -217,8 +186,8 @@ describe('a job bought on the market, on the owner node', () => {
     const swapped = await serve(bigger, { grant: accessGrantToJson(grant), config: bigger as Record<string, unknown> }, 'swapped.jsonl');
     try {
       await expect(ownerAgent(swapped.participantUrl).run()).rejects.toMatchObject({ code: 'GRANT_CONFIG_MISMATCH' });
-      // The agent exits once it has sent its refusal; the coordinator writes it a moment later.
-      await vi.waitFor(() => expect(readFileSync(join(dir, 'swapped.jsonl'), 'utf8')).toMatch(/participant\.refused_job.*GRANT_CONFIG_MISMATCH/), { timeout: 10_000 });
+      // The agent leaves once its refusal is written to the socket; the coordinator reads and audits it a moment later.
+      await vi.waitFor(() => expect(readFileSync(join(dir, 'swapped.jsonl'), 'utf8')).toMatch(/participant\.refused_job.*GRANT_CONFIG_MISMATCH/), { timeout: 10_000, interval: 50 });
     } finally {
       await swapped.close();
     }

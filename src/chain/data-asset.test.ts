@@ -38,6 +38,14 @@ describe('DataAsset', () => {
     const asset = await owner.getAsset(first.id);
     expect(asset).toEqual({ id: 1n, owner: owner.account, replaces: 0n, replacedBy: 0n, ...listing('partition 0') });
     expect(await owner.getAsset(second.id)).toMatchObject({ owner: other.account, rows: 1_911n, regionFlags: 0b100 });
+    // Found again by lister and content: the same content listed twice by one owner, and not another's.
+    const third = await owner.listAsset(listing('partition 0', { rows: 5n }));
+    await other.listAsset(listing('partition 0'));
+    expect((await owner.listedBy(owner.account, listing('partition 0').contentHash)).map((a) => [a.id, a.rows])).toEqual([
+      [first.id, 1_912n],
+      [third.id, 5n],
+    ]);
+    expect(await owner.listedBy(owner.account, keccak256(toBytes('never listed')))).toEqual([]);
   });
 
   it('refuses an empty listing and reading an asset that was never listed', async () => {

@@ -48,6 +48,7 @@ export {
   ORDER_TYPES,
   hashOrder,
   marketDomain,
+  orderSignatureFault,
   signOrder,
   verifyOrder,
   type Order,

@@ -3,7 +3,7 @@
  * checks the same domain and type hash) and the off-chain order book in src/market.
  */
 import { InvalidInputError } from '../core/errors.js';
-import { hashTypedData, recoverTypedDataAddress, type Address, type Hex, type LocalAccount, type TypedDataDomain } from 'viem';
+import { hashTypedData, hexToBigInt, recoverTypedDataAddress, slice, type Address, type Hex, type LocalAccount, type TypedDataDomain } from 'viem';
 
 /** EIP-712 domain name of MarketEscrow. */
 export const MARKET_DOMAIN_NAME = 'CipherNexus Market';
@@ -70,12 +70,32 @@ export async function signOrder(account: LocalAccount, domain: TypedDataDomain, 
   return { order, signature };
 }
 
-/** Whether `signature` is the order's maker's signature under `domain`. */
-export async function verifyOrder(domain: TypedDataDomain, { order, signature }: SignedOrder): Promise<boolean> {
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+
+/**
+ * Why `signature` is not the order's maker's signature under `domain` as MarketEscrow accepts one,
+ * or undefined when it is. The rules are OpenZeppelin's ECDSA.recover: 65 bytes, v 27 or 28, s in
+ * the lower half of the curve order (EIP-2: a high-s twin recovers the same signer, so the contract
+ * refuses it); and the recovered signer must be the maker. The reason finishes "the signature …".
+ */
+export async function orderSignatureFault(domain: TypedDataDomain, { order, signature }: SignedOrder): Promise<string | undefined> {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return 'is not 65 bytes';
+  const v = Number.parseInt(signature.slice(130), 16);
+  if (v !== 27 && v !== 28) return `has v = ${v}, expected 27 or 28`;
+  if (hexToBigInt(slice(signature, 32, 64)) > SECP256K1_HALF_N) return 'has a high s value (a malleated signature)';
+  let signer: Address;
   try {
-    const signer = await recoverTypedDataAddress({ domain, types: ORDER_TYPES, primaryType: 'Order', message: order, signature });
-    return signer.toLowerCase() === order.maker.toLowerCase();
+    signer = await recoverTypedDataAddress({ domain, types: ORDER_TYPES, primaryType: 'Order', message: order, signature });
   } catch {
-    return false;
+    return 'is not a valid secp256k1 signature';
   }
+  if (signer.toLowerCase() !== order.maker.toLowerCase()) {
+    return `was made by ${signer}, not by the maker: the order was altered after signing, or signed for another market than chain ${domain.chainId}, contract ${domain.verifyingContract}`;
+  }
+  return undefined;
+}
+
+/** Whether `signature` is the order's maker's signature under `domain`, as MarketEscrow would accept it ({@link orderSignatureFault} says why not). */
+export async function verifyOrder(domain: TypedDataDomain, signed: SignedOrder): Promise<boolean> {
+  return (await orderSignatureFault(domain, signed)) === undefined;
 }

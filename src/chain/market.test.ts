@@ -1,12 +1,12 @@
 import fc from 'fast-check';
-import { encodeFunctionData, keccak256, toBytes, type Address, type Hex } from 'viem';
+import { concat, encodeFunctionData, keccak256, numberToHex, slice, toBytes, type Address, type Hex } from 'viem';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { marketEscrowAbi, nexusTokenAbi } from './artifacts.js';
 import { DEFAULT_DISPUTE_WINDOW_SECONDS, nxs } from './deploy.js';
 import { startEmbeddedNexus, type EmbeddedNexus } from './dev.js';
 import { toChainError } from './errors.js';
 import type { ProposalAction } from './governance.js';
-import { hashOrder, ORDER_TYPES, signOrder, verifyOrder, type Order, type SignedOrder } from './market-order-types.js';
+import { hashOrder, ORDER_TYPES, orderSignatureFault, signOrder, verifyOrder, type Order, type SignedOrder } from './market-order-types.js';
 import { MarketClient, twapBetween, type AssetListing, type FillInfo } from './market.js';
 
 const WINDOW = DEFAULT_DISPUTE_WINDOW_SECONDS;
@@ -81,6 +81,17 @@ describe('the shared order format', () => {
     const [fields] = Object.values(ORDER_TYPES);
     const typeString = `Order(${fields.map((f) => `${f.type} ${f.name}`).join(',')})`;
     expect(keccak256(toBytes(typeString))).toBe(await n.conn.publicClient.readContract({ address: n.deployment.escrow, abi: marketEscrowAbi, functionName: 'ORDER_TYPEHASH', args: [] }));
+  });
+
+  it('refuses what the escrow refuses: the high-s twin of a valid signature, though it recovers the maker', async () => {
+    const bid = await order(buyer, 'bid', nxs(2), 1n);
+    const curveN = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    const v = Number.parseInt(bid.signature.slice(130), 16);
+    const twin = concat([slice(bid.signature, 0, 32), numberToHex(curveN - BigInt(slice(bid.signature, 32, 64)), { size: 32 }), numberToHex(v === 27 ? 28 : 27, { size: 1 })]);
+    expect(await orderSignatureFault(buyer.domain, { ...bid, signature: twin })).toMatch(/high s/);
+    expect(await verifyOrder(buyer.domain, { ...bid, signature: twin })).toBe(false);
+    await expect(coordinator.settle({ ...bid, signature: twin }, await order(seller, 'ask', nxs(2), 1n), 1n, nxs(2))).rejects.toMatchObject({ errorName: 'ECDSAInvalidSignatureS' });
+    expect(await orderSignatureFault(buyer.domain, bid)).toBeUndefined();
   });
 });
 

@@ -231,6 +231,15 @@ export class MarketClient {
     };
   }
 
+  /** The tokens `owner` listed with `contentHash`, oldest first, as the chain holds them now (an owner may since have transferred one). */
+  async listedBy(owner: Address, contentHash: Hex): Promise<DataAssetInfo[]> {
+    const events = await read(`reading the assets ${owner} listed`, () =>
+      this.conn.publicClient.getContractEvents({ ...this.assets, eventName: 'Listed', args: { owner: address(owner, 'the owner') }, fromBlock: this.deployment.fromBlock, toBlock: 'latest' }),
+    );
+    const ids = events.filter((e) => e.args.contentHash?.toLowerCase() === contentHash.toLowerCase()).map((e) => e.args.id as bigint);
+    return Promise.all(ids.map((id) => this.getAsset(id)));
+  }
+
   /** Transfers asset `id` from the signer to `to`: its future sales need the new owner's asks. */
   async transferAsset(to: Address, id: bigint): Promise<TxResult> {
     return write(this.conn, this.signer, { ...this.assets, action: `transferring asset ${id}`, functionName: 'transferFrom', args: [this.account, address(to, 'the recipient'), id] });

@@ -136,4 +136,16 @@ describe('cipher-nexus CLI', () => {
     const shown = JSON.parse(cli(['--db', db, 'budget', 'show', '--dataset', 'hospital-a', '--json'], dir).stdout);
     expect(JSON.stringify(shown)).toContain('hospital-a');
   });
+
+  it('client: an unwritable --wire-log, or an --asset without its operator, is refused before anything is written', async () => {
+    const { provisionWithLocalKeys } = await import('../identity/index.js');
+    const kits = join(dir, 'wire-kits');
+    await provisionWithLocalKeys({ outDir: kits, participants: ['owner'], serverHost: '127.0.0.1', serverPort: 9 });
+    const base = ['client', '--key', join(kits, 'participants', 'owner', 'kit.json'), '--data', join(optdigits, 'optdigits.tes')];
+    expectCleanUsageError(cli([...base, '--wire-log', join(dir, 'no', 'such', 'wire.bin')], dir), /^error \[WIRE_LOG_UNWRITABLE\]: cannot write the wire log '[^']+' \(ENOENT\); give a file in a folder you can write to\n$/);
+    const log = join(dir, 'wire.bin');
+    expectCleanUsageError(cli([...base, '--wire-log', log, '--asset', '1', '--audit', join(dir, 'owner-audit.jsonl')], dir), /^error \[CLI_OPTION_INVALID\]: --asset needs --market-operator/);
+    expect(existsSync(log)).toBe(false);
+    expect(existsSync(join(dir, 'owner-audit.jsonl'))).toBe(false);
+  }, 60_000);
 });

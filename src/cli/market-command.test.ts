@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MarketClient, nxs, startEmbeddedNexus, type ChainClient, type EmbeddedNexus } from '../chain/index.js';
 import { InvalidInputError, connectStorage } from '../core/index.js';
 import { directoryOfServerKit, loadServerKit, participantKitPath, provisionWithLocalKeys, serverKitPath } from '../identity/index.js';
-import { accessGrantFromJson, marketDomain, openAsset, verifyAccessGrant, verifyQualityReport } from '../market/index.js';
+import { accessGrantFromJson, marketDomain, openAsset, recordGrantJob, verifyAccessGrant, verifyQualityReport } from '../market/index.js';
 import { registerMarketCommands } from './market-command.js';
-import { EXIT_USAGE, reportError } from './output.js';
+import { EXIT_FAILURE, EXIT_USAGE, reportError } from './output.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 
@@ -102,7 +102,11 @@ describe('market commands', () => {
     expect(await verifyAccessGrant(marketDomain(n.conn.chain.id, n.deployment.escrow), grant, n.coordinator.account, now)).toMatchObject({ assetId: BigInt(assetId), buyer: buyer.account, units: 1 });
     // The resting ask's price, not the bid's, moved into escrow.
     expect(await buyer.balanceOf()).toBe(buyerBefore - nxs(3));
-    expect(await run(['grant', 'show', grantFile])).toMatch(/signature: valid\n {2}escrow: Held, 3 NXS for 1 unit\(s\) at 3 NXS\n$/);
+    expect(await run(['grant', 'show', grantFile])).toMatch(/signature: valid\n {2}jobs run: 0 of 1 \(active\)\n {2}escrow: Held, 3 NXS for 1 unit\(s\) at 3 NXS\n$/);
+    // serve --grant counts a job that ran to its end; grant show reads the count from the store.
+    const store = await connectStorage(db);
+    await recordGrantJob(store, fillId, now).finally(() => store.close());
+    expect(JSON.parse(await run(['grant', 'show', grantFile, '--json']))).toMatchObject({ fillId, use: { used: 1, units: 1, status: 'spent' }, escrow: { status: 'Held' } });
 
     expect(await run(['book', assetId])).toMatch(/ask +3 NXS +1 unit\(s\) +1 order\(s\)\n {2}---\n$/);
     expect(JSON.parse(await run(['fills', '--json']))).toEqual([expect.objectContaining({ id: fillId, assetId, units: 1, price: nxs(3).toString(), status: 'settled', buyer: buyer.account.toLowerCase() })]);
@@ -160,6 +164,8 @@ describe('market commands', () => {
       [['cancel', '--asset', assetId, '--nonce', '77'], 'MARKET_ORDER_UNKNOWN'],
       [['grant', 'revoke', fillId], 'MARKET_NOT_SELLER'],
       [['dispute', '0x12'], 'CLI_BAD_FILL'],
+      [['release', fillId], 'MARKET_DISPUTE_WINDOW_OPEN'],
+      [['release', `0x${'0'.repeat(64)}`], 'MARKET_FILL_UNKNOWN'],
       [['rate', fillId, '--score', '9'], 'RATING_OUT_OF_RANGE'],
       [['grant', 'show', join(dir, 'missing.json')], 'CLI_GRANT_UNREADABLE'],
       [['quality', csv, '--schema', job], 'DATA_SCHEMA_INVALID'],
@@ -222,11 +228,37 @@ describe('market commands', () => {
     expect(await buyer.balanceOf()).toBe(before);
     expect(await run(['grant', 'show', join(grants, `${sold}.json`)])).toMatch(/escrow: Refunded/);
     await expect(run(['grant', 'revoke', sold])).rejects.toMatchObject({ code: 'MARKET_FILL_NOT_HELD' });
+    await expect(run(['release', sold])).rejects.toMatchObject({ code: 'MARKET_FILL_NOT_COMPLETED' });
 
     signer = buyer;
     expect(await run(['dispute', fillId])).toMatch(new RegExp(`^disputed fill ${fillId}: 3 NXS stays in escrow until the arbiter decides`));
     const fills = JSON.parse(await run(['fills', '--json'])) as { id: string; status: string }[];
     expect(Object.fromEntries(fills.map((f) => [f.id, f.status]))).toEqual({ [fillId]: 'disputed', [sold]: 'revoked' });
+  }, 60_000);
+
+  it('a match the chain refuses to settle is no fault of the input: exit 1, not 2', async () => {
+    signer = owner;
+    const listed = JSON.parse(
+      await run([
+        'list', '--csv', csv, '--schema', schema, '--title', 'Digits, withdrawn ask', '--category', 'vision', '--task', 'classification', '--licence', 'CC-BY-4.0',
+        '--region', 'eu', '--consent', 'research', '--budget-epsilon', '4', '--unit-rounds', '3', '--unit-epsilon', '2', '--price', '1', '--units', '1', '--json',
+      ]),
+    );
+    // The owner cancels the ask's nonce on chain from elsewhere: the book still holds it, the escrow refuses it.
+    await new MarketClient(n.conn, n.deployment, owner.signer).cancelNonce(BigInt(listed.ask.nonce));
+    signer = buyer;
+    const error = await run(['order', '--asset', listed.assetId, '--side', 'bid', '--price', '1', '--units', '1', '--purpose', 'research', '--region', 'eu', '--job', job, '--approve']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'MARKET_SETTLEMENT_FAILED' });
+    expect(error).not.toBeInstanceOf(InvalidInputError);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(reportError(error)).toBe(EXIT_FAILURE);
+    } finally {
+      stderr.mockRestore();
+    }
   }, 60_000);
 
   it('the program wires `market`: a refusal from a separate process is one line and exit 2', () => {

@@ -117,7 +117,7 @@ function depthLines(assetId: string, depth: BookDepth): string {
 }
 
 /**
- * Adds `market list|search|show|quality|order|cancel|book|fills|price|grant|rate|dispute`, the data
+ * Adds `market list|search|show|quality|order|cancel|book|fills|price|grant|release|rate|dispute`, the data
  * marketplace, to the program; `context` gives the chain client of the acting account and the store.
  */
 export function registerMarketCommands(program: Command, context: MarketCommandContext): void {

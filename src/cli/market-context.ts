@@ -37,7 +37,8 @@ async function asRefusal(error: unknown): Promise<unknown> {
   if (!(error instanceof CipherNexusError) || error instanceof InvalidInputError || error instanceof NotFoundError) return error;
   const m = await loadMarket();
   const refusals = [m.MarketError, m.ComplianceError, m.AssetBudgetError, m.RatingError, m.AccessGrantError, m.QualityReportError, m.AssetVaultError];
-  const duplicate = error instanceof StateError && error.code.startsWith('MARKET_');
+  // The store's duplicates (a second rating of a fill) are the user's to fix; a settlement the chain refused is not.
+  const duplicate = error instanceof StateError && /^MARKET_[A-Z_]+_DUPLICATE$/.test(error.code);
   return duplicate || refusals.some((kind) => error instanceof kind) ? new MarketCommandError(error.code, error.message, error.details) : error;
 }
 

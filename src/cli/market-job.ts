@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { InvalidInputError, loadConfigFile, type Storage } from '../core/index.js';
 import type { PreparedCoordinatedJob } from '../fl/index.js';
-import { accessGrantFromJson, accessGrantToJson, assetScope, jobConfigHash } from '../market/index.js';
+import { accessGrantFromJson, accessGrantToJson, assetScope, jobConfigHash, recordGrantJob } from '../market/index.js';
 
 /** What `serve --grant` adds to a job bought on the data market. */
 export interface MarketJob {
@@ -47,19 +47,32 @@ export async function marketJob(grantFile: string, configFile: string, prepared:
   return { market: { grant: accessGrantToJson(signed), config }, prepared: { ...prepared, datasetId: scope.id } };
 }
 
+/** The store's id of a grant's fill (and of the grant): the escrow's 32-byte hash. */
+function fillIdOf(grant: unknown): `0x${string}` {
+  return `0x${accessGrantFromJson(grant).grant.fillId.toString(16).padStart(64, '0')}`;
+}
+
+/** Counts a bought job that ran to its end against its grant in the store, and says where the grant stands. */
+export async function recordJobOnGrant(storage: Storage, grant: unknown): Promise<string> {
+  const fillId = fillIdOf(grant);
+  const record = await recordGrantJob(storage, fillId, Math.floor(Date.now() / 1000));
+  if (!record) return `warning: this store holds no grant of fill ${fillId}; the job was not counted against it here`;
+  return `grant of fill ${fillId}: ${record.used} of ${record.units} job(s) run${record.status === 'active' ? '' : ` (${record.status})`}`;
+}
+
 /**
  * The completion evidence of a bought job, posted to the escrow by the market operator's key: the
  * final model's hash and the job's last reward root (zero when the job posted none). The buyer's
  * dispute window starts here; after it the seller is paid.
  */
-export async function completeOnChain(program: Command, grant: unknown, report: { model: { sha256: string }; chain?: { rewardRoots: string[] } }): Promise<string> {
-  const signed = accessGrantFromJson(grant);
+export async function completeOnChain(program: Command, storage: Storage, grant: unknown, report: { model: { sha256: string }; chain?: { rewardRoots: string[] } }): Promise<string> {
   const { openChainClient } = await import('./chain-context.js');
   const { MarketClient } = await import('../chain/index.js');
   const client = await openChainClient(program);
   const market = new MarketClient(client.conn, client.deployment, client.signer);
-  const fillId = `0x${signed.grant.fillId.toString(16).padStart(64, '0')}` as const;
+  const fillId = fillIdOf(grant);
   const rewardRoot = (report.chain?.rewardRoots.at(-1) ?? `0x${'0'.repeat(64)}`) as `0x${string}`;
   const tx = await market.complete(fillId, `0x${report.model.sha256}`, rewardRoot);
+  if (await storage.market.getFill(fillId)) await storage.market.updateFill(fillId, { status: 'completed', updatedAt: Math.floor(Date.now() / 1000) });
   return `fill ${fillId} completed on chain (tx ${tx.hash}); the buyer may dispute until the window ends, then the escrow's release (anyone may call it) pays the seller`;
 }

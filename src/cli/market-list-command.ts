@@ -1,7 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
-import { loadConfigFile, type MarketAssetRecord } from '../core/index.js';
+import { StateError, loadConfigFile, type MarketAssetRecord } from '../core/index.js';
+import type { AssetListing, DataAssetInfo } from '../chain/index.js';
 // The flag names alone, for the help text: the market's index would load viem to print it.
 import { CONSENT_PURPOSES, REGIONS } from '../market/asset-flags.js';
 import type { DataSchema, Placement, QualityReport } from '../market/index.js';
@@ -17,6 +19,7 @@ import {
   positiveNumberArg,
   withMarket,
   type MarketCommandContext,
+  type MarketSession,
 } from './market-context.js';
 import { placeOrder, placementLines, settlementsHeld, type OrderRequest } from './market-order-command.js';
 import { printJson } from './output.js';
@@ -97,7 +100,7 @@ async function list(context: MarketCommandContext, opts: ListOptions): Promise<v
   const market = await loadMarket();
   const regions = listArg(opts.region);
   const consent = listArg(opts.consent);
-  const listing = { consentFlags: market.consentFlags(consent), regionFlags: market.regionFlags(regions) };
+  const flags = { consentFlags: market.consentFlags(consent), regionFlags: market.regionFlags(regions) };
   const budget = { epsilon: positiveNumberArg('--budget-epsilon', opts.budgetEpsilon), delta: positiveNumberArg('--budget-delta', opts.budgetDelta, 1) };
   const unit = { rounds: positiveIntArg('--unit-rounds', opts.unitRounds), epsilon: positiveNumberArg('--unit-epsilon', opts.unitEpsilon) };
   const epsilonMilli = Math.round(budget.epsilon * 1000);
@@ -123,63 +126,116 @@ async function list(context: MarketCommandContext, opts: ListOptions): Promise<v
     quality = market.signQualityReport(report, signerFromKit(loadParticipantKit(opts.kit)));
   }
 
-  const out = await withMarket(context, async (session) => {
-    const operator = ask ? await operatorAccount(opts.operatorKey, session.chain.conn.chain.id) : undefined;
-    const minted = await session.chain.listAsset({
-      contentHash: `0x${report.contentHash}`,
-      schemaHash: `0x${report.schemaHash}`,
-      licence: opts.licence,
-      category: opts.category,
-      rows: BigInt(report.rowCount),
-      epsilonMilli,
-      ...listing,
+  const listing: AssetListing = {
+    contentHash: `0x${report.contentHash}`,
+    schemaHash: `0x${report.schemaHash}`,
+    licence: opts.licence,
+    category: opts.category,
+    rows: BigInt(report.rowCount),
+    epsilonMilli,
+    ...flags,
+  };
+  // The encrypted copy goes to a file beside the vault, renamed over it only once the asset is
+  // catalogued: an unwritable place is refused before anything is minted, and a failure leaves no vault.
+  const vaultDraft = opts.vault === undefined ? undefined : draftFile(opts.vault);
+  try {
+    const out = await withMarket(context, async (session) => {
+      const operator = ask ? await operatorAccount(opts.operatorKey, session.chain.conn.chain.id) : undefined;
+      const adopted = await uncatalogued(session, listing);
+      const minted = adopted ? { id: adopted.id, hash: null } : await session.chain.listAsset(listing);
+      const id = minted.id.toString();
+      const now = Math.floor(Date.now() / 1000);
+      const asset: MarketAssetRecord = {
+        id,
+        owner: session.chain.account,
+        replaces: null,
+        title: opts.title,
+        description: opts.description,
+        category: opts.category,
+        task: opts.task,
+        licence: opts.licence,
+        regions,
+        consent,
+        schema,
+        schemaHash: report.schemaHash,
+        contentHash: report.contentHash,
+        rows: report.rowCount,
+        budget,
+        unit,
+        quality,
+        listedAt: now,
+        updatedAt: now,
+      };
+      try {
+        if (vaultDraft !== undefined) {
+          const data = readFileSync(opts.csv);
+          writeFileSync(vaultDraft, market.sealAsset(data, id, passphrase as string));
+          data.fill(0);
+        }
+        // Cataloguing signs nothing, so without an ask the desk's operator is only a placeholder.
+        await (await openDesk(session, operator ?? session.chain.signer)).catalogue(asset);
+      } catch (error) {
+        // The token cannot be taken back; the same command run again adopts it instead of minting another.
+        throw new StateError('CLI_LIST_INCOMPLETE', `asset ${id} was minted on chain but not catalogued (${(error as Error).message}); run the same market list again to catalogue it`);
+      }
+      if (vaultDraft !== undefined) renameSync(vaultDraft, opts.vault as string);
+      const request: OrderRequest | undefined = ask && { assetId: id, side: 'ask', ...ask };
+      let placement: Placement | undefined;
+      try {
+        placement = request ? await placeOrder(session, opts.operatorKey, request) : undefined;
+      } catch (error) {
+        throw new StateError('CLI_ASK_NOT_PLACED', `asset ${id} is listed and catalogued, but its ask was not placed (${(error as Error).message}); offer it with market order --asset ${id} --side ask`);
+      }
+      return { id, tx: minted.hash, placement };
     });
-    const id = minted.id.toString();
-    const now = Math.floor(Date.now() / 1000);
-    const asset: MarketAssetRecord = {
-      id,
-      owner: session.chain.account,
-      replaces: null,
-      title: opts.title,
-      description: opts.description,
-      category: opts.category,
-      task: opts.task,
-      licence: opts.licence,
-      regions,
-      consent,
-      schema,
-      schemaHash: report.schemaHash,
-      contentHash: report.contentHash,
-      rows: report.rowCount,
-      budget,
-      unit,
-      quality,
-      listedAt: now,
-      updatedAt: now,
-    };
-    // Cataloguing signs nothing, so without an ask the desk's operator is only a placeholder.
-    await (await openDesk(session, operator ?? session.chain.signer)).catalogue(asset);
-    if (opts.vault !== undefined) {
-      const data = readFileSync(opts.csv);
-      writeFileSync(opts.vault, market.sealAsset(data, id, passphrase as string), { mode: 0o600 });
-      data.fill(0);
+    if (opts.json) {
+      printJson({ assetId: out.id, tx: out.tx, contentHash: report.contentHash, schemaHash: report.schemaHash, rows: report.rowCount, qualitySigned: opts.kit !== undefined, vault: opts.vault ?? null, ask: out.placement ? jsonSafe({ ...out.placement.order, intent: undefined }) : null });
+    } else {
+      printListing(opts, report.rowCount, out);
     }
-    const request: OrderRequest | undefined = ask && { assetId: id, side: 'ask', ...ask };
-    const placement = request ? await placeOrder(session, opts.operatorKey, request) : undefined;
-    return { id, tx: minted.hash, placement };
-  });
-
-  if (opts.json) {
-    printJson({ assetId: out.id, tx: out.tx, contentHash: report.contentHash, schemaHash: report.schemaHash, rows: report.rowCount, qualitySigned: opts.kit !== undefined, vault: opts.vault ?? null, ask: out.placement ? jsonSafe({ ...out.placement.order, intent: undefined }) : null });
-  } else {
-    printListing(opts, report.rowCount, out);
+    if (out.placement) settlementsHeld(out.placement);
+  } finally {
+    if (vaultDraft !== undefined) rmSync(vaultDraft, { force: true });
   }
-  if (out.placement) settlementsHeld(out.placement);
 }
 
-function printListing(opts: ListOptions, rows: number, out: { id: string; tx: string; placement?: Placement }): void {
+/**
+ * A token this owner minted for exactly this listing that no catalogue entry names (a listing whose
+ * cataloguing failed after the mint), still its own and not a version of another: adopted rather
+ * than minted again.
+ */
+async function uncatalogued({ chain, storage }: MarketSession, listing: AssetListing): Promise<DataAssetInfo | undefined> {
+  for (const token of await chain.listedBy(chain.account, listing.contentHash)) {
+    const same =
+      token.owner.toLowerCase() === chain.account.toLowerCase() &&
+      token.replaces === 0n &&
+      token.schemaHash.toLowerCase() === listing.schemaHash.toLowerCase() &&
+      token.licence === listing.licence &&
+      token.category === listing.category &&
+      token.rows === listing.rows &&
+      token.consentFlags === listing.consentFlags &&
+      token.regionFlags === listing.regionFlags &&
+      token.epsilonMilli === listing.epsilonMilli;
+    if (same && !(await storage.market.getAsset(token.id.toString()))) return token;
+  }
+  return undefined;
+}
+
+/** A new file beside `path` for its draft, created now (owner-only) so that an unwritable place is refused before anything else. */
+function draftFile(path: string): string {
+  const draft = join(dirname(resolve(path)), `.${basename(path)}.${process.pid}.draft`);
+  try {
+    closeSync(openSync(draft, 'wx', 0o600));
+  } catch (error) {
+    throw new MarketCommandError('CLI_VAULT_UNWRITABLE', `cannot write the vault '${path}' (${(error as NodeJS.ErrnoException).code ?? 'error'}); give a file in a folder you can write to`);
+  }
+  return draft;
+}
+
+function printListing(opts: ListOptions, rows: number, out: { id: string; tx: string | null; placement?: Placement }): void {
   const signed = opts.kit === undefined ? 'quality report unsigned (no --kit)' : 'quality report signed';
-  process.stdout.write(`listed asset ${out.id}: '${opts.title}', ${rows} rows, ${signed} (tx ${out.tx})\n`);
+  const token = out.tx === null ? 'its token, minted by an earlier run that did not catalogue it, adopted' : `tx ${out.tx}`;
+  process.stdout.write(`listed asset ${out.id}: '${opts.title}', ${rows} rows, ${signed} (${token})\n`);
   if (opts.vault !== undefined) process.stdout.write(`encrypted copy at rest: ${opts.vault}\n`);
   if (out.placement) process.stdout.write(placementLines(out.placement));
   else process.stdout.write(`offer access with: cipher-nexus market order --asset ${out.id} --side ask --price NXS --units N\n`);

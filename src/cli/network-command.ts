@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AuditTrail, InvalidInputError, type Storage } from '../core/index.js';
@@ -133,12 +133,17 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             ];
             process.stdout.write(`${lines.join('\n')}\n`);
           }
+          if (market) {
+            // A job that ran to its end used a unit of its grant, whether or not its model passed validation.
+            const { recordJobOnGrant } = await import('./market-job.js');
+            process.stderr.write(`${await recordJobOnGrant(storage, market.grant)}\n`);
+          }
           if (report.status === 'failed') throw new JobValidationError(report.jobId, report.validation.failures);
           if (market) {
             // A bought job that completed posts its evidence to the escrow; without a chain the operator posts it later.
             if (program.opts<{ rpc?: string }>().rpc) {
               const { completeOnChain } = await import('./market-job.js');
-              process.stderr.write(`${await completeOnChain(program, market.grant, report)}\n`);
+              process.stderr.write(`${await completeOnChain(program, storage, market.grant, report)}\n`);
             } else {
               process.stderr.write('warning: no --rpc: the completion of this bought job was not posted to the escrow; post it with the market operator key\n');
             }
@@ -162,29 +167,38 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--audit <file>', "with --asset: this node's hash-chained record of every grant check and every task served", '.cipher-nexus/owner-audit.jsonl')
     .option('--tee-allow <measurement>', 'in a privacy.tee job, send updates only to an enclave of this measurement (SHA-384 hex; repeat for several); without it every enclave is refused', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--tee-platform-key <file>', "the simulated platform's public key whose evidence to trust", '.cipher-nexus/tee/platform-key.pub.pem')
-    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; teeAllow: string[]; teePlatformKey: string }) => {
+    .option('--wire-log <file>', 'write every message this node sends to the coordinator, whole and signed, before TLS, to this file (records of a 4-byte big-endian length and the bytes), to inspect what left the node')
+    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; teeAllow: string[]; teePlatformKey: string; wireLog?: string }) => {
       if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
       const badMeasurement = opts.teeAllow.find((m) => !/^(0x)?[0-9a-fA-F]{96}$/.test(m));
       if (badMeasurement !== undefined) throw new InvalidInputError('CLI_OPTION_INVALID', `--tee-allow takes an enclave measurement, 96 hex digits (SHA-384), got '${badMeasurement.slice(0, 120)}'`);
       const { loadParticipantKit } = await import('../identity/index.js');
       const kit = loadParticipantKit(opts.key);
+      const { ClientAgent, WireLog } = await import('../client/index.js');
+      // Opened first, so that an unwritable place is refused before anything else is written.
+      const wireLog = opts.wireLog === undefined ? undefined : WireLog.open(resolve(opts.wireLog));
       let admitJob: Awaited<ReturnType<typeof import('./asset-gate.js').assetGate>> | undefined;
       let ownerAudit: AuditTrail | undefined;
       if (opts.asset !== undefined) {
-        const chainOptions = program.opts<{ rpc?: string; deployment: string }>();
-        if (!opts.marketOperator || !chainOptions.rpc) {
-          throw new InvalidInputError('CLI_OPTION_INVALID', '--asset needs --market-operator ADDRESS and --rpc URL (with --deployment FILE): grants are checked against the operator and the escrow on chain');
+        try {
+          const chainOptions = program.opts<{ rpc?: string; deployment: string }>();
+          if (!opts.marketOperator || !chainOptions.rpc) {
+            throw new InvalidInputError('CLI_OPTION_INVALID', '--asset needs --market-operator ADDRESS and --rpc URL (with --deployment FILE): grants are checked against the operator and the escrow on chain');
+          }
+          const { assetGate } = await import('./asset-gate.js');
+          ownerAudit = await AuditTrail.open(resolve(opts.audit));
+          admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment, audit: ownerAudit, actor: kit.participantId });
+        } catch (error) {
+          wireLog?.close();
+          if (wireLog) rmSync(wireLog.path, { force: true });
+          throw error;
         }
-        const { assetGate } = await import('./asset-gate.js');
-        ownerAudit = await AuditTrail.open(resolve(opts.audit));
-        admitJob = await assetGate({ assetId: opts.asset, issuer: opts.marketOperator, usageFile: opts.grantUsage, rpc: chainOptions.rpc, deployment: chainOptions.deployment, audit: ownerAudit, actor: kit.participantId });
       }
-      const { ClientAgent } = await import('../client/index.js');
       let platformKey: KeyObject | undefined;
       const { readSimulatedPlatformPublicKey } = await import('../tee/index.js');
       // Read when the first enclave is checked: a coordinator on this machine makes the key when it starts its enclave.
       const enclavePolicy = { allowedMeasurements: opts.teeAllow, platformKey: () => (platformKey ??= readSimulatedPlatformPublicKey(resolve(opts.teePlatformKey))) };
-      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, enclavePolicy, ...(admitJob ? { admitJob } : {}) });
+      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, enclavePolicy, ...(admitJob ? { admitJob } : {}), ...(wireLog ? { onFrame: wireLog.record } : {}) });
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
       // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.
@@ -203,7 +217,10 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       process.once('SIGTERM', stop);
       // Every task served on the asset goes to the owner's trail too: what left this node, and when.
       if (ownerAudit) agent.on('trained', (t: { round: number }) => void ownerAudit?.append('task.served', kit.participantId, { assetId: opts.asset, round: t.round }));
-      const result = await agent.run().finally(() => ownerAudit?.close());
+      const result = await agent.run().finally(() => {
+        wireLog?.close();
+        return ownerAudit?.close();
+      });
       if (result.status === 'failed') process.exitCode = 1;
       if (opts.json) printJson(result);
       else process.stdout.write(`${kit.participantId}: job ${result.jobId} ${result.status}${result.accuracy !== undefined ? ` (accuracy ${result.accuracy.toFixed(4)})` : ''}; trained ${result.rounds} round(s), ${result.reconnects} reconnect(s), ${result.attemptsBeforeConnected} attempt(s) before the first connection\n`);

@@ -30,6 +30,8 @@ export interface ClientAgentOptions {
   admitJob?: (jobId: string, market: ServerHeader<'welcome'>['market']) => Promise<void>;
   /** Which enclaves may see this participant's update in a `privacy.tee` job; without it every enclave is refused. */
   enclavePolicy?: EnclavePolicy;
+  /** Sees every message this agent sends, whole and signed, before TLS (the CLI's `client --wire-log` writes them to a file). */
+  onFrame?: (message: Uint8Array) => void;
 }
 
 /** How the agent's job ended. */
@@ -149,7 +151,7 @@ export class ClientAgent extends EventEmitter {
       let fatal: Error | undefined;
       const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
       this.socket = socket;
-      this.out = new SendQueue(socket);
+      this.out = new SendQueue(socket, this.options.onFrame);
       socket.binaryType = 'nodebuffer';
       socket.on('open', () => {
         opened = true;

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../core/index.js';
 import { asset as assetRecord } from '../core/storage/market-contract.js';
 import { PrivacyLedger, type PrivacyEvent } from '../privacy/dp/index.js';
-import { assetBudgetStanding, assetScope, checkPurchaseBudget } from './asset-budget.js';
+import { assetBudgetStanding, assetScope, checkPurchaseBudget, recordGrantJob } from './asset-budget.js';
 
 const buyer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const asset = assetRecord('4', { owner: '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266', rows: 100, budget: { epsilon: 10, delta: 1e-5 }, unit: { rounds: 5, epsilon: 3 } });
@@ -56,5 +56,19 @@ describe('the privacy budget as the asset limit', () => {
     await grantOf(3, 0, 'active');
     await expect(checkPurchaseBudget(storage, asset, buyer, 1)).rejects.toMatchObject({ code: 'MARKET_BUDGET_EXCEEDED' });
     expect((await checkPurchaseBudget(storage, asset, '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC', 3)).left).toBe(10);
+  });
+
+  it('a job run under a grant uses one unit: it is no longer reserved, and the grant is spent with its last unit', async () => {
+    await grantOf(2, 0, 'active');
+    expect((await assetBudgetStanding(storage, asset, buyer)).reserved).toBe(6);
+    expect(await recordGrantJob(storage, 'g0', 50)).toMatchObject({ used: 1, status: 'active', updatedAt: 50 });
+    expect((await assetBudgetStanding(storage, asset, buyer)).reserved).toBe(3);
+    expect(await recordGrantJob(storage, 'g0', 60)).toMatchObject({ used: 2, status: 'spent' });
+    expect(await storage.market.getGrant('g0')).toMatchObject({ used: 2, status: 'spent', updatedAt: 60 });
+    expect((await assetBudgetStanding(storage, asset, buyer)).reserved).toBe(0);
+    // A revoked grant stays as it is, and a grant this store never issued is no one's to count.
+    await grantOf(1, 0, 'revoked');
+    expect(await recordGrantJob(storage, 'g1', 70)).toMatchObject({ used: 0, status: 'revoked' });
+    expect(await recordGrantJob(storage, 'g-elsewhere', 70)).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { CipherNexusError, type MarketAssetRecord, type Storage } from '../core/index.js';
+import { CipherNexusError, type MarketAssetRecord, type MarketGrantRecord, type Storage } from '../core/index.js';
 import { PrivacyLedger, type PrivacyScope } from '../privacy/dp/index.js';
 
 /**
@@ -57,4 +57,20 @@ export async function checkPurchaseBudget(storage: Storage, asset: MarketAssetRe
     );
   }
   return standing;
+}
+
+/**
+ * Records a job run to its end under grant `grantId`: one unit used, so its epsilon is no longer
+ * reserved (the ledger now holds what the job spent), and the grant spent once every unit is. Counted
+ * at the end rather than the start so that, while the job runs, its unit stays reserved: the
+ * reservation errs towards refusing a purchase, never towards overspending. Undefined when the store
+ * holds no such grant (it was bought against another store).
+ */
+export async function recordGrantJob(storage: Storage, grantId: string, now: number): Promise<MarketGrantRecord | undefined> {
+  const grant = await storage.market.getGrant(grantId);
+  if (!grant || grant.status === 'revoked') return grant;
+  const used = grant.used + 1;
+  const change = { used, status: used >= grant.units ? ('spent' as const) : grant.status, updatedAt: now };
+  await storage.market.updateGrant(grantId, change);
+  return { ...grant, ...change };
 }

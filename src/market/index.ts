@@ -16,7 +16,7 @@ export {
   type SignedAccessGrant,
 } from './access-grant.js';
 export { FileGrantUsage, GrantGate, type Admission, type GrantGateOptions, type GrantUsage } from './grant-gate.js';
-export { AssetBudgetError, assetBudgetStanding, assetScope, checkPurchaseBudget, type AssetBudgetStanding } from './asset-budget.js';
+export { AssetBudgetError, assetBudgetStanding, assetScope, checkPurchaseBudget, recordGrantJob, type AssetBudgetStanding } from './asset-budget.js';
 export { AssetVaultError, openAsset, sealAsset, vaultHeader } from './asset-vault.js';
 export { OrderError, type OrderErrorCode } from './errors.js';
 export {
@@ -30,6 +30,8 @@ export {
   parseOrder,
   parseSignedOrder,
   signOrder,
+  toChainOrder,
+  toChainSignedOrder,
   toOrderJson,
   verifyOrder,
   type MarketDomain,

@@ -1,11 +1,11 @@
 import { getAddress, type Address, type Hex, type LocalAccount } from 'viem';
-import { type MarketClient, type SignedOrder as ChainSignedOrder } from '../chain/index.js';
+import { type MarketClient } from '../chain/index.js';
 import { CipherNexusError, type MarketAssetRecord, type MarketFillRecord, type MarketOrderRecord, type Storage } from '../core/index.js';
 import { accessGrantToJson, jobConfigHash, signAccessGrant, type SignedAccessGrant } from './access-grant.js';
 import { checkPurchaseBudget } from './asset-budget.js';
 import { checkCompliance, parseBuyerIntent, type BuyerIntent } from './compliance.js';
 import { OrderError } from './errors.js';
-import { ORDER_SIDE_CODES, marketDomain, orderHash, parseSignedOrder, verifyOrder, type SignedOrder } from './order.js';
+import { marketDomain, orderHash, parseSignedOrder, toChainSignedOrder, verifyOrder, type SignedOrder } from './order.js';
 import { OrderBook, type Fill } from './order-book.js';
 
 /**
@@ -236,7 +236,7 @@ export class Marketplace {
     };
     let settled: Awaited<ReturnType<MarketClient['settle']>>;
     try {
-      settled = await chain.settle(toChain(fill.bid.signed), toChain(fill.ask.signed), fill.units, fill.price);
+      settled = await chain.settle(toChainSignedOrder(fill.bid.signed), toChainSignedOrder(fill.ask.signed), fill.units, fill.price);
     } catch (error) {
       await storage.market.insertFill(record);
       return { fill: record, error: error instanceof Error ? error.message : String(error) };
@@ -270,10 +270,4 @@ export class Marketplace {
     });
     return { fill: done, grant };
   }
-}
-
-/** An order in the chain client's form (numeric side, the order apart from its signature). */
-function toChain(order: SignedOrder): ChainSignedOrder {
-  const { signature, side, ...rest } = order;
-  return { order: { ...rest, side: ORDER_SIDE_CODES[side] }, signature };
 }

@@ -1,16 +1,17 @@
-import {
-  getAddress,
-  hexToBigInt,
-  isAddress,
-  isAddressEqual,
-  recoverTypedDataAddress,
-  slice,
-  type Address,
-  type Hex,
-} from 'viem';
+import { getAddress, isAddress, isAddressEqual, type Address, type Hex } from 'viem';
 import type { LocalAccount } from 'viem/accounts';
 import { z } from 'zod';
-import { MARKET_DOMAIN_NAME, MARKET_DOMAIN_VERSION, ORDER_SIDE, ORDER_TYPES, hashOrder } from '../chain/index.js';
+import {
+  MARKET_DOMAIN_NAME,
+  MARKET_DOMAIN_VERSION,
+  ORDER_SIDE,
+  ORDER_TYPES,
+  hashOrder,
+  orderSignatureFault,
+  signOrder as signChainOrder,
+  type Order as ChainOrder,
+  type SignedOrder as ChainSignedOrder,
+} from '../chain/index.js';
 import { formatZodIssue } from '../core/index.js';
 import { OrderError } from './errors.js';
 
@@ -33,7 +34,6 @@ export function marketDomain(chainId: number, verifyingContract: Address): Marke
   return { name: MARKET_DOMAIN_NAME, version: MARKET_DOMAIN_VERSION, chainId, verifyingContract: getAddress(verifyingContract) };
 }
 
-const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 const MAX_QUOTED = 40;
 
 function quote(value: unknown): string {
@@ -159,27 +159,24 @@ export function toOrderJson(order: Order | SignedOrder): OrderJson | SignedOrder
   return 'signature' in order ? { ...json, signature: order.signature } : json;
 }
 
+/** The order as the chain client and MarketEscrow take it: the side as the contract numbers it. */
+export function toChainOrder(order: Order): ChainOrder {
+  return { assetId: order.assetId, side: ORDER_SIDE_CODES[order.side], price: order.price, units: order.units, expiry: order.expiry, nonce: order.nonce, maker: order.maker };
+}
+
+/** A signed order as the chain client settles it. */
+export function toChainSignedOrder(signed: SignedOrder): ChainSignedOrder {
+  return { order: toChainOrder(signed), signature: signed.signature };
+}
+
 /** The EIP-712 typed data of an order, as viem's sign, hash and recover functions take it. */
 export function orderTypedData(domain: MarketDomain, order: Order) {
-  return {
-    domain,
-    types: ORDER_TYPES,
-    primaryType: 'Order',
-    message: {
-      assetId: order.assetId,
-      side: ORDER_SIDE_CODES[order.side],
-      price: order.price,
-      units: order.units,
-      expiry: order.expiry,
-      nonce: order.nonce,
-      maker: order.maker,
-    },
-  } as const;
+  return { domain, types: ORDER_TYPES, primaryType: 'Order', message: toChainOrder(order) } as const;
 }
 
 /** The EIP-712 digest of an order: the value MarketEscrow's `_hashTypedDataV4` computes and signatures are over. */
 export function orderHash(domain: MarketDomain, order: Order): Hex {
-  return hashOrder(domain, orderTypedData(domain, order).message);
+  return hashOrder(domain, toChainOrder(order));
 }
 
 /** Signs `order` as its maker; the account must be the order's maker. */
@@ -190,39 +187,20 @@ export async function signOrder(account: LocalAccount, domain: MarketDomain, ord
       signer: account.address,
     });
   }
-  const signature = await account.signTypedData(orderTypedData(domain, order));
+  const { signature } = await signChainOrder(account, domain, toChainOrder(order));
   return { ...order, signature };
 }
 
-function signatureError(signed: SignedOrder, why: string): OrderError {
-  return new OrderError('ORDER_SIGNATURE_INVALID', `signature of order ${signed.nonce} of ${signed.maker} ${why}; have the maker sign the order again`, {
+/**
+ * Checks that the order's maker signed exactly this order for this market, by the chain layer's
+ * rules, which are MarketEscrow's (see `orderSignatureFault`), refusing it with `ORDER_SIGNATURE_INVALID`.
+ */
+export async function verifyOrder(domain: MarketDomain, signed: SignedOrder): Promise<void> {
+  const fault = await orderSignatureFault(domain, toChainSignedOrder(signed));
+  if (fault === undefined) return;
+  throw new OrderError('ORDER_SIGNATURE_INVALID', `signature of order ${signed.nonce} of ${signed.maker} ${fault}; have the maker sign the order again`, {
     maker: signed.maker,
     nonce: signed.nonce,
     signature: signed.signature,
   });
-}
-
-/**
- * Checks that the order's maker signed exactly this order for this market, with the same rules as
- * OpenZeppelin's ECDSA.recover: v is 27 or 28 and s is in the lower half of the curve order.
- */
-export async function verifyOrder(domain: MarketDomain, signed: SignedOrder): Promise<void> {
-  const { signature } = signed;
-  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw signatureError(signed, 'is not 65 bytes');
-  const v = Number.parseInt(signature.slice(130), 16);
-  if (v !== 27 && v !== 28) throw signatureError(signed, `has v = ${v}, expected 27 or 28`);
-  // A high-s twin of a valid signature recovers the same signer, so the contract refuses it (EIP-2).
-  if (hexToBigInt(slice(signature, 32, 64)) > SECP256K1_HALF_N) throw signatureError(signed, 'has a high s value (a malleated signature)');
-  let signer: Address;
-  try {
-    signer = await recoverTypedDataAddress({ ...orderTypedData(domain, signed), signature });
-  } catch {
-    throw signatureError(signed, 'is not a valid secp256k1 signature');
-  }
-  if (!isAddressEqual(signer, signed.maker)) {
-    throw signatureError(
-      signed,
-      `was made by ${signer}, not by the maker: the order was altered after signing, or signed for another market than chain ${domain.chainId}, contract ${domain.verifyingContract}`,
-    );
-  }
 }

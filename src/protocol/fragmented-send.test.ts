@@ -73,4 +73,17 @@ describe('fragmented sends', () => {
       [40_000, 3],
     ]);
   });
+
+  it("a queue's observer sees each message whole, parts joined, exactly as the peer receives it", async () => {
+    const seen: Buffer[] = [];
+    const queue = new SendQueue(client, (m) => seen.push(Buffer.from(m)));
+    const head = new Uint8Array(20).fill(4);
+    const body = new Uint8Array(30_000).fill(5);
+    received.length = 0;
+    const all = Promise.all([next(), next()]);
+    await Promise.all([queue.send([head, body]), queue.send(new Uint8Array(3).fill(6))]);
+    await all;
+    expect(seen).toEqual(received);
+    expect(seen.map((b) => b.length)).toEqual([30_020, 3]);
+  });
 });

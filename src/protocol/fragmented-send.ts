@@ -38,10 +38,15 @@ export function sendInFragments(socket: WebSocket, message: Uint8Array | readonl
 export class SendQueue {
   private tail: Promise<void> = Promise.resolve();
 
-  constructor(private readonly socket: WebSocket) {}
+  /** `observe`, when given, sees each message whole as it is queued (a participant's opt-in wire log). */
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly observe?: (message: Uint8Array) => void,
+  ) {}
 
   /** Queues a message (whole or as parts); settles once it is written (a closed socket drops it). */
   send(message: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    if (this.observe) this.observe(message instanceof Uint8Array ? message : Buffer.concat(message));
     const sent = this.tail.then(() => sendInFragments(this.socket, message));
     this.tail = sent.catch(() => undefined);
     return sent;
