@@ -13,7 +13,7 @@ import type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate,
 import type { JobPrivacy, RoundCharge } from './privacy-plan.js';
 import type { RoundCollection } from './protection/round-collection.js';
 import type { AggregationEnclave } from './protection/tee-enclave.js';
-import type { EnclaveResources } from '../tee/index.js';
+import type { EnclaveResources, EnclaveUsage } from '../tee/index.js';
 import type { IncentivesReport, JobStop, RefusedUpdate, RoundReport } from './report.js';
 import { UpdateRejectedError } from './round-errors.js';
 import { closeRound } from './round-closing.js';
@@ -96,9 +96,9 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
   }
 
   /** The job's aggregation enclave under `privacy.tee` (its kind, measurement and resources), or undefined. */
-  get enclave(): { kind: string; measurement: string; resources: EnclaveResources } | undefined {
+  get enclave(): { kind: string; measurement: string; resources: EnclaveResources; usage: () => Promise<EnclaveUsage | null> } | undefined {
     const enclave = this.aggregationEnclave;
-    return enclave ? { kind: enclave.kind, measurement: enclave.measurement, resources: enclave.resources } : undefined;
+    return enclave ? { kind: enclave.kind, measurement: enclave.measurement, resources: enclave.resources, usage: () => enclave.usage() } : undefined;
   }
 
   /** Ends the job with `error` (a simulated participant that cannot train is a broken setup, not a drop-out). */

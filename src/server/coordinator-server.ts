@@ -12,6 +12,7 @@ import { OperatorAccess } from './operator-access.js';
 import { registerOperatorApi, type OperatorControl } from './operator-api.js';
 import type { OperatorRefusal } from './operator-guard.js';
 import { OperatorOrigins, isLoopbackHost } from './operator-origin.js';
+import { EnclaveWatch } from './enclave-watch.js';
 import { Firewall, type FirewallRules } from './firewall.js';
 import { RefusalTally } from './refusal-tally.js';
 import { createMutualTlsServer } from './tls-server.js';
@@ -46,6 +47,8 @@ export interface CoordinatorOptions {
   market?: { grant: unknown; config: Record<string, unknown> };
   /** Who may connect to the participants' listener; open to all (mutual TLS still applies) when not given. */
   firewall?: Firewall;
+  /** How often a `privacy.tee` job's enclave is asked for its health and memory, ms; 5 s by default. */
+  enclaveCheckMs?: number;
 }
 
 /** Why a coordinator would not start its operator listener as asked. */
@@ -139,6 +142,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
 
   const job = await openCoordinatedJob(options.prepared, options.storage, gateway);
   gateway.attach(job);
+  const enclaveWatch = job.enclave ? new EnclaveWatch(job.enclave, { metrics, events, audit, intervalMs: options.enclaveCheckMs }) : undefined;
+  enclaveWatch?.start();
   let ended = false;
   const control: OperatorControl = {
     jobId: job.jobId,
@@ -189,6 +194,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   job.on('round', (round: RoundReport) => {
     metrics.rounds.inc();
     metrics.roundSeconds.observe(round.seconds);
+    metrics.aggregateSeconds.observe(round.aggregateSeconds);
     metrics.accuracy.set({ job: job.jobId }, round.accuracy);
     events.emit('round', { jobId: job.jobId, round });
     participants.log.info({ job: job.jobId, round: round.round, accuracy: round.accuracy, seconds: round.seconds }, 'round finalised');
@@ -267,6 +273,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     done,
     reloadFirewall: () => changeFirewall(() => firewall.reload(), 'coordinator'),
     close: async () => {
+      enclaveWatch?.stop();
       abort.abort();
       await gateway.closeAll();
       await Promise.allSettled([participants.close(), operator.close()]);

@@ -10,6 +10,17 @@ export class CoordinatorMetrics {
     buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
     registers: [this.registry],
   });
+  readonly aggregateSeconds = new Histogram({
+    name: 'cipher_nexus_aggregate_duration_seconds',
+    help: "Time to combine a round's updates (the strategy, or the protection's unmasking, decryption or enclave call)",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly enclaveInfo = new Gauge({ name: 'cipher_nexus_enclave_info', help: "The job's aggregation enclave: its kind and measurement (1 while it runs)", labelNames: ['kind', 'measurement'], registers: [this.registry] });
+  readonly enclaveUp = new Gauge({ name: 'cipher_nexus_enclave_up', help: 'Whether the aggregation enclave answered its last health check (1) or not (0)', registers: [this.registry] });
+  readonly enclaveHeapUsed = new Gauge({ name: 'cipher_nexus_enclave_heap_used_bytes', help: "The aggregation enclave's heap in use, as it last reported", registers: [this.registry] });
+  readonly enclaveHeapLimit = new Gauge({ name: 'cipher_nexus_enclave_heap_limit_bytes', help: "The aggregation enclave's heap ceiling", registers: [this.registry] });
+  readonly enclaveRss = new Gauge({ name: 'cipher_nexus_enclave_resident_bytes', help: "The aggregation enclave's resident memory, as it last reported", registers: [this.registry] });
   readonly updates = new Counter({ name: 'cipher_nexus_updates_total', help: 'Updates received, by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly updateLatency = new Histogram({
     name: 'cipher_nexus_update_latency_seconds',

@@ -8,6 +8,14 @@ export interface EnclaveResources {
   callTimeoutMs: number;
 }
 
+/** What an enclave uses now, as it reports it. */
+export interface EnclaveUsage {
+  /** Its program's heap in use, bytes (against `memoryMb`). */
+  heapUsedBytes: number;
+  /** Its process's resident memory, bytes. */
+  rssBytes: number;
+}
+
 /** Where an enclave is in its life. */
 export type EnclaveState = 'allocated' | 'running' | 'exited' | 'destroyed';
 
@@ -40,6 +48,8 @@ export interface Enclave {
   unseal(sealed: Uint8Array): Promise<Uint8Array>;
   /** Whether the program still answers (within its call timeout). */
   ping(): Promise<boolean>;
+  /** What the program uses now, or null when it does not answer. */
+  usage(): Promise<EnclaveUsage | null>;
   /** Stops the program and forgets its keys; idempotent. */
   destroy(): Promise<void>;
 }

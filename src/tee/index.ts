@@ -6,7 +6,7 @@ export { applyPolicy, type AttestationPolicy } from './policy.js';
 export { detectEvidenceKind, evidenceBytes, EvidenceFileError, readCollateralFile, readEvidenceFile, type EvidenceFile, type EvidenceFileErrorCode } from './evidence-file.js';
 export { AttestationPolicyError, AttestationPolicySchema, parseAttestationPolicy, readAttestationPolicyFile } from './policy-file.js';
 export { EvidenceRefusedError, verifyEvidence, type VerifyEvidenceParameters } from './verify-evidence.js';
-export type { Enclave, EnclaveMessage, EnclaveResources, EnclaveState } from './enclave.js';
+export type { Enclave, EnclaveMessage, EnclaveResources, EnclaveState, EnclaveUsage } from './enclave.js';
 export { EnclaveManager, type EnclaveRecord, type LaunchOptions } from './enclave-manager.js';
 export { EnclaveError, hardwareUnavailable, type EnclaveErrorCode } from './errors.js';
 export { createIoKeyPair, decryptInEnclave, encryptToEnclave, ioKeyReportData, type IoKeyPair } from './io-channel.js';

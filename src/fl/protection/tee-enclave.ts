@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { EnclaveManager, bundleEnclaveProgram, ioKeyReportData, type Enclave, type EnclaveBundle, type EnclaveResources, type SimulatedPlatformKey } from '../../tee/index.js';
+import { EnclaveManager, bundleEnclaveProgram, ioKeyReportData, type Enclave, type EnclaveBundle, type EnclaveResources, type EnclaveUsage, type SimulatedPlatformKey } from '../../tee/index.js';
 import type { StrategyConfig } from '../strategies/index.js';
 import type { OpenRoundRequest } from './enclave-aggregation.js';
 
@@ -87,6 +87,11 @@ export class AggregationEnclave {
   async aggregate(input: { jobId: string; roundId: string; contributions: { id: string; numExamples: number; envelope: Uint8Array }[] }): Promise<Float32Array> {
     const answer = await this.enclave.run({ op: 'aggregate', roundContext: teeRoundContext(input.jobId, input.roundId), contributions: input.contributions });
     return answer.weights as Float32Array;
+  }
+
+  /** What the enclave uses now, or null when it no longer answers. */
+  usage(): Promise<EnclaveUsage | null> {
+    return this.enclave.usage();
   }
 
   /** Stops the enclave; its keys and anything it held go with its process. */

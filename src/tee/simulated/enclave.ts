@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EnclaveError } from '../errors.js';
-import type { Enclave, EnclaveMessage, EnclaveResources, EnclaveState } from '../enclave.js';
+import type { Enclave, EnclaveMessage, EnclaveResources, EnclaveState, EnclaveUsage } from '../enclave.js';
 import { deriveSealingKey } from '../sealing.js';
 import { bundleMeasurement } from './bundle.js';
 import { signSimulatedEvidence } from './evidence.js';
@@ -123,10 +123,14 @@ export class SimulatedEnclave implements Enclave {
   }
 
   async ping(): Promise<boolean> {
-    if (this.current !== 'running') return false;
+    return (await this.usage()) !== null;
+  }
+
+  async usage(): Promise<EnclaveUsage | null> {
+    if (this.current !== 'running') return null;
     return this.call({ call: 'ping' }).then(
-      () => true,
-      () => false,
+      (value) => value as EnclaveUsage,
+      () => null,
     );
   }
 

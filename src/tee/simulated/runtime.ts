@@ -55,8 +55,10 @@ export function serveEnclaveProgram(program: EnclaveProgram): void {
         const { key, context: ctx } = requireInit();
         return unsealState(key, ctx.measurement, message.sealed);
       }
-      case 'ping':
-        return null;
+      case 'ping': {
+        const { heapUsed, rss } = process.memoryUsage();
+        return { heapUsedBytes: heapUsed, rssBytes: rss };
+      }
     }
   };
   process.on('message', (message: HostCall) => {
