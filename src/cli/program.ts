@@ -12,6 +12,7 @@ import { registerMarketCommands } from './market-command.js';
 import { registerNetworkCommands } from './network-command.js';
 import { registerIdentityCommands } from './identity-command.js';
 import { registerAuditCommands } from './audit-command.js';
+import { registerBackupCommands } from './backup-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
 
@@ -179,6 +180,7 @@ export function buildProgram(): Command {
   registerBudgetCommand(program, async () => connectStorage(program.opts<GlobalOptions>().db));
   registerIdentityCommands(program);
   registerAuditCommands(program);
+  registerBackupCommands(program, () => program.opts<GlobalOptions>().db);
   registerMarketCommands(program, { open: () => openChainClient(program), storage: () => connectStorage(program.opts<GlobalOptions>().db) });
   registerNetworkCommands(program, async () => connectStorage(program.opts<GlobalOptions>().db), () => program.opts<GlobalOptions>().db);
 

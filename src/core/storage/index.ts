@@ -9,6 +9,7 @@ export { PostgresStorage, type PostgresStorageOptions } from './postgres/index.j
 export { StorageUnreachableError, type PostgresConnectionOptions } from './postgres-connection.js';
 export { MIGRATIONS, applyMigrations, type Migration } from './migrations.js';
 export { POSTGRES_MIGRATIONS, applyPostgresMigrations } from './postgres-migrations.js';
+export { describeDatabaseLocation, parseDatabaseLocation, type DatabaseLocation } from './database-location.js';
 
 /** Where and how to open storage. */
 export interface OpenStorageOptions {
