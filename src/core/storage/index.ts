@@ -10,6 +10,7 @@ export { StorageUnreachableError, type PostgresConnectionOptions } from './postg
 export { MIGRATIONS, applyMigrations, type Migration } from './migrations.js';
 export { POSTGRES_MIGRATIONS, applyPostgresMigrations } from './postgres-migrations.js';
 export { describeDatabaseLocation, parseDatabaseLocation, type DatabaseLocation } from './database-location.js';
+export { migrateUp, schemaStatus, type MigrationState, type SchemaStatus } from './schema-status.js';
 
 /** Where and how to open storage. */
 export interface OpenStorageOptions {
