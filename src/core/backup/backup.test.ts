@@ -110,6 +110,38 @@ describe('backup create, verify and restore', () => {
     await storage.close();
   });
 
+  it.each(['sqlite', 'postgres'] as const)('takes one consistent %s snapshot while transactions keep committing during the backup', async (kind) => {
+    const source = kind === 'sqlite' ? parseDatabaseLocation(join(dir, 'busy.db')) : await freshSchema();
+    const storage = await open(source);
+    await fill(storage);
+    // Each transaction adds a node and records the count in a task: a torn copy would disagree with itself.
+    let writes = 0;
+    let backingUp = true;
+    const writer = (async () => {
+      while ((backingUp || writes < 5) && writes < 5000) {
+        // Let the backup's steps run between commits, as another process's would.
+        await new Promise((resolve) => setImmediate(resolve));
+        writes += 1;
+        const n = writes;
+        await storage.transaction(async () => {
+          await storage.nodes.upsert(node(`busy-${n}`));
+          await storage.tasks.upsert(task('counter', { attempts: n }));
+        });
+      }
+    })();
+    const backup = await createBackup({ database: source, dir: join(dir, `busy-${kind}`) });
+    backingUp = false;
+    await writer;
+    await storage.close();
+    const target = parseDatabaseLocation(join(dir, `busy-${kind}-restored.db`));
+    await restoreBackup(backup.path, { database: target });
+    const restored = await open(target);
+    const counted = (await restored.tasks.get('counter'))?.attempts ?? 0;
+    expect((await restored.nodes.list()).filter((n) => n.id.startsWith('busy-')).length).toBe(counted);
+    expect(counted).toBeLessThanOrEqual(writes);
+    await restored.close();
+  });
+
   it('backs up PostgreSQL by a snapshot export that restores into SQLite with the same records and order', async () => {
     const source = await freshSchema();
     const storage = await open(source);
