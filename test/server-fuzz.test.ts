@@ -24,7 +24,7 @@ import {
   type MessageSigner,
   type ParticipantKit,
 } from '../src/identity/index.js';
-import { ServerMessages, decodeMessage, encodeMessage, type ClientKind, type Message, type ServerKind } from '../src/protocol/index.js';
+import { PROTOCOL_VERSION, ServerMessages, decodeMessage, encodeMessage, type ClientKind, type Message, type ServerKind } from '../src/protocol/index.js';
 import { startCoordinator, type RunningCoordinator } from '../src/server/index.js';
 import { ClientAgent } from '../src/client/index.js';
 import { freePort } from './support/free-port.js';
@@ -201,6 +201,17 @@ describe('coordinator under hostile input', () => {
     await expectRefusal(encodeSignedFrame(signerFromKit(alice), 'update', encodeMessage('update', { roundId: 'round-x', round: 1, numExamples: 1, loss: 0, seconds: 0, encoding: 'float32', sha256: '0'.repeat(64) })), /^UPDATE_NOT_REQUESTED$/);
     await expectRefusal(encodeSignedFrame(signerFromKit(alice), 'offer', encodeMessage('offer', { roundId: 'round-x', round: 1, bytes: 4 })), /^UPDATE_ROUND_CLOSED$/);
     socket.close();
+  });
+
+  it('refuses a participant speaking another protocol version, then closes its connection with 4426', async () => {
+    const { next, socket } = await connect(alice);
+    const reason = new Promise<string>((resolve) => socket.once('close', (_code, why: Buffer) => resolve(why.toString())));
+    const hello = encodeMessage('hello', { resources: { cpuCores: 1, memoryMb: 1 }, agent: 'cipher-nexus/9' });
+    hello[1] = PROTOCOL_VERSION + 1;
+    socket.send(encodeSignedFrame(signerFromKit(alice), 'hello', hello));
+    expect(await next()).toEqual({ kind: 'error', code: 'MESSAGE_VERSION' });
+    expect(await next()).toEqual({ kind: 'closed', code: '4426' });
+    expect(await reason).toBe(`protocol version ${PROTOCOL_VERSION + 1} refused: the coordinator speaks version ${PROTOCOL_VERSION}`);
   });
 
   it('closes a connection that sends an oversized message', async () => {

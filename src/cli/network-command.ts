@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { AuditTrail, InvalidInputError, type Storage } from '../core/index.js';
+import { defaultAuditFile } from './audit-location.js';
 import { EXIT_ABORTED, printJson, writeJsonFile } from './output.js';
 import type { MarketJob } from './market-job.js';
 import type { RoundReport } from '../fl/index.js';
@@ -66,7 +67,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           }
         }
         const location = dbLocation();
-        const auditFile = resolve(opts.audit ?? (location.includes('://') || location === ':memory:' ? '.cipher-nexus/audit.jsonl' : join(dirname(location), 'audit.jsonl')));
+        const auditFile = opts.audit ? resolve(opts.audit) : defaultAuditFile(location);
         try {
           const coordinator = await startCoordinator({
             prepared,

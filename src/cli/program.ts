@@ -13,6 +13,8 @@ import { registerNetworkCommands } from './network-command.js';
 import { registerIdentityCommands } from './identity-command.js';
 import { registerAuditCommands } from './audit-command.js';
 import { registerAttestCommands } from './attest-command.js';
+import { registerBackupCommands } from './backup-command.js';
+import { registerMigrateCommands } from './migrate-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
 
@@ -181,6 +183,8 @@ export function buildProgram(): Command {
   registerIdentityCommands(program);
   registerAuditCommands(program);
   registerAttestCommands(program);
+  registerBackupCommands(program, () => program.opts<GlobalOptions>().db);
+  registerMigrateCommands(program, () => program.opts<GlobalOptions>().db);
   registerMarketCommands(program, { open: () => openChainClient(program), storage: () => connectStorage(program.opts<GlobalOptions>().db) });
   registerNetworkCommands(program, async () => connectStorage(program.opts<GlobalOptions>().db), () => program.opts<GlobalOptions>().db);
 

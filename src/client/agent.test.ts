@@ -1,11 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { WebSocketServer } from 'ws';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, openStorage } from '../core/index.js';
 import { demoConfig, prepareCoordinatedJob } from '../fl/index.js';
-import { loadParticipantKit, provisionWithLocalKeys, type ParticipantKit } from '../identity/index.js';
+import { loadParticipantKit, loadServerKit, provisionWithLocalKeys, serverKitPath, tlsOptionsForServer, type ParticipantKit } from '../identity/index.js';
+import { PROTOCOL_VERSION, encodeMessage } from '../protocol/index.js';
 import { startCoordinator } from '../server/index.js';
 import { ClientAgent } from './agent.js';
 
@@ -78,4 +81,33 @@ describe('ClientAgent', () => {
       await storage.close();
     }
   }, 60_000);
+
+  it.each([
+    ['sends messages of another protocol version', 'messages'],
+    ['closes the connection with 4426', 'close'],
+  ] as const)('stops at once, naming both versions, when the coordinator %s', async (_what, how) => {
+    // A coordinator of another release, reduced to what the agent meets first.
+    const https = createHttpsServer(tlsOptionsForServer(loadServerKit(serverKitPath(kitDir))));
+    const wss = new WebSocketServer({ server: https });
+    const other = PROTOCOL_VERSION + 1;
+    wss.on('connection', (socket) => {
+      if (how === 'close') return socket.close(4426, `protocol version ${PROTOCOL_VERSION} refused: the coordinator speaks version ${other}`);
+      const welcome = encodeMessage('error', { code: 'X', message: 'from a newer coordinator' });
+      welcome[1] = other;
+      socket.send(welcome);
+    });
+    await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+    try {
+      const agent = new ClientAgent({ kit, dataFile, serverUrl: `https://127.0.0.1:${(https.address() as { port: number }).port}`, backoff: { initialMs: 100, maxMs: 200 } });
+      const error = await agent.run().then(
+        () => undefined,
+        (e: unknown) => e as { code: string; message: string },
+      );
+      expect(error?.code).toBe('CLIENT_PROTOCOL_VERSION');
+      expect(error?.message).toMatch(new RegExp(`version ${other}.*version ${PROTOCOL_VERSION}|version ${PROTOCOL_VERSION}.*version ${other}`));
+    } finally {
+      wss.close();
+      https.close();
+    }
+  }, 30_000);
 });

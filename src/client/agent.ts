@@ -7,7 +7,7 @@ import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, ParticipantRuntime, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput } from '../fl/index.js';
 import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
-import { SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
 
 /** The agent could not take part (bad data for the job, refused by the coordinator). */
 export class ClientAgentError extends CipherNexusError {}
@@ -163,6 +163,12 @@ export class ClientAgent extends EventEmitter {
         try {
           message = decodeMessage(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), ServerMessages);
         } catch (error) {
+          if (error instanceof ProtocolVersionError) {
+            // Nothing this coordinator sends can be understood: retrying cannot help.
+            fatal = new ClientAgentError('CLIENT_PROTOCOL_VERSION', `the coordinator speaks Cipher Nexus protocol version ${error.peer}, this agent speaks version ${PROTOCOL_VERSION}; install the release the coordinator runs`);
+            socket.close();
+            return;
+          }
           this.emit('warning', `ignored a message the coordinator sent: ${(error as Error).message}`);
           return;
         }
@@ -191,6 +197,8 @@ export class ClientAgent extends EventEmitter {
         this.heartbeat = null;
         this.socket = null;
         if (code === 4401 || code === 4403) fatal = new ClientAgentError('CLIENT_REFUSED', `the coordinator refused this participant: ${reason.toString() || code}`);
+        // 4426: the coordinator refused this agent's protocol version; its reason names both versions.
+        if (code === 4426) fatal ??= new ClientAgentError('CLIENT_PROTOCOL_VERSION', `${reason.toString()}; this agent speaks version ${PROTOCOL_VERSION}: install the release the coordinator runs`);
         this.emit('disconnected', { code });
         void this.work.then(() => resolve({ opened, done, fatal }));
       });

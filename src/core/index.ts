@@ -7,6 +7,7 @@ export { AUDIT_GENESIS_HASH, AuditEntrySchema, AuditTrail, AuditTrailError, veri
 export { PriorityQueue, type Comparator } from './priority-queue.js';
 export { formatZodIssue, loadConfigFile, parseWithSchema, type ParseOptions, type ZodIssueContext } from './config.js';
 export * from './storage/index.js';
+export * from './backup/index.js';
 export {
   ResourceMetricsSchema,
   ResourceRequirementsSchema,

@@ -1,8 +1,30 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ClientMessages, ProtocolError, ServerMessages, bodyWeights, decodeMessage, encodeMessage, encodeMessageParts, weightsBody } from './messages.js';
+import { ClientMessages, PROTOCOL_VERSION, ProtocolError, ProtocolVersionError, ServerMessages, bodyWeights, decodeMessage, encodeMessage, encodeMessageParts, weightsBody } from './messages.js';
 
 describe('protocol messages', () => {
+  it('refuses a message of any other protocol version, naming both versions', () => {
+    const hello = encodeMessage('hello', { resources: { cpuCores: 1, memoryMb: 1 }, agent: 'x' });
+    expect(decodeMessage(hello, ClientMessages).kind).toBe('hello');
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 255 }).filter((v) => v !== PROTOCOL_VERSION), (version) => {
+        const other = Uint8Array.from(hello);
+        other[1] = version;
+        const error = (() => {
+          try {
+            decodeMessage(other, ClientMessages);
+          } catch (e) {
+            return e;
+          }
+        })();
+        expect(error).toBeInstanceOf(ProtocolVersionError);
+        expect((error as ProtocolVersionError).code).toBe('MESSAGE_VERSION');
+        expect((error as ProtocolVersionError).peer).toBe(version);
+        expect((error as Error).message).toContain(`protocol version ${version}, this side speaks version ${PROTOCOL_VERSION}`);
+      }),
+    );
+  });
+
   it('round-trips a header and a weights body', () => {
     const weights = Float32Array.from([0.5, -1.25, 3]);
     const header = { roundId: 'round-1', round: 2, numExamples: 40, loss: 0.3, seconds: 1.5, encoding: 'float32', sha256: 'a'.repeat(64) };

@@ -8,7 +8,23 @@ export class ProtocolError extends CipherNexusError {
 }
 
 const MAGIC = 0xc7;
-const VERSION = 1;
+/** The wire protocol's version, carried in the second byte of every message; peers of another version are refused. */
+export const PROTOCOL_VERSION = 1;
+const VERSION = PROTOCOL_VERSION;
+
+/** A message from a peer that speaks another protocol version: both versions named, the connection is closed. */
+export class ProtocolVersionError extends ProtocolError {
+  constructor(
+    /** The version the peer's message carries. */
+    readonly peer: number,
+  ) {
+    super(
+      'MESSAGE_VERSION',
+      `the peer speaks Cipher Nexus protocol version ${peer}, this side speaks version ${VERSION}; run releases of the same protocol version on the coordinator and every participant`,
+      { peer, own: VERSION },
+    );
+  }
+}
 /** Largest JSON header a message may carry; a header is metadata, never a model. */
 // A SecAgg+ task carries the round's participant list and identity keys: at 1,000 participants about 60 KiB.
 export const MAX_HEADER_BYTES = 256 * 1024;
@@ -245,7 +261,7 @@ export function encodeMessage(kind: string, header: unknown, body: Uint8Array = 
 /** Parses and schema-checks a message against one direction's schemas; throws ProtocolError on anything else. */
 export function decodeMessage<S extends Record<string, z.ZodTypeAny>>(bytes: Uint8Array, schemas: S): Message<S> {
   if (bytes.byteLength < 7 || bytes[0] !== MAGIC) throw new ProtocolError('MESSAGE_MALFORMED', 'not a Cipher Nexus protocol message (bad magic or too short)');
-  if (bytes[1] !== VERSION) throw new ProtocolError('MESSAGE_VERSION', `protocol version ${bytes[1]} is not supported; this coordinator speaks version ${VERSION}`);
+  if (bytes[1] !== VERSION) throw new ProtocolVersionError(bytes[1]);
   const kindLength = bytes[2];
   if (bytes.byteLength < 7 + kindLength) throw new ProtocolError('MESSAGE_MALFORMED', 'message truncated inside its kind');
   const kind = Buffer.from(bytes.subarray(3, 3 + kindLength)).toString('utf8');

@@ -2,11 +2,14 @@ import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { JobDriver } from '../fl/index.js';
 import { AuthError, openSignedFrame, type MessageVerifier } from '../identity/index.js';
-import { ClientMessages, ProtocolError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
+import { ClientMessages, PROTOCOL_VERSION, ProtocolError, ProtocolVersionError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { FlowControl, FlowPeer, RoundSlot } from './flow-control.js';
 import type { GatewayRefusals } from './gateway-refusals.js';
 import type { GatewayDeps } from './participant-gateway.js';
 import { TokenBucket } from './token-bucket.js';
+
+/** WebSocket close code for a participant speaking another protocol version (4000-4999 are the application's). */
+export const CLOSE_PROTOCOL_VERSION = 4426;
 
 /** The resources a participant reports with a heartbeat. */
 export type WireResources = ClientHeader<'heartbeat'>['resources'];
@@ -75,12 +78,12 @@ export class ParticipantSession implements FlowPeer {
   }
 
   /** Writes a message to the participant; dropped when the connection is no longer open. */
-  send<K extends ServerKind>(kind: K, header: ServerHeader<K>, body?: Uint8Array): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
+  send<K extends ServerKind>(kind: K, header: ServerHeader<K>, body?: Uint8Array): Promise<void> {
+    if (this.socket.readyState !== this.socket.OPEN) return Promise.resolve();
     const parts = encodeMessageParts(kind, ServerMessages[kind].parse(header), body);
     this.context.deps.metrics.bytesOut.inc(parts[0].byteLength + parts[1].byteLength);
     // A failed write means the connection is closing; its close handler cleans up.
-    void this.out.send(parts).catch(() => undefined);
+    return this.out.send(parts).catch(() => undefined);
   }
 
   private async receive(data: Buffer, isBinary: boolean): Promise<void> {
@@ -163,7 +166,9 @@ export class ParticipantSession implements FlowPeer {
         // An update refused for not being pulled leaves a slot it holds for another round alone.
         if ((error as CipherNexusError).code !== 'UPDATE_NOT_REQUESTED') flow.releaseUpload(this);
       }
-      this.send('error', { code: refusal.code, message: refusal.message });
+      const sent = this.send('error', { code: refusal.code, message: refusal.message });
+      // A peer of another protocol version may not read that error; the close reason reaches any version.
+      if (error instanceof ProtocolVersionError) await sent.then(() => this.socket.close(CLOSE_PROTOCOL_VERSION, `protocol version ${error.peer} refused: the coordinator speaks version ${PROTOCOL_VERSION}`));
     }
   }
 }

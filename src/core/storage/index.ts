@@ -9,6 +9,8 @@ export { PostgresStorage, type PostgresStorageOptions } from './postgres/index.j
 export { StorageUnreachableError, type PostgresConnectionOptions } from './postgres-connection.js';
 export { MIGRATIONS, applyMigrations, type Migration } from './migrations.js';
 export { POSTGRES_MIGRATIONS, applyPostgresMigrations } from './postgres-migrations.js';
+export { describeDatabaseLocation, parseDatabaseLocation, type DatabaseLocation } from './database-location.js';
+export { migrateUp, schemaStatus, type MigrationState, type SchemaStatus } from './schema-status.js';
 
 /** Where and how to open storage. */
 export interface OpenStorageOptions {

@@ -299,38 +299,7 @@ export async function applyPostgresMigrations(
   });
   await client.query('BEGIN');
   try {
-    const { rows } = await client.query<{ schema: string | null }>('SELECT current_schema() AS schema');
-    const schema = rows[0].schema;
-    if (schema === null) {
-      throw new InvalidInputError(
-        'STORAGE_SCHEMA_MISSING',
-        `no schema on the search_path exists (${await searchPath(client)}); create the schema first (CREATE SCHEMA name) or choose an existing one`,
-      );
-    }
-    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK, schema]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version INTEGER PRIMARY KEY,
-      name TEXT NOT NULL,
-      applied_at BIGINT NOT NULL
-    )`);
-    const current = (await client.query<{ current: number | null }>('SELECT MAX(version) AS current FROM schema_migrations')).rows[0].current ?? 0;
-    if (current > migrations.length) {
-      throw new StateError(
-        'STORAGE_SCHEMA_TOO_NEW',
-        `schema '${schema}' is at version ${current} but this Cipher Nexus knows only up to ${migrations.length}; upgrade Cipher Nexus or use another database or schema`,
-        { current, known: migrations.length },
-      );
-    }
-    const applied: number[] = [];
-    for (const migration of migrations.slice(current)) {
-      await client.query(migration.sql);
-      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-        migration.version,
-        migration.name,
-        Date.now(),
-      ]);
-      applied.push(migration.version);
-    }
+    const applied = await applyPostgresMigrationsWithin(client, migrations);
     await client.query('COMMIT');
     return applied;
   } catch (error) {
@@ -338,6 +307,46 @@ export async function applyPostgresMigrations(
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The steps of `applyPostgresMigrations` inside a transaction the caller opened and ends (a restore
+ * creates the schema and fills it in one transaction). Returns the versions it applied.
+ */
+export async function applyPostgresMigrationsWithin(client: pg.ClientBase, migrations: readonly Migration[] = POSTGRES_MIGRATIONS): Promise<number[]> {
+  const { rows } = await client.query<{ schema: string | null }>('SELECT current_schema() AS schema');
+  const schema = rows[0].schema;
+  if (schema === null) {
+    throw new InvalidInputError(
+      'STORAGE_SCHEMA_MISSING',
+      `no schema on the search_path exists (${await searchPath(client)}); create the schema first (CREATE SCHEMA name) or choose an existing one`,
+    );
+  }
+  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [MIGRATION_LOCK, schema]);
+  await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+  )`);
+  const current = (await client.query<{ current: number | null }>('SELECT MAX(version) AS current FROM schema_migrations')).rows[0].current ?? 0;
+  if (current > migrations.length) {
+    throw new StateError(
+      'STORAGE_SCHEMA_TOO_NEW',
+      `schema '${schema}' is at version ${current} but this Cipher Nexus knows only up to ${migrations.length}; upgrade Cipher Nexus or use another database or schema`,
+      { current, known: migrations.length },
+    );
+  }
+  const applied: number[] = [];
+  for (const migration of migrations.slice(current)) {
+    await client.query(migration.sql);
+    await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+      migration.version,
+      migration.name,
+      Date.now(),
+    ]);
+    applied.push(migration.version);
+  }
+  return applied;
 }
 
 async function searchPath(client: pg.ClientBase): Promise<string> {

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { connectStorage, MIGRATIONS, POSTGRES_MIGRATIONS, PostgresStorage, SqliteStorage, type Storage } from '../src/core/index.js';
+import { createClientRunner, demoConfig, InProcessChannel, JobDriver, prepareJob, type PreparedJob, type RoundReport } from '../src/fl/index.js';
+import { reportError } from '../src/cli/output.js';
+import { buildProgram } from '../src/cli/program.js';
+
+/**
+ * An upgrade: a job started by the previous release (the schema one migration behind, written by
+ * that release's own code path) is stopped, `cipher-nexus migrate up` brings the database to this
+ * release's schema, and the job resumes where it stopped.
+ */
+const url = inject('postgresUrl');
+const admin = new pg.Pool({ connectionString: url, max: 1 });
+const previous = MIGRATIONS.length - 1;
+let dir: string;
+let schema: string;
+let prepared: PreparedJob;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cn-upgrade-'));
+  schema = `cn_upgrade_${randomBytes(6).toString('hex')}`;
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  prepared = await prepareJob({ ...demoConfig({ clients: 3, rounds: 3, seed: 9 }), training: { epochs: 1 }, execution: { mode: 'in-process' } });
+});
+afterAll(async () => {
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const program = buildProgram().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  let stdout = '';
+  let stderr = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  let code = 0;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (error) {
+    code = reportError(error);
+  } finally {
+    vi.restoreAllMocks();
+  }
+  return { code, stdout, stderr };
+}
+
+async function openDriver(storage: Storage): Promise<{ driver: JobDriver; close: () => Promise<void> }> {
+  const { config, spec, test, clients } = prepared;
+  const runner = await createClientRunner(spec, clients, { mode: 'in-process', workers: 1 });
+  const channel = new InProcessChannel(runner, new Map([...clients].map(([id, data]) => [id, { numExamples: data.numExamples }])));
+  const driver = await JobDriver.open({ config, spec, test, datasetId: prepared.datasetId }, storage, channel, { resume: true, durable: true, openMembership: false });
+  await channel.connect(driver);
+  return { driver, close: () => runner.close() };
+}
+
+describe('migrate up after an upgrade', () => {
+  it.each([
+    ['SQLite', () => join(dir, 'old.db'), (db: string) => new SqliteStorage({ path: db, migrations: MIGRATIONS.slice(0, previous) })],
+    [
+      'PostgreSQL',
+      // The schema travels in the URL, as an operator would give it to --db.
+      () => `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+      (db: string) => PostgresStorage.open({ url: db, migrations: POSTGRES_MIGRATIONS.slice(0, previous) }),
+    ],
+  ] as const)('brings a %s database of the previous release up to date in one step, and its job resumes', async (_kind, location, openOld) => {
+    const db = location();
+    const old = await openOld(db);
+    const first = await openDriver(old);
+    // The coordinator is stopped after round 1 (a shutdown, not a failure): the job stays running in the store.
+    const stop = new AbortController();
+    first.driver.on('round', (round: RoundReport) => round.round === 1 && stop.abort());
+    await expect(first.driver.run(stop.signal)).rejects.toThrow();
+    await first.close();
+    await old.close();
+
+    const before = await cli(['--db', db, 'migrate', 'status']);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toContain(`schema version ${previous} of ${MIGRATIONS.length}, 1 pending`);
+    expect(before.stdout).toMatch(new RegExp(`^ +${MIGRATIONS.length} +pending +${MIGRATIONS[previous].name}$`, 'm'));
+    const up = await cli(['--db', db, 'migrate', 'up']);
+    expect(up.code).toBe(0);
+    expect(up.stdout).toMatch(new RegExp(`^applied migration\\(s\\) ${MIGRATIONS.length}: .+ is now at schema version ${MIGRATIONS.length}\\n$`));
+    expect((await cli(['--db', db, 'migrate', 'status', '--json'])).stdout).toContain('"pending": []');
+    expect((await cli(['--db', db, 'migrate', 'up'])).stdout).toContain('is up to date');
+
+    const upgraded = await connectStorage(db);
+    const second = await openDriver(upgraded);
+    expect(second.driver.resumed).toBe(true);
+    expect(second.driver.jobId).toBe(first.driver.jobId);
+    const outcome = await second.driver.run();
+    await second.close();
+    expect(outcome.rounds.map((r) => r.round)).toEqual([2, 3]);
+    expect((await upgraded.jobs.get(first.driver.jobId))?.status).toBe('completed');
+    // The new release's tables work on the upgraded database.
+    expect(await upgraded.market.listOrders()).toEqual([]);
+    await upgraded.close();
+  });
+
+  it('reports a database file that does not exist in one line with exit 2, creating nothing', async () => {
+    const missing = join(dir, 'missing', 'cn.db');
+    const status = await cli(['--db', missing, 'migrate', 'status']);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toMatch(/^error \[STORAGE_NOT_FOUND\]: [^\n]+\n$/);
+  });
+});
