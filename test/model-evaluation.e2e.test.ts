@@ -1,17 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage } from '../src/core/index.js';
 import { ModelRegistry, prepareJob, runJob, type JobReport } from '../src/fl/index.js';
 import { LocalModel, initBackend, predict } from '../src/ml/index.js';
+import { runCliToEnd } from './support/cli-run.js';
 import { writeTwoClassCsv } from './support/two-class-data.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** The Mann-Whitney U over n1 n0, pair by pair, a tie counting one half. */
 function aucByPairs(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
@@ -61,14 +57,10 @@ describe('evaluation on a made two-class non-IID split', () => {
     const config = [...JOB('noise-train.csv', 'noise-test.csv', '{ epochs: 20, batchSize: 16, learningRate: 0.01, optimizer: adam }'), 'validation: { minOverBaseline: 0.02 }'];
     writeFileSync(join(dir, 'noise.yaml'), config.join('\n'));
     const db = join(dir, 'noise.db');
-    const run = spawnSync(process.execPath, ['--import', tsx, join(root, 'src', 'cli', 'main.ts'), '--db', db, 'train', '--config', 'noise.yaml', '--report', 'noise.json'], {
-      cwd: dir,
-      encoding: 'utf8',
-      env: { ...process.env, CIPHER_NEXUS_DEBUG: '' },
-    });
+    const run = await runCliToEnd(['--db', db, 'train', '--config', 'noise.yaml', '--report', 'noise.json'], { cwd: dir });
 
     // Not bad input (2) nor a crash to restart (1): the job ran, its report is written, and rerunning would repeat it.
-    expect(run.status).toBe(3);
+    expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/^error \[JOB_VALIDATION_FAILED\]: job job-\S+ failed its validation: accuracy \S+ is (only \S+ above|\S+ below) the majority-class baseline 0\.\d+; at least 0\.02 above it is required/m);
     expect(run.stderr).not.toMatch(/\n\s+at /);
 

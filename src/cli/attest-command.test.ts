@@ -1,9 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { decode } from 'cbor2';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -11,6 +9,7 @@ import { forgeChain, forgeDocument } from '../../test/support/nitro-document.js'
 import { sgxCollateralFromQvl, type SgxCollateral } from '../tee/index.js';
 import { registerAttestCommands } from './attest-command.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError } from './output.js';
+import { runCliToEnd } from '../../test/support/cli-run.js';
 
 const VECTORS = new URL('../../test/vectors/tee/', import.meta.url);
 const vector = (path: string): Buffer => readFileSync(new URL(path, VECTORS));
@@ -309,15 +308,13 @@ describe('attest verify on unreadable input', () => {
 });
 
 describe('cipher-nexus attest verify, as a process', () => {
-  it('is registered, refuses expired evidence with exit 1 and one line, and documents the collateral in its help', () => {
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-    const run = (args: string[]) => spawnSync(process.execPath, ['--import', tsx, main, 'attest', 'verify', ...args], { encoding: 'utf8', env: { ...process.env, CIPHER_NEXUS_DEBUG: '' } });
-    const refused = run([fileURLToPath(new URL('nitro/nitro_attestation.b64', VECTORS))]);
-    expect(refused.status).toBe(EXIT_FAILURE);
+  it('is registered, refuses expired evidence with exit 1 and one line, and documents the collateral in its help', async () => {
+    const run = (args: string[]) => runCliToEnd(['attest', 'verify', ...args]);
+    const refused = await run([fileURLToPath(new URL('nitro/nitro_attestation.b64', VECTORS))]);
+    expect(refused.code).toBe(EXIT_FAILURE);
     expect(refused.stderr).toMatch(/^error \[TEE_EVIDENCE_REFUSED\]: nitro evidence refused at validity: [^\n]+\n$/);
-    const help = run(['--help']);
-    expect(help.status).toBe(EXIT_OK);
+    const help = await run(['--help']);
+    expect(help.code).toBe(EXIT_OK);
     expect(help.stdout).toContain('"vcek": "<VCEK or VLEK: PEM, or DER in hex>"');
   });
 });

@@ -1,21 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { runCliToEnd, type CommandResult } from '../../test/support/cli-run.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
-const main = join(root, 'src', 'cli', 'main.ts');
 const optdigits = join(root, 'data', 'optdigits');
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
-function cli(args: string[], cwd: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', tsx, main, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CIPHER_NEXUS_DEBUG: '' } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], cwd: string): Promise<CommandResult> => runCliToEnd(args, { cwd });
 
 function expectCleanUsageError(r: { code: number; stderr: string }, pattern: RegExp): void {
   expect(r.code).toBe(2);
@@ -30,7 +24,7 @@ describe('cipher-nexus CLI', () => {
   let db: string;
   let jobReport: { model: { id: string }; jobId: string };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-cli-'));
     db = join(dir, 'state.db');
     const config = [
@@ -47,20 +41,20 @@ describe('cipher-nexus CLI', () => {
       'execution: { mode: in-process }',
     ].join('\n');
     writeFileSync(join(dir, 'job.yaml'), config);
-    const r = cli(['--db', db, 'train', '--config', 'job.yaml', '--report', 'out/report.json'], dir);
+    const r = await cli(['--db', db, 'train', '--config', 'job.yaml', '--report', 'out/report.json'], dir);
     expect(r.stderr).toBe(r.code === 0 ? r.stderr : '');
     expect(r.code).toBe(0);
     jobReport = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('prints help with every command', () => {
-    const r = cli(['--help'], dir);
+  it('prints help with every command', async () => {
+    const r = await cli(['--help'], dir);
     expect(r.code).toBe(0);
     for (const c of ['demo', 'train', 'models', 'rounds']) expect(r.stdout).toContain(c);
   });
 
-  it('trains from a YAML config and writes a complete report', () => {
+  it('trains from a YAML config and writes a complete report', async () => {
     const report = JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'));
     expect(Object.keys(report)).toEqual(expect.arrayContaining(['config', 'rounds', 'final', 'model', 'seconds', 'participants']));
     expect(report.rounds).toHaveLength(2);
@@ -69,51 +63,51 @@ describe('cipher-nexus CLI', () => {
     expect(report.final.accuracy).toBeGreaterThan(0.5);
   });
 
-  it('lists models and rounds as JSON', () => {
-    const models = JSON.parse(cli(['--db', db, 'models', 'list', '--json'], dir).stdout);
+  it('lists models and rounds as JSON', async () => {
+    const models = JSON.parse((await cli(['--db', db, 'models', 'list', '--json'], dir)).stdout);
     expect(models.map((m: { id: string }) => m.id)).toContain(jobReport.model.id);
-    const shown = JSON.parse(cli(['--db', db, 'models', 'show', jobReport.model.id, '--json'], dir).stdout);
+    const shown = JSON.parse((await cli(['--db', db, 'models', 'show', jobReport.model.id, '--json'], dir)).stdout);
     expect(shown.versions.map((v: { version: number }) => v.version)).toEqual([1, 2, 3]);
-    const rounds = JSON.parse(cli(['--db', db, 'rounds', 'list', '--job', jobReport.jobId, '--json'], dir).stdout);
+    const rounds = JSON.parse((await cli(['--db', db, 'rounds', 'list', '--job', jobReport.jobId, '--json'], dir)).stdout);
     expect(rounds.map((r: { number: number; status: string }) => [r.number, r.status])).toEqual([
       [1, 'finalized'],
       [2, 'finalized'],
     ]);
   });
 
-  it('refuses a malformed config with one line naming the field, and leaves the database as it was', () => {
+  it('refuses a malformed config with one line naming the field, and leaves the database as it was', async () => {
     const before = fileHash(db);
     writeFileSync(join(dir, 'bad.yaml'), readFileSync(join(dir, 'job.yaml'), 'utf8').replace('rounds: 2', 'rounds: -3'));
-    expectCleanUsageError(cli(['--db', db, 'train', '--config', 'bad.yaml'], dir), /rounds/);
+    expectCleanUsageError(await cli(['--db', db, 'train', '--config', 'bad.yaml'], dir), /rounds/);
     writeFileSync(join(dir, 'broken.yaml'), 'data: [unclosed');
-    expectCleanUsageError(cli(['--db', db, 'train', '--config', 'broken.yaml'], dir), /broken\.yaml/);
+    expectCleanUsageError(await cli(['--db', db, 'train', '--config', 'broken.yaml'], dir), /broken\.yaml/);
     expect(fileHash(db)).toBe(before);
   });
 
-  it('refuses a missing data file and an impossible model, naming each', () => {
+  it('refuses a missing data file and an impossible model, naming each', async () => {
     const base = readFileSync(join(dir, 'job.yaml'), 'utf8');
     writeFileSync(join(dir, 'missing.yaml'), base.replace(join(optdigits, 'optdigits.tes'), 'nowhere/test.csv'));
-    expectCleanUsageError(cli(['--db', join(dir, 'fresh.db'), 'train', '--config', 'missing.yaml'], dir), /nowhere\/test\.csv/);
+    expectCleanUsageError(await cli(['--db', join(dir, 'fresh.db'), 'train', '--config', 'missing.yaml'], dir), /nowhere\/test\.csv/);
     writeFileSync(
       join(dir, 'cnn.yaml'),
       `${base.replace('  scale:', '  featureShape: [8, 8, 1]\n  scale:')}\nmodel: { type: cnn, conv: [{ filters: 4, kernelSize: 9 }] }\n`,
     );
-    expectCleanUsageError(cli(['--db', join(dir, 'fresh.db'), 'train', '--config', 'cnn.yaml'], dir), /kernel|size/i);
+    expectCleanUsageError(await cli(['--db', join(dir, 'fresh.db'), 'train', '--config', 'cnn.yaml'], dir), /kernel|size/i);
     expect(existsSync(join(dir, 'fresh.db'))).toBe(false);
   });
 
-  it('refuses bad flags and unknown ids with exit code 2', () => {
-    expectCleanUsageError(cli(['demo', '--clients', 'abc'], dir), /--clients/);
-    expectCleanUsageError(cli(['--db', db, 'models', 'show', 'model-missing'], dir), /model-missing/);
-    expectCleanUsageError(cli(['train', '--config', 'nope.yaml'], dir), /nope\.yaml/);
+  it('refuses bad flags and unknown ids with exit code 2', async () => {
+    expectCleanUsageError(await cli(['demo', '--clients', 'abc'], dir), /--clients/);
+    expectCleanUsageError(await cli(['--db', db, 'models', 'show', 'model-missing'], dir), /model-missing/);
+    expectCleanUsageError(await cli(['train', '--config', 'nope.yaml'], dir), /nope\.yaml/);
   });
 
-  it('computes epsilon and noise from the command line, refusing out-of-range flags with exit 2', () => {
-    const ok = cli(['dp', 'epsilon', '--sampling-rate', String(256 / 60000), '--noise-multiplier', '1.1', '--steps', '14062', '--delta', '1e-5', '--conversion', 'classic', '--json'], dir);
+  it('computes epsilon and noise from the command line, refusing out-of-range flags with exit 2', async () => {
+    const ok = await cli(['dp', 'epsilon', '--sampling-rate', String(256 / 60000), '--noise-multiplier', '1.1', '--steps', '14062', '--delta', '1e-5', '--conversion', 'classic', '--json'], dir);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ conversion: 'classic' });
     expect(Math.abs(JSON.parse(ok.stdout).epsilon - 3.01) / 3.01).toBeLessThan(0.01);
-    const noise = JSON.parse(cli(['dp', 'noise', '--target-epsilon', '3', '--sampling-rate', '0.01', '--steps', '1000', '--delta', '1e-5', '--json'], dir).stdout);
+    const noise = JSON.parse((await cli(['dp', 'noise', '--target-epsilon', '3', '--sampling-rate', '0.01', '--steps', '1000', '--delta', '1e-5', '--json'], dir)).stdout);
     expect(noise.epsilon).toBeLessThanOrEqual(3.0001);
     for (const bad of [
       ['--sampling-rate', '1.5', '--noise-multiplier', '1', '--steps', '10', '--delta', '1e-5'],
@@ -121,19 +115,19 @@ describe('cipher-nexus CLI', () => {
       ['--sampling-rate', '0.1', '--noise-multiplier', '1', '--steps', '2.5', '--delta', '1e-5'],
       ['--sampling-rate', '0.1', '--noise-multiplier', '1', '--steps', '10', '--delta', '1'],
     ]) {
-      const r = cli(['dp', 'epsilon', ...bad], dir);
+      const r = await cli(['dp', 'epsilon', ...bad], dir);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
   });
 
-  it('sets and shows privacy budgets, and leaves the ledger as it was on bad input', () => {
-    expect(cli(['--db', db, 'budget', 'set', '--dataset', 'hospital-a', '--epsilon', '4', '--delta', '1e-5'], dir).code).toBe(0);
+  it('sets and shows privacy budgets, and leaves the ledger as it was on bad input', async () => {
+    expect((await cli(['--db', db, 'budget', 'set', '--dataset', 'hospital-a', '--epsilon', '4', '--delta', '1e-5'], dir)).code).toBe(0);
     const before = fileHash(db);
-    expectCleanUsageError(cli(['--db', db, 'budget', 'set', '--dataset', 'hospital-a', '--epsilon', '-1', '--delta', '1e-5'], dir), /epsilon/);
-    expectCleanUsageError(cli(['--db', db, 'budget', 'show', '--dataset', 'nobody'], dir), /nobody/);
+    expectCleanUsageError(await cli(['--db', db, 'budget', 'set', '--dataset', 'hospital-a', '--epsilon', '-1', '--delta', '1e-5'], dir), /epsilon/);
+    expectCleanUsageError(await cli(['--db', db, 'budget', 'show', '--dataset', 'nobody'], dir), /nobody/);
     expect(fileHash(db)).toBe(before);
-    const shown = JSON.parse(cli(['--db', db, 'budget', 'show', '--dataset', 'hospital-a', '--json'], dir).stdout);
+    const shown = JSON.parse((await cli(['--db', db, 'budget', 'show', '--dataset', 'hospital-a', '--json'], dir)).stdout);
     expect(JSON.stringify(shown)).toContain('hospital-a');
   });
 
@@ -142,9 +136,9 @@ describe('cipher-nexus CLI', () => {
     const kits = join(dir, 'wire-kits');
     await provisionWithLocalKeys({ outDir: kits, participants: ['owner'], serverHost: '127.0.0.1', serverPort: 9 });
     const base = ['client', '--key', join(kits, 'participants', 'owner', 'kit.json'), '--data', join(optdigits, 'optdigits.tes')];
-    expectCleanUsageError(cli([...base, '--wire-log', join(dir, 'no', 'such', 'wire.bin')], dir), /^error \[WIRE_LOG_UNWRITABLE\]: cannot write the wire log '[^']+' \(ENOENT\); give a file in a folder you can write to\n$/);
+    expectCleanUsageError(await cli([...base, '--wire-log', join(dir, 'no', 'such', 'wire.bin')], dir), /^error \[WIRE_LOG_UNWRITABLE\]: cannot write the wire log '[^']+' \(ENOENT\); give a file in a folder you can write to\n$/);
     const log = join(dir, 'wire.bin');
-    expectCleanUsageError(cli([...base, '--wire-log', log, '--asset', '1', '--audit', join(dir, 'owner-audit.jsonl')], dir), /^error \[CLI_OPTION_INVALID\]: --asset needs --market-operator/);
+    expectCleanUsageError(await cli([...base, '--wire-log', log, '--asset', '1', '--audit', join(dir, 'owner-audit.jsonl')], dir), /^error \[CLI_OPTION_INVALID\]: --asset needs --market-operator/);
     expect(existsSync(log)).toBe(false);
     expect(existsSync(join(dir, 'owner-audit.jsonl'))).toBe(false);
   }, 60_000);

@@ -1,10 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidInputError, NotFoundError } from '../core/index.js';
@@ -23,6 +20,7 @@ import {
 } from '../identity/index.js';
 import { registerIdentityCommands } from './identity-command.js';
 import { EXIT_USAGE, reportError } from './output.js';
+import { runCliToEnd } from '../../test/support/cli-run.js';
 
 let dir: string;
 let out: string;
@@ -187,8 +185,6 @@ describe('provision', () => {
 });
 
 describe('provision --out where no directory can be made', () => {
-  const main = join(process.cwd(), 'src', 'cli', 'main.ts');
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
   it.each([
     ['below a file', (file: string) => join(file, 'sub'), /^error \[PROVISION_OUT_INVALID\]: --out '.*sub' is below '.*not-a-dir', which is a file, not a directory; give a path inside a directory\n$/],
@@ -198,9 +194,9 @@ describe('provision --out where no directory can be made', () => {
     const file = join(dir, 'not-a-dir');
     writeFileSync(file, 'x');
     // In a process of its own with a deadline: node's recursive mkdir spun forever under /proc.
-    const r = spawnSync(process.execPath, ['--import', tsx, main, 'provision', '--out', target(file), '--requests', a], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, CIPHER_NEXUS_DEBUG: '' } });
+    const r = await runCliToEnd(['provision', '--out', target(file), '--requests', a], { timeoutMs: 30_000 });
     expect(r.stderr).toMatch(message);
-    expect(r.status).toBe(EXIT_USAGE);
+    expect(r.code).toBe(EXIT_USAGE);
     expect(readFileSync(file, 'utf8')).toBe('x');
   });
 });

@@ -1,9 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { keccak256, toBytes, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -13,6 +11,7 @@ import { directoryOfServerKit, loadServerKit, participantKitPath, provisionWithL
 import { accessGrantFromJson, marketDomain, openAsset, recordGrantJob, verifyAccessGrant, verifyQualityReport } from '../market/index.js';
 import { registerMarketCommands } from './market-command.js';
 import { EXIT_FAILURE, EXIT_USAGE, reportError } from './output.js';
+import { runCliToEnd } from '../../test/support/cli-run.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 
@@ -261,14 +260,13 @@ describe('market commands', () => {
     }
   }, 60_000);
 
-  it('the program wires `market`: a refusal from a separate process is one line and exit 2', () => {
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', tsx, join(root, 'src', 'cli', 'main.ts'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, CIPHER_NEXUS_DEBUG: '', CIPHER_NEXUS_RPC: '', CIPHER_NEXUS_DB: db } });
-    const quality = cli(['market', 'quality', csv, '--schema', schema]);
-    expect(quality.status, quality.stderr).toBe(0);
+  it('the program wires `market`: a refusal from a separate process is one line and exit 2', async () => {
+    const cli = (args: string[]) => runCliToEnd(args, { cwd: dir, env: { ...process.env, CIPHER_NEXUS_DEBUG: '', CIPHER_NEXUS_RPC: '', CIPHER_NEXUS_DB: db } });
+    const quality = await cli(['market', 'quality', csv, '--schema', schema]);
+    expect(quality.code, quality.stderr).toBe(0);
     expect(quality.stdout).toMatch(/^.*digits\.csv: 200 rows, schema valid/);
-    const refused = cli(['market', 'order', '--asset', '1', '--side', 'bid', '--price', '0', '--units', '1']);
-    expect(refused.status).toBe(2);
+    const refused = await cli(['market', 'order', '--asset', '1', '--side', 'bid', '--price', '0', '--units', '1']);
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^error \[CLI_BAD_AMOUNT\]: --price must be more than 0, got '0'\n$/);
     expect(existsSync(join(dir, '.cipher-nexus'))).toBe(false);
   }, 30_000);
