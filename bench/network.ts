@@ -21,11 +21,11 @@ const RUNS: { mode: 'plain' | 'secagg' | 'ckks'; clients: number; rounds: number
 ];
 const PRIVACY = { plain: {}, secagg: { secagg: { clip: 1, stageSeconds: 120 } }, ckks: { he: 'ckks', heCommittee: 3, heStageSeconds: 600 } } as const;
 
-/** With NETWORK_CPU_PROF=DIR, every process writes a V8 CPU profile there (node --cpu-prof), to find where a round's time goes. */
+/** With NETWORK_CPU_PROF=DIR, the coordinator writes a V8 CPU profile there (node --cpu-prof), to find where a round's time goes. */
 const PROFILE_DIR = process.env.NETWORK_CPU_PROF;
 
-function node(args: string[], cwd: string): ChildProcess {
-  const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', resolve(PROFILE_DIR)] : [];
+function node(args: string[], cwd: string, profiled = false): ChildProcess {
+  const profile = PROFILE_DIR && profiled ? ['--cpu-prof', '--cpu-prof-dir', resolve(PROFILE_DIR)] : [];
   return spawn(process.execPath, [...profile, '--import', tsx, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -106,7 +106,7 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
   };
   writeFileSync(config, JSON.stringify(job));
   const report = join(dir, `report-${label}.json`);
-  const coordinator = node([join(root, 'src', 'cli', 'main.ts'), '--db', join(dir, `bench-${label}.db`), 'serve', '--config', config, '--kit-dir', kitDir, '--operator-port', '0', '--log-level', 'error', '--report', report, '--audit', join(dir, `audit-${label}.jsonl`)], dir);
+  const coordinator = node([join(root, 'src', 'cli', 'main.ts'), '--db', join(dir, `bench-${label}.db`), 'serve', '--config', config, '--kit-dir', kitDir, '--operator-port', '0', '--log-level', 'error', '--report', report, '--audit', join(dir, `audit-${label}.jsonl`)], dir, true);
   const pid = coordinator.pid as number;
   let stderr = '';
   const url = await new Promise<string>((done, fail) => {
@@ -159,7 +159,16 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
       }
     }
   }, 50);
-  await simulatorDone;
+  try {
+    await simulatorDone;
+  } catch (error) {
+    // Leave no coordinator behind on a failed run.
+    coordinator.kill();
+    simulator.kill();
+    clearInterval(sampler);
+    clearInterval(cpuWatch);
+    throw error;
+  }
   const code = await coordinatorExit;
   clearInterval(sampler);
   clearInterval(cpuWatch);
