@@ -21,8 +21,25 @@ const RUNS: { mode: 'plain' | 'secagg' | 'ckks'; clients: number; rounds: number
 ];
 const PRIVACY = { plain: {}, secagg: { secagg: { clip: 1, stageSeconds: 120 } }, ckks: { he: 'ckks', heCommittee: 3, heStageSeconds: 600 } } as const;
 
+/** With NETWORK_CPU_PROF=DIR, every process writes a V8 CPU profile there (node --cpu-prof), to find where a round's time goes. */
+const PROFILE_DIR = process.env.NETWORK_CPU_PROF;
+
 function node(args: string[], cwd: string): ChildProcess {
-  return spawn(process.execPath, ['--import', tsx, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', resolve(PROFILE_DIR)] : [];
+  return spawn(process.execPath, [...profile, '--import', tsx, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * NETWORK_MODES=secagg,ckks runs only those protections (and 1000 for the plain run at 1,000); plain at
+ * 100 always runs first, since every ratio is against it.
+ */
+function selectedRuns(): typeof RUNS {
+  const wanted = process.env.NETWORK_MODES?.split(',').map((m) => m.trim()).filter((m) => m.length > 0);
+  if (!wanted) return RUNS;
+  const known = ['secagg', 'ckks', '1000'];
+  const unknown = wanted.filter((m) => !known.includes(m));
+  if (unknown.length > 0) throw new Error(`NETWORK_MODES: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  return RUNS.filter((r, i) => i === 0 || wanted.includes(r.mode === 'plain' ? String(r.clients) : r.mode));
 }
 
 function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
@@ -174,12 +191,13 @@ export async function benchNetwork(): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'cn-bench-net-'));
   try {
     const kitDir = join(dir, 'kits');
-    const most = Math.max(...RUNS.map((r) => r.clients));
+    const runsWanted = selectedRuns();
+    const most = Math.max(...runsWanted.map((r) => r.clients));
     const provisionStart = performance.now();
     await provisionWithLocalKeys({ outDir: kitDir, participants: Array.from({ length: most }, (_, i) => `p${String(i).padStart(4, '0')}`), serverHost: '127.0.0.1', serverPort: 0 });
     const provisionSeconds = (performance.now() - provisionStart) / 1000;
     const runs: Run[] = [];
-    for (const run of RUNS) runs.push(await runOnce(dir, kitDir, run.mode, run.clients, run.rounds));
+    for (const run of runsWanted) runs.push(await runOnce(dir, kitDir, run.mode, run.clients, run.rounds));
     const base = runs[0];
     const rows = runs.map((r) => ({
       ...r,
@@ -191,15 +209,23 @@ export async function benchNetwork(): Promise<BenchResult> {
       // Each protection against plain rounds of as many participants in the same run.
       overheadToPlain: r.overheadP50 / base.overheadP50,
       cpuToPlain: r.cpuSecondsPerRound / base.cpuSecondsPerRound,
+      // What one machine per participant would pay: the participants' CPU here is serialised in one process, so the
+      // measured latency above charges every participant's protection work to the round. Per participant it is the
+      // mean (key holders of a CKKS round do more than the others), and the estimate is the coordinator's CPU per
+      // round plus one participant's, assuming neither overlaps the other and leaving out the wire.
+      participantCpuPerRound: r.participantsCpuPerRound / r.clients,
+      participantCpuToPlain: r.participantsCpuPerRound / r.clients / (base.participantsCpuPerRound / base.clients),
+      deployedOverhead: r.cpuSecondsPerRound + r.participantsCpuPerRound / r.clients,
+      deployedOverheadToPlain: (r.cpuSecondsPerRound + r.participantsCpuPerRound / r.clients) / (base.cpuSecondsPerRound + base.participantsCpuPerRound / base.clients),
     }));
-    const header = 'mode    clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  x plain  CPU s/round  x plain  participants CPU s/round  peak RSS MiB  RSS ratio';
+    const header = 'mode    clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  x plain  CPU s/round  x plain  participants CPU s/round  CPU s/round/participant  x plain  coord+1 participant CPU s  x plain  peak RSS MiB  RSS ratio';
     const table = rows.map(
       (r) =>
-        `${r.mode.padEnd(6)}  ${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.overheadToPlain.toFixed(2).padStart(7)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.cpuToPlain.toFixed(2).padStart(7)}  ${r.participantsCpuPerRound.toFixed(2).padStart(24)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}`,
+        `${r.mode.padEnd(6)}  ${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.overheadToPlain.toFixed(2).padStart(7)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.cpuToPlain.toFixed(2).padStart(7)}  ${r.participantsCpuPerRound.toFixed(2).padStart(24)}  ${r.participantCpuPerRound.toFixed(3).padStart(23)}  ${r.participantCpuToPlain.toFixed(2).padStart(7)}  ${r.deployedOverhead.toFixed(2).padStart(25)}  ${r.deployedOverheadToPlain.toFixed(2).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}`,
     );
     return {
       name: 'network',
-      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants (the participant runtime, running each protection's real protocol, all in one process on the same 2 cores) answer after a seeded training delay under ${MAX_TRAINING_MS} ms; x plain: against plain rounds of 100 in the same run; provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
+      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants (the participant runtime, running each protection's real protocol, all in one process on the same 2 cores) answer after a seeded training delay under ${MAX_TRAINING_MS} ms; x plain: against plain rounds of 100 in the same run; overhead: latency minus the slowest simulated training; coord+1 participant CPU: the coordinator's CPU per round plus one participant's mean CPU per round, the round overhead a deployment with one machine per participant would see if neither overlapped the other (wire time not included); provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
       rows,
       table: [header, ...table].join('\n'),
     };
