@@ -89,6 +89,10 @@ function start(index: number): Promise<void> {
           say({ event: 'done', maxDelayMs: Object.fromEntries(delays) });
           process.exit(0);
         }
+      } else if (message.kind === 'error' && message.header.code === 'UPDATE_NOT_REQUESTED' && pending !== null) {
+        // As the agent does: an upload slot that lapsed before the update arrived is asked for again.
+        const again = pending;
+        setTimeout(() => pending === again && send('offer', { roundId: again.roundId, round: again.header.round, bytes: again.body.byteLength }), 1000).unref();
       } else if (message.kind === 'error') {
         say({ event: 'refused', index, code: message.header.code, message: message.header.message });
       }

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { InvalidInputError } from '../../core/index.js';
+import { InvalidInputError, concatBytes } from '../../core/index.js';
 import { checkRound, contributionMac, holderTags, pairKeys, publicKeyOf, type CheckedRound, type MultipartySetup, type ParticipantIdentity, type RoundInfo } from './committee.js';
 import { HeCiphertextError, HeKeyError, HeMismatchError } from './errors.js';
 import { loadJointPublicKey } from './key-share.js';
@@ -53,9 +53,14 @@ export function encodeRoundVector(ctx: MultipartyContext, vector: Omit<RoundVect
   head.writeUInt32LE(vector.length, 70);
   head.writeUInt32LE(vector.chunks.length, 74);
   if (vector.kind === 'contribution') head.writeUInt32LE(vector.position, HEAD);
-  const body = Buffer.concat([head, ...vector.chunks]);
-  const macs = macsFor?.(createHash('sha256').update(body).digest()) ?? [];
-  return new Uint8Array(Buffer.concat([body, ...macs]));
+  // The MACs' digest is taken part by part and the vector copied once: these are megabytes per participant.
+  let macs: Uint8Array[] = [];
+  if (macsFor) {
+    const digest = createHash('sha256').update(head);
+    for (const chunk of vector.chunks) digest.update(chunk);
+    macs = macsFor(digest.digest());
+  }
+  return concatBytes([head, ...vector.chunks, ...macs]);
 }
 
 /** Parses the wire form; damage is `HE_CIPHERTEXT_CORRUPT`, another setup's vector `HE_SETUP_MISMATCH`. */

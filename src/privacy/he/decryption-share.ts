@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, sign, verify } from 'node:crypto';
-import { InvalidInputError } from '../../core/index.js';
+import { InvalidInputError, concatBytes } from '../../core/index.js';
 import { frame, publicKeyObject, publicKeyOf, type AggregateExpectation, type MultipartySetup } from './committee.js';
 import { verifiedSum } from './contribution.js';
 import { HeAggregateRefusedError, HeKeyError, HeRoundSpentError, HeShareError } from './errors.js';
@@ -151,7 +151,7 @@ function sealShare(ctx: MultipartyContext, secret: KeyShareSecret, prepared: Pre
     cipher.setAAD(head);
     const body = Buffer.concat([cipher.update(new Uint8Array(words.buffer, words.byteOffset, words.byteLength)), cipher.final()]);
     const signed = Buffer.concat([head, ephemeralPublic, iv, cipher.getAuthTag(), body]);
-    return new Uint8Array(Buffer.concat([signed, sign(null, Buffer.concat([Buffer.from(SIGNING_DOMAIN), signed]), secret.signingKey)]));
+    return concatBytes([signed, sign(null, Buffer.concat([Buffer.from(SIGNING_DOMAIN), signed]), secret.signingKey)]);
   } finally {
     shared.fill(0);
     key.fill(0);

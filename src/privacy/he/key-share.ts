@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, randomBytes, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { CipherNexusError, parseWithSchema } from '../../core/index.js';
+import { CipherNexusError, concatBytes, parseWithSchema } from '../../core/index.js';
 import { frame, publicKeyObject, publicKeyOf, type HolderIdentity, type MultipartySetup } from './committee.js';
 import { HeKeyError, HeShareError } from './errors.js';
 import { DEFAULT_SCRYPT_LOG2N, open, scryptKey, seal } from './keys.js';
@@ -42,7 +42,7 @@ type Envelope = typeof PUBLIC;
 /** magic, version, setup digest, holder id, payload, then the holder's Ed25519 signature over a domain and all of it. */
 function signedEnvelope(kind: Envelope, ctx: MultipartyContext, identity: HolderIdentity, payload: Uint8Array): Uint8Array {
   const body = Buffer.concat([kind.magic, Buffer.of(FORMAT_VERSION), Buffer.from(ctx.setup.digest, 'hex'), frame(identity.id), payload]);
-  return new Uint8Array(Buffer.concat([body, sign(null, Buffer.concat([Buffer.from(kind.domain), body]), identity.signingKey)]));
+  return concatBytes([body, sign(null, Buffer.concat([Buffer.from(kind.domain), body]), identity.signingKey)]);
 }
 
 /** Checks a signed envelope of `payloadBytes` and returns the holder it is from and its payload. */
