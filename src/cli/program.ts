@@ -11,6 +11,7 @@ import { registerDpCommand } from './dp-command.js';
 import { registerMarketCommands } from './market-command.js';
 import { registerNetworkCommands } from './network-command.js';
 import { registerIdentityCommands } from './identity-command.js';
+import { registerMemberCommands } from './member-command.js';
 import { registerAuditCommands } from './audit-command.js';
 import { registerAttestCommands } from './attest-command.js';
 import { printJson, writeJsonFile } from './output.js';
@@ -179,6 +180,7 @@ export function buildProgram(): Command {
   registerChainServeCommand(program);
   registerBudgetCommand(program, async () => connectStorage(program.opts<GlobalOptions>().db));
   registerIdentityCommands(program);
+  registerMemberCommands(program);
   registerAuditCommands(program);
   registerAttestCommands(program);
   registerMarketCommands(program, { open: () => openChainClient(program), storage: () => connectStorage(program.opts<GlobalOptions>().db) });
