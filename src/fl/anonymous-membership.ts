@@ -4,7 +4,7 @@
 // member sends a second update in that round. Joining is proved the same way, bound to the connection's random id.
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { decodeMembershipProof, encodeMembershipProof, NullifierSet, readMemberSet, SCALAR_FIELD, type Identity, type Membership, type MerklePath } from '../privacy/zk/index.js';
+import { decodeMembershipProof, encodeMembershipProof, Membership, NullifierSet, readMemberSet, SCALAR_FIELD, ZkProofRejectedError, type Identity, type MerklePath } from '../privacy/zk/index.js';
 
 /** Where the coordinator learns which member-tree roots it accepts: the registry's root history, or a member-set file. */
 export interface MemberRoots {
@@ -77,6 +77,16 @@ export class AnonymousAdmission {
     readonly jobId: string,
   ) {}
 
+  /** Starts a verifier (one worker thread) for `jobId`'s proofs against `roots`; `close()` stops it. */
+  static open(roots: MemberRoots, jobId: string): AnonymousAdmission {
+    return new AnonymousAdmission(Membership.open(1), roots, jobId);
+  }
+
+  /** Stops the verifier's worker. */
+  close(): Promise<void> {
+    return this.zk.close();
+  }
+
   /** Admits the connection `sessionId` to the job, or throws ZK_PROOF_MALFORMED / ZK_ROOT_UNKNOWN / ZK_SCOPE_MISMATCH / ZK_SIGNAL_MISMATCH / ZK_PROOF_INVALID. */
   async checkJoin(sessionId: string, proof: Uint8Array): Promise<void> {
     await this.verify(proof, joinScope(this.jobId), joinSignal(sessionId));
@@ -84,7 +94,13 @@ export class AnonymousAdmission {
 
   /** Admits `body` as one member's update for `roundId`, spending its nullifier; throws as `checkJoin` does, or ZK_NULLIFIER_REUSED for a second update. */
   async admitUpdate(roundId: string, body: Uint8Array, proof: Uint8Array): Promise<void> {
-    await this.verify(proof, roundScope(this.jobId, roundId), updateSignal(body), this.nullifiers);
+    await this.verify(proof, roundScope(this.jobId, roundId), updateSignal(body), this.nullifiers).catch((error: unknown) => {
+      // Said without the nullifier, which goes into refusal logs and the audit trail.
+      if (error instanceof ZkProofRejectedError && error.code === 'ZK_NULLIFIER_REUSED') {
+        throw new ZkProofRejectedError('ZK_NULLIFIER_REUSED', `a member already sent its update for round '${roundId}' (its nullifier is spent): one update per member per round`);
+      }
+      throw error;
+    });
   }
 
   private async verify(proof: Uint8Array, scope: bigint, signalHash: bigint, nullifiers?: NullifierSet): Promise<void> {
