@@ -36,9 +36,10 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--log-level <level>', `structured log level (${LOG_LEVELS.join(', ')})`, 'info')
     .option('--json', 'print the final report as JSON')
     .option('--firewall <file>', 'JSON {"allow": [...], "deny": [...]} of addresses and CIDR networks that may or may not connect to the participants\' listener; re-read on SIGHUP, or set with PUT /api/firewall')
+    .option('--members <file>', 'a privacy.anonymous job: the member-set file ({"commitments": [...]}) whose tree roots members prove against; re-read when it changes')
     .option('--grant <file>', 'run a job bought on the data market: the access grant `market order` wrote; its configuration must be --config, its privacy budget is the asset\'s')
     .action(
-      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
+      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; members?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
         if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
           throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
         }
@@ -54,6 +55,11 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         const { Firewall, OperatorAbortError, startCoordinator } = await import('../server/index.js');
         // Read before anything is opened: a bad rules file stops serve with nothing changed.
         const firewall = opts.firewall ? Firewall.fromFile(opts.firewall) : undefined;
+        if (opts.members !== undefined && !prepared.config.privacy.anonymous) {
+          throw new InvalidInputError('CLI_OPTION_INVALID', '--members is for a privacy.anonymous job; set privacy.anonymous: true in the config or drop --members');
+        }
+        const { MemberSetRoots } = await import('../fl/index.js');
+        const memberRoots = opts.members === undefined ? undefined : new MemberSetRoots(resolve(opts.members));
         const storage = await openStore();
         let market: MarketJob['market'] | undefined;
         if (opts.grant) {
@@ -72,6 +78,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           const coordinator = await startCoordinator({
             prepared,
             storage,
+            ...(memberRoots ? { memberRoots } : {}),
             kitDir: opts.kitDir,
             host: opts.host,
             port: opts.port,
@@ -168,8 +175,13 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--audit <file>', "with --asset: this node's hash-chained record of every grant check and every task served", '.cipher-nexus/owner-audit.jsonl')
     .option('--tee-allow <measurement>', 'in a privacy.tee job, send updates only to an enclave of this measurement (SHA-384 hex; repeat for several); without it every enclave is refused', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--tee-platform-key <file>', "the simulated platform's public key whose evidence to trust", '.cipher-nexus/tee/platform-key.pub.pem')
+    .option('--identity <file>', 'a privacy.anonymous job: your member identity file (its secret never leaves this machine); with --members')
+    .option('--members <file>', 'a privacy.anonymous job: the member-set file your identity is proved against')
     .option('--wire-log <file>', 'write every message this node sends to the coordinator, whole and signed, before TLS, to this file (records of a 4-byte big-endian length and the bytes), to inspect what left the node')
-    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; teeAllow: string[]; teePlatformKey: string; wireLog?: string }) => {
+    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; teeAllow: string[]; teePlatformKey: string; wireLog?: string; identity?: string; members?: string }) => {
+      if ((opts.identity === undefined) !== (opts.members === undefined)) {
+        throw new InvalidInputError('CLI_OPTION_INVALID', '--identity and --members go together: an anonymous member proves its identity file against the member-set file');
+      }
       if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
       const badMeasurement = opts.teeAllow.find((m) => !/^(0x)?[0-9a-fA-F]{96}$/.test(m));
       if (badMeasurement !== undefined) throw new InvalidInputError('CLI_OPTION_INVALID', `--tee-allow takes an enclave measurement, 96 hex digits (SHA-384), got '${badMeasurement.slice(0, 120)}'`);
@@ -199,7 +211,16 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       const { readSimulatedPlatformPublicKey } = await import('../tee/index.js');
       // Read when the first enclave is checked: a coordinator on this machine makes the key when it starts its enclave.
       const enclavePolicy = { allowedMeasurements: opts.teeAllow, platformKey: () => (platformKey ??= readSimulatedPlatformPublicKey(resolve(opts.teePlatformKey))) };
-      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, enclavePolicy, ...(admitJob ? { admitJob } : {}), ...(wireLog ? { onFrame: wireLog.record } : {}) });
+      let anonymous: { member: import('../fl/index.js').AnonymousMember; close: () => Promise<void> } | undefined;
+      if (opts.identity !== undefined && opts.members !== undefined) {
+        const zk = await import('../privacy/zk/index.js');
+        const { AnonymousMember } = await import('../fl/index.js');
+        const identity = zk.readIdentityFile(resolve(opts.identity));
+        const path = zk.memberPath(zk.readMemberSet(resolve(opts.members)), identity);
+        const membership = zk.Membership.open(1);
+        anonymous = { member: new AnonymousMember(membership, identity, path), close: () => membership.close() };
+      }
+      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, enclavePolicy, ...(anonymous ? { anonymous: anonymous.member } : {}), ...(admitJob ? { admitJob } : {}), ...(wireLog ? { onFrame: wireLog.record } : {}) });
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
       // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.
@@ -218,8 +239,9 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       process.once('SIGTERM', stop);
       // Every task served on the asset goes to the owner's trail too: what left this node, and when.
       if (ownerAudit) agent.on('trained', (t: { round: number }) => void ownerAudit?.append('task.served', kit.participantId, { assetId: opts.asset, round: t.round }));
-      const result = await agent.run().finally(() => {
+      const result = await agent.run().finally(async () => {
         wireLog?.close();
+        await anonymous?.close();
         return ownerAudit?.close();
       });
       if (result.status === 'failed') process.exitCode = 1;

@@ -11,6 +11,7 @@ import { registerDpCommand } from './dp-command.js';
 import { registerMarketCommands } from './market-command.js';
 import { registerNetworkCommands } from './network-command.js';
 import { registerIdentityCommands } from './identity-command.js';
+import { registerMemberCommands } from './member-command.js';
 import { registerAuditCommands } from './audit-command.js';
 import { registerAttestCommands } from './attest-command.js';
 import { registerBackupCommands } from './backup-command.js';
@@ -181,6 +182,7 @@ export function buildProgram(): Command {
   registerChainServeCommand(program);
   registerBudgetCommand(program, async () => connectStorage(program.opts<GlobalOptions>().db));
   registerIdentityCommands(program);
+  registerMemberCommands(program);
   registerAuditCommands(program);
   registerAttestCommands(program);
   registerBackupCommands(program, () => program.opts<GlobalOptions>().db);

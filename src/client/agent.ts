@@ -4,7 +4,7 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { EXAMPLES_REDECLARED, ParticipantRuntime, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput } from '../fl/index.js';
+import { EXAMPLES_REDECLARED, ParticipantRuntime, type AnonymousMember, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput } from '../fl/index.js';
 import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
 import { PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
@@ -30,6 +30,11 @@ export interface ClientAgentOptions {
   admitJob?: (jobId: string, market: ServerHeader<'welcome'>['market']) => Promise<void>;
   /** Which enclaves may see this participant's update in a `privacy.tee` job; without it every enclave is refused. */
   enclavePolicy?: EnclavePolicy;
+  /**
+   * A `privacy.anonymous` job: the member this agent proves to be, with a join proof bound to each connection and a
+   * proof with every update; the coordinator then never learns which member it is.
+   */
+  anonymous?: AnonymousMember;
   /** Sees every message this agent sends, whole and signed, before TLS (the CLI's `client --wire-log` writes them to a file). */
   onFrame?: (message: Uint8Array) => void;
 }
@@ -47,6 +52,8 @@ export interface ClientAgentResult {
 }
 
 type ServerMessage = Message<typeof ServerMessages>;
+/** A trained update as the participant's runtime hands it over. */
+type UpdateOutput = Extract<ParticipantOutput, { kind: 'update' }>['update'];
 /** What the coordinator's announcement of the job's end says. */
 type JobEnd = Pick<ClientAgentResult, 'jobId' | 'status' | 'accuracy'>;
 
@@ -95,6 +102,8 @@ export class ClientAgent extends EventEmitter {
   private attemptsBeforeConnected = 0;
   private everConnected = false;
   private reoffers = 0;
+  /** In an anonymous job, whether this connection was sent its join proof. */
+  private joinProved = false;
   private work: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ClientAgentOptions) {
@@ -155,8 +164,9 @@ export class ClientAgent extends EventEmitter {
       socket.binaryType = 'nodebuffer';
       socket.on('open', () => {
         opened = true;
+        this.joinProved = false;
         this.emit('connected');
-        this.send('hello', { ...(this.data ? { numExamples: this.data.numExamples } : {}), resources: this.resources(), agent: 'cipher-nexus/0.1' });
+        this.send('hello', { ...(this.data && !this.options.anonymous ? { numExamples: this.data.numExamples } : {}), resources: this.resources(), agent: 'cipher-nexus/0.1' });
       });
       socket.on('message', (raw: Buffer) => {
         let message: ServerMessage;
@@ -236,8 +246,9 @@ export class ClientAgent extends EventEmitter {
         return undefined;
       case 'error':
         this.emit('refused', message.header);
-        // Refusals no retry can change: the identity, or an example count that differs from the one this participant declared for the job.
-        if (message.header.code.startsWith('AUTH_') || message.header.code === EXAMPLES_REDECLARED) throw new ClientAgentError(message.header.code, `the coordinator refused a message: ${message.header.message}`);
+        // Refusals no retry can change: the identity (a membership proof too), or an example count that differs from the one this participant declared for the job.
+        // A spent nullifier is not one: this member's update for the round came in over another connection, and the job goes on.
+        if (message.header.code.startsWith('AUTH_') || (message.header.code.startsWith('ZK_') && message.header.code !== 'ZK_NULLIFIER_REUSED') || message.header.code === EXAMPLES_REDECLARED) throw new ClientAgentError(message.header.code, `the coordinator refused a message: ${message.header.message}`);
         // A transient refusal of the update (busy, slot lapsed) is answered by offering it again, a few times.
         if (this.unacknowledged && RETRYABLE.has(message.header.code) && this.reoffers < MAX_REOFFERS) {
           this.reoffers++;
@@ -263,6 +274,7 @@ export class ClientAgent extends EventEmitter {
         throw new ClientAgentError(code, `refused job ${header.jobId}: ${message}`);
       }
     }
+    const firstWelcome = !this.data;
     if (!this.data) {
       const { stats, ...rules } = header.data;
       const loaded = await loadCsvDataset(this.options.dataFile, {
@@ -277,7 +289,7 @@ export class ClientAgent extends EventEmitter {
       }
       this.model = await LocalModel.create(spec, { seed: 0 });
       this.runtime = new ParticipantRuntime({
-        id: this.options.kit.participantId,
+        id: header.participantId,
         numExamples: this.data.numExamples,
         train: (task) => this.train(task),
         // The kit's signing key is also the participant's SecAgg+ identity key, registered with the coordinator.
@@ -285,6 +297,14 @@ export class ClientAgent extends EventEmitter {
         send: (output) => this.output(output),
         ...(this.options.enclavePolicy ? { enclavePolicy: this.options.enclavePolicy } : {}),
       });
+    }
+    if (this.options.anonymous && !this.joinProved) {
+      // The coordinator welcomes every hello: only the first welcome on a connection is answered with the join.
+      this.joinProved = true;
+      // Each connection joins with its own proof: it is bound to the connection's id, so it cannot be replayed on another.
+      const membershipProof = Buffer.from(await this.options.anonymous.proveJoin(header.jobId, header.participantId)).toString('base64url');
+      this.send('hello', { numExamples: this.data.numExamples, resources: this.resources(), agent: 'cipher-nexus/0.1', membershipProof });
+    } else if (firstWelcome) {
       // The first hello could not know the example count before the job's data rules arrived.
       this.send('hello', { numExamples: this.data.numExamples, resources: this.resources(), agent: 'cipher-nexus/0.1' });
     }
@@ -321,20 +341,11 @@ export class ClientAgent extends EventEmitter {
   private output(output: ParticipantOutput): void {
     switch (output.kind) {
       case 'update': {
-        const { update } = output;
-        const header: ClientHeader<'update'> = {
-          roundId: update.roundId,
-          round: this.roundNumbers.get(update.roundId) ?? 1,
-          numExamples: update.numExamples,
-          ...(update.loss !== undefined ? { loss: update.loss } : {}),
-          seconds: update.seconds,
-          encoding: update.encoding,
-          sha256: createHash('sha256').update(update.body).digest('hex'),
-        };
-        this.unacknowledged = { roundId: update.roundId, header, body: update.body };
-        this.reoffers = 0;
-        this.offer(header);
-        this.emit('trained', { round: header.round, ...(update.loss !== undefined ? { loss: update.loss } : {}), seconds: update.seconds, encoding: update.encoding });
+        if (this.options.anonymous) {
+          void this.proveAndOffer(output.update, this.options.anonymous);
+          return;
+        }
+        this.offerUpdate(output.update);
         return;
       }
       case 'stage': {
@@ -351,6 +362,35 @@ export class ClientAgent extends EventEmitter {
         this.emit('warning', `round ${this.roundNumbers.get(output.roundId) ?? '?'} failed: ${output.reason}`);
         this.send('failed', { roundId: output.roundId, reason: output.reason });
         return;
+    }
+  }
+
+  /** Offers a trained update (with its membership proof in an anonymous job); it is sent when the coordinator pulls it. */
+  private offerUpdate(update: UpdateOutput, membershipProof?: string): void {
+    const header: ClientHeader<'update'> = {
+      roundId: update.roundId,
+      round: this.roundNumbers.get(update.roundId) ?? 1,
+      numExamples: update.numExamples,
+      ...(update.loss !== undefined ? { loss: update.loss } : {}),
+      seconds: update.seconds,
+      encoding: update.encoding,
+      sha256: createHash('sha256').update(update.body).digest('hex'),
+      ...(membershipProof ? { membershipProof } : {}),
+    };
+    this.unacknowledged = { roundId: update.roundId, header, body: update.body };
+    this.reoffers = 0;
+    this.offer(header);
+    this.emit('trained', { round: header.round, ...(update.loss !== undefined ? { loss: update.loss } : {}), seconds: update.seconds, encoding: update.encoding });
+  }
+
+  /** Proves the update's membership (about a second, in a worker) and then offers it. */
+  private async proveAndOffer(update: UpdateOutput, member: AnonymousMember): Promise<void> {
+    try {
+      const proof = await member.proveUpdate(this.jobId, update.roundId, update.body);
+      this.offerUpdate(update, Buffer.from(proof).toString('base64url'));
+    } catch (error) {
+      this.emit('warning', `round ${this.roundNumbers.get(update.roundId) ?? '?'} failed: ${(error as Error).message}`);
+      this.send('failed', { roundId: update.roundId, reason: `membership proof: ${(error as Error).message}`.slice(0, 1000) });
     }
   }
 

@@ -58,3 +58,4 @@ export type { TrainingManagerOptions } from './training-manager.js';
 export type { SubmitOutcome } from './update-admission.js';
 export { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';
 export * as leakage from './leakage/index.js';
+export { AnonymousAdmission, AnonymousMember, MemberSetRoots, joinScope, joinSignal, roundScope, updateSignal, type MemberRoots } from './anonymous-membership.js';

@@ -85,4 +85,13 @@ describe('job config', () => {
     expect(() => parse({ privacy: { tee: 'simulated', secagg: true } })).toThrow(/choose one of privacy\.tee and privacy\.secagg/);
     expect(() => parse({ privacy: { tee: 'simulated' }, compression: { kind: 'q8' } })).toThrow(/cannot be combined with privacy\.tee/);
   });
+
+  it('takes privacy.anonymous with DP or CKKS, and refuses it with SecAgg+, naming the field', () => {
+    const data = { train: 'a.csv', test: 'b.csv', labelColumn: 'y' };
+    const parse = (extra: object) => parseWithSchema({ data, ...extra }, JobConfigSchema, 'config');
+    expect(parse({}).privacy.anonymous).toBe(false);
+    expect(parse({ privacy: { anonymous: true, he: 'ckks' } }).privacy).toMatchObject({ anonymous: true, he: 'ckks' });
+    expect(parse({ privacy: { anonymous: true, dp: { mode: 'local', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, budget: { epsilon: 10 } } } }).privacy.anonymous).toBe(true);
+    expect(() => parse({ privacy: { anonymous: true, secagg: true } })).toThrow(/privacy\.anonymous.*cannot be combined with privacy\.secagg/);
+  });
 });

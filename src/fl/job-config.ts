@@ -145,6 +145,11 @@ export const JobConfigSchema = z
           ])
           .transform((v) => (v === true ? { clip: 1, stageSeconds: 30, gamma: DEFAULT_GAMMA, delta: DEFAULT_DELTA } : v))
           .optional(),
+        /**
+         * Anonymous training: a participant proves membership of the staked member set with each update (signal: the
+         * update's hash, scope: the job and round) instead of naming itself; one update per member per round.
+         */
+        anonymous: z.boolean().default(false),
       })
       .strict()
       .default({}),
@@ -173,6 +178,14 @@ export const JobConfigSchema = z
     if (tee && tee !== 'simulated') ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['privacy', 'tee'], message: hardwareUnavailable(tee) });
     if (tee && (config.privacy.he || config.privacy.secagg)) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['privacy', 'tee'], message: `choose one of privacy.tee and ${config.privacy.he ? 'privacy.he' : 'privacy.secagg'}` });
+    }
+    // SecAgg+ pairs masks between participants named across the round's stages; an anonymous member has no stable name to pair.
+    if (config.privacy.anonymous && config.privacy.secagg) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['privacy', 'anonymous'],
+        message: 'privacy.anonymous cannot be combined with privacy.secagg, whose masks need stable per-round identities; use privacy.he or privacy.dp with it',
+      });
     }
     // The enclave opens whole weights; a compressed delta is a plain-round encoding.
     if (tee && config.compression.kind !== 'none') {

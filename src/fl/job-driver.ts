@@ -195,6 +195,12 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     return outcome;
   }
 
+  /** Lets the open round stop waiting for a participant whose update it will not take (an anonymous member that already sent one over another connection). */
+  excuse(participantId: string, roundId: string): void {
+    const open = this.current;
+    if (open?.roundId === roundId && open.tasks.has(participantId)) open.collection.excuse(participantId);
+  }
+
   /** A message of the open round's protection protocol. */
   async receiveStage(participantId: string, message: StageMessage): Promise<void> {
     const open = this.current;

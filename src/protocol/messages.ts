@@ -30,6 +30,11 @@ export class ProtocolVersionError extends ProtocolError {
 export const MAX_HEADER_BYTES = 256 * 1024;
 
 const id = z.string().min(1).max(128);
+/**
+ * A `privacy.anonymous` job's membership proof (base64url; 384 bytes when well formed): on `hello` it admits the
+ * connection, on `update` it vouches for that update. Its length is judged by the verifier, which names the fault.
+ */
+const membershipProof = z.string().max(1024).regex(/^[A-Za-z0-9_-]*$/).optional();
 const resources = z
   .object({
     cpuCores: z.number().nonnegative().max(4096),
@@ -153,7 +158,7 @@ export const ClientMessages = {
    * read its data yet (it needs the welcome's rules for that) leaves out `numExamples` and says hello
    * again once it knows; only then does it join the job.
    */
-  hello: z.object({ numExamples: z.number().int().positive().max(1e12).optional(), resources, agent: z.string().max(64) }).strict(),
+  hello: z.object({ numExamples: z.number().int().positive().max(1e12).optional(), resources, agent: z.string().max(64), membershipProof }).strict(),
   heartbeat: z.object({ resources }).strict(),
   /** The task of this round arrived (it frees the coordinator's send slot for the next participant). */
   received: z.object({ roundId: id }).strict(),
@@ -172,6 +177,7 @@ export const ClientMessages = {
       seconds: z.number().nonnegative().finite(),
       encoding: z.enum(['float32', 'compressed', 'secagg', 'ckks', 'tee']),
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      membershipProof,
     })
     .strict(),
   /** A message of the round's protection protocol (SecAgg+ keys, shares, signatures); the body is the protocol's bytes. */

@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { AuditTrail, InvalidInputError, StateError, type Storage } from '../core/index.js';
-import { openCoordinatedJob, type JobDriver, type JobOutcome, type PreparedCoordinatedJob, type RoundReport } from '../fl/index.js';
+import { AnonymousAdmission, openCoordinatedJob, type JobDriver, type JobOutcome, type MemberRoots, type PreparedCoordinatedJob, type RoundReport } from '../fl/index.js';
 import { LocalModel, initBackend } from '../ml/index.js';
 import { loadServerKit, operatorCredentialsPath, revokeParticipant, serverKitPath, tlsOptionsForServer } from '../identity/index.js';
 import { ServerEvents } from './events.js';
@@ -47,6 +47,8 @@ export interface CoordinatorOptions {
   market?: { grant: unknown; config: Record<string, unknown> };
   /** Who may connect to the participants' listener; open to all (mutual TLS still applies) when not given. */
   firewall?: Firewall;
+  /** A `privacy.anonymous` job: where the coordinator learns the member roots it accepts proofs against (required then). */
+  memberRoots?: MemberRoots;
   /** How often a `privacy.tee` job's enclave is asked for its health and memory, ms; 5 s by default. */
   enclaveCheckMs?: number;
 }
@@ -78,6 +80,9 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const operatorHost = options.operatorHost ?? '127.0.0.1';
   if (options.operatorNoAuth && !isLoopbackHost(operatorHost)) {
     throw new OperatorListenerError('OPERATOR_NO_AUTH_NOT_LOOPBACK', `--operator-no-auth is accepted only on a loopback address (127.0.0.1, ::1, localhost), not on '${operatorHost}'; drop it and log in with an operator token`, { operatorHost });
+  }
+  if (options.prepared.config.privacy.anonymous && !options.memberRoots) {
+    throw new InvalidInputError('ANONYMOUS_MEMBERS_MISSING', 'privacy.anonymous needs the member set the proofs are checked against: give serve --members FILE, the member-set file of the identity commitments of the admitted members');
   }
   const kit = loadServerKit(serverKitPath(options.kitDir));
   const access = new OperatorAccess(options.operatorNoAuth ? { sessionSeconds: options.operatorSessionSeconds } : { credentialsFile: operatorCredentialsPath(options.kitDir), sessionSeconds: options.operatorSessionSeconds });
@@ -141,7 +146,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   await gateway.register(participants);
 
   const job = await openCoordinatedJob(options.prepared, options.storage, gateway);
-  gateway.attach(job);
+  const anonymous = options.memberRoots ? AnonymousAdmission.open(options.memberRoots, job.jobId) : undefined;
+  gateway.attach(job, anonymous);
   const enclaveWatch = job.enclave ? new EnclaveWatch(job.enclave, { metrics, events, audit, intervalMs: options.enclaveCheckMs }) : undefined;
   enclaveWatch?.start();
   let ended = false;
@@ -280,6 +286,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       await done.catch(() => undefined);
       await refusals.flush();
       await trail.close();
+      await anonymous?.close();
     },
   };
 }

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import type { JobDriver, ParticipantChannel, PreparedCoordinatedJob, RemoteTask, StageMessage } from '../fl/index.js';
+import type { AnonymousAdmission, JobDriver, ParticipantChannel, PreparedCoordinatedJob, RemoteTask, StageMessage } from '../fl/index.js';
 import { AuthError, MessageVerifier, participantOfCertificate, directoryOfServerKit, verifyRequest, type ServerKit } from '../identity/index.js';
 import { ClientMessages, ProtocolError, weightsBody, type ServerHeader } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
@@ -65,6 +66,7 @@ export class ParticipantGateway implements ParticipantChannel {
   private readonly refusals: GatewayRefusals;
   private readonly verifier: MessageVerifier;
   private job: JobDriver | null = null;
+  private anonymous: AnonymousAdmission | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     this.flow = new FlowControl({
@@ -81,9 +83,10 @@ export class ParticipantGateway implements ParticipantChannel {
     this.revocations.refresh();
   }
 
-  /** The job whose rounds this gateway carries. */
-  attach(job: JobDriver): void {
+  /** The job whose rounds this gateway carries; with `anonymous`, its members prove membership instead of naming themselves. */
+  attach(job: JobDriver, anonymous?: AnonymousAdmission): void {
     this.job = job;
+    this.anonymous = anonymous;
     this.revocations.start();
   }
 
@@ -174,11 +177,16 @@ export class ParticipantGateway implements ParticipantChannel {
     }
   }
 
-  private open(socket: WebSocket, participantId: string, source: string): void {
+  private open(socket: WebSocket, signer: string, source: string): void {
+    // In an anonymous job the certificate and signing key are shared by all members: the connection gets a random id
+    // that names it to the job and in every record, and says nothing about which member holds it.
+    const participantId = this.deps.prepared.config.privacy.anonymous ? `anon-${randomBytes(9).toString('base64url')}` : signer;
     const previous = this.sessions.get(participantId);
     // A participant reconnecting replaces its old connection; tasks go to the newest one.
     if (previous) previous.socket.close(4000, 'replaced by a newer connection');
     const session = new ParticipantSession(participantId, source, socket, {
+      signer,
+      anonymous: () => this.anonymous,
       deps: this.deps,
       verifier: this.verifier,
       flow: this.flow,

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
-import type { JobDriver } from '../fl/index.js';
+import type { AnonymousAdmission, JobDriver } from '../fl/index.js';
+import { ZkProofMalformedError } from '../privacy/zk/index.js';
 import { AuthError, openSignedFrame, type MessageVerifier } from '../identity/index.js';
 import { ClientMessages, PROTOCOL_VERSION, ProtocolError, ProtocolVersionError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { FlowControl, FlowPeer, RoundSlot } from './flow-control.js';
@@ -18,6 +19,10 @@ export type WireResources = ClientHeader<'heartbeat'>['resources'];
 export interface SessionContext {
   deps: Pick<GatewayDeps, 'kit' | 'prepared' | 'heartbeatSeconds' | 'limits' | 'metrics' | 'audit' | 'events' | 'refusals' | 'market'>;
   verifier: MessageVerifier;
+  /** The kit whose certificate and key the connection uses: the participant's own, or in an anonymous job the members' shared one. */
+  signer: string;
+  /** An anonymous job's proof checks (set once the job is attached), or undefined: then the signer is the participant. */
+  anonymous(): AnonymousAdmission | undefined;
   flow: FlowControl<ParticipantSession>;
   refusals: GatewayRefusals;
   /** The job, or a ROUND_NOT_ACTIVE error while the coordinator is still starting. */
@@ -40,6 +45,8 @@ export class ParticipantSession implements FlowPeer {
   granted: RoundSlot | null = null;
   delivering: RoundSlot | null = null;
   pendingTask: string | null = null;
+  /** In an anonymous job, true once the connection proved membership. */
+  private joined = false;
   /** True once the participant said hello and was sent the job's welcome; only then does it get tasks. */
   welcomed = false;
   /** Messages to this participant, written one after another in small fragments. */
@@ -94,13 +101,14 @@ export class ParticipantSession implements FlowPeer {
       if (!this.bucket.take()) throw new CipherNexusError('RATE_LIMITED', `'${participantId}' is sending faster than ${deps.limits.messagesPerSecond} messages a second; slow down`);
       if (!isBinary) throw new ProtocolError('MESSAGE_MALFORMED', 'text frames are not part of the protocol; send binary signed frames');
       const frame = openSignedFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.context.verifier);
-      if (frame.sender !== participantId) {
-        throw new AuthError('AUTH_BAD_SIGNATURE', `the frame is signed by '${frame.sender}' but the connection belongs to '${participantId}'; participants sign with their own kit`);
+      if (frame.sender !== this.context.signer) {
+        throw new AuthError('AUTH_BAD_SIGNATURE', `the frame is signed by '${frame.sender}' but the connection belongs to '${this.context.signer}'; participants sign with their own kit`);
       }
       const message = decodeMessage(frame.payload, ClientMessages);
       kind = message.kind;
       if (message.kind !== frame.kind) throw new ProtocolError('MESSAGE_INVALID', `the frame was signed as '${frame.kind}' but carries a '${message.kind}' message`);
       const job = this.context.job();
+      const anonymous = this.context.anonymous();
       switch (message.kind) {
         case 'hello':
           // The welcome goes first: a task the join hands out must not overtake the job's data rules.
@@ -114,8 +122,13 @@ export class ParticipantSession implements FlowPeer {
           });
           this.welcomed = true;
           if (message.header.numExamples === undefined) break;
-          // The participant's registered signing key is also its SecAgg+ identity key.
-          await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(deps.kit.participants.get(participantId)?.signingPublicKey ?? '', 'base64url')));
+          if (anonymous) {
+            // A member joins with a proof bound to this connection's id, which the welcome just told it.
+            await anonymous.checkJoin(participantId, proofBytes(message.header.membershipProof, 'hello'));
+            this.joined = true;
+          }
+          // The participant's registered signing key is also its SecAgg+ identity key (an anonymous job has no SecAgg+).
+          await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(anonymous ? '' : (deps.kit.participants.get(participantId)?.signingPublicKey ?? ''), 'base64url')));
           this.context.nodeEvent(participantId);
           break;
         case 'heartbeat':
@@ -136,7 +149,15 @@ export class ParticipantSession implements FlowPeer {
           }
           // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
           const sentAt = this.taskSentAt.get(message.header.roundId);
-          const { round: _round, sha256: _sha256, ...update } = message.header;
+          const { round: _round, sha256: _sha256, membershipProof, ...update } = message.header;
+          if (anonymous) {
+            if (!this.joined) throw new CipherNexusError('UPDATE_NOT_PARTICIPANT', 'this connection has not proved membership; say hello with a membership proof first');
+            await anonymous.admitUpdate(message.header.roundId, new Uint8Array(message.body), proofBytes(membershipProof, 'update')).catch((error: { code?: string }) => {
+              // The member already sent this round's update over another connection: the round need not wait for this one.
+              if (error.code === 'ZK_NULLIFIER_REUSED') job.excuse(participantId, message.header.roundId);
+              throw error;
+            });
+          }
           const outcome = await job.submit(participantId, { ...update, body: new Uint8Array(message.body) });
           deps.metrics.updates.inc({ outcome });
           if (sentAt !== undefined && outcome === 'accepted') deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
@@ -171,4 +192,10 @@ export class ParticipantSession implements FlowPeer {
       if (error instanceof ProtocolVersionError) await sent.then(() => this.socket.close(CLOSE_PROTOCOL_VERSION, `protocol version ${error.peer} refused: the coordinator speaks version ${PROTOCOL_VERSION}`));
     }
   }
+}
+
+/** The proof bytes a message of an anonymous job carries, or a ZK_PROOF_MALFORMED error when it carries none. */
+function proofBytes(proof: string | undefined, kind: 'hello' | 'update'): Uint8Array {
+  if (proof === undefined) throw new ZkProofMalformedError(`this job is anonymous: a ${kind} carries a membership proof (membershipProof); run the client with --identity and --members`);
+  return new Uint8Array(Buffer.from(proof, 'base64url'));
 }

@@ -4,6 +4,7 @@ export { BASE_FIELD, fieldElement, SCALAR_FIELD } from './field.js';
 export { createIdentity, nullifierOf, type Identity } from './identity.js';
 export { Membership, type MembershipExpectation, type ProveParameters } from './membership.js';
 export { decodeMembershipProof, encodeMembershipProof, MEMBERSHIP_PROOF_BYTES, publicSignalsOf, toSnarkjs, type MembershipProof } from './membership-proof.js';
+export { memberPath, readIdentityFile, readMemberSet, writeIdentityFile, writeMemberSet } from './member-set.js';
 export { MerkleTree, rootOf, TREE_DEPTH, type MerklePath } from './merkle-tree.js';
 export { NullifierSet } from './nullifier-set.js';
 export { poseidon } from './poseidon.js';

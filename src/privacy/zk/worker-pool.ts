@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CipherNexusError } from '../../core/index.js';
 import { ZkInputError } from './errors.js';
 import type { ZkWorkerRequest, ZkWorkerResponse } from './zk-worker.js';
@@ -14,7 +15,9 @@ type Payload = ZkWorkerRequest extends infer R ? (R extends { id: number } ? Omi
 function startWorker(): ChildProcess {
   const js = fileURLToPath(new URL('./zk-worker.js', import.meta.url));
   if (existsSync(js)) return fork(js, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return fork(fileURLToPath(new URL('./zk-worker.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // tsx by its resolved address: the child resolves a bare name from its working directory, which may be any folder.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  return fork(fileURLToPath(new URL('./zk-worker.ts', import.meta.url)), [], { execArgv: ['--import', tsx], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 /**

@@ -56,8 +56,14 @@ async function handle(request: ZkWorkerRequest): Promise<ZkWorkerResponse> {
   return { id: request.id, ok: true, op: 'verify', valid, wellFormed };
 }
 
+// One request at a time: the witness calculator's WebAssembly memory is shared by every call on it, so two proofs
+// interleaved at an await could mix their inputs.
+let queue: Promise<unknown> = Promise.resolve();
+
 process.on('message', (request: ZkWorkerRequest) => {
-  handle(request).then(
+  const work = queue.then(() => handle(request));
+  queue = work.catch(() => undefined);
+  work.then(
     (response) => send(response),
     (error: unknown) => send({ id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) }),
   );
