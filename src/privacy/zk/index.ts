@@ -8,4 +8,5 @@ export { memberPath, readIdentityFile, readMemberSet, writeIdentityFile, writeMe
 export { MerkleTree, rootOf, TREE_DEPTH, type MerklePath } from './merkle-tree.js';
 export { NullifierSet } from './nullifier-set.js';
 export { poseidon } from './poseidon.js';
+export { PreparedVerificationKey, type Groth16Verdict, type VerificationKeyJson } from './prepared-verification-key.js';
 export { ZkWorkerPool } from './worker-pool.js';

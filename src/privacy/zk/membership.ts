@@ -1,4 +1,4 @@
-// Proving and verifying membership with nullifier (circuits/membership.circom) with snarkjs Groth16 in worker threads.
+// Proving and verifying membership with nullifier (circuits/membership.circom) with snarkjs Groth16 in worker processes.
 import { loadVerificationKey, MEMBERSHIP_ARTEFACTS } from './artefacts.js';
 import { ZkInputError, ZkProofMalformedError, ZkProofRejectedError } from './errors.js';
 import { fieldElement } from './field.js';
@@ -14,17 +14,14 @@ export type ProveParameters = { readonly identity: Identity; readonly path: Merk
 /** What the verifier accepts: roots it still trusts, the scope it is collecting in, the signal it was sent. */
 export type MembershipExpectation = { readonly roots: Iterable<bigint>; readonly scope: bigint; readonly signalHash: bigint };
 
-/** Proves and verifies membership proofs on a pool of worker threads; `close()` stops them. */
+/** Proves and verifies membership proofs on a pool of worker processes; `close()` stops them. */
 export class Membership {
-  private constructor(
-    private readonly pool: ZkWorkerPool,
-    private readonly verificationKey: object,
-  ) {}
+  private constructor(private readonly pool: ZkWorkerPool) {}
 
-  /** Loads the pinned verification key and starts `workers` worker threads. */
+  /** Checks the pinned verification key (each worker prepares it once) and starts `workers` worker processes. */
   static open(workers = 1): Membership {
-    const verificationKey = loadVerificationKey();
-    return new Membership(ZkWorkerPool.open(workers), verificationKey);
+    loadVerificationKey();
+    return new Membership(ZkWorkerPool.open(workers));
   }
 
   /** Generates the witness and a Groth16 proof that the identity is a member, with its nullifier for `scope`. */
@@ -67,7 +64,7 @@ export class Membership {
     }
     // A spent nullifier is refused before the pairing too (consume throws ZK_NULLIFIER_REUSED), as it is cheap to check.
     if (nullifiers?.has(decoded.scope, decoded.nullifier)) nullifiers.consume(decoded.scope, decoded.nullifier);
-    const { valid, wellFormed } = await this.pool.run({ op: 'verify', verificationKey: this.verificationKey, publicSignals: publicSignalsOf(decoded), proof: toSnarkjs(decoded) });
+    const { valid, wellFormed } = await this.pool.run({ op: 'verify', verificationKey: MEMBERSHIP_ARTEFACTS.verificationKey, publicSignals: publicSignalsOf(decoded), proof: toSnarkjs(decoded) });
     if (!wellFormed) throw new ZkProofMalformedError('the proof points are not on BN254 (damaged bytes?)');
     if (!valid) throw new ZkProofRejectedError('ZK_PROOF_INVALID', 'the proof does not verify for these public signals');
     // Spent only now, so a forged proof cannot burn an honest member's nullifier.
@@ -75,7 +72,7 @@ export class Membership {
     return decoded.nullifier;
   }
 
-  /** Stops the worker threads. */
+  /** Stops the worker processes. */
   close(): Promise<void> {
     return this.pool.close();
   }

@@ -11,7 +11,30 @@ declare module 'snarkjs' {
   };
   export const r1cs: { info(r1csFile: string, logger?: SnarkjsLogger): Promise<{ nConstraints: number; nPrvInputs: number; nPubInputs: number; nOutputs: number; nVars: number }> };
   export const wtns: { calculate(input: Record<string, string | string[]>, wasmFile: string, witness: MemFile | { type: 'mem' }): Promise<void> };
-  export const curves: { getCurveFromName(name: string): Promise<{ terminate(): Promise<void> }> };
+  /** A point or field element in ffjavascript's Montgomery byte form. */
+  type Element = Uint8Array;
+  type Group = {
+    fromObject(point: bigint[] | bigint[][]): Element;
+    toJacobian(point: Element): Element;
+    isValid(point: Element): boolean;
+    isZero(point: Element): boolean;
+    neg(point: Element): Element;
+    add(a: Element, b: Element): Element;
+    timesScalar(point: Element, scalar: bigint): Element;
+  };
+  /** ffjavascript's BN254 (snarkjs calls it bn128): the groups and the pairing's steps, run in this thread. */
+  export type Bn128 = {
+    G1: Group;
+    G2: Group;
+    Gt: { mul(a: Element, b: Element): Element; eq(a: Element, b: Element): boolean };
+    r: bigint;
+    prepareG1(point: Element): Element;
+    prepareG2(point: Element): Element;
+    millerLoop(preparedG1: Element, preparedG2: Element): Element;
+    finalExponentiation(value: Element): Element;
+    terminate(): Promise<void>;
+  };
+  export const curves: { getCurveFromName(name: string): Promise<Bn128> };
 }
 
 declare module 'circom_runtime' {

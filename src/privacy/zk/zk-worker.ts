@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { WitnessCalculatorBuilder, type WitnessCalculator } from 'circom_runtime';
 import { groth16, type Groth16Proof, type MemFile } from 'snarkjs';
+import { loadVerificationKey } from './artefacts.js';
+import { PreparedVerificationKey, type VerificationKeyJson } from './prepared-verification-key.js';
 
 /** A request from `ZkWorkerPool`: prove one witness, or verify one proof. */
 export type ZkWorkerRequest =
   | { id: number; op: 'prove'; input: Record<string, string | string[]>; wasm: string; zkey: string }
-  | { id: number; op: 'verify'; verificationKey: object; publicSignals: string[]; proof: Groth16Proof };
+  | { id: number; op: 'verify'; verificationKey: string; publicSignals: string[]; proof: Groth16Proof };
 
-/** The worker's answer; `wellFormed` is false when snarkjs found proof points off the curve. */
+/** The worker's answer; `wellFormed` is false when a proof point is not in its group. */
 export type ZkWorkerResponse =
   | { id: number; ok: true; op: 'prove'; proof: Groth16Proof; publicSignals: string[] }
   | { id: number; ok: true; op: 'verify'; valid: boolean; wellFormed: boolean }
@@ -24,6 +26,7 @@ process.on('disconnect', () => process.exit(0));
 // a long-lived worker does both once per artefact (bench/zk.ts measures the difference).
 const calculators = new Map<string, Promise<WitnessCalculator>>();
 const provingKeys = new Map<string, MemFile>();
+const verificationKeys = new Map<string, Promise<PreparedVerificationKey>>();
 
 function calculatorFor(wasm: string): Promise<WitnessCalculator> {
   let calculator = calculators.get(wasm);
@@ -43,16 +46,23 @@ function provingKeyFor(zkey: string): MemFile {
   return key;
 }
 
+/** The key at `path`, checked against its pin (loadVerificationKey) and prepared once. */
+function verificationKeyFor(path: string): Promise<PreparedVerificationKey> {
+  let key = verificationKeys.get(path);
+  if (key === undefined) {
+    key = PreparedVerificationKey.prepare(loadVerificationKey(path) as VerificationKeyJson);
+    verificationKeys.set(path, key);
+  }
+  return key;
+}
+
 async function handle(request: ZkWorkerRequest): Promise<ZkWorkerResponse> {
   if (request.op === 'prove') {
     const witness = await (await calculatorFor(request.wasm)).calculateWTNSBin(request.input, 0);
     const { proof, publicSignals } = await groth16.prove(provingKeyFor(request.zkey), { type: 'mem', data: witness });
     return { id: request.id, ok: true, op: 'prove', proof, publicSignals };
   }
-  // snarkjs answers false both for points off the curve and for a failed pairing; its log line tells them apart.
-  let wellFormed = true;
-  const logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (message: string) => void (wellFormed &&= !message.includes('commitments are not valid')) };
-  const valid = await groth16.verify(request.verificationKey, request.publicSignals, request.proof, logger);
+  const { valid, wellFormed } = (await verificationKeyFor(request.verificationKey)).verify(request.publicSignals, request.proof);
   return { id: request.id, ok: true, op: 'verify', valid, wellFormed };
 }
 
