@@ -7,15 +7,18 @@ import { ClientAgent } from '../src/client/index.js';
 import { verifyAuditTrail } from '../src/core/index.js';
 import { AnonymousMember, demoConfig } from '../src/fl/index.js';
 import { loadParticipantKit, provisionWithLocalKeys } from '../src/identity/index.js';
-import { createIdentity, Membership, memberPath, MerkleTree, readMemberSet, writeIdentityFile, writeMemberSet, type Identity } from '../src/privacy/zk/index.js';
+import { MemberRegistryClient, devPrivateKeys, loadDeployment, NexusClient, nxs, openChain } from '../src/chain/index.js';
+import { createIdentity, Membership, memberPath, MerkleTree, writeIdentityFile, type Identity } from '../src/privacy/zk/index.js';
 import { freePort } from './support/free-port.js';
-import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
+import { runCli, startChainServe, writeParticipantData, type ChainServe, type CliProcess } from './support/network.js';
 
-// Five staked members listed in a member-set file (the chain-free source of roots: MemberRegistry's tree is the same
-// tree of the same commitments, so the registry adds nothing the proofs check, and the test needs no chain). All
-// members hold one shared kit ("member"): TLS and frame signatures say only "a member of this job".
+// Five members, each registered in MemberRegistry on a development chain by a staked account (member 0 with the CLI),
+// and an account without stake that cannot register. All members hold one shared kit ("member"): TLS and frame
+// signatures say only "a member of this job". Client-level DP runs with the anonymity: anonymous training combines with it.
 const MEMBERS = 5;
 const ROUNDS = 2;
+// Development accounts of `chain serve`: 0 the operator, 1..MEMBERS the members, the next one unstaked.
+const UNSTAKED = MEMBERS + 1;
 
 describe('an anonymous job across processes: 5 members prove membership instead of naming themselves', () => {
   let dir: string;
@@ -23,18 +26,38 @@ describe('an anonymous job across processes: 5 members prove membership instead 
   let identities: Identity[];
   let data: Map<string, string>;
   let zk: Membership;
+  let chain: ChainServe;
+  let deployment: string;
+  let registry: MemberRegistryClient;
+  const onChain = (): string[] => ['--rpc', chain.rpc, '--deployment', deployment];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cn-anonymous-'));
+    deployment = join(dir, 'chain.json');
+    const started = startChainServe(dir, deployment, UNSTAKED + 1);
     kitDir = join(dir, 'kits');
     const port = await freePort();
     await provisionWithLocalKeys({ outDir: kitDir, participants: ['member'], serverHost: '127.0.0.1', serverPort: port });
-    identities = Array.from({ length: MEMBERS }, () => createIdentity());
+    identities = Array.from({ length: MEMBERS + 1 }, () => createIdentity());
     identities.forEach((identity, i) => writeIdentityFile(join(dir, `identity-${i}.json`), identity));
-    writeMemberSet(join(dir, 'members.json'), identities.map((m) => m.commitment));
+    chain = await started;
+    const conn = await openChain({ rpcUrl: chain.rpc, privateKeys: devPrivateKeys(UNSTAKED + 1) });
+    const contracts = loadDeployment(deployment);
+    registry = new MemberRegistryClient(conn, contracts);
+    for (let i = 0; i < MEMBERS; i++) {
+      await new NexusClient(conn, contracts, conn.accounts[i + 1]).stake(nxs(100));
+      if (i > 0) await new MemberRegistryClient(conn, contracts, conn.accounts[i + 1]).register(identities[i].commitment);
+    }
+    const cli = runCli([...onChain(), '--dev-account', '1', 'member', 'register', '--identity', join(dir, 'identity-0.json')], dir);
+    expect(await cli.exit, cli.output()).toBe(0);
+    // The last identity's account holds no stake: the registry refuses it.
+    const unstaked = runCli([...onChain(), '--dev-account', String(UNSTAKED), 'member', 'register', '--identity', join(dir, `identity-${MEMBERS}.json`)], dir);
+    expect(await unstaked.exit).toBe(1);
+    expect(unstaked.output()).toMatch(/InsufficientStake/);
+    expect(await registry.memberCount()).toBe(MEMBERS);
     data = writeParticipantData(
       dir,
-      identities.map((_, i) => `member-${i}`),
+      identities.slice(0, MEMBERS).map((_, i) => `member-${i}`),
     );
     writeFileSync(
       join(dir, 'job.json'),
@@ -51,32 +74,33 @@ describe('an anonymous job across processes: 5 members prove membership instead 
         // A member's second connection is selected like any connection; the round closes without it (its update is
         // refused and excused), so the quorum must leave room for it.
         round: { quorum: 0.8, deadlineSeconds: 120 },
-        privacy: { anonymous: true },
+        privacy: { anonymous: true, dp: { mode: 'client', noiseMultiplier: 0.5, clipNorm: 5, budget: { epsilon: 100 } } },
       }),
     );
     zk = Membership.open(1);
-  });
+  }, 120_000);
   afterAll(async () => {
     await zk?.close();
+    await chain?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   const libraryAgent = (identity: Identity, tree: MerkleTree, csv: string): ClientAgent =>
     new ClientAgent({ kit: loadParticipantKit(join(kitDir, 'participants', 'member', 'kit.json')), dataFile: csv, anonymous: new AnonymousMember(zk, identity, memberPath(tree, identity)), backoff: { initialMs: 200, maxMs: 1000 } });
 
-  it('accepts one update per member per round, refuses a second connection of a member and an outsider, and keeps no member identity', async () => {
+  it('accepts one update per member per round, refuses a second connection of a member and an unstaked identity, and keeps no member identity', async () => {
     const db = join(dir, 'coordinator.db');
     const reportFile = join(dir, 'report.json');
-    const coordinator = runCli(['--db', db, 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--members', join(dir, 'members.json'), '--operator-port', '0', '--report', reportFile, '--log-level', 'info'], dir);
+    const coordinator = runCli(['--db', db, 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--members', 'registry', ...onChain(), '--operator-port', '0', '--report', reportFile, '--log-level', 'info'], dir);
     const kit = join(kitDir, 'participants', 'member', 'kit.json');
-    const members: CliProcess[] = identities.map((_, i) =>
-      runCli(['client', '--key', kit, '--data', data.get(`member-${i}`) as string, '--identity', join(dir, `identity-${i}.json`), '--members', join(dir, 'members.json')], dir),
-    );
-    // Member 0 connects a second time, and an outsider with a tree of its own tries to join.
-    const twice = libraryAgent(identities[0], readMemberSet(join(dir, 'members.json')), data.get('member-0') as string);
+    const members: CliProcess[] = identities
+      .slice(0, MEMBERS)
+      .map((_, i) => runCli([...onChain(), 'client', '--key', kit, '--data', data.get(`member-${i}`) as string, '--identity', join(dir, `identity-${i}.json`), '--members', 'registry'], dir));
+    // Member 0 connects a second time, and the unstaked identity, with a tree of its own, tries to join.
+    const twice = libraryAgent(identities[0], await registry.tree(), data.get('member-0') as string);
     const refusedTwice: string[] = [];
     twice.on('refused', (e: { code: string }) => refusedTwice.push(e.code));
-    const outsider = createIdentity();
+    const outsider = identities[MEMBERS];
     const ownTree = new MerkleTree();
     ownTree.insert(outsider.commitment);
     const stranger = libraryAgent(outsider, ownTree, data.get('member-1') as string);
@@ -93,6 +117,9 @@ describe('an anonymous job across processes: 5 members prove membership instead 
     const report = JSON.parse(readFileSync(reportFile, 'utf8'));
     expect(report.status).toBe('completed');
     expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(MEMBERS));
+    // Client-level DP ran alongside: each round charged, and no member's training loss released.
+    expect(report.epsilon).toBeGreaterThan(0);
+    expect(report.rounds.every((r: { epsilon?: number; trainLoss?: number }) => r.epsilon !== undefined && r.trainLoss === undefined)).toBe(true);
     // Whichever of member 0's two updates came second in a round was refused.
     const refusals = [...refusedTwice, ...members[0].output().matchAll(/refused \[(ZK_\w+)\]/g)].map((m) => (typeof m === 'string' ? m : m[1]));
     expect(refusals, readFileSync(join(dir, 'audit.jsonl'), 'utf8').replace(/"(prevHash|hash)":"\w+"/g, '')).toContain('ZK_NULLIFIER_REUSED');
@@ -112,7 +139,7 @@ describe('an anonymous job across processes: 5 members prove membership instead 
     expect(verifyAuditTrail(join(dir, 'audit.jsonl')).ok).toBe(true);
     // Both of member 0's connections were selected every round: one refusal a round.
     expect(audit.match(/"code":"ZK_NULLIFIER_REUSED"/g)).toHaveLength(ROUNDS);
-    for (const identity of [...identities, outsider]) {
+    for (const identity of identities) {
       for (const value of [identity.commitment, identity.secret]) {
         for (const text of [String(value), value.toString(16)]) {
           expect(dump).not.toContain(text);

@@ -9,7 +9,7 @@ import { connectStorage, verifyAuditTrail } from '../src/core/index.js';
 import { demoConfig } from '../src/fl/index.js';
 import { provisionWithLocalKeys } from '../src/identity/index.js';
 import { freePort } from './support/free-port.js';
-import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
+import { runCli, startChainServe, writeParticipantData } from './support/network.js';
 import { rowSignatures, rowsFound, rowsMissedByControl } from './support/row-search.js';
 
 /**
@@ -26,7 +26,7 @@ const BUYER = 2;
 const PRICE = 2;
 
 let dir: string;
-let chain: CliProcess;
+let stopChain: (() => Promise<void>) | undefined;
 let rpc: string;
 let deployment: string;
 let db: string;
@@ -49,7 +49,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cn-market-processes-'));
   deployment = join(dir, 'chain.json');
   db = join(dir, 'market.db');
-  chain = runCli(['--deployment', deployment, 'chain', 'serve', '--port', '0', '--accounts', '3'], dir);
+  // Started first: the chain comes up while the kits and data are written.
+  const chain = startChainServe(dir, deployment, 3);
   kitDir = join(dir, 'kits');
   await provisionWithLocalKeys({ outDir: kitDir, participants: ['owner'], serverHost: '127.0.0.1', serverPort: await freePort() });
   // The owner's share of optdigits: one of five round-robin partitions, as the network tests split it.
@@ -69,26 +70,11 @@ beforeAll(async () => {
     privacy: { dp: { mode: 'client', noiseMultiplier: 6, clipNorm: 5, budget: { epsilon: 2 } } },
   };
   writeFileSync(jobFile, JSON.stringify(job));
-  rpc = await new Promise<string>((done, fail) => {
-    const poll = setInterval(() => {
-      const match = /at (http:\/\/127\.0\.0\.1:\d+) /.exec(chain.output());
-      if (match && chain.output().includes('stop with Ctrl-C')) {
-        clearInterval(poll);
-        done(match[1]);
-      }
-    }, 50);
-    void chain.exit.then((code) => {
-      clearInterval(poll);
-      fail(new Error(`chain serve exited with ${code}: ${chain.output()}`));
-    });
-  });
+  ({ rpc, stop: stopChain } = await chain);
 }, 60_000);
 
 afterAll(async () => {
-  if (chain?.child.exitCode === null) {
-    chain.child.kill('SIGTERM');
-    await chain.exit;
-  }
+  await stopChain?.();
   rmSync(dir, { recursive: true, force: true });
 });
 

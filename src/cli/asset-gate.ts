@@ -1,5 +1,6 @@
 import { CipherNexusError, InvalidInputError, type AuditTrail } from '../core/index.js';
 import type { ServerHeader } from '../protocol/index.js';
+import { openChainReader } from './chain-context.js';
 
 /** What `client --asset` needs to check the jobs it is offered. */
 export interface AssetGateOptions {
@@ -27,13 +28,7 @@ export async function assetGate(options: AssetGateOptions): Promise<(jobId: stri
   if (!/^0x[0-9a-fA-F]{40}$/.test(options.issuer)) throw new InvalidInputError('CLI_OPTION_INVALID', `--market-operator must be the operator's address (0x and 40 hex digits), got '${options.issuer}'`);
   const chain = await import('../chain/index.js');
   const market = await import('../market/index.js');
-  const { generatePrivateKey } = await import('viem/accounts');
-  const deployment = chain.loadDeployment(options.deployment);
-  // Only reads: a throwaway key, which never signs anything.
-  const conn = await chain.openChain({ rpcUrl: options.rpc, privateKeys: [generatePrivateKey()] });
-  if (conn.chain.id !== deployment.chainId) {
-    throw new InvalidInputError('CHAIN_WRONG_NETWORK', `${options.rpc} is chain ${conn.chain.id} but '${options.deployment}' is a deployment on chain ${deployment.chainId}`);
-  }
+  const { conn, deployment } = await openChainReader(options.rpc, options.deployment, '--asset');
   const client = new chain.MarketClient(conn, deployment);
   const gate = new market.GrantGate({
     domain: market.marketDomain(conn.chain.id, deployment.escrow),

@@ -50,6 +50,20 @@ export async function openChainClient(program: Command): Promise<ChainClient> {
   return new chain.NexusClient(conn, deployment, conn.accounts[0]);
 }
 
+/** A connection that only reads the chain of --rpc and the contracts of --deployment; `needs` says, in an error, what wants it. */
+export async function openChainReader(rpc: string | undefined, deploymentFile: string, needs: string): Promise<{ conn: import('../chain/index.js').ChainConnection; deployment: import('../chain/index.js').NexusDeployment }> {
+  if (!rpc) throw new InvalidInputError('CLI_NO_RPC', `${needs} needs a running chain: pass --rpc URL (e.g. the one \`cipher-nexus chain serve\` prints) and --deployment FILE`);
+  const chain = await loadChain();
+  const { generatePrivateKey } = await import('viem/accounts');
+  const deployment = chain.loadDeployment(deploymentFile);
+  // Only reads: a throwaway key, which never signs anything.
+  const conn = await chain.openChain({ rpcUrl: rpc, privateKeys: [generatePrivateKey()] });
+  if (conn.chain.id !== deployment.chainId) {
+    throw new InvalidInputError('CHAIN_WRONG_NETWORK', `${rpc} is chain ${conn.chain.id} but '${deploymentFile}' is a deployment on chain ${deployment.chainId}`);
+  }
+  return { conn, deployment };
+}
+
 /**
  * Starts the demo's token economy at once (alongside the data loading) and returns what turns the
  * job's client ids into its incentives: the in-process EVM, or with --rpc that endpoint and the

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MemberRegistryClient, nxs, startEmbeddedNexus, type ChainClient } from '../chain/index.js';
 import { memberPath, readIdentityFile, readMemberSet, rootOf } from '../privacy/zk/index.js';
 import { registerMemberCommands } from './member-command.js';
 
@@ -15,9 +16,9 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function run(args: string[]): Promise<string> {
+async function run(args: string[], chain: () => Promise<ChainClient> = () => Promise.reject(new Error('this test reaches no chain'))): Promise<string> {
   const program = new Command('cipher-nexus').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  registerMemberCommands(program);
+  registerMemberCommands(program, chain);
   let stdout = '';
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
     stdout += String(chunk);
@@ -57,5 +58,21 @@ describe('member commands', () => {
     await expect(run(['member', 'add', '--members', members, '--commitment', '12345'])).rejects.toThrow(/already lists/);
     await expect(run(['member', 'add', '--members', members, '--commitment', '0xabc'])).rejects.toThrow(/decimal number/);
     expect(readMemberSet(members).size).toBe(1);
+  });
+
+  it('registers an identity on chain for a staked account only, once, and its path leads to the registry root', async () => {
+    const n = await startEmbeddedNexus({ accounts: 3 });
+    const [staked, unstaked] = n.participants;
+    await staked.stake(nxs(100));
+    await run(['member', 'new', '--out', join(dir, 'id.json')]);
+    const printed = await run(['member', 'register', '--identity', join(dir, 'id.json')], async () => staked);
+    const registry = new MemberRegistryClient(n.conn, n.deployment);
+    expect(printed).toContain(`${staked.account} registered its commitment as member 0; root ${await registry.root()}`);
+    expect(rootOf(memberPath(await registry.tree(), readIdentityFile(join(dir, 'id.json'))))).toBe(await registry.root());
+    await expect(run(['member', 'register', '--identity', join(dir, 'id.json')], async () => staked)).rejects.toMatchObject({ code: 'CHAIN_REVERTED', errorName: 'AlreadyMember' });
+    await run(['member', 'new', '--out', join(dir, 'other.json')]);
+    await expect(run(['member', 'register', '--identity', join(dir, 'other.json')], async () => unstaked)).rejects.toMatchObject({ code: 'CHAIN_REVERTED', errorName: 'InsufficientStake' });
+    await expect(run(['member', 'register', '--identity', join(dir, 'missing.json')], async () => unstaked)).rejects.toMatchObject({ code: 'ZK_INPUT_INVALID' });
+    expect(await registry.memberCount()).toBe(1);
   });
 });

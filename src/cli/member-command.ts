@@ -1,11 +1,16 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
+import type { ChainClient } from '../chain/index.js';
 import { InvalidInputError } from '../core/index.js';
-import { createIdentity, readMemberSet, writeIdentityFile, writeMemberSet } from '../privacy/zk/index.js';
+import { createIdentity, readIdentityFile, readMemberSet, writeIdentityFile, writeMemberSet } from '../privacy/zk/index.js';
+import { txLine } from './chain-command.js';
 
-/** `member new` and `member add`: a member's anonymous identity, and the member-set file a privacy.anonymous job checks proofs against. */
-export function registerMemberCommands(program: Command): void {
+/**
+ * `member new`, `member add` and `member register`: a member's anonymous identity, the member-set file a
+ * privacy.anonymous job checks proofs against, and the on-chain MemberRegistry that stands in for the file.
+ */
+export function registerMemberCommands(program: Command, open: () => Promise<ChainClient>): void {
   const member = program.command('member').description('anonymous members of privacy.anonymous jobs: identities and the member set');
   member
     .command('new')
@@ -33,5 +38,17 @@ export function registerMemberCommands(program: Command): void {
       writeMemberSet(file, [...commitments, commitment]);
       const updated = readMemberSet(file);
       process.stdout.write(`${file}: ${updated.size} member(s), root ${updated.root}\n`);
+    });
+  member
+    .command('register')
+    .description("put your identity's commitment in MemberRegistry on chain (your account needs the minimum stake; one commitment per staked account); `serve --members registry` accepts proofs against it")
+    .requiredOption('--identity <file>', 'your identity file from `member new` (only its commitment goes on chain)')
+    .action(async (opts: { identity: string }) => {
+      const identity = readIdentityFile(resolve(opts.identity));
+      const client = await open();
+      const { MemberRegistryClient } = await import('../chain/index.js');
+      const registry = new MemberRegistryClient(client.conn, client.deployment, client.signer);
+      const tx = await registry.register(identity.commitment);
+      process.stdout.write(txLine(`${client.account} registered its commitment as member ${tx.index}; root ${await registry.root()}`, tx));
     });
 }

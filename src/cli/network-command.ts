@@ -36,7 +36,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--log-level <level>', `structured log level (${LOG_LEVELS.join(', ')})`, 'info')
     .option('--json', 'print the final report as JSON')
     .option('--firewall <file>', 'JSON {"allow": [...], "deny": [...]} of addresses and CIDR networks that may or may not connect to the participants\' listener; re-read on SIGHUP, or set with PUT /api/firewall')
-    .option('--members <file>', 'a privacy.anonymous job: the member-set file ({"commitments": [...]}) whose tree roots members prove against; re-read when it changes')
+    .option('--members <file|registry>', 'a privacy.anonymous job: the member-set file ({"commitments": [...]}) whose tree roots members prove against, re-read when it changes; or `registry`: MemberRegistry on the chain of --rpc, where only staked accounts add members')
     .option('--grant <file>', 'run a job bought on the data market: the access grant `market order` wrote; its configuration must be --config, its privacy budget is the asset\'s')
     .action(
       async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; members?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
@@ -58,8 +58,8 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         if (opts.members !== undefined && !prepared.config.privacy.anonymous) {
           throw new InvalidInputError('CLI_OPTION_INVALID', '--members is for a privacy.anonymous job; set privacy.anonymous: true in the config or drop --members');
         }
-        const { MemberSetRoots } = await import('../fl/index.js');
-        const memberRoots = opts.members === undefined ? undefined : new MemberSetRoots(resolve(opts.members));
+        const { memberRootsFrom } = await import('./member-source.js');
+        const memberRoots = opts.members === undefined ? undefined : await memberRootsFrom(opts.members, program.opts<{ rpc?: string; deployment: string }>());
         const storage = await openStore();
         let market: MarketJob['market'] | undefined;
         if (opts.grant) {
@@ -176,11 +176,11 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--tee-allow <measurement>', 'in a privacy.tee job, send updates only to an enclave of this measurement (SHA-384 hex; repeat for several); without it every enclave is refused', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--tee-platform-key <file>', "the simulated platform's public key whose evidence to trust", '.cipher-nexus/tee/platform-key.pub.pem')
     .option('--identity <file>', 'a privacy.anonymous job: your member identity file (its secret never leaves this machine); with --members')
-    .option('--members <file>', 'a privacy.anonymous job: the member-set file your identity is proved against')
+    .option('--members <file|registry>', 'a privacy.anonymous job: the member-set file your identity is proved against, or `registry`: MemberRegistry on the chain of --rpc')
     .option('--wire-log <file>', 'write every message this node sends to the coordinator, whole and signed, before TLS, to this file (records of a 4-byte big-endian length and the bytes), to inspect what left the node')
     .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; teeAllow: string[]; teePlatformKey: string; wireLog?: string; identity?: string; members?: string }) => {
       if ((opts.identity === undefined) !== (opts.members === undefined)) {
-        throw new InvalidInputError('CLI_OPTION_INVALID', '--identity and --members go together: an anonymous member proves its identity file against the member-set file');
+        throw new InvalidInputError('CLI_OPTION_INVALID', '--identity and --members go together: an anonymous member proves its identity file against the member set (a file, or `registry`)');
       }
       if (!existsSync(opts.data)) throw new InvalidInputError('DATA_NOT_FOUND', `--data '${opts.data}' does not exist; give the CSV of your local training data`);
       const badMeasurement = opts.teeAllow.find((m) => !/^(0x)?[0-9a-fA-F]{96}$/.test(m));
@@ -215,8 +215,9 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
       if (opts.identity !== undefined && opts.members !== undefined) {
         const zk = await import('../privacy/zk/index.js');
         const { AnonymousMember } = await import('../fl/index.js');
+        const { memberPathFrom } = await import('./member-source.js');
         const identity = zk.readIdentityFile(resolve(opts.identity));
-        const path = zk.memberPath(zk.readMemberSet(resolve(opts.members)), identity);
+        const path = await memberPathFrom(opts.members, program.opts<{ rpc?: string; deployment: string }>(), identity);
         const membership = zk.Membership.open(1);
         anonymous = { member: new AnonymousMember(membership, identity, path), close: () => membership.close() };
       }

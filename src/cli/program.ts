@@ -182,7 +182,7 @@ export function buildProgram(): Command {
   registerChainServeCommand(program);
   registerBudgetCommand(program, async () => connectStorage(program.opts<GlobalOptions>().db));
   registerIdentityCommands(program);
-  registerMemberCommands(program);
+  registerMemberCommands(program, () => openChainClient(program));
   registerAuditCommands(program);
   registerAttestCommands(program);
   registerBackupCommands(program, () => program.opts<GlobalOptions>().db);

@@ -46,20 +46,29 @@ export function joinSignal(sessionId: string): bigint {
 
 /** A member's side: proves its update (or its join) with its identity and its path in the member tree. */
 export class AnonymousMember {
+  /**
+   * `path` is the member's path in the tree, or where to read it before each proof, so a member keeps proving against
+   * the current root while others join or leave (the registry accepts an older root for a while only).
+   */
   constructor(
     private readonly zk: Membership,
     private readonly identity: Identity,
-    private readonly path: MerklePath,
+    private readonly path: MerklePath | (() => Promise<MerklePath>),
   ) {}
 
   /** The 384 proof bytes that go with `body` as the update for `roundId`. */
   async proveUpdate(jobId: string, roundId: string, body: Uint8Array): Promise<Uint8Array> {
-    return encodeMembershipProof(await this.zk.prove({ identity: this.identity, path: this.path, scope: roundScope(jobId, roundId), signalHash: updateSignal(body) }));
+    return this.prove(roundScope(jobId, roundId), updateSignal(body));
   }
 
   /** The 384 proof bytes that let the connection `sessionId` join `jobId`. */
   async proveJoin(jobId: string, sessionId: string): Promise<Uint8Array> {
-    return encodeMembershipProof(await this.zk.prove({ identity: this.identity, path: this.path, scope: joinScope(jobId), signalHash: joinSignal(sessionId) }));
+    return this.prove(joinScope(jobId), joinSignal(sessionId));
+  }
+
+  private async prove(scope: bigint, signalHash: bigint): Promise<Uint8Array> {
+    const path = typeof this.path === 'function' ? await this.path() : this.path;
+    return encodeMembershipProof(await this.zk.prove({ identity: this.identity, path, scope, signalHash }));
   }
 }
 

@@ -39,3 +39,34 @@ export function writeParticipantData(dir: string, participants: readonly string[
   });
   return files;
 }
+
+/** A development chain of `cipher-nexus chain serve` in its own process, its endpoint, and how to stop it. */
+export interface ChainServe {
+  process: CliProcess;
+  rpc: string;
+  stop: () => Promise<void>;
+}
+
+/** Starts `chain serve` on a free port with `accounts` funded development accounts, saving its deployment to `deployment`. */
+export async function startChainServe(dir: string, deployment: string, accounts: number): Promise<ChainServe> {
+  const chain = runCli(['--deployment', deployment, 'chain', 'serve', '--port', '0', '--accounts', String(accounts)], dir);
+  const rpc = await new Promise<string>((done, fail) => {
+    const poll = setInterval(() => {
+      const match = /at (http:\/\/127\.0\.0\.1:\d+) /.exec(chain.output());
+      if (match && chain.output().includes('stop with Ctrl-C')) {
+        clearInterval(poll);
+        done(match[1]);
+      }
+    }, 50);
+    void chain.exit.then((code) => {
+      clearInterval(poll);
+      fail(new Error(`chain serve exited with ${code}: ${chain.output()}`));
+    });
+  });
+  const stop = async (): Promise<void> => {
+    if (chain.child.exitCode !== null) return;
+    chain.child.kill('SIGTERM');
+    await chain.exit;
+  };
+  return { process: chain, rpc, stop };
+}
