@@ -14,7 +14,7 @@ import { runCli, startChainServe, writeParticipantData, type ChainServe, type Cl
 
 // Five members, each registered in MemberRegistry on a development chain by a staked account (member 0 with the CLI),
 // and an account without stake that cannot register. All members hold one shared kit ("member"): TLS and frame
-// signatures say only "a member of this job". Client-level DP runs with the anonymity: anonymous training combines with it.
+// signatures say only "a member of this job".
 const MEMBERS = 5;
 const ROUNDS = 2;
 // Development accounts of `chain serve`: 0 the operator, 1..MEMBERS the members, the next one unstaked.
@@ -74,7 +74,8 @@ describe('an anonymous job across processes: 5 members prove membership instead 
         // A member's second connection is selected like any connection; the round closes without it (its update is
         // refused and excused), so the quorum must leave room for it.
         round: { quorum: 0.8, deadlineSeconds: 120 },
-        privacy: { anonymous: true, dp: { mode: 'client', noiseMultiplier: 0.5, clipNorm: 5, budget: { epsilon: 100 } } },
+        // Anonymous training combines with CKKS (a committee of two connections) and with DP-SGD on each member.
+        privacy: { anonymous: true, he: 'ckks', heCommittee: 2, dp: { mode: 'sample', noiseMultiplier: 1, clipNorm: 1, budget: { epsilon: 100 } } },
       }),
     );
     zk = Membership.open(1);
@@ -117,7 +118,9 @@ describe('an anonymous job across processes: 5 members prove membership instead 
     const report = JSON.parse(readFileSync(reportFile, 'utf8'));
     expect(report.status).toBe('completed');
     expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(MEMBERS));
-    // Client-level DP ran alongside: each round charged, and no member's training loss released.
+    // CKKS and DP ran alongside: the coordinator added ciphertexts, each round was charged, and no member's training loss released.
+    // A CKKS ciphertext of this 1,210-parameter model is hundreds of kilobytes; its plain float32 delta would be 4,840 bytes.
+    expect(report.rounds.every((r: { bytesPerClient: number }) => r.bytesPerClient > 100_000)).toBe(true);
     expect(report.epsilon).toBeGreaterThan(0);
     expect(report.rounds.every((r: { epsilon?: number; trainLoss?: number }) => r.epsilon !== undefined && r.trainLoss === undefined)).toBe(true);
     // Whichever of member 0's two updates came second in a round was refused.

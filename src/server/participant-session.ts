@@ -127,8 +127,9 @@ export class ParticipantSession implements FlowPeer {
             await anonymous.checkJoin(participantId, proofBytes(message.header.membershipProof, 'hello'));
             this.joined = true;
           }
-          // The participant's registered signing key is also its SecAgg+ identity key (an anonymous job has no SecAgg+).
-          await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(anonymous ? '' : (deps.kit.participants.get(participantId)?.signingPublicKey ?? ''), 'base64url')));
+          // The signing key registered for the connection's kit also signs its SecAgg+ and CKKS round keys; in an
+          // anonymous job that is the members' shared kit, so it says "a member" and no more.
+          await job.join(participantId, message.header.numExamples, message.header.resources, new Uint8Array(Buffer.from(deps.kit.participants.get(this.context.signer)?.signingPublicKey ?? '', 'base64url')));
           this.context.nodeEvent(participantId);
           break;
         case 'heartbeat':
