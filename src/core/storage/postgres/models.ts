@@ -1,6 +1,7 @@
 import { NotFoundError } from '../../errors.js';
 import { modelDuplicate, modelVersionDuplicate } from '../conflicts.js';
-import type { ModelRepository } from '../repository.js';
+import { blobDigest, ModelBlobMissingError, ModelWeightsCollectedError, verifiedBlob, type ModelStore } from '../model-store/model-store.js';
+import type { ModelRepository, WeightReference } from '../repository.js';
 import {
   decodeWeights,
   encodeBytes,
@@ -15,8 +16,8 @@ import {
 } from '../rows.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, violated, type Run } from './query.js';
 
-/** Models, their immutable versions and their strategies' state in PostgreSQL. */
-export function modelRepository(run: Run): ModelRepository {
+/** Models, their immutable versions and their strategies' state in PostgreSQL; weights in `store` (large objects). */
+export function modelRepository(run: Run, store: ModelStore): ModelRepository {
   return {
     insertModel: (model) =>
       run(async (query) => {
@@ -40,14 +41,19 @@ export function modelRepository(run: Run): ModelRepository {
       }),
     listModels: () =>
       run(async (query) => (await query<ModelRow>('SELECT * FROM models ORDER BY created_at, seq')).rows.map(modelFromRow)),
-    insertVersion: (version) =>
-      run(async (query) => {
+    insertVersion: async (version) => {
+      const bytes = encodeWeights(version.weights);
+      const digest = blobDigest(bytes);
+      // The blob first: the version's foreign key needs it. Should the version be refused, the blob is
+      // unreferenced and `models gc` removes it.
+      await store.put(bytes);
+      return run(async (query) => {
         try {
           // One statement, so it is atomic without a transaction of its own. GREATEST keeps
           // `latestVersion` pointing at the newest one if an older version is back-filled.
           await query(
             `WITH inserted AS (
-               INSERT INTO model_versions (model_id, version, sha256, parent_version, weights, metrics, round_id, created_at)
+               INSERT INTO model_versions (model_id, version, sha256, parent_version, weights_digest, metrics, round_id, created_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                RETURNING model_id, version
              )
@@ -58,7 +64,7 @@ export function modelRepository(run: Run): ModelRepository {
               version.version,
               version.sha256,
               version.parentVersion,
-              encodeWeights(version.weights),
+              digest,
               JSON.stringify(version.metrics),
               version.roundId,
               version.createdAt,
@@ -71,14 +77,21 @@ export function modelRepository(run: Run): ModelRepository {
           }
           throw error;
         }
-      }),
+      });
+    },
     getVersion: (modelId, version) =>
       run(async (query) => {
-        const { rows } = await query<VersionRow & { weights: Buffer }>(
-          'SELECT * FROM model_versions WHERE model_id = $1 AND version = $2',
+        // One statement: the row and its blob as of the same snapshot.
+        const { rows } = await query<VersionRow & { weights: Buffer | null }>(
+          `SELECT v.*, lo_get(b.oid) AS weights FROM model_versions v LEFT JOIN model_blobs b ON b.digest = v.weights_digest
+           WHERE v.model_id = $1 AND v.version = $2`,
           [modelId, version],
         );
-        return rows[0] && { ...versionMetaFromRow(rows[0]), weights: decodeWeights(rows[0].weights, modelId, version) };
+        const row = rows[0];
+        if (!row) return undefined;
+        if (!row.weights_digest) throw new ModelWeightsCollectedError(modelId, version);
+        if (!row.weights) throw new ModelBlobMissingError(row.weights_digest, store.location);
+        return { ...versionMetaFromRow(row), weights: decodeWeights(verifiedBlob(row.weights_digest, row.weights, store.location), modelId, version) };
       }),
     listVersions: (modelId) =>
       run(async (query) => {
@@ -107,6 +120,18 @@ export function modelRepository(run: Run): ModelRepository {
       run(async (query) => {
         const { rows } = await query<StrategyStateRow>('SELECT * FROM strategy_states WHERE model_id = $1', [modelId]);
         return rows[0] && strategyStateFromRow(rows[0]);
+      }),
+    listWeightReferences: () =>
+      run(async (query) => {
+        const { rows } = await query<WeightReference>(
+          'SELECT model_id AS "modelId", version, weights_digest AS digest FROM model_versions ORDER BY model_id, version',
+        );
+        return rows;
+      }),
+    dropWeights: (modelId, version) =>
+      run(async (query) => {
+        const { rowCount } = await query('UPDATE model_versions SET weights_digest = NULL WHERE model_id = $1 AND version = $2 AND weights_digest IS NOT NULL', [modelId, version]);
+        return (rowCount ?? 0) > 0;
       }),
   };
 }
