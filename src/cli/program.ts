@@ -16,6 +16,7 @@ import { registerAuditCommands } from './audit-command.js';
 import { registerAttestCommands } from './attest-command.js';
 import { registerBackupCommands } from './backup-command.js';
 import { registerMigrateCommands } from './migrate-command.js';
+import { registerModelGcCommand } from './model-gc-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
 
@@ -127,7 +128,7 @@ export function buildProgram(): Command {
       await runAndReport(program, loadJobConfig(opts.config), opts);
     });
 
-  const models = program.command('models').description('inspect the model registry');
+  const models = program.command('models').description('inspect the model registry and collect its unneeded weights');
   models
     .command('list')
     .description('list registered models')
@@ -158,6 +159,8 @@ export function buildProgram(): Command {
         process.stdout.write(`${String(v.version).padStart(7)}  ${String(v.parentVersion ?? '-').padStart(6)}  ${v.sha256}  ${acc}\n`);
       }
     });
+
+  registerModelGcCommand(models, () => program.opts<GlobalOptions>().db);
 
   const rounds = program.command('rounds').description('inspect training rounds');
   rounds
