@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -76,7 +77,8 @@ export class SqliteStorage implements Storage {
 
   constructor(options: SqliteStorageOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.temporaryStore = options.modelStoreDir === undefined && options.path === ':memory:' ? mkdtempSync(join(tmpdir(), 'cn-models-')) : undefined;
+    // Named, not created: the folder appears with the first blob, so a store that never keeps a model leaves nothing.
+    this.temporaryStore = options.modelStoreDir === undefined && options.path === ':memory:' ? join(tmpdir(), `cn-models-${randomUUID()}`) : undefined;
     this.modelStore = new FileModelStore(options.modelStoreDir ?? this.temporaryStore ?? defaultModelStoreDir(options.path));
     this.db = new Database(options.path);
     try {
