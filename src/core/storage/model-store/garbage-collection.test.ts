@@ -8,9 +8,10 @@ import type { RoundStatus, Storage } from '../repository.js';
 import { SqliteStorage } from '../sqlite/index.js';
 import { model, round } from '../storage-contract.js';
 import { collectModelGarbage, neededModelVersions } from './garbage-collection.js';
+import { blobDigest } from './model-store.js';
 
 const url = inject('postgresUrl');
-const admin = new pg.Pool({ connectionString: url, max: 1 });
+const admin = new pg.Pool({ connectionString: url, max: 2 });
 afterAll(() => admin.end());
 
 /** A few distinct weight vectors: versions draw from them, so several versions share a blob. */
@@ -49,7 +50,7 @@ async function build(storage: Storage, s: Scenario): Promise<void> {
     await storage.rounds.upsert({ ...round(`r${i}`, `j${r.job}`, `m${r.model}`, i + 1), status: r.status, baseVersion: base, resultVersion: r.result === null ? null : Math.min(count, base + (r.result % count)) });
   }
   // Blobs no version refers to, as a write that rolled back leaves them.
-  for (let i = 0; i < s.strays; i += 1) await storage.modelStore.put(new Uint8Array([0xfe, i]));
+  for (let i = 0; i < s.strays; i += 1) await storage.modelStore.put(new Uint8Array([0xfe, i, 0, 0]));
 }
 
 /** Every version's weights as they read now, or the code of the error reading them gives. */
@@ -104,6 +105,35 @@ describe('model garbage collection', () => {
     );
   });
 
+  it('in PostgreSQL keeps a blob that a version committed by another connection took up during the collection', async () => {
+    const schema = `cn_gc_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const storage = await PostgresStorage.open({ url, schema });
+    const other = await admin.connect();
+    try {
+      await build(storage, { models: [{ versions: [0], checkpoint: null }], rounds: [], strays: 1 });
+      const stray = blobDigest(new Uint8Array([0xfe, 0, 0, 0]));
+      // Another coordinator stores a version whose weights equal the stray blob, and has not committed yet.
+      await other.query('BEGIN');
+      await other.query(`INSERT INTO ${schema}.model_versions (model_id, version, sha256, parent_version, weights_digest, metrics, round_id, created_at) VALUES ('m0', 2, 'x', 1, $1, '{}', NULL, 2)`, [stray]);
+      const collecting = collectModelGarbage(storage);
+      // The collection's delete of the stray blob waits for that transaction's lock on it.
+      const waiting = async (): Promise<boolean> =>
+        ((await admin.query("SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.query LIKE '%DELETE FROM model_blobs%'")).rowCount ?? 0) > 0;
+      let waited = false;
+      for (let i = 0; i < 200 && !(waited = await waiting()); i += 1) await new Promise((r) => setTimeout(r, 25));
+      await other.query('COMMIT');
+      expect(waited).toBe(true);
+      expect(await collecting).toMatchObject({ blobsDeleted: 0, blobsKept: 2 });
+      expect((await storage.models.getVersion('m0', 2))?.weights).toEqual(new Float32Array(new Uint8Array([0xfe, 0, 0, 0]).buffer));
+      expect(await storage.modelStore.has(stray)).toBe(true);
+    } finally {
+      other.release();
+      await storage.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
+  });
+
   it('collects in PostgreSQL too, unlinking the large objects it frees', async () => {
     const schema = `cn_gc_${randomBytes(6).toString('hex')}`;
     await admin.query(`CREATE SCHEMA ${schema}`);
@@ -113,7 +143,7 @@ describe('model garbage collection', () => {
       const oids = (await admin.query<{ oid: number }>(`SELECT oid::int AS oid FROM ${schema}.model_blobs`)).rows.map((r) => r.oid);
       expect(oids).toHaveLength(4);
       const report = await collectModelGarbage(storage);
-      expect(report).toEqual({ dryRun: false, versionsKept: 1, versionsDropped: 3, blobsDeleted: 3, bytesFreed: POOL[0].byteLength + POOL[1].byteLength + 2, blobsKept: 1 });
+      expect(report).toEqual({ dryRun: false, versionsKept: 1, versionsDropped: 3, blobsDeleted: 3, bytesFreed: POOL[0].byteLength + POOL[1].byteLength + 4, blobsKept: 1 });
       expect(Array.from((await storage.models.getVersion('m0', 4))?.weights ?? [])).toEqual(Array.from(POOL[2]));
       const alive = await admin.query('SELECT 1 FROM pg_largeobject_metadata WHERE oid = ANY($1)', [oids]);
       expect(alive.rowCount).toBe(1);

@@ -1,3 +1,4 @@
+import { CipherNexusError } from '../../errors.js';
 import type { Storage } from '../repository.js';
 
 /** What a collection found, and (unless a dry run) removed. */
@@ -45,6 +46,19 @@ export async function neededModelVersions(storage: Storage): Promise<Set<string>
 }
 
 /**
+ * Deletes a blob; false when a version committed by another process since the listing refers to it
+ * (PostgreSQL's foreign key says so: MODEL_BLOB_IN_USE), which keeps it.
+ */
+async function deleteUnlessInUse(storage: Storage, digest: string): Promise<boolean> {
+  try {
+    return await storage.modelStore.delete(digest);
+  } catch (error) {
+    if (error instanceof CipherNexusError && error.code === 'MODEL_BLOB_IN_USE') return false;
+    throw error;
+  }
+}
+
+/**
  * Garbage collection of the model store: drops the weights of versions nothing needs (see
  * `neededModelVersions`) and deletes every blob no remaining version refers to, including blobs left
  * by writes that rolled back. One transaction: writers wait, so a blob being stored for a new
@@ -58,11 +72,13 @@ export function collectModelGarbage(storage: Storage, options: { dryRun?: boolea
     const dropped = references.filter((r) => !needed.has(key(r.modelId, r.version)));
     const live = new Set(references.filter((r) => needed.has(key(r.modelId, r.version))).map((r) => r.digest));
     const blobs = await storage.modelStore.list();
-    const garbage = blobs.filter((b) => !live.has(b.digest));
+    let garbage = blobs.filter((b) => !live.has(b.digest));
     if (!dryRun) {
       // Rows first: in PostgreSQL a blob still referenced cannot be deleted.
       for (const r of dropped) await storage.models.dropWeights(r.modelId, r.version);
-      for (const blob of garbage) await storage.modelStore.delete(blob.digest);
+      const deleted = new Set<string>();
+      for (const blob of garbage) if (await deleteUnlessInUse(storage, blob.digest)) deleted.add(blob.digest);
+      garbage = garbage.filter((b) => deleted.has(b.digest));
     }
     return {
       dryRun,

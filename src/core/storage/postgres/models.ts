@@ -44,40 +44,38 @@ export function modelRepository(run: Run, store: ModelStore): ModelRepository {
     insertVersion: async (version) => {
       const bytes = encodeWeights(version.weights);
       const digest = blobDigest(bytes);
-      // The blob first: the version's foreign key needs it. Should the version be refused, the blob is
-      // unreferenced and `models gc` removes it.
-      await store.put(bytes);
-      return run(async (query) => {
-        try {
-          // One statement, so it is atomic without a transaction of its own. GREATEST keeps
-          // `latestVersion` pointing at the newest one if an older version is back-filled.
-          await query(
-            `WITH inserted AS (
-               INSERT INTO model_versions (model_id, version, sha256, parent_version, weights_digest, metrics, round_id, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               RETURNING model_id, version
-             )
-             UPDATE models SET latest_version = GREATEST(models.latest_version, inserted.version)
-             FROM inserted WHERE models.id = inserted.model_id`,
-            [
-              version.modelId,
-              version.version,
-              version.sha256,
-              version.parentVersion,
-              digest,
-              JSON.stringify(version.metrics),
-              version.roundId,
-              version.createdAt,
-            ],
-          );
-        } catch (error) {
-          if (violated(error, FOREIGN_KEY_VIOLATION, 'model_versions_model_fkey')) throw new NotFoundError('model', version.modelId);
-          if (violated(error, UNIQUE_VIOLATION, 'model_versions_pkey')) {
-            throw modelVersionDuplicate(version);
+      const insertRow = (): Promise<void> =>
+        run(async (query) => {
+          try {
+            // One statement, so it is atomic without a transaction of its own. GREATEST keeps
+            // `latestVersion` pointing at the newest one if an older version is back-filled.
+            await query(
+              `WITH inserted AS (
+                 INSERT INTO model_versions (model_id, version, sha256, parent_version, weights_digest, metrics, round_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 RETURNING model_id, version
+               )
+               UPDATE models SET latest_version = GREATEST(models.latest_version, inserted.version)
+               FROM inserted WHERE models.id = inserted.model_id`,
+              [version.modelId, version.version, version.sha256, version.parentVersion, digest, JSON.stringify(version.metrics), version.roundId, version.createdAt],
+            );
+          } catch (error) {
+            if (violated(error, FOREIGN_KEY_VIOLATION, 'model_versions_model_fkey')) throw new NotFoundError('model', version.modelId);
+            if (violated(error, UNIQUE_VIOLATION, 'model_versions_pkey')) throw modelVersionDuplicate(version);
+            throw error;
           }
-          throw error;
+        });
+      // The blob first: the version's foreign key needs it. Should the version be refused, the blob is
+      // unreferenced and `models gc` removes it. Outside a transaction a collection may delete the blob
+      // between the two statements; the foreign key then refuses the version, and it is stored again.
+      for (let attempt = 1; ; attempt += 1) {
+        await store.put(bytes);
+        try {
+          return await insertRow();
+        } catch (error) {
+          if (attempt === 2 || !violated(error, FOREIGN_KEY_VIOLATION, 'model_versions_blob_fkey')) throw error;
         }
-      });
+      }
     },
     getVersion: (modelId, version) =>
       run(async (query) => {
