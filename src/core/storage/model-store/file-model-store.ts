@@ -17,7 +17,15 @@ export function defaultModelStoreDir(databasePath: string): string {
 export class FileModelStore implements ModelStore {
   readonly location: string;
 
-  constructor(readonly dir: string) {
+  /**
+   * @param dir the store's folder, created with the first blob
+   * @param options.durable flush each blob to disk before renaming it into place (default true); a
+   *   throw-away store (that of an in-memory database) skips the flush
+   */
+  constructor(
+    readonly dir: string,
+    private readonly options: { durable?: boolean } = {},
+  ) {
     this.location = `folder ${dir}`;
   }
 
@@ -39,7 +47,7 @@ export class FileModelStore implements ModelStore {
       const fd = openSync(temporary, 'wx');
       try {
         for (let written = 0; written < bytes.byteLength; ) written += writeSync(fd, bytes, written);
-        fsyncSync(fd);
+        if (this.options.durable !== false) fsyncSync(fd);
       } finally {
         closeSync(fd);
       }

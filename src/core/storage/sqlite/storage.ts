@@ -79,7 +79,7 @@ export class SqliteStorage implements Storage {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     // Named, not created: the folder appears with the first blob, so a store that never keeps a model leaves nothing.
     this.temporaryStore = options.modelStoreDir === undefined && options.path === ':memory:' ? join(tmpdir(), `cn-models-${randomUUID()}`) : undefined;
-    this.modelStore = new FileModelStore(options.modelStoreDir ?? this.temporaryStore ?? defaultModelStoreDir(options.path));
+    this.modelStore = new FileModelStore(options.modelStoreDir ?? this.temporaryStore ?? defaultModelStoreDir(options.path), { durable: this.temporaryStore === undefined });
     this.db = new Database(options.path);
     try {
       // Model weights and update payloads are blobs of hundreds of KB: 64 KiB pages store one in a few
