@@ -54,6 +54,9 @@ describe('cipher-nexus models gc', () => {
     expect(JSON.parse(freed.stdout)).toEqual({ store: `folder ${db}-models`, dryRun: false, versionsKept: 1, versionsDropped: 2, blobsDeleted: 2, bytesFreed: 2048, blobsKept: 1 });
     expect((await cli(['--db', db, 'models', 'gc'])).stdout).toMatch(/^freed 0 B in 0 blob\(s\)/);
 
+    const shown = JSON.parse((await cli(['--db', db, 'models', 'show', 'm1', '--json'])).stdout) as { versions: { version: number; weights: string }[] };
+    expect(shown.versions.map((v) => [v.version, v.weights])).toEqual([[1, 'collected'], [2, 'collected'], [3, 'stored']]);
+    expect((await cli(['--db', db, 'models', 'show', 'm1'])).stdout).toMatch(/^ +3 +2 +v3 +- +stored$/m);
     const reopened = await connectStorage(db);
     expect((await reopened.modelStore.list()).length).toBe(1);
     expect((await reopened.models.listVersions('m1')).map((v) => v.version)).toEqual([1, 2, 3]);

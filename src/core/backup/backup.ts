@@ -124,8 +124,8 @@ function exportModels(snapshot: string, folder: string, blobs: FileModelStore): 
 
 /**
  * Backs up the database (one consistent snapshot, taken while the coordinator runs), the model-store
- * blobs it refers to, each model's newest weights and the audit trail into a new folder with a manifest of their sha256; the folder
- * appears only once complete.
+ * blobs it refers to, each model's newest weights and the audit trail into a new folder with a
+ * manifest of their sha256; the folder appears only once complete.
  */
 export async function createBackup(options: CreateBackupOptions): Promise<BackupInfo> {
   const at = (options.now ?? (() => new Date()))();
