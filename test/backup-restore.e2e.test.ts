@@ -71,6 +71,8 @@ describe('a backup taken mid-job', () => {
     const backedUpAudit = taken.manifest.parts.find((p) => p.kind === 'audit');
     expect(backedUpAudit).toMatchObject({ entries: 3 });
     const backedUpLines = readFileSync(join(taken.path, 'audit.jsonl'), 'utf8').trim().split('\n');
+    // The model store as of round 1: version 1 (the initial weights) and version 2, each a blob.
+    expect(taken.manifest.parts.filter((p) => p.kind === 'blob')).toHaveLength(2);
 
     const targets: DatabaseLocation[] = [parseDatabaseLocation(join(dir, 'restored.db')), parseDatabaseLocation(url, { schema })];
     for (const [index, target] of targets.entries()) {

@@ -13,9 +13,9 @@ const formatBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).to
 /** A backup named by path, or by its name inside the backup folder. */
 const backupPath = (given: string, dir: string): string => (existsSync(given) ? resolve(given) : resolve(dir, given));
 
-/** Adds `backup create|list|verify|restore`: the database, each model's newest weights and the audit trail, with a manifest of sha256. */
+/** Adds `backup create|list|verify|restore`: the database, the model store, each model's newest weights and the audit trail, with a manifest of sha256. */
 export function registerBackupCommands(program: Command, dbLocation: () => string): void {
-  const backup = program.command('backup').description('back up and restore the coordinator: database, model weights and audit trail, each part hashed in a manifest');
+  const backup = program.command('backup').description('back up and restore the coordinator: database, model store and audit trail, each part hashed in a manifest');
 
   backup
     .command('create')
@@ -40,8 +40,9 @@ export function registerBackupCommands(program: Command, dbLocation: () => strin
       if (opts.json) return printJson({ path: info.path, ...info.manifest });
       const audit = info.manifest.parts.find((p) => p.kind === 'audit');
       const models = info.manifest.parts.filter((p) => p.kind === 'model').length;
+      const blobs = info.manifest.parts.filter((p) => p.kind === 'blob').length;
       process.stdout.write(
-        `backup written to ${info.path}\n  database  ${info.manifest.source.location} (${info.manifest.source.method}), schema version ${info.manifest.schemaVersion}\n  models    ${models} (newest version of each)\n  audit     ${audit && audit.kind === 'audit' ? `${audit.entries} entries, head ${audit.head}` : 'none'}\n  size      ${formatBytes(info.bytes)}\n`,
+        `backup written to ${info.path}\n  database  ${info.manifest.source.location} (${info.manifest.source.method}), schema version ${info.manifest.schemaVersion}\n  models    ${models} (newest version of each)\n  blobs     ${blobs} (the model store: every version's weights)\n  audit     ${audit && audit.kind === 'audit' ? `${audit.entries} entries, head ${audit.head}` : 'none'}\n  size      ${formatBytes(info.bytes)}\n`,
       );
     });
 

@@ -16,6 +16,7 @@ import { registerAuditCommands } from './audit-command.js';
 import { registerAttestCommands } from './attest-command.js';
 import { registerBackupCommands } from './backup-command.js';
 import { registerMigrateCommands } from './migrate-command.js';
+import { registerModelGcCommand } from './model-gc-command.js';
 import { printJson, writeJsonFile } from './output.js';
 import { progressObserver } from './progress.js';
 
@@ -127,7 +128,7 @@ export function buildProgram(): Command {
       await runAndReport(program, loadJobConfig(opts.config), opts);
     });
 
-  const models = program.command('models').description('inspect the model registry');
+  const models = program.command('models').description('inspect the model registry and collect its unneeded weights');
   models
     .command('list')
     .description('list registered models')
@@ -141,23 +142,28 @@ export function buildProgram(): Command {
     });
   models
     .command('show')
-    .description('show a model and its version lineage')
+    .description('show a model and its version lineage, and which versions still have their weights')
     .argument('<id>', 'model id (from `models list`)')
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
       const { ModelRegistry } = await loadFl();
       const { model, versions } = await withStorage(program, async (storage) => {
         const registry = new ModelRegistry(storage);
-        return { model: await registry.getModel(id), versions: await registry.lineage(id) };
+        const lineage = await registry.lineage(id);
+        // `models gc` may have dropped a version's weights; its place in the lineage stays.
+        const collected = new Set((await storage.models.listWeightReferences()).filter((r) => r.modelId === id && r.digest === null).map((r) => r.version));
+        return { model: await registry.getModel(id), versions: lineage.map((v) => ({ ...v, weights: collected.has(v.version) ? ('collected' as const) : ('stored' as const) })) };
       });
       if (opts.json) return printJson({ ...model, versions });
       process.stdout.write(`${model.id}  ${model.name}\narchitecture ${JSON.stringify(model.architecture)}\n`);
-      process.stdout.write('version  parent  sha256                                                            accuracy\n');
+      process.stdout.write('version  parent  sha256                                                            accuracy  weights\n');
       for (const v of versions) {
         const acc = v.metrics.accuracy === undefined ? '-' : v.metrics.accuracy.toFixed(4);
-        process.stdout.write(`${String(v.version).padStart(7)}  ${String(v.parentVersion ?? '-').padStart(6)}  ${v.sha256}  ${acc}\n`);
+        process.stdout.write(`${String(v.version).padStart(7)}  ${String(v.parentVersion ?? '-').padStart(6)}  ${v.sha256}  ${acc.padEnd(8)}  ${v.weights}\n`);
       }
     });
+
+  registerModelGcCommand(models, () => program.opts<GlobalOptions>().db);
 
   const rounds = program.command('rounds').description('inspect training rounds');
   rounds

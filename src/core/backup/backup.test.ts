@@ -9,7 +9,7 @@ import { connectStorage, type Storage } from '../storage/index.js';
 import { parseDatabaseLocation, type DatabaseLocation } from '../storage/database-location.js';
 import { expectCode, job, model, node, round, task } from '../storage/storage-contract.js';
 import { createBackup, listBackups, restoreBackup, verifyBackup } from './backup.js';
-import { BackupCorruptError, MANIFEST_FILE, readManifest } from './manifest.js';
+import { BackupCorruptError, MANIFEST_FILE, manifestHash, readManifest } from './manifest.js';
 
 const url = inject('postgresUrl');
 const admin = new pg.Pool({ connectionString: url, max: 2 });
@@ -90,7 +90,11 @@ describe('backup create, verify and restore', () => {
     // The coordinator keeps writing after the snapshot; the backup does not see it.
     await storage.nodes.upsert(node('n-after'));
     expect(backup.manifest.source.method).toBe('sqlite-online-backup');
-    expect(backup.manifest.parts.map((p) => p.kind).sort()).toEqual(['audit', 'database', 'model']);
+    // Both versions' weights are model-store blobs, each a part named by its sha256.
+    expect(backup.manifest.parts.map((p) => p.kind).sort()).toEqual(['audit', 'blob', 'blob', 'database', 'model']);
+    const blobs = backup.manifest.parts.filter((p) => p.kind === 'blob');
+    expect(blobs.map((p) => p.sha256).sort()).toEqual((await storage.modelStore.list()).map((b) => b.digest));
+    for (const part of blobs) expect(part.path).toBe(`blobs/sha256/${part.sha256.slice(0, 2)}/${part.sha256}`);
     const modelPart = backup.manifest.parts.find((p) => p.kind === 'model');
     expect(modelPart).toMatchObject({ modelId: 'm1', version: 2 });
     expect(new Float32Array(Uint8Array.from(readFileSync(join(backup.path, modelPart?.path ?? ''))).buffer)).toEqual(weights(2));
@@ -104,6 +108,8 @@ describe('backup create, verify and restore', () => {
     for (const target of [sqliteTarget, pgTarget]) {
       const restored = await open(target);
       expect(await contents(restored)).toEqual(expected);
+      expect(await restored.modelStore.list()).toEqual(await storage.modelStore.list());
+      expect(Array.from((await restored.models.getVersion('m1', 1))?.weights ?? [])).toEqual(Array.from(weights(1)));
       await restored.close();
     }
     expect(verifyAuditTrail(join(dir, 'restored', 'audit.jsonl'))).toMatchObject({ ok: true, entries: 3 });
@@ -167,7 +173,7 @@ describe('backup create, verify and restore', () => {
     await trailWith(audit, 2);
     const backup = await createBackup({ database: parseDatabaseLocation(source), auditFile: audit, dir: join(dir, 'flip-backups'), name: 'good' });
     const files = [MANIFEST_FILE, ...readManifest(join(backup.path, MANIFEST_FILE)).parts.map((p) => p.path)];
-    expect(files).toHaveLength(4);
+    expect(files).toHaveLength(6);
     for (const [index, file] of files.entries()) {
       const copy = join(dir, 'flip-backups', `bad-${index}`);
       cpSync(backup.path, copy, { recursive: true });
@@ -189,6 +195,27 @@ describe('backup create, verify and restore', () => {
     await expectCode(restoreBackup(join(dir, 'flip-backups', 'bad-1'), { database: pgTarget, auditFile: join(dir, 'never.jsonl') }), 'BACKUP_CORRUPT');
     const tables = await admin.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1', [pgTarget.kind === 'postgres' ? pgTarget.schema : '']);
     expect(tables.rowCount).toBe(0);
+  });
+
+  it('refuses a backup whose manifest leaves out a blob a version needs, even with every listed part intact', async () => {
+    const source = join(dir, 'lacking.db');
+    const storage = await connectStorage(source);
+    await fill(storage);
+    await storage.close();
+    const backup = await createBackup({ database: parseDatabaseLocation(source), dir: join(dir, 'lacking-backups'), name: 'whole' });
+    const copy = join(dir, 'lacking-backups', 'lacking');
+    cpSync(backup.path, copy, { recursive: true });
+    const manifest = readManifest(join(copy, MANIFEST_FILE));
+    const dropped = manifest.parts.find((p) => p.kind === 'blob');
+    const { manifestSha256: _old, ...rest } = { ...manifest, parts: manifest.parts.filter((p) => p !== dropped) };
+    writeFileSync(join(copy, MANIFEST_FILE), JSON.stringify({ ...rest, manifestSha256: manifestHash(rest) }));
+    rmSync(join(copy, dropped?.path ?? ''));
+    const check = await verifyBackup(copy);
+    expect(check.ok).toBe(false);
+    expect(check.problems).toEqual([expect.stringMatching(new RegExp(`^model 'm1' version \\d needs model blob ${dropped?.sha256}, which the backup lacks$`))]);
+    const target = join(dir, 'lacking-restored.db');
+    await expectCode(restoreBackup(copy, { database: parseDatabaseLocation(target) }), 'BACKUP_CORRUPT');
+    expect(existsSync(target) || existsSync(`${target}-models`)).toBe(false);
   });
 
   it('refuses to restore over an existing database or audit trail, leaving both as they were', async () => {

@@ -6,16 +6,58 @@ import { verifyAuditTrail } from '../audit-trail.js';
 import { InvalidInputError } from '../errors.js';
 import { describeDatabaseLocation, type DatabaseLocation } from '../storage/database-location.js';
 import { MIGRATIONS } from '../storage/migrations.js';
+import { defaultModelStoreDir, FileModelStore } from '../storage/model-store/file-model-store.js';
+import { ModelBlobMissingError } from '../storage/model-store/model-store.js';
 import { restoreDatabase } from './database-restore.js';
 import { snapshotDatabase, sqliteSchemaVersion } from './database-snapshot.js';
 import { BackupCorruptError, hashFile, manifestHash, MANIFEST_FILE, readManifest, type BackupManifest, type BackupPart } from './manifest.js';
 
 const DATABASE_PART = 'database.sqlite';
 const AUDIT_PART = 'audit.jsonl';
+/** The backup's copy of the model store, laid out as a file model store. */
+const BLOBS_DIR = 'blobs';
+
+/** True when the database keeps weights in the model store (schema 6 on), not in a column. */
+const weightsInStore = (db: Database.Database): boolean =>
+  (db.prepare('PRAGMA table_info(model_versions)').all() as { name: string }[]).some((c) => c.name === 'weights_digest');
+
+/** The blobs a database's versions refer to. */
+const referencedBlobs = (db: Database.Database): { digest: string; modelId: string; version: number }[] =>
+  weightsInStore(db)
+    ? (db.prepare('SELECT weights_digest AS digest, model_id AS modelId, version FROM model_versions WHERE weights_digest IS NOT NULL ORDER BY weights_digest').all() as { digest: string; modelId: string; version: number }[])
+    : [];
+
+/**
+ * Copies each blob the snapshot refers to from the SQLite database's model store, its digest checked.
+ * A blob missing here was collected after the snapshot was taken: the backup is refused, not partial.
+ */
+function copySqliteBlobs(snapshot: string, source: FileModelStore, target: FileModelStore): void {
+  const db = new Database(snapshot, { readonly: true });
+  try {
+    for (const { digest } of referencedBlobs(db)) {
+      try {
+        target.putSync(source.getSync(digest));
+      } catch (error) {
+        if (error instanceof ModelBlobMissingError) {
+          throw new InvalidInputError('BACKUP_BLOB_MISSING', `model blob ${digest} that the database refers to is not in ${source.location}; if \`models gc\` was running, take the backup again, otherwise restore the store from an earlier backup`, { digest });
+        }
+        throw error;
+      }
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/** One manifest part per blob in the backup's store. */
+const blobParts = (store: FileModelStore): BackupPart[] =>
+  store.listSync().map((blob) => ({ kind: 'blob', path: `${BLOBS_DIR}/sha256/${blob.digest.slice(0, 2)}/${blob.digest}`, bytes: blob.bytes, sha256: blob.digest }));
 
 /** What to back up and where. */
 export interface CreateBackupOptions {
   database: DatabaseLocation;
+  /** An SQLite database's model store; default: the folder beside the file (`<path>-models`). */
+  modelStoreDir?: string;
   /** The coordinator's audit trail; omitted, the backup has no audit part. */
   auditFile?: string;
   /** Folder that holds backups; each backup is a folder inside it. */
@@ -52,13 +94,22 @@ function copyAuditTrail(source: string, target: string): { entries: number; head
   return { entries: check.entries, head: check.head };
 }
 
-/** Writes each model's newest version as raw little-endian float32 bytes, named after the model and version. */
-function exportModels(snapshot: string, folder: string): BackupPart[] {
+/**
+ * Writes each model's newest version as raw little-endian float32 bytes, named after the model and
+ * version: read from the snapshot's column before schema 6, from the backup's blobs since.
+ */
+function exportModels(snapshot: string, folder: string, blobs: FileModelStore): BackupPart[] {
   const db = new Database(snapshot, { readonly: true });
   try {
-    const rows = db
-      .prepare('SELECT v.model_id AS modelId, v.version AS version, v.sha256 AS sha256, v.weights AS weights FROM models m JOIN model_versions v ON v.model_id = m.id AND v.version = m.latest_version ORDER BY m.rowid')
-      .all() as { modelId: string; version: number; sha256: string; weights: Buffer }[];
+    const inStore = weightsInStore(db);
+    const rows = (
+      db
+        .prepare(`SELECT v.model_id AS modelId, v.version AS version, v.sha256 AS sha256, ${inStore ? 'v.weights_digest AS digest' : 'v.weights AS weights'} FROM models m JOIN model_versions v ON v.model_id = m.id AND v.version = m.latest_version ORDER BY m.rowid`)
+        .all() as { modelId: string; version: number; sha256: string; weights?: Buffer; digest?: string | null }[]
+    ).flatMap((row) => {
+      if (!inStore) return [{ ...row, weights: row.weights as Buffer }];
+      return row.digest ? [{ ...row, weights: Buffer.from(blobs.getSync(row.digest)) }] : [];
+    });
     if (rows.length > 0) mkdirSync(join(folder, 'models'));
     return rows.map((row, index) => {
       // Model ids are UUID-based; the index keeps a file name unique and safe whatever an id holds.
@@ -72,9 +123,9 @@ function exportModels(snapshot: string, folder: string): BackupPart[] {
 }
 
 /**
- * Backs up the database (one consistent snapshot, taken while the coordinator runs), each model's
- * newest weights and the audit trail into a new folder with a manifest of their sha256; the folder
- * appears only once complete.
+ * Backs up the database (one consistent snapshot, taken while the coordinator runs), the model-store
+ * blobs it refers to, each model's newest weights and the audit trail into a new folder with a
+ * manifest of their sha256; the folder appears only once complete.
  */
 export async function createBackup(options: CreateBackupOptions): Promise<BackupInfo> {
   const at = (options.now ?? (() => new Date()))();
@@ -86,9 +137,12 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   try {
-    const snapshot = await snapshotDatabase(options.database, join(partial, DATABASE_PART));
+    const blobs = new FileModelStore(join(partial, BLOBS_DIR));
+    const snapshot = await snapshotDatabase(options.database, join(partial, DATABASE_PART), (_digest, bytes) => void blobs.putSync(bytes));
+    if (options.database.kind === 'sqlite') copySqliteBlobs(join(partial, DATABASE_PART), new FileModelStore(options.modelStoreDir ?? defaultModelStoreDir(options.database.path)), blobs);
     const parts: BackupPart[] = [{ kind: 'database', path: DATABASE_PART, ...(await hashFile(join(partial, DATABASE_PART))) }];
-    parts.push(...exportModels(join(partial, DATABASE_PART), partial));
+    parts.push(...blobParts(blobs));
+    parts.push(...exportModels(join(partial, DATABASE_PART), partial, blobs));
     if (options.auditFile !== undefined) {
       // After the database: the trail copied is at least as new as the state it describes.
       const chain = copyAuditTrail(options.auditFile, join(partial, AUDIT_PART));
@@ -137,7 +191,7 @@ export interface BackupVerification {
   problems: string[];
 }
 
-/** Checks a backup: its manifest's own hash, every part's size and sha256, the audit chain, the database's integrity and schema version, and each model file against the database. */
+/** Checks a backup: its manifest's own hash, every part's size and sha256 (each blob's name is its sha256), the audit chain, the database's integrity and schema version, a blob for every version's weights, and each model file against the database. */
 export async function verifyBackup(path: string): Promise<BackupVerification> {
   let manifest: BackupManifest;
   try {
@@ -170,7 +224,7 @@ export async function verifyBackup(path: string): Promise<BackupVerification> {
   return { ok: problems.length === 0, path, manifest, problems };
 }
 
-/** SQLite's own integrity check, the schema version, and each model file's hash against the version it claims to be. */
+/** SQLite's own integrity check, the schema version, the blobs its versions need, and each model file's hash against the version it claims to be. */
 function checkDatabase(file: string, manifest: BackupManifest): string[] {
   const problems: string[] = [];
   let db: Database.Database | undefined;
@@ -180,6 +234,10 @@ function checkDatabase(file: string, manifest: BackupManifest): string[] {
     if (integrity !== 'ok') return [`the database fails SQLite's integrity check: ${String(integrity)}`];
     const version = sqliteSchemaVersion(db, 'the backed-up database');
     if (version !== manifest.schemaVersion) problems.push(`the database is at schema version ${version}; the manifest says ${manifest.schemaVersion}`);
+    const present = new Set(manifest.parts.filter((p) => p.kind === 'blob').map((p) => p.sha256));
+    const missing = referencedBlobs(db).filter((r) => !present.has(r.digest));
+    for (const r of missing.slice(0, 5)) problems.push(`model '${r.modelId}' version ${r.version} needs model blob ${r.digest}, which the backup lacks`);
+    if (missing.length > 5) problems.push(`and ${missing.length - 5} more version(s) whose blobs the backup lacks`);
     const stored = db.prepare('SELECT sha256 FROM model_versions WHERE model_id = ? AND version = ?').pluck();
     for (const part of manifest.parts) {
       if (part.kind !== 'model') continue;
@@ -198,6 +256,8 @@ function checkDatabase(file: string, manifest: BackupManifest): string[] {
 export interface RestoreBackupOptions {
   /** A new SQLite file, or an empty PostgreSQL schema. */
   database: DatabaseLocation;
+  /** A new SQLite database's model store; default: the folder beside the file (`<path>-models`). */
+  modelStoreDir?: string;
   /** Where the audit trail goes; it must not exist. Required when the backup has an audit part. */
   auditFile?: string;
 }
@@ -219,7 +279,8 @@ export async function restoreBackup(path: string, options: RestoreBackupOptions)
     if (existsSync(options.auditFile)) throw new InvalidInputError('RESTORE_TARGET_NOT_EMPTY', `audit trail '${options.auditFile}' already exists; restore into a new file, never over a live trail`);
   }
   const database = manifest.parts.find((p) => p.kind === 'database') ?? { path: DATABASE_PART };
-  await restoreDatabase(join(path, database.path), options.database, manifest.schemaVersion);
+  const blobs = manifest.parts.filter((p) => p.kind === 'blob').map((p) => ({ digest: p.sha256, file: join(path, p.path) }));
+  await restoreDatabase(join(path, database.path), options.database, manifest.schemaVersion, blobs, options.modelStoreDir);
   if (audit && options.auditFile !== undefined) {
     mkdirSync(join(options.auditFile, '..'), { recursive: true });
     const partial = `${options.auditFile}.restoring`;

@@ -3,9 +3,13 @@ import type pg from 'pg';
 import { InvalidInputError, StateError } from '../errors.js';
 import { connectPostgres, openExistingSqlite, type DatabaseLocation } from '../storage/database-location.js';
 import { applyMigrations, MIGRATIONS } from '../storage/migrations.js';
+import { verifiedBlob } from '../storage/model-store/model-store.js';
 
 /** Rows read or written per step, so a table of model versions never sits in memory whole. */
 export const COPY_BATCH = 64;
+
+/** Receives each model-store blob a PostgreSQL snapshot refers to, read in the snapshot's own transaction. */
+export type BlobSink = (digest: string, bytes: Uint8Array) => void;
 
 /** How the snapshot was taken, as the manifest names it. */
 export type SnapshotMethod = 'sqlite-online-backup' | 'postgres-snapshot-export';
@@ -70,7 +74,7 @@ async function snapshotSqlite(path: string, out: string): Promise<DatabaseSnapsh
  * concurrent writers unaffected) into an SQLite file of the same schema version: one backup format,
  * restorable into either store.
  */
-async function snapshotPostgres(location: Extract<DatabaseLocation, { kind: 'postgres' }>, out: string): Promise<DatabaseSnapshot> {
+async function snapshotPostgres(location: Extract<DatabaseLocation, { kind: 'postgres' }>, out: string, blobs: BlobSink): Promise<DatabaseSnapshot> {
   const client = await connectPostgres(location);
   const db = new Database(out);
   try {
@@ -88,6 +92,7 @@ async function snapshotPostgres(location: Extract<DatabaseLocation, { kind: 'pos
       for (const row of applied) record.run(row.version, row.name, row.applied_at);
     })();
     for (const table of sqliteTables(db)) await copyTableFromPostgres(client, db, table);
+    if (sqliteTables(db).some((t) => t.name === 'model_versions' && t.columns.includes('weights_digest'))) await copyBlobsFromPostgres(client, blobs);
     await client.query('COMMIT');
     return { method: 'postgres-snapshot-export', schemaVersion: version };
   } finally {
@@ -113,7 +118,24 @@ async function copyTableFromPostgres(client: pg.Client, db: Database.Database, t
   await client.query('CLOSE snapshot_rows');
 }
 
-/** Writes one consistent copy of the database at `location` to the SQLite file `out`, while it stays in use. */
-export function snapshotDatabase(location: DatabaseLocation, out: string): Promise<DatabaseSnapshot> {
-  return location.kind === 'sqlite' ? snapshotSqlite(location.path, out) : snapshotPostgres(location, out);
+/** Hands over every large object a version of the snapshot refers to, its digest checked, one batch at a time. */
+async function copyBlobsFromPostgres(client: pg.Client, blobs: BlobSink): Promise<void> {
+  await client.query(
+    'DECLARE snapshot_blobs NO SCROLL CURSOR FOR SELECT digest, lo_get(oid) AS bytes FROM model_blobs WHERE digest IN (SELECT weights_digest FROM model_versions) ORDER BY digest',
+  );
+  for (;;) {
+    const { rows } = await client.query<{ digest: string; bytes: Buffer }>(`FETCH ${COPY_BATCH} FROM snapshot_blobs`);
+    if (rows.length === 0) break;
+    for (const row of rows) blobs(row.digest, verifiedBlob(row.digest, row.bytes, 'PostgreSQL large objects (table model_blobs)'));
+  }
+  await client.query('CLOSE snapshot_blobs');
+}
+
+/**
+ * Writes one consistent copy of the database at `location` to the SQLite file `out`, while it stays
+ * in use; a PostgreSQL database's model-store blobs go to `blobs` from the same snapshot (an SQLite
+ * database's blobs are files the caller copies).
+ */
+export function snapshotDatabase(location: DatabaseLocation, out: string, blobs: BlobSink): Promise<DatabaseSnapshot> {
+  return location.kind === 'sqlite' ? snapshotSqlite(location.path, out) : snapshotPostgres(location, out, blobs);
 }

@@ -37,6 +37,8 @@ export const BackupPartSchema = z.discriminatedUnion('kind', [
       version: z.number().int().min(1),
     })
     .strict(),
+  /** A model-store blob, named by its sha256 as in the store: every version's weights the database refers to. */
+  z.object({ kind: z.literal('blob'), path: PartPath, bytes: z.number().int().min(0), sha256: Sha256 }).strict(),
 ]);
 
 /** One file of a backup. */

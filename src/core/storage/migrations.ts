@@ -1,11 +1,39 @@
 import type { Database } from 'better-sqlite3';
 import { StateError } from '../errors.js';
+import type { FileModelStore } from './model-store/file-model-store.js';
 
 /** One numbered schema change; versions start at 1 and increase by one. */
 export interface Migration {
   version: number;
   name: string;
   sql: string;
+}
+
+/** What an SQLite migration may need besides the database: the model store its weights move to. */
+export interface MigrationContext {
+  modelStore?: FileModelStore;
+}
+
+/** An SQLite schema change whose data step cannot be SQL: `run` follows `sql`, in the same transaction. */
+export interface SqliteMigration extends Migration {
+  run?(db: Database, context: MigrationContext): void;
+}
+
+/**
+ * Moves every version's weights out of the database into the model store, names them by digest and
+ * drops the column. Blobs are written before the transaction commits; should it roll back they are
+ * unreferenced, and `models gc` removes them.
+ */
+function moveWeightsToStore(db: Database, context: MigrationContext): void {
+  const rows = db.prepare('SELECT rowid AS id, weights FROM model_versions').iterate() as IterableIterator<{ id: number; weights: Buffer }>;
+  const name = db.prepare('UPDATE model_versions SET weights_digest = ? WHERE rowid = ?');
+  const named: [string, number][] = [];
+  for (const row of rows) {
+    if (!context.modelStore) throw new StateError('STORAGE_MODEL_STORE_REQUIRED', 'this migration moves model weights into the model store; open the database through SqliteStorage or `cipher-nexus migrate up`');
+    named.push([context.modelStore.putSync(row.weights), row.id]);
+  }
+  for (const [digest, id] of named) name.run(digest, id);
+  db.exec('ALTER TABLE model_versions DROP COLUMN weights');
 }
 
 /**
@@ -15,7 +43,7 @@ export interface Migration {
  * Upserts elsewhere use ON CONFLICT DO UPDATE rather than INSERT OR REPLACE because REPLACE
  * deletes the row first, which would cascade into the rows that reference it.
  */
-export const MIGRATIONS: readonly Migration[] = [
+export const MIGRATIONS: readonly SqliteMigration[] = [
   {
     version: 1,
     name: 'initial schema',
@@ -249,13 +277,21 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'model weights in the model store',
+    // NULL once garbage collection removed the weights; the version's row (its lineage) stays.
+    sql: `ALTER TABLE model_versions ADD COLUMN weights_digest TEXT;
+      CREATE INDEX model_versions_weights ON model_versions (weights_digest);`,
+    run: moveWeightsToStore,
+  },
 ];
 
 /**
  * Brings `db` up to the newest migration in `migrations`, all pending ones in one transaction,
  * and returns the versions it applied (empty when the schema was already current).
  */
-export function applyMigrations(db: Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+export function applyMigrations(db: Database, migrations: readonly SqliteMigration[] = MIGRATIONS, context: MigrationContext = {}): number[] {
   migrations.forEach((migration, index) => {
     if (migration.version !== index + 1) {
       throw new StateError(
@@ -286,6 +322,7 @@ export function applyMigrations(db: Database, migrations: readonly Migration[] =
     const applied: number[] = [];
     for (const migration of migrations.slice(current)) {
       db.exec(migration.sql);
+      migration.run?.(db, context);
       record.run(migration.version, migration.name, Date.now());
       applied.push(migration.version);
     }

@@ -21,7 +21,7 @@ const MIGRATION_LOCK = 0x434e_4d47; // 'CNMG'
  *   keeps it, as ON CONFLICT DO UPDATE keeps a rowid.
  * - SQLite stores NaN as NULL and so refuses it in NOT NULL columns; PostgreSQL would store it (and
  *   NaN > 0 is true there), so the float columns refuse it explicitly.
- * - Weights and payloads are float or ciphertext bytes that do not compress: STORAGE EXTERNAL keeps
+ * - Update payloads and (before version 6) weights are float or ciphertext bytes that do not compress: STORAGE EXTERNAL keeps
  *   them out of line without TOAST trying.
  * Constraints are named so that the adapter can map a violation to its error.
  */
@@ -276,6 +276,28 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         seq BIGSERIAL,
         CONSTRAINT market_ratings_pkey PRIMARY KEY (fill_id, rater)
       );
+    `,
+  },
+  {
+    version: 6,
+    name: 'model weights in the model store',
+    // The model store here is large objects named in model_blobs. The foreign key keeps a blob that a
+    // version refers to from being deleted, even by a collection racing a writer. DISTINCT ON sits in
+    // a subquery so that lo_from_bytea runs once per distinct blob, not once per version.
+    sql: `
+      CREATE TABLE model_blobs (
+        digest TEXT COLLATE "C" CONSTRAINT model_blobs_pkey PRIMARY KEY,
+        oid OID NOT NULL,
+        bytes BIGINT NOT NULL
+      );
+      ALTER TABLE model_versions ADD COLUMN weights_digest TEXT COLLATE "C"
+        CONSTRAINT model_versions_blob_fkey REFERENCES model_blobs (digest);
+      CREATE INDEX model_versions_weights ON model_versions (weights_digest);
+      INSERT INTO model_blobs (digest, oid, bytes)
+        SELECT digest, lo_from_bytea(0, weights), length(weights)
+        FROM (SELECT DISTINCT ON (digest) encode(sha256(weights), 'hex') AS digest, weights FROM model_versions ORDER BY digest) AS distinct_weights;
+      UPDATE model_versions SET weights_digest = encode(sha256(weights), 'hex');
+      ALTER TABLE model_versions DROP COLUMN weights;
     `,
   },
 ];

@@ -5,6 +5,7 @@ import { connectStorage } from './index.js';
 import type { Migration } from './migrations.js';
 import { postgresPoolConfig, StorageUnreachableError } from './postgres-connection.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import { blobDigest } from './model-store/model-store.js';
 import { PostgresStorage } from './postgres/index.js';
 import { describeMarketContract } from './market-contract.js';
 import { describeStorageContract, expectCode, model, node, round, type OpenedStorage } from './storage-contract.js';
@@ -73,16 +74,16 @@ describe('PostgresStorage schema and migrations', () => {
 
     expect(await appliedIn(schema)).toEqual(allVersions);
     expect(await tablesIn(schema)).toEqual(
-      ['jobs', 'market_assets', 'market_fills', 'market_grants', 'market_orders', 'market_ratings', 'model_versions', 'models', 'nodes', 'privacy_budgets', 'privacy_charges', 'rounds', 'schema_migrations', 'strategy_states', 'tasks', 'updates'],
+      ['jobs', 'market_assets', 'market_fills', 'market_grants', 'market_orders', 'market_ratings', 'model_blobs', 'model_versions', 'models', 'nodes', 'privacy_budgets', 'privacy_charges', 'rounds', 'schema_migrations', 'strategy_states', 'tasks', 'updates'],
     );
     const columns = await admin.query<{ column: string; type: string; collation: string | null }>(
       `SELECT table_name || '.' || column_name AS column, data_type AS type, collation_name AS collation
        FROM information_schema.columns WHERE table_schema = $1 AND table_name || '.' || column_name = ANY($2) ORDER BY 1`,
-      [schema, ['nodes.id', 'nodes.registered_at', 'model_versions.weights', 'updates.payload', 'rounds.job_id', 'privacy_budgets.epsilon', 'privacy_budgets.scope_id', 'strategy_states.model_id', 'strategy_states.state']],
+      [schema, ['nodes.id', 'nodes.registered_at', 'model_versions.weights_digest', 'updates.payload', 'rounds.job_id', 'privacy_budgets.epsilon', 'privacy_budgets.scope_id', 'strategy_states.model_id', 'strategy_states.state']],
     );
     // Byte-wise collation on what lists are ordered by, whatever the database's default.
     expect(columns.rows).toEqual([
-      { column: 'model_versions.weights', type: 'bytea', collation: null },
+      { column: 'model_versions.weights_digest', type: 'text', collation: 'C' },
       { column: 'nodes.id', type: 'text', collation: 'C' },
       { column: 'nodes.registered_at', type: 'bigint', collation: null },
       { column: 'privacy_budgets.epsilon', type: 'double precision', collation: null },
@@ -134,6 +135,29 @@ describe('PostgresStorage schema and migrations', () => {
     const broken: Migration[] = [...POSTGRES_MIGRATIONS, { version: POSTGRES_MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE oops (' }];
     await expect(PostgresStorage.open({ url, schema, migrations: broken })).rejects.toThrow(/syntax error/);
     expect(await tablesIn(schema)).toEqual([]);
+  });
+
+  it('moves the weights of a schema-5 database into large objects, equal weights once, and drops the column', async () => {
+    await (await PostgresStorage.open({ url, schema, migrations: POSTGRES_MIGRATIONS.slice(0, 5) })).close();
+    await admin.query(`INSERT INTO ${schema}.models (id, name, architecture, hyperparameters, latest_version, created_at) VALUES ('m1', 'mlp', NULL, '{}', 3, 1)`);
+    const weights = [new Float32Array([1, 2, 3]), new Float32Array([1, 2, 3]), new Float32Array([-0, 0.5, 7])];
+    for (const [i, w] of weights.entries()) {
+      await admin.query(
+        `INSERT INTO ${schema}.model_versions (model_id, version, sha256, parent_version, weights, metrics, round_id, created_at) VALUES ('m1', $1, 'x', NULL, $2, '{}', NULL, 1)`,
+        [i + 1, Buffer.from(w.buffer)],
+      );
+    }
+    const upgraded = await PostgresStorage.open({ url, schema });
+    expect(upgraded.appliedMigrations).toEqual([6]);
+    for (const [i, w] of weights.entries()) expect((await upgraded.models.getVersion('m1', i + 1))?.weights).toEqual(w);
+    const digests = weights.map((w) => blobDigest(new Uint8Array(w.buffer)));
+    expect((await upgraded.modelStore.list()).map((b) => b.digest)).toEqual([...new Set(digests)].sort());
+    expect((await upgraded.models.listWeightReferences()).map((r) => r.digest)).toEqual(digests);
+    await upgraded.close();
+    const objects = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.model_blobs b JOIN pg_largeobject_metadata o ON o.oid = b.oid`);
+    expect(objects.rows[0]).toEqual({ n: 2 });
+    const column = await admin.query("SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'model_versions' AND column_name = 'weights'", [schema]);
+    expect(column.rowCount).toBe(0);
   });
 
   it('rejects a migration list that is not numbered 1, 2, 3, ...', async () => {

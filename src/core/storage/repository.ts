@@ -1,10 +1,11 @@
 /**
  * The storage contract of Cipher Nexus. Every method is async so that the embedded SQLite adapter
  * and a PostgreSQL adapter can stand behind the same interface. JSON-valued fields are stored as
- * JSON text; weights are stored as raw little-endian float32 bytes.
+ * JSON text; weights are raw little-endian float32 bytes in the storage's content-addressed model store.
  */
 
 import type { MarketRepository } from './market-repository.js';
+import type { ModelStore } from './model-store/model-store.js';
 
 export type * from './market-repository.js';
 
@@ -161,6 +162,20 @@ export interface ModelRepository {
    */
   putStrategyState(state: StrategyStateRecord): Promise<void>;
   getStrategyState(modelId: string): Promise<StrategyStateRecord | undefined>;
+  /** Which model-store blob holds each version's weights (null once collected), by model then version. */
+  listWeightReferences(): Promise<WeightReference[]>;
+  /**
+   * Forgets a version's weights so that garbage collection may delete their blob; the version's record
+   * and lineage stay, and getVersion then fails with MODEL_WEIGHTS_COLLECTED. False when there was none.
+   */
+  dropWeights(modelId: string, version: number): Promise<boolean>;
+}
+
+/** The model-store blob a version's weights are in; `digest` is null once they were collected. */
+export interface WeightReference {
+  modelId: string;
+  version: number;
+  digest: string | null;
 }
 
 /** A server strategy's saved state: which strategy, as of which model version, and its bytes. */
@@ -254,6 +269,8 @@ export interface Storage {
   readonly rounds: RoundRepository;
   readonly privacy: PrivacyRepository;
   readonly market: MarketRepository;
+  /** Where model weights live, content-addressed: files beside SQLite, large objects in PostgreSQL. */
+  readonly modelStore: ModelStore;
   /** Runs `fn` atomically: everything it wrote is kept, or nothing is. Calls are serialised. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -17,8 +17,8 @@ import type {
 
 /**
  * The rows of the storage schema as a SQL driver returns them, and their conversion to and from
- * records. Both adapters store the same columns under the same names (JSON as text, weights and
- * payloads as bytes, integers as 64-bit), so one set of conversions serves both.
+ * records. Both adapters store the same columns under the same names (JSON as text, weights by
+ * their model-store digest, payloads as bytes, integers as 64-bit), so one set of conversions serves both.
  */
 
 const BIG_ENDIAN_HOST = endianness() === 'BE';
@@ -30,7 +30,7 @@ export function encodeWeights(weights: Float32Array): Buffer {
 }
 
 /** Weights back from their stored bytes; a length that is not a multiple of 4 means a damaged database. */
-export function decodeWeights(blob: Buffer, modelId: string, version: number): Float32Array {
+export function decodeWeights(blob: Uint8Array, modelId: string, version: number): Float32Array {
   if (blob.byteLength % 4 !== 0) {
     throw new StateError(
       'STORAGE_CORRUPT',
@@ -117,7 +117,8 @@ export interface VersionRow {
   version: number;
   sha256: string;
   parent_version: number | null;
-  weights?: Buffer;
+  /** The model-store blob of the weights; null once garbage collection removed them. */
+  weights_digest?: string | null;
   metrics: string;
   round_id: string | null;
   created_at: number;

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { StateError } from '../errors.js';
 import { connectPostgres, describeDatabaseLocation, openExistingSqlite, type DatabaseLocation } from './database-location.js';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.js';
+import { defaultModelStoreDir, FileModelStore } from './model-store/file-model-store.js';
 import { applyPostgresMigrations, POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 
 /** One migration as a database has it: applied (and when) or pending. */
@@ -78,7 +79,7 @@ export async function migrateUp(location: DatabaseLocation): Promise<number[]> {
     const db = openExistingSqlite(location.path);
     try {
       db.pragma('foreign_keys = ON');
-      return applyMigrations(db, MIGRATIONS);
+      return applyMigrations(db, MIGRATIONS, { modelStore: new FileModelStore(defaultModelStoreDir(location.path)) });
     } finally {
       db.close();
     }

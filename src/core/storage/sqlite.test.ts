@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStorage } from './index.js';
 import { applyMigrations, MIGRATIONS, type Migration } from './migrations.js';
+import { blobDigest } from './model-store/model-store.js';
 import { SqliteStorage } from './sqlite/index.js';
 import { describeMarketContract } from './market-contract.js';
 import { describeStorageContract, node, type OpenedStorage } from './storage-contract.js';
@@ -75,6 +76,29 @@ describe('SqliteStorage files and migrations', () => {
     expect(db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 0 });
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'nodes'").get()).toBeUndefined();
     db.close();
+  });
+
+  it('moves the weights of a schema-5 database into the model store, equal weights once, and drops the column', async () => {
+    const path = join(dir, 'v5.db');
+    const raw = new Database(path);
+    applyMigrations(raw, MIGRATIONS.slice(0, 5));
+    raw.prepare("INSERT INTO models (id, name, architecture, hyperparameters, latest_version, created_at) VALUES ('m1', 'mlp', NULL, '{}', 3, 1)").run();
+    const weights = [new Float32Array([1, 2, 3]), new Float32Array([1, 2, 3]), new Float32Array([-0, 0.5, 7])];
+    const insert = raw.prepare("INSERT INTO model_versions (model_id, version, sha256, parent_version, weights, metrics, round_id, created_at) VALUES ('m1', ?, 'x', NULL, ?, '{}', NULL, 1)");
+    weights.forEach((w, i) => insert.run(i + 1, Buffer.from(w.buffer)));
+    raw.close();
+
+    const upgraded = new SqliteStorage({ path });
+    expect(upgraded.appliedMigrations).toEqual([6]);
+    expect(upgraded.modelStore.dir).toBe(`${path}-models`);
+    for (const [i, w] of weights.entries()) expect((await upgraded.models.getVersion('m1', i + 1))?.weights).toEqual(w);
+    const digests = weights.map((w) => blobDigest(new Uint8Array(w.buffer)));
+    expect((await upgraded.modelStore.list()).map((b) => b.digest)).toEqual([...new Set(digests)].sort());
+    expect((await upgraded.models.listWeightReferences()).map((r) => r.digest)).toEqual(digests);
+    await upgraded.close();
+    const columns = new Database(path, { readonly: true });
+    expect((columns.prepare('PRAGMA table_info(model_versions)').all() as { name: string }[]).map((c) => c.name)).not.toContain('weights');
+    columns.close();
   });
 
   it('rejects a migration list that is not numbered 1, 2, 3, ...', () => {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CipherNexusError, NotFoundError } from '../errors.js';
+import { blobDigest } from './model-store/model-store.js';
 import type {
   JobRecord,
   ModelRecord,
@@ -338,6 +339,67 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
         expect(await storage.rounds.getUpdatePayload('r1', 'c1')).toBeUndefined();
         expect((await storage.rounds.listUpdates('r1')).length).toBe(3);
         expect(Array.from((await storage.rounds.getUpdatePayload('r2', 'c1'))!)).toEqual([9]);
+      });
+    });
+
+    describe('model store', () => {
+      const versionOf = (n: number, weights: Float32Array) => ({ modelId: 'm1', version: n, sha256: `v${n}`, parentVersion: n > 1 ? n - 1 : null, weights, metrics: {}, roundId: null, createdAt: n });
+
+      it('stores equal weights once, under their sha256, and lists which blob each version uses', async () => {
+        await storage.models.insertModel(model('m1'));
+        const same = Float32Array.from({ length: 300 }, (_, i) => i / 3);
+        const other = same.map((w) => w + 1);
+        await storage.models.insertVersion(versionOf(1, same));
+        await storage.models.insertVersion(versionOf(2, new Float32Array(same)));
+        await storage.models.insertVersion(versionOf(3, other));
+        const digest = (w: Float32Array): string => blobDigest(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
+        expect(await storage.modelStore.list()).toEqual(
+          [{ digest: digest(same), bytes: same.byteLength }, { digest: digest(other), bytes: other.byteLength }].sort((a, b) => (a.digest < b.digest ? -1 : 1)),
+        );
+        expect(await storage.models.listWeightReferences()).toEqual([
+          { modelId: 'm1', version: 1, digest: digest(same) },
+          { modelId: 'm1', version: 2, digest: digest(same) },
+          { modelId: 'm1', version: 3, digest: digest(other) },
+        ]);
+        expect(await storage.modelStore.has(digest(other))).toBe(true);
+        expect(Array.from(await storage.modelStore.get(digest(other)))).toEqual(Array.from(new Uint8Array(other.buffer)));
+      });
+
+      it('keeps a version whose weights were dropped in the lineage, and refuses to read its weights', async () => {
+        await storage.models.insertModel(model('m1'));
+        await storage.models.insertVersion(versionOf(1, new Float32Array([1, 2])));
+        await storage.models.insertVersion(versionOf(2, new Float32Array([3, 4])));
+        expect(await storage.models.dropWeights('m1', 1)).toBe(true);
+        expect(await storage.models.dropWeights('m1', 1)).toBe(false);
+        await expectCode(storage.models.getVersion('m1', 1), 'MODEL_WEIGHTS_COLLECTED');
+        expect((await storage.models.listVersions('m1')).map((v) => v.version)).toEqual([1, 2]);
+        expect(Array.from((await storage.models.getVersion('m1', 2))!.weights)).toEqual([3, 4]);
+        expect((await storage.models.listWeightReferences())[0].digest).toBeNull();
+      });
+
+      it('puts, finds and deletes blobs by digest, and refuses a name that is not a digest', async () => {
+        const bytes = new Uint8Array([5, 6, 7]);
+        const digest = await storage.modelStore.put(bytes);
+        expect(digest).toBe(blobDigest(bytes));
+        expect(await storage.modelStore.put(bytes.slice())).toBe(digest);
+        expect((await storage.modelStore.list()).length).toBe(1);
+        expect(await storage.modelStore.delete(digest)).toBe(true);
+        expect(await storage.modelStore.delete(digest)).toBe(false);
+        expect(await storage.modelStore.has(digest)).toBe(false);
+        await expectCode(storage.modelStore.get(digest), 'MODEL_BLOB_MISSING');
+        await expectCode(storage.modelStore.get('../../etc/passwd'), 'MODEL_DIGEST_INVALID');
+      });
+
+      it('forgets the weights of a version whose transaction rolled back, apart from a blob garbage collection removes', async () => {
+        await storage.models.insertModel(model('m1'));
+        await expect(
+          storage.transaction(async () => {
+            await storage.models.insertVersion(versionOf(1, new Float32Array([9, 9])));
+            throw new Error('abandon');
+          }),
+        ).rejects.toThrow('abandon');
+        expect(await storage.models.getVersion('m1', 1)).toBeUndefined();
+        expect(await storage.models.listWeightReferences()).toEqual([]);
       });
     });
 

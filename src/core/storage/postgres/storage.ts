@@ -16,6 +16,7 @@ import type {
   TaskRepository,
 } from '../repository.js';
 import type { MarketRepository } from '../market-repository.js';
+import { PostgresModelStore } from '../model-store/postgres-model-store.js';
 import { jobRepository } from './jobs.js';
 import { modelRepository } from './models.js';
 import { nodeRepository } from './nodes.js';
@@ -62,6 +63,7 @@ export class PostgresStorage implements Storage {
   readonly rounds: RoundRepository;
   readonly privacy: PrivacyRepository;
   readonly market: MarketRepository;
+  readonly modelStore: PostgresModelStore;
   /** Schema versions applied when this storage was opened (empty if the schema was current). */
   readonly appliedMigrations: readonly number[];
 
@@ -108,7 +110,8 @@ export class PostgresStorage implements Storage {
     this.nodes = nodeRepository(run);
     this.tasks = taskRepository(run);
     this.jobs = jobRepository(run);
-    this.models = modelRepository(run);
+    this.modelStore = new PostgresModelStore(run);
+    this.models = modelRepository(run, this.modelStore);
     this.rounds = roundRepository(run);
     this.privacy = privacyRepository(run);
     this.market = marketRepository(run);

@@ -1,6 +1,8 @@
 import { NotFoundError } from '../../errors.js';
 import { modelDuplicate, modelVersionDuplicate } from '../conflicts.js';
-import type { ModelRepository } from '../repository.js';
+import { blobDigest, ModelWeightsCollectedError } from '../model-store/model-store.js';
+import type { FileModelStore } from '../model-store/file-model-store.js';
+import type { ModelRepository, WeightReference } from '../repository.js';
 import {
   decodeWeights,
   encodeBytes,
@@ -15,8 +17,8 @@ import {
 } from '../rows.js';
 import { isSqliteError, type Run } from './connection.js';
 
-/** Models, their immutable versions and their strategies' state in SQLite. */
-export function modelRepository(run: Run): ModelRepository {
+/** Models, their immutable versions and their strategies' state in SQLite; weights in `store`, by digest. */
+export function modelRepository(run: Run, store: FileModelStore): ModelRepository {
   return {
     insertModel: (model) =>
       run((db) => {
@@ -49,21 +51,25 @@ export function modelRepository(run: Run): ModelRepository {
         (db.prepare('SELECT * FROM models ORDER BY created_at, rowid').all() as ModelRow[]).map(modelFromRow),
       ),
     insertVersion: (version) =>
-      run((db) =>
+      run((db) => {
+        const bytes = encodeWeights(version.weights);
+        const digest = blobDigest(bytes);
+        // IMMEDIATE: the blob is written while this connection holds the write lock, which garbage
+        // collection in another process also holds while it deletes unreferenced blobs.
         db.transaction(() => {
           if (!db.prepare('SELECT 1 FROM models WHERE id = ?').get(version.modelId)) {
             throw new NotFoundError('model', version.modelId);
           }
           try {
             db.prepare(
-              `INSERT INTO model_versions (model_id, version, sha256, parent_version, weights, metrics, round_id, created_at)
-               VALUES (@modelId, @version, @sha256, @parentVersion, @weights, @metrics, @roundId, @createdAt)`,
+              `INSERT INTO model_versions (model_id, version, sha256, parent_version, weights_digest, metrics, round_id, created_at)
+               VALUES (@modelId, @version, @sha256, @parentVersion, @digest, @metrics, @roundId, @createdAt)`,
             ).run({
               modelId: version.modelId,
               version: version.version,
               sha256: version.sha256,
               parentVersion: version.parentVersion,
-              weights: encodeWeights(version.weights),
+              digest,
               metrics: JSON.stringify(version.metrics),
               roundId: version.roundId,
               createdAt: version.createdAt,
@@ -79,14 +85,16 @@ export function modelRepository(run: Run): ModelRepository {
             version.version,
             version.modelId,
           );
-        })(),
-      ),
+          // Last: a blob that cannot be written rolls the row back; a row refused above leaves no blob.
+          store.putSync(bytes);
+        }).immediate();
+      }),
     getVersion: (modelId, version) =>
       run((db) => {
-        const row = db.prepare('SELECT * FROM model_versions WHERE model_id = ? AND version = ?').get(modelId, version) as
-          | (VersionRow & { weights: Buffer })
-          | undefined;
-        return row && { ...versionMetaFromRow(row), weights: decodeWeights(row.weights, modelId, version) };
+        const row = db.prepare('SELECT * FROM model_versions WHERE model_id = ? AND version = ?').get(modelId, version) as VersionRow | undefined;
+        if (!row) return undefined;
+        if (!row.weights_digest) throw new ModelWeightsCollectedError(modelId, version);
+        return { ...versionMetaFromRow(row), weights: decodeWeights(store.getSync(row.weights_digest), modelId, version) };
       }),
     listVersions: (modelId) =>
       run((db) =>
@@ -112,5 +120,13 @@ export function modelRepository(run: Run): ModelRepository {
         const row = db.prepare('SELECT * FROM strategy_states WHERE model_id = ?').get(modelId) as StrategyStateRow | undefined;
         return row && strategyStateFromRow(row);
       }),
+    listWeightReferences: () =>
+      run((db) =>
+        db
+          .prepare('SELECT model_id AS modelId, version, weights_digest AS digest FROM model_versions ORDER BY model_id, version')
+          .all() as WeightReference[],
+      ),
+    dropWeights: (modelId, version) =>
+      run((db) => db.prepare('UPDATE model_versions SET weights_digest = NULL WHERE model_id = ? AND version = ? AND weights_digest IS NOT NULL').run(modelId, version).changes > 0),
   };
 }

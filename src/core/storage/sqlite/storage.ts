@@ -1,10 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StateError } from '../../errors.js';
 import { Mutex } from '../../mutex.js';
-import { applyMigrations, MIGRATIONS, type Migration } from '../migrations.js';
+import { applyMigrations, MIGRATIONS, type SqliteMigration } from '../migrations.js';
+import { defaultModelStoreDir, FileModelStore } from '../model-store/file-model-store.js';
 import type {
   JobRepository,
   ModelRepository,
@@ -31,7 +34,12 @@ export interface SqliteStorageOptions {
   /** How long a write waits for another process's lock before failing, in ms. Default 5000. */
   busyTimeoutMs?: number;
   /** Schema steps to apply at open; defaults to the shipped schema. */
-  migrations?: readonly Migration[];
+  migrations?: readonly SqliteMigration[];
+  /**
+   * Folder of the model store (weights, content-addressed). Default: `<path>-models` beside the
+   * database file; for ':memory:' a temporary folder removed at close.
+   */
+  modelStoreDir?: string;
 }
 
 /**
@@ -54,10 +62,13 @@ export class SqliteStorage implements Storage {
   readonly rounds: RoundRepository;
   readonly privacy: PrivacyRepository;
   readonly market: MarketRepository;
+  readonly modelStore: FileModelStore;
   /** Schema versions applied when this storage was opened (empty if the file was current). */
   readonly appliedMigrations: readonly number[];
 
   private readonly db: Database.Database;
+  /** A temporary model store to remove at close (the one of a ':memory:' database). */
+  private readonly temporaryStore: string | undefined;
   /** `db` with each statement compiled once and reused. */
   private readonly connection: Connection;
   private readonly root: Scope = { mutex: new Mutex(), depth: 0, active: true };
@@ -66,6 +77,9 @@ export class SqliteStorage implements Storage {
 
   constructor(options: SqliteStorageOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    // Named, not created: the folder appears with the first blob, so a store that never keeps a model leaves nothing.
+    this.temporaryStore = options.modelStoreDir === undefined && options.path === ':memory:' ? join(tmpdir(), `cn-models-${randomUUID()}`) : undefined;
+    this.modelStore = new FileModelStore(options.modelStoreDir ?? this.temporaryStore ?? defaultModelStoreDir(options.path), { durable: this.temporaryStore === undefined });
     this.db = new Database(options.path);
     try {
       // Model weights and update payloads are blobs of hundreds of KB: 64 KiB pages store one in a few
@@ -76,9 +90,10 @@ export class SqliteStorage implements Storage {
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = ON');
       this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-      this.appliedMigrations = applyMigrations(this.db, options.migrations ?? MIGRATIONS);
+      this.appliedMigrations = applyMigrations(this.db, options.migrations ?? MIGRATIONS, { modelStore: this.modelStore });
     } catch (error) {
       this.db.close();
+      this.removeTemporaryStore();
       throw error;
     }
     this.connection = cachedConnection(this.db);
@@ -86,7 +101,7 @@ export class SqliteStorage implements Storage {
     this.nodes = nodeRepository(run);
     this.tasks = taskRepository(run);
     this.jobs = jobRepository(run);
-    this.models = modelRepository(run);
+    this.models = modelRepository(run, this.modelStore);
     this.rounds = roundRepository(run);
     this.privacy = privacyRepository(run);
     this.market = marketRepository(run);
@@ -127,7 +142,12 @@ export class SqliteStorage implements Storage {
       if (this.closed) return;
       this.closed = true;
       this.db.close();
+      this.removeTemporaryStore();
     });
+  }
+
+  private removeTemporaryStore(): void {
+    if (this.temporaryStore !== undefined) rmSync(this.temporaryStore, { recursive: true, force: true });
   }
 
   private currentScope(): Scope {
