@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectStorage, MIGRATIONS, PostgresStorage, SqliteStorage, type Storage } from '../src/core/index.js';
 import { createClientRunner, demoConfig, InProcessChannel, JobDriver, prepareJob, type PreparedJob, type RoundReport } from '../src/fl/index.js';
-import { reportError } from '../src/cli/output.js';
 import { buildProgram } from '../src/cli/program.js';
+import { runInProcess, type CliOutcome } from './support/cli-in-process.js';
 
 /**
  * An upgrade: a job started by the previous release (the schema one migration behind) is stopped,
@@ -34,28 +34,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = buildProgram().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (error) {
-    code = reportError(error);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]): Promise<CliOutcome> => runInProcess(buildProgram(), args);
 
 /**
  * The previous release kept each version's weights inline (model_versions.weights) and had no model

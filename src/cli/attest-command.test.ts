@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode } from 'cbor2';
 import { Command } from 'commander';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { forgeChain, forgeDocument } from '../../test/support/nitro-document.js';
 import { sgxCollateralFromQvl, type SgxCollateral } from '../tee/index.js';
 import { registerAttestCommands } from './attest-command.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError } from './output.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './output.js';
 import { runCliToEnd } from '../../test/support/cli-run.js';
+import { runInProcess, type CliOutcome } from '../../test/support/cli-in-process.js';
 
 const VECTORS = new URL('../../test/vectors/tee/', import.meta.url);
 const vector = (path: string): Buffer => readFileSync(new URL(path, VECTORS));
@@ -27,29 +28,11 @@ function file(content: Uint8Array | string | object): string {
   return path;
 }
 
-/** Runs the command as the CLI would: its stdout, stderr and exit code. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = new Command('cipher-nexus').exitOverride().configureOutput({ writeErr: (message) => (stderr += message), writeOut: () => undefined });
+/** Runs `attest verify` as the CLI would: its stdout, stderr and exit code. */
+function cli(args: string[]): Promise<CliOutcome> {
+  const program = new Command('cipher-nexus').exitOverride();
   registerAttestCommands(program);
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  let code = EXIT_OK;
-  try {
-    await program.parseAsync(['attest', 'verify', ...args], { from: 'user' });
-  } catch (error) {
-    code = reportError(error);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return { code, stdout, stderr };
+  return runInProcess(program, ['attest', 'verify', ...args]);
 }
 
 /** The `--json` verification of evidence at a file, with the exit code beside it. */

@@ -5,7 +5,8 @@ import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditTrail, InvalidInputError } from '../core/index.js';
 import { registerAuditCommands } from './audit-command.js';
-import { EXIT_FAILURE, EXIT_USAGE, reportError } from './output.js';
+import { EXIT_FAILURE, EXIT_USAGE } from './output.js';
+import { runInProcess, type CliOutcome } from '../../test/support/cli-in-process.js';
 
 let dir: string;
 let file: string;
@@ -24,28 +25,10 @@ afterEach(() => {
 });
 
 /** Runs the command as the CLI would: its stdout, stderr and exit code. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = new Command('cipher-nexus').exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+function cli(args: string[]): Promise<CliOutcome> {
+  const program = new Command('cipher-nexus').exitOverride();
   registerAuditCommands(program);
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (error) {
-    code = reportError(error);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return { code, stdout, stderr };
+  return runInProcess(program, args);
 }
 
 const lines = (): string[] => readFileSync(file, 'utf8').split('\n').slice(0, -1);

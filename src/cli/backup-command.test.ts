@@ -1,10 +1,10 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditTrail, connectStorage } from '../core/index.js';
 import { buildProgram } from './program.js';
-import { reportError } from './output.js';
+import { runInProcess, type CliOutcome } from '../../test/support/cli-in-process.js';
 
 let dir: string;
 
@@ -14,28 +14,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the command line as `cipher-nexus` would: its stdout, stderr and exit code. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = buildProgram().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (error) {
-    code = reportError(error);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]): Promise<CliOutcome> => runInProcess(buildProgram(), args);
 
 describe('cipher-nexus backup', () => {
   it('creates, lists, verifies and restores a backup; a flipped byte is refused in one line with exit 2 and nothing restored', async () => {

@@ -1,10 +1,10 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStorage } from '../core/index.js';
-import { reportError } from './output.js';
 import { buildProgram } from './program.js';
+import { runInProcess, type CliOutcome } from '../../test/support/cli-in-process.js';
 
 let dir: string;
 beforeAll(() => {
@@ -13,28 +13,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the command line as `cipher-nexus` would: its stdout, stderr and exit code. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stderr = '';
-  const program = buildProgram().configureOutput({ writeErr: (s) => void (stderr += s), writeOut: () => undefined });
-  let stdout = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  let code = 0;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } catch (error) {
-    code = reportError(error);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]): Promise<CliOutcome> => runInProcess(buildProgram(), args);
 
 describe('cipher-nexus models gc', () => {
   it('reports what a dry run would free without freeing it, then frees it and says so', async () => {
