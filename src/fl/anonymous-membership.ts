@@ -77,7 +77,7 @@ export class AnonymousMember {
  * in its round. Nothing here learns or keeps which member sent what: a nullifier is random-looking and differs per round.
  */
 export class AnonymousAdmission {
-  // Held in memory only: a restarted coordinator forgets the nullifiers of a round it resumes.
+  // Held in memory only, which is why a coordinator restarted mid-round starts an anonymous round again (resumesAfterRestart).
   private readonly nullifiers = new NullifierSet();
 
   constructor(

@@ -17,7 +17,7 @@ import type { EnclaveResources, EnclaveUsage } from '../tee/index.js';
 import type { IncentivesReport, JobStop, RefusedUpdate, RoundReport } from './report.js';
 import { UpdateRejectedError } from './round-errors.js';
 import { closeRound } from './round-closing.js';
-import { collectionFor, selectParticipants, tasksFor } from './round-opening.js';
+import { collectionFor, resumesAfterRestart, selectParticipants, tasksFor } from './round-opening.js';
 import type { TrainingManager } from './training-manager.js';
 import type { SubmitOutcome } from './update-admission.js';
 import { WEIGHT_OVER_BOUND, roundWeightBounds } from './weight-bound.js';
@@ -233,9 +233,9 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
           continue;
         }
         const open = existing.find((r) => r.status === 'open' || r.status === 'aggregating');
-        if (open && (config.privacy.secagg || config.privacy.he || config.privacy.tee)) {
-          // Nothing of a protected round can be carried over: it starts again under a new round context.
-          await this.manager.abandonRound(open.id, 'the coordinator restarted during this protected round; it was started again as a new round');
+        if (open && !resumesAfterRestart(config.privacy)) {
+          // Nothing of a protected or anonymous round can be carried over: it starts again under a new round context.
+          await this.manager.abandonRound(open.id, `the coordinator restarted during this ${config.privacy.anonymous ? 'anonymous' : 'protected'} round; it was started again as a new round`);
           this.emit('restarted', { round: open.number });
           continue;
         }

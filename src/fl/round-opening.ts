@@ -16,6 +16,16 @@ import type { AggregationEnclave } from './protection/tee-enclave.js';
 import type { IncentivesReport } from './report.js';
 import type { TrainingManager } from './training-manager.js';
 
+/**
+ * Whether a round a previous coordinator process left open resumes with the updates it stored. Only a plain round of
+ * a job that names its members does: a protected round's shares or ciphertexts cannot combine with a new round's, and
+ * an anonymous round's updates were admitted by nullifiers held in memory, so after a restart a member could add a
+ * second update to the same round.
+ */
+export function resumesAfterRestart(privacy: JobConfig['privacy']): boolean {
+  return !(privacy.secagg || privacy.he || privacy.tee || privacy.anonymous);
+}
+
 /** What choosing a round's participants reads and changes. */
 export interface SelectionInput {
   config: JobConfig;
