@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, ParticipantRuntime, type AnonymousMember, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput } from '../fl/index.js';
-import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
+import { encodeSignedFrame, rosterKeys, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
 import { PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
 
@@ -296,6 +296,7 @@ export class ClientAgent extends EventEmitter {
         identity: createPrivateKey(this.options.kit.signingPrivateKey),
         send: (output) => this.output(output),
         ...(this.options.enclavePolicy ? { enclavePolicy: this.options.enclavePolicy } : {}),
+        ...(this.options.kit.roster ? { identities: { roster: rosterKeys(this.options.kit.roster), anonymous: this.options.anonymous !== undefined } } : {}),
       });
     }
     if (this.options.anonymous && !this.joinProved) {

@@ -6,6 +6,7 @@ import type { RemoteTask, RemoteUpdate, StageMessage } from './participant-chann
 import { CkksParticipant } from './protection/ckks.js';
 import { SecAggParticipant } from './protection/secagg.js';
 import { admitEnclave, encryptUpdate, refusalBody, type EnclavePolicy } from './protection/tee.js';
+import { checkRoundIdentities, type RoundIdentityCheck } from './round-identities.js';
 
 /** What a participant sends: an update (offered, then sent when pulled), a protocol message, or a failed task. */
 export type ParticipantOutput = { kind: 'update'; update: RemoteUpdate } | { kind: 'stage'; message: StageMessage } | { kind: 'failed'; roundId: string; reason: string };
@@ -25,6 +26,8 @@ export interface ParticipantRuntimeOptions {
   attack?: ClientAttack;
   /** Which enclaves may see this participant's update (`privacy.tee`); without it, every enclave is refused. */
   enclavePolicy?: EnclavePolicy;
+  /** Across machines: the roster SecAgg+ and CKKS rounds' identity keys are checked against before anything is sent. */
+  identities?: RoundIdentityCheck;
 }
 
 interface ActiveRound {
@@ -92,6 +95,7 @@ export class ParticipantRuntime {
     if (task.protection.kind === 'secagg' || task.protection.kind === 'ckks') {
       // The protection's first message goes out while the participant trains.
       try {
+        if (this.options.identities) checkRoundIdentities(task.protection.identityKeys, this.options.identities);
         if (task.protection.kind === 'secagg') {
           active.secagg = new SecAggParticipant(id, task.protection, this.options.identity, this.options.numExamples, task.seed);
           this.stage(task.roundId, 'secagg', 'advertiseKeys', active.secagg.advertiseKeys());

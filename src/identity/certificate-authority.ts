@@ -1,4 +1,4 @@
-import { X509Certificate as NodeX509Certificate, createHash, randomBytes, type webcrypto } from 'node:crypto';
+import { X509Certificate as NodeX509Certificate, createHash, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { ECDSA_P256, generateTlsKeyPair, tlsPrivateKeyPem } from './tls-key.js';
@@ -41,10 +41,11 @@ export function certificateFingerprint(certificate: string | Uint8Array): string
   return createHash('sha256').update(der).digest('hex');
 }
 
-// RFC 5280 §4.1.2.2: a positive integer of at most 20 octets; 16 random bytes with the top bit clear.
+// RFC 5280 §4.1.2.2: a positive integer of at most 20 octets; 16 random bytes with the top bit clear and the next one
+// set, so the first octet is never zero (a zero first octet is dropped in DER and the serial would shrink).
 function serialNumber(): string {
   const bytes = randomBytes(16);
-  bytes[0] &= 0x7f;
+  bytes[0] = (bytes[0] & 0x7f) | 0x40;
   return bytes.toString('hex');
 }
 
@@ -84,6 +85,11 @@ export class CertificateAuthority {
   /** sha256 of the CA certificate's DER, lowercase hex, for comparing out of band. */
   get fingerprint(): string {
     return certificateFingerprint(new Uint8Array(this.certificate.rawData));
+  }
+
+  /** An ECDSA P-256 signature (SHA-256, IEEE P1363 r || s) by the CA's key over `data`: for statements beside certificates, such as the roster. */
+  async signStatement(data: Uint8Array): Promise<Uint8Array> {
+    return new Uint8Array(await webcrypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, this.signingKey, data));
   }
 
   /** A fresh key and a TLS server certificate for it whose subject alternative names are `hosts` (IP addresses as IP names, the rest as DNS names). */

@@ -8,6 +8,7 @@ import { CertificateAuthority, certificateFingerprint } from './certificate-auth
 import { assembleParticipantKit, certificateBundlePath, type CertificateBundle } from './certificate-bundle.js';
 import { generateParticipantKeys, type GenerateParticipantKeysResult } from './participant-keys.js';
 import { provision } from './provision.js';
+import { rosterSignedBy, signRoster } from './roster.js';
 import { loadParticipantKit, loadServerKit, serverKitPath } from './startup-kit.js';
 
 let dir: string;
@@ -97,5 +98,23 @@ describe('assembleParticipantKit', () => {
       code: 'CERTIFICATE_BUNDLE_INVALID',
       message: expect.stringContaining("certificate bundle field 'coordinatorUrl'"),
     });
+  });
+
+  it('copies the CA-signed roster of every participant into the kit, and refuses a roster that was altered or re-signed', async () => {
+    const out = join(dir, 'roster-kit.json');
+    const { kit } = assembleParticipantKit({ keyFile: alice.keyFile, bundleFile: certificateBundlePath(job, 'alice'), outFile: out });
+    expect(Object.keys(kit.roster?.participants ?? {}).sort()).toEqual(['alice', 'bob']);
+    expect(kit.roster?.participants.bob).toBe(JSON.parse(readFileSync(bob.keyFile, 'utf8')).signingPublicKey);
+    expect(rosterSignedBy(kit.roster!, kit.caCertificate)).toBe(true);
+    const original = bundle('alice');
+    const roster = original.roster!;
+    const mallory = { ...roster, participants: { ...roster.participants, mallory: roster.participants.bob } };
+    expect(refusal(() => assembleParticipantKit({ keyFile: alice.keyFile, bundleFile: scratch({ ...original, roster: mallory }), outFile: join(dir, 'x1.json') })).details).toMatchObject({ check: 'roster' });
+    const rogue = await CertificateAuthority.create({ commonName: 'rogue', validDays: 1 });
+    const resigned = await signRoster(rogue, mallory.participants);
+    expect(refusal(() => assembleParticipantKit({ keyFile: alice.keyFile, bundleFile: scratch({ ...original, roster: resigned }), outFile: join(dir, 'x2.json') })).details).toMatchObject({ check: 'roster' });
+    const withoutAlice = await signRoster(rogue, { bob: roster.participants.bob });
+    expect(rosterSignedBy(withoutAlice, rogue.certificatePem)).toBe(true);
+    expect(rosterSignedBy(withoutAlice, original.caCertificate)).toBe(false);
   });
 });

@@ -6,7 +6,8 @@ import { InvalidInputError } from '../core/index.js';
 import { certificateFingerprint } from './certificate-authority.js';
 import { readKitFile, writeKitFile } from './kit-file.js';
 import { loadParticipantKeyFile } from './participant-keys.js';
-import { CertificatePemSchema, CoordinatorUrlSchema, KIT_VERSION, ParticipantIdSchema, commonNameOf, type ParticipantKit } from './startup-kit.js';
+import { rosterSignedBy } from './roster.js';
+import { CertificatePemSchema, CoordinatorUrlSchema, KIT_VERSION, ParticipantIdSchema, RosterSchema, commonNameOf, type ParticipantKit } from './startup-kit.js';
 
 /**
  * Certificate bundles, `participants/<id>/certificate.json`: what `provision` gives a participant.
@@ -28,6 +29,8 @@ export const CertificateBundleSchema = z
     caCertificate: CertificatePemSchema,
     /** TLS client certificate for the participant's own key, CN = participantId. */
     certificate: CertificatePemSchema,
+    /** Every participant's signing key, signed by the CA: what the participant checks round identity keys against. */
+    roster: RosterSchema.optional(),
   })
   .strict();
 
@@ -92,6 +95,9 @@ export function assembleParticipantKit(parameters: AssembleParticipantKitParamet
   if (!certificate.publicKey.export({ format: 'der', type: 'spki' }).equals(own)) {
     throw mismatch('public key', `its certificate is not for the TLS key in '${parameters.keyFile}'`, 'ask the operator to provision again with the request that `keygen` wrote beside that key file');
   }
+  if (bundle.roster && (!rosterSignedBy(bundle.roster, bundle.caCertificate) || bundle.roster.participants[keys.participantId] !== keys.signingPublicKey)) {
+    throw mismatch('roster', 'its roster is not signed by its CA, or does not list your own signing key', 'ask the operator for the bundle exactly as `provision` wrote it');
+  }
 
   const kitFile = resolve(parameters.outFile ?? join(dirname(parameters.keyFile), `${keys.participantId}.kit.json`));
   if (existsSync(kitFile) && !parameters.force) {
@@ -106,6 +112,7 @@ export function assembleParticipantKit(parameters: AssembleParticipantKitParamet
     tlsPrivateKey: keys.tlsPrivateKey,
     signingPrivateKey: keys.signingPrivateKey,
     signingPublicKey: keys.signingPublicKey,
+    ...(bundle.roster ? { roster: bundle.roster } : {}),
   };
   mkdirSync(dirname(kitFile), { recursive: true, mode: 0o700 });
   writeKitFile(kitFile, kit, 0o600);

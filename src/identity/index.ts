@@ -55,6 +55,7 @@ export {
 } from './participant-keys.js';
 export { ProvisionParametersSchema, provision, revokeParticipant, type ProvisionParameters, type ProvisionResult, type RevokeResult } from './provision.js';
 export { ReplayGuard } from './replay-guard.js';
+export { rosterKeys, rosterSignedBy, signRoster } from './roster.js';
 export { RevocationListSchema, RevokedParticipantSchema, loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
 export { FRAME_KIND_PATTERN, encodeSignedFrame, openSignedFrame, type OpenedFrame } from './signed-frame.js';
 export {
@@ -84,6 +85,7 @@ export {
   serverKitPath,
   type ParticipantKit,
   type RegisteredParticipant,
+  type Roster,
   type ServerKit,
   type ServerKitFile,
 } from './startup-kit.js';

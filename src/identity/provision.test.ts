@@ -9,6 +9,7 @@ import { certificateBundlePath, loadCertificateBundle } from './certificate-bund
 import { certificateFingerprint } from './certificate-authority.js';
 import { createCertificateRequest, signingProofMessage, type CertificateRequest } from './certificate-request.js';
 import { generateParticipantKeys, loadParticipantKeyFile, participantKeyPath, type GenerateParticipantKeysResult } from './participant-keys.js';
+import { rosterSignedBy } from './roster.js';
 import { provision, revokeParticipant, type ProvisionParameters } from './provision.js';
 import { loadRevocationList } from './revocation-list.js';
 import { generateSigningKeyPair } from './signing-key.js';
@@ -84,7 +85,10 @@ describe('provision', () => {
       const bundle = loadCertificateBundle(file);
       const own = loadParticipantKeyFile(participantKeyPath(join(keysDir, id), id));
       expect(file).toBe(certificateBundlePath(outDir, id));
-      expect(bundle).toEqual({ version: 1, participantId: id, coordinatorUrl: 'https://10.0.0.5:9443', caCertificate: server.caCertificate, certificate: bundle.certificate });
+      expect(bundle).toEqual({ version: 1, participantId: id, coordinatorUrl: 'https://10.0.0.5:9443', caCertificate: server.caCertificate, certificate: bundle.certificate, roster: bundle.roster });
+      // The roster lists every participant with the signing key of its request, signed by the job's CA.
+      expect(bundle.roster?.participants).toEqual(Object.fromEntries([...server.participants].map(([pid, p]) => [pid, p.signingPublicKey])));
+      expect(rosterSignedBy(bundle.roster!, server.caCertificate)).toBe(true);
       // The registry pins the certificate issued for the participant's own keys, from its request.
       expect(server.participants.get(id)).toEqual({ certificateFingerprint: certificateFingerprint(bundle.certificate), signingPublicKey: own.signingPublicKey });
       const certificate = new X509Certificate(bundle.certificate);

@@ -11,6 +11,7 @@ import { writeKitFile } from './kit-file.js';
 import { OPERATORS_FILE_MODE, OperatorNameSchema, issueOperatorCredentials, operatorCredentialsPath } from './operator-credentials.js';
 import { loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
 import { KIT_VERSION, loadServerKit, revocationListPath, serverKitPath, type ServerKitFile } from './startup-kit.js';
+import { signRoster } from './roster.js';
 
 /** The server kit holds the coordinator's key: readable by its owner only, as is the directory tree. Bundles and the revocation list are public. */
 const PRIVATE_FILE = 0o600;
@@ -132,9 +133,10 @@ export async function provision(parameters: ProvisionParameters): Promise<Provis
   const server = await ca.issueServerCertificate([serverHost, 'localhost', '127.0.0.1'], p.validDays);
   const bundles = new Map<string, CertificateBundle>();
   const registry: ServerKitFile['participants'] = {};
+  const roster = await signRoster(ca, Object.fromEntries(requests.map((r) => [r.participantId, r.signingPublicKey])));
   for (const { participantId, tlsPublicKey, signingPublicKey } of requests) {
     const tls = await ca.issueParticipantCertificate(participantId, tlsPublicKey, p.validDays);
-    bundles.set(participantId, { version: BUNDLE_VERSION, participantId, coordinatorUrl, caCertificate: ca.certificatePem, certificate: tls.certificatePem });
+    bundles.set(participantId, { version: BUNDLE_VERSION, participantId, coordinatorUrl, caCertificate: ca.certificatePem, certificate: tls.certificatePem, roster });
     registry[participantId] = { certificateFingerprint: tls.fingerprint, signingPublicKey };
   }
   const serverKit: ServerKitFile = {

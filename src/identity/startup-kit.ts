@@ -69,6 +69,24 @@ function checkChain(ctx: z.RefinementCtx, ca: X509Certificate | undefined, certi
   }
 }
 
+/**
+ * The roster: every participant of a job and its Ed25519 signing key, signed by the job's CA when `provision` runs.
+ * The CA's private key exists only during provisioning, so a coordinator that later hands participants the round's
+ * identity keys (SecAgg+ key bundles, CKKS round keys) cannot add a participant of its own making or swap a key: each
+ * participant checks what it is handed against its roster. Without it, a coordinator could fill a round with
+ * participants it plays itself and read the one real participant's update out of the "aggregate".
+ */
+export const RosterSchema = z
+  .object({
+    participants: z.record(ParticipantIdSchema, SigningPublicKeySchema),
+    /** ECDSA P-256 over SHA-256 (IEEE P1363), base64url, by the job's CA over the canonical JSON of `participants`. */
+    signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'a 64-byte ECDSA signature in base64url'),
+  })
+  .strict();
+
+/** A job's roster as written in certificate bundles and participant kits. */
+export type Roster = z.output<typeof RosterSchema>;
+
 /** A participant's startup kit, `participants/<id>/kit.json`. */
 export const ParticipantKitSchema = z
   .object({
@@ -84,6 +102,8 @@ export const ParticipantKitSchema = z
     /** Ed25519 key that signs every message (signed-message.ts). */
     signingPrivateKey: SigningPrivateKeyPemSchema,
     signingPublicKey: SigningPublicKeySchema,
+    /** The job's roster (see RosterSchema); kits assembled before rosters existed have none and check nothing. */
+    roster: RosterSchema.optional(),
   })
   .strict()
   .superRefine((kit, ctx) => {
