@@ -56,7 +56,7 @@ export {
 export { ProvisionParametersSchema, provision, revokeParticipant, type ProvisionParameters, type ProvisionResult, type RevokeResult } from './provision.js';
 export { ReplayGuard } from './replay-guard.js';
 export { RevocationListSchema, RevokedParticipantSchema, loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
-export { FRAME_KIND_PATTERN, encodeSignedFrame, openSignedFrame, type OpenedFrame } from './signed-frame.js';
+export { FRAME_KIND_PATTERN, encodeSignedFrame, openSignedFrame, signedFramePayloadOffset, type OpenedFrame } from './signed-frame.js';
 export {
   DEFAULT_SKEW_MS,
   MessageVerifier,
