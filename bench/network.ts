@@ -4,10 +4,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createHash, generateKeyPairSync } from 'node:crypto';
 import { demoConfig } from '../src/fl/index.js';
-import { MessageVerifier, encodeSignedFrame, openSignedFrame, provisionWithLocalKeys, signedFramePayloadOffset } from '../src/identity/index.js';
-import { ClientMessages, decodeMessage, encodeMessage, weightsBody } from '../src/protocol/index.js';
+import { provisionWithLocalKeys } from '../src/identity/index.js';
 import type { BenchResult } from './bench-result.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..');
@@ -49,23 +47,19 @@ function selectedRuns(): typeof RUNS {
 }
 
 /**
- * The floor under the coordinator's CPU per update, measured in this process right after each run:
- * opening one signed update frame of the model's size (sha256 of its payload, Ed25519) and
- * decoding its message, ms of CPU. Any coordinator must do at least this per update.
+ * The floor under the coordinator's CPU per update, measured right after each run in a fresh process
+ * (bench/network-bare-check.ts; the bench process's own state after a run slowed it by half):
+ * opening one signed update frame of the model's size (sha256 of its payload, Ed25519) and decoding
+ * its message, ms of CPU. Any coordinator must do at least this per update.
  */
-function bareUpdateCheckMs(numParams: number): number {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const signer = { participantId: 'p0000', signingKey: privateKey };
-  const body = weightsBody(new Float32Array(numParams).map((_, i) => Math.sin(i)));
-  const header = { roundId: 'round-1', round: 1, numExamples: 100, seconds: 1, encoding: 'float32' as const, sha256: createHash('sha256').update(body).digest('hex') };
-  // Each frame once: the verifier refuses a replayed nonce.
-  const frames = Array.from({ length: 40 }, () => encodeSignedFrame(signer, 'update', encodeMessage('update', header, body, signedFramePayloadOffset('p0000', 'update'))));
-  const verifier = new MessageVerifier({ signingKeyOf: () => publicKey, isRevoked: () => false });
-  for (const frame of frames.splice(0, 10)) decodeMessage(openSignedFrame(frame, verifier).payload, ClientMessages);
-  const before = process.cpuUsage();
-  for (const frame of frames) decodeMessage(openSignedFrame(frame, verifier).payload, ClientMessages);
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / 1000 / frames.length;
+async function bareUpdateCheckMs(numParams: number, cwd: string): Promise<number> {
+  const check = node([join(root, 'bench', 'network-bare-check.ts'), String(numParams)], cwd);
+  let out = '';
+  check.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number>((done) => check.on('exit', (c) => done(c ?? -1)));
+  const ms = Number(out.trim());
+  if (code !== 0 || !(ms > 0)) throw new Error(`the bare update check failed (exit ${code}): ${out}`);
+  return ms;
 }
 
 function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
@@ -219,7 +213,7 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
     overheadMax: overheads[overheads.length - 1],
     cpuSecondsPerRound: (cpuAtEnd - cpuAtReady) / rounds,
     cpuMsPerUpdate: ((cpuAtEnd - cpuAtReady) * 1000) / Math.max(1, result.acceptedPerRound.reduce((a, b) => a + b, 0)),
-    bareCheckMs: bareUpdateCheckMs(result.model.numParams),
+    bareCheckMs: await bareUpdateCheckMs(result.model.numParams, dir),
     participantsCpuPerRound: (participantsCpuAtEnd - participantsCpuAtReady) / rounds,
     peakRssMb: peak,
     idleRssMb,
@@ -268,7 +262,7 @@ export async function benchNetwork(): Promise<BenchResult> {
     );
     return {
       name: 'network',
-      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants (the participant runtime, running each protection's real protocol, all in one process on the same 2 cores) answer after a seeded training delay under ${MAX_TRAINING_MS} ms; x plain: against plain rounds of 100 in the same run; overhead: latency minus the slowest simulated training; coord+1 participant CPU: the coordinator's CPU per round plus one participant's mean CPU per round, the round overhead a deployment with one machine per participant would see if neither overlapped the other (wire time not included); coord CPU ms/update: the coordinator's CPU (all its threads, TLS and kernel included) per accepted update; bare check: opening one signed update frame of the model's size (sha256 + Ed25519) and decoding it, measured in the bench process right after the run, x bare the ratio; provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
+      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants (the participant runtime, running each protection's real protocol, all in one process on the same 2 cores) answer after a seeded training delay under ${MAX_TRAINING_MS} ms; x plain: against plain rounds of 100 in the same run; overhead: latency minus the slowest simulated training; coord+1 participant CPU: the coordinator's CPU per round plus one participant's mean CPU per round, the round overhead a deployment with one machine per participant would see if neither overlapped the other (wire time not included); coord CPU ms/update: the coordinator's CPU (all its threads, TLS and kernel included) per accepted update; bare check: opening one signed update frame of the model's size (sha256 + Ed25519) and decoding it, measured in a fresh process right after the run, x bare the ratio; provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
       rows,
       table: [header, ...table].join('\n'),
     };
