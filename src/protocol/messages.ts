@@ -240,7 +240,7 @@ export type Message<S extends Record<string, z.ZodTypeAny>> = {
 /**
  * A message as its two parts, head (magic, version, kind, header length, header JSON) and body, so a
  * large body (a model sent to a thousand participants) is written from where it lies, not copied
- * into each participant's message.
+ * into each participant's message. `at` is as for encodeMessage.
  */
 export function encodeMessageParts(kind: string, header: unknown, body: Uint8Array = new Uint8Array(0), at = 0): [Uint8Array, Uint8Array] {
   const kindBytes = Buffer.from(kind, 'utf8');
