@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Rng } from '../src/core/index.js';
 import { ParticipantRuntime, type ClientResult, type ClientTask, type ParticipantOutput } from '../src/fl/index.js';
-import { encodeSignedFrame, loadParticipantKit, signerFromKit, tlsOptionsForClient } from '../src/identity/index.js';
-import { SendQueue, ServerMessages, decodeMessage, encodeMessage, type ClientHeader, type ClientKind } from '../src/protocol/index.js';
+import { encodeSignedFrame, loadParticipantKit, signedFramePayloadOffset, signerFromKit, tlsOptionsForClient } from '../src/identity/index.js';
+import { PARTICIPANT_FRAGMENT_BYTES, SendQueue, ServerMessages, decodeMessage, encodeMessage, type ClientHeader, type ClientKind } from '../src/protocol/index.js';
 
 const [kitDir, countText, maxDelayText, url] = process.argv.slice(2);
 const count = Number(countText);
@@ -36,8 +36,8 @@ function start(index: number): Promise<void> {
   const signer = signerFromKit(kit);
   return new Promise((opened, failed) => {
     const socket = new WebSocket(`${url.replace('https', 'wss')}/v1/ws`, { ...tlsOptionsForClient(kit), maxPayload: 512 * 2 ** 20 });
-    const out = new SendQueue(socket);
-    const send = <K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void => void out.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    const out = new SendQueue(socket, undefined, PARTICIPANT_FRAGMENT_BYTES);
+    const send = <K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void => void out.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body, signedFramePayloadOffset(signer.participantId, kind))));
     const rounds = new Map<string, number>();
     let jobId = '';
     let pending: { roundId: string; header: ClientHeader<'update'>; body: Uint8Array } | null = null;

@@ -34,12 +34,32 @@ function node(args: string[], cwd: string, profiled = false): ChildProcess {
  * 100 always runs first, since every ratio is against it.
  */
 function selectedRuns(): typeof RUNS {
+  // NETWORK_ROUNDS=N caps every run at N rounds, for a quick look (a profile, a check of a change).
+  const cap = Number(process.env.NETWORK_ROUNDS ?? Number.POSITIVE_INFINITY);
+  if (!(cap >= 1)) throw new Error(`NETWORK_ROUNDS: give a whole number of rounds, at least 1; got ${process.env.NETWORK_ROUNDS}`);
+  const runs = RUNS.map((r) => ({ ...r, rounds: Math.min(r.rounds, Math.floor(cap)) }));
   const wanted = process.env.NETWORK_MODES?.split(',').map((m) => m.trim()).filter((m) => m.length > 0);
-  if (!wanted) return RUNS;
+  if (!wanted) return runs;
   const known = ['secagg', 'ckks', '1000'];
   const unknown = wanted.filter((m) => !known.includes(m));
   if (unknown.length > 0) throw new Error(`NETWORK_MODES: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  return RUNS.filter((r, i) => i === 0 || wanted.includes(r.mode === 'plain' ? String(r.clients) : r.mode));
+  return runs.filter((r, i) => i === 0 || wanted.includes(r.mode === 'plain' ? String(r.clients) : r.mode));
+}
+
+/**
+ * The floor under the coordinator's CPU per update, measured right after each run in a fresh process
+ * (bench/network-bare-check.ts; the bench process's own state after a run slowed it by half):
+ * opening one signed update frame of the model's size (sha256 of its payload, Ed25519) and decoding
+ * its message, ms of CPU. Any coordinator must do at least this per update.
+ */
+async function bareUpdateCheckMs(numParams: number, cwd: string): Promise<number> {
+  const check = node([join(root, 'bench', 'network-bare-check.ts'), String(numParams)], cwd);
+  let out = '';
+  check.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number>((done) => check.on('exit', (c) => done(c ?? -1)));
+  const ms = Number(out.trim());
+  if (code !== 0 || !(ms > 0)) throw new Error(`the bare update check failed (exit ${code}): ${out}`);
+  return ms;
 }
 
 function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
@@ -81,6 +101,10 @@ interface Run {
   overheadP50: number;
   overheadMax: number;
   cpuSecondsPerRound: number;
+  /** The coordinator's CPU per accepted update: its CPU per round over the updates the round accepted. */
+  cpuMsPerUpdate: number;
+  /** bareUpdateCheckMs, measured right after this run. */
+  bareCheckMs: number;
   /** CPU of all the simulated participants (one process), per round: what real participants would spend on their own hosts. */
   participantsCpuPerRound: number;
   peakRssMb: number;
@@ -188,6 +212,8 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
     overheadP50: quantile(overheads, 0.5),
     overheadMax: overheads[overheads.length - 1],
     cpuSecondsPerRound: (cpuAtEnd - cpuAtReady) / rounds,
+    cpuMsPerUpdate: ((cpuAtEnd - cpuAtReady) * 1000) / Math.max(1, result.acceptedPerRound.reduce((a, b) => a + b, 0)),
+    bareCheckMs: await bareUpdateCheckMs(result.model.numParams, dir),
     participantsCpuPerRound: (participantsCpuAtEnd - participantsCpuAtReady) / rounds,
     peakRssMb: peak,
     idleRssMb,
@@ -218,6 +244,8 @@ export async function benchNetwork(): Promise<BenchResult> {
       // Each protection against plain rounds of as many participants in the same run.
       overheadToPlain: r.overheadP50 / base.overheadP50,
       cpuToPlain: r.cpuSecondsPerRound / base.cpuSecondsPerRound,
+      // The coordinator's CPU per update against the bare check of one update, measured after the same run.
+      cpuPerUpdateToBareCheck: r.cpuMsPerUpdate / r.bareCheckMs,
       // What one machine per participant would pay: the participants' CPU here is serialised in one process, so the
       // measured latency above charges every participant's protection work to the round. Per participant it is the
       // mean (key holders of a CKKS round do more than the others), and the estimate is the coordinator's CPU per
@@ -227,14 +255,14 @@ export async function benchNetwork(): Promise<BenchResult> {
       deployedOverhead: r.cpuSecondsPerRound + r.participantsCpuPerRound / r.clients,
       deployedOverheadToPlain: (r.cpuSecondsPerRound + r.participantsCpuPerRound / r.clients) / (base.cpuSecondsPerRound + base.participantsCpuPerRound / base.clients),
     }));
-    const header = 'mode    clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  x plain  CPU s/round  x plain  participants CPU s/round  CPU s/round/participant  x plain  coord+1 participant CPU s  x plain  peak RSS MiB  RSS ratio';
+    const header = 'mode    clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  x plain  CPU s/round  x plain  participants CPU s/round  CPU s/round/participant  x plain  coord+1 participant CPU s  x plain  peak RSS MiB  RSS ratio  coord CPU ms/update  bare check ms  x bare';
     const table = rows.map(
       (r) =>
-        `${r.mode.padEnd(6)}  ${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.overheadToPlain.toFixed(2).padStart(7)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.cpuToPlain.toFixed(2).padStart(7)}  ${r.participantsCpuPerRound.toFixed(2).padStart(24)}  ${r.participantCpuPerRound.toFixed(3).padStart(23)}  ${r.participantCpuToPlain.toFixed(2).padStart(7)}  ${r.deployedOverhead.toFixed(2).padStart(25)}  ${r.deployedOverheadToPlain.toFixed(2).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}`,
+        `${r.mode.padEnd(6)}  ${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.overheadToPlain.toFixed(2).padStart(7)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.cpuToPlain.toFixed(2).padStart(7)}  ${r.participantsCpuPerRound.toFixed(2).padStart(24)}  ${r.participantCpuPerRound.toFixed(3).padStart(23)}  ${r.participantCpuToPlain.toFixed(2).padStart(7)}  ${r.deployedOverhead.toFixed(2).padStart(25)}  ${r.deployedOverheadToPlain.toFixed(2).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}  ${r.cpuMsPerUpdate.toFixed(2).padStart(19)}  ${r.bareCheckMs.toFixed(2).padStart(13)}  ${r.cpuPerUpdateToBareCheck.toFixed(1).padStart(6)}`,
     );
     return {
       name: 'network',
-      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants (the participant runtime, running each protection's real protocol, all in one process on the same 2 cores) answer after a seeded training delay under ${MAX_TRAINING_MS} ms; x plain: against plain rounds of 100 in the same run; overhead: latency minus the slowest simulated training; coord+1 participant CPU: the coordinator's CPU per round plus one participant's mean CPU per round, the round overhead a deployment with one machine per participant would see if neither overlapped the other (wire time not included); provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
+      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants (the participant runtime, running each protection's real protocol, all in one process on the same 2 cores) answer after a seeded training delay under ${MAX_TRAINING_MS} ms; x plain: against plain rounds of 100 in the same run; overhead: latency minus the slowest simulated training; coord+1 participant CPU: the coordinator's CPU per round plus one participant's mean CPU per round, the round overhead a deployment with one machine per participant would see if neither overlapped the other (wire time not included); coord CPU ms/update: the coordinator's CPU (all its threads, TLS and kernel included) per accepted update; bare check: opening one signed update frame of the model's size (sha256 + Ed25519) and decoding it, measured in a fresh process right after the run, x bare the ratio; provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
       rows,
       table: [header, ...table].join('\n'),
     };

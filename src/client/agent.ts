@@ -5,9 +5,9 @@ import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, ParticipantRuntime, type AnonymousMember, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput } from '../fl/index.js';
-import { encodeSignedFrame, rosterKeys, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
+import { encodeSignedFrame, rosterKeys, signedFramePayloadOffset, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
-import { PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
 
 /** The agent could not take part (bad data for the job, refused by the coordinator). */
 export class ClientAgentError extends CipherNexusError {}
@@ -160,7 +160,7 @@ export class ClientAgent extends EventEmitter {
       let fatal: Error | undefined;
       const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
       this.socket = socket;
-      this.out = new SendQueue(socket, this.options.onFrame);
+      this.out = new SendQueue(socket, this.options.onFrame, PARTICIPANT_FRAGMENT_BYTES);
       socket.binaryType = 'nodebuffer';
       socket.on('open', () => {
         opened = true;
@@ -404,7 +404,7 @@ export class ClientAgent extends EventEmitter {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     // A failed write means the connection is closing; the reconnect loop takes over.
-    void this.out?.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body))).catch(() => undefined);
+    void this.out?.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body, signedFramePayloadOffset(this.signer.participantId, kind)))).catch(() => undefined);
   }
 
   private resources(): ResourceMetrics {

@@ -207,6 +207,38 @@ describe('TaskScheduler', () => {
     restarted.dispose();
   });
 
+  it('scheduleOnNodes places each task on its own node when it fits, leaves the rest pending, keeps known ids, in one commit', async () => {
+    await nodes.registerNode({ id: 'n1', resources: { cpuCores: 2, memoryMb: 1024 } });
+    await nodes.registerNode({ id: 'n2', resources: { cpuCores: 1, memoryMb: 1024 } });
+    await nodes.registerNode({ id: 'gone', resources: { cpuCores: 2, memoryMb: 1024 }, status: 'offline' });
+    await scheduler.scheduleTask({ id: 'kept', type: 't' });
+    const events = recordEvents();
+    const spec = (id: string, cpuCores = 1) => ({ id, type: 'train', requirements: { cpuCores } });
+    const added = await scheduler.scheduleOnNodes([
+      { spec: spec('a'), nodeId: 'n1' },
+      { spec: spec('b', 2), nodeId: 'n2' },
+      { spec: spec('c'), nodeId: 'gone' },
+      { spec: spec('kept'), nodeId: 'n1' },
+    ]);
+    expect(added.map((t) => [t.id, t.status, t.nodeId])).toEqual([['a', 'assigned', 'n1'], ['b', 'pending', null], ['c', 'pending', null]]);
+    expect(events).toEqual(['task:scheduled:a', 'task:assigned:a', 'task:scheduled:b', 'task:scheduled:c']);
+    for (const task of added) expect(await storage.tasks.get(task.id)).toEqual(task);
+    expect((await storage.tasks.get('kept'))?.status).toBe('pending');
+    // The placed task reserves its node as assignTask's would.
+    await scheduler.scheduleTask({ id: 'd', type: 't', requirements: { cpuCores: 2 } });
+    expect(await codeOf(scheduler.assignTask('n1', 'd'))).toBe('TASK_REQUIREMENTS_UNMET');
+  });
+
+  it('scheduleOnNodes stores nothing when one of its tasks fails, and the scheduler still agrees with the store', async () => {
+    await nodes.registerNode({ id: 'n1', resources: { cpuCores: 2, memoryMb: 1024 } });
+    const error = await scheduler.scheduleOnNodes([{ spec: { id: 'a', type: 't' }, nodeId: 'n1' }, { spec: { id: 'b', type: 't' }, nodeId: 'ghost' }]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect(await storage.tasks.list()).toEqual([]);
+    expect(await scheduler.pendingTasks()).toEqual([]);
+    expect(await codeOf(scheduler.getTask('a'))).toBe('TASK_NOT_FOUND');
+    expect((await scheduler.scheduleOnNodes([{ spec: { id: 'a', type: 't' }, nodeId: 'n1' }]))[0].status).toBe('assigned');
+  });
+
   it('rejects invalid task specs with InvalidInputError naming the field', async () => {
     const error = await scheduler.scheduleTask({ type: 't', requirements: { cpuCores: -2 } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);

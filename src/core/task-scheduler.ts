@@ -90,25 +90,46 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       if (this.active.has(id) || (await this.storage.tasks.get(id))) {
         throw new StateError('TASK_DUPLICATE', `task '${id}' already exists; give the new task another id`, { id });
       }
-      const now = this.now();
-      const task: TaskRecord = {
-        id,
-        type: input.type,
-        priority: input.priority,
-        requirements: input.requirements,
-        status: 'pending',
-        nodeId: null,
-        attempts: 0,
-        maxAttempts: input.maxAttempts ?? this.maxAttempts,
-        payload: input.payload,
-        result: undefined,
-        error: null,
-        createdAt: now,
-        updatedAt: now,
-      };
+      const task = this.pendingTask(id, input);
       await this.save(task);
       this.emit('task:scheduled', structuredClone(task));
       return structuredClone(task);
+    });
+  }
+
+  /**
+   * Schedules tasks, each placed at once on its own node when that node is online and has the
+   * resources free (left pending otherwise, to be assigned when it returns), all in one storage
+   * transaction: a round's hundreds of tasks cost one commit instead of two writes each. A task
+   * whose id is already known is left as it is (a resumed round's). Returns the tasks it added.
+   */
+  async scheduleOnNodes(entries: readonly { spec: TaskSpec & { id: string }; nodeId: string }[]): Promise<TaskRecord[]> {
+    const inputs = entries.map(({ spec, nodeId }) => ({ input: parseWithSchema(spec, TaskSpecSchema, 'task'), nodeId }));
+    return this.exclusive(async () => {
+      const added: { scheduled: TaskRecord; placed: TaskRecord | undefined }[] = [];
+      try {
+        await this.storage.transaction(async () => {
+          for (const { input, nodeId } of inputs) {
+            const id = input.id as string;
+            if (this.active.has(id) || (await this.storage.tasks.get(id))) continue;
+            const scheduled = this.pendingTask(id, input);
+            const node = await this.nodeManager.getNode(nodeId);
+            const fits = node.status === 'online' && !(await this.nodeManager.shortfall(node.id, scheduled.requirements, this.reservedOn(node.id)));
+            const placed = fits ? this.placed(scheduled, node.id) : undefined;
+            await this.save(placed ?? scheduled);
+            added.push({ scheduled, placed });
+          }
+        });
+      } catch (error) {
+        // Rolled back: what this call put in memory is not in the store, so read the store again.
+        this.loaded = undefined;
+        throw error;
+      }
+      for (const { scheduled, placed } of added) {
+        this.emit('task:scheduled', structuredClone(scheduled));
+        if (placed) this.emit('task:assigned', structuredClone(placed));
+      }
+      return added.map(({ scheduled, placed }) => structuredClone(placed ?? scheduled));
     });
   }
 
@@ -232,8 +253,31 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     this.releaseNode(nodeId, reason).catch((error: unknown) => this.emit('error', error));
   }
 
+  private pendingTask(id: string, input: z.output<typeof TaskSpecSchema>): TaskRecord {
+    const now = this.now();
+    return {
+      id,
+      type: input.type,
+      priority: input.priority,
+      requirements: input.requirements,
+      status: 'pending',
+      nodeId: null,
+      attempts: 0,
+      maxAttempts: input.maxAttempts ?? this.maxAttempts,
+      payload: input.payload,
+      result: undefined,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
+  private placed(task: TaskRecord, nodeId: string): TaskRecord {
+    return { ...task, status: 'assigned', nodeId, attempts: task.attempts + 1, updatedAt: this.now() };
+  }
+
   private async place(task: TaskRecord, nodeId: string): Promise<TaskRecord> {
-    const assigned: TaskRecord = { ...task, status: 'assigned', nodeId, attempts: task.attempts + 1, updatedAt: this.now() };
+    const assigned = this.placed(task, nodeId);
     await this.save(assigned);
     this.emit('task:assigned', structuredClone(assigned));
     return structuredClone(assigned);

@@ -336,15 +336,11 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
     const collecting = round.status === 'open';
     this.current = { roundId, collection, tasks, weights: base.weights, accepted: submitted, round: round.number };
     try {
-      for (const id of collecting ? round.participants : []) {
-        const taskId = `${roundId}/${id}`;
-        if (await this.storage.tasks.get(taskId)) continue;
-        await this.scheduler.scheduleTask({ id: taskId, type: 'train', priority: 0, requirements: {}, payload: { jobId: this.jobId, roundId, clientId: id } });
-        // A participant that dropped since selection keeps its task pending; it gets it when it rejoins.
-        await this.scheduler.assignTask(id, taskId).catch((error: { code?: string }) => {
-          if (error.code !== 'NODE_UNAVAILABLE') throw error;
-        });
-      }
+      // One commit for the round's tasks. A participant that dropped since selection keeps its task
+      // pending; it gets it when it rejoins. A resumed round's tasks are kept as they are.
+      await this.scheduler.scheduleOnNodes(
+        (collecting ? round.participants : []).map((id) => ({ spec: { id: `${roundId}/${id}`, type: 'train', priority: 0, requirements: {}, payload: { jobId: this.jobId, roundId, clientId: id } }, nodeId: id })),
+      );
       const sentAt = performance.now();
       for (const id of collecting ? round.participants : []) {
         if (!submitted.has(id)) this.channel.sendTask(id, tasks.get(id) as RemoteTask, base.weights);

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { AuthError } from './errors.js';
-import { encodeSignedFrame, openSignedFrame } from './signed-frame.js';
+import { encodeSignedFrame, openSignedFrame, signedFramePayloadOffset } from './signed-frame.js';
 import { MessageVerifier, type MessageSigner } from './signed-message.js';
 
 function participant(id: string): { signer: MessageSigner; publicKey: KeyObject } {
@@ -51,6 +51,18 @@ describe('signed frames', () => {
     expect(opened.timestamp).toBeLessThanOrEqual(Date.now());
     expect(openSignedFrame(encodeSignedFrame(bob.signer, 'heartbeat', new Uint8Array(0)), verifier())).toMatchObject({ sender: 'bob', kind: 'heartbeat', payload: new Uint8Array(0) });
     expect(Buffer.from(encodeSignedFrame(alice.signer, 'update', payload).subarray(18, 34)).equals(Buffer.from(frame.subarray(18, 34)))).toBe(false);
+  });
+
+  it('says where a frame carries its payload, for any sender and kind', () => {
+    expect(signedFramePayloadOffset('alice', 'update')).toBe(PAYLOAD_AT);
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z][a-z0-9-]{0,40}$/), fc.stringMatching(/^[a-z][a-z0-9._/-]{0,60}$/), fc.uint8Array({ maxLength: 64 }), (id, kind, bytes) => {
+        const frame = encodeSignedFrame({ participantId: id, signingKey: alice.signer.signingKey }, kind, bytes);
+        const at = signedFramePayloadOffset(id, kind);
+        expect(Buffer.from(frame.subarray(at, at + bytes.length)).equals(Buffer.from(bytes))).toBe(true);
+        expect(frame.length - 64).toBe(at + bytes.length);
+      }),
+    );
   });
 
   it('refuses a replayed frame, and a stale one', () => {

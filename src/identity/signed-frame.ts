@@ -29,6 +29,11 @@ export interface OpenedFrame {
   timestamp: number;
 }
 
+/** Where a frame of `kind` from `sender` carries its payload: the bytes before it. */
+export function signedFramePayloadOffset(sender: string, kind: string): number {
+  return MAGIC.length + 1 + 1 + Buffer.byteLength(sender, 'latin1') + 1 + Buffer.byteLength(kind, 'latin1') + NONCE_BYTES + 8 + 4;
+}
+
 /** Signs `payload` as a frame of `kind` from the signer, with a fresh random nonce and the current time. */
 export function encodeSignedFrame(signer: MessageSigner, kind: string, payload: Uint8Array): Uint8Array {
   if (!FRAME_KIND_PATTERN.test(kind)) {

@@ -5,6 +5,13 @@ import { InvalidInputError } from '../core/errors.js';
 export const FRAGMENT_BYTES = 16 * 1024;
 
 /**
+ * Fragment size for a participant's one connection, where a large TLS buffer costs one model's
+ * worth, not a thousand: an update goes out as one WebSocket frame, which the coordinator reads
+ * into one buffer instead of copying each fragment and then joining them (per update, per round).
+ */
+export const PARTICIPANT_FRAGMENT_BYTES = 64 * 2 ** 20;
+
+/**
  * Writes one binary message, given whole or as consecutive parts, as a sequence of fragments, each
  * after the previous was written. Node's TLS layer keeps, per connection, buffers as large as the
  * biggest single write it was handed; writing a model in one piece would leave every connection
@@ -42,12 +49,13 @@ export class SendQueue {
   constructor(
     private readonly socket: WebSocket,
     private readonly observe?: (message: Uint8Array) => void,
+    private readonly fragmentBytes: number = FRAGMENT_BYTES,
   ) {}
 
   /** Queues a message (whole or as parts); settles once it is written (a closed socket drops it). */
   send(message: Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (this.observe) this.observe(message instanceof Uint8Array ? message : Buffer.concat(message));
-    const sent = this.tail.then(() => sendInFragments(this.socket, message));
+    const sent = this.tail.then(() => sendInFragments(this.socket, message, this.fragmentBytes));
     this.tail = sent.catch(() => undefined);
     return sent;
   }

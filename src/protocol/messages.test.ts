@@ -63,6 +63,21 @@ describe('protocol messages', () => {
     expect(Buffer.concat([head, tail]).equals(Buffer.from(encodeMessage('ack', header, body)))).toBe(true);
   });
 
+  it('starts the body on a 4-byte boundary of the carrying frame, the header decoding as before', () => {
+    fc.assert(
+      fc.property(fc.nat(200), fc.string({ maxLength: 40 }), fc.float({ noNaN: true }), (at, roundId, loss) => {
+        const header = { roundId: `r${roundId}`, round: 1, numExamples: 3, loss, seconds: 1, encoding: 'float32' as const, sha256: 'a'.repeat(64) };
+        const body = weightsBody(Float32Array.from([1, 2, 3]));
+        const message = encodeMessage('update', header, body, at);
+        const bodyAt = message.length - body.length;
+        expect((at + bodyAt) % 4).toBe(0);
+        const decoded = decodeMessage(message, ClientMessages);
+        expect(decoded.header).toEqual(ClientMessages.update.parse(header));
+        expect(Buffer.from(decoded.body).equals(Buffer.from(body))).toBe(true);
+      }),
+    );
+  });
+
   it('refuses unknown kinds, bad headers and wrong body sizes with a ProtocolError naming the problem', () => {
     expect(() => decodeMessage(encodeMessage('steal', {}), ClientMessages)).toThrow(/unknown message kind 'steal'/);
     expect(() => decodeMessage(encodeMessage('offer', { roundId: 'r', round: 0, bytes: 4 }), ClientMessages)).toThrow(/'offer' message field 'round'/);

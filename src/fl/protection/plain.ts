@@ -12,8 +12,10 @@ export function decodePlainUpdate(participantId: string, update: RemoteUpdate, g
     if (update.body.byteLength !== global.length * 4) {
       throw new UpdateRejectedError('UPDATE_INVALID', `the update from '${participantId}' carries ${update.body.byteLength} bytes; ${global.length} float32 weights (${global.length * 4} bytes) were expected`);
     }
-    const copy = new Uint8Array(update.body);
-    return new Float32Array(copy.buffer, 0, global.length);
+    const { body } = update;
+    // Read in place when the bytes lie 4-byte aligned; a copy only where float32 cannot view them.
+    if (body.byteOffset % 4 === 0) return new Float32Array(body.buffer, body.byteOffset, global.length);
+    return new Float32Array(new Uint8Array(body).buffer, 0, global.length);
   }
   if (update.encoding === 'compressed') {
     let delta: Float32Array;
