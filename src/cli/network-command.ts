@@ -109,6 +109,12 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             ? async (o: Parameters<typeof startCoordinator>[0]) => {
                 const running = await startEdge({ ...o, upstreamKit, minParticipants, ...(opts.upstream ? { upstreamUrl: opts.upstream } : {}) });
                 upstreamDone = running.upstreamDone;
+                const name = upstreamKit?.participantId ?? 'edge';
+                const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${name}: ${line}\n`));
+                running.uplink.on('connected', () => say(`connected upstream to ${opts.upstream ?? upstreamKit?.coordinatorUrl}`));
+                running.uplink.on('reconnecting', (r: { delayMs: number; connectedBefore: boolean }) => say(`${r.connectedBefore ? 'upstream connection lost' : 'the upstream coordinator is not reachable yet'}; retrying in ${r.delayMs} ms`));
+                running.uplink.on('warning', (text: string) => say(text));
+                running.uplink.on('refused', (e: { code: string; message: string }) => say(`refused upstream [${e.code}]: ${e.message}`));
                 return running;
               }
             : startCoordinator;

@@ -84,6 +84,11 @@ export class EdgeUplink extends EventEmitter {
     return this.started;
   }
 
+  /** Whether an upstream task arrived that the edge has not taken yet. */
+  get taskWaiting(): boolean {
+    return this.waiting !== null;
+  }
+
   /** Connects (and reconnects after a drop) declaring `numExamples`, the edge group's total; `checkWelcome` throws when the upstream job is not the one the edge runs. */
   start(numExamples: number, checkWelcome: (welcome: ServerHeader<'welcome'>) => void): void {
     if (this.started) return;

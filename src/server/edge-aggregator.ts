@@ -56,12 +56,15 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   // The upstream task each edge round answers, by the edge round's number.
   const answering = new Map<number, { task: UpstreamTask; startedAt: number }>();
   let rounds = 0;
+  // An upstream task whose edge round failed (too few of the group answered) is run again while the root waits for it.
+  let unanswered: UpstreamTask | undefined;
   const roundBase: RoundBase = async ({ declared }, signal) => {
     // The edge says hello upstream once its group is there: its declared weight is the group's examples.
     uplink.start([...declared.values()].reduce((s, n) => s + n, 0), checkWelcome);
-    const task = await uplink.nextTask(signal);
+    const task = unanswered && !uplink.taskWaiting ? unanswered : await uplink.nextTask(signal);
     if (!task) return undefined;
     checkTask(task.header);
+    unanswered = task;
     answering.set(++rounds, { task, startedAt: performance.now() });
     return task.weights;
   };
@@ -71,12 +74,12 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     const pending = answering.get(report.round);
     if (!pending) return;
     answering.delete(report.round);
+    if (unanswered === pending.task) unanswered = undefined;
     const job = await storage.jobs.get(running.job.jobId);
     const round = (await storage.rounds.list({ jobId: running.job.jobId })).find((r) => r.number === report.round);
-    if (!job?.modelId || !round) return;
+    const version = job?.modelId && round ? await storage.models.getVersion(job.modelId, report.modelVersion) : undefined;
+    if (!round || !version) throw new Error(`round ${report.round} or its model v${report.modelVersion} is not in the edge's store`);
     const folded = (await storage.rounds.listUpdates(round.id)).reduce((s, u) => s + u.numExamples, 0);
-    const version = await storage.models.getVersion(job.modelId, report.modelVersion);
-    if (!version) return;
     uplink.answer(pending.task, version.weights, folded, (performance.now() - pending.startedAt) / 1000);
   };
   running.job.on('round', (report: RoundReport) => {
