@@ -106,5 +106,23 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
     const edge = serve('refused', secagg, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
     expect(await edge.exit, edge.output()).toBe(2);
     expect(edge.output()).toMatch(/error \[EDGE_UNSUPPORTED\]: config field 'privacy\.secagg'/);
+    const stray = serve('stray', writeJob('stray', 2), kits.flat, ['--upstream', 'https://127.0.0.1:9']);
+    expect(await stray.exit, stray.output()).toBe(2);
+    expect(stray.output()).toMatch(/--upstream is for --role edge/);
   }, 60_000);
+
+  it('an edge given another job than the root serves stops with the difference named, and tells its participants the job failed', async () => {
+    const root = serve('mismatch-root', writeJob('mismatch-root', 1), kits.root);
+    const other = writeJob('mismatch-edge', 1, { model: { type: 'mlp', hidden: [8] } });
+    const edge = serve('mismatch-edge', other, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
+    const sites = GROUPS['edge-1'].map((site) => client(kits['edge-1'], site));
+    try {
+      expect(await edge.exit, edge.output()).toBe(1);
+      expect(edge.output()).toMatch(/error \[EDGE_UPSTREAM_MISMATCH\]: the upstream coordinator's job differs from this edge's --config in the model/);
+      for (const c of sites) expect(await c.exit, c.output()).toBe(1);
+    } finally {
+      root.child.kill();
+      await root.exit;
+    }
+  }, 120_000);
 });
