@@ -4,8 +4,8 @@ import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, weightsSha256 } from '../fl/index.js';
-import { encodeSignedFrame, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
-import { PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { encodeSignedFrame, signedFramePayloadOffset, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
+import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
 import { hostResources } from './agent.js';
 
 /** The edge's link to its upstream coordinator failed for good (refused, another protocol version, a job it cannot serve). */
@@ -170,7 +170,7 @@ export class EdgeUplink extends EventEmitter {
       let opened = false;
       const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
       this.socket = socket;
-      this.out = new SendQueue(socket);
+      this.out = new SendQueue(socket, undefined, PARTICIPANT_FRAGMENT_BYTES);
       socket.binaryType = 'nodebuffer';
       socket.on('open', () => {
         opened = true;
@@ -269,7 +269,8 @@ export class EdgeUplink extends EventEmitter {
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    void this.out?.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body))).catch(() => undefined);
+    // As a client agent sends: one frame per message, the body aligned where the coordinator reads it.
+    void this.out?.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body, signedFramePayloadOffset(this.signer.participantId, kind)))).catch(() => undefined);
   }
 
   private resources(): ResourceMetrics {
