@@ -9,11 +9,12 @@ import { benchHeMultiparty } from './he-multiparty.js';
 import { benchLeakage } from './leakage.js';
 import { benchMarket } from './market.js';
 import { benchNetwork } from './network.js';
+import { benchScale } from './scale.js';
 import { benchSecagg } from './secagg.js';
 import { benchTee } from './tee.js';
 import { benchZk } from './zk.js';
 
-const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork, market: benchMarket, zk: benchZk, tee: benchTee, leakage: benchLeakage };
+const benches: Record<string, () => Promise<BenchResult>> = { fl: benchFl, dp: benchDp, secagg: benchSecagg, he: benchHe, 'he-multiparty': benchHeMultiparty, chain: benchChain, network: benchNetwork, market: benchMarket, zk: benchZk, tee: benchTee, leakage: benchLeakage, scale: benchScale };
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !(n in benches));

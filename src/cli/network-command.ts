@@ -17,6 +17,15 @@ function port(name: string) {
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] as const;
+const ROLES = ['coordinator', 'edge'] as const;
+
+function count(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got '${value}'`);
+    return n;
+  };
+}
 
 /** Adds `serve` (the coordinator) and `client` (a participant's agent). */
 export function registerNetworkCommands(program: Command, openStore: () => Promise<Storage>, dbLocation: () => string): void {
@@ -38,11 +47,21 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--firewall <file>', 'JSON {"allow": [...], "deny": [...]} of addresses and CIDR networks that may or may not connect to the participants\' listener; re-read on SIGHUP, or set with PUT /api/firewall')
     .option('--members <file|registry>', 'a privacy.anonymous job: the member-set file ({"commitments": [...]}) whose tree roots members prove against, re-read when it changes; or `registry`: MemberRegistry on the chain of --rpc, where only staked accounts add members')
     .option('--grant <file>', 'run a job bought on the data market: the access grant `market order` wrote; its configuration must be --config, its privacy budget is the asset\'s')
+    .option('--role <role>', `${ROLES.join(' or ')}: an edge is a participant of the root's job (--key, --upstream) and the coordinator of its own participants (--kit-dir); it answers each root round with their weighted mean`, 'coordinator')
+    .option('--upstream <url>', "with --role edge: the root coordinator's address (default: the --key kit's)")
+    .option('--key <file>', "with --role edge: the edge's participant kit for the root's job (from `kit assemble`)")
+    .option('--min-participants <n>', "with --role edge: participants the edge waits for before each round, all of them folded (default: every participant of --kit-dir)", count('--min-participants'))
     .action(
-      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; members?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean }) => {
+      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; members?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean; role: string; upstream?: string; key?: string; minParticipants?: number }) => {
         if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
           throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
         }
+        if (!(ROLES as readonly string[]).includes(opts.role)) throw new InvalidInputError('CLI_OPTION_INVALID', `--role must be one of ${ROLES.join(', ')}, got '${opts.role}'`);
+        const edge = opts.role === 'edge';
+        const edgeOnly = ([['--upstream', opts.upstream], ['--key', opts.key], ['--min-participants', opts.minParticipants]] as const).find(([, value]) => value !== undefined);
+        if (!edge && edgeOnly) throw new InvalidInputError('CLI_OPTION_INVALID', `${edgeOnly[0]} is for --role edge; add --role edge or drop it`);
+        if (edge && opts.key === undefined) throw new InvalidInputError('CLI_OPTION_INVALID', "--role edge needs --key: the edge's participant kit for the root's job (`cipher-nexus kit assemble` writes it)");
+        if (edge && (opts.grant !== undefined || opts.members !== undefined)) throw new InvalidInputError('CLI_OPTION_INVALID', `${opts.grant !== undefined ? '--grant' : '--members'} is not built for --role edge yet; serve that job with one flat coordinator`);
         const { isLoopbackHost } = await import('../server/index.js');
         if (opts.operatorNoAuth && !isLoopbackHost(opts.operatorHost)) {
           throw new InvalidInputError('OPERATOR_NO_AUTH_NOT_LOOPBACK', `--operator-no-auth is accepted only on a loopback address (127.0.0.1, ::1, localhost), not on '${opts.operatorHost}'; drop it and log in with an operator token`);
@@ -52,6 +71,15 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         }
         const { loadJobConfig, prepareCoordinatedJob, formatEvaluation, formatVerdict, JobValidationError } = await import('../fl/index.js');
         let prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
+        let upstreamKit: import('../identity/index.js').ParticipantKit | undefined;
+        let minParticipants = opts.minParticipants ?? 0;
+        if (edge) {
+          const { checkEdgeJob } = await import('../fl/index.js');
+          checkEdgeJob(prepared.config);
+          const { loadParticipantKit, loadServerKit, serverKitPath } = await import('../identity/index.js');
+          upstreamKit = loadParticipantKit(opts.key as string);
+          minParticipants ||= loadServerKit(serverKitPath(opts.kitDir)).participants.size;
+        }
         const { Firewall, OperatorAbortError, startCoordinator } = await import('../server/index.js');
         // Read before anything is opened: a bad rules file stops serve with nothing changed.
         const firewall = opts.firewall ? Firewall.fromFile(opts.firewall) : undefined;
@@ -75,7 +103,22 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         const location = dbLocation();
         const auditFile = opts.audit ? resolve(opts.audit) : defaultAuditFile(location);
         try {
-          const coordinator = await startCoordinator({
+          const { startEdge } = await import('../server/index.js');
+          let upstreamDone: Promise<import('../client/index.js').UpstreamEnd> | undefined;
+          const start = upstreamKit
+            ? async (o: Parameters<typeof startCoordinator>[0]) => {
+                const running = await startEdge({ ...o, upstreamKit, minParticipants, ...(opts.upstream ? { upstreamUrl: opts.upstream } : {}) });
+                upstreamDone = running.upstreamDone;
+                const name = upstreamKit?.participantId ?? 'edge';
+                const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${name}: ${line}\n`));
+                running.uplink.on('connected', () => say(`connected upstream to ${opts.upstream ?? upstreamKit?.coordinatorUrl}`));
+                running.uplink.on('reconnecting', (r: { delayMs: number; connectedBefore: boolean }) => say(`${r.connectedBefore ? 'upstream connection lost' : 'the upstream coordinator is not reachable yet'}; retrying in ${r.delayMs} ms`));
+                running.uplink.on('warning', (text: string) => say(text));
+                running.uplink.on('refused', (e: { code: string; message: string }) => say(`refused upstream [${e.code}]: ${e.message}`));
+                return running;
+              }
+            : startCoordinator;
+          const coordinator = await start({
             prepared,
             storage,
             ...(memberRoots ? { memberRoots } : {}),
@@ -98,7 +141,8 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           if (enclave) {
             process.stderr.write(`enclave:      ${enclave.kind.toUpperCase()} (not hardware-protected), heap ${enclave.resources.memoryMb} MiB, measurement ${enclave.measurement}\n              participants admit it with: cipher-nexus client ... --tee-allow ${enclave.measurement}\n`);
           }
-          process.stderr.write(`${coordinator.job.resumed ? 'resuming' : 'started'} job ${coordinator.job.jobId}; waiting for ${prepared.config.selection.minClients} participant(s)\n`);
+          if (upstreamKit) process.stderr.write(`edge:         ${upstreamKit.participantId} of ${opts.upstream ?? upstreamKit.coordinatorUrl}; says hello upstream once ${minParticipants} participant(s) joined\n`);
+          process.stderr.write(`${coordinator.job.resumed ? 'resuming' : 'started'} job ${coordinator.job.jobId}; waiting for ${upstreamKit ? minParticipants : prepared.config.selection.minClients} participant(s)\n`);
           const stop = (): void => void coordinator.close();
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
@@ -115,7 +159,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           void coordinator.done.finally(() => process.off('SIGHUP', reloadFirewall)).catch(() => undefined);
           coordinator.job.on('round', (round: RoundReport) => {
             const drop = round.accuracyDrop ? `  ACCURACY DROP from ${round.accuracyDrop.previous.toFixed(4)} (more than ${round.accuracyDrop.margin})` : '';
-            if (!opts.json) process.stderr.write(`round ${round.round}/${prepared.config.rounds}  accuracy ${round.accuracy.toFixed(4)}  clients ${round.participants.length}  ${round.seconds.toFixed(2)} s${drop}\n`);
+            if (!opts.json) process.stderr.write(`round ${round.round}${upstreamKit ? ' (edge)' : `/${prepared.config.rounds}`}  accuracy ${round.accuracy.toFixed(4)}  clients ${round.participants.length}  ${round.seconds.toFixed(2)} s${drop}\n`);
           });
           // A participant caught claiming more weight than it declared is named at once, not only in the report.
           coordinator.events.on('security', (event) => {
@@ -129,6 +173,12 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             return undefined;
           });
           if (!report) return;
+          if (upstreamDone) {
+            // The edge's own figures are its group's; the job's outcome is the root's.
+            const upstream = await upstreamDone;
+            process.stderr.write(`upstream job ${upstream.jobId} ${upstream.status}${upstream.accuracy !== undefined ? ` (accuracy ${upstream.accuracy.toFixed(4)})` : ''}\n`);
+            if (upstream.status === 'failed') process.exitCode = 1;
+          }
           const reportPath = resolve(opts.report ?? `.cipher-nexus/reports/${report.jobId}.json`);
           writeJsonFile(reportPath, report);
           if (opts.json) printJson(report);

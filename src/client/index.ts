@@ -1,2 +1,3 @@
 export { ClientAgent, ClientAgentError, hostResources, type ClientAgentOptions, type ClientAgentResult } from './agent.js';
 export { WireLog, readWireLog } from './wire-log.js';
+export { EdgeUplink, EdgeUplinkError, type EdgeUplinkOptions, type UpstreamEnd, type UpstreamTask } from './edge-uplink.js';

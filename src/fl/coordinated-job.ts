@@ -3,7 +3,7 @@ import { parseWithSchema, type Storage } from '../core/index.js';
 import { loadCsvDataset, type Dataset, type ModelSpec } from '../ml/index.js';
 import { modelSpecFor } from './federated-job.js';
 import { JobConfigSchema, type JobConfig, type JobConfigInput } from './job-config.js';
-import { JobDriver } from './job-driver.js';
+import { JobDriver, type RoundBase } from './job-driver.js';
 import type { ParticipantChannel } from './participant-channel.js';
 
 /** A job whose participants run elsewhere: the coordinator holds only the model and a held-out set. */
@@ -56,8 +56,11 @@ export async function prepareCoordinatedJob(input: JobConfigInput | unknown): Pr
   return { config, spec, test: loaded.dataset, data, datasetId: config.privacy.dp?.dataset ?? config.name };
 }
 
-/** Opens a served job on the job driver: taken over from the store when a coordinator restarts, updates kept until their round closes. */
-export function openCoordinatedJob(prepared: PreparedCoordinatedJob, storage: Storage, channel: ParticipantChannel): Promise<JobDriver> {
-  return JobDriver.open({ ...prepared, ...(prepared.data.labels ? { classNames: prepared.data.labels } : {}) }, storage, channel, { resume: true, durable: true, openMembership: true });
+/**
+ * Opens a served job on the job driver: taken over from the store when a coordinator restarts, updates kept until their
+ * round closes. An edge (`roundBase` given) always starts a new job: its rounds exist only as answers to its upstream's.
+ */
+export function openCoordinatedJob(prepared: PreparedCoordinatedJob, storage: Storage, channel: ParticipantChannel, roundBase?: RoundBase): Promise<JobDriver> {
+  return JobDriver.open({ ...prepared, ...(prepared.data.labels ? { classNames: prepared.data.labels } : {}) }, storage, channel, { resume: !roundBase, durable: true, openMembership: true, ...(roundBase ? { roundBase } : {}) });
 }
 

@@ -46,7 +46,7 @@ export {
 } from './attacks.js';
 export { PoisoningDetectorOptionsSchema, detectPoisoning, type FlaggedClient, type PoisoningDetectorOptions } from './poisoning-detector.js';
 export { openCoordinatedJob, prepareCoordinatedJob, type ParticipantDataOptions, type PreparedCoordinatedJob } from './coordinated-job.js';
-export { JobDriver, type CoordinatorJob, type JobDriverOptions } from './job-driver.js';
+export { JobDriver, type CoordinatorJob, type JobDriverOptions, type RoundBase } from './job-driver.js';
 export type { JobOutcome } from './job-outcome.js';
 export { taskSeed } from './round-opening.js';
 export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
@@ -59,3 +59,4 @@ export type { SubmitOutcome } from './update-admission.js';
 export { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';
 export * as leakage from './leakage/index.js';
 export { AnonymousAdmission, AnonymousMember, MemberSetRoots, joinScope, joinSignal, roundScope, updateSignal, type MemberRoots } from './anonymous-membership.js';
+export { EdgeUnsupportedError, checkEdgeJob, edgeJobConfig } from './edge-job.js';

@@ -45,7 +45,15 @@ export interface JobDriverOptions {
   incentives?: RoundIncentives;
   /** Participants the incentives refused before the job opened (reported as refused in round 0). */
   refusedAtRegistration?: readonly AdmissionRefusal[];
+  /**
+   * An edge aggregator's tier above: awaited once a round's participants are selected, it resolves the weights the
+   * round starts from (the upstream coordinator's global model for its round), or undefined when the upstream job ended.
+   */
+  roundBase?: RoundBase;
 }
+
+/** Where an edge's rounds get their starting weights: told the selected participants and their declared examples. */
+export type RoundBase = (round: { participants: string[]; declared: Map<string, number> }, signal: AbortSignal) => Promise<Float32Array | undefined>;
 
 // Round failures the job survives by starting a new round (too few participants answered).
 const RETRYABLE_ROUND_FAILURES = new Set(['ROUND_QUORUM_NOT_MET', 'SECAGG_BELOW_THRESHOLD', 'SECAGG_INCONSISTENT_VIEW', 'SECAGG_RECONSTRUCTION_FAILED', 'CKKS_COMMITTEE_INCOMPLETE', 'CKKS_HOLDERS_DISAGREE']);
@@ -263,6 +271,11 @@ export class JobDriver extends EventEmitter implements CoordinatorEndpoint {
             signal: abort,
           });
           if (!participants) continue;
+          if (this.options.roundBase) {
+            const weights = await this.options.roundBase({ participants, declared: await this.membership.declaredExamples(participants) }, abort);
+            if (!weights) break;
+            await this.registry.updateModel(this.modelId, weights);
+          }
           if (this.privacy) {
             try {
               charge = await this.privacy.chargeRound(existing.length + 1, participants);

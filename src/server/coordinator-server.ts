@@ -3,7 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import fastify, { type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { AuditTrail, InvalidInputError, StateError, type Storage } from '../core/index.js';
-import { AnonymousAdmission, openCoordinatedJob, type JobDriver, type JobOutcome, type MemberRoots, type PreparedCoordinatedJob, type RoundReport } from '../fl/index.js';
+import { AnonymousAdmission, openCoordinatedJob, type JobDriver, type JobOutcome, type MemberRoots, type PreparedCoordinatedJob, type RoundBase, type RoundReport } from '../fl/index.js';
 import { LocalModel, initBackend } from '../ml/index.js';
 import { loadServerKit, operatorCredentialsPath, revokeParticipant, serverKitPath, tlsOptionsForServer } from '../identity/index.js';
 import { ServerEvents } from './events.js';
@@ -51,6 +51,8 @@ export interface CoordinatorOptions {
   memberRoots?: MemberRoots;
   /** How often a `privacy.tee` job's enclave is asked for its health and memory, ms; 5 s by default. */
   enclaveCheckMs?: number;
+  /** An edge aggregator: where each round's starting weights come from (its upstream coordinator), see `startEdge`. */
+  roundBase?: RoundBase;
 }
 
 /** Why a coordinator would not start its operator listener as asked. */
@@ -145,7 +147,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   await participants.register(websocket, { options: { maxPayload: limits.maxMessageBytes } });
   await gateway.register(participants);
 
-  const job = await openCoordinatedJob(options.prepared, options.storage, gateway);
+  const job = await openCoordinatedJob(options.prepared, options.storage, gateway, options.roundBase);
   const anonymous = options.memberRoots ? AnonymousAdmission.open(options.memberRoots, job.jobId) : undefined;
   gateway.attach(job, anonymous);
   const enclaveWatch = job.enclave ? new EnclaveWatch(job.enclave, { metrics, events, audit, intervalMs: options.enclaveCheckMs }) : undefined;

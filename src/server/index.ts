@@ -8,3 +8,4 @@ export { registerOperatorGuard, type OperatorRefusal, type RouteAccess } from '.
 export { OperatorOrigins, isLoopbackHost } from './operator-origin.js';
 export { TokenBucket } from './token-bucket.js';
 export { Firewall, FirewallRulesError, FirewallRulesSchema, type FirewallDecision, type FirewallRules } from './firewall.js';
+export { EdgeUpstreamMismatchError, startEdge, type EdgeOptions, type RunningEdge } from './edge-aggregator.js';

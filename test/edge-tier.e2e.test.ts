@@ -1,0 +1,128 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectStorage } from '../src/core/index.js';
+import { demoConfig } from '../src/fl/index.js';
+import { provisionWithLocalKeys } from '../src/identity/index.js';
+import { freePort } from './support/free-port.js';
+import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
+
+const GROUPS = { 'edge-1': ['site-a', 'site-b'], 'edge-2': ['site-c', 'site-d'] } as const;
+const EDGES = Object.keys(GROUPS) as (keyof typeof GROUPS)[];
+const SITES = EDGES.flatMap((edge) => [...GROUPS[edge]]);
+const ROUNDS = 2;
+
+/** The final model's weights a `serve` left in its database. */
+async function finalWeights(db: string, report: { model: { id: string; version: number } }): Promise<Float32Array> {
+  const storage = await connectStorage(db);
+  try {
+    const version = await storage.models.getVersion(report.model.id, report.model.version);
+    if (!version) throw new Error(`no version ${report.model.version} in ${db}`);
+    return version.weights;
+  } finally {
+    await storage.close();
+  }
+}
+
+describe('edge aggregation across processes: a root, 2 edges and 4 participants against the same job flat', () => {
+  let dir: string;
+  const kits = { root: '', flat: '', 'edge-1': '', 'edge-2': '' };
+  let data: Map<string, string>;
+  let job: Record<string, unknown>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cn-edge-'));
+    for (const name of Object.keys(kits) as (keyof typeof kits)[]) kits[name] = join(dir, `kits-${name}`);
+    await provisionWithLocalKeys({ outDir: kits.root, participants: EDGES, serverHost: '127.0.0.1', serverPort: await freePort() });
+    await provisionWithLocalKeys({ outDir: kits.flat, participants: SITES, serverHost: '127.0.0.1', serverPort: await freePort() });
+    for (const edge of EDGES) await provisionWithLocalKeys({ outDir: kits[edge], participants: [...GROUPS[edge]], serverHost: '127.0.0.1', serverPort: await freePort() });
+    data = writeParticipantData(dir, SITES);
+    job = {
+      name: 'edge-e2e',
+      seed: 11,
+      data: demoConfig().data,
+      rounds: ROUNDS,
+      model: { type: 'mlp', hidden: [16] },
+      training: { epochs: 1, batchSize: 32, learningRate: 0.01, optimizer: 'adam' },
+      strategy: { name: 'fedavg' },
+      round: { quorum: 1, deadlineSeconds: 120 },
+    };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const writeJob = (name: string, minClients: number, extra: Record<string, unknown> = {}): string => {
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify({ ...job, selection: { fraction: 1, minClients }, ...extra }));
+    return file;
+  };
+  const serve = (name: string, config: string, kitDir: string, extra: string[] = []): CliProcess =>
+    runCli(['--db', join(dir, `${name}.db`), 'serve', '--config', config, '--kit-dir', kitDir, '--operator-port', '0', '--report', join(dir, `${name}-report.json`), '--audit', join(dir, `${name}-audit.jsonl`), '--log-level', 'warn', ...extra], dir);
+  const client = (kitDir: string, site: string): CliProcess => runCli(['client', '--key', join(kitDir, 'participants', site, 'kit.json'), '--data', data.get(site) as string], dir);
+  const report = (name: string) => JSON.parse(readFileSync(join(dir, `${name}-report.json`), 'utf8'));
+
+  it('the root FedAvg of the edges FedAvgs is the flat FedAvg; the root sees only the edges, each edge only its own participants', async () => {
+    const flatConfig = writeJob('flat', SITES.length);
+    const flat = serve('flat', flatConfig, kits.flat);
+    const flatClients = SITES.map((site) => client(kits.flat, site));
+    expect(await flat.exit, flat.output()).toBe(0);
+    for (const c of flatClients) expect(await c.exit, c.output()).toBe(0);
+
+    const rootConfig = writeJob('root', EDGES.length);
+    const root = serve('root', rootConfig, kits.root);
+    const edges = EDGES.map((edge) => serve(edge, rootConfig, kits[edge], ['--role', 'edge', '--key', join(kits.root, 'participants', edge, 'kit.json')]));
+    const sites = EDGES.flatMap((edge) => GROUPS[edge].map((site) => client(kits[edge], site)));
+    expect(await root.exit, root.output()).toBe(0);
+    for (const e of edges) expect(await e.exit, e.output()).toBe(0);
+    for (const c of sites) expect(await c.exit, c.output()).toBe(0);
+
+    const flatReport = report('flat');
+    const rootReport = report('root');
+    expect(rootReport.status).toBe('completed');
+    expect(rootReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(EDGES.length));
+    for (const round of rootReport.rounds) expect([...round.participants].sort()).toEqual([...EDGES]);
+    for (const edge of EDGES) {
+      const edgeReport = report(edge);
+      expect(edgeReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(GROUPS[edge].length));
+      for (const round of edgeReport.rounds) expect([...round.participants].sort()).toEqual([...GROUPS[edge]]);
+      expect(edges[EDGES.indexOf(edge)].output()).toMatch(/upstream job job-\S+ completed/);
+    }
+    expect(Math.abs(rootReport.final.accuracy - flatReport.final.accuracy)).toBeLessThanOrEqual(0.01);
+    // Local training is seeded per participant and round: only float rounding of the two-level mean differs.
+    const hierarchical = await finalWeights(join(dir, 'root.db'), rootReport);
+    const single = await finalWeights(join(dir, 'flat.db'), flatReport);
+    expect(hierarchical.length).toBe(single.length);
+    let worst = 0;
+    for (let k = 0; k < single.length; k++) worst = Math.max(worst, Math.abs(hierarchical[k] - single[k]));
+    expect(worst).toBeLessThan(1e-5);
+    // The rounds moved the model: the agreement is not two untrained copies of the initial weights.
+    const initial = await finalWeights(join(dir, 'root.db'), { model: { id: rootReport.model.id, version: 1 } });
+    expect(Math.max(...single.map((w, k) => Math.abs(w - initial[k])))).toBeGreaterThan(100 * worst);
+    expect(rootReport.final.accuracy).toBeGreaterThan(0.5);
+  }, 300_000);
+
+  it('refuses a job an edge cannot run yet with one line naming the field, exit code 2', async () => {
+    const secagg = writeJob('secagg', 2, { privacy: { secagg: true } });
+    const edge = serve('refused', secagg, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
+    expect(await edge.exit, edge.output()).toBe(2);
+    expect(edge.output()).toMatch(/error \[EDGE_UNSUPPORTED\]: config field 'privacy\.secagg'/);
+    const stray = serve('stray', writeJob('stray', 2), kits.flat, ['--upstream', 'https://127.0.0.1:9']);
+    expect(await stray.exit, stray.output()).toBe(2);
+    expect(stray.output()).toMatch(/--upstream is for --role edge/);
+  }, 60_000);
+
+  it('an edge given another job than the root serves stops with the difference named, and tells its participants the job failed', async () => {
+    const root = serve('mismatch-root', writeJob('mismatch-root', 1), kits.root);
+    const other = writeJob('mismatch-edge', 1, { model: { type: 'mlp', hidden: [8] } });
+    const edge = serve('mismatch-edge', other, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
+    const sites = GROUPS['edge-1'].map((site) => client(kits['edge-1'], site));
+    try {
+      expect(await edge.exit, edge.output()).toBe(1);
+      expect(edge.output()).toMatch(/error \[EDGE_UPSTREAM_MISMATCH\]: the upstream coordinator's job differs from this edge's --config in the model/);
+      for (const c of sites) expect(await c.exit, c.output()).toBe(1);
+    } finally {
+      root.child.kill();
+      await root.exit;
+    }
+  }, 120_000);
+});
