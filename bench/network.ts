@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { demoConfig } from '../src/fl/index.js';
 import { provisionWithLocalKeys } from '../src/identity/index.js';
 import type { BenchResult } from './bench-result.js';
+import { lines, quantile, rssMb } from './process-stats.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '..', '..');
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -62,32 +63,10 @@ async function bareUpdateCheckMs(numParams: number, cwd: string): Promise<number
   return ms;
 }
 
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let buffer = '';
-  stream.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    let at: number;
-    while ((at = buffer.indexOf('\n')) >= 0) {
-      onLine(buffer.slice(0, at));
-      buffer = buffer.slice(at + 1);
-    }
-  });
-}
-
-/** CPU seconds (user + system) a process has used, from /proc. */
+/** CPU seconds (user + system) a process has used, from /proc; throws once it has exited, so the last reading stands. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function rssMb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) / 1024 : 0;
-}
-
-function quantile(sorted: number[], q: number): number {
-  const at = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[at];
 }
 
 interface Run {

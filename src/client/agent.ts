@@ -5,9 +5,10 @@ import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, ParticipantRuntime, type AnonymousMember, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput } from '../fl/index.js';
-import { encodeSignedFrame, rosterKeys, signedFramePayloadOffset, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
+import { rosterKeys, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
-import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { participantFrame } from './participant-frame.js';
 
 /** The agent could not take part (bad data for the job, refused by the coordinator). */
 export class ClientAgentError extends CipherNexusError {}
@@ -270,7 +271,7 @@ export class ClientAgent extends EventEmitter {
         const message = (error as Error).message;
         this.emit('refused-job', { jobId: header.jobId, code, message });
         // Said before leaving, so that the coordinator's operator sees why this data owner is not taking part.
-        await this.out?.send(encodeSignedFrame(this.signer, 'refuse', encodeMessage('refuse', { code, message: message.slice(0, 2000) }))).catch(() => undefined);
+        await this.out?.send(participantFrame(this.signer, 'refuse', { code, message: message.slice(0, 2000) })).catch(() => undefined);
         throw new ClientAgentError(code, `refused job ${header.jobId}: ${message}`);
       }
     }
@@ -404,7 +405,7 @@ export class ClientAgent extends EventEmitter {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     // A failed write means the connection is closing; the reconnect loop takes over.
-    void this.out?.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body, signedFramePayloadOffset(this.signer.participantId, kind)))).catch(() => undefined);
+    void this.out?.send(participantFrame(this.signer, kind, header, body)).catch(() => undefined);
   }
 
   private resources(): ResourceMetrics {

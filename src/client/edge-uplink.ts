@@ -4,9 +4,10 @@ import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, weightsSha256 } from '../fl/index.js';
-import { encodeSignedFrame, signedFramePayloadOffset, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
-import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, encodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
+import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
 import { hostResources } from './agent.js';
+import { participantFrame } from './participant-frame.js';
 
 /** The edge's link to its upstream coordinator failed for good (refused, another protocol version, a job it cannot serve). */
 export class EdgeUplinkError extends CipherNexusError {}
@@ -269,8 +270,8 @@ export class EdgeUplink extends EventEmitter {
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    // As a client agent sends: one frame per message, the body aligned where the coordinator reads it.
-    void this.out?.send(encodeSignedFrame(this.signer, kind, encodeMessage(kind, header, body, signedFramePayloadOffset(this.signer.participantId, kind)))).catch(() => undefined);
+    // A failed write means the connection is closing; the reconnect loop takes over.
+    void this.out?.send(participantFrame(this.signer, kind, header, body)).catch(() => undefined);
   }
 
   private resources(): ResourceMetrics {
