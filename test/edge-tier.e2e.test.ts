@@ -62,16 +62,17 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
   const report = (name: string) => JSON.parse(readFileSync(join(dir, `${name}-report.json`), 'utf8'));
 
   it('the root FedAvg of the edges FedAvgs is the flat FedAvg; the root sees only the edges, each edge only its own participants', async () => {
+    // The flat job and the tiered one run side by side (their own kits and ports): seeded training makes each
+    // participant's update the same whenever it runs.
     const flatConfig = writeJob('flat', SITES.length);
     const flat = serve('flat', flatConfig, kits.flat);
     const flatClients = SITES.map((site) => client(kits.flat, site));
-    expect(await flat.exit, flat.output()).toBe(0);
-    for (const c of flatClients) expect(await c.exit, c.output()).toBe(0);
-
     const rootConfig = writeJob('root', EDGES.length);
     const root = serve('root', rootConfig, kits.root);
     const edges = EDGES.map((edge) => serve(edge, rootConfig, kits[edge], ['--role', 'edge', '--key', join(kits.root, 'participants', edge, 'kit.json')]));
     const sites = EDGES.flatMap((edge) => GROUPS[edge].map((site) => client(kits[edge], site)));
+    expect(await flat.exit, flat.output()).toBe(0);
+    for (const c of flatClients) expect(await c.exit, c.output()).toBe(0);
     expect(await root.exit, root.output()).toBe(0);
     for (const e of edges) expect(await e.exit, e.output()).toBe(0);
     for (const c of sites) expect(await c.exit, c.output()).toBe(0);
