@@ -22,7 +22,7 @@ const RUNS: { mode: 'plain' | 'secagg' | 'ckks'; clients: number; rounds: number
 ];
 const PRIVACY = { plain: {}, secagg: { secagg: { clip: 1, stageSeconds: 120 } }, ckks: { he: 'ckks', heCommittee: 3, heStageSeconds: 600 } } as const;
 
-/** With NETWORK_CPU_PROF=DIR, the coordinator writes a V8 CPU profile there (node --cpu-prof), to find where a round's time goes. */
+/** With NETWORK_CPU_PROF=DIR, the coordinator and the simulated participants write V8 CPU profiles there (node --cpu-prof), to find where a round's time goes. */
 const PROFILE_DIR = process.env.NETWORK_CPU_PROF;
 
 function node(args: string[], cwd: string, profiled = false): ChildProcess {
@@ -129,7 +129,7 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
       // The process has exited.
     }
   }, 50);
-  const simulator = node([join(root, 'bench', 'network-clients.ts'), kitDir, String(clients), String(MAX_TRAINING_MS), url], dir);
+  const simulator = node([join(root, 'bench', 'network-clients.ts'), kitDir, String(clients), String(MAX_TRAINING_MS), url], dir, true);
   let cpuAtReady = 0;
   let participantsCpuAtReady = 0;
   let participantsCpuAtEnd = 0;
