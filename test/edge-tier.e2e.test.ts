@@ -102,11 +102,38 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
     expect(rootReport.final.accuracy).toBeGreaterThan(0.5);
   }, 300_000);
 
+  it('SecAgg+ inside each edge group: the edges take masked updates, the root plain group means, and the job learns', async () => {
+    const rootConfig = writeJob('secagg-root', EDGES.length, { privacy: { secagg: { clip: 1, stageSeconds: 20 } } });
+    const root = serve('secagg-root', rootConfig, kits.root, ['--role', 'root']);
+    const edges = EDGES.map((edge) => serve(`secagg-${edge}`, rootConfig, kits[edge], ['--role', 'edge', '--key', join(kits.root, 'participants', edge, 'kit.json')]));
+    const sites = EDGES.flatMap((edge) => GROUPS[edge].map((site) => client(kits[edge], site)));
+    expect(await root.exit, root.output()).toBe(0);
+    for (const e of edges) expect(await e.exit, e.output()).toBe(0);
+    for (const c of sites) expect(await c.exit, c.output()).toBe(0);
+    expect(root.output()).toContain('SecAgg+ runs inside each edge group');
+    const rootReport = report('secagg-root');
+    expect(rootReport.status).toBe('completed');
+    expect(rootReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(EDGES.length));
+    for (const round of rootReport.rounds) expect([...round.participants].sort()).toEqual([...EDGES]);
+    // Each edge ran its group's rounds under SecAgg+: it saw masked vectors and their sum, never an update.
+    for (const edge of EDGES) {
+      const edgeReport = report(`secagg-${edge}`);
+      // Masked vectors, keys and shares: more than the plain float32 update the root took from the edge.
+      for (const [k, round] of edgeReport.rounds.entries()) {
+        expect(round.trainLoss).toBeUndefined();
+        expect(round.bytesPerClient).toBeGreaterThan(rootReport.rounds[k].bytesPerClient);
+      }
+      expect(edgeReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(GROUPS[edge].length));
+      expect(edges[EDGES.indexOf(edge)].output()).toMatch(/upstream job job-\S+ completed/);
+    }
+    expect(rootReport.final.accuracy).toBeGreaterThan(0.5);
+  }, 300_000);
+
   it('refuses a job an edge cannot run yet with one line naming the field, exit code 2', async () => {
-    const secagg = writeJob('secagg', 2, { privacy: { secagg: true } });
-    const edge = serve('refused', secagg, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
+    const he = writeJob('he', 2, { privacy: { he: 'ckks' } });
+    const edge = serve('refused', he, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
     expect(await edge.exit, edge.output()).toBe(2);
-    expect(edge.output()).toMatch(/error \[EDGE_UNSUPPORTED\]: config field 'privacy\.secagg'/);
+    expect(edge.output()).toMatch(/error \[EDGE_UNSUPPORTED\]: config field 'privacy\.he'/);
     const stray = serve('stray', writeJob('stray', 2), kits.flat, ['--upstream', 'https://127.0.0.1:9']);
     expect(await stray.exit, stray.output()).toBe(2);
     expect(stray.output()).toMatch(/--upstream is for --role edge/);

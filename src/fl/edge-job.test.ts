@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseWithSchema } from '../core/index.js';
-import { EdgeUnsupportedError, checkEdgeJob, edgeJobConfig } from './edge-job.js';
+import { EdgeUnsupportedError, checkEdgeJob, edgeJobConfig, rootJobConfig } from './edge-job.js';
 import { JobConfigSchema, type JobConfig } from './job-config.js';
 import { weightedAverage } from './strategies/index.js';
 
@@ -10,7 +10,6 @@ const config = (extra: Record<string, unknown> = {}): JobConfig => parseWithSche
 
 describe('edge job', () => {
   it.each([
-    ['privacy.secagg', { privacy: { secagg: true } }],
     ['privacy.he', { privacy: { he: 'ckks' } }],
     ['privacy.tee', { privacy: { tee: 'simulated' } }],
     ['privacy.dp', { privacy: { dp: { mode: 'sample', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, budget: { epsilon: 10 } } } }],
@@ -41,6 +40,16 @@ describe('edge job', () => {
     expect(edge.validation.minAccuracy).toBeUndefined();
     expect(edge.training).toEqual(root.training);
     expect(edgeJobConfig(config({ strategy: { name: 'fedprox', mu: 0.1 } }), 2).strategy).toEqual({ name: 'fedprox', mu: 0.1 });
+  });
+
+  it('runs SecAgg+ inside each group: the edge keeps it, the root runs plain rounds of the groups\' means', () => {
+    const job = config({ privacy: { secagg: { clip: 2, stageSeconds: 5 } } });
+    expect(edgeJobConfig(job, 3).privacy.secagg).toEqual(job.privacy.secagg);
+    const root = rootJobConfig(job);
+    expect(root.privacy.secagg).toBeUndefined();
+    expect({ ...root, privacy: { ...root.privacy, secagg: job.privacy.secagg } }).toEqual(job);
+    expect(() => rootJobConfig(config({ privacy: { secagg: true, dp: { mode: 'client', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, budget: { epsilon: 10 } } } }))).toThrow(/config field 'privacy\.dp'/);
+    expect(() => rootJobConfig(config({ privacy: { he: 'ckks' } }))).toThrow(EdgeUnsupportedError);
   });
 
   it('FedAvg of the edges means, each weighing its examples, is the flat FedAvg of their participants', () => {

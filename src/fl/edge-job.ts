@@ -5,8 +5,9 @@ import type { JobConfig } from './job-config.js';
  * Hierarchical aggregation: an edge is a participant of the root's job and a coordinator of its own
  * group. It folds its participants' updates with FedAvg's weighting and answers the root with one
  * update, their weighted mean, weighing the sum of their examples; the root's FedAvg of edge means is
- * then the flat FedAvg of every participant. Only plain rounds with linear strategies keep that
- * identity, so everything else is refused at the edge until it is built for edges.
+ * then the flat FedAvg of every participant. Only linear strategies keep that identity. SecAgg+ runs
+ * inside each group (the edge learns only its group's sum, the root only the edges' means); everything
+ * else is refused at the edge until it is built for edges.
  */
 
 /** A job setting the edge tier does not support yet; the CLI exits with code 2 and names the field. */
@@ -23,7 +24,6 @@ const LINEAR_STRATEGIES = new Set(['fedavg', 'fedprox', ...ROOT_ONLY_STRATEGIES]
 /** Throws EdgeUnsupportedError for the first setting of `config` that an edge cannot run yet. */
 export function checkEdgeJob(config: JobConfig): void {
   const { privacy } = config;
-  if (privacy.secagg) throw new EdgeUnsupportedError('privacy.secagg', 'SecAgg+ per edge group is not built yet');
   if (privacy.he) throw new EdgeUnsupportedError('privacy.he', 'CKKS at edges (adding ciphertexts) is not built yet');
   if (privacy.tee) throw new EdgeUnsupportedError('privacy.tee', 'an aggregation enclave at edges is not built yet');
   if (privacy.dp) {
@@ -53,4 +53,15 @@ export function edgeJobConfig(config: JobConfig, minClients: number): JobConfig 
     rounds: 100_000,
     validation: { maxAccuracyDrop: config.validation.maxAccuracyDrop },
   };
+}
+
+/**
+ * The job a root (`serve --role root`) runs across its edges: the job as configured, except that
+ * SecAgg+ runs in each edge group rather than across edges, so the root's rounds are plain rounds of
+ * edge means. Refuses what edges cannot run, as the edges do.
+ */
+export function rootJobConfig(config: JobConfig): JobConfig {
+  checkEdgeJob(config);
+  const { secagg: _inGroups, ...privacy } = config.privacy;
+  return { ...config, privacy };
 }

@@ -59,4 +59,4 @@ export type { SubmitOutcome } from './update-admission.js';
 export { EXAMPLES_REDECLARED, WEIGHT_OVER_BOUND, boundedWeight, roundWeightBounds } from './weight-bound.js';
 export * as leakage from './leakage/index.js';
 export { AnonymousAdmission, AnonymousMember, MemberSetRoots, joinScope, joinSignal, roundScope, updateSignal, type MemberRoots } from './anonymous-membership.js';
-export { EdgeUnsupportedError, checkEdgeJob, edgeJobConfig } from './edge-job.js';
+export { EdgeUnsupportedError, checkEdgeJob, edgeJobConfig, rootJobConfig } from './edge-job.js';

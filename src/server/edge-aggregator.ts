@@ -49,7 +49,10 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
     if (!isDeepStrictEqual(welcome.data, JSON.parse(JSON.stringify(prepared.data)))) throw new EdgeUpstreamMismatchError('the data rules');
   };
   const checkTask = (task: ServerHeader<'task'>): void => {
-    if (task.protection.kind !== 'none') throw new EdgeUpstreamMismatchError(`its protection ('${task.protection.kind}'), which edges do not run yet`);
+    if (task.protection.kind !== 'none') {
+      const where = task.protection.kind === 'secagg' ? ': SecAgg+ runs inside each edge group, so start the root with --role root' : ', which edges do not run yet';
+      throw new EdgeUpstreamMismatchError(`its protection ('${task.protection.kind}')${where}`);
+    }
     if (task.privacy) throw new EdgeUpstreamMismatchError(`its differential privacy ('${task.privacy.mode}'), which edges do not run yet`);
     if (!isDeepStrictEqual(task.plan, expectedPlan)) throw new EdgeUpstreamMismatchError(`the training plan (the root asks for ${JSON.stringify(task.plan)}, the config says ${JSON.stringify(expectedPlan)})`);
   };
