@@ -52,6 +52,16 @@ describe('edge job', () => {
     expect(() => rootJobConfig(config({ privacy: { he: 'ckks' } }))).toThrow(EdgeUnsupportedError);
   });
 
+  it('runs a robust rule on each group when the config says so, and the root averages the groups', () => {
+    const krum = config({ strategy: { name: 'krum', f: 1 }, aggregation: { robustAt: 'edges' } });
+    expect(edgeJobConfig(krum, 5).strategy).toEqual(krum.strategy);
+    expect(rootJobConfig(krum).strategy).toEqual({ name: 'fedavg' });
+    const bounded = config({ strategy: { name: 'norm-bounding', maxNorm: 2, inner: { name: 'fedadam', eta: 0.03 } }, aggregation: { robustAt: 'edges' } });
+    expect(edgeJobConfig(bounded, 2).strategy).toEqual({ ...bounded.strategy, inner: { name: 'fedavg' } });
+    expect(rootJobConfig(bounded).strategy).toEqual((bounded.strategy as { inner: unknown }).inner);
+    expect(() => checkEdgeJob(config({ strategy: { name: 'median' } }))).toThrow(/set aggregation\.robustAt: edges/);
+  });
+
   it('FedAvg of the edges means, each weighing its examples, is the flat FedAvg of their participants', () => {
     const update = fc.record({ numExamples: fc.integer({ min: 1, max: 10_000 }), weights: fc.float32Array({ minLength: 4, maxLength: 4, noNaN: true, noDefaultInfinity: true, min: -100, max: 100 }) });
     fc.assert(

@@ -1,11 +1,12 @@
 import { InvalidInputError } from '../core/errors.js';
-import type { JobConfig } from './job-config.js';
+import { INDIVIDUAL_UPDATE_RULES, type JobConfig } from './job-config.js';
 
 /**
  * Hierarchical aggregation: an edge is a participant of the root's job and a coordinator of its own
  * group. It folds its participants' updates with FedAvg's weighting and answers the root with one
  * update, their weighted mean, weighing the sum of their examples; the root's FedAvg of edge means is
- * then the flat FedAvg of every participant. Only linear strategies keep that identity. SecAgg+ runs
+ * then the flat FedAvg of every participant. Only linear strategies keep that identity; a robust rule
+ * runs on each group's updates when the config says so (`aggregation.robustAt: edges`). SecAgg+ runs
  * inside each group (the edge learns only its group's sum, the root only the edges' means); everything
  * else is refused at the edge until it is built for edges.
  */
@@ -30,8 +31,14 @@ export function checkEdgeJob(config: JobConfig): void {
     throw new EdgeUnsupportedError('privacy.dp', "differential privacy is not built for edges yet: the root's accountant would charge each edge as one participant, not the participants behind it");
   }
   if (privacy.anonymous) throw new EdgeUnsupportedError('privacy.anonymous', 'anonymous membership at edges is not built yet');
-  if (!LINEAR_STRATEGIES.has(config.strategy.name)) {
-    throw new EdgeUnsupportedError('strategy.name', `'${config.strategy.name}' needs each participant's update at one place and is not built for edges yet; use fedavg, fedprox, fedadam or fedyogi`);
+  if (INDIVIDUAL_UPDATE_RULES.has(config.strategy.name) && config.aggregation.robustAt !== 'edges') {
+    throw new EdgeUnsupportedError(
+      'strategy.name',
+      `'${config.strategy.name}' reads each participant's update, which only the edges see; set aggregation.robustAt: edges to run it on each edge group's updates (the root averages the groups' results), or use fedavg, fedprox, fedadam or fedyogi`,
+    );
+  }
+  if (!LINEAR_STRATEGIES.has(config.strategy.name) && !INDIVIDUAL_UPDATE_RULES.has(config.strategy.name)) {
+    throw new EdgeUnsupportedError('strategy.name', `'${config.strategy.name}' is not built for edges yet; use fedavg, fedprox, fedadam or fedyogi`);
   }
   if (config.aggregation.maxWeightShare < 1) {
     throw new EdgeUnsupportedError('aggregation.maxWeightShare', 'a weight cap would apply to whole edges at the root, not to participants; it is not built for edges yet');
@@ -47,7 +54,7 @@ export function edgeJobConfig(config: JobConfig, minClients: number): JobConfig 
   checkEdgeJob(config);
   return {
     ...config,
-    strategy: ROOT_ONLY_STRATEGIES.has(config.strategy.name) ? { name: 'fedavg' } : config.strategy,
+    strategy: edgeStrategy(config.strategy),
     // Every connected participant of the group is folded: the declared weight upstream is the whole group's.
     selection: { fraction: 1, minClients },
     rounds: 100_000,
@@ -57,11 +64,25 @@ export function edgeJobConfig(config: JobConfig, minClients: number): JobConfig 
 
 /**
  * The job a root (`serve --role root`) runs across its edges: the job as configured, except that
- * SecAgg+ runs in each edge group rather than across edges, so the root's rounds are plain rounds of
- * edge means. Refuses what edges cannot run, as the edges do.
+ * SecAgg+ and a robust rule run in each edge group rather than across edges, so the root's rounds are
+ * plain rounds over the edges' results. Refuses what edges cannot run, as the edges do.
  */
 export function rootJobConfig(config: JobConfig): JobConfig {
   checkEdgeJob(config);
   const { secagg: _inGroups, ...privacy } = config.privacy;
-  return { ...config, privacy };
+  return { ...config, privacy, strategy: rootStrategy(config.strategy) };
+}
+
+/** An edge's rule: a robust rule runs there; a server optimiser runs only at the root, so its edges average. */
+function edgeStrategy(strategy: JobConfig['strategy']): JobConfig['strategy'] {
+  if (ROOT_ONLY_STRATEGIES.has(strategy.name)) return { name: 'fedavg' };
+  if (strategy.name === 'norm-bounding' && ROOT_ONLY_STRATEGIES.has(strategy.inner.name)) return { ...strategy, inner: { name: 'fedavg' } };
+  return strategy;
+}
+
+/** The root's rule over edge results: the robust rule ran at the edges, so the root averages (or runs the server optimiser norm bounding wrapped). */
+function rootStrategy(strategy: JobConfig['strategy']): JobConfig['strategy'] {
+  if (!INDIVIDUAL_UPDATE_RULES.has(strategy.name)) return strategy;
+  if (strategy.name === 'norm-bounding' && ROOT_ONLY_STRATEGIES.has(strategy.inner.name)) return strategy.inner;
+  return { name: 'fedavg' };
 }

@@ -22,7 +22,7 @@ describe('job config', () => {
 
   it('weighs updates by declared counts without a cap and flags a fall of more than 10 points by default; refuses shares and margins outside their range', () => {
     const config = parseWithSchema({ data: { train: 'a.csv', test: 'b.csv', labelColumn: 'y' } }, JobConfigSchema, 'config');
-    expect(config.aggregation).toEqual({ maxWeightShare: 1 });
+    expect(config.aggregation).toEqual({ maxWeightShare: 1, robustAt: 'coordinator' });
     expect(config.validation).toEqual({ maxAccuracyDrop: 0.1 });
     const data = { train: 'a.csv', test: 'b.csv', labelColumn: 'y' };
     expect(() => parseWithSchema({ data, aggregation: { maxWeightShare: 0 } }, JobConfigSchema, 'config')).toThrow(/aggregation\.maxWeightShare/);

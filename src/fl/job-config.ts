@@ -91,6 +91,12 @@ export const JobConfigSchema = z
       .object({
         /** Largest share of a round's total weight any one participant may hold; its weight is cut to fit (1 = no cap). */
         maxWeightShare: z.number().gt(0).max(1).default(1),
+        /**
+         * Where a robust rule (krum, median, trimmed-mean, norm-bounding) runs when participants come through edge
+         * aggregators: `edges` runs it on each group's updates, where they are visible, and the root averages the
+         * groups' results. A tiered job with a robust rule must say so; a flat coordinator runs the rule either way.
+         */
+        robustAt: z.enum(['coordinator', 'edges']).default('coordinator'),
       })
       .strict()
       .default({}),
@@ -218,7 +224,8 @@ export const JobConfigSchema = z
   });
 
 /** Strategies that need every client's update in the clear. */
-const INDIVIDUAL_UPDATE_RULES = new Set(['krum', 'median', 'trimmed-mean', 'norm-bounding']);
+/** Rules that read each participant's update: they cannot run on protected updates, and run at edges in a tiered job. */
+export const INDIVIDUAL_UPDATE_RULES: ReadonlySet<string> = new Set(['krum', 'median', 'trimmed-mean', 'norm-bounding']);
 
 export type JobConfigInput = z.input<typeof JobConfigSchema>;
 export type JobConfig = z.output<typeof JobConfigSchema>;
