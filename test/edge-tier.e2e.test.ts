@@ -129,6 +129,30 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
     expect(rootReport.final.accuracy).toBeGreaterThan(0.5);
   }, 300_000);
 
+  it('an edge killed mid-job and started again rejoins the root with its participants, and the job completes', async () => {
+    const config = writeJob('restart-root', 1, { rounds: 4 });
+    const root = serve('restart-root', config, kits.root);
+    const edgeArgs = ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')];
+    const first = serve('restart-edge', config, kits['edge-1'], edgeArgs);
+    const sites = GROUPS['edge-1'].map((site) => client(kits['edge-1'], site));
+    try {
+      await expect.poll(() => /round 1 \(edge\)/.test(first.output()), { timeout: 120_000, interval: 200 }).toBe(true);
+      first.child.kill('SIGKILL');
+      expect(await first.exit).toBe(128);
+      const second = serve('restart-edge', config, kits['edge-1'], edgeArgs);
+      expect(await root.exit, root.output()).toBe(0);
+      expect(await second.exit, second.output()).toBe(0);
+      for (const c of sites) expect(await c.exit, c.output()).toBe(0);
+      const rootReport = report('restart-root');
+      expect(rootReport.status).toBe('completed');
+      expect(rootReport.acceptedPerRound).toEqual([1, 1, 1, 1]);
+      expect(second.output()).toMatch(/upstream job job-\S+ completed/);
+    } finally {
+      root.child.kill();
+      first.child.kill();
+    }
+  }, 240_000);
+
   it('refuses a job an edge cannot run yet with one line naming the field, exit code 2', async () => {
     const he = writeJob('he', 2, { privacy: { he: 'ckks' } });
     const edge = serve('refused', he, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
