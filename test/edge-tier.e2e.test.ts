@@ -102,31 +102,41 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
     expect(rootReport.final.accuracy).toBeGreaterThan(0.5);
   }, 300_000);
 
-  it('SecAgg+ inside each edge group: the edges take masked updates, the root plain group means, and the job learns', async () => {
-    const rootConfig = writeJob('secagg-root', EDGES.length, { privacy: { secagg: { clip: 1, stageSeconds: 20 } } });
-    const root = serve('secagg-root', rootConfig, kits.root, ['--role', 'root']);
-    const edges = EDGES.map((edge) => serve(`secagg-${edge}`, rootConfig, kits[edge], ['--role', 'edge', '--key', join(kits.root, 'participants', edge, 'kit.json')]));
-    const sites = EDGES.flatMap((edge) => GROUPS[edge].map((site) => client(kits[edge], site)));
-    expect(await root.exit, root.output()).toBe(0);
-    for (const e of edges) expect(await e.exit, e.output()).toBe(0);
-    for (const c of sites) expect(await c.exit, c.output()).toBe(0);
-    expect(root.output()).toContain('SecAgg+ runs inside each edge group');
-    const rootReport = report('secagg-root');
-    expect(rootReport.status).toBe('completed');
-    expect(rootReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(EDGES.length));
-    for (const round of rootReport.rounds) expect([...round.participants].sort()).toEqual([...EDGES]);
-    // Each edge ran its group's rounds under SecAgg+: it saw masked vectors and their sum, never an update.
-    for (const edge of EDGES) {
-      const edgeReport = report(`secagg-${edge}`);
-      // Masked vectors, keys and shares: more than the plain float32 update the root took from the edge.
-      for (const [k, round] of edgeReport.rounds.entries()) {
-        expect(round.trainLoss).toBeUndefined();
-        expect(round.bytesPerClient).toBeGreaterThan(rootReport.rounds[k].bytesPerClient);
+  it('SecAgg+ and CKKS inside each edge group: the edges take masked vectors or ciphertexts, the root plain group means, and the job learns', async () => {
+    // Both tiered jobs run side by side, CKKS on kits of its own (other ports).
+    const ckksKits = { root: join(dir, 'kits-ckks-root'), 'edge-1': join(dir, 'kits-ckks-edge-1'), 'edge-2': join(dir, 'kits-ckks-edge-2') };
+    await provisionWithLocalKeys({ outDir: ckksKits.root, participants: EDGES, serverHost: '127.0.0.1', serverPort: await freePort() });
+    for (const edge of EDGES) await provisionWithLocalKeys({ outDir: ckksKits[edge], participants: [...GROUPS[edge]], serverHost: '127.0.0.1', serverPort: await freePort() });
+    const tiered = (name: string, privacy: Record<string, unknown>, kitsOf: Record<'root' | (typeof EDGES)[number], string>) => {
+      const config = writeJob(`${name}-root`, EDGES.length, { privacy });
+      const root = serve(`${name}-root`, config, kitsOf.root, ['--role', 'root']);
+      const edges = EDGES.map((edge) => serve(`${name}-${edge}`, config, kitsOf[edge], ['--role', 'edge', '--key', join(kitsOf.root, 'participants', edge, 'kit.json')]));
+      const sites = EDGES.flatMap((edge) => GROUPS[edge].map((site) => client(kitsOf[edge], site)));
+      return { name, root, edges, sites };
+    };
+    const runs = [tiered('secagg', { secagg: { clip: 1, stageSeconds: 20 } }, kits), tiered('ckks', { he: 'ckks', heCommittee: 2, heStageSeconds: 60 }, ckksKits)];
+    for (const { name, root, edges, sites } of runs) {
+      expect(await root.exit, root.output()).toBe(0);
+      for (const e of edges) expect(await e.exit, e.output()).toBe(0);
+      for (const c of sites) expect(await c.exit, c.output()).toBe(0);
+      expect(root.output()).toContain(`${name === 'secagg' ? 'SecAgg+' : 'CKKS'} runs inside each edge group`);
+      const rootReport = report(`${name}-root`);
+      expect(rootReport.status).toBe('completed');
+      expect(rootReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(EDGES.length));
+      for (const round of rootReport.rounds) expect([...round.participants].sort()).toEqual([...EDGES]);
+      // Each edge ran its group's rounds under the protection: masked vectors or ciphertexts, keys and shares, more
+      // than the plain float32 update the root took from the edge, and no participant's training loss released.
+      for (const edge of EDGES) {
+        const edgeReport = report(`${name}-${edge}`);
+        expect(edgeReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(GROUPS[edge].length));
+        for (const [k, round] of edgeReport.rounds.entries()) {
+          expect(round.trainLoss).toBeUndefined();
+          expect(round.bytesPerClient).toBeGreaterThan(rootReport.rounds[k].bytesPerClient);
+        }
+        expect(edges[EDGES.indexOf(edge)].output()).toMatch(/upstream job job-\S+ completed/);
       }
-      expect(edgeReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(GROUPS[edge].length));
-      expect(edges[EDGES.indexOf(edge)].output()).toMatch(/upstream job job-\S+ completed/);
+      expect(rootReport.final.accuracy, name).toBeGreaterThan(0.5);
     }
-    expect(rootReport.final.accuracy).toBeGreaterThan(0.5);
   }, 300_000);
 
   it('an edge killed mid-job and started again rejoins the root with its participants, and the job completes', async () => {

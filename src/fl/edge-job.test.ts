@@ -10,7 +10,6 @@ const config = (extra: Record<string, unknown> = {}): JobConfig => parseWithSche
 
 describe('edge job', () => {
   it.each([
-    ['privacy.he', { privacy: { he: 'ckks' } }],
     ['privacy.tee', { privacy: { tee: 'simulated' } }],
     ['privacy.dp', { privacy: { dp: { mode: 'sample', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, budget: { epsilon: 10 } } } }],
     ['privacy.anonymous', { privacy: { anonymous: true } }],
@@ -42,14 +41,17 @@ describe('edge job', () => {
     expect(edgeJobConfig(config({ strategy: { name: 'fedprox', mu: 0.1 } }), 2).strategy).toEqual({ name: 'fedprox', mu: 0.1 });
   });
 
-  it('runs SecAgg+ inside each group: the edge keeps it, the root runs plain rounds of the groups\' means', () => {
+  it('runs SecAgg+ and CKKS inside each group: the edge keeps them, the root runs plain rounds of the groups\' means', () => {
     const job = config({ privacy: { secagg: { clip: 2, stageSeconds: 5 } } });
     expect(edgeJobConfig(job, 3).privacy.secagg).toEqual(job.privacy.secagg);
     const root = rootJobConfig(job);
     expect(root.privacy.secagg).toBeUndefined();
     expect({ ...root, privacy: { ...root.privacy, secagg: job.privacy.secagg } }).toEqual(job);
     expect(() => rootJobConfig(config({ privacy: { secagg: true, dp: { mode: 'client', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, budget: { epsilon: 10 } } } }))).toThrow(/config field 'privacy\.dp'/);
-    expect(() => rootJobConfig(config({ privacy: { he: 'ckks' } }))).toThrow(EdgeUnsupportedError);
+    const ckks = config({ privacy: { he: 'ckks', heCommittee: 2 } });
+    expect(edgeJobConfig(ckks, 2).privacy.he).toBe('ckks');
+    expect(rootJobConfig(ckks).privacy.he).toBeUndefined();
+    expect(() => rootJobConfig(config({ privacy: { tee: 'simulated' } }))).toThrow(EdgeUnsupportedError);
   });
 
   it('runs a robust rule on each group when the config says so, and the root averages the groups', () => {

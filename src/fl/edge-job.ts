@@ -6,9 +6,10 @@ import { INDIVIDUAL_UPDATE_RULES, type JobConfig } from './job-config.js';
  * group. It folds its participants' updates with FedAvg's weighting and answers the root with one
  * update, their weighted mean, weighing the sum of their examples; the root's FedAvg of edge means is
  * then the flat FedAvg of every participant. Only linear strategies keep that identity; a robust rule
- * runs on each group's updates when the config says so (`aggregation.robustAt: edges`). SecAgg+ runs
- * inside each group (the edge learns only its group's sum, the root only the edges' means); everything
- * else is refused at the edge until it is built for edges.
+ * runs on each group's updates when the config says so (`aggregation.robustAt: edges`). SecAgg+ and
+ * CKKS run inside each group (the edge adds its group's masked vectors or ciphertexts and learns only
+ * the group's sum, the root only the edges' means); everything else is refused at the edge until it
+ * is built for edges.
  */
 
 /** A job setting the edge tier does not support yet; the CLI exits with code 2 and names the field. */
@@ -25,7 +26,6 @@ const LINEAR_STRATEGIES = new Set(['fedavg', 'fedprox', ...ROOT_ONLY_STRATEGIES]
 /** Throws EdgeUnsupportedError for the first setting of `config` that an edge cannot run yet. */
 export function checkEdgeJob(config: JobConfig): void {
   const { privacy } = config;
-  if (privacy.he) throw new EdgeUnsupportedError('privacy.he', 'CKKS at edges (adding ciphertexts) is not built yet');
   if (privacy.tee) throw new EdgeUnsupportedError('privacy.tee', 'an aggregation enclave at edges is not built yet');
   if (privacy.dp) {
     throw new EdgeUnsupportedError('privacy.dp', "differential privacy is not built for edges yet: the root's accountant would charge each edge as one participant, not the participants behind it");
@@ -64,12 +64,12 @@ export function edgeJobConfig(config: JobConfig, minClients: number): JobConfig 
 
 /**
  * The job a root (`serve --role root`) runs across its edges: the job as configured, except that
- * SecAgg+ and a robust rule run in each edge group rather than across edges, so the root's rounds are
- * plain rounds over the edges' results. Refuses what edges cannot run, as the edges do.
+ * SecAgg+, CKKS and a robust rule run in each edge group rather than across edges, so the root's
+ * rounds are plain rounds over the edges' results. Refuses what edges cannot run, as the edges do.
  */
 export function rootJobConfig(config: JobConfig): JobConfig {
   checkEdgeJob(config);
-  const { secagg: _inGroups, ...privacy } = config.privacy;
+  const { secagg: _secaggInGroups, he: _ckksInGroups, ...privacy } = config.privacy;
   return { ...config, privacy, strategy: rootStrategy(config.strategy) };
 }
 

@@ -50,7 +50,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   };
   const checkTask = (task: ServerHeader<'task'>): void => {
     if (task.protection.kind !== 'none') {
-      const where = task.protection.kind === 'secagg' ? ': SecAgg+ runs inside each edge group, so start the root with --role root' : ', which edges do not run yet';
+      const where = task.protection.kind === 'secagg' || task.protection.kind === 'ckks' ? ': it runs inside each edge group, so start the root with --role root' : ', which edges do not run yet';
       throw new EdgeUpstreamMismatchError(`its protection ('${task.protection.kind}')${where}`);
     }
     if (task.privacy) throw new EdgeUpstreamMismatchError(`its differential privacy ('${task.privacy.mode}'), which edges do not run yet`);
