@@ -61,14 +61,15 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
   const client = (kitDir: string, site: string): CliProcess => runCli(['client', '--key', join(kitDir, 'participants', site, 'kit.json'), '--data', data.get(site) as string], dir);
   const report = (name: string) => JSON.parse(readFileSync(join(dir, `${name}-report.json`), 'utf8'));
 
-  it('the root FedAvg of the edges FedAvgs is the flat FedAvg; the root sees only the edges, each edge only its own participants', async () => {
-    // The flat job and the tiered one run side by side (their own kits and ports): seeded training makes each
-    // participant's update the same whenever it runs.
-    const flatConfig = writeJob('flat', SITES.length);
+  it('the root FedAvg of the edges FedAvgs is the flat FedAvg and DP-SGD costs each participant the same epsilon; the root sees only the edges, each edge only its own participants', async () => {
+    // The flat job and the tiered one run side by side (their own kits and ports): seeded training and seeded
+    // (test-only) DP noise make each participant's update the same whenever it runs.
+    const dp = { mode: 'sample', noiseMultiplier: 1, clipNorm: 1, samplingRate: 0.05, budget: { epsilon: 1000 }, noise: 'seeded-insecure' };
+    const flatConfig = writeJob('flat', SITES.length, { privacy: { dp: { ...dp, dataset: 'edge-e2e-flat' } } });
     const flat = serve('flat', flatConfig, kits.flat);
     const flatClients = SITES.map((site) => client(kits.flat, site));
-    const rootConfig = writeJob('root', EDGES.length);
-    const root = serve('root', rootConfig, kits.root);
+    const rootConfig = writeJob('root', EDGES.length, { privacy: { dp: { ...dp, dataset: 'edge-e2e-tiered' } } });
+    const root = serve('root', rootConfig, kits.root, ['--role', 'root']);
     const edges = EDGES.map((edge) => serve(edge, rootConfig, kits[edge], ['--role', 'edge', '--key', join(kits.root, 'participants', edge, 'kit.json')]));
     const sites = EDGES.flatMap((edge) => GROUPS[edge].map((site) => client(kits[edge], site)));
     expect(await flat.exit, flat.output()).toBe(0);
@@ -82,8 +83,13 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
     expect(rootReport.status).toBe('completed');
     expect(rootReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(EDGES.length));
     for (const round of rootReport.rounds) expect([...round.participants].sort()).toEqual([...EDGES]);
+    // DP is accounted where the participants are known: each edge charges its own what the flat job charged its.
+    expect(flatReport.epsilon).toBeGreaterThan(0);
+    expect(rootReport.epsilon).toBeUndefined();
+    expect(root.output()).toContain('sample-level DP runs inside each edge group');
     for (const edge of EDGES) {
       const edgeReport = report(edge);
+      expect(edgeReport.epsilon).toBeCloseTo(flatReport.epsilon, 9);
       expect(edgeReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(GROUPS[edge].length));
       for (const round of edgeReport.rounds) expect([...round.participants].sort()).toEqual([...GROUPS[edge]]);
       expect(edges[EDGES.indexOf(edge)].output()).toMatch(/upstream job job-\S+ completed/);

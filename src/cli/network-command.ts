@@ -77,6 +77,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           const { rootJobConfig } = await import('../fl/index.js');
           const inGroups = prepared.config.privacy.secagg ? 'SecAgg+' : prepared.config.privacy.he ? 'CKKS' : undefined;
           if (inGroups) process.stderr.write(`root:         ${inGroups} runs inside each edge group; this root takes the groups' means, never a participant's update\n`);
+          if (prepared.config.privacy.dp) process.stderr.write(`root:         ${prepared.config.privacy.dp.mode}-level DP runs inside each edge group and each edge's ledger accounts its participants' epsilon (its report and budget command)\n`);
           prepared = { ...prepared, config: rootJobConfig(prepared.config) };
         }
         if (edge) {

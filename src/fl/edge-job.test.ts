@@ -11,7 +11,6 @@ const config = (extra: Record<string, unknown> = {}): JobConfig => parseWithSche
 describe('edge job', () => {
   it.each([
     ['privacy.tee', { privacy: { tee: 'simulated' } }],
-    ['privacy.dp', { privacy: { dp: { mode: 'sample', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, budget: { epsilon: 10 } } } }],
     ['privacy.anonymous', { privacy: { anonymous: true } }],
     ['strategy.name', { strategy: { name: 'krum', f: 1 } }],
     ['strategy.name', { strategy: { name: 'norm-bounding', maxNorm: 1 } }],
@@ -47,7 +46,9 @@ describe('edge job', () => {
     const root = rootJobConfig(job);
     expect(root.privacy.secagg).toBeUndefined();
     expect({ ...root, privacy: { ...root.privacy, secagg: job.privacy.secagg } }).toEqual(job);
-    expect(() => rootJobConfig(config({ privacy: { secagg: true, dp: { mode: 'client', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, budget: { epsilon: 10 } } } }))).toThrow(/config field 'privacy\.dp'/);
+    const dp = config({ privacy: { secagg: true, dp: { mode: 'client', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, budget: { epsilon: 10 } } } });
+    expect(edgeJobConfig(dp, 3).privacy.dp).toEqual(dp.privacy.dp);
+    expect(rootJobConfig(dp).privacy.dp).toBeUndefined();
     const ckks = config({ privacy: { he: 'ckks', heCommittee: 2 } });
     expect(edgeJobConfig(ckks, 2).privacy.he).toBe('ckks');
     expect(rootJobConfig(ckks).privacy.he).toBeUndefined();
