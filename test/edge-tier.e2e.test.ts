@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStorage } from '../src/core/index.js';
-import { demoConfig } from '../src/fl/index.js';
+import { aggregationEnclaveBundle, demoConfig } from '../src/fl/index.js';
 import { provisionWithLocalKeys } from '../src/identity/index.js';
 import { freePort } from './support/free-port.js';
 import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
@@ -58,7 +58,7 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
   };
   const serve = (name: string, config: string, kitDir: string, extra: string[] = []): CliProcess =>
     runCli(['--db', join(dir, `${name}.db`), 'serve', '--config', config, '--kit-dir', kitDir, '--operator-port', '0', '--report', join(dir, `${name}-report.json`), '--audit', join(dir, `${name}-audit.jsonl`), '--log-level', 'warn', ...extra], dir);
-  const client = (kitDir: string, site: string): CliProcess => runCli(['client', '--key', join(kitDir, 'participants', site, 'kit.json'), '--data', data.get(site) as string], dir);
+  const client = (kitDir: string, site: string, extra: string[] = []): CliProcess => runCli(['client', '--key', join(kitDir, 'participants', site, 'kit.json'), '--data', data.get(site) as string, ...extra], dir);
   const report = (name: string) => JSON.parse(readFileSync(join(dir, `${name}-report.json`), 'utf8'));
 
   it('the root FedAvg of the edges FedAvgs is the flat FedAvg and DP-SGD costs each participant the same epsilon; the root sees only the edges, each edge only its own participants', async () => {
@@ -108,37 +108,47 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
     expect(rootReport.final.accuracy).toBeGreaterThan(0.5);
   }, 300_000);
 
-  it('SecAgg+ and CKKS inside each edge group: the edges take masked vectors or ciphertexts, the root plain group means, and the job learns', async () => {
-    // Both tiered jobs run side by side, CKKS on kits of its own (other ports).
-    const ckksKits = { root: join(dir, 'kits-ckks-root'), 'edge-1': join(dir, 'kits-ckks-edge-1'), 'edge-2': join(dir, 'kits-ckks-edge-2') };
-    await provisionWithLocalKeys({ outDir: ckksKits.root, participants: EDGES, serverHost: '127.0.0.1', serverPort: await freePort() });
-    for (const edge of EDGES) await provisionWithLocalKeys({ outDir: ckksKits[edge], participants: [...GROUPS[edge]], serverHost: '127.0.0.1', serverPort: await freePort() });
-    const tiered = (name: string, privacy: Record<string, unknown>, kitsOf: Record<'root' | (typeof EDGES)[number], string>) => {
+  it('SecAgg+, CKKS and an enclave inside each edge group: the edges take masked vectors, ciphertexts or sealed updates, the root plain group means, and the job learns', async () => {
+    // The three tiered jobs run side by side, CKKS and the enclave on kits of their own (other ports).
+    const kitsFor = async (name: string): Promise<Record<'root' | (typeof EDGES)[number], string>> => {
+      const own = { root: join(dir, `kits-${name}-root`), 'edge-1': join(dir, `kits-${name}-edge-1`), 'edge-2': join(dir, `kits-${name}-edge-2`) };
+      await provisionWithLocalKeys({ outDir: own.root, participants: EDGES, serverHost: '127.0.0.1', serverPort: await freePort() });
+      for (const edge of EDGES) await provisionWithLocalKeys({ outDir: own[edge], participants: [...GROUPS[edge]], serverHost: '127.0.0.1', serverPort: await freePort() });
+      return own;
+    };
+    const { measurement } = await aggregationEnclaveBundle();
+    const tiered = (name: string, privacy: Record<string, unknown>, kitsOf: Record<'root' | (typeof EDGES)[number], string>, clientArgs: string[] = []) => {
       const config = writeJob(`${name}-root`, EDGES.length, { privacy });
       const root = serve(`${name}-root`, config, kitsOf.root, ['--role', 'root']);
       const edges = EDGES.map((edge) => serve(`${name}-${edge}`, config, kitsOf[edge], ['--role', 'edge', '--key', join(kitsOf.root, 'participants', edge, 'kit.json')]));
-      const sites = EDGES.flatMap((edge) => GROUPS[edge].map((site) => client(kitsOf[edge], site)));
+      const sites = EDGES.flatMap((edge) => GROUPS[edge].map((site) => client(kitsOf[edge], site, clientArgs)));
       return { name, root, edges, sites };
     };
-    const runs = [tiered('secagg', { secagg: { clip: 1, stageSeconds: 20 } }, kits), tiered('ckks', { he: 'ckks', heCommittee: 2, heStageSeconds: 60 }, ckksKits)];
+    const runs = [
+      tiered('secagg', { secagg: { clip: 1, stageSeconds: 20 } }, kits),
+      tiered('ckks', { he: 'ckks', heCommittee: 2, heStageSeconds: 60 }, await kitsFor('ckks')),
+      tiered('tee', { tee: 'simulated' }, await kitsFor('tee'), ['--tee-allow', measurement]),
+    ];
+    const protection = { secagg: 'SecAgg+', ckks: 'CKKS', tee: 'aggregation in a simulated enclave' } as Record<string, string>;
     for (const { name, root, edges, sites } of runs) {
       expect(await root.exit, root.output()).toBe(0);
       for (const e of edges) expect(await e.exit, e.output()).toBe(0);
       for (const c of sites) expect(await c.exit, c.output()).toBe(0);
-      expect(root.output()).toContain(`${name === 'secagg' ? 'SecAgg+' : 'CKKS'} runs inside each edge group`);
+      expect(root.output()).toContain(`${protection[name]} runs inside each edge group`);
       const rootReport = report(`${name}-root`);
       expect(rootReport.status).toBe('completed');
       expect(rootReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(EDGES.length));
       for (const round of rootReport.rounds) expect([...round.participants].sort()).toEqual([...EDGES]);
-      // Each edge ran its group's rounds under the protection: masked vectors or ciphertexts, keys and shares, more
-      // than the plain float32 update the root took from the edge, and no participant's training loss released.
+      // Each edge ran its group's rounds under the protection: masked vectors, ciphertexts or updates sealed to the
+      // enclave, more than the plain float32 update the root took from the edge, and no participant's training loss released.
       for (const edge of EDGES) {
         const edgeReport = report(`${name}-${edge}`);
         expect(edgeReport.acceptedPerRound).toEqual(Array(ROUNDS).fill(GROUPS[edge].length));
         for (const [k, round] of edgeReport.rounds.entries()) {
-          expect(round.trainLoss).toBeUndefined();
+          if (name !== 'tee') expect(round.trainLoss).toBeUndefined();
           expect(round.bytesPerClient).toBeGreaterThan(rootReport.rounds[k].bytesPerClient);
         }
+        if (name === 'tee') expect(edges[EDGES.indexOf(edge)].output()).toContain(`measurement ${measurement}`);
         expect(edges[EDGES.indexOf(edge)].output()).toMatch(/upstream job job-\S+ completed/);
       }
       expect(rootReport.final.accuracy, name).toBeGreaterThan(0.5);

@@ -47,7 +47,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--firewall <file>', 'JSON {"allow": [...], "deny": [...]} of addresses and CIDR networks that may or may not connect to the participants\' listener; re-read on SIGHUP, or set with PUT /api/firewall')
     .option('--members <file|registry>', 'a privacy.anonymous job: the member-set file ({"commitments": [...]}) whose tree roots members prove against, re-read when it changes; or `registry`: MemberRegistry on the chain of --rpc, where only staked accounts add members')
     .option('--grant <file>', 'run a job bought on the data market: the access grant `market order` wrote; its configuration must be --config, its privacy budget is the asset\'s')
-    .option('--role <role>', `${ROLES.join(', ')}: an edge is a participant of the root's job (--key, --upstream) and the coordinator of its own participants (--kit-dir); it answers each root round with their weighted mean. A root's participants are edges: a privacy.secagg or privacy.he job runs SecAgg+ or CKKS inside each edge group and plain rounds of group means at the root`, 'coordinator')
+    .option('--role <role>', `${ROLES.join(', ')}: an edge is a participant of the root's job (--key, --upstream) and the coordinator of its own participants (--kit-dir); it answers each root round with their weighted mean. A root's participants are edges: a privacy.secagg, privacy.he or privacy.tee job runs SecAgg+, CKKS or the enclave inside each edge group and plain rounds of group means at the root`, 'coordinator')
     .option('--upstream <url>', "with --role edge: the root coordinator's address (default: the --key kit's)")
     .option('--key <file>', "with --role edge: the edge's participant kit for the root's job (from `kit assemble`)")
     .option('--min-participants <n>', "with --role edge: participants the edge waits for before each round, all of them folded (default: every participant of --kit-dir)", count('--min-participants'))
@@ -75,7 +75,8 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         let minParticipants = opts.minParticipants ?? 0;
         if (opts.role === 'root') {
           const { rootJobConfig } = await import('../fl/index.js');
-          const inGroups = prepared.config.privacy.secagg ? 'SecAgg+' : prepared.config.privacy.he ? 'CKKS' : undefined;
+          const { privacy } = prepared.config;
+          const inGroups = privacy.secagg ? 'SecAgg+' : privacy.he ? 'CKKS' : privacy.tee ? `aggregation in a ${privacy.tee} enclave` : undefined;
           if (inGroups) process.stderr.write(`root:         ${inGroups} runs inside each edge group; this root takes the groups' means, never a participant's update\n`);
           if (prepared.config.privacy.dp) process.stderr.write(`root:         ${prepared.config.privacy.dp.mode}-level DP runs inside each edge group and each edge's ledger accounts its participants' epsilon (its report and budget command)\n`);
           prepared = { ...prepared, config: rootJobConfig(prepared.config) };

@@ -10,7 +10,6 @@ const config = (extra: Record<string, unknown> = {}): JobConfig => parseWithSche
 
 describe('edge job', () => {
   it.each([
-    ['privacy.tee', { privacy: { tee: 'simulated' } }],
     ['privacy.anonymous', { privacy: { anonymous: true } }],
     ['strategy.name', { strategy: { name: 'krum', f: 1 } }],
     ['strategy.name', { strategy: { name: 'norm-bounding', maxNorm: 1 } }],
@@ -52,7 +51,10 @@ describe('edge job', () => {
     const ckks = config({ privacy: { he: 'ckks', heCommittee: 2 } });
     expect(edgeJobConfig(ckks, 2).privacy.he).toBe('ckks');
     expect(rootJobConfig(ckks).privacy.he).toBeUndefined();
-    expect(() => rootJobConfig(config({ privacy: { tee: 'simulated' } }))).toThrow(EdgeUnsupportedError);
+    const tee = config({ privacy: { tee: 'simulated' } });
+    expect(edgeJobConfig(tee, 2).privacy.tee).toBe('simulated');
+    expect(rootJobConfig(tee).privacy.tee).toBeUndefined();
+    expect(() => rootJobConfig(config({ privacy: { anonymous: true } }))).toThrow(EdgeUnsupportedError);
   });
 
   it('runs a robust rule on each group when the config says so, and the root averages the groups', () => {

@@ -6,9 +6,10 @@ import { INDIVIDUAL_UPDATE_RULES, type JobConfig } from './job-config.js';
  * group. It folds its participants' updates with FedAvg's weighting and answers the root with one
  * update, their weighted mean, weighing the sum of their examples; the root's FedAvg of edge means is
  * then the flat FedAvg of every participant. Only linear strategies keep that identity; a robust rule
- * runs on each group's updates when the config says so (`aggregation.robustAt: edges`). SecAgg+ and
- * CKKS run inside each group (the edge adds its group's masked vectors or ciphertexts and learns only
- * the group's sum, the root only the edges' means). Differential privacy runs in the groups and is
+ * runs on each group's updates when the config says so (`aggregation.robustAt: edges`). SecAgg+,
+ * CKKS and an aggregation enclave run inside each group (the edge adds its group's masked vectors or
+ * ciphertexts, or its enclave aggregates them, and learns only the group's result, the root only the
+ * edges' means). Differential privacy runs in the groups and is
  * accounted by each edge for its participants. Everything else is refused at the edge until it is
  * built for edges.
  */
@@ -27,7 +28,6 @@ const LINEAR_STRATEGIES = new Set(['fedavg', 'fedprox', ...ROOT_ONLY_STRATEGIES]
 /** Throws EdgeUnsupportedError for the first setting of `config` that an edge cannot run yet. */
 export function checkEdgeJob(config: JobConfig): void {
   const { privacy } = config;
-  if (privacy.tee) throw new EdgeUnsupportedError('privacy.tee', 'an aggregation enclave at edges is not built yet');
   if (privacy.anonymous) throw new EdgeUnsupportedError('privacy.anonymous', 'anonymous membership at edges is not built yet');
   if (INDIVIDUAL_UPDATE_RULES.has(config.strategy.name) && config.aggregation.robustAt !== 'edges') {
     throw new EdgeUnsupportedError(
@@ -62,14 +62,14 @@ export function edgeJobConfig(config: JobConfig, minClients: number): JobConfig 
 
 /**
  * The job a root (`serve --role root`) runs across its edges: the job as configured, except that
- * SecAgg+, CKKS and a robust rule run in each edge group rather than across edges, so the root's
+ * SecAgg+, CKKS, an aggregation enclave and a robust rule run in each edge group rather than across edges, so the root's
  * rounds are plain rounds over the edges' results, and differential privacy is accounted where the
  * participants are known, at each edge: its ledger charges each of its participants what the flat
  * job would (the root's would see one participant per edge). Refuses what edges cannot run, as the edges do.
  */
 export function rootJobConfig(config: JobConfig): JobConfig {
   checkEdgeJob(config);
-  const { secagg: _secaggInGroups, he: _ckksInGroups, dp: _accountedAtEdges, ...privacy } = config.privacy;
+  const { secagg: _secaggInGroups, he: _ckksInGroups, tee: _enclavesAtEdges, dp: _accountedAtEdges, ...privacy } = config.privacy;
   return { ...config, privacy, strategy: rootStrategy(config.strategy) };
 }
 

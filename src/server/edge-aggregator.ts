@@ -50,8 +50,7 @@ export async function startEdge(options: EdgeOptions): Promise<RunningEdge> {
   };
   const checkTask = (task: ServerHeader<'task'>): void => {
     if (task.protection.kind !== 'none') {
-      const where = task.protection.kind === 'secagg' || task.protection.kind === 'ckks' ? ': it runs inside each edge group, so start the root with --role root' : ', which edges do not run yet';
-      throw new EdgeUpstreamMismatchError(`its protection ('${task.protection.kind}')${where}`);
+      throw new EdgeUpstreamMismatchError(`its protection ('${task.protection.kind}'): it runs inside each edge group, so start the root with --role root`);
     }
     if (task.privacy) throw new EdgeUpstreamMismatchError(`its differential privacy ('${task.privacy.mode}'): it runs and is accounted inside each edge group, so start the root with --role root`);
     if (!isDeepStrictEqual(task.plan, expectedPlan)) throw new EdgeUpstreamMismatchError(`the training plan (the root asks for ${JSON.stringify(task.plan)}, the config says ${JSON.stringify(expectedPlan)})`);
