@@ -180,10 +180,14 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
   }, 240_000);
 
   it('refuses a job an edge cannot run yet with one line naming the field, exit code 2', async () => {
-    const he = writeJob('he', 2, { privacy: { he: 'ckks' } });
-    const edge = serve('refused', he, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
-    expect(await edge.exit, edge.output()).toBe(2);
-    expect(edge.output()).toMatch(/error \[EDGE_UNSUPPORTED\]: config field 'privacy\.he'/);
+    const anonymous = writeJob('anonymous', 2, { privacy: { anonymous: true } });
+    const edge = serve('refused', anonymous, kits['edge-1'], ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')]);
+    try {
+      expect(await edge.exit, edge.output()).toBe(2);
+    } finally {
+      edge.child.kill();
+    }
+    expect(edge.output()).toMatch(/error \[EDGE_UNSUPPORTED\]: config field 'privacy\.anonymous'/);
     const stray = serve('stray', writeJob('stray', 2), kits.flat, ['--upstream', 'https://127.0.0.1:9']);
     expect(await stray.exit, stray.output()).toBe(2);
     expect(stray.output()).toMatch(/--upstream is for --role edge/);
