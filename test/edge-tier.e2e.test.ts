@@ -123,7 +123,8 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
       const config = writeJob(`${name}-root`, ONE.length, { privacy });
       const root = serve(`${name}-root`, config, kitsOf.root, ['--role', 'root']);
       const edges = ONE.map((edge) => serve(`${name}-${edge}`, config, kitsOf[edge], ['--role', 'edge', '--key', join(kitsOf.root, 'participants', edge, 'kit.json')]));
-      const sites = ONE.flatMap((edge) => GROUPS[edge].map((site) => client(kitsOf[edge], site, clientArgs)));
+      // Each participant accepts only the protection of its job (`--protection`): its edge could not downgrade it.
+      const sites = ONE.flatMap((edge) => GROUPS[edge].map((site) => client(kitsOf[edge], site, ['--protection', name, ...clientArgs])));
       return { name, root, edges, sites };
     };
     const runs = [

@@ -236,7 +236,10 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--identity <file>', 'a privacy.anonymous job: your member identity file (its secret never leaves this machine); with --members')
     .option('--members <file|registry>', 'a privacy.anonymous job: the member-set file your identity is proved against, or `registry`: MemberRegistry on the chain of --rpc')
     .option('--wire-log <file>', 'write every message this node sends to the coordinator, whole and signed, before TLS, to this file (records of a 4-byte big-endian length and the bytes), to inspect what left the node')
-    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; teeAllow: string[]; teePlatformKey: string; wireLog?: string; identity?: string; members?: string }) => {
+    .option('--protection <list>', 'send your update only under these protections, comma-separated from none, secagg, ckks, tee (default: whatever the coordinator asks); a round asking for another is refused before training')
+    .action(async (opts: { key: string; data: string; server?: string; json?: boolean; asset?: string; marketOperator?: string; grantUsage: string; audit: string; teeAllow: string[]; teePlatformKey: string; wireLog?: string; identity?: string; members?: string; protection?: string }) => {
+      const { parseProtectionFloor } = await import('../fl/index.js');
+      const protections = opts.protection === undefined ? undefined : parseProtectionFloor(opts.protection);
       if ((opts.identity === undefined) !== (opts.members === undefined)) {
         throw new InvalidInputError('CLI_OPTION_INVALID', '--identity and --members go together: an anonymous member proves its identity file against the member set (a file, or `registry`)');
       }
@@ -279,7 +282,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         const membership = zk.Membership.open(1);
         anonymous = { member: new AnonymousMember(membership, identity, path), close: () => membership.close() };
       }
-      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, enclavePolicy, ...(anonymous ? { anonymous: anonymous.member } : {}), ...(admitJob ? { admitJob } : {}), ...(wireLog ? { onFrame: wireLog.record } : {}) });
+      const agent = new ClientAgent({ kit, dataFile: opts.data, serverUrl: opts.server, enclavePolicy, ...(protections ? { protections } : {}), ...(anonymous ? { anonymous: anonymous.member } : {}), ...(admitJob ? { admitJob } : {}), ...(wireLog ? { onFrame: wireLog.record } : {}) });
       const say = (line: string): void => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
       agent.on('connected', () => say(`${kit.participantId}: connected to ${opts.server ?? kit.coordinatorUrl}`));
       // The local loss is shown only where it may leave the node (plain rounds without DP); the update itself is what was trained.

@@ -4,7 +4,7 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import WebSocket from 'ws';
 import { CipherNexusError, InvalidInputError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import { EXAMPLES_REDECLARED, ParticipantRuntime, type AnonymousMember, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput } from '../fl/index.js';
+import { EXAMPLES_REDECLARED, ParticipantRuntime, type AnonymousMember, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput, type ProtectionKind } from '../fl/index.js';
 import { rosterKeys, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
 import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
@@ -31,6 +31,8 @@ export interface ClientAgentOptions {
   admitJob?: (jobId: string, market: ServerHeader<'welcome'>['market']) => Promise<void>;
   /** Which enclaves may see this participant's update in a `privacy.tee` job; without it every enclave is refused. */
   enclavePolicy?: EnclavePolicy;
+  /** The protections this node sends its update under (`client --protection`); a round naming another is refused. Default: any. */
+  protections?: ReadonlySet<ProtectionKind>;
   /**
    * A `privacy.anonymous` job: the member this agent proves to be, with a join proof bound to each connection and a
    * proof with every update; the coordinator then never learns which member it is.
@@ -297,6 +299,7 @@ export class ClientAgent extends EventEmitter {
         identity: createPrivateKey(this.options.kit.signingPrivateKey),
         send: (output) => this.output(output),
         ...(this.options.enclavePolicy ? { enclavePolicy: this.options.enclavePolicy } : {}),
+        ...(this.options.protections ? { protections: this.options.protections } : {}),
         ...(this.options.kit.roster ? { identities: { roster: rosterKeys(this.options.kit.roster), anonymous: this.options.anonymous !== undefined } } : {}),
       });
     }

@@ -51,6 +51,7 @@ export type { JobOutcome } from './job-outcome.js';
 export { taskSeed } from './round-opening.js';
 export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
 export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
+export { PROTECTION_KINDS, ProtectionRefusedError, checkProtectionFloor, parseProtectionFloor, type ProtectionKind } from './protection-floor.js';
 export { EnclaveRefusedError, type EnclavePolicy } from './protection/tee.js';
 export { AggregationEnclave, aggregationEnclaveBundle, roundNonce } from './protection/tee-enclave.js';
 export { InProcessChannel, type SimulatedParticipant } from './in-process-channel.js';

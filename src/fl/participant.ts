@@ -6,6 +6,7 @@ import type { RemoteTask, RemoteUpdate, StageMessage } from './participant-chann
 import { CkksParticipant } from './protection/ckks.js';
 import { SecAggParticipant } from './protection/secagg.js';
 import { admitEnclave, encryptUpdate, refusalBody, type EnclavePolicy } from './protection/tee.js';
+import { checkProtectionFloor, type ProtectionKind } from './protection-floor.js';
 import { checkRoundIdentities, type RoundIdentityCheck } from './round-identities.js';
 
 /** What a participant sends: an update (offered, then sent when pulled), a protocol message, or a failed task. */
@@ -28,6 +29,8 @@ export interface ParticipantRuntimeOptions {
   enclavePolicy?: EnclavePolicy;
   /** Across machines: the roster SecAgg+ and CKKS rounds' identity keys are checked against before anything is sent. */
   identities?: RoundIdentityCheck;
+  /** The protections this participant sends its update under; a task naming another is refused before training. Default: any. */
+  protections?: ReadonlySet<ProtectionKind>;
 }
 
 interface ActiveRound {
@@ -63,7 +66,17 @@ export class ParticipantRuntime {
 
   /** Starts a round's task: training begins at once; SecAgg+ advertises its keys while it trains. */
   onTask(task: RemoteTask, weights: Float32Array): void {
-    const { id, attack } = this.options;
+    const { id, attack, protections } = this.options;
+    if (protections) {
+      try {
+        checkProtectionFloor(task.protection.kind, protections);
+      } catch (error) {
+        this.active?.ckks?.dispose();
+        this.active = null;
+        this.fail(task.roundId, error);
+        return;
+      }
+    }
     let enclaveKey: Uint8Array | undefined;
     if (task.protection.kind === 'tee') {
       // The enclave is checked before any training: a participant that refuses it spends nothing on the round.
