@@ -1,7 +1,7 @@
 import { encodeSignedFrame, signedFramePayloadOffset, type MessageSigner } from '../identity/index.js';
-import { encodeMessage, type ClientHeader, type ClientKind } from '../protocol/index.js';
+import { encodeMessageParts, type ClientHeader, type ClientKind } from '../protocol/index.js';
 
-/** One message as a participant sends it: signed, in one frame, its body 4-byte aligned where the coordinator reads it. */
+/** One message as a participant sends it: signed, in one frame, its body 4-byte aligned where the coordinator reads it, and copied once (into the frame). */
 export function participantFrame<K extends ClientKind>(signer: MessageSigner, kind: K, header: ClientHeader<K>, body?: Uint8Array): Uint8Array {
-  return encodeSignedFrame(signer, kind, encodeMessage(kind, header, body, signedFramePayloadOffset(signer.participantId, kind)));
+  return encodeSignedFrame(signer, kind, encodeMessageParts(kind, header, body, signedFramePayloadOffset(signer.participantId, kind)));
 }

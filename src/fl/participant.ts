@@ -35,10 +35,11 @@ export interface ParticipantRuntimeOptions {
 
 interface ActiveRound {
   roundId: string;
-  global: Float32Array;
-  trained: Promise<ClientResult>;
-  secagg?: SecAggParticipant;
-  ckks?: CkksParticipant;
+  /**
+   * A protected round's later stages mask or encrypt the trained update against the global model; a plain round keeps
+   * neither, so a participant holds no model's worth of memory between its update and the next task.
+   */
+  protocol?: { global: Float32Array; trained: Promise<ClientResult>; secagg?: SecAggParticipant; ckks?: CkksParticipant };
 }
 
 /**
@@ -83,7 +84,7 @@ export class ParticipantRuntime {
       try {
         enclaveKey = admitEnclave(task.protection, task, this.options.enclavePolicy, new Date());
       } catch (error) {
-        this.active?.ckks?.dispose();
+        this.active?.protocol?.ckks?.dispose();
         this.active = null;
         this.stage(task.roundId, 'tee', 'refuse', refusalBody(error));
         return;
@@ -102,19 +103,21 @@ export class ParticipantRuntime {
       ...(compression ? { compression, residual: this.residual } : {}),
     };
     const trained = this.options.train(clientTask);
-    this.active?.ckks?.dispose();
-    const active: ActiveRound = { roundId: task.roundId, global: weights, trained };
+    this.active?.protocol?.ckks?.dispose();
+    const active: ActiveRound = { roundId: task.roundId };
     this.active = active;
     if (task.protection.kind === 'secagg' || task.protection.kind === 'ckks') {
+      const protocol: NonNullable<ActiveRound['protocol']> = { global: weights, trained };
+      active.protocol = protocol;
       // The protection's first message goes out while the participant trains.
       try {
         if (this.options.identities) checkRoundIdentities(task.protection.identityKeys, this.options.identities);
         if (task.protection.kind === 'secagg') {
-          active.secagg = new SecAggParticipant(id, task.protection, this.options.identity, this.options.numExamples, task.seed);
-          this.stage(task.roundId, 'secagg', 'advertiseKeys', active.secagg.advertiseKeys());
+          protocol.secagg = new SecAggParticipant(id, task.protection, this.options.identity, this.options.numExamples, task.seed);
+          this.stage(task.roundId, 'secagg', 'advertiseKeys', protocol.secagg.advertiseKeys());
         } else {
-          active.ckks = new CkksParticipant(id, task.jobId, task.roundId, task.protection, this.options.identity, this.options.numExamples);
-          this.stage(task.roundId, 'ckks', 'identity', active.ckks.identity());
+          protocol.ckks = new CkksParticipant(id, task.jobId, task.roundId, task.protection, this.options.identity, this.options.numExamples);
+          this.stage(task.roundId, 'ckks', 'identity', protocol.ckks.identity());
         }
       } catch (error) {
         this.fail(task.roundId, error);
@@ -152,17 +155,18 @@ export class ParticipantRuntime {
   /** Answers one message of the round's protection protocol. */
   async onStage(message: StageMessage): Promise<void> {
     const active = this.active;
-    if (!active || active.roundId !== message.roundId) return;
-    const trained = async (): Promise<{ result: ClientResult; global: Float32Array }> => ({ result: await active.trained, global: active.global });
+    const protocol = active?.protocol;
+    if (!active || !protocol || active.roundId !== message.roundId) return;
+    const trained = async (): Promise<{ result: ClientResult; global: Float32Array }> => ({ result: await protocol.trained, global: protocol.global });
     try {
       let answer: { stage: string; body: Uint8Array } | null;
-      if (message.protocol === 'secagg' && active.secagg) answer = await active.secagg.answer(message.stage, message.body, trained);
-      else if (message.protocol === 'ckks' && active.ckks) answer = await active.ckks.answer(message.stage, message.body, trained);
+      if (message.protocol === 'secagg' && protocol.secagg) answer = await protocol.secagg.answer(message.stage, message.body, trained);
+      else if (message.protocol === 'ckks' && protocol.ckks) answer = await protocol.ckks.answer(message.stage, message.body, trained);
       else return;
       if (!answer || this.active !== active) return;
       // The protected update itself travels like any update (offered, then sent when the coordinator pulls it).
       if (answer.stage === 'masked' || answer.stage === 'contribution') {
-        const { seconds } = await active.trained;
+        const { seconds } = await protocol.trained;
         const encoding = message.protocol === 'secagg' ? 'secagg' : 'ckks';
         this.options.send({ kind: 'update', update: { roundId: active.roundId, numExamples: this.claimed, seconds, encoding, body: answer.body } });
       } else {

@@ -53,6 +53,17 @@ describe('signed frames', () => {
     expect(Buffer.from(encodeSignedFrame(alice.signer, 'update', payload).subarray(18, 34)).equals(Buffer.from(frame.subarray(18, 34)))).toBe(false);
   });
 
+  it('signs a payload given in parts as the payload they make together', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 5 }), (parts) => {
+        const frame = encodeSignedFrame(alice.signer, 'update', parts);
+        const whole = Buffer.concat(parts);
+        expect(frame.length).toBe(PAYLOAD_AT + whole.length + 64);
+        expect(Buffer.from(openSignedFrame(frame, verifier()).payload).equals(whole)).toBe(true);
+      }),
+    );
+  });
+
   it('says where a frame carries its payload, for any sender and kind', () => {
     expect(signedFramePayloadOffset('alice', 'update')).toBe(PAYLOAD_AT);
     fc.assert(

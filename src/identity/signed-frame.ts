@@ -34,28 +34,40 @@ export function signedFramePayloadOffset(sender: string, kind: string): number {
   return MAGIC.length + 1 + 1 + Buffer.byteLength(sender, 'latin1') + 1 + Buffer.byteLength(kind, 'latin1') + NONCE_BYTES + 8 + 4;
 }
 
-/** Signs `payload` as a frame of `kind` from the signer, with a fresh random nonce and the current time. */
-export function encodeSignedFrame(signer: MessageSigner, kind: string, payload: Uint8Array): Uint8Array {
+/**
+ * Signs `payload` as a frame of `kind` from the signer, with a fresh random nonce and the current time. Given as
+ * consecutive parts (a message's head and its model-sized body), the payload is copied once, into the frame, and
+ * signed where it lies there.
+ */
+export function encodeSignedFrame(signer: MessageSigner, kind: string, payload: Uint8Array | readonly Uint8Array[]): Uint8Array {
   if (!FRAME_KIND_PATTERN.test(kind)) {
     throw new InvalidInputError('MESSAGE_KIND_INVALID', `frame kind '${kind}' is not allowed; use a lowercase letter, then lowercase letters, digits and . _ / - (at most 128)`, { kind });
   }
-  const envelope = { transport: 'frame' as const, sender: signer.participantId, kind, nonce: new Uint8Array(randomBytes(NONCE_BYTES)), timestamp: Date.now(), payload };
-  const signature = signEnvelope(signer, envelope);
+  const parts = payload instanceof Uint8Array ? [payload] : payload;
+  const payloadLength = parts.reduce((sum, part) => sum + part.byteLength, 0);
   const sender = Buffer.from(signer.participantId, 'latin1');
   const kindBytes = Buffer.from(kind, 'latin1');
-  const out = Buffer.alloc(MAGIC.length + 1 + 1 + sender.length + 1 + kindBytes.length + NONCE_BYTES + 8 + 4 + payload.length + SIGNATURE_BYTES);
+  // Every byte is written below; not from the shared pool, so a model-sized frame owns its memory.
+  const out = Buffer.allocUnsafeSlow(MAGIC.length + 1 + 1 + sender.length + 1 + kindBytes.length + NONCE_BYTES + 8 + 4 + payloadLength + SIGNATURE_BYTES);
+  const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
+  const timestamp = Date.now();
   let at = MAGIC.copy(out, 0);
   at = out.writeUInt8(VERSION, at);
   at = out.writeUInt8(sender.length, at);
   at += sender.copy(out, at);
   at = out.writeUInt8(kindBytes.length, at);
   at += kindBytes.copy(out, at);
-  out.set(envelope.nonce, at);
+  out.set(nonce, at);
   at += NONCE_BYTES;
-  at = out.writeBigUInt64BE(BigInt(envelope.timestamp), at);
-  at = out.writeUInt32BE(payload.length, at);
-  out.set(payload, at);
-  out.set(signature, at + payload.length);
+  at = out.writeBigUInt64BE(BigInt(timestamp), at);
+  at = out.writeUInt32BE(payloadLength, at);
+  const payloadAt = at;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  const signature = signEnvelope(signer, { transport: 'frame', sender: signer.participantId, kind, nonce, timestamp, payload: out.subarray(payloadAt, at) });
+  out.set(signature, at);
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 

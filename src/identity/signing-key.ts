@@ -14,8 +14,10 @@ export interface SigningKeyPair {
   publicKey: string;
 }
 
-// The shape of a base64url Ed25519 public key; importing it checks the rest.
-const SIGNING_PUBLIC_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+// 32 bytes are 43 base64url characters whose last one carries 4 bits, its low 2 zero: only the canonical spelling of a
+// key is its name. OpenSSL imports any 32 bytes as an Ed25519 public key (RFC 8032 §5.1.5 decodes a point when
+// verifying, not when importing), so the pattern is the whole check and needs no KeyObject.
+const SIGNING_PUBLIC_KEY_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 /** A fresh Ed25519 key pair. */
 export function generateSigningKeyPair(): SigningKeyPair {
@@ -38,10 +40,14 @@ export function signingPrivateKey(pem: string): KeyObject | undefined {
   }
 }
 
+/** Whether `text` is an Ed25519 public key in canonical base64url: what a roster of thousands checks per entry without importing each key. */
+export function isSigningPublicKeyText(text: string): boolean {
+  return SIGNING_PUBLIC_KEY_PATTERN.test(text);
+}
+
 /** The Ed25519 public key whose base64url text is given, or undefined when the text is not one. */
 export function signingPublicKey(text: string): KeyObject | undefined {
-  // Base64url has several spellings of the last character; only the canonical one is a key's name.
-  if (!SIGNING_PUBLIC_KEY_PATTERN.test(text) || Buffer.from(text, 'base64url').toString('base64url') !== text) return undefined;
+  if (!isSigningPublicKeyText(text)) return undefined;
   try {
     return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: text }, format: 'jwk' });
   } catch {

@@ -38,6 +38,12 @@ function loadError(kit: unknown, load: (file: string) => unknown, text = JSON.st
   throw new Error('the loader accepted a bad kit');
 }
 
+/** `kit` with its roster giving `id` the key `text`. */
+function withRosterKey(kit: Record<string, unknown>, id: string, text: string): Record<string, unknown> {
+  const roster = kit.roster as { participants: Record<string, string>; signature: string };
+  return { ...kit, roster: { ...roster, participants: { ...roster.participants, [id]: text } } };
+}
+
 describe('loadParticipantKit', () => {
   const alice = () => read(participantKitPath(job, 'alice'));
   const bob = () => read(participantKitPath(job, 'bob'));
@@ -56,6 +62,9 @@ describe('loadParticipantKit', () => {
     ["another participant's TLS key", () => ({ ...alice(), tlsPrivateKey: bob().tlsPrivateKey }), 'tlsPrivateKey', "is not the private key of the kit's certificate"],
     ["another participant's signing public key", () => ({ ...alice(), signingPublicKey: bob().signingPublicKey }), 'signingPublicKey', 'is not the public half of signingPrivateKey'],
     ["another job's CA", () => ({ ...alice(), caCertificate: read(participantKitPath(other, 'alice')).caCertificate }), 'certificate', 'was not issued by the CA in caCertificate'],
+    ['a roster key of 31 bytes', () => withRosterKey(alice(), 'bob', Buffer.alloc(31, 7).toString('base64url')), 'roster.participants.bob', 'is not a base64url Ed25519 public key'],
+    ['a roster key not canonically spelled', () => withRosterKey(alice(), 'bob', `${String(alice().signingPublicKey).slice(0, 42)}B`), 'roster.participants.bob', 'is not a base64url Ed25519 public key'],
+    ['a roster key in base64 with padding', () => withRosterKey(alice(), 'bob', `${Buffer.alloc(32, 0xfb).toString('base64')}`), 'roster.participants.bob', 'is not a base64url Ed25519 public key'],
   ])('refuses %s with KIT_INVALID naming the file and the field', (_what, kit, field, message) => {
     const error = loadError(kit(), loadParticipantKit);
     expect(error.code).toBe('KIT_INVALID');

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { readKitFile } from './kit-file.js';
 import { loadRevocationList } from './revocation-list.js';
-import { publicKeyText, signingPrivateKey, signingPublicKey } from './signing-key.js';
+import { isSigningPublicKeyText, publicKeyText, signingPrivateKey } from './signing-key.js';
 
 /**
  * Startup kits: what each party of a job needs to join it. A participant's kit holds its TLS client
@@ -48,8 +48,8 @@ export const CertificatePemSchema = z.string().refine((text) => certificateOf(te
 export const TlsPrivateKeyPemSchema = z.string().refine((text) => tlsKeyOf(text) !== undefined, 'is not a PEM ECDSA P-256 private key');
 /** A PEM (PKCS#8) Ed25519 private key: a participant's message-signing key. */
 export const SigningPrivateKeyPemSchema = z.string().refine((text) => signingPrivateKey(text) !== undefined, 'is not a PEM Ed25519 private key');
-/** An Ed25519 public key as base64url of its 32 bytes. */
-export const SigningPublicKeySchema = z.string().refine((text) => signingPublicKey(text) !== undefined, 'is not a base64url Ed25519 public key (43 characters)');
+/** An Ed25519 public key as base64url of its 32 bytes; checked by its text alone, since a kit's roster holds one per participant (the key is imported where it verifies). */
+export const SigningPublicKeySchema = z.string().refine(isSigningPublicKeyText, 'is not a base64url Ed25519 public key (43 characters)');
 /** Where the coordinator listens, `https://host:port`. */
 export const CoordinatorUrlSchema = z.string().url().regex(/^https:\/\//, 'expected an https:// URL');
 const fingerprint = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (sha256 of the certificate)');

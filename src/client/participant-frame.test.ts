@@ -1,0 +1,27 @@
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MessageVerifier, openSignedFrame } from '../identity/index.js';
+import { ClientMessages, decodeMessage, weightsBody } from '../protocol/index.js';
+import { participantFrame } from './participant-frame.js';
+
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+
+describe('participantFrame', () => {
+  it('carries the message signed, its body on a 4-byte boundary of the frame, for any sender', () => {
+    const verifier = new MessageVerifier({ signingKeyOf: () => publicKey, isRevoked: () => false });
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z][a-z0-9-]{0,40}$/), fc.string({ maxLength: 30 }), fc.array(fc.float({ noNaN: true }), { maxLength: 20 }), (id, roundId, values) => {
+        const body = weightsBody(Float32Array.from(values));
+        const header = { roundId: `r${roundId}`, round: 2, numExamples: 3, seconds: 1, encoding: 'float32' as const, sha256: 'b'.repeat(64) };
+        const frame = participantFrame({ participantId: id, signingKey: privateKey }, 'update', header, body);
+        const opened = openSignedFrame(frame, verifier);
+        expect(opened).toMatchObject({ sender: id, kind: 'update' });
+        const message = decodeMessage(opened.payload, ClientMessages);
+        expect(message.header).toEqual(header);
+        expect(Buffer.from(message.body).equals(Buffer.from(body))).toBe(true);
+        expect((message.body.byteOffset - frame.byteOffset) % 4).toBe(0);
+      }),
+    );
+  });
+});
