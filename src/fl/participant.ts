@@ -72,7 +72,7 @@ export class ParticipantRuntime {
       try {
         checkProtectionFloor(task.protection.kind, protections);
       } catch (error) {
-        this.active?.ckks?.dispose();
+        this.active?.protocol?.ckks?.dispose();
         this.active = null;
         this.fail(task.roundId, error);
         return;
