@@ -193,9 +193,9 @@ export class SecAggCollection implements RoundCollection {
 
 /**
  * A participant's half of a SecAgg+ round: it advertises its keys as soon as the task arrives (while
- * it trains), answers each stage, and masks its contribution once training is done. The update is
- * weighted (or clipped and noised for client-level DP) before masking, because nothing can be done
- * to it after.
+ * it trains), answers each stage, computes its mask as soon as it knows its partners, and adds its
+ * contribution once training is done. The update is weighted (or clipped and noised for client-level
+ * DP) before masking, because nothing can be done to it after.
  */
 export class SecAggParticipant {
   private readonly client: ClientSecAgg;
@@ -229,10 +229,12 @@ export class SecAggParticipant {
       case 'confirmShares':
         return { stage: 'confirmShares', body: this.client.confirmShares(body) };
       case 'maskedInput': {
+        // The mask does not depend on the update: it is ready before training ends, off the round's critical path.
+        this.client.prepareMask(body);
         const { result, global } = await trained();
         const input = this.contribution(result, global);
         try {
-          return { stage: 'masked', body: this.client.maskedInput(body, input) };
+          return { stage: 'masked', body: this.client.maskInput(input) };
         } finally {
           input.fill(0);
         }

@@ -4,7 +4,7 @@ import { generateAgreementKeyPair, agree, signTranscript, verifyTranscript, type
 import { RoundPlan, type RoundConfig } from './config.js';
 import { decodeMessage, encodeMessage, maskedInputEnvelope, SHARE_BYTES, type BlameCode } from './messages.js';
 import { DEFAULT_CLIENT_POLICY, enforceClientPolicy, type ClientPolicy } from './policy.js';
-import { applyMask, deriveMaskKey } from './prg.js';
+import { addWords, applyMask, deriveMaskKey } from './prg.js';
 import { quantise } from './quantise.js';
 import { openShare, sealShare, shareEncryptionKey } from './share-cipher.js';
 import { splitSecret } from './shamir.js';
@@ -67,7 +67,8 @@ interface HeldShares {
   maskKey: Uint8Array;
 }
 
-type Phase = SecAggStage | 'done' | 'aborted';
+/** 'masking': the mask is computed and waits for the trained input. */
+type Phase = SecAggStage | 'masking' | 'done' | 'aborted';
 
 /**
  * One client's side of SecAgg+ (Bell et al. 2020 §3 over Bonawitz et al. 2017 Fig. 4): one method per
@@ -104,6 +105,8 @@ export class ClientSecAgg {
   private survivors: string[] = [];
   /** Set in round 3 when a surviving holder may still hold its share without masking with it: it then keeps its own share back. */
   private withholdOwnShare = false;
+  /** Round 2's envelope holding PRG(b_u) + Σ Δ_uv PRG(s_uv), before the input is added. */
+  private pendingMask: { bytes: Uint8Array; vector: Uint32Array } | undefined;
 
   constructor(options: ClientSecAggOptions) {
     this.plan = new RoundPlan(options.config);
@@ -265,12 +268,18 @@ export class ClientSecAgg {
    * noise); a Uint32Array is taken as already quantised.
    */
   maskedInput(confirmedPartners: Uint8Array, input: Float32Array | Uint32Array): Uint8Array {
-    return this.step('maskedInputCollection', 'consistencyCheck', () => {
+    this.prepareMask(confirmedPartners);
+    return this.maskInput(input);
+  }
+
+  /**
+   * Round 2's first half: every check of `maskedInput` and the mask itself, which does not depend on
+   * the input, so a participant can compute it while it still trains. `maskInput` then adds the input.
+   */
+  prepareMask(confirmedPartners: Uint8Array): void {
+    this.step('maskedInputCollection', 'masking', () => {
       const message = decodeMessage('confirmedPartners', confirmedPartners);
       this.checkRound(message.round);
-      if (input.length !== this.plan.config.vectorLength) {
-        throw new SecAggError('SECAGG_BAD_INPUT', `the input has ${input.length} values, the round expects ${this.plan.config.vectorLength}`);
-      }
       this.live = new Set(message.live);
       if (this.live.size !== message.live.length || message.live.some((v) => !this.partners.has(v))) {
         throw new SecAggMessageRejectedError('SECAGG_BAD_MESSAGE', 'the server listed a client that is not a partner of this client, or one twice, as still in');
@@ -298,24 +307,37 @@ export class ClientSecAgg {
       }
       this.received.clear();
 
-      const { bytes, vector: masked } = maskedInputEnvelope({ round: this.plan.round, sender: this.id, length: input.length });
-      if (input instanceof Uint32Array) masked.set(input);
-      else quantise(input, this.plan.quantisation, masked);
+      const envelope = maskedInputEnvelope({ round: this.plan.round, sender: this.id, length: this.plan.config.vectorLength });
       const seed = this.secret(this.selfMaskSeed);
       const selfKey = deriveMaskKey(seed, this.plan.context, 'self-mask');
-      applyMask(masked, selfKey, 1);
+      applyMask(envelope.vector, selfKey, 1);
       wipe(selfKey, seed);
       const mask = this.secret(this.mask);
       for (const v of this.maskPartners) {
         const shared = agree(mask, this.partners.get(v)!.maskKey);
         const pairKey = deriveMaskKey(shared, this.plan.context, 'pairwise-mask');
-        applyMask(masked, pairKey, this.plan.pairSign(this.id, v));
+        applyMask(envelope.vector, pairKey, this.plan.pairSign(this.id, v));
         wipe(shared, pairKey);
       }
-      // s_u^SK and b_u now live only as shares: wipe them.
+      // s_u^SK and b_u now live only as shares and in the mask: wipe them.
       mask.secretKey.fill(0);
       this.mask = undefined;
       this.selfMaskSeed = undefined;
+      this.pendingMask = envelope;
+    });
+  }
+
+  /** Round 2's second half: y_u = x_u + the prepared mask, quantising a Float32Array input first. */
+  maskInput(input: Float32Array | Uint32Array): Uint8Array {
+    return this.step('masking', 'consistencyCheck', () => {
+      if (input.length !== this.plan.config.vectorLength) {
+        throw new SecAggError('SECAGG_BAD_INPUT', `the input has ${input.length} values, the round expects ${this.plan.config.vectorLength}`);
+      }
+      const { bytes, vector } = this.secret(this.pendingMask);
+      this.pendingMask = undefined;
+      const quantised = input instanceof Uint32Array ? input : quantise(input, this.plan.quantisation);
+      addWords(new Int32Array(vector.buffer, vector.byteOffset, vector.length), new Int32Array(quantised.buffer, quantised.byteOffset, quantised.length), vector.length);
+      if (quantised !== input) quantised.fill(0);
       return bytes;
     });
   }
@@ -419,7 +441,7 @@ export class ClientSecAgg {
     return this.phase === 'done' || this.phase === 'aborted';
   }
 
-  private step(expected: SecAggStage, next: Phase, body: () => Uint8Array): Uint8Array {
+  private step<T>(expected: Phase, next: Phase, body: () => T): T {
     if (this.phase !== expected) {
       throw new SecAggError('SECAGG_OUT_OF_ORDER', `client '${this.id}' is at stage '${this.phase}', not '${expected}'`);
     }
@@ -450,7 +472,8 @@ export class ClientSecAgg {
   }
 
   private wipeAll(): void {
-    wipe(this.encryption?.secretKey, this.mask?.secretKey, this.selfMaskSeed, this.ownShares?.selfMask, this.ownShares?.maskKey);
+    wipe(this.encryption?.secretKey, this.mask?.secretKey, this.selfMaskSeed, this.ownShares?.selfMask, this.ownShares?.maskKey, this.pendingMask?.bytes);
+    this.pendingMask = undefined;
     for (const shares of [...this.held.values(), ...this.received.values()]) wipe(shares.selfMask, shares.maskKey);
     this.held.clear();
     this.received.clear();

@@ -233,6 +233,36 @@ function chiSquare(counts: readonly number[], total: number): number {
   return counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
 }
 
+describe('a mask prepared before the input is known', () => {
+  it('prepareMask then maskInput gives the vector maskedInput would, and the server sums it exactly', () => {
+    const round = setup(4, 8, { degree: 3 });
+    const confirmed = throughConfirmation(round);
+    // Masks are fixed once the partners are: preparing early changes nothing the server sees.
+    for (const id of round.ids) round.clients.get(id)!.prepareMask(confirmed.get(id)!);
+    for (const id of round.ids) round.server.receiveMaskedInput(round.clients.get(id)!.maskInput(round.inputs.get(id)!));
+    const survivors = round.server.closeMaskedInputCollection();
+    for (const id of round.ids) round.server.receiveConsistencySignature(round.clients.get(id)!.consistencyCheck(survivors.get(id)!));
+    const proof = round.server.closeConsistencyCheck();
+    for (const id of round.ids) round.server.receiveUnmaskShares(round.clients.get(id)!.unmask(proof.get(id)!));
+    expect([...round.server.finish().quantisedSum]).toEqual(new Array(8).fill(1 + 2 + 3 + 4));
+  });
+
+  it('an input cannot be masked before the mask is prepared, nor twice, and a wrong length aborts the client', () => {
+    const round = setup(3, 8, { degree: 2 });
+    const confirmed = throughConfirmation(round);
+    const c0 = round.clients.get('c0')!;
+    expect(() => c0.maskInput(round.inputs.get('c0')!)).toThrow(expect.objectContaining({ code: 'SECAGG_OUT_OF_ORDER' }));
+    const c1 = round.clients.get('c1')!;
+    c1.prepareMask(confirmed.get('c1')!);
+    c1.maskInput(round.inputs.get('c1')!);
+    expect(() => c1.maskInput(round.inputs.get('c1')!)).toThrow(expect.objectContaining({ code: 'SECAGG_OUT_OF_ORDER' }));
+    const c2 = round.clients.get('c2')!;
+    c2.prepareMask(confirmed.get('c2')!);
+    expect(() => c2.maskInput(new Uint32Array(7))).toThrow(expect.objectContaining({ code: 'SECAGG_BAD_INPUT' }));
+    expect(c2.finished).toBe(true);
+  });
+});
+
 describe('what the server holds', () => {
   it('a single masked vector is indistinguishable from uniform in Z_2^32, even for an all-zero input', () => {
     const d = 1 << 17;
