@@ -8,6 +8,7 @@ import { describeDatabaseLocation, type DatabaseLocation } from '../storage/data
 import { MIGRATIONS } from '../storage/migrations.js';
 import { defaultModelStoreDir, FileModelStore } from '../storage/model-store/file-model-store.js';
 import { ModelBlobMissingError } from '../storage/model-store/model-store.js';
+import { defaultUpdateJournalDir, UpdateJournal } from '../storage/sqlite/update-journal.js';
 import { restoreDatabase } from './database-restore.js';
 import { snapshotDatabase, sqliteSchemaVersion } from './database-snapshot.js';
 import { BackupCorruptError, hashFile, manifestHash, MANIFEST_FILE, readManifest, type BackupManifest, type BackupPart } from './manifest.js';
@@ -44,6 +45,22 @@ function copySqliteBlobs(snapshot: string, source: FileModelStore, target: FileM
         throw error;
       }
     }
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Puts the bytes of open rounds' updates, which a database file keeps in its journal, into the
+ * snapshot's rows, so a backup is one self-contained database. A record newer than the snapshot
+ * (its row is not there) is left out.
+ */
+async function copyJournaledPayloads(snapshot: string, journal: UpdateJournal): Promise<void> {
+  const db = new Database(snapshot);
+  try {
+    const rounds = db.prepare('SELECT DISTINCT round_id FROM updates WHERE payload IS NULL').pluck().all() as string[];
+    const fill = db.prepare('UPDATE updates SET payload = ? WHERE round_id = ? AND client_id = ? AND payload IS NULL');
+    for (const roundId of rounds) await journal.forEach(roundId, (clientId, payload) => fill.run(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), roundId, clientId));
   } finally {
     db.close();
   }
@@ -139,7 +156,11 @@ export async function createBackup(options: CreateBackupOptions): Promise<Backup
   try {
     const blobs = new FileModelStore(join(partial, BLOBS_DIR));
     const snapshot = await snapshotDatabase(options.database, join(partial, DATABASE_PART), (_digest, bytes) => void blobs.putSync(bytes));
-    if (options.database.kind === 'sqlite') copySqliteBlobs(join(partial, DATABASE_PART), new FileModelStore(options.modelStoreDir ?? defaultModelStoreDir(options.database.path)), blobs);
+    if (options.database.kind === 'sqlite') {
+      copySqliteBlobs(join(partial, DATABASE_PART), new FileModelStore(options.modelStoreDir ?? defaultModelStoreDir(options.database.path)), blobs);
+      // After the snapshot: a row in it had its record written before it, so the journal holds every one it needs.
+      await copyJournaledPayloads(join(partial, DATABASE_PART), new UpdateJournal(defaultUpdateJournalDir(options.database.path)));
+    }
     const parts: BackupPart[] = [{ kind: 'database', path: DATABASE_PART, ...(await hashFile(join(partial, DATABASE_PART))) }];
     parts.push(...blobParts(blobs));
     parts.push(...exportModels(join(partial, DATABASE_PART), partial, blobs));

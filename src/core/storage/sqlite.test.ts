@@ -13,6 +13,11 @@ import { describeStorageContract, node, type OpenedStorage } from './storage-con
 const openMemory = async (): Promise<OpenedStorage> => ({ storage: openStorage({ path: ':memory:' }), dispose: async () => undefined });
 describeStorageContract('SqliteStorage', openMemory);
 describeMarketContract('SqliteStorage', openMemory);
+// A database file keeps update bytes in its journal, not its rows: the same contract holds.
+describeStorageContract('SqliteStorage on a file', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'cn-storage-file-'));
+  return { storage: openStorage({ path: join(folder, 'cn.db') }), dispose: async () => rmSync(folder, { recursive: true, force: true }) };
+});
 
 let dir: string;
 

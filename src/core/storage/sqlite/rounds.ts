@@ -3,9 +3,14 @@ import { updateDuplicate } from '../conflicts.js';
 import type { RoundRepository } from '../repository.js';
 import { encodeBytes, roundFromRow, updateFromRow, type RoundRow, type UpdateRow } from '../rows.js';
 import { isSqliteError, type Run } from './connection.js';
+import type { UpdateJournal } from './update-journal.js';
 
-/** Training rounds and the updates clients submit to them in SQLite. */
-export function roundRepository(run: Run): RoundRepository {
+/**
+ * Training rounds and the updates clients submit to them in SQLite. With a journal, an update's bytes
+ * go to it before the row is written (a row's payload column is then empty); without one (an
+ * in-memory database) they stay in the row.
+ */
+export function roundRepository(run: Run, journal?: UpdateJournal): RoundRepository {
   return {
     upsert: (round) =>
       run((db) =>
@@ -54,8 +59,17 @@ export function roundRepository(run: Run): RoundRepository {
           .all({ jobId: filter.jobId ?? null }) as RoundRow[];
         return rows.map(roundFromRow);
       }),
-    insertUpdate: (update) =>
-      run((db) => {
+    insertUpdate: async (update) => {
+      const journaled = journal !== undefined && update.payload !== undefined;
+      if (journaled) {
+        // Checked before the bytes go down: a refused update must not become its client's newest record.
+        await run((db) => {
+          if (!db.prepare('SELECT 1 FROM rounds WHERE id = ?').get(update.roundId)) throw new NotFoundError('round', update.roundId);
+          if (db.prepare('SELECT 1 FROM updates WHERE round_id = ? AND client_id = ?').get(update.roundId, update.clientId)) throw updateDuplicate(update);
+        });
+        await journal.append(update.roundId, update.clientId, update.payload as Uint8Array);
+      }
+      return run((db) => {
         if (!db.prepare('SELECT 1 FROM rounds WHERE id = ?').get(update.roundId)) {
           throw new NotFoundError('round', update.roundId);
         }
@@ -70,7 +84,7 @@ export function roundRepository(run: Run): RoundRepository {
             sha256: update.sha256,
             metrics: JSON.stringify(update.metrics),
             receivedAt: update.receivedAt,
-            payload: update.payload ? encodeBytes(update.payload) : null,
+            payload: update.payload && !journaled ? encodeBytes(update.payload) : null,
           });
         } catch (error) {
           if (isSqliteError(error, 'SQLITE_CONSTRAINT_UNIQUE')) {
@@ -78,7 +92,8 @@ export function roundRepository(run: Run): RoundRepository {
           }
           throw error;
         }
-      }),
+      });
+    },
     listUpdates: (roundId) =>
       run((db) =>
         (
@@ -87,14 +102,16 @@ export function roundRepository(run: Run): RoundRepository {
             .all(roundId) as UpdateRow[]
         ).map(updateFromRow),
       ),
-    getUpdatePayload: (roundId, clientId) =>
-      run((db) => {
-        const row = db.prepare('SELECT payload FROM updates WHERE round_id = ? AND client_id = ?').get(roundId, clientId) as
-          | { payload: Buffer | null }
-          | undefined;
-        return row?.payload ? new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength) : undefined;
-      }),
-    clearUpdatePayloads: (roundId) =>
-      run((db) => db.prepare('UPDATE updates SET payload = NULL WHERE round_id = ? AND payload IS NOT NULL').run(roundId).changes),
+    getUpdatePayload: async (roundId, clientId) => {
+      const row = await run((db) => db.prepare('SELECT payload FROM updates WHERE round_id = ? AND client_id = ?').get(roundId, clientId) as { payload: Buffer | null } | undefined);
+      if (!row) return undefined;
+      // A row restored from a backup, or written before the journal, carries its bytes itself.
+      if (row.payload) return new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength);
+      return journal?.read(roundId, clientId);
+    },
+    clearUpdatePayloads: async (roundId) => {
+      const inRows = await run((db) => db.prepare('UPDATE updates SET payload = NULL WHERE round_id = ? AND payload IS NOT NULL').run(roundId).changes);
+      return inRows + ((await journal?.remove(roundId)) ?? 0);
+    },
   };
 }
