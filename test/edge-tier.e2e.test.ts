@@ -1,10 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectStorage } from '../src/core/index.js';
 import { aggregationEnclaveBundle, demoConfig } from '../src/fl/index.js';
-import { provisionWithLocalKeys } from '../src/identity/index.js';
+import { loadParticipantKit, provisionWithLocalKeys } from '../src/identity/index.js';
 import { freePort } from './support/free-port.js';
 import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
@@ -12,6 +14,9 @@ const GROUPS = { 'edge-1': ['site-a', 'site-b'], 'edge-2': ['site-c', 'site-d'] 
 const EDGES = Object.keys(GROUPS) as (keyof typeof GROUPS)[];
 const SITES = EDGES.flatMap((edge) => [...GROUPS[edge]]);
 const ROUNDS = 2;
+const postgresUrl = inject('postgresUrl');
+const admin = new pg.Pool({ connectionString: postgresUrl, max: 1 });
+afterAll(() => admin.end());
 
 /** The final model's weights a `serve` left in its database. */
 async function finalWeights(db: string, report: { model: { id: string; version: number } }): Promise<Float32Array> {
@@ -158,27 +163,48 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
     }
   }, 300_000);
 
-  it('an edge killed mid-job and started again rejoins the root with its participants, and the job completes', async () => {
-    const config = writeJob('restart-root', 1, { rounds: 3 });
-    const root = serve('restart-root', config, kits.root);
+  it('an edge killed mid-job is replaced by its standby on the same PostgreSQL database: its participants reconnect to the standby and the job completes', async () => {
+    const schema = `cn_edge_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    // The schema travels in the URL, as an operator would give it to --db.
+    const db = `${postgresUrl}${postgresUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const config = writeJob('standby-root', 1, { rounds: 3 });
+    const root = serve('standby-root', config, kits.root);
     const edgeArgs = ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')];
-    const first = serve('restart-edge', config, kits['edge-1'], edgeArgs);
-    const sites = GROUPS['edge-1'].map((site) => client(kits['edge-1'], site));
+    const onShared = (name: string, extra: string[]): CliProcess =>
+      runCli(['--db', db, 'serve', '--config', config, '--kit-dir', kits['edge-1'], '--operator-port', '0', '--report', join(dir, `${name}-report.json`), '--audit', join(dir, `${name}-audit.jsonl`), '--log-level', 'warn', ...edgeArgs, ...extra], dir);
+    const started: CliProcess[] = [root];
     try {
-      await expect.poll(() => /round 1 \(edge\)/.test(first.output()), { timeout: 120_000, interval: 200 }).toBe(true);
-      first.child.kill('SIGKILL');
-      expect(await first.exit).toBe(128);
-      const second = serve('restart-edge', config, kits['edge-1'], edgeArgs);
+      const active = onShared('standby-edge-a', []);
+      started.push(active);
+      // The standby starts once the active edge holds the group's lease.
+      await expect.poll(() => /started job/.test(active.output()), { timeout: 60_000, interval: 100 }).toBe(true);
+      const standbyPort = await freePort();
+      const standby = onShared('standby-edge-b', ['--standby', '--port', String(standbyPort)]);
+      // A second edge of the same group on that database without --standby is refused and starts nothing.
+      const second = onShared('standby-edge-c', ['--port', String(await freePort())]);
+      started.push(standby, second);
+      expect(await second.exit, second.output()).toBe(2);
+      expect(second.output()).toMatch(/error \[COORDINATOR_ACTIVE\]: another coordinator serves edge edge-1 of job edge-e2e .*--standby/);
+      // The participants start once the standby waits, so that the job cannot end before the active edge is killed.
+      await expect.poll(() => standby.output(), { timeout: 60_000, interval: 100 }).toMatch(/standby: +another coordinator serves edge edge-1 of job edge-e2e; waiting/);
+      const activeUrl = loadParticipantKit(join(kits['edge-1'], 'participants', GROUPS['edge-1'][0], 'kit.json')).coordinatorUrl;
+      const sites = GROUPS['edge-1'].map((site) => client(kits['edge-1'], site, ['--server', `${activeUrl},https://127.0.0.1:${standbyPort}`]));
+      started.push(...sites);
+      await expect.poll(() => /round 1 \(edge\)/.test(active.output()), { timeout: 120_000, interval: 200 }).toBe(true);
+      active.child.kill('SIGKILL');
+      expect(await active.exit).toBe(128);
       expect(await root.exit, root.output()).toBe(0);
-      expect(await second.exit, second.output()).toBe(0);
+      expect(await standby.exit, standby.output()).toBe(0);
       for (const c of sites) expect(await c.exit, c.output()).toBe(0);
-      const rootReport = report('restart-root');
+      const rootReport = report('standby-root');
       expect(rootReport.status).toBe('completed');
       expect(rootReport.acceptedPerRound).toEqual([1, 1, 1]);
-      expect(second.output()).toMatch(/upstream job job-\S+ completed/);
+      expect(standby.output()).toMatch(/standby: +took over edge edge-1 of job edge-e2e/);
+      expect(standby.output()).toMatch(/upstream job job-\S+ completed/);
     } finally {
-      root.child.kill();
-      first.child.kill();
+      for (const p of started) p.child.kill();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     }
   }, 240_000);
 

@@ -48,11 +48,12 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--members <file|registry>', 'a privacy.anonymous job: the member-set file ({"commitments": [...]}) whose tree roots members prove against, re-read when it changes; or `registry`: MemberRegistry on the chain of --rpc, where only staked accounts add members')
     .option('--grant <file>', 'run a job bought on the data market: the access grant `market order` wrote; its configuration must be --config, its privacy budget is the asset\'s')
     .option('--role <role>', `${ROLES.join(', ')}: an edge is a participant of the root's job (--key, --upstream) and the coordinator of its own participants (--kit-dir); it answers each root round with their weighted mean. A root's participants are edges: a privacy.secagg, privacy.he or privacy.tee job runs SecAgg+, CKKS or the enclave inside each edge group and plain rounds of group means at the root`, 'coordinator')
-    .option('--upstream <url>', "with --role edge: the root coordinator's address (default: the --key kit's)")
+    .option('--upstream <url>', "with --role edge: the root coordinator's address (default: the --key kit's); several, comma-separated, are tried in turn (a root and its standby)")
     .option('--key <file>', "with --role edge: the edge's participant kit for the root's job (from `kit assemble`)")
     .option('--min-participants <n>', "with --role edge: participants the edge waits for before each round, all of them folded (default: every participant of --kit-dir)", count('--min-participants'))
+    .option('--standby', 'with a postgres:// --db: wait while another coordinator serves this job (or this edge\'s group) from the same database, and take over when it stops; give its participants both addresses (client --server A,B)')
     .action(
-      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; members?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean; role: string; upstream?: string; key?: string; minParticipants?: number }) => {
+      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; members?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean; role: string; upstream?: string; key?: string; minParticipants?: number; standby?: boolean }) => {
         if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
           throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
         }
@@ -96,7 +97,18 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         }
         const { memberRootsFrom } = await import('./member-source.js');
         const memberRoots = opts.members === undefined ? undefined : await memberRootsFrom(opts.members, program.opts<{ rpc?: string; deployment: string }>());
-        const storage = await openStore();
+        const { parseDatabaseLocation, takeCoordinatorLease } = await import('../core/index.js');
+        // One coordinator per job (per edge group) and database: with PostgreSQL a second waits as a standby or is refused.
+        const leaseName = upstreamKit ? `edge ${upstreamKit.participantId} of job ${prepared.config.name}` : `job ${prepared.config.name}`;
+        const lease = await takeCoordinatorLease(parseDatabaseLocation(dbLocation()), leaseName, {
+          standby: opts.standby ?? false,
+          onWaiting: () => process.stderr.write(`standby:      another coordinator serves ${leaseName}; waiting to take over when it stops\n`),
+        });
+        if (lease && opts.standby) process.stderr.write(`standby:      took over ${leaseName}\n`);
+        const storage = await openStore().catch(async (error: unknown) => {
+          await lease?.release();
+          throw error;
+        });
         let market: MarketJob['market'] | undefined;
         if (opts.grant) {
           // Loaded only for a bought job: the market brings viem and the contract artefacts.
@@ -105,6 +117,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             ({ market, prepared } = await marketJob(opts.grant, opts.config, prepared, storage));
           } catch (error) {
             await storage.close();
+            await lease?.release();
             throw error;
           }
         }
@@ -151,6 +164,12 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           }
           if (upstreamKit) process.stderr.write(`edge:         ${upstreamKit.participantId} of ${opts.upstream ?? upstreamKit.coordinatorUrl}; says hello upstream once ${minParticipants} participant(s) joined\n`);
           process.stderr.write(`${coordinator.job.resumed ? 'resuming' : 'started'} job ${coordinator.job.jobId}; waiting for ${upstreamKit ? minParticipants : prepared.config.selection.minClients} participant(s)\n`);
+          // A lease whose connection broke may be a standby's already: two coordinators must not serve one job.
+          void lease?.lost.then((error) => {
+            process.stderr.write(`error [COORDINATOR_LEASE_LOST]: ${error.message}; stopping\n`);
+            process.exitCode = 1;
+            void coordinator.close();
+          });
           const stop = (): void => void coordinator.close();
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
@@ -216,6 +235,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
           }
         } finally {
           await storage.close();
+          await lease?.release();
         }
       },
     );
@@ -225,7 +245,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .description("take part in a job: train on local data only and send signed updates over mutual TLS")
     .requiredOption('--key <file>', 'your startup kit (written by `cipher-nexus kit assemble` from your key file and the certificate bundle the operator sent)')
     .requiredOption('--data <file>', 'your local training CSV (it never leaves this machine)')
-    .option('--server <url>', "coordinator address (default: the kit's)")
+    .option('--server <url>', "coordinator address (default: the kit's); several, comma-separated, are tried in turn after a lost connection (an active coordinator and its standby)")
     .option('--json', 'print the result as JSON')
     .option('--asset <id>', 'serve this data market asset: take part only in jobs whose access grant for it is valid and unspent (needs --market-operator, --rpc and --deployment)')
     .option('--market-operator <address>', 'with --asset: the market operator whose signature grants carry')

@@ -2,7 +2,8 @@ import { createHash, createPrivateKey } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import WebSocket from 'ws';
-import { CipherNexusError, InvalidInputError } from '../core/errors.js';
+import { CipherNexusError } from '../core/errors.js';
+import { coordinatorAddresses } from './coordinator-addresses.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, ParticipantRuntime, type AnonymousMember, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput, type ProtectionKind } from '../fl/index.js';
 import { rosterKeys, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
@@ -83,7 +84,9 @@ export function hostResources(): ResourceMetrics {
  */
 export class ClientAgent extends EventEmitter {
   private readonly signer: MessageSigner;
-  private readonly url: string;
+  /** The coordinator's addresses, tried in turn. */
+  private readonly urls: string[];
+  private attempts = 0;
   private socket: WebSocket | null = null;
   private out: SendQueue | null = null;
   private stopped = false;
@@ -112,13 +115,7 @@ export class ClientAgent extends EventEmitter {
   constructor(private readonly options: ClientAgentOptions) {
     super();
     this.signer = signerFromKit(options.kit);
-    const given = options.serverUrl ?? options.kit.coordinatorUrl;
-    if (!URL.canParse(given)) throw new InvalidInputError('CLIENT_URL_INVALID', `the coordinator URL '${given}' is not a URL; give one like https://coordinator.example:8443`);
-    const base = new URL(given);
-    if (base.protocol !== 'https:' && base.protocol !== 'wss:') {
-      throw new InvalidInputError('CLIENT_URL_INVALID', `the coordinator URL must be https:// (mutual TLS), got '${base.href}'`);
-    }
-    this.url = `wss://${base.host}/v1/ws`;
+    this.urls = coordinatorAddresses(options.serverUrl, options.kit.coordinatorUrl, 'coordinator');
   }
 
   /** Runs until the coordinator announces the job's end (or stop() is called). */
@@ -161,7 +158,8 @@ export class ClientAgent extends EventEmitter {
       let opened = false;
       let done: JobEnd | undefined;
       let fatal: Error | undefined;
-      const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
+      // Each attempt after a failed or lost connection goes to the next address: a standby takes over at its own.
+      const socket = new WebSocket(this.urls[this.attempts++ % this.urls.length], { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
       this.socket = socket;
       this.out = new SendQueue(socket, this.options.onFrame, PARTICIPANT_FRAGMENT_BYTES);
       socket.binaryType = 'nodebuffer';

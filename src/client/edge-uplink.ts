@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { CipherNexusError, InvalidInputError } from '../core/errors.js';
+import { CipherNexusError } from '../core/errors.js';
+import { coordinatorAddresses } from './coordinator-addresses.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, weightsSha256 } from '../fl/index.js';
 import { signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
@@ -44,7 +45,9 @@ const MAX_REOFFERS = 5;
  */
 export class EdgeUplink extends EventEmitter {
   private readonly signer: MessageSigner;
-  private readonly url: string;
+  /** The coordinator's addresses, tried in turn. */
+  private readonly urls: string[];
+  private attempts = 0;
   private socket: WebSocket | null = null;
   private out: SendQueue | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -68,11 +71,7 @@ export class EdgeUplink extends EventEmitter {
   constructor(private readonly options: EdgeUplinkOptions) {
     super();
     this.signer = signerFromKit(options.kit);
-    const given = options.serverUrl ?? options.kit.coordinatorUrl;
-    if (!URL.canParse(given)) throw new InvalidInputError('CLIENT_URL_INVALID', `the upstream URL '${given}' is not a URL; give one like https://root.example:8443`);
-    const base = new URL(given);
-    if (base.protocol !== 'https:' && base.protocol !== 'wss:') throw new InvalidInputError('CLIENT_URL_INVALID', `the upstream URL must be https:// (mutual TLS), got '${base.href}'`);
-    this.url = `wss://${base.host}/v1/ws`;
+    this.urls = coordinatorAddresses(options.serverUrl, options.kit.coordinatorUrl, 'upstream');
     this.done = new Promise((resolve, reject) => {
       this.finished = resolve;
       this.broke = reject;
@@ -169,7 +168,8 @@ export class EdgeUplink extends EventEmitter {
   private connectOnce(): Promise<boolean> {
     return new Promise((resolve) => {
       let opened = false;
-      const socket = new WebSocket(this.url, { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
+      // After a failed or lost connection the next address is tried: a standby root takes over at its own.
+      const socket = new WebSocket(this.urls[this.attempts++ % this.urls.length], { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
       this.socket = socket;
       this.out = new SendQueue(socket, undefined, PARTICIPANT_FRAGMENT_BYTES);
       socket.binaryType = 'nodebuffer';

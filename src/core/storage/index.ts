@@ -12,6 +12,7 @@ export * from './model-store/index.js';
 export { POSTGRES_MIGRATIONS, applyPostgresMigrations } from './postgres-migrations.js';
 export { describeDatabaseLocation, parseDatabaseLocation, type DatabaseLocation } from './database-location.js';
 export { migrateUp, schemaStatus, type MigrationState, type SchemaStatus } from './schema-status.js';
+export { CoordinatorActiveError, takeCoordinatorLease, type CoordinatorLease, type LeaseOptions } from './coordinator-lease.js';
 
 /** Where and how to open storage. */
 export interface OpenStorageOptions {
