@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +8,7 @@ import { applyMigrations, MIGRATIONS, type Migration } from './migrations.js';
 import { blobDigest } from './model-store/model-store.js';
 import { SqliteStorage } from './sqlite/index.js';
 import { describeMarketContract } from './market-contract.js';
-import { describeStorageContract, node, type OpenedStorage } from './storage-contract.js';
+import { describeStorageContract, model, node, round, type OpenedStorage } from './storage-contract.js';
 
 const openMemory = async (): Promise<OpenedStorage> => ({ storage: openStorage({ path: ':memory:' }), dispose: async () => undefined });
 describeStorageContract('SqliteStorage', openMemory);
@@ -27,6 +27,34 @@ beforeEach(() => {
 
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SqliteStorage update journal', () => {
+  it('deletes a round journal only once the transaction that cleared it commits', async () => {
+    const storage = new SqliteStorage({ path: join(dir, 'journal.db') });
+    try {
+      await storage.models.insertModel(model('m1'));
+      await storage.rounds.upsert(round('r1', 'j1', 'm1', 1));
+      await storage.rounds.insertUpdate({ roundId: 'r1', clientId: 'c1', numExamples: 1, sha256: 'x', metrics: {}, receivedAt: 1, payload: Uint8Array.of(1, 2, 3) });
+      // Finalising rolls back (a crash before the commit would too): the round keeps its bytes for a resume.
+      await expect(
+        storage.transaction(async () => {
+          expect(await storage.rounds.clearUpdatePayloads('r1')).toBe(1);
+          throw new Error('aggregation failed');
+        }),
+      ).rejects.toThrow('aggregation failed');
+      expect(Array.from((await storage.rounds.getUpdatePayload('r1', 'c1'))!)).toEqual([1, 2, 3]);
+      await storage.transaction(async () => {
+        await storage.rounds.clearUpdatePayloads('r1');
+        // Still readable inside: the journal goes only with the commit.
+        expect(await storage.rounds.getUpdatePayload('r1', 'c1')).toBeDefined();
+      });
+      expect(await storage.rounds.getUpdatePayload('r1', 'c1')).toBeUndefined();
+      expect(readdirSync(join(dir, 'journal.db-updates'))).toEqual([]);
+    } finally {
+      await storage.close();
+    }
+  });
 });
 
 describe('SqliteStorage files and migrations', () => {

@@ -10,7 +10,8 @@ import type { UpdateJournal } from './update-journal.js';
  * go to it before the row is written (a row's payload column is then empty); without one (an
  * in-memory database) they stay in the row.
  */
-export function roundRepository(run: Run, journal?: UpdateJournal): RoundRepository {
+export function roundRepository(run: Run, journaled?: { journal: UpdateJournal; afterCommit: (work: () => Promise<unknown>) => Promise<void> }): RoundRepository {
+  const journal = journaled?.journal;
   return {
     upsert: (round) =>
       run((db) =>
@@ -111,7 +112,11 @@ export function roundRepository(run: Run, journal?: UpdateJournal): RoundReposit
     },
     clearUpdatePayloads: async (roundId) => {
       const inRows = await run((db) => db.prepare('UPDATE updates SET payload = NULL WHERE round_id = ? AND payload IS NOT NULL').run(roundId).changes);
-      return inRows + ((await journal?.remove(roundId)) ?? 0);
+      if (!journaled) return inRows;
+      const inJournal = await journaled.journal.count(roundId);
+      // Deleted once the round's new state is committed: a rollback (or a crash before the commit) leaves the round resumable.
+      await journaled.afterCommit(() => journaled.journal.remove(roundId));
+      return inRows + inJournal;
     },
   };
 }

@@ -52,6 +52,8 @@ interface Scope {
   readonly mutex: Mutex;
   readonly depth: number;
   active: boolean;
+  /** File work to do once this scope's writes are committed (dropped if they roll back). */
+  readonly afterCommit: (() => Promise<unknown>)[];
 }
 
 /** The embedded store: one better-sqlite3 connection in WAL mode, schema migrated at open. */
@@ -74,7 +76,7 @@ export class SqliteStorage implements Storage {
   private readonly temporaryStore: string | undefined;
   /** `db` with each statement compiled once and reused. */
   private readonly connection: Connection;
-  private readonly root: Scope = { mutex: new Mutex(), depth: 0, active: true };
+  private readonly root: Scope = { mutex: new Mutex(), depth: 0, active: true, afterCommit: [] };
   private readonly scopes = new AsyncLocalStorage<Scope>();
   private closed = false;
 
@@ -107,7 +109,7 @@ export class SqliteStorage implements Storage {
     this.jobs = jobRepository(run);
     this.models = modelRepository(run, this.modelStore);
     this.updateJournal = options.path === ':memory:' ? undefined : new UpdateJournal(defaultUpdateJournalDir(options.path));
-    this.rounds = roundRepository(run, this.updateJournal);
+    this.rounds = roundRepository(run, this.updateJournal && { journal: this.updateJournal, afterCommit: (work) => this.afterCommit(work) });
     this.privacy = privacyRepository(run);
     this.market = marketRepository(run);
   }
@@ -117,12 +119,15 @@ export class SqliteStorage implements Storage {
     const parent = this.currentScope();
     return parent.mutex.runExclusive(async () => {
       this.assertOpen();
-      const scope: Scope = { mutex: new Mutex(), depth: parent.depth + 1, active: true };
+      const scope: Scope = { mutex: new Mutex(), depth: parent.depth + 1, active: true, afterCommit: [] };
       const savepoint = `cn_tx_${scope.depth}`;
       this.db.exec(parent === this.root ? 'BEGIN IMMEDIATE' : `SAVEPOINT ${savepoint}`);
       try {
         const result = await this.scopes.run(scope, fn);
         this.db.exec(parent === this.root ? 'COMMIT' : `RELEASE ${savepoint}`);
+        // Committed is committed: a leftover file (a journal that could not be deleted) is only space.
+        if (parent === this.root) await Promise.all(scope.afterCommit.map((work) => work().catch(() => undefined)));
+        else parent.afterCommit.push(...scope.afterCommit);
         return result;
       } catch (error) {
         // Some SQLite errors already rolled the whole transaction back; rolling back again would throw.
@@ -165,6 +170,13 @@ export class SqliteStorage implements Storage {
     if (this.closed) {
       throw new StateError('STORAGE_CLOSED', 'the storage is closed; open it again with openStorage()');
     }
+  }
+
+  /** Runs `work` once the caller's transaction commits (at once outside one); a rollback drops it. */
+  private async afterCommit(work: () => Promise<unknown>): Promise<void> {
+    const scope = this.currentScope();
+    if (scope === this.root) await work();
+    else scope.afterCommit.push(work);
   }
 
   /** Runs one synchronous database step in the caller's scope, queued behind running transactions. */

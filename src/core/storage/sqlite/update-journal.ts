@@ -95,6 +95,13 @@ export class UpdateJournal {
     }
   }
 
+  /** How many clients' payloads the round's journal holds. */
+  async count(roundId: string): Promise<number> {
+    const file = this.open.get(roundId);
+    if (file) await file.tail;
+    return (file?.index ?? this.scan(roundId)).size;
+  }
+
   /** Deletes the round's journal (its aggregate is stored); returns how many clients' payloads it held. */
   async remove(roundId: string): Promise<number> {
     const file = this.open.get(roundId);
