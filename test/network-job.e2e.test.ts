@@ -1,8 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { verifyAuditTrail } from '../src/core/index.js';
 import { demoConfig } from '../src/fl/index.js';
 import { provisionWithLocalKeys } from '../src/identity/index.js';
@@ -11,6 +13,7 @@ import { runCli, writeParticipantData, type CliProcess } from './support/network
 
 const PARTICIPANTS = ['hospital-a', 'hospital-b', 'hospital-c'];
 const ROUNDS = 4;
+const postgresUrl = inject('postgresUrl');
 
 describe('a job across processes: coordinator and 3 participants over mutual TLS', () => {
   let dir: string;
@@ -112,6 +115,63 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     expect(report.model.sha256).toBe(cleanSha256);
     expect(agents.some((a) => /retrying/.test(a.output()))).toBe(true);
     expect(verifyAuditTrail(join(dir, 'audit.jsonl')).ok).toBe(true);
+  }, 240_000);
+
+  it('a standby coordinator on the same PostgreSQL database takes over from one SIGKILLed mid-round: the participants reconnect to it and the job ends with the same model', async () => {
+    const admin = new pg.Pool({ connectionString: postgresUrl, max: 1 });
+    const schema = `cn_standby_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    // The schema travels in the URL, as an operator would give it to --db.
+    const db = `${postgresUrl}${postgresUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const reportFile = join(dir, 'standby-report.json');
+    const audit = join(dir, 'standby-audit.jsonl');
+    const coordinator = (extra: string[]): CliProcess =>
+      runCli(['--db', db, 'serve', '--config', configFile, '--kit-dir', kitDir, '--operator-port', '0', '--report', reportFile, '--audit', audit, '--log-level', 'warn', ...extra], dir);
+    const started: CliProcess[] = [];
+    try {
+      const active = coordinator([]);
+      started.push(active);
+      await expect.poll(() => /started job/.test(active.output()), { timeout: 60_000, interval: 100 }).toBe(true);
+      const standbyPort = await freePort();
+      const standby = coordinator(['--standby', '--port', String(standbyPort)]);
+      started.push(standby);
+      await expect.poll(() => standby.output(), { timeout: 60_000, interval: 100 }).toMatch(/standby: +another coordinator serves job network-e2e; waiting/);
+      const agents = PARTICIPANTS.map((id) =>
+        runCli(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string, '--server', `https://127.0.0.1:${port},https://127.0.0.1:${standbyPort}`], dir),
+      );
+      started.push(...agents);
+      // Kill the active one once round 2 is open and holds some but not all of its updates.
+      let killedAt: { number: number; n: number } | undefined;
+      const deadline = Date.now() + 120_000;
+      while (!killedAt && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 15));
+        const { rows } = await admin.query<{ number: number; n: number }>(
+          `SELECT r.number, (SELECT COUNT(*)::int FROM ${schema}.updates u WHERE u.round_id = r.id) AS n FROM ${schema}.rounds r WHERE r.status = 'open' AND r.number >= 2`,
+        );
+        if (rows[0] && rows[0].n >= 1 && rows[0].n < PARTICIPANTS.length) {
+          active.child.kill('SIGKILL');
+          killedAt = rows[0];
+        }
+      }
+      expect(killedAt, active.output()).toBeDefined();
+      expect(await active.exit).toBe(128);
+      expect(await standby.exit, standby.output()).toBe(0);
+      for (const agent of agents) expect(await agent.exit, agent.output()).toBe(0);
+      expect(standby.output()).toMatch(/standby: +took over job network-e2e/);
+      expect(standby.output()).toMatch(/resuming job job-\S+/);
+      const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+      expect(report.status).toBe('completed');
+      expect(report.resumed).toBe(true);
+      expect(report.acceptedPerRound).toEqual(Array(ROUNDS).fill(PARTICIPANTS.length));
+      // Seeded training and FedAdam's moments restored from the shared database: the uninterrupted run's model.
+      expect(report.model.sha256).toBe(cleanSha256);
+      expect(agents.some((a) => /retrying/.test(a.output()))).toBe(true);
+      expect(verifyAuditTrail(audit).ok).toBe(true);
+    } finally {
+      for (const p of started) p.child.kill();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    }
   }, 240_000);
 
   it('ends a job whose model misses a validation threshold failed: the coordinator exits 3, the participants 1', async () => {
