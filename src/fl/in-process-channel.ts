@@ -5,7 +5,7 @@ import type { ClientAttack } from './attacks.js';
 import type { JobDriver } from './job-driver.js';
 import { ParticipantRuntime, type ParticipantOutput } from './participant.js';
 import { WEIGHT_OVER_BOUND } from './weight-bound.js';
-import type { ParticipantChannel, RemoteTask, StageMessage } from './participant-channel.js';
+import type { OutboundStageMessage, ParticipantChannel, RemoteTask } from './participant-channel.js';
 import { SimulationError, type ClientRunner } from './simulation.js';
 
 /** A simulated participant: how many examples it holds, and (simulation only) the attack it runs. */
@@ -64,11 +64,12 @@ export class InProcessChannel implements ParticipantChannel {
     return true;
   }
 
-  sendStage(participantId: string, message: StageMessage): boolean {
+  sendStage(participantId: string, message: OutboundStageMessage): boolean {
     const runtime = this.runtimes.get(participantId);
     if (!runtime) return false;
+    const body = message.body instanceof Uint8Array ? message.body : new Uint8Array(Buffer.concat(message.body));
     // Delivered on a later turn, as a network would: the coordinator finishes its stage first.
-    setImmediate(() => void runtime.onStage(message));
+    setImmediate(() => void runtime.onStage({ ...message, body }));
     return true;
   }
 

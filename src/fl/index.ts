@@ -49,7 +49,7 @@ export { openCoordinatedJob, prepareCoordinatedJob, type ParticipantDataOptions,
 export { JobDriver, type CoordinatorJob, type JobDriverOptions, type RoundBase } from './job-driver.js';
 export type { JobOutcome } from './job-outcome.js';
 export { taskSeed } from './round-opening.js';
-export type { CoordinatorEndpoint, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
+export type { CoordinatorEndpoint, OutboundStageMessage, ParticipantChannel, RemoteTask, RemoteUpdate, SecAggTaskProtection, StageMessage, TaskProtection, UpdateEncoding } from './participant-channel.js';
 export { ParticipantRuntime, type ParticipantOutput, type ParticipantRuntimeOptions } from './participant.js';
 export { PROTECTION_KINDS, ProtectionRefusedError, checkProtectionFloor, parseProtectionFloor, type ProtectionKind } from './protection-floor.js';
 export { EnclaveRefusedError, type EnclavePolicy } from './protection/tee.js';

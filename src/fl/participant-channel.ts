@@ -100,12 +100,20 @@ export interface StageMessage {
   body: Uint8Array;
 }
 
+/**
+ * A stage message as the coordinator sends it: its body whole or as consecutive chunks, which are
+ * written from where they lie (a ciphertext forwarded to a key holder is not copied into the message).
+ */
+export interface OutboundStageMessage extends Omit<StageMessage, 'body'> {
+  body: Uint8Array | readonly Uint8Array[];
+}
+
 /** How the coordinator reaches participants: the coordinator server over the network, or the simulation in process. */
 export interface ParticipantChannel {
   /** Sends a task with the global weights; false when the participant is not connected. */
   sendTask(participantId: string, task: RemoteTask, weights: Float32Array): boolean;
   /** Sends a protection protocol message; false when the participant is not connected. */
-  sendStage(participantId: string, message: StageMessage): boolean;
+  sendStage(participantId: string, message: OutboundStageMessage): boolean;
   /** Tells every connected participant that the job ended. */
   announceDone(jobId: string, status: 'completed' | 'failed', accuracy?: number): void;
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { ResourceMetrics } from '../core/index.js';
-import type { AnonymousAdmission, JobDriver, ParticipantChannel, PreparedCoordinatedJob, RemoteTask, StageMessage } from '../fl/index.js';
+import type { AnonymousAdmission, JobDriver, OutboundStageMessage, ParticipantChannel, PreparedCoordinatedJob, RemoteTask } from '../fl/index.js';
 import { AuthError, MessageVerifier, participantOfCertificate, directoryOfServerKit, verifyRequest, type ServerKit } from '../identity/index.js';
 import { ClientMessages, ProtocolError, weightsBody, type ServerHeader } from '../protocol/index.js';
 import type { ServerEvents } from './events.js';
@@ -246,8 +246,8 @@ export class ParticipantGateway implements ParticipantChannel {
     return true;
   }
 
-  /** Sends a protection protocol message (small: keys, shares, signatures); false when the participant is not connected. */
-  sendStage(participantId: string, message: StageMessage): boolean {
+  /** Sends a protection protocol message (keys, shares, signatures, a forwarded ciphertext); false when the participant is not connected. */
+  sendStage(participantId: string, message: OutboundStageMessage): boolean {
     const session = this.sessions.get(participantId);
     if (!session?.welcomed) return false;
     const { body, ...header } = message;

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { UpdateRejectedError } from '../round-errors.js';
-import { packParts, partText, textPart, unpackParts } from './parts.js';
+import { concatBytes } from '../../core/index.js';
+import { packParts, packedParts, partText, textPart, unpackParts } from './parts.js';
 
 describe('protocol message parts', () => {
   it('round-trips any list of byte strings', () => {
@@ -11,6 +12,17 @@ describe('protocol message parts', () => {
       }),
     );
     expect(partText(unpackParts(packParts([textPart('clinic-a')]), 'test')[0])).toBe('clinic-a');
+  });
+
+  it('packedParts is packParts in chunks: a large part is a chunk of its own, the same bytes and not a copy', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 64 * 1024, max: 70 * 1024 }).map((n) => new Uint8Array(n).fill(n % 251))), { maxLength: 6 }), (parts) => {
+        const chunks = packedParts(parts);
+        expect(Buffer.from(concatBytes(chunks)).equals(Buffer.from(packParts(parts)))).toBe(true);
+        for (const part of parts.filter((p) => p.byteLength >= 64 * 1024)) expect(chunks).toContain(part);
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it('refuses truncated, overlong and miscounted bodies with one clear error, never anything else', () => {

@@ -1,3 +1,4 @@
+import { concatBytes } from '../../core/index.js';
 import { UpdateRejectedError } from '../round-errors.js';
 
 /** Most parts a protocol message may carry (one per participant of a large round, twice over). */
@@ -8,16 +9,36 @@ const MAX_PARTS = 1 << 16;
  * and its bytes (little-endian). Protections send keys, signatures and ciphertexts this way.
  */
 export function packParts(parts: readonly Uint8Array[]): Uint8Array {
-  const total = 4 + parts.reduce((sum, part) => sum + 4 + part.byteLength, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, parts.length, true);
-  let at = 4;
+  return concatBytes(packedParts(parts));
+}
+
+/** Parts at least this large are not copied by `packedParts`. */
+const REFERENCED_PART_BYTES = 64 * 1024;
+
+/**
+ * The bytes of `packParts` as consecutive chunks, for a message that is sent rather than kept: a large
+ * part (a ciphertext of several MB) is a chunk of its own, written from where it lies instead of being
+ * copied into fresh memory for each message; the framing and small parts between them are joined.
+ */
+export function packedParts(parts: readonly Uint8Array[]): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  let pending: Uint8Array[] = [u32(parts.length)];
   for (const part of parts) {
-    view.setUint32(at, part.byteLength, true);
-    out.set(part, at + 4);
-    at += 4 + part.byteLength;
+    pending.push(u32(part.byteLength));
+    if (part.byteLength < REFERENCED_PART_BYTES) {
+      pending.push(part);
+      continue;
+    }
+    chunks.push(concatBytes(pending), part);
+    pending = [];
   }
+  if (pending.length > 0) chunks.push(concatBytes(pending));
+  return chunks;
+}
+
+function u32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value, true);
   return out;
 }
 
