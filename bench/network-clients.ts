@@ -117,7 +117,7 @@ function connect(index: number, signer: MessageSigner, tls: ConnectionOptions): 
         rounds.set(task.roundId, task.round);
         runtime.onTask({ ...task, jobId }, weightsOf(message.body));
       } else if (message.kind === 'stage') {
-        void runtime.onStage({ ...message.header, body: new Uint8Array(message.body) });
+        void runtime.onStage({ ...message.header, body: message.body });
       } else if (message.kind === 'pull') {
         if (pending?.roundId === message.header.roundId) send('update', pending.header, pending.body);
       } else if (message.kind === 'ack') {
