@@ -8,6 +8,8 @@ export interface ProtectedUpdate {
   numExamples: number;
   payload: Uint8Array;
   metrics?: Record<string, number>;
+  /** sha256 of `payload` in hex, when the protection already computed it (a masked vector is 400 KB to hash again). */
+  sha256?: string;
 }
 
 /** An accepted update as the round holds it until it is aggregated. */

@@ -57,7 +57,7 @@ export class UpdateAdmission {
    * keys and masks died with the round), and a CKKS contribution is megabytes.
    */
   async submitProtectedUpdate(roundId: string, update: ProtectedUpdate): Promise<SubmitOutcome> {
-    const sha256 = createHash('sha256').update(update.payload).digest('hex');
+    const sha256 = update.sha256 ?? createHash('sha256').update(update.payload).digest('hex');
     return this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, sha256, async () => ({ entry: update }));
   }
 

@@ -106,7 +106,7 @@ export class SecAggCollection implements RoundCollection {
     }
     if (sender !== participantId) throw new UpdateRejectedError('UPDATE_SENDER_MISMATCH', `'${participantId}' relayed the masked vector of '${sender}'`);
     this.masked.set(participantId, digest);
-    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds } });
+    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds }, sha256: digest });
     this.count(participantId, update.body.byteLength);
     this.tracker.answer(participantId);
     return outcome;
