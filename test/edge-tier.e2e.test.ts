@@ -8,6 +8,7 @@ import { connectStorage } from '../src/core/index.js';
 import { aggregationEnclaveBundle, demoConfig } from '../src/fl/index.js';
 import { loadParticipantKit, provisionWithLocalKeys } from '../src/identity/index.js';
 import { freePort } from './support/free-port.js';
+import { urlWithSchema } from './support/postgres-server.js';
 import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
 const GROUPS = { 'edge-1': ['site-a', 'site-b'], 'edge-2': ['site-c', 'site-d'] } as const;
@@ -166,8 +167,7 @@ describe('edge aggregation across processes: a root, 2 edges and 4 participants 
   it('an edge killed mid-job is replaced by its standby on the same PostgreSQL database: its participants reconnect to the standby and the job completes', async () => {
     const schema = `cn_edge_${randomBytes(6).toString('hex')}`;
     await admin.query(`CREATE SCHEMA ${schema}`);
-    // The schema travels in the URL, as an operator would give it to --db.
-    const db = `${postgresUrl}${postgresUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const db = urlWithSchema(postgresUrl, schema);
     const config = writeJob('standby-root', 1, { rounds: 3 });
     const root = serve('standby-root', config, kits.root);
     const edgeArgs = ['--role', 'edge', '--key', join(kits.root, 'participants', 'edge-1', 'kit.json')];

@@ -9,6 +9,7 @@ import { verifyAuditTrail } from '../src/core/index.js';
 import { demoConfig } from '../src/fl/index.js';
 import { provisionWithLocalKeys } from '../src/identity/index.js';
 import { freePort } from './support/free-port.js';
+import { urlWithSchema } from './support/postgres-server.js';
 import { runCli, writeParticipantData, type CliProcess } from './support/network.js';
 
 const PARTICIPANTS = ['hospital-a', 'hospital-b', 'hospital-c'];
@@ -121,8 +122,7 @@ describe('a job across processes: coordinator and 3 participants over mutual TLS
     const admin = new pg.Pool({ connectionString: postgresUrl, max: 1 });
     const schema = `cn_standby_${randomBytes(6).toString('hex')}`;
     await admin.query(`CREATE SCHEMA ${schema}`);
-    // The schema travels in the URL, as an operator would give it to --db.
-    const db = `${postgresUrl}${postgresUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const db = urlWithSchema(postgresUrl, schema);
     const reportFile = join(dir, 'standby-report.json');
     const audit = join(dir, 'standby-audit.jsonl');
     const coordinator = (extra: string[]): CliProcess =>

@@ -9,6 +9,7 @@ import { connectStorage, MIGRATIONS, PostgresStorage, SqliteStorage, type Storag
 import { createClientRunner, demoConfig, InProcessChannel, JobDriver, prepareJob, type PreparedJob, type RoundReport } from '../src/fl/index.js';
 import { buildProgram } from '../src/cli/program.js';
 import { runInProcess, type CliOutcome } from './support/cli-in-process.js';
+import { urlWithSchema } from './support/postgres-server.js';
 
 /**
  * An upgrade: a job started by the previous release (the schema one migration behind) is stopped,
@@ -81,8 +82,7 @@ describe('migrate up after an upgrade', () => {
     ['SQLite', () => join(dir, 'old.db'), (db: string) => new SqliteStorage({ path: db })],
     [
       'PostgreSQL',
-      // The schema travels in the URL, as an operator would give it to --db.
-      () => `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+      () => urlWithSchema(url, schema),
       (db: string) => PostgresStorage.open({ url: db }),
     ],
   ] as const)('brings a %s database of the previous release up to date in one step, and its job resumes', async (_kind, location, openOld) => {

@@ -1,4 +1,4 @@
-import type { ResourceMetrics } from '../core/index.js';
+import { concatBytes, type ResourceMetrics } from '../core/index.js';
 import { generateIdentity } from '../privacy/secagg/index.js';
 import { loadSimulatedPlatformKey } from '../tee/index.js';
 import type { ClientAttack } from './attacks.js';
@@ -67,7 +67,7 @@ export class InProcessChannel implements ParticipantChannel {
   sendStage(participantId: string, message: OutboundStageMessage): boolean {
     const runtime = this.runtimes.get(participantId);
     if (!runtime) return false;
-    const body = message.body instanceof Uint8Array ? message.body : new Uint8Array(Buffer.concat(message.body));
+    const body = message.body instanceof Uint8Array ? message.body : concatBytes(message.body);
     // Delivered on a later turn, as a network would: the coordinator finishes its stage first.
     setImmediate(() => void runtime.onStage({ ...message, body }));
     return true;

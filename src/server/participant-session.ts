@@ -87,7 +87,8 @@ export class ParticipantSession implements FlowPeer {
   /** Writes a message to the participant; dropped when the connection is no longer open. */
   send<K extends ServerKind>(kind: K, header: ServerHeader<K>, body?: Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (this.socket.readyState !== this.socket.OPEN) return Promise.resolve();
-    const parts = body === undefined || body instanceof Uint8Array ? encodeMessageParts(kind, ServerMessages[kind].parse(header), body) : [encodeMessageParts(kind, ServerMessages[kind].parse(header))[0], ...body];
+    const [head] = encodeMessageParts(kind, ServerMessages[kind].parse(header));
+    const parts = [head, ...(body === undefined ? [] : body instanceof Uint8Array ? [body] : body)];
     this.context.deps.metrics.bytesOut.inc(parts.reduce((sum, part) => sum + part.byteLength, 0));
     // A failed write means the connection is closing; its close handler cleans up.
     return this.out.send(parts).catch(() => undefined);

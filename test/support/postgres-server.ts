@@ -132,3 +132,8 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     throw error;
   }
 }
+
+/** A PostgreSQL URL whose connections use `schema`, as an operator gives it to --db (the schema travels in the URL's options). */
+export function urlWithSchema(url: string, schema: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
