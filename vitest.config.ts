@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -9,7 +10,7 @@ export default defineConfig({
     pool: 'forks',
     // Vitest's default is one worker fewer than the CPUs, which is a single worker on the 2-core
     // machines CI runs on; two workers took the suite from 1079 s to 819 s there, all green.
-    maxWorkers: 2,
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     minWorkers: 1,
   },
 });
