@@ -89,6 +89,8 @@ interface Run {
   peakRssMb: number;
   idleRssMb: number;
   accepted: number[];
+  /** What one participant sent per round, as the coordinator counted it (its update, and its protocol messages under a protection), KiB. */
+  uploadKibPerParticipant: number;
 }
 
 async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number]['mode'], clients: number, rounds: number): Promise<Run> {
@@ -176,7 +178,7 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
   clearInterval(sampler);
   clearInterval(cpuWatch);
   if (code !== 0) throw new Error(`coordinator exited with ${code}: ${stderr}`);
-  const result = JSON.parse(readFileSync(report, 'utf8')) as { rounds: { round: number; seconds: number }[]; acceptedPerRound: number[]; model: { numParams: number } };
+  const result = JSON.parse(readFileSync(report, 'utf8')) as { rounds: { round: number; seconds: number; bytesPerClient: number }[]; acceptedPerRound: number[]; model: { numParams: number } };
   const latencies = result.rounds.map((r) => r.seconds).sort((a, b) => a - b);
   const overheads = result.rounds.map((r) => r.seconds - (maxDelays[String(r.round)] ?? 0) / 1000).sort((a, b) => a - b);
   const slowest = result.rounds.map((r) => (maxDelays[String(r.round)] ?? 0) / 1000);
@@ -197,6 +199,7 @@ async function runOnce(dir: string, kitDir: string, mode: (typeof RUNS)[number][
     peakRssMb: peak,
     idleRssMb,
     accepted: result.acceptedPerRound,
+    uploadKibPerParticipant: result.rounds.reduce((a, r) => a + r.bytesPerClient, 0) / Math.max(1, result.rounds.length) / 1024,
   };
 }
 
@@ -233,15 +236,17 @@ export async function benchNetwork(): Promise<BenchResult> {
       participantCpuToPlain: r.participantsCpuPerRound / r.clients / (base.participantsCpuPerRound / base.clients),
       deployedOverhead: r.cpuSecondsPerRound + r.participantsCpuPerRound / r.clients,
       deployedOverheadToPlain: (r.cpuSecondsPerRound + r.participantsCpuPerRound / r.clients) / (base.cpuSecondsPerRound + base.participantsCpuPerRound / base.clients),
+      // Bytes bound what any protection can cost: each one is read, checked and moved at least once.
+      uploadToPlain: r.uploadKibPerParticipant / base.uploadKibPerParticipant,
     }));
-    const header = 'mode    clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  x plain  CPU s/round  x plain  participants CPU s/round  CPU s/round/participant  x plain  coord+1 participant CPU s  x plain  peak RSS MiB  RSS ratio  coord CPU ms/update  bare check ms  x bare';
+    const header = 'mode    clients  rounds  params  p50 s  p99 s  slowest train s  overhead p50 s  overhead max s  x plain  CPU s/round  x plain  participants CPU s/round  CPU s/round/participant  x plain  coord+1 participant CPU s  x plain  peak RSS MiB  RSS ratio  coord CPU ms/update  bare check ms  x bare  upload KiB/participant  x plain';
     const table = rows.map(
       (r) =>
-        `${r.mode.padEnd(6)}  ${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.overheadToPlain.toFixed(2).padStart(7)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.cpuToPlain.toFixed(2).padStart(7)}  ${r.participantsCpuPerRound.toFixed(2).padStart(24)}  ${r.participantCpuPerRound.toFixed(3).padStart(23)}  ${r.participantCpuToPlain.toFixed(2).padStart(7)}  ${r.deployedOverhead.toFixed(2).padStart(25)}  ${r.deployedOverheadToPlain.toFixed(2).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}  ${r.cpuMsPerUpdate.toFixed(2).padStart(19)}  ${r.bareCheckMs.toFixed(2).padStart(13)}  ${r.cpuPerUpdateToBareCheck.toFixed(1).padStart(6)}`,
+        `${r.mode.padEnd(6)}  ${String(r.clients).padStart(7)}  ${String(r.rounds).padStart(6)}  ${String(r.numParams).padStart(6)}  ${r.latencyP50.toFixed(2).padStart(5)}  ${r.latencyP99.toFixed(2).padStart(5)}  ${r.slowestTrainingMean.toFixed(2).padStart(15)}  ${r.overheadP50.toFixed(3).padStart(14)}  ${r.overheadMax.toFixed(3).padStart(14)}  ${r.overheadToPlain.toFixed(2).padStart(7)}  ${r.cpuSecondsPerRound.toFixed(2).padStart(11)}  ${r.cpuToPlain.toFixed(2).padStart(7)}  ${r.participantsCpuPerRound.toFixed(2).padStart(24)}  ${r.participantCpuPerRound.toFixed(3).padStart(23)}  ${r.participantCpuToPlain.toFixed(2).padStart(7)}  ${r.deployedOverhead.toFixed(2).padStart(25)}  ${r.deployedOverheadToPlain.toFixed(2).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(12)}  ${r.peakRssRatio.toFixed(2).padStart(9)}  ${r.cpuMsPerUpdate.toFixed(2).padStart(19)}  ${r.bareCheckMs.toFixed(2).padStart(13)}  ${r.cpuPerUpdateToBareCheck.toFixed(1).padStart(6)}  ${r.uploadKibPerParticipant.toFixed(0).padStart(22)}  ${r.uploadToPlain.toFixed(2).padStart(7)}`,
     );
     return {
       name: 'network',
-      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants (the participant runtime, running each protection's real protocol, all in one process on the same 2 cores) answer after a seeded training delay under ${MAX_TRAINING_MS} ms; x plain: against plain rounds of 100 in the same run; overhead: latency minus the slowest simulated training; coord+1 participant CPU: the coordinator's CPU per round plus one participant's mean CPU per round, the round overhead a deployment with one machine per participant would see if neither overlapped the other (wire time not included); coord CPU ms/update: the coordinator's CPU (all its threads, TLS and kernel included) per accepted update; bare check: opening one signed update frame of the model's size (sha256 + Ed25519) and decoding it, measured in a fresh process right after the run, x bare the ratio; provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
+      description: `coordinator over loopback WebSockets with mutual TLS and signed frames; simulated participants (the participant runtime, running each protection's real protocol, all in one process on the same 2 cores) answer after a seeded training delay under ${MAX_TRAINING_MS} ms; x plain: against plain rounds of 100 in the same run; overhead: latency minus the slowest simulated training; coord+1 participant CPU: the coordinator's CPU per round plus one participant's mean CPU per round, the round overhead a deployment with one machine per participant would see if neither overlapped the other (wire time not included); coord CPU ms/update: the coordinator's CPU (all its threads, TLS and kernel included) per accepted update; bare check: opening one signed update frame of the model's size (sha256 + Ed25519) and decoding it, measured in a fresh process right after the run, x bare the ratio; upload: what one participant sent per round as the coordinator counted it (update and protocol messages); provisioning ${most} kits took ${provisionSeconds.toFixed(1)} s`,
       rows,
       table: [header, ...table].join('\n'),
     };
