@@ -55,6 +55,36 @@ describe('ModelValidator.validateUpdate', () => {
     );
   });
 
+  it('reports the same norms and non-finite counts as a plain loop, whatever the length and wherever the bad weights sit', () => {
+    const finite = fc.float({ min: -1000, max: 1000, noNaN: true, noDefaultInfinity: true });
+    const weight = fc.oneof({ weight: 6, arbitrary: finite }, { weight: 1, arbitrary: fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY) });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 37 }).chain((n) => fc.tuple(fc.array(weight, { minLength: n, maxLength: n }), fc.array(finite, { minLength: n, maxLength: n }))), ([ws, gs]) => {
+        const w = Float32Array.from(ws);
+        const g = Float32Array.from(gs);
+        const bad = [...w.keys()].filter((i) => !Number.isFinite(w[i]));
+        let normSq = 0;
+        let distSq = 0;
+        for (let i = 0; i < w.length; i++) {
+          if (!Number.isFinite(w[i])) continue;
+          normSq += w[i] * w[i];
+          distSq += (w[i] - g[i]) ** 2;
+        }
+        const r = new ModelValidator({ expectedLength: w.length, maxNorm: 1e-300, maxUpdateNorm: 1e-300 }).validateUpdate(g, upd(w));
+        if (bad.length > 0) {
+          expect(r.reasons).toHaveLength(1);
+          expect(r.reasons[0]).toMatchObject({ code: 'UPDATE_NON_FINITE', value: bad.length });
+          expect(r.reasons[0].message).toContain(`index ${bad[0]}`);
+          return;
+        }
+        const norm = r.reasons.find((x) => x.code === 'UPDATE_NORM')?.value ?? 0;
+        const distance = r.reasons.find((x) => x.code === 'UPDATE_DISTANCE')?.value ?? 0;
+        expect(norm).toBeCloseTo(Math.sqrt(normSq), 6);
+        expect(distance).toBeCloseTo(Math.sqrt(distSq), 6);
+      }),
+    );
+  });
+
   it('throws when the global model itself does not match the job', () => {
     expect(() => new ModelValidator({ expectedLength: 3 }).validateUpdate(global, upd(f32(1, 1, 1)))).toThrow(StateError);
   });
