@@ -24,7 +24,7 @@ import {
   type MessageSigner,
   type ParticipantKit,
 } from '../src/identity/index.js';
-import { PROTOCOL_VERSION, ServerMessages, decodeMessage, encodeMessage, type ClientKind, type Message, type ServerKind } from '../src/protocol/index.js';
+import { PROTOCOL_VERSION, ServerMessages, decodeMessage, encodeMessage, encodeMessageParts, type ClientKind, type Message, type ServerKind } from '../src/protocol/index.js';
 import { startCoordinator, type RunningCoordinator } from '../src/server/index.js';
 import { ClientAgent } from '../src/client/index.js';
 import { freePort } from './support/free-port.js';
@@ -592,7 +592,7 @@ describe('a participant lying about its weight across processes', () => {
     });
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
     const signer = signerFromKit(mallory);
-    const send = (kind: ClientKind, header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessage(kind, header, body)));
+    const send = (kind: ClientKind, header: unknown, body?: Uint8Array): void => socket.send(encodeSignedFrame(signer, kind, encodeMessageParts(kind, header, body)));
     const next = async <K extends ServerKind>(kind: K): Promise<Extract<Message<typeof ServerMessages>, { kind: K }>> => {
       for (;;) {
         const at = inbox.findIndex((m) => m.kind === kind);
@@ -608,6 +608,11 @@ describe('a participant lying about its weight across processes', () => {
     const task = await next('task');
     send('received', { roundId: task.header.roundId });
     const zeros = new Uint8Array(task.body.byteLength);
+    send('offer', { roundId: task.header.roundId, round: task.header.round, bytes: zeros.byteLength });
+    await next('pull');
+    // Signed over its real body, but the header names other bytes: the digest the update is filed under must be its own.
+    send('update', { roundId: task.header.roundId, round: task.header.round, numExamples: 1, seconds: 1, encoding: 'float32', sha256: 'e'.repeat(64) }, zeros);
+    refusals.push((await next('error')).header);
     send('offer', { roundId: task.header.roundId, round: task.header.round, bytes: zeros.byteLength });
     await next('pull');
     send('update', { roundId: task.header.roundId, round: task.header.round, numExamples: 1e12, seconds: 1, encoding: 'float32', sha256: createHash('sha256').update(zeros).digest('hex') }, zeros);
@@ -627,9 +632,10 @@ describe('a participant lying about its weight across processes', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('refuses the update over its bound and a count declared anew, naming mallory', () => {
-    expect(refusals[0]).toMatchObject({ code: 'UPDATE_WEIGHT_OVER_BOUND', message: expect.stringMatching(/'mallory' claims 1000000000000 examples; it declared \d+/) });
-    expect(refusals[1]).toMatchObject({ code: 'EXAMPLES_REDECLARED', message: expect.stringMatching(/'mallory' declared \d+ examples for this job and now declares \d+/) });
+  it('refuses an update whose header misstates its digest, the update over its bound and a count declared anew, naming mallory', () => {
+    expect(refusals[0]).toMatchObject({ code: 'MESSAGE_INVALID', message: expect.stringMatching(/header gives sha256 e{64} but its body hashes to [0-9a-f]{64}/) });
+    expect(refusals[1]).toMatchObject({ code: 'UPDATE_WEIGHT_OVER_BOUND', message: expect.stringMatching(/'mallory' claims 1000000000000 examples; it declared \d+/) });
+    expect(refusals[2]).toMatchObject({ code: 'EXAMPLES_REDECLARED', message: expect.stringMatching(/'mallory' declared \d+ examples for this job and now declares \d+/) });
     expect(report.refusedUpdates).toEqual([expect.objectContaining({ round: 1, clientId: 'mallory', code: 'UPDATE_WEIGHT_OVER_BOUND' })]);
     expect(serve.output()).toMatch(/REFUSED mallory: UPDATE_WEIGHT_OVER_BOUND from 127\.0\.0\.1: update: /);
   });

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MessageVerifier, openSignedFrame } from '../identity/index.js';
@@ -13,15 +13,25 @@ describe('participantFrame', () => {
     fc.assert(
       fc.property(fc.stringMatching(/^[a-z][a-z0-9-]{0,40}$/), fc.string({ maxLength: 30 }), fc.array(fc.float({ noNaN: true }), { maxLength: 20 }), (id, roundId, values) => {
         const body = weightsBody(Float32Array.from(values));
-        const header = { roundId: `r${roundId}`, round: 2, numExamples: 3, seconds: 1, encoding: 'float32' as const, sha256: 'b'.repeat(64) };
+        const sha256 = createHash('sha256').update(body).digest('hex');
+        const header = { roundId: `r${roundId}`, round: 2, numExamples: 3, seconds: 1, encoding: 'float32' as const, sha256 };
         const frame = participantFrame({ participantId: id, signingKey: privateKey }, 'update', header, body);
         const opened = openSignedFrame(frame, verifier);
-        expect(opened).toMatchObject({ sender: id, kind: 'update' });
+        // The signature covers the body by the digest its header gives, which the receiver recomputes.
+        expect(opened).toMatchObject({ sender: id, kind: 'update', bodySha256: sha256 });
         const message = decodeMessage(opened.payload, ClientMessages);
         expect(message.header).toEqual(header);
         expect(Buffer.from(message.body).equals(Buffer.from(body))).toBe(true);
         expect((message.body.byteOffset - frame.byteOffset) % 4).toBe(0);
+        expect(message.body.byteOffset).toBe(opened.payload.byteOffset + opened.bodyAt);
       }),
     );
+  });
+
+  it("makes an update frame that does not verify when its header's digest is not its body's", () => {
+    const verifier = new MessageVerifier({ signingKeyOf: () => publicKey, isRevoked: () => false });
+    const body = weightsBody(Float32Array.from([1, 2, 3]));
+    const header = { roundId: 'r1', round: 1, numExamples: 3, seconds: 1, encoding: 'float32' as const, sha256: 'b'.repeat(64) };
+    expect(() => openSignedFrame(participantFrame({ participantId: 'alice', signingKey: privateKey }, 'update', header, body), verifier)).toThrow(expect.objectContaining({ code: 'AUTH_BAD_SIGNATURE' }));
   });
 });

@@ -1,7 +1,13 @@
 import { encodeSignedFrame, signedFramePayloadOffset, type MessageSigner } from '../identity/index.js';
 import { encodeMessageParts, type ClientHeader, type ClientKind } from '../protocol/index.js';
 
-/** One message as a participant sends it: signed, in one frame, its body 4-byte aligned where the coordinator reads it, and copied once (into the frame). */
+/**
+ * One message as a participant sends it: signed, in one frame, its body 4-byte aligned where the coordinator reads it, and
+ * copied once (into the frame). An update's header carries its body's sha256, so the signature reuses it instead of
+ * hashing the body again.
+ */
 export function participantFrame<K extends ClientKind>(signer: MessageSigner, kind: K, header: ClientHeader<K>, body?: Uint8Array): Uint8Array {
-  return encodeSignedFrame(signer, kind, encodeMessageParts(kind, header, body, signedFramePayloadOffset(signer.participantId, kind)));
+  const parts = encodeMessageParts(kind, header, body, signedFramePayloadOffset(signer.participantId, kind));
+  const digest = kind === 'update' ? Buffer.from((header as ClientHeader<'update'>).sha256, 'hex') : undefined;
+  return encodeSignedFrame(signer, kind, parts, digest);
 }

@@ -90,6 +90,8 @@ export interface RemoteUpdate {
   seconds: number;
   encoding: UpdateEncoding;
   body: Uint8Array;
+  /** sha256 of `body`, hex, when the transport computed it from these bytes (a verified frame); never a sender's claim. */
+  sha256?: string;
 }
 
 /** A step of a multi-message protection protocol (SecAgg+'s key exchange and unmasking, CKKS's key setup and decryption, a participant's refusal of an enclave). */

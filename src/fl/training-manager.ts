@@ -134,8 +134,8 @@ export class TrainingManager extends EventEmitter {
    * Accepts one participant's update for an open round, or throws UpdateRejectedError saying why;
    * the same bytes sent again are recognised ('duplicate') and not counted twice.
    */
-  submitUpdate(roundId: string, update: ClientUpdate): Promise<SubmitOutcome> {
-    return this.admission.submitUpdate(roundId, update);
+  submitUpdate(roundId: string, update: ClientUpdate, sha256?: string): Promise<SubmitOutcome> {
+    return this.admission.submitUpdate(roundId, update, sha256);
   }
 
   /**

@@ -32,10 +32,11 @@ export class UpdateAdmission {
 
   /**
    * Accepts one participant's update for an open round, or throws UpdateRejectedError saying why;
-   * the same bytes sent again are recognised ('duplicate') and not counted twice.
+   * the same bytes sent again are recognised ('duplicate') and not counted twice. `sha256` is the weights' digest when
+   * the transport computed it from the bytes that carried them.
    */
-  async submitUpdate(roundId: string, update: ClientUpdate): Promise<SubmitOutcome> {
-    return this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, weightsSha256(update.weights), async (round, buffer) => {
+  async submitUpdate(roundId: string, update: ClientUpdate, sha256: string = weightsSha256(update.weights)): Promise<SubmitOutcome> {
+    return this.admit(roundId, update.clientId, update.numExamples, update.metrics ?? {}, sha256, async (round, buffer) => {
       if (buffer.sum && update.weights.length !== buffer.sum.length) {
         throw new UpdateRejectedError('UPDATE_INVALID', `update from '${update.clientId}' has ${update.weights.length} weights; the model has ${buffer.sum.length}`);
       }

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
@@ -33,11 +33,13 @@ function refusal(open: () => unknown): AuthError {
 }
 
 // Offsets in a frame from 'alice' of kind 'update': magic 0-3, version 4, sender length 5, sender 6-10,
-// kind length 11, kind 12-17, nonce 18-33, timestamp 34-41, payload length 42-45, payload 46-.
+// kind length 11, kind 12-17, nonce 18-33, timestamp 34-41, payload length 42-45, body offset 46-49, payload 50-.
 const KIND_AT = 12;
 const TIMESTAMP_AT = 34;
 const LENGTH_AT = 42;
-const PAYLOAD_AT = 46;
+const BODY_AT = 46;
+const PAYLOAD_AT = 50;
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 describe('signed frames', () => {
   it('round-trips sender, kind, payload, nonce and timestamp', () => {
@@ -59,9 +61,29 @@ describe('signed frames', () => {
         const frame = encodeSignedFrame(alice.signer, 'update', parts);
         const whole = Buffer.concat(parts);
         expect(frame.length).toBe(PAYLOAD_AT + whole.length + 64);
-        expect(Buffer.from(openSignedFrame(frame, verifier()).payload).equals(whole)).toBe(true);
+        const opened = openSignedFrame(frame, verifier());
+        expect(Buffer.from(opened.payload).equals(whole)).toBe(true);
+        // The last part is the body; its digest is what the receiver gets back.
+        const body = parts.length > 0 ? parts[parts.length - 1] : new Uint8Array(0);
+        expect(opened.bodyAt).toBe(whole.length - body.length);
+        expect(opened.bodySha256).toBe(sha256(body));
       }),
     );
+  });
+
+  it('signs with a body digest the signer passes, and a wrong one does not verify', () => {
+    const head = new Uint8Array([1, 2, 3]);
+    const body = new Uint8Array([4, 5, 6, 7]);
+    const given = encodeSignedFrame(alice.signer, 'update', [head, body], createHash('sha256').update(body).digest());
+    expect(openSignedFrame(given, verifier())).toMatchObject({ bodyAt: 3, bodySha256: sha256(body) });
+    const wrong = encodeSignedFrame(alice.signer, 'update', [head, body], createHash('sha256').update(head).digest());
+    expect(refusal(() => openSignedFrame(wrong, verifier())).code).toBe('AUTH_BAD_SIGNATURE');
+  });
+
+  it('refuses a frame of another version, naming both', () => {
+    const old = encodeSignedFrame(alice.signer, 'update', payload).slice();
+    old[4] = 1;
+    expect(refusal(() => openSignedFrame(old, verifier()))).toMatchObject({ code: 'MESSAGE_MALFORMED', message: expect.stringMatching(/version 1 frame; this receiver reads version 2/) });
   });
 
   it('says where a frame carries its payload, for any sender and kind', () => {
@@ -117,6 +139,14 @@ describe('signed frames', () => {
       const error = refusal(() => openSignedFrame(copy, verifier()));
       expect(error).toMatchObject({ code: 'MESSAGE_MALFORMED', httpStatus: 400 });
     }
+    for (const bodyAt of [payload.length + 1, 0xffffffff]) {
+      const copy = encodeSignedFrame(alice.signer, 'update', payload).slice();
+      new DataView(copy.buffer).setUint32(BODY_AT, bodyAt);
+      expect(refusal(() => openSignedFrame(copy, verifier())).message).toMatch(/body offset .* lies beyond/);
+    }
+    const moved = encodeSignedFrame(alice.signer, 'update', payload).slice();
+    new DataView(moved.buffer).setUint32(BODY_AT, 2);
+    expect(refusal(() => openSignedFrame(moved, verifier())).code).toBe('AUTH_BAD_SIGNATURE');
     const huge = encodeSignedFrame(alice.signer, 'update', payload).slice();
     new DataView(huge.buffer).setBigUint64(TIMESTAMP_AT, 2n ** 63n);
     expect(refusal(() => openSignedFrame(huge, verifier())).message).toMatch(/timestamp is out of range/);
@@ -182,14 +212,14 @@ describe('openSignedFrame on arbitrary bytes', () => {
     );
   });
 
-  it('refuses a valid frame whose sender, kind or payload length is overwritten with any other value', () => {
+  it('refuses a valid frame whose sender, kind, payload length or body offset is overwritten with any other value', () => {
     fc.assert(
-      fc.property(frameArb, fc.constantFrom('sender', 'kind', 'payload'), fc.nat({ max: 0xffffffff }), (frame, field, value) => {
+      fc.property(frameArb, fc.constantFrom('sender', 'kind', 'payload', 'body'), fc.nat({ max: 0xffffffff }), (frame, field, value) => {
         const copy = frame.slice();
         const view = new DataView(copy.buffer);
         const kindLengthAt = 6 + copy[5];
-        if (field === 'payload') {
-          const at = kindLengthAt + 1 + copy[kindLengthAt] + 24;
+        if (field === 'payload' || field === 'body') {
+          const at = kindLengthAt + 1 + copy[kindLengthAt] + 24 + (field === 'body' ? 4 : 0);
           view.setUint32(at, value === view.getUint32(at) ? value ^ 1 : value);
         } else {
           const at = field === 'sender' ? 5 : kindLengthAt;

@@ -1,4 +1,5 @@
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { AuthError } from './errors.js';
@@ -44,19 +45,32 @@ function refusal(verifier: MessageVerifier, envelope: SignedEnvelope, now = T): 
 }
 
 describe('signedBytes', () => {
-  it('lays out context, transport, length-prefixed sender and kind, nonce, timestamp and the payload digest', () => {
-    const bytes = Buffer.from(signedBytes(unsigned()));
-    const expected = Buffer.concat([
-      Buffer.from('cipher-nexus/signed-message/v1\0'),
+  it('lays out context, transport, length-prefixed sender and kind, nonce, timestamp, head length and the digests of head and body', () => {
+    const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+    const prefix = Buffer.concat([
+      Buffer.from('cipher-nexus/signed-message/v2\0'),
       Buffer.from([1, 5]),
       Buffer.from('alice'),
       Buffer.from([0, 6]),
       Buffer.from('update'),
       Buffer.alloc(16, 7),
       Buffer.from('0000019b76daa800', 'hex'), // 2026-01-01T00:00:00Z in ms
-      createHash('sha256').update('weights').digest(),
     ]);
-    expect(bytes.toString('hex')).toBe(expected.toString('hex'));
+    // Without a body offset the payload is all head and the body empty.
+    const whole = Buffer.concat([prefix, Buffer.from([0, 0, 0, 7]), sha256('weights'), sha256('')]);
+    expect(Buffer.from(signedBytes(unsigned())).toString('hex')).toBe(whole.toString('hex'));
+    const split = Buffer.concat([prefix, Buffer.from([0, 0, 0, 3]), sha256('wei'), sha256('ghts')]);
+    expect(Buffer.from(signedBytes(unsigned({ bodyAt: 3 }))).toString('hex')).toBe(split.toString('hex'));
+  });
+
+  it('signs the same bytes whether the signer passes the body digest or it is computed', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(), (payload, cut) => {
+        const envelope = unsigned({ payload, bodyAt: cut % (payload.length + 1) });
+        const digest = createHash('sha256').update(payload.subarray(envelope.bodyAt)).digest();
+        expect(Buffer.from(signedBytes(envelope, digest)).equals(Buffer.from(signedBytes(envelope)))).toBe(true);
+      }),
+    );
   });
 
   it('differs whenever a field differs, including where sender and kind meet and between transports', () => {
@@ -68,8 +82,11 @@ describe('signedBytes', () => {
       unsigned({ nonce: new Uint8Array(16).fill(8) }),
       unsigned({ timestamp: T + 1 }),
       unsigned({ payload: new TextEncoder().encode('weightz') }),
+      // The same payload cut elsewhere: what is head and what is body is signed too.
+      unsigned({ bodyAt: 0 }),
+      unsigned({ bodyAt: 3 }),
     ].map((e) => Buffer.from(signedBytes(e)).toString('hex'));
-    expect(new Set([base, ...variants]).size).toBe(7);
+    expect(new Set([base, ...variants]).size).toBe(9);
     expect(Buffer.from(signedBytes(unsigned({ sender: 'ab', kind: 'c' }))).equals(Buffer.from(signedBytes(unsigned({ sender: 'a', kind: 'bc' }))))).toBe(false);
   });
 });
@@ -77,8 +94,9 @@ describe('signedBytes', () => {
 describe('MessageVerifier', () => {
   it('accepts a fresh signed message once', () => {
     const verifier = new MessageVerifier(directory);
-    const envelope = signed(alice.signer);
-    expect(() => verifier.verify(envelope, T)).not.toThrow();
+    const envelope = signed(alice.signer, { bodyAt: 3 });
+    // What it returns is the digest of the body it checked, for the receiver to file the message under.
+    expect(verifier.verify(envelope, T).toString('hex')).toBe(createHash('sha256').update('ghts').digest('hex'));
     expect(refusal(verifier, envelope, T + 1)).toMatchObject({ code: 'AUTH_REPLAY', httpStatus: 401 });
   });
 
@@ -94,6 +112,7 @@ describe('MessageVerifier', () => {
       { nonce: new Uint8Array(16) },
       { timestamp: T - 1 },
       { payload: new Uint8Array(0) },
+      { bodyAt: 2 },
       { signature: good.signature.slice(0, 63) },
     ]) {
       expect(refusal(verifier, { ...good, ...change }).code).toBe('AUTH_BAD_SIGNATURE');
@@ -105,7 +124,7 @@ describe('MessageVerifier', () => {
   it('refuses envelopes whose fields cannot be laid out as signed bytes with MESSAGE_MALFORMED, and will not sign them', () => {
     const verifier = new MessageVerifier(directory);
     const good = signed(alice.signer);
-    for (const change of [{ sender: 'a'.repeat(300) }, { sender: 'Alice' }, { kind: '' }, { kind: 'x'.repeat(4097) }, { kind: 'caf\u00e9' }, { nonce: new Uint8Array(15) }, { timestamp: -1 }, { timestamp: 2 ** 53 }, { timestamp: 1.5 }]) {
+    for (const change of [{ sender: 'a'.repeat(300) }, { sender: 'Alice' }, { kind: '' }, { kind: 'x'.repeat(4097) }, { kind: 'caf\u00e9' }, { nonce: new Uint8Array(15) }, { timestamp: -1 }, { timestamp: 2 ** 53 }, { timestamp: 1.5 }, { bodyAt: 8 }, { bodyAt: -1 }, { bodyAt: 0.5 }]) {
       expect(refusal(verifier, { ...good, ...change })).toMatchObject({ code: 'MESSAGE_MALFORMED', httpStatus: 400 });
       expect(() => signEnvelope(alice.signer, unsigned(change))).toThrow(expect.objectContaining({ code: 'MESSAGE_UNSIGNABLE' }));
     }

@@ -10,14 +10,18 @@ import { PARTICIPANT_ID_PATTERN, type ParticipantKit, type ServerKit } from './s
  * alike. The signed bytes are domain-separated and length-prefixed, so no two different messages
  * share them:
  *
- *   "cipher-nexus/signed-message/v1" 0x00 | transport (1 byte) | u8 len | sender | u16 len | kind
- *   | nonce (16 bytes) | timestamp (u64 big-endian, ms since the epoch) | sha256(payload)
+ *   "cipher-nexus/signed-message/v2" 0x00 | transport (1 byte) | u8 len | sender | u16 len | kind
+ *   | nonce (16 bytes) | timestamp (u64 big-endian, ms since the epoch)
+ *   | u32 head length | sha256(head) | sha256(body)
  *
  * The kind is a frame's kind or an HTTP request's `METHOD path`, so a signature made for one
  * endpoint is worthless at another; the transport byte keeps a frame from passing as a request.
+ * The payload is a head and a body (a request's is all head), digested apart so that a receiver
+ * hashes a model-sized body once: the digest that checks the signature is the one it files the
+ * update under (v1 signed sha256(payload), and the coordinator hashed every update twice).
  */
 
-const CONTEXT = Buffer.from('cipher-nexus/signed-message/v1\0', 'latin1');
+const CONTEXT = Buffer.from('cipher-nexus/signed-message/v2\0', 'latin1');
 /** Bytes of a message nonce. */
 export const NONCE_BYTES = 16;
 /** Bytes of an Ed25519 signature. */
@@ -37,14 +41,22 @@ export interface SignedEnvelope {
   nonce: Uint8Array;
   timestamp: number;
   payload: Uint8Array;
+  /** Where the body starts in the payload, the head being the bytes before it; default the payload's end (no body). */
+  bodyAt?: number;
   signature: Uint8Array;
 }
 
-/** The bytes the sender signs and the receiver verifies. */
-export function signedBytes(envelope: Omit<SignedEnvelope, 'signature'>): Uint8Array {
+/** sha256 of a payload's body (the bytes from `bodyAt` on), the digest its signature covers. */
+export function bodyDigest(envelope: Pick<SignedEnvelope, 'payload' | 'bodyAt'>): Buffer {
+  return createHash('sha256').update(envelope.payload.subarray(envelope.bodyAt ?? envelope.payload.length)).digest();
+}
+
+/** The bytes the sender signs and the receiver verifies; `body` is the body's sha256 when the caller has it already. */
+export function signedBytes(envelope: Omit<SignedEnvelope, 'signature'>, body: Uint8Array = bodyDigest(envelope)): Uint8Array {
   const sender = Buffer.from(envelope.sender, 'latin1');
   const kind = Buffer.from(envelope.kind, 'latin1');
-  const out = Buffer.alloc(CONTEXT.length + 1 + 1 + sender.length + 2 + kind.length + NONCE_BYTES + 8 + 32);
+  const headLength = envelope.bodyAt ?? envelope.payload.length;
+  const out = Buffer.alloc(CONTEXT.length + 1 + 1 + sender.length + 2 + kind.length + NONCE_BYTES + 8 + 4 + 32 + 32);
   let at = CONTEXT.copy(out, 0);
   at = out.writeUInt8(TRANSPORT_BYTE[envelope.transport], at);
   at = out.writeUInt8(sender.length, at);
@@ -53,7 +65,9 @@ export function signedBytes(envelope: Omit<SignedEnvelope, 'signature'>): Uint8A
   at += kind.copy(out, at);
   at += Buffer.from(envelope.nonce.buffer, envelope.nonce.byteOffset, NONCE_BYTES).copy(out, at);
   at = out.writeBigUInt64BE(BigInt(envelope.timestamp), at);
-  createHash('sha256').update(envelope.payload).digest().copy(out, at);
+  at = out.writeUInt32BE(headLength, at);
+  at += createHash('sha256').update(envelope.payload.subarray(0, headLength)).digest().copy(out, at);
+  out.set(body, at);
   return out;
 }
 
@@ -74,14 +88,17 @@ function layoutFault(envelope: Omit<SignedEnvelope, 'signature'>): string | unde
   if (!/^[\x20-\x7e]{1,4096}$/.test(envelope.kind)) return 'the kind is not 1 to 4096 printable ASCII characters';
   if (envelope.nonce.length !== NONCE_BYTES) return `the nonce is ${envelope.nonce.length} bytes, not ${NONCE_BYTES}`;
   if (!Number.isSafeInteger(envelope.timestamp) || envelope.timestamp < 0) return 'the timestamp is not a count of milliseconds since the epoch';
+  if (envelope.bodyAt !== undefined && !(Number.isInteger(envelope.bodyAt) && envelope.bodyAt >= 0 && envelope.bodyAt <= envelope.payload.length)) {
+    return `the body offset ${envelope.bodyAt} is not within the ${envelope.payload.length}-byte payload`;
+  }
   return undefined;
 }
 
-/** Ed25519 signature of the envelope's signed bytes. */
-export function signEnvelope(signer: MessageSigner, envelope: Omit<SignedEnvelope, 'signature'>): Uint8Array {
+/** Ed25519 signature of the envelope's signed bytes; `body`, the body's sha256, when the signer computed it already. */
+export function signEnvelope(signer: MessageSigner, envelope: Omit<SignedEnvelope, 'signature'>, body?: Uint8Array): Uint8Array {
   const fault = layoutFault(envelope);
   if (fault) throw new InvalidInputError('MESSAGE_UNSIGNABLE', `cannot sign the message: ${fault}; sign as a provisioned participant (signerFromKit)`, { sender: envelope.sender });
-  return new Uint8Array(sign(null, signedBytes(envelope), signer.signingKey));
+  return new Uint8Array(sign(null, signedBytes(envelope, body), signer.signingKey));
 }
 
 /** What a verifier needs to know about senders; the coordinator may back it by a kit it reloads. */
@@ -137,8 +154,11 @@ export class MessageVerifier {
     return new MessageVerifier(directoryOfServerKit(kit), options);
   }
 
-  /** Throws AuthError unless the envelope is a fresh message its sender signed; records its nonce when it is. */
-  verify(envelope: SignedEnvelope, now: number): void {
+  /**
+   * Throws AuthError unless the envelope is a fresh message its sender signed; records its nonce when it is. Returns
+   * the sha256 of the body it checked, computed here from the bytes, never taken from the sender.
+   */
+  verify(envelope: SignedEnvelope, now: number): Buffer {
     const fault = layoutFault(envelope);
     if (fault) throw new AuthError('MESSAGE_MALFORMED', `the message is malformed: ${fault}`, { fault });
     const { sender } = envelope;
@@ -146,7 +166,8 @@ export class MessageVerifier {
     if (!key) throw new AuthError('AUTH_UNKNOWN_PARTICIPANT', `'${sender}' is not a participant of this job; sign with the kit provisioned for you`, { sender });
     if (this.directory.isRevoked(sender)) throw new AuthError('AUTH_REVOKED', `participant '${sender}' has been revoked from this job; ask the job's operator`, { sender });
     const { signature, ...signed } = envelope;
-    if (signature.length !== SIGNATURE_BYTES || !verify(null, signedBytes(signed), key, signature)) {
+    const body = bodyDigest(envelope);
+    if (signature.length !== SIGNATURE_BYTES || !verify(null, signedBytes(signed, body), key, signature)) {
       throw new AuthError('AUTH_BAD_SIGNATURE', `the signature of '${sender}' on '${envelope.kind.slice(0, 80)}' does not verify; sign the exact bytes sent, for this kind, with your kit's key`, {
         sender,
         kind: envelope.kind,
@@ -169,5 +190,6 @@ export class MessageVerifier {
     if (!this.replayGuard.admit(sender, envelope.nonce, envelope.timestamp, now)) {
       throw new AuthError('AUTH_REPLAY', `a message of '${sender}' with this nonce was already accepted; every message needs a fresh random nonce`, { sender });
     }
+    return body;
   }
 }

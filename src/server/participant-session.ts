@@ -149,7 +149,14 @@ export class ParticipantSession implements FlowPeer {
           if (!flow.mayUpload(this, message.header.roundId)) {
             throw new CipherNexusError('UPDATE_NOT_REQUESTED', `'${participantId}' sent an update for round ${message.header.round} without being pulled; offer it first and send when the coordinator asks`);
           }
-          // The frame's signature already covers these bytes; the stored digest is computed from them, not taken from the header.
+          // The signature covers the body's digest, computed here from the bytes: the header's must be the same, and the update is filed under it.
+          const signedBody = frame.payload.subarray(frame.bodyAt);
+          if (message.body.byteOffset !== signedBody.byteOffset || message.body.byteLength !== signedBody.byteLength) {
+            throw new ProtocolError('MESSAGE_INVALID', `the frame's body starts at byte ${frame.bodyAt} of its payload, the update's at another; send frames made by participantFrame`);
+          }
+          if (message.header.sha256 !== frame.bodySha256) {
+            throw new ProtocolError('MESSAGE_INVALID', `the update's header gives sha256 ${message.header.sha256} but its body hashes to ${frame.bodySha256}; put the body's own digest in the header`);
+          }
           const sentAt = this.taskSentAt.get(message.header.roundId);
           const { round: _round, sha256: _sha256, membershipProof, ...update } = message.header;
           if (anonymous) {
@@ -161,7 +168,7 @@ export class ParticipantSession implements FlowPeer {
             });
           }
           // The body is handed on as the view it arrived in: a copy of every update (hundreds of KB) costs the coordinator garbage collections.
-          const outcome = await job.submit(participantId, { ...update, body: message.body });
+          const outcome = await job.submit(participantId, { ...update, body: message.body, sha256: frame.bodySha256 });
           deps.metrics.updates.inc({ outcome });
           if (sentAt !== undefined && outcome === 'accepted') deps.metrics.updateLatency.observe((Date.now() - sentAt) / 1000);
           await deps.audit.append('update.' + outcome, participantId, { roundId: message.header.roundId, round: message.header.round, sha256: message.header.sha256, numExamples: message.header.numExamples });

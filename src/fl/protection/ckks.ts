@@ -174,7 +174,7 @@ export class CkksCollection implements RoundCollection {
     }
     // The signed claim is checked before the ciphertexts are taken in; the weight inside them is checked, in sum, by every key holder.
     const numExamples = boundedWeight(participantId, update.numExamples, this.ctx.examples.get(participantId), this.ctx.weightBounds.get(participantId));
-    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds } });
+    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds }, ...(update.sha256 ? { sha256: update.sha256 } : {}) });
     this.contributions.set(participantId, update.body);
     this.count(participantId, update.body.byteLength);
     this.tracker.answer(participantId);

@@ -52,12 +52,12 @@ export class PlainCollection implements RoundCollection {
     // The weight is checked before the bytes are read: FedAvg takes the claim at its word otherwise.
     const numExamples = boundedWeight(participantId, update.numExamples, this.ctx.examples.get(participantId), this.ctx.weightBounds.get(participantId));
     const weights = decodePlainUpdate(participantId, update, this.ctx.global);
-    const outcome = await this.ctx.manager.submitUpdate(this.ctx.roundId, {
-      clientId: participantId,
-      weights,
-      numExamples,
-      metrics: { seconds: update.seconds, ...(update.loss !== undefined ? { loss: update.loss } : {}) },
-    });
+    const outcome = await this.ctx.manager.submitUpdate(
+      this.ctx.roundId,
+      { clientId: participantId, weights, numExamples, metrics: { seconds: update.seconds, ...(update.loss !== undefined ? { loss: update.loss } : {}) } },
+      // Float32 weights are the body's bytes, so the body's digest is theirs; a decompressed delta is not.
+      update.encoding === 'float32' ? update.sha256 : undefined,
+    );
     if (outcome === 'accepted') {
       this.bytes += update.body.byteLength;
       this.received++;

@@ -86,7 +86,7 @@ export class SecAggCollection implements RoundCollection {
     if (update.encoding !== 'secagg') {
       throw new UpdateRejectedError('UPDATE_ENCODING_UNEXPECTED', `'${participantId}' sent a '${update.encoding}' update to a SecAgg+ round; send the masked vector`);
     }
-    const digest = createHash('sha256').update(update.body).digest('hex');
+    const digest = update.sha256 ?? createHash('sha256').update(update.body).digest('hex');
     const earlier = this.masked.get(participantId);
     if (earlier !== undefined) {
       if (earlier === digest) return 'duplicate';

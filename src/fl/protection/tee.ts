@@ -123,7 +123,7 @@ export class TeeCollection implements RoundCollection {
   async submit(participantId: string, update: RemoteUpdate): Promise<SubmitOutcome> {
     if (update.encoding !== 'tee') throw new UpdateRejectedError('UPDATE_ENCODING_UNEXPECTED', `'${participantId}' sent a '${update.encoding}' update to an enclave round; encrypt its weights to the enclave`);
     const numExamples = boundedWeight(participantId, update.numExamples, this.ctx.examples.get(participantId), this.ctx.weightBounds.get(participantId));
-    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds } });
+    const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds }, ...(update.sha256 ? { sha256: update.sha256 } : {}) });
     if (outcome === 'accepted') {
       this.bytes += update.body.byteLength;
       this.received++;
