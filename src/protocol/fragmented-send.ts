@@ -2,12 +2,12 @@ import type { WebSocket } from 'ws';
 import { InvalidInputError } from '../core/errors.js';
 
 /**
- * Size of the WebSocket fragments a large message is written in. Not one TLS record (16 KiB): the frame header makes
- * such a fragment two records, one of them a few bytes. Measured on 2 cores, a 400 KB model sent to 1,000 TLS
- * connections: 0.78-0.89 ms of CPU per send in 16 KiB fragments, 0.59-0.60 ms in 32 KiB (the process 9-17 MB larger),
- * 0.55 ms in 64 KiB (38 MB larger).
+ * Size of the WebSocket fragments a large message is written in. Larger fragments cost less CPU (a 400 KB model sent
+ * to 1,000 TLS connections: 0.78-0.92 ms per send in 16 KiB fragments, 0.59-0.76 ms in 32 KiB, on 2 cores) but
+ * grow every connection's TLS buffers: at 32 KiB the 1,000-participant network bench peaked 35-60 MB higher (521-562
+ * against 486-503 MiB), past 1.5 times the 100-participant run, so fragments stay at one TLS record's worth.
  */
-export const FRAGMENT_BYTES = 32 * 1024;
+export const FRAGMENT_BYTES = 16 * 1024;
 
 /**
  * Fragment size for a participant's one connection, where a large TLS buffer costs one model's
