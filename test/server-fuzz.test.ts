@@ -214,6 +214,17 @@ describe('coordinator under hostile input', () => {
     expect(await reason).toBe(`protocol version ${PROTOCOL_VERSION + 1} refused: the coordinator speaks version ${PROTOCOL_VERSION}`);
   });
 
+  it('refuses a signed frame of an earlier release, then closes its connection with 4426 naming both frame versions', async () => {
+    const { next, socket } = await connect(alice);
+    const reason = new Promise<string>((resolve) => socket.once('close', (_code, why: Buffer) => resolve(why.toString())));
+    const old = heartbeat(signerFromKit(alice)).slice();
+    old[4] = 1;
+    socket.send(old);
+    expect(await next()).toEqual({ kind: 'error', code: 'MESSAGE_MALFORMED' });
+    expect(await next()).toEqual({ kind: 'closed', code: '4426' });
+    expect(await reason).toBe('signed frame version 1 refused: the coordinator reads version 2');
+  });
+
   it('closes a connection that sends an oversized message', async () => {
     const { socket, next } = await connect(alice);
     socket.send(new Uint8Array(64 * 2 ** 20));

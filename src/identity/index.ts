@@ -57,7 +57,7 @@ export { ProvisionParametersSchema, provision, revokeParticipant, type Provision
 export { ReplayGuard } from './replay-guard.js';
 export { rosterKeys, rosterSignedBy, signRoster } from './roster.js';
 export { RevocationListSchema, RevokedParticipantSchema, loadRevocationList, type RevocationList, type RevokedParticipant } from './revocation-list.js';
-export { FRAME_KIND_PATTERN, encodeSignedFrame, openSignedFrame, signedFramePayloadOffset, type OpenedFrame } from './signed-frame.js';
+export { FRAME_KIND_PATTERN, FrameVersionError, encodeSignedFrame, openSignedFrame, signedFramePayloadOffset, type OpenedFrame } from './signed-frame.js';
 export {
   DEFAULT_SKEW_MS,
   MessageVerifier,

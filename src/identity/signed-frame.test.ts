@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/index.js';
 import { AuthError } from './errors.js';
-import { encodeSignedFrame, openSignedFrame, signedFramePayloadOffset } from './signed-frame.js';
+import { FrameVersionError, encodeSignedFrame, openSignedFrame, signedFramePayloadOffset } from './signed-frame.js';
 import { MessageVerifier, type MessageSigner } from './signed-message.js';
 
 function participant(id: string): { signer: MessageSigner; publicKey: KeyObject } {
@@ -83,7 +83,9 @@ describe('signed frames', () => {
   it('refuses a frame of another version, naming both', () => {
     const old = encodeSignedFrame(alice.signer, 'update', payload).slice();
     old[4] = 1;
-    expect(refusal(() => openSignedFrame(old, verifier()))).toMatchObject({ code: 'MESSAGE_MALFORMED', message: expect.stringMatching(/version 1 frame; this receiver reads version 2/) });
+    const error = refusal(() => openSignedFrame(old, verifier()));
+    expect(error).toBeInstanceOf(FrameVersionError);
+    expect(error).toMatchObject({ code: 'MESSAGE_MALFORMED', peer: 1, own: 2, message: expect.stringMatching(/signed frame of version 1; this side reads version 2/) });
   });
 
   it('says where a frame carries its payload, for any sender and kind', () => {

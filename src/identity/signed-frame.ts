@@ -80,6 +80,19 @@ export function encodeSignedFrame(signer: MessageSigner, kind: string, payload: 
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
+/** A frame of another version than this side reads (MESSAGE_MALFORMED); a server closes the connection naming both. */
+export class FrameVersionError extends AuthError {
+  /** The version this side reads. */
+  readonly own = VERSION;
+
+  constructor(
+    /** The version the peer's frame carries. */
+    readonly peer: number,
+  ) {
+    super('MESSAGE_MALFORMED', `the frame is a signed frame of version ${peer}; this side reads version ${VERSION}: run the same Cipher Nexus release on both sides`, { peer, own: VERSION });
+  }
+}
+
 function malformed(reason: string): AuthError {
   return new AuthError('MESSAGE_MALFORMED', `the frame is not a signed Cipher Nexus message: ${reason}; send frames made by encodeSignedFrame`, { reason });
 }
@@ -118,7 +131,7 @@ export function openSignedFrame(bytes: Uint8Array, verifier: MessageVerifier, no
   const reader = new FrameReader(bytes);
   if (!Buffer.from(reader.take(MAGIC.length, 'magic')).equals(MAGIC)) throw malformed('it does not start with CNSF');
   const version = reader.view(1, 'version').getUint8(0);
-  if (version !== VERSION) throw malformed(`it is a version ${version} frame; this receiver reads version ${VERSION}: run the same Cipher Nexus release on both sides`);
+  if (version !== VERSION) throw new FrameVersionError(version);
   const sender = reader.text('sender', PARTICIPANT_ID_PATTERN);
   const kind = reader.text('kind', FRAME_KIND_PATTERN);
   const nonce = reader.take(NONCE_BYTES, 'nonce');

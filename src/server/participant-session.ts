@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import type { AnonymousAdmission, JobDriver } from '../fl/index.js';
 import { ZkProofMalformedError } from '../privacy/zk/index.js';
-import { AuthError, openSignedFrame, type MessageVerifier } from '../identity/index.js';
+import { AuthError, FrameVersionError, openSignedFrame, type MessageVerifier } from '../identity/index.js';
 import { ClientMessages, PROTOCOL_VERSION, ProtocolError, ProtocolVersionError, SendQueue, ServerMessages, decodeMessage, encodeMessageParts, type ClientHeader, type ServerHeader, type ServerKind } from '../protocol/index.js';
 import type { FlowControl, FlowPeer, RoundSlot } from './flow-control.js';
 import type { GatewayRefusals } from './gateway-refusals.js';
@@ -200,6 +200,8 @@ export class ParticipantSession implements FlowPeer {
       const sent = this.send('error', { code: refusal.code, message: refusal.message });
       // A peer of another protocol version may not read that error; the close reason reaches any version.
       if (error instanceof ProtocolVersionError) await sent.then(() => this.socket.close(CLOSE_PROTOCOL_VERSION, `protocol version ${error.peer} refused: the coordinator speaks version ${PROTOCOL_VERSION}`));
+      // An agent of a release before signed frames v2 reads the same close: it stops instead of retrying.
+      if (error instanceof FrameVersionError) await sent.then(() => this.socket.close(CLOSE_PROTOCOL_VERSION, `signed frame version ${error.peer} refused: the coordinator reads version ${error.own}`));
     }
   }
 }
