@@ -313,7 +313,7 @@ export class ClientAgent extends EventEmitter {
       this.send('hello', { numExamples: this.data.numExamples, resources: this.resources(), agent: 'cipher-nexus/0.1' });
     }
     if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => this.send('heartbeat', { resources: this.resources() }), header.heartbeatSeconds * 1000);
+    this.heartbeat = setInterval(() => this.beat(), header.heartbeatSeconds * 1000);
     this.heartbeat.unref();
     this.jobId = header.jobId;
     this.emit('welcome', header);
@@ -401,6 +401,15 @@ export class ClientAgent extends EventEmitter {
   /** Tells the coordinator an update is ready; it is sent when the coordinator pulls it. */
   private offer(header: ClientHeader<'update'>): void {
     this.send('offer', { roundId: header.roundId, round: header.round, bytes: this.unacknowledged?.body.byteLength ?? 0 });
+  }
+
+  /**
+   * Sends a heartbeat unless the connection still has messages waiting to be written: that traffic
+   * shows the node is alive, and a beat queued behind it would be signed long before it arrives and
+   * refused as stale (AUTH_STALE) by a coordinator that is busy reading.
+   */
+  private beat(): void {
+    if (this.out?.pending === 0) this.send('heartbeat', { resources: this.resources() });
   }
 
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {

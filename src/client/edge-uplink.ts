@@ -208,7 +208,7 @@ export class EdgeUplink extends EventEmitter {
       case 'welcome':
         this.checkWelcome(message.header);
         if (this.heartbeat) clearInterval(this.heartbeat);
-        this.heartbeat = setInterval(() => this.send('heartbeat', { resources: this.resources() }), message.header.heartbeatSeconds * 1000);
+        this.heartbeat = setInterval(() => this.beat(), message.header.heartbeatSeconds * 1000);
         this.heartbeat.unref();
         this.emit('welcome', message.header);
         return;
@@ -265,6 +265,15 @@ export class EdgeUplink extends EventEmitter {
   private offer(): void {
     const pending = this.unacknowledged;
     if (pending) this.send('offer', { roundId: pending.roundId, round: pending.header.round, bytes: pending.body.byteLength });
+  }
+
+  /**
+   * Sends a heartbeat unless the connection still has messages waiting to be written: that traffic
+   * shows the node is alive, and a beat queued behind it would be signed long before it arrives and
+   * refused as stale (AUTH_STALE) by a coordinator that is busy reading.
+   */
+  private beat(): void {
+    if (this.out?.pending === 0) this.send('heartbeat', { resources: this.resources() });
   }
 
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {

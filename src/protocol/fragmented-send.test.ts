@@ -74,6 +74,21 @@ describe('fragmented sends', () => {
     ]);
   });
 
+  it('a queue counts the messages waiting until each is written', async () => {
+    const queue = new SendQueue(client);
+    received.length = 0;
+    const all = Promise.all([next(), next()]);
+    const first = queue.send(new Uint8Array(60_000).fill(7));
+    const second = queue.send(new Uint8Array(5).fill(8));
+    expect(queue.pending).toBe(2);
+    await first;
+    expect(queue.pending).toBe(1);
+    await second;
+    expect(queue.pending).toBe(0);
+    await all;
+    expect(received.map((b) => b.length)).toEqual([60_000, 5]);
+  });
+
   it("a queue's observer sees each message whole, parts joined, exactly as the peer receives it", async () => {
     const seen: Buffer[] = [];
     const queue = new SendQueue(client, (m) => seen.push(Buffer.from(m)));

@@ -49,6 +49,7 @@ export function sendInFragments(socket: WebSocket, message: Uint8Array | readonl
 /** A per-connection queue of sends, so that fragmented messages go out whole and in order. */
 export class SendQueue {
   private tail: Promise<void> = Promise.resolve();
+  private waiting = 0;
 
   /** `observe`, when given, sees each message whole as it is queued (a participant's opt-in wire log). */
   constructor(
@@ -60,9 +61,15 @@ export class SendQueue {
   /** Queues a message (whole or as parts); settles once it is written (a closed socket drops it). */
   send(message: Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (this.observe) this.observe(message instanceof Uint8Array ? message : Buffer.concat(message));
-    const sent = this.tail.then(() => sendInFragments(this.socket, message, this.fragmentBytes));
+    this.waiting++;
+    const sent = this.tail.then(() => sendInFragments(this.socket, message, this.fragmentBytes)).finally(() => this.waiting--);
     this.tail = sent.catch(() => undefined);
     return sent;
+  }
+
+  /** Messages queued or being written and not yet settled. */
+  get pending(): number {
+    return this.waiting;
   }
 
   /** Settles when everything queued so far was written (or dropped with the connection). */
