@@ -78,7 +78,7 @@ interface Simulated {
 /** `count` simulated participants of `kitDir` (bench/network-clients.ts) connecting to `url`. */
 function simulate(kitDir: string, count: number, url: string, dir: string): Simulated {
   // A larger young generation: the simulator makes three model-sized buffers per participant and round, all short-lived.
-  const child = nodeProcess(['--max-semi-space-size=64', join(root, 'bench', 'network-clients.ts'), kitDir, String(count), String(MAX_TRAINING_MS), url], dir);
+  const child = nodeProcess(['--max-semi-space-size=64', join(root, 'bench', 'network-clients.ts'), kitDir, String(count), String(MAX_TRAINING_MS), url, 'no-heartbeats'], dir);
   let markReady!: () => void;
   const ready = new Promise<void>((done) => (markReady = done));
   const done = new Promise<Record<string, number>>((finish, fail) => {
@@ -275,7 +275,7 @@ export async function benchScale(): Promise<BenchResult> {
     ].join(' ');
     return {
       name: 'scale',
-      description: `simulated participants (bench/network-clients.ts: the participant runtime, training replaced by a seeded delay under ${MAX_TRAINING_MS} ms), 100k parameters, plain FedAvg over loopback with mutual TLS and signed frames: ${baselineParticipants} and ${flatParticipants} on one flat coordinator, then ${participants} on a root with ${edges} edges (serve --role edge) of ${participants / edges} each, each group's participants in one simulator process; x flat: against the ${flatParticipants}-participant flat coordinator, x flat-100: against the ${baselineParticipants}-participant one, both in the same run; every process shares this machine's ${availableParallelism()} cores. ${targets}`,
+      description: `simulated participants (bench/network-clients.ts: the participant runtime, training replaced by a seeded delay under ${MAX_TRAINING_MS} ms, no heartbeats), 100k parameters, plain FedAvg over loopback with mutual TLS and signed frames: ${baselineParticipants} and ${flatParticipants} on one flat coordinator, then ${participants} on a root with ${edges} edges (serve --role edge) of ${participants / edges} each, each group's participants in one simulator process; x flat: against the ${flatParticipants}-participant flat coordinator, x flat-100: against the ${baselineParticipants}-participant one, both in the same run; every process shares this machine's ${availableParallelism()} cores. ${targets}`,
       rows,
       table: [header, ...table, targets].join('\n'),
     };
