@@ -21,6 +21,12 @@ export interface PreparedAggregate {
   readonly digest: string;
 }
 
+/** A chunk's slots, real and imaginary parts apart. */
+export interface DecodedChunk {
+  readonly real: Float64Array;
+  readonly imaginary: Float64Array;
+}
+
 /**
  * Absolute tolerance of a metadata slot: the flooding noise's deviation is 2^-PRECISION_BITS (2^-30) per slot, so
  * 2^-20 is over 1,000 deviations; the tags are secret and uniform over [1, 2), so a value aimed without knowing them
@@ -85,10 +91,13 @@ export function checkOpened(
   ctx: MultipartyContext,
   secret: KeyShareSecret,
   prepared: PreparedAggregate,
-  decoded: readonly Float64Array[],
+  chunks: readonly DecodedChunk[],
 ): { contributors: string[]; totalWeight: number } {
   const { layout, round, claimed } = prepared;
-  const tolerances = decoded.map((z) => TOLERANCE + RELATIVE_TOLERANCE * z.reduce((m, v) => Math.max(m, Math.abs(v)), 0));
+  // The metadata sit in the real parts; the doubles' rounding follows the largest modulus of any slot.
+  const largest = (z: Float64Array): number => z.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const tolerances = chunks.map((z) => TOLERANCE + RELATIVE_TOLERANCE * Math.SQRT2 * Math.max(largest(z.real), largest(z.imaginary)));
+  const decoded = chunks.map((z) => z.real);
   let pattern: boolean[] | undefined;
   decoded.forEach((z, c) => {
     const bits = round.participants.map((_, j) => {

@@ -6,7 +6,8 @@ import { loadJointPublicKey } from './key-share.js';
 import { chunkCount, chunkProblem, multipartyContext, slotLayout, type MultipartyContext } from './multiparty-context.js';
 import { TAGS_PER_HOLDER } from './multiparty-plan.js';
 import { topLevel } from './params.js';
-import { SEAL_HEADER_BYTES, parseSealCiphertextMeta } from './seal-format.js';
+import { addInto, multiplyInto } from './rns.js';
+import { SEAL_HEADER_BYTES, parseSealCiphertextMeta, parseSealPlaintext, writeSealPlaintext } from './seal-format.js';
 
 /** What a participant encrypts in a round, and the round it is for. */
 export interface ContributionInput extends RoundInfo {
@@ -33,7 +34,8 @@ export interface RoundVector {
 }
 
 const MAGIC = Buffer.from('CNMC');
-const VERSION = 1;
+/** 2: the update fills the imaginary parts of the slots too; a version-1 vector would be read wrongly, so it is refused. */
+const VERSION = 2;
 const KIND = { contribution: 1, aggregate: 2 } as const;
 const MAC_BYTES = 32;
 const HEAD = MAGIC.length + 2 + 32 + 32 + 8;
@@ -135,24 +137,31 @@ export async function encryptContribution(setup: MultipartySetup, publicKey: Uin
   }
   const layout = slotLayout(ctx, round.participants.length);
   if (layout.payloadPerChunk < 1) throw new InvalidInputError('HE_ROUND_INVALID', `round '${round.roundContext}' leaves no slot for the update`);
-  checkValues(weights, weight, 2 ** ctx.plan.messageBits / round.participants.length);
+  // A slot's modulus |real + i imaginary| is what the message room bounds, hence the square root of 2.
+  checkValues(weights, weight, 2 ** ctx.plan.messageBits / round.participants.length / Math.SQRT2);
   const pairs = ctx.setup.holders.map((h) => pairKeys(self.transportKey, h.transportPublicKey, ctx.setup, h.id, self.id));
   const { runtime, bundle, plan } = ctx;
   const key = loadJointPublicKey(ctx, publicKey);
-  const slots = new Float64Array(plan.slots);
+  const real = new Float64Array(plan.slots);
+  const imaginary = new Float64Array(plan.slots);
   try {
     const encryptor = runtime.guard(() => runtime.lib.Encryptor(bundle.context, key));
     try {
       const chunks: Uint8Array[] = [];
       for (let c = 0; c < chunkCount(layout, weights.length); c++) {
-        slots.fill(0);
-        slots[position] = 1;
-        slots[layout.weightSlot] = weight;
-        pairs.forEach((pair, h) => slots.set(holderTags(pair.tagKey, round.digest, c), layout.tagStart + TAGS_PER_HOLDER * h));
+        real.fill(0);
+        imaginary.fill(0);
+        real[position] = 1;
+        real[layout.weightSlot] = weight;
+        pairs.forEach((pair, h) => real.set(holderTags(pair.tagKey, round.digest, c), layout.tagStart + TAGS_PER_HOLDER * h));
         const from = c * layout.payloadPerChunk;
         const to = Math.min(weights.length, from + layout.payloadPerChunk);
-        for (let i = from; i < to; i++) slots[layout.payloadStart + i - from] = weight * weights[i];
-        chunks.push(runtime.guard(() => encryptSlots(ctx, encryptor, slots)));
+        for (let i = from; i < to; i++) {
+          const k = i - from;
+          if (k < layout.realPayload) real[layout.payloadStart + k] = weight * weights[i];
+          else imaginary[k - layout.realPayload] = weight * weights[i];
+        }
+        chunks.push(runtime.guard(() => encryptSlots(ctx, encryptor, real, imaginary)));
       }
       return encodeRoundVector(ctx, { kind: 'contribution', roundDigest: round.digest, length: weights.length, position, chunks }, (digest) =>
         pairs.map((pair) => contributionMac(pair.macKey, digest)),
@@ -161,7 +170,8 @@ export async function encryptContribution(setup: MultipartySetup, publicKey: Uin
       if (runtime.alive) encryptor.delete();
     }
   } finally {
-    slots.fill(0);
+    real.fill(0);
+    imaginary.fill(0);
     for (const pair of pairs) {
       pair.tagKey.fill(0);
       pair.macKey.fill(0);
@@ -173,19 +183,46 @@ export async function encryptContribution(setup: MultipartySetup, publicKey: Uin
 type Encryptor = ReturnType<MultipartyContext['runtime']['lib']['Encryptor']>;
 type SealCipherText = ReturnType<MultipartyContext['runtime']['lib']['CipherText']>;
 
-function encryptSlots(ctx: MultipartyContext, encryptor: Encryptor, slots: Float64Array): Uint8Array {
-  const { bundle, plan } = ctx;
-  const plain = bundle.encoder.encode(slots, ctx.scale) as ReturnType<MultipartyContext['runtime']['lib']['PlainText']>;
+/**
+ * Encrypts the slots real + i * imaginary: SEAL's encoder takes reals only, so the imaginary parts are encoded as
+ * reals and multiplied by X^(N/2) (i in every slot) before the two plaintexts are added, word by word in NTT form.
+ */
+function encryptSlots(ctx: MultipartyContext, encryptor: Encryptor, real: Float64Array, imaginary: Float64Array): Uint8Array {
+  const data = encodedWords(ctx, real);
+  const lifted = encodedWords(ctx, imaginary);
+  const plain = ctx.runtime.lib.PlainText();
   try {
-    // SEAL encodes at the top level; a plaintext switched down is encrypted at its own level.
-    if (plan.level < topLevel(plan.params)) bundle.evaluator.plainModSwitchTo(plain, bundle.parmsIds[plan.level], plain);
-    const cipher = encryptor.encrypt(plain) as ReturnType<MultipartyContext['runtime']['lib']['CipherText']>;
+    multiplyInto(lifted, ctx.imaginaryUnit, ctx.levelBasis);
+    addInto(data, lifted, ctx.levelBasis);
+    const bytes = writeSealPlaintext({ parmsId: ctx.levelParmsId, scale: ctx.scale, data });
+    plain.loadArray(ctx.bundle.context, bytes);
+    bytes.fill(0);
+    const cipher = encryptor.encrypt(plain) as SealCipherText;
     try {
       return cipher.saveArray(ctx.runtime.lib.ComprModeType.none);
     } finally {
       cipher.delete();
     }
   } finally {
+    data.fill(0n);
+    lifted.fill(0n);
+    plain.delete();
+  }
+}
+
+/** The words of SEAL's encoding of `values` at the plan's level and scale (NTT form). */
+function encodedWords(ctx: MultipartyContext, values: Float64Array): BigUint64Array {
+  const { bundle, plan } = ctx;
+  const plain = bundle.encoder.encode(values, ctx.scale) as ReturnType<MultipartyContext['runtime']['lib']['PlainText']>;
+  try {
+    // SEAL encodes at the top level; the plaintext is switched down to the level contributions live at.
+    if (plan.level < topLevel(plan.params)) bundle.evaluator.plainModSwitchTo(plain, bundle.parmsIds[plan.level], plain);
+    const bytes = plain.saveArray(ctx.runtime.lib.ComprModeType.none);
+    const { data } = parseSealPlaintext(bytes, 'an encoded plaintext');
+    bytes.fill(0);
+    return data;
+  } finally {
+    plain.setZero();
     plain.delete();
   }
 }

@@ -3,9 +3,9 @@ import { InvalidInputError } from '../../core/index.js';
 import { checkSetup, type CheckedSetup, type MultipartySetup } from './committee.js';
 import { multipartyPlan, TAGS_PER_HOLDER, type MultipartyPlan } from './multiparty-plan.js';
 import { paramsHash } from './params.js';
-import { uniformFromKey, type RnsBasis } from './rns.js';
+import { polyWords, uniformFromKey, type RnsBasis } from './rns.js';
 import { SealRuntime, type ContextBundle } from './seal.js';
-import { parmsIdHex, sealCiphertextBytes, type SealCiphertextMeta } from './seal-format.js';
+import { parmsIdHex, parseSealCiphertext, sealCiphertextBytes, writeSealCiphertext, type SealCiphertextMeta } from './seal-format.js';
 
 /** Everything the protocol steps need about one job's setup, built once per SEAL runtime. */
 export interface MultipartyContext {
@@ -25,6 +25,11 @@ export interface MultipartyContext {
   readonly chunkBytes: number;
   /** The public polynomial a of the joint key, expanded from the setup's seed (NTT form, key level). */
   readonly crsPoly: BigUint64Array;
+  /**
+   * X^(N/2) in NTT form at the plan's level: a plaintext multiplied by it has every slot multiplied by i, which is how
+   * a real-only encoder (node-seal's) fills the imaginary parts of the slots too.
+   */
+  readonly imaginaryUnit: BigUint64Array;
 }
 
 /** Where things sit in the slots of a round's ciphertexts. */
@@ -37,8 +42,13 @@ export interface SlotLayout {
   readonly tagStart: number;
   /** First slot of the weighted update. */
   readonly payloadStart: number;
-  /** Update values each ciphertext carries. */
+  /**
+   * Update values each ciphertext carries: the real parts of slots payloadStart.. (the first `realPayload` values),
+   * then the imaginary parts of every slot. Slots are complex; carrying reals in both parts halves the ciphertexts.
+   */
   readonly payloadPerChunk: number;
+  /** Update values in the real parts of a ciphertext's slots. */
+  readonly realPayload: number;
 }
 
 const cache = new Map<string, MultipartyContext>();
@@ -75,11 +85,37 @@ export async function multipartyContext(setup: MultipartySetup): Promise<Multipa
     scale: 2 ** plan.scaleBits,
     chunkBytes: sealCiphertextBytes(2, plan.level + 1, degree),
     crsPoly: uniformFromKey(prgKey, keyBasis),
+    imaginaryUnit: imaginaryUnit(runtime, bundle, parmsIdHex(bundle.parmsIds[plan.level].values), { moduli: moduli.slice(0, plan.level + 1), degree }),
   };
   cache.delete(checked.digest);
   cache.set(checked.digest, built);
   if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   return built;
+}
+
+/**
+ * SEAL's own NTT of the monomial X^(N/2): written as the first polynomial of a coefficient-form ciphertext (the second
+ * is 1, since SEAL refuses a transparent one) and transformed by SEAL's evaluator, so the NTT's ordering is SEAL's.
+ */
+function imaginaryUnit(runtime: SealRuntime, bundle: ContextBundle, parmsId: string, basis: RnsBasis): BigUint64Array {
+  const words = polyWords(basis);
+  const data = new BigUint64Array(2 * words);
+  for (let j = 0; j < basis.moduli.length; j++) {
+    data[j * basis.degree + basis.degree / 2] = 1n;
+    data[words + j * basis.degree] = 1n;
+  }
+  const bytes = writeSealCiphertext({ parmsId, nttForm: false, size: 2, polyModulusDegree: basis.degree, coeffModulusSize: basis.moduli.length, scale: 1, data });
+  const cipher = runtime.lib.CipherText();
+  try {
+    const ntt = runtime.guard(() => {
+      cipher.loadArray(bundle.context, bytes);
+      bundle.evaluator.cipherTransformToNtt(cipher, cipher);
+      return cipher.saveArray(runtime.lib.ComprModeType.none);
+    });
+    return parseSealCiphertext(ntt, 'the NTT of X^(N/2)').data.slice(0, words);
+  } finally {
+    if (runtime.alive) cipher.delete();
+  }
 }
 
 /** The plan a setup leads to (level, scale, flooding, message room, largest round): what callers size rounds by. */
@@ -91,7 +127,9 @@ export async function multipartyPlanOf(setup: MultipartySetup): Promise<Multipar
 export function slotLayout(ctx: MultipartyContext, participants: number): SlotLayout {
   const tagStart = participants + 1;
   const payloadStart = tagStart + TAGS_PER_HOLDER * ctx.setup.holders.length;
-  return { participants, weightSlot: participants, tagStart, payloadStart, payloadPerChunk: ctx.plan.slots - payloadStart };
+  const realPayload = ctx.plan.slots - payloadStart;
+  const payloadPerChunk = realPayload < 0 ? 0 : realPayload + ctx.plan.slots;
+  return { participants, weightSlot: participants, tagStart, payloadStart, payloadPerChunk, realPayload };
 }
 
 /** Ciphertexts a vector of `length` values takes: at least one, since every ciphertext carries the round's metadata. */

@@ -8,7 +8,7 @@ import { decryptionShares, type SealedShare } from './decryption-share.js';
 import { combinePublicKey, generateKeyShare, loadJointPublicKey, type KeyShareSecret } from './key-share.js';
 import { multipartyContext, multipartyPlanOf, slotLayout, type MultipartyContext } from './multiparty-context.js';
 import { openAggregate } from './open-aggregate.js';
-import { addInto, polyWords } from './rns.js';
+import { addInto, multiplyInto, polyWords } from './rns.js';
 import { parseSealCiphertext, parseSealPlaintext, writeSealCiphertext } from './seal-format.js';
 
 /*
@@ -165,21 +165,37 @@ describe('multi-party CKKS aggregation', () => {
     }
   });
 
+  it('carries the update in the imaginary parts of the slots too: N values a ciphertext less the metadata, i squared -1', async () => {
+    const layout = slotLayout(ctx, participants.length);
+    expect(layout.payloadPerChunk).toBe(ctx.levelBasis.degree - layout.payloadStart);
+    const { round } = roundOf('round-packing');
+    const bytes = await encryptContribution(setup, publicKey, { ...round, self: participants[0].identity, weights: new Float32Array(2 * layout.payloadPerChunk + 1), weight: 1 });
+    expect(parseRoundVector(ctx, bytes, 'the contribution').chunks).toHaveLength(3);
+    const squared = ctx.imaginaryUnit.slice();
+    multiplyInto(squared, ctx.imaginaryUnit, ctx.levelBasis);
+    const n = ctx.levelBasis.degree;
+    ctx.levelBasis.moduli.forEach((q, j) => expect(squared.subarray(j * n, (j + 1) * n).every((w) => w === q - 1n)).toBe(true));
+  });
+
   it('shows the flooding noise in released slots with the deviation the plan predicts, 2^-30', async () => {
     const { round, all } = roundOf('round-noise');
-    const zeros = participants.map(() => new Float32Array(4000));
+    const layout = slotLayout(ctx, participants.length);
+    const zeros = participants.map(() => new Float32Array(2 * layout.realPayload));
     const aggregate = await sumContributions(setup, await contributions(round, zeros));
     const sealed = [];
     for (const secret of secrets) sealed.push(await decryptionShares(secret, setup, aggregate, all));
     const mine = sealed.map((list) => list.find((s) => s.recipient === secrets[0].holderId)?.share ?? new Uint8Array());
     const { mean, totalWeight } = await openAggregate(secrets[0], setup, aggregate, mine, all);
     // The updates are zero, so each released value is the sum of the holders' flooding noise divided by the weight.
-    const deviation = Math.sqrt(mean.reduce((s, v) => s + (v * totalWeight) ** 2, 0) / mean.length);
-    expect(Math.abs(Math.log2(deviation) + 30)).toBeLessThan(0.2);
+    // The first realPayload values sit in real parts of slots, the rest in imaginary parts: both carry the same noise.
+    for (const part of [mean.subarray(0, layout.realPayload), mean.subarray(layout.realPayload)]) {
+      const deviation = Math.sqrt(part.reduce((s, v) => s + (v * totalWeight) ** 2, 0) / part.length);
+      expect(Math.abs(Math.log2(deviation) + 30)).toBeLessThan(0.2);
+    }
   });
 
   describe('a coordinator relaying or reshaping ciphertexts: every holder refuses, naming the check, and nothing is released', () => {
-    const length = 5000; // two ciphertexts per vector
+    const length = 10000; // two ciphertexts per vector
     let current: Uint8Array[];
     let previous: Uint8Array[];
     let legit: Uint8Array;

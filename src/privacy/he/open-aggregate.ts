@@ -1,10 +1,10 @@
 import type { AggregateExpectation, MultipartySetup } from './committee.js';
-import { checkOpened, prepareAggregate, type PreparedAggregate } from './aggregate-check.js';
+import { checkOpened, prepareAggregate, type DecodedChunk, type PreparedAggregate } from './aggregate-check.js';
 import { openShare } from './decryption-share.js';
 import { HeShareError } from './errors.js';
 import type { KeyShareSecret } from './key-share.js';
 import { multipartyContext, type MultipartyContext } from './multiparty-context.js';
-import { addInto, polyWords, subMultipleInto } from './rns.js';
+import { addInto, multiplyInto, negated, polyWords, subMultipleInto } from './rns.js';
 import { writeSealPlaintext } from './seal-format.js';
 
 /** An opened aggregate: the FedAvg update and what it is made of. */
@@ -37,21 +37,36 @@ function openAll(ctx: MultipartyContext, secret: KeyShareSecret, prepared: Prepa
   }
 }
 
-/** m = sum(d_i) - (K-1) c0 for chunk c, decoded by SEAL's CKKS encoder (Mouchet et al. 2021, §4.3, combining). */
-function decodeChunk(ctx: MultipartyContext, prepared: PreparedAggregate, shares: readonly BigUint64Array[], c: number): Float64Array {
-  const { runtime, bundle, levelBasis } = ctx;
+/**
+ * m = sum(d_i) - (K-1) c0 for chunk c (Mouchet et al. 2021, §4.3, combining), decoded by SEAL's CKKS encoder, which
+ * gives the real parts; the imaginary parts are the real parts of -i m, m multiplied by -X^(N/2).
+ */
+function decodeChunk(ctx: MultipartyContext, prepared: PreparedAggregate, shares: readonly BigUint64Array[], c: number): DecodedChunk {
+  const { levelBasis } = ctx;
   const words = polyWords(levelBasis);
   const m = new BigUint64Array(words);
   for (const share of shares) addInto(m, share, levelBasis, 1, 0, c * words);
   subMultipleInto(m, prepared.ciphers[c].data, shares.length - 1, levelBasis);
-  const bytes = writeSealPlaintext({ parmsId: ctx.levelParmsId, scale: ctx.scale, data: m });
-  m.fill(0n);
+  const turned = negated(ctx.imaginaryUnit, levelBasis);
+  multiplyInto(turned, m, levelBasis);
+  try {
+    return { real: decodeWords(ctx, m), imaginary: decodeWords(ctx, turned) };
+  } finally {
+    m.fill(0n);
+    turned.fill(0n);
+  }
+}
+
+/** The real parts of the slots of a plaintext given as words at the plan's level. */
+function decodeWords(ctx: MultipartyContext, data: BigUint64Array): Float64Array {
+  const { runtime, bundle } = ctx;
+  const bytes = writeSealPlaintext({ parmsId: ctx.levelParmsId, scale: ctx.scale, data });
   const plain = runtime.lib.PlainText();
   try {
     return runtime.guard(() => {
       plain.loadArray(bundle.context, bytes);
       bytes.fill(0);
-      const decoded = bundle.encoder.decode(plain);
+      const decoded = bundle.encoder.decode(plain) as Float64Array;
       plain.setZero();
       return decoded;
     });
@@ -74,7 +89,7 @@ export async function openAggregate(
   const ctx = await multipartyContext(setup);
   const prepared = prepareAggregate(ctx, secret, aggregate, expectation);
   const shares = openAll(ctx, secret, prepared, sealedShares);
-  const decoded: Float64Array[] = [];
+  const decoded: DecodedChunk[] = [];
   try {
     prepared.ciphers.forEach((_, c) => decoded.push(decodeChunk(ctx, prepared, shares, c)));
     const { contributors, totalWeight } = checkOpened(ctx, secret, prepared, decoded);
@@ -83,11 +98,16 @@ export async function openAggregate(
     const mean = new Float32Array(length);
     for (let i = 0; i < length; i++) {
       const c = Math.floor(i / layout.payloadPerChunk);
-      mean[i] = decoded[c][layout.payloadStart + i - c * layout.payloadPerChunk] / totalWeight;
+      const k = i - c * layout.payloadPerChunk;
+      const value = k < layout.realPayload ? decoded[c].real[layout.payloadStart + k] : decoded[c].imaginary[k - layout.realPayload];
+      mean[i] = value / totalWeight;
     }
     return { mean, contributors, totalWeight };
   } finally {
     for (const words of shares) words.fill(0n);
-    for (const z of decoded) z.fill(0);
+    for (const z of decoded) {
+      z.real.fill(0);
+      z.imaginary.fill(0);
+    }
   }
 }

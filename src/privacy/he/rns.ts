@@ -58,6 +58,24 @@ export function subMultipleInto(acc: BigUint64Array, x: BigUint64Array, times: n
   });
 }
 
+/** acc[i] *= x[i] modulo the prime of i's block, for one polynomial: in NTT form, the product of the two polynomials. */
+export function multiplyInto(acc: BigUint64Array, x: BigUint64Array, basis: RnsBasis): void {
+  const n = basis.degree;
+  basis.moduli.forEach((q, j) => {
+    for (let i = j * n; i < (j + 1) * n; i++) acc[i] = (acc[i] * x[i]) % q;
+  });
+}
+
+/** -x modulo each prime, for one polynomial. */
+export function negated(x: BigUint64Array, basis: RnsBasis): BigUint64Array {
+  const n = basis.degree;
+  const out = new BigUint64Array(polyWords(basis));
+  basis.moduli.forEach((q, j) => {
+    for (let i = j * n; i < (j + 1) * n; i++) out[i] = x[i] === 0n ? 0n : q - x[i];
+  });
+  return out;
+}
+
 /** (-a * s + e) modulo each prime, pointwise: an RLWE sample b in NTT form (Mouchet et al. 2021, §4.1 key generation). */
 export function rlweSample(a: BigUint64Array, s: BigUint64Array, e: BigUint64Array, basis: RnsBasis): BigUint64Array {
   const n = basis.degree;
