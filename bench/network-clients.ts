@@ -78,7 +78,7 @@ function connect(index: number, signer: MessageSigner, tls: ConnectionOptions): 
     // simulated participants share this machine's cores with the coordinator they measure. A real agent masks.
     const socket = new WebSocket(`${url.replace('https', 'wss')}/v1/ws`, { ...tls, maxPayload: 512 * 2 ** 20, generateMask: (mask) => void mask.fill(0) });
     const out = new SendQueue(socket, undefined, PARTICIPANT_FRAGMENT_BYTES);
-    const send = <K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void => void out.send(participantFrame(signer, kind, header, body));
+    const send = <K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void => void out.send(() => participantFrame(signer, kind, header, body));
     const rounds = new Map<string, number>();
     let jobId = '';
     let pending: { roundId: string; header: ClientHeader<'update'>; body: Uint8Array } | null = null;

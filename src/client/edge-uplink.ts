@@ -269,8 +269,7 @@ export class EdgeUplink extends EventEmitter {
 
   /**
    * Sends a heartbeat unless the connection still has messages waiting to be written: that traffic
-   * shows the node is alive, and a beat queued behind it would be signed long before it arrives and
-   * refused as stale (AUTH_STALE) by a coordinator that is busy reading.
+   * already shows the node is alive, and beats piling up behind a large update only add load.
    */
   private beat(): void {
     if (this.out?.pending === 0) this.send('heartbeat', { resources: this.resources() });
@@ -280,7 +279,7 @@ export class EdgeUplink extends EventEmitter {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     // A failed write means the connection is closing; the reconnect loop takes over.
-    void this.out?.send(participantFrame(this.signer, kind, header, body)).catch(() => undefined);
+    void this.out?.send(() => participantFrame(this.signer, kind, header, body)).catch(() => undefined);
   }
 
   private resources(): ResourceMetrics {

@@ -89,6 +89,27 @@ describe('fragmented sends', () => {
     expect(received.map((b) => b.length)).toEqual([60_000, 5]);
   });
 
+  it('a queue makes a message given as a function only when the messages before it are written', async () => {
+    const queue = new SendQueue(client);
+    received.length = 0;
+    const all = Promise.all([next(), next()]);
+    let firstWritten = false;
+    let madeAfterFirst: boolean | undefined;
+    const first = queue.send(new Uint8Array(200_000).fill(1)).then(() => (firstWritten = true));
+    const second = queue.send(() => {
+      madeAfterFirst = firstWritten;
+      return new Uint8Array(4).fill(2);
+    });
+    expect(madeAfterFirst).toBeUndefined();
+    await Promise.all([first, second]);
+    await all;
+    expect(madeAfterFirst).toBe(true);
+    expect(received.map((b) => [b.length, b[0]])).toEqual([
+      [200_000, 1],
+      [4, 2],
+    ]);
+  });
+
   it("a queue's observer sees each message whole, parts joined, exactly as the peer receives it", async () => {
     const seen: Buffer[] = [];
     const queue = new SendQueue(client, (m) => seen.push(Buffer.from(m)));

@@ -46,6 +46,9 @@ export function sendInFragments(socket: WebSocket, message: Uint8Array | readonl
   });
 }
 
+/** A message whole or as consecutive parts. */
+export type Outgoing = Uint8Array | readonly Uint8Array[];
+
 /** A per-connection queue of sends, so that fragmented messages go out whole and in order. */
 export class SendQueue {
   private tail: Promise<void> = Promise.resolve();
@@ -58,11 +61,20 @@ export class SendQueue {
     private readonly fragmentBytes: number = FRAGMENT_BYTES,
   ) {}
 
-  /** Queues a message (whole or as parts); settles once it is written (a closed socket drops it). */
-  send(message: Uint8Array | readonly Uint8Array[]): Promise<void> {
-    if (this.observe) this.observe(message instanceof Uint8Array ? message : Buffer.concat(message));
+  /**
+   * Queues a message (whole or as parts); settles once it is written (a closed socket drops it). Given a function,
+   * the queue makes the message when its turn comes: a signed frame made then carries the time it leaves, not the
+   * time it was queued, so a frame that waited behind a large update is not refused as stale.
+   */
+  send(message: Outgoing | (() => Outgoing)): Promise<void> {
     this.waiting++;
-    const sent = this.tail.then(() => sendInFragments(this.socket, message, this.fragmentBytes)).finally(() => this.waiting--);
+    const sent = this.tail
+      .then(() => {
+        const made = typeof message === 'function' ? message() : message;
+        if (this.observe) this.observe(made instanceof Uint8Array ? made : Buffer.concat(made));
+        return sendInFragments(this.socket, made, this.fragmentBytes);
+      })
+      .finally(() => this.waiting--);
     this.tail = sent.catch(() => undefined);
     return sent;
   }
