@@ -590,7 +590,7 @@ describe('a participant lying about its weight across processes', () => {
       round: { quorum: 1, deadlineSeconds: 120 },
     };
     writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
-    serve = runCli(['--db', join(dir, 'state.db'), 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--operator-port', '0', '--operator-no-auth', '--report', join(dir, 'report.json'), '--log-level', 'warn'], dir);
+    serve = runCli(['--db', join(dir, 'state.db'), 'serve', '--config', join(dir, 'job.json'), '--kit-dir', kitDir, '--operator-port', '0', '--operator-no-auth', '--report', join(dir, 'report.json'), '--log-level', 'warn', '--heartbeat-seconds', '7'], dir);
     const participantUrl = (await printed(serve, /participants: (https:\/\/\S+)/))[1];
     const operatorUrl = (await printed(serve, /dashboard: +(http:\/\/[^\s/]+)/))[1];
 
@@ -613,7 +613,7 @@ describe('a participant lying about its weight across processes', () => {
     };
     const declared = readFileSync(data.get('mallory') as string, 'utf8').trim().split('\n').length;
     send('hello', { numExamples: declared, resources: { cpuCores: 1, memoryMb: 512 }, agent: 'mallory' });
-    await next('welcome');
+    expect((await next('welcome')).header.heartbeatSeconds).toBe(7);
     // Mallory joined first, so it is in the first round.
     agents = HONEST.map((id) => runCli(['client', '--key', join(kitDir, 'participants', id, 'kit.json'), '--data', data.get(id) as string], dir));
     const task = await next('task');

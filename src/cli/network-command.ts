@@ -27,6 +27,17 @@ function count(name: string) {
   };
 }
 
+/** The dashboard shows a node as stale after 60 s without a heartbeat, so an interval stays below half of that. */
+const MAX_HEARTBEAT_SECONDS = 30;
+
+function heartbeatSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > MAX_HEARTBEAT_SECONDS) {
+    throw new InvalidArgumentError(`--heartbeat-seconds must be a whole number of seconds from 1 to ${MAX_HEARTBEAT_SECONDS}, got '${value}'`);
+  }
+  return n;
+}
+
 /** Adds `serve` (the coordinator) and `client` (a participant's agent). */
 export function registerNetworkCommands(program: Command, openStore: () => Promise<Storage>, dbLocation: () => string): void {
   program
@@ -51,9 +62,10 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
     .option('--upstream <url>', "with --role edge: the root coordinator's address (default: the --key kit's); several, comma-separated, are tried in turn (a root and its standby)")
     .option('--key <file>', "with --role edge: the edge's participant kit for the root's job (from `kit assemble`)")
     .option('--min-participants <n>', "with --role edge: participants the edge waits for before each round, all of them folded (default: every participant of --kit-dir)", count('--min-participants'))
+    .option('--heartbeat-seconds <n>', `how often participants send a heartbeat with their load, 1 to ${MAX_HEARTBEAT_SECONDS}; each is a signed message the coordinator checks, so a coordinator of many thousands may want it longer`, heartbeatSeconds, 5)
     .option('--standby', 'with a postgres:// --db: wait while another coordinator serves this job (or this edge\'s group) from the same database, and take over when it stops; give its participants both addresses (client --server A,B)')
     .action(
-      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; members?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean; role: string; upstream?: string; key?: string; minParticipants?: number; standby?: boolean }) => {
+      async (opts: { config: string; kitDir: string; firewall?: string; grant?: string; members?: string; host?: string; port?: number; operatorHost: string; operatorPort: number; operatorHostname?: string; operatorNoAuth?: boolean; audit?: string; report?: string; logLevel: string; json?: boolean; role: string; upstream?: string; key?: string; minParticipants?: number; standby?: boolean; heartbeatSeconds: number }) => {
         if (!(LOG_LEVELS as readonly string[]).includes(opts.logLevel)) {
           throw new InvalidInputError('CLI_OPTION_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${opts.logLevel}'`);
         }
@@ -152,6 +164,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
             operatorNoAuth: opts.operatorNoAuth ?? false,
             auditFile,
             logLevel: opts.logLevel as (typeof LOG_LEVELS)[number],
+            heartbeatSeconds: opts.heartbeatSeconds,
             ...(market ? { market } : {}),
             ...(firewall ? { firewall } : {}),
           });

@@ -37,6 +37,7 @@ export interface CoordinatorOptions {
   /** How long a dashboard login lasts. Default 12 hours. */
   operatorSessionSeconds?: number;
   auditFile: string;
+  /** Seconds between participants' heartbeats, given to each in its welcome (`serve --heartbeat-seconds`); 5 by default. */
   heartbeatSeconds?: number;
   limits?: Partial<GatewayLimits>;
   /** How long refusals from one source are aggregated into one security event and one audit entry, ms; one minute by default. */
