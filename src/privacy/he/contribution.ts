@@ -189,9 +189,10 @@ type SealCipherText = ReturnType<MultipartyContext['runtime']['lib']['CipherText
  */
 function encryptSlots(ctx: MultipartyContext, encryptor: Encryptor, real: Float64Array, imaginary: Float64Array): Uint8Array {
   const data = encodedWords(ctx, real);
-  const lifted = encodedWords(ctx, imaginary);
+  let lifted: BigUint64Array | undefined;
   const plain = ctx.runtime.lib.PlainText();
   try {
+    lifted = encodedWords(ctx, imaginary);
     multiplyInto(lifted, ctx.imaginaryUnit, ctx.levelBasis);
     addInto(data, lifted, ctx.levelBasis);
     const bytes = writeSealPlaintext({ parmsId: ctx.levelParmsId, scale: ctx.scale, data });
@@ -205,7 +206,8 @@ function encryptSlots(ctx: MultipartyContext, encryptor: Encryptor, real: Float6
     }
   } finally {
     data.fill(0n);
-    lifted.fill(0n);
+    lifted?.fill(0n);
+    plain.setZero();
     plain.delete();
   }
 }
