@@ -13,8 +13,7 @@ import { loadParticipantKit, signerFromKit, tlsOptionsForClient, type MessageSig
 import { PARTICIPANT_FRAGMENT_BYTES, SendQueue, ServerMessages, decodeMessage, type ClientHeader, type ClientKind } from '../src/protocol/index.js';
 
 const [kitDir, countText, maxDelayText, url, heartbeatsText = 'heartbeats'] = process.argv.slice(2);
-// `no-heartbeats` for the 10,000-participant scale run: with 2,000 heartbeats a second on the 2 cores
-// every process shares, edges fell so far behind that messages waited 85 s unread and were refused as stale.
+// `no-heartbeats` leaves them out (a look at a run without that load); the interval is the coordinator's, from its welcome.
 const heartbeats = heartbeatsText === 'heartbeats';
 const count = Number(countText);
 const maxDelayMs = Number(maxDelayText);
