@@ -1,15 +1,14 @@
 import { createHash, createPrivateKey } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
-import WebSocket from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import { coordinatorAddresses } from './coordinator-addresses.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, ParticipantRuntime, type AnonymousMember, runClientTask, weightsSha256, type ClientResult, type ClientTask, type EnclavePolicy, type ParticipantOutput, type ProtectionKind } from '../fl/index.js';
-import { rosterKeys, signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
+import { rosterKeys, signerFromKit, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { LocalModel, initBackend, loadCsvDataset, validateModelSpec, type Dataset } from '../ml/index.js';
-import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
-import { participantFrame } from './participant-frame.js';
+import { PROTOCOL_VERSION, ProtocolVersionError, ServerMessages, bodyWeights, decodeMessage, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { Uplink } from './uplink.js';
 
 /** The agent could not take part (bad data for the job, refused by the coordinator). */
 export class ClientAgentError extends CipherNexusError {}
@@ -87,12 +86,10 @@ export class ClientAgent extends EventEmitter {
   /** The coordinator's addresses, tried in turn. */
   private readonly urls: string[];
   private attempts = 0;
-  private socket: WebSocket | null = null;
-  private out: SendQueue | null = null;
+  private link: Uplink | null = null;
   private stopped = false;
   private data: Dataset | null = null;
   private model: LocalModel | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
   /** The participant's half of each round (training, privacy, compression, SecAgg+), created at the welcome. */
   private runtime: ParticipantRuntime | null = null;
   /** Training runs one task at a time on the one model. */
@@ -150,7 +147,7 @@ export class ClientAgent extends EventEmitter {
   /** Closes the connection and ends run(). */
   stop(): void {
     this.stopped = true;
-    this.socket?.close();
+    this.link?.close();
   }
 
   private connectOnce(): Promise<{ opened: boolean; done?: JobEnd; fatal?: Error }> {
@@ -159,10 +156,15 @@ export class ClientAgent extends EventEmitter {
       let done: JobEnd | undefined;
       let fatal: Error | undefined;
       // Each attempt after a failed or lost connection goes to the next address: a standby takes over at its own.
-      const socket = new WebSocket(this.urls[this.attempts++ % this.urls.length], { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
-      this.socket = socket;
-      this.out = new SendQueue(socket, this.options.onFrame, PARTICIPANT_FRAGMENT_BYTES);
-      socket.binaryType = 'nodebuffer';
+      const link = new Uplink({
+        url: this.urls[this.attempts++ % this.urls.length],
+        kit: this.options.kit,
+        signer: this.signer,
+        resources: () => this.resources(),
+        ...(this.options.onFrame ? { onFrame: this.options.onFrame } : {}),
+      });
+      this.link = link;
+      const { socket } = link;
       socket.on('open', () => {
         opened = true;
         this.joinProved = false;
@@ -204,9 +206,7 @@ export class ClientAgent extends EventEmitter {
         else this.emit('warning', `connection error: ${error.message}`);
       });
       socket.on('close', (code, reason) => {
-        if (this.heartbeat) clearInterval(this.heartbeat);
-        this.heartbeat = null;
-        this.socket = null;
+        this.link = null;
         if (code === 4401 || code === 4403) fatal = new ClientAgentError('CLIENT_REFUSED', `the coordinator refused this participant: ${reason.toString() || code}`);
         // 4426: the coordinator refused this agent's protocol version; its reason names both versions.
         if (code === 4426) fatal ??= new ClientAgentError('CLIENT_PROTOCOL_VERSION', `${reason.toString()}; this agent speaks version ${PROTOCOL_VERSION}: install the release the coordinator runs`);
@@ -272,7 +272,7 @@ export class ClientAgent extends EventEmitter {
         const message = (error as Error).message;
         this.emit('refused-job', { jobId: header.jobId, code, message });
         // Said before leaving, so that the coordinator's operator sees why this data owner is not taking part.
-        await this.out?.send(() => participantFrame(this.signer, 'refuse', { code, message: message.slice(0, 2000) })).catch(() => undefined);
+        await this.link?.send('refuse', { code, message: message.slice(0, 2000) });
         throw new ClientAgentError(code, `refused job ${header.jobId}: ${message}`);
       }
     }
@@ -312,9 +312,7 @@ export class ClientAgent extends EventEmitter {
       // The first hello could not know the example count before the job's data rules arrived.
       this.send('hello', { numExamples: this.data.numExamples, resources: this.resources(), agent: 'cipher-nexus/0.1' });
     }
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => this.beat(), header.heartbeatSeconds * 1000);
-    this.heartbeat.unref();
+    this.link?.keepAlive(header.heartbeatSeconds);
     this.jobId = header.jobId;
     this.emit('welcome', header);
   }
@@ -403,19 +401,8 @@ export class ClientAgent extends EventEmitter {
     this.send('offer', { roundId: header.roundId, round: header.round, bytes: this.unacknowledged?.body.byteLength ?? 0 });
   }
 
-  /**
-   * Sends a heartbeat unless the connection still has messages waiting to be written: that traffic
-   * already shows the node is alive, and beats piling up behind a large update only add load.
-   */
-  private beat(): void {
-    if (this.out?.pending === 0) this.send('heartbeat', { resources: this.resources() });
-  }
-
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {
-    const socket = this.socket;
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    // A failed write means the connection is closing; the reconnect loop takes over.
-    void this.out?.send(() => participantFrame(this.signer, kind, header, body)).catch(() => undefined);
+    void this.link?.send(kind, header, body);
   }
 
   private resources(): ResourceMetrics {

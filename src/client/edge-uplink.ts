@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import WebSocket from 'ws';
 import { CipherNexusError } from '../core/errors.js';
 import { coordinatorAddresses } from './coordinator-addresses.js';
 import type { ResourceMetrics } from '../core/index.js';
 import { EXAMPLES_REDECLARED, weightsSha256 } from '../fl/index.js';
-import { signerFromKit, tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
-import { PARTICIPANT_FRAGMENT_BYTES, PROTOCOL_VERSION, ProtocolVersionError, SendQueue, ServerMessages, bodyWeights, decodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
+import { signerFromKit, type MessageSigner, type ParticipantKit } from '../identity/index.js';
+import { PROTOCOL_VERSION, ProtocolVersionError, ServerMessages, bodyWeights, decodeMessage, weightsBody, type ClientHeader, type ClientKind, type Message, type ServerHeader } from '../protocol/index.js';
 import { hostResources } from './agent.js';
-import { participantFrame } from './participant-frame.js';
+import { Uplink } from './uplink.js';
 
 /** The edge's link to its upstream coordinator failed for good (refused, another protocol version, a job it cannot serve). */
 export class EdgeUplinkError extends CipherNexusError {}
@@ -48,9 +47,7 @@ export class EdgeUplink extends EventEmitter {
   /** The coordinator's addresses, tried in turn. */
   private readonly urls: string[];
   private attempts = 0;
-  private socket: WebSocket | null = null;
-  private out: SendQueue | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
+  private link: Uplink | null = null;
   private numExamples = 0;
   private checkWelcome: (welcome: ServerHeader<'welcome'>) => void = () => undefined;
   private started = false;
@@ -144,7 +141,7 @@ export class EdgeUplink extends EventEmitter {
   stop(): void {
     this.stopped = true;
     this.wake?.();
-    this.socket?.close();
+    this.link?.close();
   }
 
   private async loop(): Promise<void> {
@@ -169,10 +166,9 @@ export class EdgeUplink extends EventEmitter {
     return new Promise((resolve) => {
       let opened = false;
       // After a failed or lost connection the next address is tried: a standby root takes over at its own.
-      const socket = new WebSocket(this.urls[this.attempts++ % this.urls.length], { ...tlsOptionsForClient(this.options.kit), maxPayload: 512 * 2 ** 20 });
-      this.socket = socket;
-      this.out = new SendQueue(socket, undefined, PARTICIPANT_FRAGMENT_BYTES);
-      socket.binaryType = 'nodebuffer';
+      const link = new Uplink({ url: this.urls[this.attempts++ % this.urls.length], kit: this.options.kit, signer: this.signer, resources: () => this.resources() });
+      this.link = link;
+      const { socket } = link;
       socket.on('open', () => {
         opened = true;
         this.emit('connected');
@@ -194,9 +190,7 @@ export class EdgeUplink extends EventEmitter {
         else this.emit('warning', `upstream connection error: ${error.message}`);
       });
       socket.on('close', (code, reason) => {
-        if (this.heartbeat) clearInterval(this.heartbeat);
-        this.heartbeat = null;
-        this.socket = null;
+        this.link = null;
         if (code === 4401 || code === 4403 || code === 4426) this.fail(new EdgeUplinkError('CLIENT_REFUSED', `the upstream coordinator refused this edge: ${reason.toString() || code}`));
         resolve(opened);
       });
@@ -207,9 +201,7 @@ export class EdgeUplink extends EventEmitter {
     switch (message.kind) {
       case 'welcome':
         this.checkWelcome(message.header);
-        if (this.heartbeat) clearInterval(this.heartbeat);
-        this.heartbeat = setInterval(() => this.beat(), message.header.heartbeatSeconds * 1000);
-        this.heartbeat.unref();
+        this.link?.keepAlive(message.header.heartbeatSeconds);
         this.emit('welcome', message.header);
         return;
       case 'task': {
@@ -251,7 +243,7 @@ export class EdgeUplink extends EventEmitter {
       case 'done':
         this.end = message.header;
         this.wake?.();
-        this.socket?.close();
+        this.link?.close();
         return;
     }
   }
@@ -259,7 +251,7 @@ export class EdgeUplink extends EventEmitter {
   private fail(error: Error): void {
     this.fatal ??= error;
     this.wake?.();
-    this.socket?.close();
+    this.link?.close();
   }
 
   private offer(): void {
@@ -267,19 +259,8 @@ export class EdgeUplink extends EventEmitter {
     if (pending) this.send('offer', { roundId: pending.roundId, round: pending.header.round, bytes: pending.body.byteLength });
   }
 
-  /**
-   * Sends a heartbeat unless the connection still has messages waiting to be written: that traffic
-   * already shows the node is alive, and beats piling up behind a large update only add load.
-   */
-  private beat(): void {
-    if (this.out?.pending === 0) this.send('heartbeat', { resources: this.resources() });
-  }
-
   private send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void {
-    const socket = this.socket;
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    // A failed write means the connection is closing; the reconnect loop takes over.
-    void this.out?.send(() => participantFrame(this.signer, kind, header, body)).catch(() => undefined);
+    void this.link?.send(kind, header, body);
   }
 
   private resources(): ResourceMetrics {
