@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Rng } from '../src/core/index.js';
 import { ParticipantRuntime, type ClientResult, type ClientTask, type ParticipantOutput } from '../src/fl/index.js';
-import { hostResources, participantFrame } from '../src/client/index.js';
+import { deferredParticipantFrame, hostResources } from '../src/client/index.js';
 import { loadParticipantKit, signerFromKit, tlsOptionsForClient, type MessageSigner } from '../src/identity/index.js';
 import { PARTICIPANT_FRAGMENT_BYTES, SendQueue, ServerMessages, decodeMessage, type ClientHeader, type ClientKind } from '../src/protocol/index.js';
 
@@ -77,7 +77,7 @@ function connect(index: number, signer: MessageSigner, tls: ConnectionOptions): 
     // simulated participants share this machine's cores with the coordinator they measure. A real agent masks.
     const socket = new WebSocket(`${url.replace('https', 'wss')}/v1/ws`, { ...tls, maxPayload: 512 * 2 ** 20, generateMask: (mask) => void mask.fill(0) });
     const out = new SendQueue(socket, undefined, PARTICIPANT_FRAGMENT_BYTES);
-    const send = <K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void => void out.send(() => participantFrame(signer, kind, header, body));
+    const send = <K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): void => void out.send(deferredParticipantFrame(signer, kind, header, body));
     const rounds = new Map<string, number>();
     let jobId = '';
     let pending: { roundId: string; header: ClientHeader<'update'>; body: Uint8Array } | null = null;

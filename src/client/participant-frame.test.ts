@@ -1,9 +1,9 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MessageVerifier, openSignedFrame } from '../identity/index.js';
 import { ClientMessages, decodeMessage, weightsBody } from '../protocol/index.js';
-import { participantFrame } from './participant-frame.js';
+import { deferredParticipantFrame, participantFrame } from './participant-frame.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 
@@ -34,4 +34,20 @@ describe('participantFrame', () => {
     const header = { roundId: 'r1', round: 1, numExamples: 3, seconds: 1, encoding: 'float32' as const, sha256: 'b'.repeat(64) };
     expect(() => openSignedFrame(participantFrame({ participantId: 'alice', signingKey: privateKey }, 'update', header, body), verifier)).toThrow(expect.objectContaining({ code: 'AUTH_BAD_SIGNATURE' }));
   });
+
+  it('deferred, is encoded at once and signed when made: a frame made two minutes after it was queued is fresh then', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const verifier = new MessageVerifier({ signingKeyOf: () => publicKey, isRevoked: () => false });
+    const signer = { participantId: 'alice', signingKey: privateKey };
+    const queued = Date.now();
+    const early = participantFrame(signer, 'heartbeat', { resources: { cpuCores: 1, memoryMb: 1 } });
+    const later = deferredParticipantFrame(signer, 'heartbeat', { resources: { cpuCores: 1, memoryMb: 1 } });
+    vi.setSystemTime(queued + 120_000);
+    expect(() => openSignedFrame(early, verifier)).toThrow(expect.objectContaining({ code: 'AUTH_STALE' }));
+    expect(openSignedFrame(later(), verifier)).toMatchObject({ sender: 'alice', kind: 'heartbeat' });
+  });
+});
+
+afterEach(() => {
+  vi.useRealTimers();
 });

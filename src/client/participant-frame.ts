@@ -7,7 +7,15 @@ import { encodeMessageParts, type ClientHeader, type ClientKind } from '../proto
  * hashing the body again.
  */
 export function participantFrame<K extends ClientKind>(signer: MessageSigner, kind: K, header: ClientHeader<K>, body?: Uint8Array): Uint8Array {
+  return deferredParticipantFrame(signer, kind, header, body)();
+}
+
+/**
+ * The same message encoded now (so a header that cannot be encoded fails its sender at once) and signed when the
+ * returned function is called: a frame queued behind others is signed when its turn to be written comes.
+ */
+export function deferredParticipantFrame<K extends ClientKind>(signer: MessageSigner, kind: K, header: ClientHeader<K>, body?: Uint8Array): () => Uint8Array {
   const parts = encodeMessageParts(kind, header, body, signedFramePayloadOffset(signer.participantId, kind));
   const digest = kind === 'update' ? Buffer.from((header as ClientHeader<'update'>).sha256, 'hex') : undefined;
-  return encodeSignedFrame(signer, kind, parts, digest);
+  return () => encodeSignedFrame(signer, kind, parts, digest);
 }

@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import type { ResourceMetrics } from '../core/index.js';
 import { tlsOptionsForClient, type MessageSigner, type ParticipantKit } from '../identity/index.js';
 import { PARTICIPANT_FRAGMENT_BYTES, SendQueue, type ClientHeader, type ClientKind } from '../protocol/index.js';
-import { participantFrame } from './participant-frame.js';
+import { deferredParticipantFrame } from './participant-frame.js';
 
 /** What one connection of a participant (an agent, or an edge towards its root) needs. */
 export interface UplinkOptions {
@@ -34,8 +34,9 @@ export class Uplink {
   /** Queues a signed message; settles once written, or at once when the connection is not open (its close handler takes over). */
   send<K extends ClientKind>(kind: K, header: ClientHeader<K>, body?: Uint8Array): Promise<void> {
     if (this.socket.readyState !== WebSocket.OPEN) return Promise.resolve();
+    const frame = deferredParticipantFrame(this.options.signer, kind, header, body);
     // A failed write means the connection is closing; the reconnect loop takes over.
-    return this.out.send(() => participantFrame(this.options.signer, kind, header, body)).catch(() => undefined);
+    return this.out.send(frame).catch(() => undefined);
   }
 
   /** Sends a heartbeat every `seconds` (the welcome's interval) until the connection closes. */
