@@ -65,14 +65,19 @@ export function encodeRoundVector(ctx: MultipartyContext, vector: Omit<RoundVect
   return concatBytes([head, ...vector.chunks, ...macs]);
 }
 
-/** Parses the wire form; damage is `HE_CIPHERTEXT_CORRUPT`, another setup's vector `HE_SETUP_MISMATCH`. */
+/** Parses the wire form; damage is `HE_CIPHERTEXT_CORRUPT`, another release's format `HE_FORMAT_VERSION`, another setup's vector `HE_SETUP_MISMATCH`. */
 export function parseRoundVector(ctx: MultipartyContext, bytes: Uint8Array, what: string): RoundVector {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const corrupt = (problem: string): never => {
     throw new HeCiphertextError(`${what} is damaged or not a multi-party CKKS vector: ${problem}`, { problem });
   };
   if (buffer.length < HEAD || !buffer.subarray(0, 4).equals(MAGIC)) corrupt('bad magic or too short');
-  if (buffer[4] !== VERSION) corrupt(`format version ${buffer[4]}`);
+  if (buffer[4] !== VERSION) {
+    throw new HeMismatchError('HE_FORMAT_VERSION', `${what} is in multi-party CKKS format version ${buffer[4]}, this release reads version ${VERSION}; run one release on the coordinator and every participant`, {
+      version: buffer[4],
+      expected: VERSION,
+    });
+  }
   const kind = buffer[5] === KIND.contribution ? 'contribution' : buffer[5] === KIND.aggregate ? 'aggregate' : corrupt(`kind ${buffer[5]}`);
   if (buffer.toString('hex', 6, 38) !== ctx.setup.digest) {
     throw new HeMismatchError('HE_SETUP_MISMATCH', `${what} belongs to another setup than job ${ctx.setup.jobId}'s (other holders, seed or parameters)`);

@@ -177,6 +177,14 @@ describe('multi-party CKKS aggregation', () => {
     ctx.levelBasis.moduli.forEach((q, j) => expect(squared.subarray(j * n, (j + 1) * n).every((w) => w === q - 1n)).toBe(true));
   });
 
+  it('refuses a vector of the real-only format version 1 by name, with both versions', async () => {
+    const { round } = roundOf('round-version');
+    const bytes = await encryptContribution(setup, publicKey, { ...round, self: participants[0].identity, weights: new Float32Array(10), weight: 1 });
+    const old = Uint8Array.from(bytes);
+    old[4] = 1;
+    expect(() => parseRoundVector(ctx, old, 'the contribution')).toThrow(expect.objectContaining({ code: 'HE_FORMAT_VERSION', message: expect.stringMatching(/version 1, this release reads version 2/) }));
+  });
+
   it('shows the flooding noise in released slots with the deviation the plan predicts, 2^-30', async () => {
     const { round, all } = roundOf('round-noise');
     const layout = slotLayout(ctx, participants.length);
@@ -365,7 +373,7 @@ describe('multi-party CKKS aggregation', () => {
           const bad = aggregate.slice();
           bad[at % bad.length] ^= mask;
           const outcomes = await attempt(bad, all).catch((error: unknown) => [`unexpected ${String(error)}`]);
-          for (const outcome of outcomes) expect(outcome).toMatch(/^HE_(AGGREGATE_REFUSED|CIPHERTEXT_CORRUPT|SETUP_MISMATCH)/);
+          for (const outcome of outcomes) expect(outcome).toMatch(/^HE_(AGGREGATE_REFUSED|CIPHERTEXT_CORRUPT|SETUP_MISMATCH|FORMAT_VERSION)/);
         }),
         { numRuns: 20 },
       );
