@@ -46,6 +46,7 @@ export class Uplink {
     this.heartbeat.unref();
   }
 
+  /** Closes the connection; messages queued and not yet written are dropped. */
   close(): void {
     this.socket.close();
   }
