@@ -268,6 +268,20 @@ describe('multi-party CKKS aggregation', () => {
       expect(await attempt(wrap(digest, length, chunksOf(legit).reverse()), all)).toEqual(Array(3).fill('HE_AGGREGATE_REFUSED:tags'));
     });
 
+    it('the aggregate multiplied by i (X^(N/2), which keeps scale and level): refused, and refused in verified mode', async () => {
+      // Multiplying both polynomials by X^(N/2) makes the ciphertext decrypt to i m: the imaginary parts, all of them
+      // update values, move into the real parts, where the metadata are checked.
+      const turned = chunksOf(legit).map((bytes) => {
+        const cipher = parseSealCiphertext(bytes);
+        const words = polyWords(ctx.levelBasis);
+        for (const half of [cipher.data.subarray(0, words), cipher.data.subarray(words)]) multiplyInto(half, ctx.imaginaryUnit, ctx.levelBasis);
+        return writeSealCiphertext(cipher);
+      });
+      const aggregate = wrap(digest, length, turned);
+      expect(await attempt(aggregate, all)).toEqual(Array(3).fill('HE_AGGREGATE_REFUSED:contributor-block'));
+      expect(await attempt(aggregate, all, { contributions: current })).toEqual(['HE_AGGREGATE_REFUSED:sum']);
+    });
+
     it('a claim that differs from what was summed: a weight, a contributor, a non-participant', async () => {
       expect(await attempt(legit, { ...all, contributors: all.contributors.map((c) => (c.id === 'p2' ? { ...c, weight: 31 } : c)) })).toEqual(
         Array(3).fill('HE_AGGREGATE_REFUSED:weight'),
