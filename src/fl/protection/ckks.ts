@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { CipherNexusError } from '../../core/errors.js';
 import {
+  checkContribution,
   combinePublicKey,
   decryptionShares,
   encryptContribution,
@@ -18,6 +19,7 @@ import {
   type ParticipantIdentity,
   type ParticipantInfo,
   type PresetName,
+  type RoundInfo,
 } from '../../privacy/he/index.js';
 import type { ClientResult } from '../client-training.js';
 import type { CkksTaskProtection, RemoteUpdate, StageMessage } from '../participant-channel.js';
@@ -118,6 +120,8 @@ export class CkksCollection implements RoundCollection {
   private readonly answers = new Map<string, Uint8Array>();
   private readonly contributions = new Map<string, Uint8Array>();
   private readonly sent = new Map<string, number>();
+  /** The round's setup and participants, known once every identity is in: what an arriving contribution is checked against. */
+  private admission: { setup: MultipartySetup; round: RoundInfo } | null = null;
 
   constructor(
     private readonly ctx: RoundContext,
@@ -172,6 +176,15 @@ export class CkksCollection implements RoundCollection {
     if (!this.tracker.due(participantId, 'contribution')) {
       throw new UpdateRejectedError('UPDATE_NOT_REQUESTED', `round ${this.ctx.round} is not collecting ciphertexts from '${participantId}' now`);
     }
+    // One malformed contribution is refused alone; left in, it would fail the round's sum for everyone.
+    if (this.admission) {
+      try {
+        await checkContribution(this.admission.setup, this.admission.round, participantId, update.body, this.ctx.global.length);
+      } catch (error) {
+        if (error instanceof CipherNexusError) throw new UpdateRejectedError(error.code, `the ciphertexts from '${participantId}' were refused: ${error.message}`);
+        throw error;
+      }
+    }
     // The signed claim is checked before the ciphertexts are taken in; the weight inside them is checked, in sum, by every key holder.
     const numExamples = boundedWeight(participantId, update.numExamples, this.ctx.examples.get(participantId), this.ctx.weightBounds.get(participantId));
     const outcome = await this.ctx.manager.submitProtectedUpdate(this.ctx.roundId, { clientId: participantId, numExamples, payload: update.body, metrics: { seconds: update.seconds }, ...(update.sha256 ? { sha256: update.sha256 } : {}) });
@@ -198,6 +211,7 @@ export class CkksCollection implements RoundCollection {
     const identities = participants.map((id) => readIdentity(roundId, id, this.identities.get(id) as Uint8Array, this.committee.includes(id), this.options.identityKeys.get(id)));
     const holders = identities.flatMap((i) => (i.holder ? [i.holder] : []));
     const setup = roundSetup(this.jobId, roundId, this.options.preset, holders, this.minContributors);
+    this.admission = { setup, round: { roundContext: roundId, participants: identities.map((i) => i.participant) } };
     send(participants, 'identities', byId(participants.map((id) => [id, this.identities.get(id) as Uint8Array])));
 
     this.tracker.next('commitment', this.committee);

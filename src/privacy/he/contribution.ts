@@ -280,6 +280,33 @@ export function sumVectors(ctx: MultipartyContext, vectors: readonly RoundVector
   });
 }
 
+/**
+ * Coordinator step, as a contribution arrives: it is in this release's format, of this setup, a contribution (not an
+ * aggregate) made for this round by `participantId` at its own position, of `length` values in as many ciphertexts as
+ * the layout needs, each of the agreed shape. A contribution that fails is refused alone (`HE_CIPHERTEXT_CORRUPT` with
+ * `details.check`, `HE_FORMAT_VERSION`, `HE_SETUP_MISMATCH`) instead of failing the round's sum. What the ciphertexts
+ * hold only the key holders can check.
+ */
+export async function checkContribution(setup: MultipartySetup, round: RoundInfo, participantId: string, bytes: Uint8Array, length: number): Promise<void> {
+  const ctx = await multipartyContext(setup);
+  const checked = checkRound(ctx.setup, round, ctx.plan.maxParticipants);
+  const what = `the contribution of '${participantId}'`;
+  const vector = parseRoundVector(ctx, bytes, what);
+  const refuse = (check: string, message: string): never => {
+    throw new HeCiphertextError(`${what} ${message}`, { check });
+  };
+  if (vector.kind !== 'contribution') refuse('kind', 'is an aggregate, not a contribution');
+  if (vector.roundDigest !== checked.digest) refuse('round', `was not made for round '${round.roundContext}' and its participants`);
+  if (vector.position !== checked.positions.get(participantId)) refuse('position', `claims position ${vector.position} in the round, not its own`);
+  if (vector.length !== length) refuse('length', `holds ${vector.length} values; the model has ${length}`);
+  const expected = chunkCount(slotLayout(ctx, checked.participants.length), length);
+  if (vector.chunks.length !== expected) refuse('length', `comes in ${vector.chunks.length} ciphertexts; ${expected} hold ${length} values`);
+  vector.chunks.forEach((chunk, c) => {
+    const problem = chunkProblem(ctx, parseSealCiphertextMeta(chunk, `${what}, ciphertext ${c}`));
+    if (problem !== undefined) refuse(problem.check, `has a bad ciphertext ${c}: ${problem.message}`);
+  });
+}
+
 /** Coordinator step: the encrypted sum of contributions (or of partial sums) of one round; needs no key at all. */
 export async function sumContributions(setup: MultipartySetup, contributions: readonly Uint8Array[]): Promise<Uint8Array> {
   if (contributions.length === 0) throw new InvalidInputError('HE_INPUT_INVALID', 'nothing to sum: the list of contributions is empty');

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CipherNexusError } from '../../core/index.js';
 import { checkRound, generateHolderIdentity, generateParticipantIdentity, type AggregateExpectation, type MultipartySetup, type RoundInfo } from './committee.js';
-import { encodeRoundVector, encryptContribution, parseRoundVector, sumContributions } from './contribution.js';
+import { checkContribution, encodeRoundVector, encryptContribution, parseRoundVector, sumContributions } from './contribution.js';
 import { decryptionShares, type SealedShare } from './decryption-share.js';
 import { combinePublicKey, generateKeyShare, loadJointPublicKey, type KeyShareSecret } from './key-share.js';
 import { multipartyContext, multipartyPlanOf, slotLayout, type MultipartyContext } from './multiparty-context.js';
@@ -175,6 +175,25 @@ describe('multi-party CKKS aggregation', () => {
     multiplyInto(squared, ctx.imaginaryUnit, ctx.levelBasis);
     const n = ctx.levelBasis.degree;
     ctx.levelBasis.moduli.forEach((q, j) => expect(squared.subarray(j * n, (j + 1) * n).every((w) => w === q - 1n)).toBe(true));
+  });
+
+  it('checks a contribution as it arrives: its own, of this round, of the model\'s length, in the right shape; each failure named', async () => {
+    const { round } = roundOf('round-admission');
+    const { round: other } = roundOf('round-other');
+    const input = { self: participants[0].identity, weights: new Float32Array(10).fill(0.5), weight: 12 };
+    const mine = await encryptContribution(setup, publicKey, { ...round, ...input });
+    await expect(checkContribution(setup, round, 'p1', mine, 10)).resolves.toBeUndefined();
+    const refused = async (bytes: Uint8Array, id: string, length: number): Promise<unknown> => checkContribution(setup, round, id, bytes, length).then(() => 'accepted', (e: { code: string; details?: { check?: string } }) => `${e.code}:${e.details?.check ?? ''}`);
+    expect(await refused(mine, 'p2', 10)).toBe('HE_CIPHERTEXT_CORRUPT:position');
+    expect(await refused(await encryptContribution(setup, publicKey, { ...other, ...input }), 'p1', 10)).toBe('HE_CIPHERTEXT_CORRUPT:round');
+    expect(await refused(await sumContributions(setup, [mine]), 'p1', 10)).toBe('HE_CIPHERTEXT_CORRUPT:kind');
+    expect(await refused(mine, 'p1', 11)).toBe('HE_CIPHERTEXT_CORRUPT:length');
+    const parsed = parseRoundVector(ctx, mine, 'mine');
+    const multiplied = encodeRoundVector(ctx, { ...parsed, chunks: parsed.chunks.map((c) => timesPlain(c, false)) }, () => holders.map(() => new Uint8Array(32)));
+    expect(await refused(multiplied, 'p1', 10)).toBe('HE_CIPHERTEXT_CORRUPT:scale');
+    const old = Uint8Array.from(mine);
+    old[4] = 1;
+    expect(await refused(old, 'p1', 10)).toBe('HE_FORMAT_VERSION:');
   });
 
   it('refuses a vector of the real-only format version 1 by name, with both versions', async () => {
