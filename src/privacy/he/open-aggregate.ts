@@ -39,15 +39,15 @@ function openAll(ctx: MultipartyContext, secret: KeyShareSecret, prepared: Prepa
 
 /**
  * m = sum(d_i) - (K-1) c0 for chunk c (Mouchet et al. 2021, §4.3, combining), decoded by SEAL's CKKS encoder, which
- * gives the real parts; the imaginary parts are the real parts of -i m, m multiplied by -X^(N/2).
+ * gives the real parts; the imaginary parts are the real parts of -i m, m multiplied by `minusI`, -X^(N/2).
  */
-function decodeChunk(ctx: MultipartyContext, prepared: PreparedAggregate, shares: readonly BigUint64Array[], c: number): DecodedChunk {
+function decodeChunk(ctx: MultipartyContext, prepared: PreparedAggregate, shares: readonly BigUint64Array[], c: number, minusI: BigUint64Array): DecodedChunk {
   const { levelBasis } = ctx;
   const words = polyWords(levelBasis);
   const m = new BigUint64Array(words);
   for (const share of shares) addInto(m, share, levelBasis, 1, 0, c * words);
   subMultipleInto(m, prepared.ciphers[c].data, shares.length - 1, levelBasis);
-  const turned = negated(ctx.imaginaryUnit, levelBasis);
+  const turned = minusI.slice();
   multiplyInto(turned, m, levelBasis);
   try {
     return { real: decodeWords(ctx, m), imaginary: decodeWords(ctx, turned) };
@@ -91,7 +91,8 @@ export async function openAggregate(
   const shares = openAll(ctx, secret, prepared, sealedShares);
   const decoded: DecodedChunk[] = [];
   try {
-    prepared.ciphers.forEach((_, c) => decoded.push(decodeChunk(ctx, prepared, shares, c)));
+    const minusI = negated(ctx.imaginaryUnit, ctx.levelBasis);
+    prepared.ciphers.forEach((_, c) => decoded.push(decodeChunk(ctx, prepared, shares, c, minusI)));
     const { contributors, totalWeight } = checkOpened(ctx, secret, prepared, decoded);
     const { layout } = prepared;
     const length = prepared.vector.length;
