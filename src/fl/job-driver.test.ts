@@ -75,3 +75,44 @@ describe('JobDriver pause, resume and abort', () => {
     await storage.close();
   });
 });
+
+describe('JobDriver with a CKKS participant sending malformed ciphertexts', () => {
+  it('refuses that contribution alone, at once, and opens each round with the others', async () => {
+    // A long round deadline: were the refused participant still awaited, the test would time out.
+    const prepared = await prepareJob({ ...demoConfig({ clients: 4, rounds: 2, seed: 3 }), privacy: { he: 'ckks' }, round: { quorum: 0.5, deadlineSeconds: 600 }, training: { epochs: 1 }, execution: { mode: 'in-process' } });
+    const bad = [...prepared.clients.keys()].sort()[3];
+    const storage = openStorage({ path: ':memory:' });
+    const { config, spec, test, clients } = prepared;
+    const runner = await createClientRunner(spec, clients, { mode: 'in-process', workers: 1 });
+    const channel = new InProcessChannel(runner, new Map([...clients].map(([id, data]) => [id, { numExamples: data.numExamples }])));
+    const driver = await JobDriver.open({ config, spec, test, datasetId: prepared.datasetId }, storage, channel, { resume: false, durable: false, openMembership: false });
+    const refusals: unknown[] = [];
+    // What a network session does with a refused update: it tells the participant, and the job goes on.
+    const submit = driver.submit.bind(driver);
+    driver.submit = async (id, update) => {
+      if (id !== bad) return submit(id, update);
+      const { sha256: _, ...rest } = update;
+      return submit(id, { ...rest, body: update.body.subarray(0, update.body.byteLength - 64) }).catch((error: unknown) => {
+        refusals.push(error);
+        return 'duplicate' as const;
+      });
+    };
+    await channel.connect(driver);
+    const outcome = await driver.run();
+    await runner.close();
+    expect(outcome.status).toBe('completed');
+    expect(refusals).toHaveLength(2);
+    for (const refusal of refusals) {
+      expect(refusal).toBeInstanceOf(CipherNexusError);
+      expect((refusal as CipherNexusError).code).toMatch(/^HE_/);
+      expect(String((refusal as Error).message)).toContain(`the ciphertexts from '${bad}' were refused`);
+    }
+    expect(outcome.rounds).toHaveLength(2);
+    for (const round of await storage.rounds.list({ jobId: driver.jobId })) {
+      const contributors = (await storage.rounds.listUpdates(round.id)).map((u) => u.clientId);
+      expect(contributors).toHaveLength(3);
+      expect(contributors).not.toContain(bad);
+    }
+    await storage.close();
+  }, 120_000);
+});

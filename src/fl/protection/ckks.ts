@@ -181,8 +181,10 @@ export class CkksCollection implements RoundCollection {
       try {
         await checkContribution(this.admission.setup, this.admission.round, participantId, update.body, this.ctx.global.length);
       } catch (error) {
-        if (error instanceof CipherNexusError) throw new UpdateRejectedError(error.code, `the ciphertexts from '${participantId}' were refused: ${error.message}`);
-        throw error;
+        if (!(error instanceof CipherNexusError)) throw error;
+        // Its participant would send the same bytes again: the round stops waiting for it instead of running into its deadline.
+        this.tracker.drop(participantId);
+        throw new UpdateRejectedError(error.code, `the ciphertexts from '${participantId}' were refused: ${error.message}`);
       }
     }
     // The signed claim is checked before the ciphertexts are taken in; the weight inside them is checked, in sum, by every key holder.
