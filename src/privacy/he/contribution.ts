@@ -3,7 +3,7 @@ import { InvalidInputError, concatBytes } from '../../core/index.js';
 import { checkRound, contributionMac, holderTags, pairKeys, publicKeyOf, type CheckedRound, type MultipartySetup, type ParticipantIdentity, type RoundInfo } from './committee.js';
 import { HeCiphertextError, HeKeyError, HeMismatchError } from './errors.js';
 import { loadJointPublicKey } from './key-share.js';
-import { chunkCount, chunkProblem, multipartyContext, slotLayout, type MultipartyContext } from './multiparty-context.js';
+import { chunkCount, chunkProblem, multipartyContext, payloadSlot, slotLayout, type MultipartyContext } from './multiparty-context.js';
 import { TAGS_PER_HOLDER } from './multiparty-plan.js';
 import { topLevel } from './params.js';
 import { addInto, multiplyInto } from './rns.js';
@@ -161,10 +161,10 @@ export async function encryptContribution(setup: MultipartySetup, publicKey: Uin
         pairs.forEach((pair, h) => real.set(holderTags(pair.tagKey, round.digest, c), layout.tagStart + TAGS_PER_HOLDER * h));
         const from = c * layout.payloadPerChunk;
         const to = Math.min(weights.length, from + layout.payloadPerChunk);
+        const parts = { real, imaginary };
         for (let i = from; i < to; i++) {
-          const k = i - from;
-          if (k < layout.realPayload) real[layout.payloadStart + k] = weight * weights[i];
-          else imaginary[k - layout.realPayload] = weight * weights[i];
+          const { part, slot } = payloadSlot(layout, i - from);
+          parts[part][slot] = weight * weights[i];
         }
         chunks.push(runtime.guard(() => encryptSlots(ctx, encryptor, real, imaginary)));
       }

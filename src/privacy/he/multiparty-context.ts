@@ -132,6 +132,11 @@ export function slotLayout(ctx: MultipartyContext, participants: number): SlotLa
   return { participants, weightSlot: participants, tagStart, payloadStart, payloadPerChunk, realPayload };
 }
 
+/** Where value `k` of a chunk sits: the real part of slot payloadStart + k, then the imaginary part of slot k - realPayload. */
+export function payloadSlot(layout: SlotLayout, k: number): { part: 'real' | 'imaginary'; slot: number } {
+  return k < layout.realPayload ? { part: 'real', slot: layout.payloadStart + k } : { part: 'imaginary', slot: k - layout.realPayload };
+}
+
 /** Ciphertexts a vector of `length` values takes: at least one, since every ciphertext carries the round's metadata. */
 export function chunkCount(layout: SlotLayout, length: number): number {
   return Math.max(1, Math.ceil(length / layout.payloadPerChunk));

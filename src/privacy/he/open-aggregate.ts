@@ -3,7 +3,7 @@ import { checkOpened, prepareAggregate, type DecodedChunk, type PreparedAggregat
 import { openShare } from './decryption-share.js';
 import { HeShareError } from './errors.js';
 import type { KeyShareSecret } from './key-share.js';
-import { multipartyContext, type MultipartyContext } from './multiparty-context.js';
+import { multipartyContext, payloadSlot, type MultipartyContext } from './multiparty-context.js';
 import { addInto, multiplyInto, negated, polyWords, subMultipleInto } from './rns.js';
 import { writeSealPlaintext } from './seal-format.js';
 
@@ -100,8 +100,8 @@ export async function openAggregate(
     for (let i = 0; i < length; i++) {
       const c = Math.floor(i / layout.payloadPerChunk);
       const k = i - c * layout.payloadPerChunk;
-      const value = k < layout.realPayload ? decoded[c].real[layout.payloadStart + k] : decoded[c].imaginary[k - layout.realPayload];
-      mean[i] = value / totalWeight;
+      const { part, slot } = payloadSlot(layout, k);
+      mean[i] = decoded[c][part][slot] / totalWeight;
     }
     return { mean, contributors, totalWeight };
   } finally {
