@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CipherNexusError, openStorage, type Storage } from '../core/index.js';
 import { prepareJob, type PreparedJob } from './federated-job.js';
 import { InProcessChannel } from './in-process-channel.js';
-import { demoConfig } from './job-config.js';
+import { demoConfig, type JobConfigInput } from './job-config.js';
 import { JobDriver } from './job-driver.js';
 import type { JobOutcome } from './job-outcome.js';
 import type { RoundReport } from './report.js';
@@ -76,30 +76,41 @@ describe('JobDriver pause, resume and abort', () => {
   });
 });
 
-describe('JobDriver with a CKKS participant sending malformed ciphertexts', () => {
-  it('refuses that contribution alone, at once, and opens each round with the others', async () => {
-    // A long round deadline: were the refused participant still awaited, the test would time out.
-    const prepared = await prepareJob({ ...demoConfig({ clients: 4, rounds: 2, seed: 3 }), privacy: { he: 'ckks' }, round: { quorum: 0.5, deadlineSeconds: 600 }, training: { epochs: 1 }, execution: { mode: 'in-process' } });
-    const bad = [...prepared.clients.keys()].sort()[3];
-    const storage = openStorage({ path: ':memory:' });
-    const { config, spec, test, clients } = prepared;
-    const runner = await createClientRunner(spec, clients, { mode: 'in-process', workers: 1 });
-    const channel = new InProcessChannel(runner, new Map([...clients].map(([id, data]) => [id, { numExamples: data.numExamples }])));
-    const driver = await JobDriver.open({ config, spec, test, datasetId: prepared.datasetId }, storage, channel, { resume: false, durable: false, openMembership: false });
-    const refusals: unknown[] = [];
-    // What a network session does with a refused update: it tells the participant, and the job goes on.
-    const submit = driver.submit.bind(driver);
-    driver.submit = async (id, update) => {
-      if (id !== bad) return submit(id, update);
-      const { sha256: _, ...rest } = update;
-      return submit(id, { ...rest, body: update.body.subarray(0, update.body.byteLength - 64) }).catch((error: unknown) => {
-        refusals.push(error);
-        return 'duplicate' as const;
-      });
-    };
-    await channel.connect(driver);
-    const outcome = await driver.run();
-    await runner.close();
+/**
+ * A protected job in simulation where one participant's update arrives cut short, each round, as a
+ * network session would hand it over: refused, the participant told, the job going on. The round
+ * deadline is long: were the refused participant still awaited, the test would time out.
+ */
+async function jobWithOneTruncatedUpdate(privacy: JobConfigInput['privacy'], clients: number): Promise<{ outcome: JobOutcome; bad: string; refusals: unknown[]; contributors: string[][] }> {
+  const prepared = await prepareJob({ ...demoConfig({ clients, rounds: 2, seed: 3 }), privacy, round: { quorum: 0.5, deadlineSeconds: 600 }, training: { epochs: 1 }, execution: { mode: 'in-process' } });
+  const bad = [...prepared.clients.keys()].sort()[clients - 1];
+  const storage = openStorage({ path: ':memory:' });
+  const { config, spec, test, clients: data } = prepared;
+  const runner = await createClientRunner(spec, data, { mode: 'in-process', workers: 1 });
+  const channel = new InProcessChannel(runner, new Map([...data].map(([id, d]) => [id, { numExamples: d.numExamples }])));
+  const driver = await JobDriver.open({ config, spec, test, datasetId: prepared.datasetId }, storage, channel, { resume: false, durable: false, openMembership: false });
+  const refusals: unknown[] = [];
+  const submit = driver.submit.bind(driver);
+  driver.submit = async (id, update) => {
+    if (id !== bad) return submit(id, update);
+    const { sha256: _, ...rest } = update;
+    return submit(id, { ...rest, body: update.body.subarray(0, update.body.byteLength - 64) }).catch((error: unknown) => {
+      refusals.push(error);
+      return 'duplicate' as const;
+    });
+  };
+  await channel.connect(driver);
+  const outcome = await driver.run();
+  await runner.close();
+  const contributors: string[][] = [];
+  for (const round of await storage.rounds.list({ jobId: driver.jobId })) contributors.push((await storage.rounds.listUpdates(round.id)).map((u) => u.clientId));
+  await storage.close();
+  return { outcome, bad, refusals, contributors };
+}
+
+describe('JobDriver with a participant sending a malformed protected update', () => {
+  it('CKKS: refuses those ciphertexts alone, at once, and opens each round with the others', async () => {
+    const { outcome, bad, refusals, contributors } = await jobWithOneTruncatedUpdate({ he: 'ckks' }, 4);
     expect(outcome.status).toBe('completed');
     expect(refusals).toHaveLength(2);
     for (const refusal of refusals) {
@@ -107,12 +118,26 @@ describe('JobDriver with a CKKS participant sending malformed ciphertexts', () =
       expect((refusal as CipherNexusError).code).toMatch(/^HE_/);
       expect(String((refusal as Error).message)).toContain(`the ciphertexts from '${bad}' were refused`);
     }
-    expect(outcome.rounds).toHaveLength(2);
-    for (const round of await storage.rounds.list({ jobId: driver.jobId })) {
-      const contributors = (await storage.rounds.listUpdates(round.id)).map((u) => u.clientId);
-      expect(contributors).toHaveLength(3);
-      expect(contributors).not.toContain(bad);
+    expect(contributors).toHaveLength(2);
+    for (const ids of contributors) {
+      expect(ids).toHaveLength(3);
+      expect(ids).not.toContain(bad);
     }
-    await storage.close();
+  }, 120_000);
+
+  it('SecAgg+: refuses that masked vector alone, at once; the participant counts as a drop-out and each round sums the others', async () => {
+    const { outcome, bad, refusals, contributors } = await jobWithOneTruncatedUpdate({ secagg: { stageSeconds: 60 } }, 6);
+    expect(outcome.status).toBe('completed');
+    expect(refusals).toHaveLength(2);
+    for (const refusal of refusals) {
+      expect(refusal).toBeInstanceOf(CipherNexusError);
+      expect((refusal as CipherNexusError).code).toMatch(/^SECAGG_/);
+      expect(String((refusal as Error).message)).toContain(`the masked vector from '${bad}' was refused`);
+    }
+    expect(contributors).toHaveLength(2);
+    for (const ids of contributors) {
+      expect(ids).toHaveLength(5);
+      expect(ids).not.toContain(bad);
+    }
   }, 120_000);
 });

@@ -101,8 +101,11 @@ export class SecAggCollection implements RoundCollection {
     try {
       sender = this.server.receiveMaskedInput(update.body);
     } catch (error) {
-      if (error instanceof SecAggError) throw new UpdateRejectedError(error.code, `the masked vector from '${participantId}' was refused: ${error.message}`);
-      throw error;
+      if (!(error instanceof SecAggError)) throw error;
+      // Nothing of it reached the sum, and its participant would send the same bytes again: it counts as a drop-out
+      // (its partners' masks are removed at unmasking) instead of holding the round until its deadline.
+      this.tracker.drop(participantId);
+      throw new UpdateRejectedError(error.code, `the masked vector from '${participantId}' was refused: ${error.message}`);
     }
     if (sender !== participantId) throw new UpdateRejectedError('UPDATE_SENDER_MISMATCH', `'${participantId}' relayed the masked vector of '${sender}'`);
     this.masked.set(participantId, digest);
