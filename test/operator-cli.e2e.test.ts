@@ -34,12 +34,15 @@ describe('serve with operator login', () => {
     const serve = runCli(['--db', join(dir, 'state.db'), 'serve', '--config', configFile, '--kit-dir', kitDir, '--operator-port', '0', '--audit', join(dir, 'audit.jsonl'), '--log-level', 'warn'], dir);
     try {
       let url = '';
-      for (let waited = 0; !url && waited < 60_000; waited += 100) {
+      let jobId = '';
+      // The dashboard line comes before the job's: wait for both (on a loaded machine the second can lag).
+      for (let waited = 0; !(url && jobId) && waited < 60_000; waited += 100) {
         url = /dashboard: +(http:\/\/127\.0\.0\.1:\d+)\/ \(log in with an operator token\)/.exec(serve.output())?.[1] ?? '';
-        if (!url) await new Promise((resolve) => setTimeout(resolve, 100));
+        jobId = /started job (job-[0-9a-f-]+)/.exec(serve.output())?.[1] ?? '';
+        if (!(url && jobId)) await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(url, serve.output()).not.toBe('');
-      const jobId = /started job (job-[0-9a-f-]+)/.exec(serve.output())?.[1] ?? '';
+      expect(jobId, serve.output()).not.toBe('');
       const call = (method: string, path: string, token?: string): Promise<Response> => fetch(`${url}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
 
       expect((await call('GET', '/api/jobs')).status).toBe(401);
