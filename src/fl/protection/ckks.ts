@@ -1,8 +1,8 @@
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { CipherNexusError } from '../../core/errors.js';
 import {
-  checkContribution,
   combinePublicKey,
+  contributionCheck,
   decryptionShares,
   encryptContribution,
   generateHolderIdentity,
@@ -12,6 +12,7 @@ import {
   sumContributions,
   zeroiseKeyShare,
   type AggregateExpectation,
+  type ContributionCheck,
   type HolderIdentity,
   type HolderInfo,
   type KeyShare,
@@ -19,7 +20,6 @@ import {
   type ParticipantIdentity,
   type ParticipantInfo,
   type PresetName,
-  type RoundInfo,
 } from '../../privacy/he/index.js';
 import type { ClientResult } from '../client-training.js';
 import type { CkksTaskProtection, RemoteUpdate, StageMessage } from '../participant-channel.js';
@@ -121,7 +121,7 @@ export class CkksCollection implements RoundCollection {
   private readonly contributions = new Map<string, Uint8Array>();
   private readonly sent = new Map<string, number>();
   /** The round's setup and participants, known once every identity is in: what an arriving contribution is checked against. */
-  private admission: { setup: MultipartySetup; round: RoundInfo } | null = null;
+  private admission: ContributionCheck | null = null;
 
   constructor(
     private readonly ctx: RoundContext,
@@ -179,7 +179,7 @@ export class CkksCollection implements RoundCollection {
     // One malformed contribution is refused alone; left in, it would fail the round's sum for everyone.
     if (this.admission) {
       try {
-        await checkContribution(this.admission.setup, this.admission.round, participantId, update.body, this.ctx.global.length);
+        this.admission(participantId, update.body, this.ctx.global.length);
       } catch (error) {
         if (!(error instanceof CipherNexusError)) throw error;
         // Its participant would send the same bytes again: the round stops waiting for it instead of running into its deadline.
@@ -213,7 +213,7 @@ export class CkksCollection implements RoundCollection {
     const identities = participants.map((id) => readIdentity(roundId, id, this.identities.get(id) as Uint8Array, this.committee.includes(id), this.options.identityKeys.get(id)));
     const holders = identities.flatMap((i) => (i.holder ? [i.holder] : []));
     const setup = roundSetup(this.jobId, roundId, this.options.preset, holders, this.minContributors);
-    this.admission = { setup, round: { roundContext: roundId, participants: identities.map((i) => i.participant) } };
+    this.admission = await contributionCheck(setup, { roundContext: roundId, participants: identities.map((i) => i.participant) });
     send(participants, 'identities', byId(participants.map((id) => [id, this.identities.get(id) as Uint8Array])));
 
     this.tracker.next('commitment', this.committee);

@@ -280,31 +280,38 @@ export function sumVectors(ctx: MultipartyContext, vectors: readonly RoundVector
   });
 }
 
+/** The coordinator's check of one arriving contribution: `participantId`'s, of `length` values (see `contributionCheck`). */
+export type ContributionCheck = (participantId: string, bytes: Uint8Array, length: number) => void;
+
 /**
- * Coordinator step, as a contribution arrives: it is in this release's format, of this setup, a contribution (not an
+ * Coordinator step, once a round's participants are known: checks the round (`HE_ROUND_INVALID`) and returns the check
+ * each contribution takes as it arrives: it is in this release's format, of this setup, a contribution (not an
  * aggregate) made for this round by `participantId` at its own position, of `length` values in as many ciphertexts as
  * the layout needs, each of the agreed shape. A contribution that fails is refused alone (`HE_CIPHERTEXT_CORRUPT` with
  * `details.check`, `HE_FORMAT_VERSION`, `HE_SETUP_MISMATCH`) instead of failing the round's sum. What the ciphertexts
- * hold only the key holders can check.
+ * hold only the key holders can check. The round is checked here once, not per contribution: its digest covers every
+ * participant, so checking it per contribution cost O(n) each, O(n^2) a round.
  */
-export async function checkContribution(setup: MultipartySetup, round: RoundInfo, participantId: string, bytes: Uint8Array, length: number): Promise<void> {
+export async function contributionCheck(setup: MultipartySetup, round: RoundInfo): Promise<ContributionCheck> {
   const ctx = await multipartyContext(setup);
   const checked = checkRound(ctx.setup, round, ctx.plan.maxParticipants);
-  const what = `the contribution of '${participantId}'`;
-  const vector = parseRoundVector(ctx, bytes, what);
-  const refuse = (check: string, message: string): never => {
-    throw new HeCiphertextError(`${what} ${message}`, { check });
+  const expected = (length: number): number => chunkCount(slotLayout(ctx, checked.participants.length), length);
+  return (participantId, bytes, length) => {
+    const what = `the contribution of '${participantId}'`;
+    const vector = parseRoundVector(ctx, bytes, what);
+    const refuse = (check: string, message: string): never => {
+      throw new HeCiphertextError(`${what} ${message}`, { check });
+    };
+    if (vector.kind !== 'contribution') refuse('kind', 'is an aggregate, not a contribution');
+    if (vector.roundDigest !== checked.digest) refuse('round', `was not made for round '${round.roundContext}' and its participants`);
+    if (vector.position !== checked.positions.get(participantId)) refuse('position', `claims position ${vector.position} in the round, not its own`);
+    if (vector.length !== length) refuse('length', `holds ${vector.length} values; the model has ${length}`);
+    if (vector.chunks.length !== expected(length)) refuse('length', `comes in ${vector.chunks.length} ciphertexts; ${expected(length)} hold ${length} values`);
+    vector.chunks.forEach((chunk, c) => {
+      const problem = chunkProblem(ctx, parseSealCiphertextMeta(chunk, `${what}, ciphertext ${c}`));
+      if (problem !== undefined) refuse(problem.check, `has a bad ciphertext ${c}: ${problem.message}`);
+    });
   };
-  if (vector.kind !== 'contribution') refuse('kind', 'is an aggregate, not a contribution');
-  if (vector.roundDigest !== checked.digest) refuse('round', `was not made for round '${round.roundContext}' and its participants`);
-  if (vector.position !== checked.positions.get(participantId)) refuse('position', `claims position ${vector.position} in the round, not its own`);
-  if (vector.length !== length) refuse('length', `holds ${vector.length} values; the model has ${length}`);
-  const expected = chunkCount(slotLayout(ctx, checked.participants.length), length);
-  if (vector.chunks.length !== expected) refuse('length', `comes in ${vector.chunks.length} ciphertexts; ${expected} hold ${length} values`);
-  vector.chunks.forEach((chunk, c) => {
-    const problem = chunkProblem(ctx, parseSealCiphertextMeta(chunk, `${what}, ciphertext ${c}`));
-    if (problem !== undefined) refuse(problem.check, `has a bad ciphertext ${c}: ${problem.message}`);
-  });
 }
 
 /** Coordinator step: the encrypted sum of contributions (or of partial sums) of one round; needs no key at all. */

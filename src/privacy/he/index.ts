@@ -10,7 +10,7 @@ export {
   type ParticipantInfo,
   type RoundInfo,
 } from './committee.js';
-export { checkContribution, encryptContribution, sumContributions, type ContributionInput } from './contribution.js';
+export { contributionCheck, encryptContribution, sumContributions, type ContributionCheck, type ContributionInput } from './contribution.js';
 export { decryptionShares, type DecryptionShareOptions, type SealedShare } from './decryption-share.js';
 export { decodeEncryptedData, encodeEncryptedData, encodedSize, type EncryptedData } from './encrypted-data.js';
 export {
