@@ -81,7 +81,10 @@ describe('JobDriver pause, resume and abort', () => {
  * network session would hand it over: refused, the participant told, the job going on. The round
  * deadline is long: were the refused participant still awaited, the test would time out.
  */
-async function jobWithOneTruncatedUpdate(privacy: JobConfigInput['privacy'], clients: number): Promise<{ outcome: JobOutcome; bad: string; refusals: unknown[]; contributors: string[][] }> {
+/** How the last participant (by id) misbehaves: a protected update cut short, or the last byte of one stage's message flipped. */
+type Fault = 'truncated-update' | { forge: string };
+
+async function jobWithOneBadParticipant(privacy: JobConfigInput['privacy'], clients: number, fault: Fault = 'truncated-update'): Promise<{ outcome: JobOutcome; bad: string; refusals: unknown[]; contributors: string[][] }> {
   const prepared = await prepareJob({ ...demoConfig({ clients, rounds: 2, seed: 3 }), privacy, round: { quorum: 0.5, deadlineSeconds: 600 }, training: { epochs: 1 }, execution: { mode: 'in-process' } });
   const bad = [...prepared.clients.keys()].sort()[clients - 1];
   const storage = openStorage({ path: ':memory:' });
@@ -90,15 +93,27 @@ async function jobWithOneTruncatedUpdate(privacy: JobConfigInput['privacy'], cli
   const channel = new InProcessChannel(runner, new Map([...data].map(([id, d]) => [id, { numExamples: d.numExamples }])));
   const driver = await JobDriver.open({ config, spec, test, datasetId: prepared.datasetId }, storage, channel, { resume: false, durable: false, openMembership: false });
   const refusals: unknown[] = [];
-  const submit = driver.submit.bind(driver);
-  driver.submit = async (id, update) => {
-    if (id !== bad) return submit(id, update);
-    const { sha256: _, ...rest } = update;
-    return submit(id, { ...rest, body: update.body.subarray(0, update.body.byteLength - 64) }).catch((error: unknown) => {
-      refusals.push(error);
-      return 'duplicate' as const;
-    });
-  };
+  if (fault === 'truncated-update') {
+    const submit = driver.submit.bind(driver);
+    driver.submit = async (id, update) => {
+      if (id !== bad) return submit(id, update);
+      const { sha256: _, ...rest } = update;
+      return submit(id, { ...rest, body: update.body.subarray(0, update.body.byteLength - 64) }).catch((error: unknown) => {
+        refusals.push(error);
+        return 'duplicate' as const;
+      });
+    };
+  } else {
+    // A stage message is refused without an exception reaching the channel: the driver reports it as an event.
+    driver.on('refused', (refusal: { participantId: string; code: string; message: string }) => refusals.push(refusal));
+    const receiveStage = driver.receiveStage.bind(driver);
+    driver.receiveStage = async (id, message) => {
+      if (id !== bad || message.stage !== fault.forge) return receiveStage(id, message);
+      const body = Uint8Array.from(message.body);
+      body[body.length - 1] ^= 1;
+      return receiveStage(id, { ...message, body });
+    };
+  }
   await channel.connect(driver);
   const outcome = await driver.run();
   await runner.close();
@@ -110,7 +125,7 @@ async function jobWithOneTruncatedUpdate(privacy: JobConfigInput['privacy'], cli
 
 describe('JobDriver with a participant sending a malformed protected update', () => {
   it('CKKS: refuses those ciphertexts alone, at once, and opens each round with the others', async () => {
-    const { outcome, bad, refusals, contributors } = await jobWithOneTruncatedUpdate({ he: 'ckks' }, 4);
+    const { outcome, bad, refusals, contributors } = await jobWithOneBadParticipant({ he: 'ckks' }, 4);
     expect(outcome.status).toBe('completed');
     expect(refusals).toHaveLength(2);
     for (const refusal of refusals) {
@@ -125,8 +140,21 @@ describe('JobDriver with a participant sending a malformed protected update', ()
     }
   }, 120_000);
 
+  it('CKKS: refuses forged round keys and goes on without their participant at once, not at the stage deadline', async () => {
+    // The last participant by id holds no key share (the committee is the first three), so its round keys are refused alone.
+    const { outcome, bad, refusals, contributors } = await jobWithOneBadParticipant({ he: 'ckks', heStageSeconds: 60 }, 4, { forge: 'identity' });
+    expect(outcome.status).toBe('completed');
+    expect(refusals).toHaveLength(2);
+    for (const refusal of refusals) expect(refusal).toMatchObject({ participantId: bad, code: 'CKKS_IDENTITY_FORGED' });
+    expect(contributors).toHaveLength(2);
+    for (const ids of contributors) {
+      expect(ids).toHaveLength(3);
+      expect(ids).not.toContain(bad);
+    }
+  }, 100_000);
+
   it('SecAgg+: refuses that masked vector alone, at once; the participant counts as a drop-out and each round sums the others', async () => {
-    const { outcome, bad, refusals, contributors } = await jobWithOneTruncatedUpdate({ secagg: { stageSeconds: 60 } }, 6);
+    const { outcome, bad, refusals, contributors } = await jobWithOneBadParticipant({ secagg: { stageSeconds: 60 } }, 6);
     expect(outcome.status).toBe('completed');
     expect(refusals).toHaveLength(2);
     for (const refusal of refusals) {
@@ -140,4 +168,17 @@ describe('JobDriver with a participant sending a malformed protected update', ()
       expect(ids).not.toContain(bad);
     }
   }, 120_000);
+
+  it('SecAgg+: refuses a forged key bundle and drops its participant from the round at once, not at the stage deadline', async () => {
+    // Each stage waits 60 s for those it expects: a round that kept expecting the refused participant would outlast the test.
+    const { outcome, bad, refusals, contributors } = await jobWithOneBadParticipant({ secagg: { stageSeconds: 60 } }, 6, { forge: 'advertiseKeys' });
+    expect(outcome.status).toBe('completed');
+    expect(refusals).toHaveLength(2);
+    for (const refusal of refusals) expect(refusal).toMatchObject({ participantId: bad, code: expect.stringMatching(/^SECAGG_BAD_/) });
+    expect(contributors).toHaveLength(2);
+    for (const ids of contributors) {
+      expect(ids).toHaveLength(5);
+      expect(ids).not.toContain(bad);
+    }
+  }, 100_000);
 });

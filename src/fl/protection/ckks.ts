@@ -156,6 +156,9 @@ export class CkksCollection implements RoundCollection {
         readIdentity(this.ctx.roundId, participantId, message.body, this.committee.includes(participantId), this.options.identityKeys.get(participantId));
       } catch (error) {
         if (!(error instanceof CipherNexusError)) throw error;
+        // Refused for what it says, it would be sent the same again: the round stops waiting for this participant now
+        // (a key holder's absence then ends the stage, and the round restarts with a new committee).
+        this.tracker.drop(participantId);
         this.ctx.onRefused(participantId, error.code, error.message);
         return;
       }

@@ -14,6 +14,12 @@ import { StageTracker } from './stage-tracker.js';
 type CoordinatorStage = 'shareKeys' | 'confirmShares' | 'maskedInput' | 'consistencyCheck' | 'unmask';
 type ParticipantStage = 'advertiseKeys' | 'shareKeys' | 'confirmShares' | 'consistencyCheck' | 'unmask';
 
+/**
+ * Refusals of a stage message for its content. The others (late, duplicate, of another round, from a participant no
+ * longer in the stage) say nothing about the participant's own answer, which may still come or already has.
+ */
+const REFUSED_FOR_CONTENT: ReadonlySet<string> = new Set(['SECAGG_BAD_SIGNATURE', 'SECAGG_BAD_MESSAGE']);
+
 /** How the coordinator runs SecAgg+ rounds. */
 export interface SecAggRoundOptions {
   /** Quantisation clip: each coordinate of a contribution is clipped to [-clip, clip]. */
@@ -125,6 +131,9 @@ export class SecAggCollection implements RoundCollection {
       sender = this.receive(message.stage as ParticipantStage, message.body);
     } catch (error) {
       if (!(error instanceof SecAggMessageRejectedError)) throw error;
+      // Refused for what it says (a forged signature, a malformed body), it would be sent the same again: its participant
+      // leaves the stage now, a drop-out the protocol recovers from, instead of holding the stage to its deadline.
+      if (REFUSED_FOR_CONTENT.has(error.code)) this.tracker.drop(participantId);
       this.ctx.onRefused(participantId, error.code, error.message);
       return;
     }
