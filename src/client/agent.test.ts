@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
 import { WebSocketServer } from 'ws';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, openStorage } from '../core/index.js';
@@ -10,7 +10,7 @@ import { demoConfig, prepareCoordinatedJob } from '../fl/index.js';
 import { loadParticipantKit, loadServerKit, provisionWithLocalKeys, serverKitPath, tlsOptionsForServer, type ParticipantKit } from '../identity/index.js';
 import { PROTOCOL_VERSION, encodeMessage } from '../protocol/index.js';
 import { startCoordinator } from '../server/index.js';
-import { ClientAgent } from './agent.js';
+import { ClientAgent, hostResources } from './agent.js';
 
 let dir: string;
 let kitDir: string;
@@ -37,6 +37,18 @@ beforeAll(async () => {
   writeFileSync(dataFile, readFileSync('data/optdigits/optdigits.tra', 'utf8').trim().split('\n').slice(0, 300).join('\n') + '\n');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('hostResources', () => {
+  it('reports the cores this process may use, the memory in MiB and both loads as fractions', () => {
+    const resources = hostResources();
+    expect(resources.cpuCores).toBe(availableParallelism());
+    expect(resources.memoryMb).toBe(Math.floor(totalmem() / 2 ** 20));
+    for (const load of [resources.cpuLoad, resources.memoryLoad]) {
+      expect(load).toBeGreaterThanOrEqual(0);
+      expect(load).toBeLessThanOrEqual(1);
+    }
+  });
+});
 
 describe('ClientAgent', () => {
   it.each(['not-a-url', 'https://', ''])('refuses the coordinator address %j with CLIENT_URL_INVALID, naming what is expected', (serverUrl) => {
