@@ -4,18 +4,17 @@
 // figures measure the coordinator, the protection and the wire, not TF.js. Run by bench/network.ts.
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
-import { setFlagsFromString } from 'node:v8';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { Rng } from '../src/core/index.js';
+import { Rng, growHeapForBufferTraffic } from '../src/core/index.js';
 import { ParticipantRuntime, type ClientResult, type ClientTask, type ParticipantOutput } from '../src/fl/index.js';
 import { deferredParticipantFrame, hostResources } from '../src/client/index.js';
 import { loadParticipantKit, signerFromKit, tlsOptionsForClient, type MessageSigner } from '../src/identity/index.js';
 import { PARTICIPANT_FRAGMENT_BYTES, SendQueue, ServerMessages, decodeMessage, type ClientHeader, type ClientKind } from '../src/protocol/index.js';
 
-// The heap rule `serve` sets (src/cli/network-command.ts), for the same reason: many participants' tasks and updates
-// pass through as buffers outside a heap of code. Measured at 1,000 on 2026-12-06: 6.0 s of CPU a round against 6.8-7.4.
-setFlagsFromString('--heap-growing-percent=100');
+// The heap rule `serve` sets, for the same reason: many participants' tasks and updates pass through as buffers outside
+// a heap of code. Measured at 1,000 on 2026-12-06: 6.0 s of CPU a round against 6.8-7.4.
+growHeapForBufferTraffic();
 const [kitDir, countText, maxDelayText, url, heartbeatsText = 'heartbeats'] = process.argv.slice(2);
 // `no-heartbeats` leaves them out (a look at a run without that load); the interval is the coordinator's, from its welcome.
 const heartbeats = heartbeatsText === 'heartbeats';

@@ -1,9 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { InvalidArgumentError, type Command } from 'commander';
-import { AuditTrail, InvalidInputError, type Storage } from '../core/index.js';
+import { AuditTrail, InvalidInputError, growHeapForBufferTraffic, type Storage } from '../core/index.js';
 import { defaultAuditFile } from './audit-location.js';
 import { EXIT_ABORTED, printJson, writeJsonFile } from './output.js';
 import type { MarketJob } from './market-job.js';
@@ -83,11 +82,7 @@ export function registerNetworkCommands(program: Command, openStore: () => Promi
         if (!existsSync(join(opts.kitDir, 'server', 'kit.json'))) {
           throw new InvalidInputError('KIT_NOT_FOUND', `'${opts.kitDir}' has no server/kit.json; run \`cipher-nexus provision --out ${opts.kitDir} --requests ...\` first`);
         }
-        // A coordinator's JS heap is mostly code (about 100 MB: TF.js, the protocol stacks) and its updates arrive as
-        // buffers outside it, so V8 judged its allocation slow and let the old generation grow only about a quarter
-        // between full collections: a round of 1,000 updates paid many marks of that heap, on helper threads too.
-        // Doubling it each time cut the CPU per update by a quarter at the same peak RSS (the network bench at 1,000).
-        setFlagsFromString('--heap-growing-percent=100');
+        growHeapForBufferTraffic();
         const { loadJobConfig, prepareCoordinatedJob, formatEvaluation, formatVerdict, JobValidationError } = await import('../fl/index.js');
         let prepared = await prepareCoordinatedJob(loadJobConfig(opts.config));
         let upstreamKit: import('../identity/index.js').ParticipantKit | undefined;
