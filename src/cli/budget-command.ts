@@ -36,8 +36,11 @@ function oneScope(opts: ScopeOptions): PrivacyScope {
   return scopes[0];
 }
 
-async function withLedger<T>(open: () => Promise<Storage>, fn: (ledger: PrivacyLedger) => Promise<T>): Promise<T> {
-  const storage = await open();
+/** What a command does with the database: a listing only reads it (and must not create it), the others write. */
+export type StorageAccess = 'read' | 'write';
+
+async function withLedger<T>(open: (access: StorageAccess) => Promise<Storage>, access: StorageAccess, fn: (ledger: PrivacyLedger) => Promise<T>): Promise<T> {
+  const storage = await open(access);
   try {
     return await fn(new PrivacyLedger(storage));
   } finally {
@@ -57,7 +60,7 @@ function printSpent(list: readonly PrivacySpent[]): void {
 }
 
 /** Adds `budget show|history|set`, the privacy budget ledger per data set and participant, to the program; `open` gives the storage each command uses and closes. */
-export function registerBudgetCommand(program: Command, open: () => Promise<Storage>): void {
+export function registerBudgetCommand(program: Command, open: (access: StorageAccess) => Promise<Storage>): void {
   const budget = program.command('budget').description('privacy budgets per data set and participant, and what each round charged (Renyi DP, composed exactly)');
 
   budget
@@ -68,7 +71,7 @@ export function registerBudgetCommand(program: Command, open: () => Promise<Stor
     .option('--json', 'print JSON')
     .action(async (opts: ScopeOptions & { json?: boolean }) => {
       const scopes = namedScopes(opts);
-      const list = await withLedger(open, async (ledger) => {
+      const list = await withLedger(open, 'read', async (ledger) => {
         if (scopes.length === 0) return ledger.scopes();
         const found: PrivacySpent[] = [];
         for (const scope of scopes) found.push(await ledger.spent(scope));
@@ -93,7 +96,7 @@ export function registerBudgetCommand(program: Command, open: () => Promise<Stor
     .option('--json', 'print JSON')
     .action(async (opts: ScopeOptions & { json?: boolean }) => {
       const scope = oneScope(opts);
-      const entries = await withLedger(open, (ledger) => ledger.history(scope));
+      const entries = await withLedger(open, 'read', (ledger) => ledger.history(scope));
       if (opts.json) {
         return printJson(
           entries.map((e) => ({ jobId: e.jobId, round: e.round, epsilonAfter: e.epsilonAfter, delta: e.delta, conversion: e.conversion, createdAt: new Date(e.createdAt).toISOString(), events: e.events })),
@@ -114,7 +117,7 @@ export function registerBudgetCommand(program: Command, open: () => Promise<Stor
     .requiredOption('--delta <d>', 'delta budget, in (0, 1)', deltaFlag)
     .action(async (opts: ScopeOptions & { epsilon: number; delta: number }) => {
       const scope = oneScope(opts);
-      const spent = await withLedger(open, async (ledger) => {
+      const spent = await withLedger(open, 'write', async (ledger) => {
         await ledger.setBudget(scope, { epsilon: opts.epsilon, delta: opts.delta });
         return ledger.spent(scope);
       });

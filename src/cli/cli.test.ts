@@ -102,6 +102,16 @@ describe('cipher-nexus CLI', () => {
     expectCleanUsageError(await cli(['train', '--config', 'nope.yaml'], dir), /nope\.yaml/);
   });
 
+  it('lists nothing from a database that does not exist, and does not create one there', async () => {
+    const missing = join(dir, 'elsewhere.db');
+    for (const args of [['rounds', 'list'], ['models', 'list'], ['models', 'show', 'model-1'], ['budget', 'show'], ['budget', 'history', '--dataset', 'd1']]) {
+      const r = await cli(['--db', missing, ...args], dir);
+      expectCleanUsageError(r, /STORAGE_NOT_FOUND.*elsewhere\.db/);
+      expect(r.stderr).toMatch(/--db/);
+    }
+    expect(existsSync(missing)).toBe(false);
+  });
+
   it('computes epsilon and noise from the command line, refusing out-of-range flags with exit 2', async () => {
     const ok = await cli(['dp', 'epsilon', '--sampling-rate', String(256 / 60000), '--noise-multiplier', '1.1', '--steps', '14062', '--delta', '1e-5', '--conversion', 'classic', '--json'], dir);
     expect(ok.code).toBe(0);

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { connectStorage, type Storage } from '../core/index.js';
+import { InvalidInputError, connectStorage, parseDatabaseLocation, type Storage } from '../core/index.js';
 import type { JobReport, RoundIncentives } from '../fl/index.js';
-import { registerBudgetCommand } from './budget-command.js';
+import { registerBudgetCommand, type StorageAccess } from './budget-command.js';
 import { registerChainCommands } from './chain-command.js';
 import { addChainOptions, openChainClient, startDemoEconomy } from './chain-context.js';
 import { registerChainServeCommand } from './chain-serve-command.js';
@@ -51,9 +52,21 @@ interface GlobalOptions {
   db: string;
 }
 
-async function withStorage<T>(program: Command, fn: (storage: Storage) => Promise<T>): Promise<T> {
+/**
+ * Opens the global `--db`. A listing (`read`) refuses a SQLite file that does not exist instead of creating an empty
+ * database where the user looked for their jobs.
+ */
+async function openDatabase(program: Command, access: StorageAccess): Promise<Storage> {
   const { db } = program.opts<GlobalOptions>();
-  const storage = await connectStorage(db);
+  const location = parseDatabaseLocation(db);
+  if (access === 'read' && location.kind === 'sqlite' && !existsSync(location.path)) {
+    throw new InvalidInputError('STORAGE_NOT_FOUND', `there is no database at '${location.path}'; run \`cipher-nexus demo\` or \`cipher-nexus train\` here first, or give the database with --db PATH`, { path: location.path });
+  }
+  return connectStorage(db);
+}
+
+async function withStorage<T>(program: Command, fn: (storage: Storage) => Promise<T>, access: StorageAccess = 'write'): Promise<T> {
+  const storage = await openDatabase(program, access);
   try {
     return await fn(storage);
   } finally {
@@ -135,7 +148,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const { ModelRegistry } = await loadFl();
-      const list = await withStorage(program, (storage) => new ModelRegistry(storage).listModels());
+      const list = await withStorage(program, (storage) => new ModelRegistry(storage).listModels(), 'read');
       if (opts.json) return printJson(list.map(({ id, name, latestVersion, createdAt }) => ({ id, name, latestVersion, createdAt: new Date(createdAt).toISOString() })));
       if (list.length === 0) return void process.stdout.write('no models yet: run `cipher-nexus demo` to train one\n');
       for (const m of list) process.stdout.write(`${m.id}  ${m.name}  v${m.latestVersion}  ${new Date(m.createdAt).toISOString()}\n`);
@@ -153,7 +166,7 @@ export function buildProgram(): Command {
         // `models gc` may have dropped a version's weights; its place in the lineage stays.
         const collected = new Set((await storage.models.listWeightReferences()).filter((r) => r.modelId === id && r.digest === null).map((r) => r.version));
         return { model: await registry.getModel(id), versions: lineage.map((v) => ({ ...v, weights: collected.has(v.version) ? ('collected' as const) : ('stored' as const) })) };
-      });
+      }, 'read');
       if (opts.json) return printJson({ ...model, versions });
       process.stdout.write(`${model.id}  ${model.name}\narchitecture ${JSON.stringify(model.architecture)}\n`);
       process.stdout.write('version  parent  sha256                                                            accuracy  weights\n');
@@ -172,7 +185,7 @@ export function buildProgram(): Command {
     .option('--job <id>', 'only this job')
     .option('--json', 'print JSON')
     .action(async (opts: { job?: string; json?: boolean }) => {
-      const list = await withStorage(program, (storage) => storage.rounds.list(opts.job ? { jobId: opts.job } : undefined));
+      const list = await withStorage(program, (storage) => storage.rounds.list(opts.job ? { jobId: opts.job } : undefined), 'read');
       if (opts.json) return printJson(list);
       if (list.length === 0) return void process.stdout.write('no rounds yet: run `cipher-nexus demo` first\n');
       process.stdout.write('job                                       round  status     clients  accuracy    loss\n');
@@ -186,7 +199,7 @@ export function buildProgram(): Command {
   registerDpCommand(program);
   registerChainCommands(program, () => openChainClient(program));
   registerChainServeCommand(program);
-  registerBudgetCommand(program, async () => connectStorage(program.opts<GlobalOptions>().db));
+  registerBudgetCommand(program, (access) => openDatabase(program, access));
   registerIdentityCommands(program);
   registerMemberCommands(program, () => openChainClient(program));
   registerAuditCommands(program);
