@@ -1,12 +1,13 @@
 // The bare check of one update for the network benchmark, in a process of its own: open a signed
 // update frame of a model of N parameters (sha256 of its payload, Ed25519) and decode its message.
 // Prints the mean CPU ms per update. Run by bench/network.ts after each run.
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { MessageVerifier, encodeSignedFrame, openSignedFrame, signedFramePayloadOffset } from '../src/identity/index.js';
 import { ClientMessages, decodeMessage, encodeMessage, weightsBody } from '../src/protocol/index.js';
+import { generateCurveKeyPair } from '../src/core/index.js';
 
 const numParams = Number(process.argv[2]);
-const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const { privateKey, publicKey } = generateCurveKeyPair('ed25519');
 const signer = { participantId: 'p0000', signingKey: privateKey };
 const body = weightsBody(new Float32Array(numParams).map((_, i) => Math.sin(i)));
 const header = { roundId: 'round-1', round: 1, numExamples: 100, seconds: 1, encoding: 'float32' as const, sha256: createHash('sha256').update(body).digest('hex') };

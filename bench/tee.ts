@@ -1,8 +1,9 @@
-import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+import { randomBytes, sign, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { evidenceBytes, sgxCollateralFromQvl, verifyEvidence, type EvidenceKind, type VerifyEvidenceParameters } from '../src/tee/index.js';
 import type { BenchResult } from './bench-result.js';
 import { enclaveRoundOverhead } from './tee-round.js';
+import { generateEcKeyPair } from '../src/core/index.js';
 
 const RUNS = 200;
 const WARM_UP = 20;
@@ -84,7 +85,7 @@ function timedInTurns(fns: (() => unknown)[]): Times[] {
 
 /** The baseline: one bare ECDSA P-384 / SHA-384 verification of a 1 KiB message with node:crypto, key already parsed. */
 function baselineVerification(): () => void {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const { publicKey, privateKey } = generateEcKeyPair('P-384');
   const message = randomBytes(1024);
   const signature = sign('sha384', message, privateKey);
   return () => {

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { connect as connectTls } from 'node:tls';
@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { openStorage, verifyAuditTrail, type Storage } from '../src/core/index.js';
+import { openStorage, verifyAuditTrail, type Storage, generateCurveKeyPair } from '../src/core/index.js';
 import { demoConfig, prepareCoordinatedJob, type JobOutcome } from '../src/fl/index.js';
 import {
   encodeSignedFrame,
@@ -188,7 +188,7 @@ describe('coordinator under hostile input', () => {
       expect(answer.code).toMatch(code);
     };
     await expectRefusal(encodeMessage('heartbeat', { resources: { cpuCores: 1, memoryMb: 1 } }), /^(MESSAGE_MALFORMED|AUTH_UNSIGNED)$/);
-    const stranger: MessageSigner = { participantId: 'alice', signingKey: generateKeyPairSync('ed25519').privateKey };
+    const stranger: MessageSigner = { participantId: 'alice', signingKey: generateCurveKeyPair('ed25519').privateKey };
     await expectRefusal(heartbeat(stranger), /^AUTH_BAD_SIGNATURE$/);
     await expectRefusal(heartbeat(signerFromKit(bob)), /^AUTH_BAD_SIGNATURE$/);
     const valid = heartbeat(signerFromKit(alice));

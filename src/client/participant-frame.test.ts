@@ -1,11 +1,12 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MessageVerifier, openSignedFrame } from '../identity/index.js';
 import { ClientMessages, decodeMessage, weightsBody } from '../protocol/index.js';
 import { deferredParticipantFrame, participantFrame } from './participant-frame.js';
+import { generateCurveKeyPair } from '../core/index.js';
 
-const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const { privateKey, publicKey } = generateCurveKeyPair('ed25519');
 
 describe('participantFrame', () => {
   it('carries the message signed, its body on a 4-byte boundary of the frame, for any sender', () => {

@@ -4,6 +4,7 @@ export { canonicalJson } from './canonical-json.js';
 export { readDataText, splitCsvRows, type CsvRow } from './csv-rows.js';
 export { Mutex } from './mutex.js';
 export { concatBytes } from './bytes.js';
+export { curveKeyPair, generateCurveKeyPair, generateEcKeyPair, generateEcdsaCryptoKeyPair, type Curve, type EcCurve } from './curve-keys.js';
 export { growHeapForBufferTraffic } from './heap-rule.js';
 export { AUDIT_GENESIS_HASH, AuditEntrySchema, AuditTrail, AuditTrailError, verifyAuditTrail, type AuditEntry, type AuditTrailOptions, type AuditVerification } from './audit-trail.js';
 export { PriorityQueue, type Comparator } from './priority-queue.js';

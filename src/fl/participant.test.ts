@@ -1,8 +1,8 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ClientResult, ClientTask } from './client-training.js';
 import { ParticipantRuntime, type ParticipantOutput } from './participant.js';
 import type { RemoteTask } from './participant-channel.js';
+import { generateCurveKeyPair } from '../core/index.js';
 
 const plainTask = (roundId: string, round: number): RemoteTask =>
   ({
@@ -28,7 +28,7 @@ function runtime(): { runtime: ParticipantRuntime; outputs: ParticipantOutput[];
     pending.get(round)?.();
     await new Promise((done) => setImmediate(done));
   };
-  return { runtime: new ParticipantRuntime({ id: 'alice', numExamples: 10, train, identity: generateKeyPairSync('ed25519').privateKey, send: (o) => outputs.push(o) }), outputs, finish };
+  return { runtime: new ParticipantRuntime({ id: 'alice', numExamples: 10, train, identity: generateCurveKeyPair('ed25519').privateKey, send: (o) => outputs.push(o) }), outputs, finish };
 }
 
 describe('ParticipantRuntime in plain rounds', () => {

@@ -1,10 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ClientResult } from './client-training.js';
 import { ParticipantRuntime, type ParticipantOutput } from './participant.js';
 import type { RemoteTask, TaskProtection } from './participant-channel.js';
 import { PROTECTION_KINDS, checkProtectionFloor, parseProtectionFloor } from './protection-floor.js';
+import { generateCurveKeyPair } from '../core/index.js';
 
 const task = (protection: TaskProtection): RemoteTask =>
   ({
@@ -50,7 +50,7 @@ describe('protection floor', () => {
         trained += 1;
         return new Promise<ClientResult>(() => undefined);
       },
-      identity: generateKeyPairSync('ed25519').privateKey,
+      identity: generateCurveKeyPair('ed25519').privateKey,
       send: (output) => outputs.push(output),
       protections: parseProtectionFloor('secagg'),
     });

@@ -28,14 +28,14 @@ describe('checkRoundIdentities', () => {
 
 describe('a participant runtime with a roster', () => {
   it('sends nothing of a SecAgg+ or CKKS round that names a participant outside its roster, and says why', async () => {
-    const { generateKeyPairSync } = await import('node:crypto');
+    const { generateCurveKeyPair } = await import('../core/index.js');
     const { ParticipantRuntime } = await import('./participant.js');
     const outputs: { kind: string; reason?: string }[] = [];
     const runtime = new ParticipantRuntime({
       id: 'alice',
       numExamples: 10,
       train: () => new Promise(() => undefined),
-      identity: generateKeyPairSync('ed25519').privateKey,
+      identity: generateCurveKeyPair('ed25519').privateKey,
       send: (output) => outputs.push(output as { kind: string; reason?: string }),
       identities: { roster, anonymous: false },
     });

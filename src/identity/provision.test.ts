@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CipherNexusError, InvalidInputError, NotFoundError } from '../core/index.js';
+import { CipherNexusError, InvalidInputError, NotFoundError, generateEcdsaCryptoKeyPair } from '../core/index.js';
 import { certificateBundlePath, loadCertificateBundle } from './certificate-bundle.js';
 import { certificateFingerprint } from './certificate-authority.js';
 import { createCertificateRequest, signingProofMessage, type CertificateRequest } from './certificate-request.js';
@@ -236,7 +236,7 @@ describe('provision refuses a forged or malformed certificate request', () => {
     ['a request whose id was changed after signing', () => proven({ ...good, participantId: 'clinic-z' }), 'CSR subject'],
     ['a CSR asking for more than the CN', async () => proven({ ...good, csr: await csrFor('CN=mallory, O=Hospital', goodKeys) }), 'CSR subject'],
     ['a CSR for a P-384 key', async () => {
-      const p384 = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+      const p384 = await generateEcdsaCryptoKeyPair('P-384');
       return proven({ ...good, csr: await csrFor('CN=mallory', p384, { name: 'ECDSA', hash: 'SHA-384' }) });
     }, 'CSR key type'],
     ['a csr that is not a CSR', () => ({ ...good, csr: 'hello' }), 'CSR format'],

@@ -1,12 +1,12 @@
-import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../core/index.js';
+import { InvalidInputError, generateCurveKeyPair } from '../core/index.js';
 import { AuthError } from './errors.js';
 import { MessageVerifier, signEnvelope, signedBytes, type MessageSigner, type SignedEnvelope } from './signed-message.js';
 
 function participant(id: string): { signer: MessageSigner; publicKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = generateCurveKeyPair('ed25519');
   return { signer: { participantId: id, signingKey: privateKey }, publicKey };
 }
 

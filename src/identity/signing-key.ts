@@ -1,4 +1,5 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { generateCurveKeyPair } from '../core/index.js';
 
 /**
  * A participant's Ed25519 message-signing key (RFC 8032). The private half is PKCS#8 PEM in the
@@ -21,7 +22,7 @@ const SIGNING_PUBLIC_KEY_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 /** A fresh Ed25519 key pair. */
 export function generateSigningKeyPair(): SigningKeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = generateCurveKeyPair('ed25519');
   return { privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicKey: publicKeyText(publicKey) };
 }
 

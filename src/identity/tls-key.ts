@@ -1,12 +1,13 @@
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { generateEcdsaCryptoKeyPair } from '../core/index.js';
 
 // @peculiar/x509 1.14 imports reflect-metadata itself, so only the crypto provider needs setting.
 x509.cryptoProvider.set(webcrypto);
 
 /**
  * TLS keys: ECDSA P-256 with SHA-256 everywhere (certificates, requests, handshakes), because
- * Node's TLS 1.3 and every browser accept it. Keys are made with WebCrypto so @peculiar/x509 can
+ * Node's TLS 1.3 and every browser accept it. Keys are WebCrypto keys (made by ECDH and imported) so @peculiar/x509 can
  * sign certificates and certificate requests with them.
  */
 
@@ -15,7 +16,7 @@ export const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' 
 
 /** A fresh, exportable ECDSA P-256 key pair. */
 export async function generateTlsKeyPair(): Promise<webcrypto.CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  return generateEcdsaCryptoKeyPair('P-256');
 }
 
 /** A private key as PKCS#8 PEM, the form kits and key files store. */

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { generateCurveKeyPair } from '../core/index.js';
 import { EnclaveError } from './errors.js';
 
 /**
@@ -31,7 +32,7 @@ function rawPublic(key: KeyObject): Uint8Array {
 
 /** A fresh X25519 key pair for an enclave's inputs. */
 export function createIoKeyPair(): IoKeyPair {
-  const { publicKey, privateKey } = generateKeyPairSync('x25519');
+  const { publicKey, privateKey } = generateCurveKeyPair('x25519');
   return { publicKey: rawPublic(publicKey), privateKey };
 }
 
@@ -47,7 +48,7 @@ function channelKey(shared: Buffer, ephemeral: Uint8Array, recipient: Uint8Array
 /** Encrypts `plaintext` to the enclave's I/O key for `context` (the round): ephemeral public key, IV, ciphertext, tag. */
 export function encryptToEnclave(enclavePublicKey: Uint8Array, plaintext: Uint8Array, context: string): Uint8Array {
   const recipient = x25519Public(enclavePublicKey);
-  const ephemeral = generateKeyPairSync('x25519');
+  const ephemeral = generateCurveKeyPair('x25519');
   const ephemeralRaw = rawPublic(ephemeral.publicKey);
   const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipient });
   const key = channelKey(shared, ephemeralRaw, enclavePublicKey, context);

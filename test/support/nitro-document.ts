@@ -1,6 +1,7 @@
 import { KeyObject, sign, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { encode } from 'cbor2';
+import { generateEcdsaCryptoKeyPair } from '../../src/core/index.js';
 
 x509.cryptoProvider.set(webcrypto);
 
@@ -15,12 +16,11 @@ export interface ForgedChain {
   notAfter: Date;
 }
 
-const ECDSA_P384 = { name: 'ECDSA', namedCurve: 'P-384' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-384' } as const;
 
 /** Makes a chain whose certificates are all valid from `notBefore` to `notAfter`. */
 export async function forgeChain(notBefore: Date, notAfter: Date): Promise<ForgedChain> {
-  const keys = await Promise.all([0, 1, 2].map(() => webcrypto.subtle.generateKey(ECDSA_P384, true, ['sign', 'verify'])));
+  const keys = await Promise.all([0, 1, 2].map(() => generateEcdsaCryptoKeyPair('P-384')));
   const [rootKeys, intermediateKeys, leafKeys] = keys as webcrypto.CryptoKeyPair[];
   const ca = (pathLength: number) => [
     new x509.BasicConstraintsExtension(true, pathLength, true),

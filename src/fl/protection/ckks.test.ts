@@ -1,10 +1,11 @@
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HeAggregateRefusedError, sumContributions, type HolderInfo } from '../../privacy/he/index.js';
 import type { ClientResult } from '../client-training.js';
 import type { CkksTaskProtection } from '../participant-channel.js';
 import { CkksParticipant, byId, roundSetup } from './ckks.js';
 import { packParts, partText, unpackParts } from './parts.js';
+import { generateCurveKeyPair } from '../../core/index.js';
 
 // One CKKS round played message by message between participants' halves and a coordinator written
 // out here, honest until the decryption request: the malicious coordinator then relays one
@@ -18,7 +19,7 @@ const JOB = 'job-ckks-test';
 const raw = (key: KeyObject): Uint8Array => new Uint8Array(Buffer.from(createPublicKey(key).export({ format: 'jwk' }).x ?? '', 'base64url'));
 
 describe('a CKKS round between participants and a coordinator', () => {
-  const signing = new Map(IDS.map((id) => [id, generateKeyPairSync('ed25519').privateKey]));
+  const signing = new Map(IDS.map((id) => [id, generateCurveKeyPair('ed25519').privateKey]));
   const examples = new Map(IDS.map((id, i) => [id, 100 + 50 * i]));
   const global = Float32Array.from({ length: LENGTH }, (_, k) => Math.sin(k));
   const deltas = new Map(IDS.map((id, i) => [id, Float32Array.from({ length: LENGTH }, (_, k) => Math.cos(k * (i + 1)) / 10)]));

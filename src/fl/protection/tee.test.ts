@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createIoKeyPair, ioKeyReportData, signSimulatedEvidence } from '../../tee/index.js';
 import type { TeeTaskProtection } from '../participant-channel.js';
@@ -7,8 +6,9 @@ import { DpFixedClipping, createStrategy } from '../strategies/index.js';
 import { EnclaveAggregator } from './enclave-aggregation.js';
 import { admitEnclave, encryptUpdate } from './tee.js';
 import { roundNonce, teeRoundContext } from './tee-enclave.js';
+import { generateEcKeyPair } from '../../core/index.js';
 
-const platform = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+const platform = generateEcKeyPair('P-384');
 const measurement = 'e1'.repeat(48);
 const round = { jobId: 'job-1', roundId: 'round-1' };
 
@@ -33,7 +33,7 @@ describe('a participant admits an enclave only after its evidence and its own po
     ['a measurement off its allow-list', { measurement: 'f2'.repeat(48) }, 'policy-measurement'],
     ['evidence made for another round', { nonce: roundNonce(round.jobId, 'round-0') }, 'policy-nonce'],
     ['a key the evidence does not bind (the coordinator swapped in its own)', { boundKey: createIoKeyPair().publicKey }, 'policy-report-data'],
-    ['evidence signed by another platform', { signer: generateKeyPairSync('ec', { namedCurve: 'secp384r1' }) }, 'platform-key'],
+    ['evidence signed by another platform', { signer: generateEcKeyPair('P-384') }, 'platform-key'],
   ] as const)('refuses %s, naming the check', (_what, over, check) => {
     const { task } = protection(over);
     expect(() => admitEnclave(task, round, policy, new Date())).toThrow(expect.objectContaining({ code: 'TEE_ENCLAVE_REFUSED', message: expect.stringContaining(`'${check}'`) }));

@@ -1,6 +1,6 @@
-import { createHash, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { InvalidInputError, parseWithSchema } from '../../core/index.js';
+import { InvalidInputError, generateCurveKeyPair, parseWithSchema } from '../../core/index.js';
 import { HeKeyError } from './errors.js';
 import { TAGS_PER_HOLDER } from './multiparty-plan.js';
 import { paramsHash, resolveParams, type EncryptionParams, type PresetName } from './params.js';
@@ -173,15 +173,15 @@ export function publicKeyOf(privateKey: KeyObject): Uint8Array {
 
 /** A new key holder: its private identity and the public `HolderInfo` to list in the setup. */
 export function generateHolderIdentity(id: string): { identity: HolderIdentity; info: HolderInfo } {
-  const signing = generateKeyPairSync('ed25519');
-  const transport = generateKeyPairSync('x25519');
+  const signing = generateCurveKeyPair('ed25519');
+  const transport = generateCurveKeyPair('x25519');
   const identity = { id, signingKey: signing.privateKey, transportKey: transport.privateKey };
   return { identity, info: { id, signingPublicKey: rawPublicKey(signing.publicKey), transportPublicKey: rawPublicKey(transport.publicKey) } };
 }
 
 /** A new participant: its private identity and the public `ParticipantInfo` the round lists. */
 export function generateParticipantIdentity(id: string): { identity: ParticipantIdentity; info: ParticipantInfo } {
-  const transport = generateKeyPairSync('x25519');
+  const transport = generateCurveKeyPair('x25519');
   return { identity: { id, transportKey: transport.privateKey }, info: { id, transportPublicKey: rawPublicKey(transport.publicKey) } };
 }
 

@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, sign, verify } from 'node:crypto';
-import { InvalidInputError, concatBytes } from '../../core/index.js';
+import { createCipheriv, createDecipheriv, diffieHellman, hkdfSync, randomBytes, sign, verify } from 'node:crypto';
+import { InvalidInputError, concatBytes, generateCurveKeyPair } from '../../core/index.js';
 import { frame, publicKeyObject, publicKeyOf, type AggregateExpectation, type MultipartySetup } from './committee.js';
 import { verifiedSum } from './contribution.js';
 import { HeAggregateRefusedError, HeKeyError, HeRoundSpentError, HeShareError } from './errors.js';
@@ -141,7 +141,7 @@ function sealShare(ctx: MultipartyContext, secret: KeyShareSecret, prepared: Pre
   const to = ctx.setup.holders.find((h) => h.id === recipient);
   if (to === undefined) throw new InvalidInputError('HE_INPUT_INVALID', `recipient '${recipient}' is not a holder of job ${ctx.setup.jobId}`, { recipient });
   const head = header(ctx, prepared, secret.holderId, recipient);
-  const ephemeral = generateKeyPairSync('x25519');
+  const ephemeral = generateCurveKeyPair('x25519');
   const ephemeralPublic = publicKeyOf(ephemeral.privateKey);
   const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: publicKeyObject(to.transportPublicKey, 'X25519') });
   const key = shareKey(shared, ephemeralPublic);

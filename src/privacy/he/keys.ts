@@ -4,14 +4,13 @@ import {
   createHash,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   hkdfSync,
   randomBytes,
   scryptSync,
   type KeyObject,
 } from 'node:crypto';
 import { z } from 'zod';
-import { parseWithSchema } from '../../core/index.js';
+import { generateCurveKeyPair, parseWithSchema } from '../../core/index.js';
 import { HeKeyError } from './errors.js';
 import { checkParams, paramsHash, resolveParams, type EncryptionParams, type PresetName } from './params.js';
 import { SealRuntime } from './seal.js';
@@ -151,7 +150,7 @@ export function open(key: Buffer, box: { iv: Uint8Array; ciphertext: Uint8Array;
 
 /** A participant's X25519 key pair for receiving the job's secret key. */
 export function generateTransportKeyPair(): { publicKey: KeyObject; privateKey: KeyObject } {
-  return generateKeyPairSync('x25519');
+  return generateCurveKeyPair('x25519');
 }
 
 /** The job's secret key encrypted to one participant's X25519 public key, with the public keys it belongs to. */
@@ -172,7 +171,7 @@ const rawX25519 = (key: KeyObject): Buffer => Buffer.from(key.export({ format: '
 
 /** Encrypts the job's secret key for one participant (ephemeral X25519 + HKDF-SHA256 + AES-256-GCM). */
 export function shareSecretKey(keys: ParticipantKeys, recipient: KeyObject): SharedSecretKey {
-  const ephemeral = generateKeyPairSync('x25519');
+  const ephemeral = generateCurveKeyPair('x25519');
   const ephemeralPublicKey = rawX25519(ephemeral.publicKey);
   const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipient });
   const key = transportKey(shared, ephemeralPublicKey, keys);

@@ -1,4 +1,5 @@
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { generateCurveKeyPair } from '../../core/index.js';
 import { SecAggMessageRejectedError } from './errors.js';
 
 /**
@@ -23,7 +24,7 @@ export interface IdentityKeyPair {
 
 /** A fresh Ed25519 identity key pair. */
 export function generateIdentity(): IdentityKeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = generateCurveKeyPair('ed25519');
   return { privateKey, publicKey: rawPublicKey(publicKey) };
 }
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { sgxVector, sgxVectorText } from '../../../test/vectors/tee/sgx-dcap/vectors.js';
 import { sgxCollateralFromQvl, type SgxCollateral } from './collateral.js';
 import { verifySgxQuote } from './verify.js';
+import { generateEcdsaCryptoKeyPair } from '../../core/index.js';
 
 const TODAY = new Date('2026-12-04T00:00:00Z');
 const HW_TIME = new Date('2023-05-01T00:00:00Z');
@@ -210,7 +211,7 @@ describe('verifySgxQuote refuses tampered evidence at the check that catches it'
   it('refuses a chain that verifies but ends at another root', async () => {
     const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
     const crypto = webcrypto as unknown as NonNullable<Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1]>;
-    const keys = await Promise.all([0, 1, 2].map(() => crypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])));
+    const keys = await Promise.all([0, 1, 2].map(() => generateEcdsaCryptoKeyPair('P-256')));
     const validity = { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2040-01-01T00:00:00Z') };
     const caExtensions = [new x509.BasicConstraintsExtension(true, undefined, true)];
     const root = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=Intel SGX Root CA', keys: keys[0], signingAlgorithm: algorithm, extensions: caExtensions, ...validity }, crypto);

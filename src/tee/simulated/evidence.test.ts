@@ -1,10 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyPolicy } from '../policy.js';
 import { signSimulatedEvidence, verifySimulatedEvidence } from './evidence.js';
+import { generateEcKeyPair } from '../../core/index.js';
 
-const platform = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+const platform = generateEcKeyPair('P-384');
 const measurement = 'a1'.repeat(48);
 const nonce = new Uint8Array(32).fill(7);
 const reportData = new Uint8Array(32).fill(9);
@@ -42,7 +42,7 @@ describe('simulated evidence', () => {
   });
 
   it('refuses evidence of another platform key, even re-signed by it', () => {
-    const other = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const other = generateEcKeyPair('P-384');
     const forged = signSimulatedEvidence({ measurement, nonce, reportData, issuedAt }, other);
     const result = verifySimulatedEvidence(forged, { at, platformKey: platform.publicKey });
     expect(result.failed).toBe('platform-key');

@@ -1,6 +1,7 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { generateEcKeyPair } from '../../core/index.js';
 import { EnclaveError } from '../errors.js';
 
 /**
@@ -41,7 +42,7 @@ export function loadSimulatedPlatformKey(dir: string = DEFAULT_PLATFORM_KEY_DIR)
   let created = false;
   if (!existsSync(privateFile)) {
     mkdirSync(folder, { recursive: true, mode: 0o700 });
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const { privateKey } = generateEcKeyPair('P-384');
     const staging = `${privateFile}.${process.pid}.tmp`;
     writeFileSync(staging, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     try {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { snpVector, snpVectorText } from '../../../test/vectors/tee/snp/vectors.js';
 import { SnpVerifierError } from './errors.js';
 import { verifySnpReport, type SnpCollateral } from './verify.js';
+import { generateEcdsaCryptoKeyPair } from '../../core/index.js';
 
 const TODAY = new Date('2026-12-04T00:00:00Z');
 const MILAN = snpVectorText('ask_ark_milan.pem');
@@ -177,7 +178,7 @@ function toPem(der: Uint8Array): string {
  */
 async function forgeMilanChain(report: Uint8Array): Promise<{ report: Uint8Array; collateral: SnpCollateral }> {
   const algorithm = { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
-  const [arkKeys, askKeys, vcekKeys] = await Promise.all([0, 1, 2].map(() => webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']) as Promise<webcrypto.CryptoKeyPair>));
+  const [arkKeys, askKeys, vcekKeys] = await Promise.all([0, 1, 2].map(() => generateEcdsaCryptoKeyPair('P-384')));
   const amd = (cn: string) => `OU=Engineering, C=US, L=Santa Clara, ST=CA, O=Advanced Micro Devices, CN=${cn}`;
   const window = { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2040-01-01T00:00:00Z') };
   const ark = await x509.X509CertificateGenerator.createSelfSigned({ ...window, serialNumber: '01', name: amd('ARK-Milan'), keys: arkKeys, signingAlgorithm: algorithm, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)] });
