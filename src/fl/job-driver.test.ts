@@ -76,14 +76,14 @@ describe('JobDriver pause, resume and abort', () => {
   });
 });
 
-/**
- * A protected job in simulation where one participant's update arrives cut short, each round, as a
- * network session would hand it over: refused, the participant told, the job going on. The round
- * deadline is long: were the refused participant still awaited, the test would time out.
- */
 /** How the last participant (by id) misbehaves: a protected update cut short, or the last byte of one stage's message flipped. */
 type Fault = 'truncated-update' | { forge: string };
 
+/**
+ * A protected job in simulation where one participant misbehaves each round (`fault`), its message handed over as a
+ * network session would: refused, the participant told, the job going on. The round deadline is long: were the
+ * refused participant still awaited, the test would time out.
+ */
 async function jobWithOneBadParticipant(privacy: JobConfigInput['privacy'], clients: number, fault: Fault = 'truncated-update'): Promise<{ outcome: JobOutcome; bad: string; refusals: unknown[]; contributors: string[][] }> {
   const prepared = await prepareJob({ ...demoConfig({ clients, rounds: 2, seed: 3 }), privacy, round: { quorum: 0.5, deadlineSeconds: 600 }, training: { epochs: 1 }, execution: { mode: 'in-process' } });
   const bad = [...prepared.clients.keys()].sort()[clients - 1];
@@ -123,7 +123,16 @@ async function jobWithOneBadParticipant(privacy: JobConfigInput['privacy'], clie
   return { outcome, bad, refusals, contributors };
 }
 
-describe('JobDriver with a participant sending a malformed protected update', () => {
+/** Both rounds summed `others` contributions, none of them the bad participant's. */
+function expectEachRoundWithout(contributors: string[][], bad: string, others: number): void {
+  expect(contributors).toHaveLength(2);
+  for (const ids of contributors) {
+    expect(ids).toHaveLength(others);
+    expect(ids).not.toContain(bad);
+  }
+}
+
+describe('JobDriver with a participant sending a malformed protected update or protocol message', () => {
   it('CKKS: refuses those ciphertexts alone, at once, and opens each round with the others', async () => {
     const { outcome, bad, refusals, contributors } = await jobWithOneBadParticipant({ he: 'ckks' }, 4);
     expect(outcome.status).toBe('completed');
@@ -133,11 +142,7 @@ describe('JobDriver with a participant sending a malformed protected update', ()
       expect((refusal as CipherNexusError).code).toMatch(/^HE_/);
       expect(String((refusal as Error).message)).toContain(`the ciphertexts from '${bad}' were refused`);
     }
-    expect(contributors).toHaveLength(2);
-    for (const ids of contributors) {
-      expect(ids).toHaveLength(3);
-      expect(ids).not.toContain(bad);
-    }
+    expectEachRoundWithout(contributors, bad, 3);
   }, 120_000);
 
   it('CKKS: refuses forged round keys and goes on without their participant at once, not at the stage deadline', async () => {
@@ -146,11 +151,7 @@ describe('JobDriver with a participant sending a malformed protected update', ()
     expect(outcome.status).toBe('completed');
     expect(refusals).toHaveLength(2);
     for (const refusal of refusals) expect(refusal).toMatchObject({ participantId: bad, code: 'CKKS_IDENTITY_FORGED' });
-    expect(contributors).toHaveLength(2);
-    for (const ids of contributors) {
-      expect(ids).toHaveLength(3);
-      expect(ids).not.toContain(bad);
-    }
+    expectEachRoundWithout(contributors, bad, 3);
   }, 100_000);
 
   it('SecAgg+: refuses that masked vector alone, at once; the participant counts as a drop-out and each round sums the others', async () => {
@@ -162,11 +163,7 @@ describe('JobDriver with a participant sending a malformed protected update', ()
       expect((refusal as CipherNexusError).code).toMatch(/^SECAGG_/);
       expect(String((refusal as Error).message)).toContain(`the masked vector from '${bad}' was refused`);
     }
-    expect(contributors).toHaveLength(2);
-    for (const ids of contributors) {
-      expect(ids).toHaveLength(5);
-      expect(ids).not.toContain(bad);
-    }
+    expectEachRoundWithout(contributors, bad, 5);
   }, 120_000);
 
   it('SecAgg+: refuses a forged key bundle and drops its participant from the round at once, not at the stage deadline', async () => {
@@ -175,10 +172,6 @@ describe('JobDriver with a participant sending a malformed protected update', ()
     expect(outcome.status).toBe('completed');
     expect(refusals).toHaveLength(2);
     for (const refusal of refusals) expect(refusal).toMatchObject({ participantId: bad, code: expect.stringMatching(/^SECAGG_BAD_/) });
-    expect(contributors).toHaveLength(2);
-    for (const ids of contributors) {
-      expect(ids).toHaveLength(5);
-      expect(ids).not.toContain(bad);
-    }
+    expectEachRoundWithout(contributors, bad, 5);
   }, 100_000);
 });

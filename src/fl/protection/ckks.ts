@@ -120,7 +120,7 @@ export class CkksCollection implements RoundCollection {
   private readonly answers = new Map<string, Uint8Array>();
   private readonly contributions = new Map<string, Uint8Array>();
   private readonly sent = new Map<string, number>();
-  /** The round's setup and participants, known once every identity is in: what an arriving contribution is checked against. */
+  /** The check an arriving contribution takes, made from the round's setup and participants once every identity is in. */
   private admission: ContributionCheck | null = null;
 
   constructor(
