@@ -325,6 +325,17 @@ describe('properties', () => {
     );
   });
 
+  it('noiseMultiplierFor finds the least noise past a larger multiplier whose epsilon is 0 (delta covers its whole divergence)', () => {
+    // Doubling reaches sigma 8, where epsilon is 0 at order 1.01; a search kept near that order overstated epsilon below
+    // sigma 7.14 and answered 7.14 (fast-check's counterexample: q 1e-4, sigma 4 + 1 ulp, one step, improved).
+    const sigma = 4.000000000000001;
+    const target = computeEpsilon(1e-4, sigma, 1, 1e-5, 'improved').epsilon;
+    expect(computeEpsilon(1e-4, 8, 1, 1e-5, 'improved').epsilon).toBe(0);
+    const found = noiseMultiplierFor({ targetEpsilon: target, samplingRate: 1e-4, steps: 1, delta: 1e-5, conversion: 'improved' });
+    expect(found.epsilon).toBeLessThanOrEqual(target);
+    expect(Math.abs(found.noiseMultiplier - sigma) / sigma).toBeLessThan(1e-4);
+  });
+
   it('noiseMultiplierFor inverts computeEpsilon', () => {
     fc.assert(
       fc.property(q, sigma, steps, conversion, (qq, s, t, c) => {

@@ -523,9 +523,11 @@ export function noiseMultiplierFor(parameters: NoiseMultiplierParameters): Noise
   let lo = hi === 1 ? 0 : hi / 2;
   // Inside the bisection the order search starts from the last best order: a local search can only
   // overstate epsilon (so the noise found stays sufficient), and the answer is re-measured in full.
+  // An epsilon of 0 came from delta covering the whole divergence (epsilonAtOrder), whose order says
+  // nothing of where less noise has its best order: from there the search is full again.
   while (hi - lo > RELATIVE_TOLERANCE * hi) {
     const mid = (lo + hi) / 2;
-    const atMid = epsilonOf(sampledEvent(q, mid, stepCount, mechanism), targetDelta, kind, atHi.order);
+    const atMid = epsilonOf(sampledEvent(q, mid, stepCount, mechanism), targetDelta, kind, atHi.epsilon > 0 ? atHi.order : undefined);
     if (atMid.epsilon <= targetEpsilon) {
       hi = mid;
       atHi = atMid;
