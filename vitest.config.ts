@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { EndToEndFirstSequencer } from './test/support/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -16,5 +17,6 @@ export default defineConfig({
     // of 230 files was 214 s of collection in a 938 s run; shared, 25 s (776 s in all, 1,839 passed).
     // No test mocks modules; spies and fake timers are restored after each test that makes them.
     isolate: false,
+    sequence: { sequencer: EndToEndFirstSequencer },
   },
 });
