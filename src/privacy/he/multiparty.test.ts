@@ -345,6 +345,33 @@ describe('multi-party CKKS aggregation', () => {
       expect(await attempt(legit, all, { contributions: [current[0], current[1], altered, current[3], current[4]] })).toEqual(['HE_AGGREGATE_REFUSED:sum']);
       expect(await attempt(legit, all, { contributions: current.slice(1) })).toEqual(['HE_AGGREGATE_REFUSED:sum']);
     });
+
+    it("property: one flipped byte in one participant's contribution is refused by the coordinator's check, by SEAL's load, or in verified mode by every holder; nothing is released", async () => {
+      const check = await contributionCheck(setup, round);
+      const code = (error: unknown): string => (error instanceof CipherNexusError ? error.code : `unexpected ${String(error)}`);
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: participants.length - 1 }), fc.nat(), fc.integer({ min: 1, max: 255 }), async (who, at, mask) => {
+          const altered = [...current];
+          altered[who] = current[who].slice();
+          altered[who][at % altered[who].length] ^= mask;
+          try {
+            check(participants[who].info.id, altered[who], length);
+          } catch (error) {
+            expect(code(error)).toMatch(/^HE_(CIPHERTEXT_CORRUPT|SETUP_MISMATCH|FORMAT_VERSION)$/);
+            return;
+          }
+          let aggregate: Uint8Array;
+          try {
+            aggregate = await sumContributions(setup, altered);
+          } catch (error) {
+            expect(code(error)).toBe('HE_CIPHERTEXT_CORRUPT');
+            return;
+          }
+          expect(await attempt(aggregate, all, { contributions: altered })).toEqual(['HE_AGGREGATE_REFUSED:sum']);
+        }),
+        { numRuns: 12 },
+      );
+    });
   });
 
   describe('decryption shares in transit', () => {
