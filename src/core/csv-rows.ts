@@ -8,8 +8,21 @@ export interface CsvRow {
   line: number;
 }
 
-/** The non-blank lines of delimited text split into cells, with RFC 4180 quoting; cells are not trimmed. */
-export function splitCsvRows(text: string, delimiter = ','): CsvRow[] {
+/**
+ * The rows of delimited text split into cells, RFC 4180: a cell in double quotes may hold the delimiter, line breaks and
+ * doubled quotes (""), and spaces around its quotes are ignored; a blank line is no row; cells are not trimmed.
+ * Quoting that cannot be read (a quote left open, text after a closing quote, a quote inside an unquoted cell) is
+ * `DATA_QUOTE_INVALID`, naming `source` and the line, instead of a row read some other way than the file meant.
+ */
+export function splitCsvRows(text: string, delimiter = ',', source = '<csv>'): CsvRow[] {
+  if (delimiter === '' || /["\r\n]/.test(delimiter)) {
+    throw new InvalidInputError('DATA_DELIMITER_INVALID', `the delimiter ${JSON.stringify(delimiter)} cannot separate cells; give a character other than a quote or a line break`, { delimiter });
+  }
+  return text.includes('"') ? splitQuotedRows(text, delimiter, source) : splitPlainRows(text, delimiter);
+}
+
+// Numeric tables rarely quote anything: without a quote in the text, lines are rows.
+function splitPlainRows(text: string, delimiter: string): CsvRow[] {
   const rows: CsvRow[] = [];
   let start = 0;
   let line = 0;
@@ -19,34 +32,70 @@ export function splitCsvRows(text: string, delimiter = ','): CsvRow[] {
     line++;
     let s = text.slice(start, end);
     if (s.endsWith('\r')) s = s.slice(0, -1);
-    if (s.trim() !== '') rows.push({ cells: s.includes('"') ? splitQuoted(s, delimiter) : s.split(delimiter), line });
+    // A line of whitespace is blank, but not one that holds a delimiter (a tab, say): that is a row of empty cells.
+    if (s.trim() !== '' || s.includes(delimiter)) rows.push({ cells: s.split(delimiter), line });
     start = end + 1;
   }
   return rows;
 }
 
-// RFC 4180 quoting is rare in numeric tables, so it takes this slower path only when a quote appears.
-function splitQuoted(s: string, delimiter: string): string[] {
-  const cells: string[] = [];
+function splitQuotedRows(text: string, delimiter: string, source: string): CsvRow[] {
+  const rows: CsvRow[] = [];
+  const refuse = (line: number, problem: string): never => {
+    throw new InvalidInputError('DATA_QUOTE_INVALID', `${source}:${line} ${problem}; quote a whole cell and double any quote inside it ("a ""b""", RFC 4180)`, { path: source, line });
+  };
+  // A line ends at \n, at \r\n, or at a \r that ends the text, as in splitPlainRows.
+  const lineBreakAt = (i: number): number => (text[i] === '\n' ? 1 : text[i] === '\r' && (i + 1 === text.length || text[i + 1] === '\n') ? (i + 1 === text.length ? 1 : 2) : 0);
+  let line = 1;
+  let rowLine = 1;
+  let cells: string[] = [];
   let cell = '';
-  let quoted = false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (quoted) {
-      if (ch === '"' && s[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (s.startsWith(delimiter, i)) {
+  let quotedRow = false;
+  let i = 0;
+  const endRow = (): void => {
+    cells.push(cell);
+    if (quotedRow || cells.length > 1 || cell.trim() !== '') rows.push({ cells, line: rowLine });
+    cells = [];
+    cell = '';
+    quotedRow = false;
+  };
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === '"') {
+      if (cell.trim() !== '') refuse(line, `has a quote inside the unquoted cell '${cell.slice(0, 40)}'`);
+      const opened = line;
+      cell = '';
+      quotedRow = true;
+      for (i++; ; i++) {
+        if (i >= text.length) refuse(opened, 'opens a quoted cell that is never closed');
+        if (text[i] === '"') {
+          if (text[i + 1] !== '"') break;
+          i++;
+        } else if (text[i] === '\n') line++;
+        cell += text[i];
+      }
+      for (i++; (text[i] === ' ' || text[i] === '\t') && !text.startsWith(delimiter, i); ) i++;
+      if (i < text.length && !text.startsWith(delimiter, i) && lineBreakAt(i) === 0) refuse(line, `has '${text.slice(i, i + 20).split(/[\r\n]/)[0]}' after the closing quote of a cell`);
+      continue;
+    }
+    if (text.startsWith(delimiter, i)) {
       cells.push(cell);
       cell = '';
-      i += delimiter.length - 1;
-    } else cell += ch;
+      i += delimiter.length;
+      continue;
+    }
+    const lineBreak = lineBreakAt(i);
+    if (lineBreak > 0) {
+      endRow();
+      i += lineBreak;
+      rowLine = ++line;
+      continue;
+    }
+    cell += ch;
+    i++;
   }
-  cells.push(cell);
-  return cells;
+  if (cells.length > 0 || cell !== '' || quotedRow) endRow();
+  return rows;
 }
 
 /** A data file's text; a missing file is `DATA_NOT_FOUND`, one clear line. */

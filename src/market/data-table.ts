@@ -25,9 +25,9 @@ export interface ReadTableOptions {
   delimiter?: string;
 }
 
-/** Reads delimited text as a table of the schema's columns. */
-export function parseCsvTable(text: string, schema: DataSchema, options: ReadTableOptions = {}): DataTable {
-  const lines = splitCsvRows(text, options.delimiter ?? ',').map((row) => row.cells.map((cell) => cell.trim()));
+/** Reads delimited text as a table of the schema's columns; `source` names the text in error messages. */
+export function parseCsvTable(text: string, schema: DataSchema, options: ReadTableOptions = {}, source = '<csv>'): DataTable {
+  const lines = splitCsvRows(text, options.delimiter ?? ',', source).map((row) => row.cells.map((cell) => cell.trim()));
   const hasHeader = options.header === undefined || options.header === 'auto' ? looksLikeHeader(lines, schema) : options.header && lines.length > 0;
   const rows = hasHeader ? lines.slice(1) : lines;
   if (hasHeader) return { columns: lines[0], rows, hasHeader };
@@ -40,7 +40,7 @@ export function parseCsvTable(text: string, schema: DataSchema, options: ReadTab
 /** Reads a delimited file on this node as a table of the schema's columns. */
 export async function readCsvTable(path: string, schema: DataSchema, options: ReadTableOptions = {}): Promise<DataTable> {
   const text = await readDataText(path);
-  return parseCsvTable(text, schema, options);
+  return parseCsvTable(text, schema, options, path);
 }
 
 function isNumber(cell: string): boolean {

@@ -43,6 +43,15 @@ describe('loadCsvDataset', () => {
     expect(Array.from(res.dataset.features)).toEqual([1.5, 2]);
   });
 
+  it('reads a quoted label that spans lines, and refuses an unclosed quote naming the file and line, not as a ragged row', () => {
+    const res = parseCsvDataset('x,label\n1,"first\nline"\n2,b\n', { labelColumn: 'label' });
+    expect(res.labels).toEqual(['b', 'first\nline']);
+    expect(Array.from(res.dataset.features)).toEqual([1, 2]);
+    expect(() => parseCsvDataset('x,label\n1,"a\n2,b\n', { labelColumn: 'label' }, 'train.csv')).toThrow(
+      expect.objectContaining({ code: 'DATA_QUOTE_INVALID', message: expect.stringMatching(/^train\.csv:2 opens a quoted cell that is never closed/) }),
+    );
+  });
+
   it('scales by division and by min-max, reusing training stats on the test file', () => {
     const div = parseCsvDataset('0,16,1\n8,4,0\n', { labelColumn: 2, scale: { kind: 'divide', by: 16 } });
     expect(Array.from(div.dataset.features)).toEqual([0, 1, 0.5, 0.25]);

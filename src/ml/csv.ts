@@ -50,7 +50,7 @@ export async function loadCsvDataset(path: string, options: LoadCsvOptions): Pro
 /** Parses CSV text as a classification dataset; `source` names the text in error messages. */
 export function parseCsvDataset(text: string, options: LoadCsvOptions, source = '<csv>'): LoadCsvResult {
   const delimiter = options.delimiter ?? ',';
-  const rows = splitCsvRows(text, delimiter);
+  const rows = splitCsvRows(text, delimiter, source);
   if (rows.length === 0) throw new InvalidInputError('DATA_EMPTY', `data file '${source}' has no rows`, { path: source });
 
   const hasHeader = options.header === 'auto' || options.header === undefined ? looksLikeHeader(rows) : options.header;
