@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../core/errors.js';
 import { fetchMnist, loadIdxDataset, MNIST_FILES, parseIdx, type MnistFile } from './idx.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cn-idx-'));
@@ -56,6 +58,49 @@ describe('parseIdx', () => {
     expect(() => parseIdx(images(2).subarray(0, 9))).toThrow(expect.objectContaining({ code: 'IDX_TRUNCATED' }));
     expect(() => parseIdx(new Uint8Array([...images(1), 0]))).toThrow(expect.objectContaining({ code: 'IDX_TRAILING' }));
   });
+
+  const typed = {
+    0x08: { bytes: 1, write: (v: DataView, at: number, x: number) => v.setUint8(at, x), value: fc.integer({ min: 0, max: 255 }) },
+    0x09: { bytes: 1, write: (v: DataView, at: number, x: number) => v.setInt8(at, x), value: fc.integer({ min: -128, max: 127 }) },
+    0x0b: { bytes: 2, write: (v: DataView, at: number, x: number) => v.setInt16(at, x), value: fc.integer({ min: -32768, max: 32767 }) },
+    0x0c: { bytes: 4, write: (v: DataView, at: number, x: number) => v.setInt32(at, x), value: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) },
+    0x0d: { bytes: 4, write: (v: DataView, at: number, x: number) => v.setFloat32(at, x), value: fc.float({ noNaN: true }) },
+    0x0e: { bytes: 8, write: (v: DataView, at: number, x: number) => v.setFloat64(at, x), value: fc.double({ noNaN: true }) },
+  };
+  const tensorArb = fc
+    .record({ type: fc.constantFrom(0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e), dims: fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 4 }) })
+    .chain(({ type, dims }) => fc.array(typed[type as keyof typeof typed].value, { minLength: dims.reduce((a, b) => a * b, 1), maxLength: dims.reduce((a, b) => a * b, 1) }).map((values) => ({ type, dims, values })));
+
+  it('property: any tensor written big-endian reads back, dims and values', () => {
+    fc.assert(
+      fc.property(tensorArb, ({ type, dims, values }) => {
+        const { bytes, write } = typed[type as keyof typeof typed];
+        const payload = new DataView(new ArrayBuffer(values.length * bytes));
+        values.forEach((x, i) => write(payload, i * bytes, x));
+        const t = parseIdx(idx(type, dims, new Uint8Array(payload.buffer)));
+        expect(t.dims).toEqual(dims);
+        expect(Array.from(t.data)).toEqual(type === 0x0d ? values.map(Math.fround) : values);
+      }),
+    );
+  });
+
+  it('property: any bytes are a tensor or one IDX_* refusal naming the file, never another error', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.boolean(), fc.integer({ min: 0, max: 4 }), (random, framed, rank) => {
+        // Half the inputs carry a valid magic and a small rank, so that the dimensions and the values get read too.
+        const bytes = random.slice();
+        if (framed && bytes.length >= 4) bytes.set([0, 0, 0x08, rank]);
+        try {
+          const t = parseIdx(bytes, 'f.idx');
+          expect(t.data.length * (t.data as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT + 4 + 4 * t.dims.length).toBe(bytes.length);
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidInputError);
+          expect((error as InvalidInputError).code).toMatch(/^IDX_(BAD_MAGIC|TRUNCATED|TRAILING)$/);
+          expect((error as InvalidInputError).message).toContain('f.idx');
+        }
+      }),
+    );
+  });
 });
 
 describe('loadIdxDataset', () => {
@@ -77,6 +122,12 @@ describe('loadIdxDataset', () => {
     await expect(loadIdxDataset(join(dir, 'none.idx'), join(dir, 'lbl2.idx'))).rejects.toMatchObject({
       code: 'DATA_NOT_FOUND',
       message: expect.stringContaining('none.idx'),
+    });
+    // A download cut short: gzip's magic, then a stream that ends early.
+    writeFileSync(join(dir, 'cut.idx.gz'), gzipSync(images(4)).subarray(0, 30));
+    await expect(loadIdxDataset(join(dir, 'cut.idx.gz'), join(dir, 'lbl2.idx'))).rejects.toMatchObject({
+      code: 'IDX_GZIP_INVALID',
+      message: expect.stringMatching(/cut\.idx\.gz starts as a gzip file but does not decompress .*; download or copy it again/),
     });
   });
 });

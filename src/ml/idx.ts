@@ -101,7 +101,13 @@ async function readIdxFile(path: string): Promise<IdxTensor> {
     throw err;
   }
   // Accept the .gz files as distributed, recognised by the gzip magic bytes rather than by name.
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (err) {
+      throw new InvalidInputError('IDX_GZIP_INVALID', `${path} starts as a gzip file but does not decompress (${(err as Error).message}); download or copy it again`, { path });
+    }
+  }
   return parseIdx(bytes, path);
 }
 
