@@ -63,6 +63,8 @@ type JobEnd = Pick<ClientAgentResult, 'jobId' | 'status' | 'accuracy'>;
 // Refusals of an update that say "not now" rather than "never".
 const RETRYABLE = new Set(['RATE_LIMITED', 'INTERNAL', 'UPDATE_NOT_REQUESTED']);
 const MAX_REOFFERS = 5;
+/** While it trains, the agent gives the event loop a turn this often, ms: its heartbeats and the answers to the coordinator's pings go out, and a long training does not look like a host that is gone. */
+const TRAINING_TURN_MS = 100;
 
 /**
  * The host's resources, as a node reports them in its heartbeat. Cores are the ones this process may run on
@@ -338,7 +340,8 @@ export class ClientAgent extends EventEmitter {
   }
 
   private train(task: ClientTask): Promise<ClientResult> {
-    const run = this.training.then(() => runClientTask(this.model as LocalModel, this.data as Dataset, task));
+    // Trainings run one after another (the chain), so the turns given to the event loop never start a second one.
+    const run = this.training.then(() => runClientTask(this.model as LocalModel, this.data as Dataset, task, { yieldEveryMs: TRAINING_TURN_MS }));
     this.training = run.catch(() => undefined);
     return run;
   }

@@ -49,8 +49,10 @@ export interface ClientResult {
 /**
  * Trains one client's task on a model object that is reused across tasks; the model's own
  * weights are overwritten by the task's global weights first, so reuse cannot leak state.
+ * `yieldEveryMs` gives the event loop a turn that often while it trains (a participant's agent,
+ * which must keep answering its coordinator); the caller must then not train this model twice at once.
  */
-export async function runClientTask(model: LocalModel, honestData: Dataset, task: ClientTask): Promise<ClientResult> {
+export async function runClientTask(model: LocalModel, honestData: Dataset, task: ClientTask, pace: { yieldEveryMs?: number } = {}): Promise<ClientResult> {
   model.setWeights(task.globalWeights);
   const { plan, privacy, attack } = task;
   const data = attack?.kind === 'label-flip' ? flipLabels(honestData) : honestData;
@@ -67,6 +69,7 @@ export async function runClientTask(model: LocalModel, honestData: Dataset, task
           gridStep: privacy.gridStep,
           // Amplification by subsampling needs the batches to be secret: only the insecure test mode replays them.
           seed: privacy.noise === 'seeded-insecure' ? task.seed : undefined,
+          ...pace,
         })
       : await train(model, data, {
           ...optimizer,
@@ -75,6 +78,7 @@ export async function runClientTask(model: LocalModel, honestData: Dataset, task
           seed: task.seed,
           proximalMu: plan.proximalMu,
           globalWeights: plan.proximalMu > 0 ? task.globalWeights : undefined,
+          ...pace,
         });
   const trained = model.getWeights();
   const honest = privacy?.mode === 'local' ? localDpUpdate(task.globalWeights, trained, privacy, noiseSourceFor(privacy.noise, task.seed)) : trained;

@@ -199,6 +199,27 @@ describe('trainDpSgd', () => {
     expect(await run()).not.toEqual(await run());
   });
 
+  it('given yieldEveryMs, lets timers run between steps, and trains the same weights', async () => {
+    const run = async (yieldEveryMs?: number): Promise<{ weights: Float32Array; ticks: number }> => {
+      const model = await LocalModel.create(mlp, { seed: 2 });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      try {
+        await trainDpSgd(model, first(200), { ...noisy, noise: new SeededNoiseSource(5), ...(yieldEveryMs === undefined ? {} : { yieldEveryMs }) });
+      } finally {
+        clearInterval(timer);
+      }
+      const weights = model.getWeights();
+      model.dispose();
+      return { weights, ticks };
+    };
+    const blocking = await run();
+    const yielding = await run(1);
+    expect(blocking.ticks).toBe(0);
+    expect(yielding.ticks).toBeGreaterThan(0);
+    expect(Buffer.from(yielding.weights.buffer).equals(Buffer.from(blocking.weights.buffer))).toBe(true);
+  });
+
   it('still adds noise on a step that samples no example', async () => {
     const model = await LocalModel.create(mlp, { seed: 1 });
     const start = model.getWeights();

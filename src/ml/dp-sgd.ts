@@ -8,6 +8,7 @@ import { checkSpecAgainstDataset } from './model-spec.js';
 import type { Dataset } from './dataset.js';
 import type { LocalModel } from './model.js';
 import { createOptimizer, disposeOptimizer } from './optimizer.js';
+import { EventLoopTurns } from './event-loop-turns.js';
 
 /**
  * Sample-level DP-SGD (Abadi et al. 2016, "Deep Learning with Differential Privacy", Algorithm 1)
@@ -46,6 +47,8 @@ export const DpSgdOptionsSchema = z
     noise: noiseSource.optional(),
     /** Fixed-point step of each noised gradient sum (a power of two); default `defaultGridStep(l2NormClip, parameters)`. */
     gridStep: z.number().positive().finite().optional(),
+    /** Give the event loop a turn this often, ms, so that the process answers its peers while it trains; never by default. */
+    yieldEveryMs: z.number().positive().finite().optional(),
   })
   .strict()
   .refine((o) => o.epochs !== undefined || o.steps !== undefined, { message: 'give epochs or steps' });
@@ -334,6 +337,7 @@ export async function trainDpSgd(model: LocalModel, dataset: Dataset, options: D
   const yAll = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(dataset.labels, 'int32'), model.spec.numClasses), 'float32') as tf.Tensor2D);
   let lossSum = 0;
   let lossCount = 0;
+  const turns = opts.yieldEveryMs === undefined ? undefined : new EventLoopTurns(opts.yieldEveryMs);
   try {
     for (let step = 0; step < steps; step++) {
       fillWords(words);
@@ -359,6 +363,7 @@ export async function trainDpSgd(model: LocalModel, dataset: Dataset, options: D
       // Alg. 1 "descent", with the optimizer of plain training (Adam and momentum only post-process the noisy gradient).
       optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: update[i] })));
       tf.dispose(update);
+      await turns?.take();
     }
   } finally {
     tf.dispose([xAll, yAll]);

@@ -48,6 +48,28 @@ describe('train and evaluate', () => {
     expect(a).not.toEqual(c);
   });
 
+  it('given yieldEveryMs, lets timers run while it trains, and trains the same weights', async () => {
+    const data = subset(trainSet, Array.from({ length: 1000 }, (_, i) => i));
+    const run = async (yieldEveryMs?: number): Promise<{ weights: Float32Array; ticks: number }> => {
+      const model = await LocalModel.create(spec, { seed: 11 });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      try {
+        await train(model, data, { ...base, epochs: 3, batchSize: 8, ...(yieldEveryMs === undefined ? {} : { yieldEveryMs }) });
+      } finally {
+        clearInterval(timer);
+      }
+      const weights = model.getWeights();
+      model.dispose();
+      return { weights, ticks };
+    };
+    const blocking = await run();
+    const yielding = await run(5);
+    expect(blocking.ticks).toBe(0);
+    expect(yielding.ticks).toBeGreaterThan(0);
+    expect(Buffer.from(yielding.weights.buffer).equals(Buffer.from(blocking.weights.buffer))).toBe(true);
+  });
+
   it('leaks no tensors', async () => {
     const model = await LocalModel.create(spec, { seed: 2 });
     const data = subset(trainSet, Array.from({ length: 100 }, (_, i) => i));

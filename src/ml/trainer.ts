@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { shapeSize, type Dataset } from './dataset.js';
+import { EventLoopTurns } from './event-loop-turns.js';
 import type { LocalModel } from './model.js';
 import { createOptimizer, disposeOptimizer } from './optimizer.js';
 
@@ -20,6 +21,8 @@ export const TrainOptionsSchema = z
     globalWeights: z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array').optional(),
     /** Seed of the per-epoch shuffling. */
     seed: z.number().int(),
+    /** Give the event loop a turn this often, ms, so that the process answers its peers while it trains; never by default. */
+    yieldEveryMs: z.number().positive().finite().optional(),
   })
   .strict();
 
@@ -68,6 +71,7 @@ export async function train(model: LocalModel, dataset: Dataset, options: TrainO
   const order = Int32Array.from({ length: n }, (_, i) => i);
   let steps = 0;
   let lossSum = 0;
+  const turns = opts.yieldEveryMs === undefined ? undefined : new EventLoopTurns(opts.yieldEveryMs);
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       shuffleInPlace(order, rng);
@@ -89,6 +93,7 @@ export async function train(model: LocalModel, dataset: Dataset, options: TrainO
         lossSum += (crossEntropy as tf.Scalar).dataSync()[0] * batch.length;
         (crossEntropy as tf.Scalar).dispose();
         steps++;
+        await turns?.take();
       }
     }
   } finally {
