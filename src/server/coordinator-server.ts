@@ -39,6 +39,8 @@ export interface CoordinatorOptions {
   auditFile: string;
   /** Seconds between participants' heartbeats, given to each in its welcome (`serve --heartbeat-seconds`); 5 by default. */
   heartbeatSeconds?: number;
+  /** Seconds without a byte from a participant, pings unanswered, after which its connection is closed as gone; by default six heartbeats and at least 120. */
+  silenceSeconds?: number;
   limits?: Partial<GatewayLimits>;
   /** How long refusals from one source are aggregated into one security event and one audit entry, ms; one minute by default. */
   refusalWindowMs?: number;
@@ -113,7 +115,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     maxBodyBytes: 64 * 1024,
     ...options.limits,
   };
-  const gateway = new ParticipantGateway({ kit, kitDir: options.kitDir, prepared: options.prepared, numParams, events, metrics, audit, refusals, heartbeatSeconds: options.heartbeatSeconds ?? 5, limits, ...(options.market ? { market: options.market } : {}) });
+  const gateway = new ParticipantGateway({ kit, kitDir: options.kitDir, prepared: options.prepared, numParams, events, metrics, audit, refusals, heartbeatSeconds: options.heartbeatSeconds ?? 5, ...(options.silenceSeconds !== undefined ? { silenceSeconds: options.silenceSeconds } : {}), limits, ...(options.market ? { market: options.market } : {}) });
   // Logs go to stderr: stdout carries the command's result (the report, as JSON with --json).
   const logger = { level: options.logLevel ?? 'info', stream: process.stderr };
 

@@ -10,6 +10,7 @@ import { ClientMessages, ProtocolError, weightsBody, type ServerHeader } from '.
 import type { ServerEvents } from './events.js';
 import { FlowControl } from './flow-control.js';
 import { GatewayRefusals } from './gateway-refusals.js';
+import { LivenessWatch, defaultSilenceSeconds } from './liveness-watch.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { ParticipantSession, type WireResources } from './participant-session.js';
 import type { RefusalTally } from './refusal-tally.js';
@@ -45,6 +46,8 @@ export interface GatewayDeps {
   /** Where refusals before a message is read (size limits) are counted, listed and audited per source. */
   refusals: RefusalTally;
   heartbeatSeconds: number;
+  /** A connection from which nothing arrives for this long, pings unanswered, is closed; `defaultSilenceSeconds` by default. */
+  silenceSeconds?: number;
   limits: GatewayLimits;
   /** A job bought on the data market: the grant and job configuration every welcome carries. */
   market?: { grant: unknown; config: Record<string, unknown> };
@@ -63,6 +66,7 @@ export class ParticipantGateway implements ParticipantChannel {
   private readonly restBuckets = new Map<string, TokenBucket>();
   private readonly flow: FlowControl<ParticipantSession>;
   private readonly revocations: RevocationWatch;
+  private readonly liveness: LivenessWatch;
   private readonly refusals: GatewayRefusals;
   private readonly verifier: MessageVerifier;
   private job: JobDriver | null = null;
@@ -75,6 +79,11 @@ export class ParticipantGateway implements ParticipantChannel {
       pull: (session, roundId) => session.send('pull', { roundId }),
     });
     this.revocations = new RevocationWatch(deps, () => this.sessions.values());
+    const silenceMs = 1000 * (deps.silenceSeconds ?? defaultSilenceSeconds(deps.heartbeatSeconds));
+    this.liveness = new LivenessWatch(
+      { silenceMs, intervalMs: Math.min(1000 * deps.heartbeatSeconds, silenceMs / 4), readingPaused: () => this.flow.paused, events: deps.events, audit: deps.audit },
+      () => this.sessions.values(),
+    );
     this.refusals = new GatewayRefusals(deps);
     const directory = directoryOfServerKit(deps.kit);
     // The nonces an earlier coordinator process accepted are gone with it; what it accepted was
@@ -88,6 +97,7 @@ export class ParticipantGateway implements ParticipantChannel {
     this.job = job;
     this.anonymous = anonymous;
     this.revocations.start();
+    this.liveness.start();
   }
 
   /** Reads the revocation list again and closes the connections of participants on it (also called right after an operator revokes). */
@@ -122,7 +132,7 @@ export class ParticipantGateway implements ParticipantChannel {
         return reply.code(413).send({ error: { code: 'BODY_TOO_LARGE', message } });
       });
       scope.get('/v1/ws', { websocket: true }, (socket, request) => {
-        this.open(socket, (request as FastifyRequest & { participant: string }).participant, request.socket.remoteAddress ?? 'unknown');
+        this.open(socket, request.socket, (request as FastifyRequest & { participant: string }).participant, request.socket.remoteAddress ?? 'unknown');
       });
       scope.post('/v1/heartbeat', async (request, reply) => this.restHeartbeat(request as FastifyRequest & { participant: string }, reply));
     });
@@ -177,7 +187,7 @@ export class ParticipantGateway implements ParticipantChannel {
     }
   }
 
-  private open(socket: WebSocket, signer: string, source: string): void {
+  private open(socket: WebSocket, transport: { readonly bytesRead: number }, signer: string, source: string): void {
     // In an anonymous job the certificate and signing key are shared by all members: the connection gets a random id
     // that names it to the job and in every record, and says nothing about which member holds it.
     const participantId = this.deps.prepared.config.privacy.anonymous ? `anon-${randomBytes(9).toString('base64url')}` : signer;
@@ -194,7 +204,7 @@ export class ParticipantGateway implements ParticipantChannel {
       job: () => this.requireJob(),
       heartbeat: (id, resources) => this.heartbeat(id, resources),
       nodeEvent: (id) => this.nodeEvent(id),
-    });
+    }, transport);
     this.sessions.set(participantId, session);
     this.deps.metrics.connected.set(this.sessions.size);
     void this.deps.audit.append('participant.connected', participantId, {});
@@ -274,6 +284,7 @@ export class ParticipantGateway implements ParticipantChannel {
   /** Closes every participant connection once queued messages are written (the coordinator is shutting down). */
   async closeAll(): Promise<void> {
     this.revocations.stop();
+    this.liveness.stop();
     // Let the last messages (the job's end) reach the participants, but not for long.
     const sessions = [...this.sessions.values()];
     await Promise.race([Promise.all(sessions.map((s) => s.out.idle())), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);

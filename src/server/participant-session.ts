@@ -58,9 +58,16 @@ export class ParticipantSession implements FlowPeer {
     readonly source: string,
     readonly socket: WebSocket,
     private readonly context: SessionContext,
+    /** The TLS connection under the WebSocket, whose bytes read tell the liveness watch the peer is there. */
+    private readonly transport: { readonly bytesRead: number },
   ) {
     this.bucket = new TokenBucket(context.deps.limits.messagesPerSecond, context.deps.limits.burst);
     this.out = new SendQueue(socket);
+  }
+
+  /** Bytes read from the participant so far, a message in flight included. */
+  bytesRead(): number {
+    return this.transport.bytesRead;
   }
 
   /** Starts reading the participant's messages and records the ones too big to read. */
