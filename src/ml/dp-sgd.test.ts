@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { withTimerTicks } from '../../test/support/timer-ticks.js';
 import { InvalidInputError } from '../core/errors.js';
 import { SeededNoiseSource, defaultGridStep, gridL2Sensitivity } from '../privacy/dp/index.js';
 import { initBackend } from './backend.js';
@@ -202,13 +203,7 @@ describe('trainDpSgd', () => {
   it('given yieldEveryMs, lets timers run between steps, and trains the same weights', async () => {
     const run = async (yieldEveryMs?: number): Promise<{ weights: Float32Array; ticks: number }> => {
       const model = await LocalModel.create(mlp, { seed: 2 });
-      let ticks = 0;
-      const timer = setInterval(() => ticks++, 1);
-      try {
-        await trainDpSgd(model, first(200), { ...noisy, noise: new SeededNoiseSource(5), ...(yieldEveryMs === undefined ? {} : { yieldEveryMs }) });
-      } finally {
-        clearInterval(timer);
-      }
+      const { ticks } = await withTimerTicks(() => trainDpSgd(model, first(200), { ...noisy, noise: new SeededNoiseSource(5), ...(yieldEveryMs === undefined ? {} : { yieldEveryMs }) }));
       const weights = model.getWeights();
       model.dispose();
       return { weights, ticks };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { withTimerTicks } from '../../test/support/timer-ticks.js';
 import { Rng } from '../core/rng.js';
 import { initBackend } from './backend.js';
 import { loadCsvDataset } from './csv.js';
@@ -52,13 +53,7 @@ describe('train and evaluate', () => {
     const data = subset(trainSet, Array.from({ length: 1000 }, (_, i) => i));
     const run = async (yieldEveryMs?: number): Promise<{ weights: Float32Array; ticks: number }> => {
       const model = await LocalModel.create(spec, { seed: 11 });
-      let ticks = 0;
-      const timer = setInterval(() => ticks++, 1);
-      try {
-        await train(model, data, { ...base, epochs: 3, batchSize: 8, ...(yieldEveryMs === undefined ? {} : { yieldEveryMs }) });
-      } finally {
-        clearInterval(timer);
-      }
+      const { ticks } = await withTimerTicks(() => train(model, data, { ...base, epochs: 3, batchSize: 8, ...(yieldEveryMs === undefined ? {} : { yieldEveryMs }) }));
       const weights = model.getWeights();
       model.dispose();
       return { weights, ticks };
